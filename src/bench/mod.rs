@@ -1,0 +1,4 @@
+//! `lockgate bench …`: load generators and micro-benchmarks. Figures, not pass/fail: tests
+//! never time anything.
+
+pub mod storage;

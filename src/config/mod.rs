@@ -1,0 +1,426 @@
+//! `config.toml`: loading, defaults and validation.
+//!
+//! Two phases: [`raw`] deserializes the file strictly (unknown keys are errors), then
+//! [`Config::from_raw`] interprets and checks every value, collecting **all** problems, each
+//! with its TOML path (`storage.segment_size: "12 XB" is not a size`), before anything starts.
+//! This module reads and checks configuration; it does not create directories or open storage.
+
+mod raw;
+pub mod units;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::storage::{Durability, TopicName};
+pub use raw::RawConfig;
+use units::{parse_duration, parse_size};
+
+/// The validated configuration. `Config::default()` is exactly what the shipped `config.toml`
+/// describes (a test holds the two together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub topics: Vec<TopicConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// UDP address the QUIC endpoint listens on.
+    pub listen: SocketAddr,
+    /// Everything Lockgate persists lives below this directory.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    pub segment_size: u64,
+    pub durability: Durability,
+    pub flush_interval: Duration,
+    pub checkpoint_interval: Duration,
+    /// `None`: keep segments regardless of age.
+    pub retention: Option<Duration>,
+    /// `None`: no bound on the log's total size.
+    pub retention_size: Option<u64>,
+    pub max_message_size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub name: TopicName,
+    pub queues: u32,
+    pub durability: Durability,
+    /// Hides messages older than this from readers of this topic; at most `storage.retention`.
+    pub retention: Option<Duration>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_QUEUES: u32 = 8;
+pub const MAX_QUEUES: u32 = 1024;
+const MIN_SEGMENT_SIZE: u64 = 1 << 20;
+const MAX_SEGMENT_SIZE: u64 = 64 << 30;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig {
+                listen: DEFAULT_LISTEN
+                    .parse()
+                    .expect("default listen address parses"),
+                data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            },
+            storage: StorageConfig {
+                segment_size: 1 << 30,
+                durability: Durability::Sync,
+                flush_interval: Duration::from_millis(200),
+                checkpoint_interval: Duration::from_secs(10),
+                retention: Some(Duration::from_secs(72 * 3600)),
+                retention_size: None,
+                max_message_size: 4 << 20,
+            },
+            topics: Vec::new(),
+        }
+    }
+}
+
+/// One thing wrong with a configuration: where (a TOML path, or a line for syntax errors) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+impl ConfigError {
+    /// The individual problems, one per line of output (a read failure is one problem).
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            ConfigError::Read { .. } => vec![self.to_string()],
+            ConfigError::Invalid { problems } => problems.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates TOML text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw = parse_raw(text).map_err(|problem| ConfigError::Invalid {
+            problems: vec![problem],
+        })?;
+        Config::from_raw(raw).map_err(|problems| ConfigError::Invalid { problems })
+    }
+
+    /// Phase two: interprets every value, collecting all problems.
+    pub fn from_raw(raw: RawConfig) -> Result<Config, Vec<Problem>> {
+        let mut v = Validator::default();
+        let defaults = Config::default();
+
+        let listen = v.value(
+            "server.listen",
+            raw.server.listen,
+            defaults.server.listen,
+            |s| {
+                s.parse::<SocketAddr>()
+                    .map_err(|_| format!("{s:?} is not an address like \"127.0.0.1:7420\""))
+            },
+        );
+        let data_dir = v.value(
+            "server.data_dir",
+            raw.server.data_dir,
+            defaults.server.data_dir,
+            |s| {
+                if s.trim().is_empty() {
+                    Err("must not be empty".to_string())
+                } else {
+                    Ok(PathBuf::from(s))
+                }
+            },
+        );
+
+        let d = defaults.storage;
+        let rs = raw.storage;
+        let segment_size = v.value(
+            "storage.segment_size",
+            rs.segment_size,
+            d.segment_size,
+            |s| {
+                let size = size_of(s)?;
+                if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&size) {
+                    return Err(format!("{s:?} is out of range (1 MiB to 64 GiB)"));
+                }
+                Ok(size)
+            },
+        );
+        let durability = v.value(
+            "storage.durability",
+            rs.durability,
+            d.durability,
+            durability_of,
+        );
+        let flush_interval = v.value(
+            "storage.flush_interval",
+            rs.flush_interval,
+            d.flush_interval,
+            positive_duration_of,
+        );
+        let checkpoint_interval = v.value(
+            "storage.checkpoint_interval",
+            rs.checkpoint_interval,
+            d.checkpoint_interval,
+            positive_duration_of,
+        );
+        let retention = v.value("storage.retention", rs.retention, d.retention, |s| {
+            optional(s, positive_duration_of)
+        });
+        let retention_size = v.value(
+            "storage.retention_size",
+            rs.retention_size,
+            d.retention_size,
+            |s| {
+                optional(s, |s| match size_of(s)? {
+                    0 => Err(format!(
+                        "{s:?} must be greater than zero (or \"unlimited\")"
+                    )),
+                    n => Ok(n),
+                })
+            },
+        );
+        let max_message_size = v.value(
+            "storage.max_message_size",
+            rs.max_message_size,
+            d.max_message_size,
+            |s| match size_of(s)? {
+                0 => Err(format!("{s:?} must be greater than zero")),
+                n => Ok(n),
+            },
+        );
+        if max_message_size > segment_size / 2 {
+            v.problem(
+                "storage.max_message_size",
+                format!(
+                    "{} must be at most half of storage.segment_size ({})",
+                    units::format_size(max_message_size),
+                    units::format_size(segment_size)
+                ),
+            );
+        }
+
+        let mut topics: Vec<TopicConfig> = Vec::new();
+        for (i, rt) in raw.topics.into_iter().enumerate() {
+            let at = |key: &str| format!("topic[{i}].{key}");
+            let name = match rt.name {
+                None => {
+                    v.problem(&at("name"), "is required".to_string());
+                    None
+                }
+                Some(name) => match TopicName::new(&name) {
+                    Err(e) => {
+                        v.problem(&at("name"), e.to_string());
+                        None
+                    }
+                    Ok(n) if n.is_reserved() => {
+                        v.problem(
+                            &at("name"),
+                            format!("{name:?} is reserved for internal topics"),
+                        );
+                        None
+                    }
+                    Ok(n) => {
+                        if let Some(j) = topics.iter().position(|t| t.name == n) {
+                            v.problem(
+                                &at("name"),
+                                format!("duplicate topic {name:?} (also topic[{j}])"),
+                            );
+                        }
+                        Some(n)
+                    }
+                },
+            };
+            let queues = match rt.queues {
+                None => DEFAULT_QUEUES,
+                Some(q) if (1..=i64::from(MAX_QUEUES)).contains(&q) => q as u32,
+                Some(q) => {
+                    v.problem(
+                        &at("queues"),
+                        format!("{q} is out of range (1 to {MAX_QUEUES})"),
+                    );
+                    DEFAULT_QUEUES
+                }
+            };
+            let topic_durability =
+                v.value(&at("durability"), rt.durability, durability, durability_of);
+            let topic_retention = v.value(&at("retention"), rt.retention, None, |s| {
+                let own = positive_duration_of(s)?;
+                match retention {
+                    Some(global) if own > global => Err(format!(
+                        "{s:?} is longer than storage.retention; topics share the commit log, so a \
+                         topic can only keep its messages for a shorter time"
+                    )),
+                    _ => Ok(Some(own)),
+                }
+            });
+            if let Some(name) = name {
+                topics.push(TopicConfig {
+                    name,
+                    queues,
+                    durability: topic_durability,
+                    retention: topic_retention,
+                });
+            }
+        }
+
+        if v.problems.is_empty() {
+            Ok(Config {
+                server: ServerConfig { listen, data_dir },
+                storage: StorageConfig {
+                    segment_size,
+                    durability,
+                    flush_interval,
+                    checkpoint_interval,
+                    retention,
+                    retention_size,
+                    max_message_size,
+                },
+                topics,
+            })
+        } else {
+            Err(v.problems)
+        }
+    }
+}
+
+/// Phase one, with serde errors turned into a [`Problem`] that names the TOML path and line.
+fn parse_raw(text: &str) -> Result<RawConfig, Problem> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| syntax_problem(text, &e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner
+            .span()
+            .map(|s| format!(" (line {})", line_of(text, s.start)))
+            .unwrap_or_default();
+        Problem {
+            path: if path == "." {
+                "config".to_string()
+            } else {
+                path
+            },
+            message: format!("{}{location}", inner.message().trim()),
+        }
+    })
+}
+
+fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+    Problem {
+        path: format!("line {line}"),
+        message: format!("invalid TOML: {}", e.message().trim()),
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text.as_bytes()[..byte.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn problem(&mut self, path: &str, message: String) {
+        self.problems.push(Problem {
+            path: path.to_string(),
+            message,
+        });
+    }
+
+    /// Interprets an optional raw string, recording a problem (and using the default) on failure.
+    fn value<T>(
+        &mut self,
+        path: &str,
+        raw: Option<String>,
+        default: T,
+        interpret: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        match raw {
+            None => default,
+            Some(text) => match interpret(&text) {
+                Ok(value) => value,
+                Err(message) => {
+                    self.problem(path, message);
+                    default
+                }
+            },
+        }
+    }
+}
+
+fn size_of(s: &str) -> Result<u64, String> {
+    parse_size(s).ok_or_else(|| format!("{s:?} is not a size (e.g. \"512 MiB\", \"1 GiB\")"))
+}
+
+fn positive_duration_of(s: &str) -> Result<Duration, String> {
+    match parse_duration(s) {
+        None => Err(format!(
+            "{s:?} is not a duration (e.g. \"500ms\", \"30s\", \"72h\")"
+        )),
+        Some(Duration::ZERO) => Err(format!("{s:?} must be greater than zero")),
+        Some(d) => Ok(d),
+    }
+}
+
+fn durability_of(s: &str) -> Result<Durability, String> {
+    match s {
+        "sync" => Ok(Durability::Sync),
+        "async" => Ok(Durability::Async),
+        _ => Err(format!(
+            "{s:?} is not a durability (expected \"sync\" or \"async\")"
+        )),
+    }
+}
+
+/// `"unlimited"` is `None`; anything else goes through `inner`.
+fn optional<T>(
+    s: &str,
+    inner: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<Option<T>, String> {
+    if s.trim() == "unlimited" {
+        Ok(None)
+    } else {
+        inner(s).map(Some)
+    }
+}

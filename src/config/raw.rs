@@ -1,0 +1,44 @@
+//! Phase one: the TOML file as serde sees it. Unknown keys are errors; every value that needs
+//! interpretation (sizes, durations, addresses, enums) stays a string here so that phase two can
+//! report all problems at once instead of stopping at the first.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default, rename = "topic")]
+    pub topics: Vec<RawTopic>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub segment_size: Option<String>,
+    pub durability: Option<String>,
+    pub flush_interval: Option<String>,
+    pub checkpoint_interval: Option<String>,
+    pub retention: Option<String>,
+    pub retention_size: Option<String>,
+    pub max_message_size: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    pub name: Option<String>,
+    pub queues: Option<i64>,
+    pub durability: Option<String>,
+    pub retention: Option<String>,
+}

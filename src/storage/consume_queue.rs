@@ -1,0 +1,436 @@
+//! A consume queue: the per-(topic, queue) index of fixed-size entries that consumers read.
+//!
+//! Entry `n` (the message at queue offset `n`) is 24 bytes at byte `(n - base) * 24` of the
+//! file named by its 20-digit `base` (a multiple of [`ENTRIES_PER_FILE`]), so locating any
+//! offset is O(1). Entry layout (little-endian): log position u64, record size u32, tag hash u32,
+//! store time i64 (ms). A size of 0 marks a hole: an offset whose record is missing from the log.
+//!
+//! Entries are appended in log order under the log's write lock and kept in memory until the
+//! next flush; the files are not synced per append because recovery rebuilds everything past
+//! the checkpoint from the log. This module does not read the log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::error::{Result, io_err};
+use super::fsutil;
+
+pub const ENTRY_LEN: u64 = 24;
+pub const ENTRIES_PER_FILE: u64 = 1 << 18;
+const EXT: &str = ".cq";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub position: u64,
+    pub size: u32,
+    pub tag_hash: u32,
+    pub stored_at: i64,
+}
+
+impl Entry {
+    pub fn is_hole(&self) -> bool {
+        self.size == 0
+    }
+
+    fn to_bytes(self) -> [u8; ENTRY_LEN as usize] {
+        let mut b = [0u8; ENTRY_LEN as usize];
+        b[..8].copy_from_slice(&self.position.to_le_bytes());
+        b[8..12].copy_from_slice(&self.size.to_le_bytes());
+        b[12..16].copy_from_slice(&self.tag_hash.to_le_bytes());
+        b[16..24].copy_from_slice(&self.stored_at.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Entry {
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        Entry {
+            position: u64_at(0),
+            size: u32_at(8),
+            tag_hash: u32_at(12),
+            stored_at: u64_at(16) as i64,
+        }
+    }
+}
+
+pub struct ConsumeQueue {
+    dir: PathBuf,
+    state: Mutex<State>,
+    /// One flush at a time.
+    flushing: Mutex<()>,
+}
+
+struct State {
+    files: BTreeMap<u64, Arc<File>>,
+    /// The first offset still held in files (or in memory when nothing was flushed yet).
+    start: u64,
+    /// Offsets below this are in files.
+    flushed: u64,
+    /// Entries for offsets `flushed..`.
+    pending: Vec<Entry>,
+    /// Files written since the last sync.
+    dirty: BTreeSet<u64>,
+}
+
+impl ConsumeQueue {
+    /// Opens the queue in `dir`, dropping entries for log positions at or after `keep_below`
+    /// (they are rebuilt by replaying the log from there).
+    pub fn open(dir: &Path, keep_below: u64) -> Result<ConsumeQueue> {
+        fsutil::ensure_dir(dir)?;
+        let mut files = BTreeMap::new();
+        for (base, path) in fsutil::numbered_files(dir, EXT)? {
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err("opening consume queue", &path))?;
+            files.insert(base, Arc::new(f));
+        }
+        let cq = ConsumeQueue {
+            dir: dir.to_path_buf(),
+            state: Mutex::new(State {
+                start: files.keys().next().copied().unwrap_or(0),
+                flushed: 0,
+                files,
+                pending: Vec::new(),
+                dirty: BTreeSet::new(),
+            }),
+            flushing: Mutex::new(()),
+        };
+        cq.recover(keep_below)?;
+        Ok(cq)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("consume queue lock")
+    }
+
+    /// Finds the end of the entries on disk and cuts entries at or past `keep_below`.
+    fn recover(&self, keep_below: u64) -> Result<()> {
+        let mut st = self.lock();
+        let Some((&last_base, last)) = st.files.iter().next_back() else {
+            return Ok(());
+        };
+        let path = self.file_path(last_base);
+        let len = last
+            .metadata()
+            .map_err(io_err("reading size of", &path))?
+            .len();
+        st.flushed = last_base + (len / ENTRY_LEN).min(ENTRIES_PER_FILE);
+        drop(st);
+        // Entries are sorted by position: binary search the first one to drop.
+        let (start, end) = {
+            let st = self.lock();
+            (st.start, st.flushed)
+        };
+        let mut lo = start;
+        let mut hi = end;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.entry(mid)?.is_some_and(|e| e.position < keep_below) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.truncate_files(lo)
+    }
+
+    /// Drops every entry at offset `new_end` and beyond from the files.
+    fn truncate_files(&self, new_end: u64) -> Result<()> {
+        let mut st = self.lock();
+        let doomed: Vec<u64> = st
+            .files
+            .range(new_end.saturating_add(1)..)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in doomed {
+            // Keep one file so that the queue's next offset survives even when it is empty.
+            if base == new_end - new_end % ENTRIES_PER_FILE {
+                continue;
+            }
+            st.files.remove(&base);
+            let path = self.file_path(base);
+            std::fs::remove_file(&path).map_err(io_err("deleting consume queue file", &path))?;
+        }
+        let base = new_end - new_end % ENTRIES_PER_FILE;
+        let file = match st.files.get(&base) {
+            Some(f) => f.clone(),
+            None => {
+                let f = Arc::new(self.create_file(base)?);
+                st.files.insert(base, f.clone());
+                f
+            }
+        };
+        let path = self.file_path(base);
+        file.set_len((new_end - base) * ENTRY_LEN)
+            .map_err(io_err("truncating consume queue", &path))?;
+        st.flushed = new_end;
+        st.start = *st.files.keys().next().expect("the file holding new_end");
+        Ok(())
+    }
+
+    fn file_path(&self, base: u64) -> PathBuf {
+        self.dir.join(fsutil::numbered_name(base, EXT))
+    }
+
+    fn create_file(&self, base: u64) -> Result<File> {
+        let path = self.file_path(base);
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("creating consume queue file", &path))?;
+        fsutil::fsync_dir(&self.dir)?;
+        Ok(f)
+    }
+
+    /// The offset the next entry gets.
+    pub fn next_offset(&self) -> u64 {
+        let st = self.lock();
+        st.flushed + st.pending.len() as u64
+    }
+
+    /// The first offset still held.
+    #[cfg(test)]
+    pub fn start_offset(&self) -> u64 {
+        self.lock().start
+    }
+
+    /// Appends an entry; returns its offset.
+    pub fn push(&self, entry: Entry) -> u64 {
+        let mut st = self.lock();
+        st.pending.push(entry);
+        st.flushed + st.pending.len() as u64 - 1
+    }
+
+    /// Appends an entry at `offset` during recovery: an offset already present is ignored, and a
+    /// gap before it is filled with holes so that offsets stay what the log says they are.
+    pub fn push_at(&self, offset: u64, entry: Entry) {
+        let mut st = self.lock();
+        let next = st.flushed + st.pending.len() as u64;
+        if offset < next {
+            return;
+        }
+        for _ in next..offset {
+            st.pending.push(Entry { size: 0, ..entry });
+        }
+        st.pending.push(entry);
+    }
+
+    /// The entry at `offset`, if held.
+    pub fn entry(&self, offset: u64) -> Result<Option<Entry>> {
+        Ok(self.entries(offset, 1)?.into_iter().next())
+    }
+
+    /// Up to `max` entries from `from` on (fewer at the end of the queue or of a file).
+    pub fn entries(&self, from: u64, max: usize) -> Result<Vec<Entry>> {
+        let st = self.lock();
+        let next = st.flushed + st.pending.len() as u64;
+        if from < st.start || from >= next || max == 0 {
+            return Ok(Vec::new());
+        }
+        if from >= st.flushed {
+            let at = (from - st.flushed) as usize;
+            let end = (at + max).min(st.pending.len());
+            return Ok(st.pending[at..end].to_vec());
+        }
+        let base = from - from % ENTRIES_PER_FILE;
+        let Some(file) = st.files.get(&base).cloned() else {
+            return Ok(Vec::new());
+        };
+        let count = (max as u64)
+            .min(st.flushed - from)
+            .min(base + ENTRIES_PER_FILE - from);
+        drop(st);
+        let mut buf = vec![0u8; (count * ENTRY_LEN) as usize];
+        file.read_exact_at(&mut buf, (from - base) * ENTRY_LEN)
+            .map_err(io_err("reading consume queue", self.file_path(base)))?;
+        Ok(buf
+            .chunks_exact(ENTRY_LEN as usize)
+            .map(Entry::from_bytes)
+            .collect())
+    }
+
+    /// The first offset in `[start, next)` whose entry satisfies `pred`, for a predicate that
+    /// is false then true along the queue (positions and store times only grow). `next` when
+    /// none does.
+    pub fn first_where(&self, pred: impl Fn(&Entry) -> bool) -> Result<u64> {
+        let (mut lo, mut hi) = {
+            let st = self.lock();
+            (st.start, st.flushed + st.pending.len() as u64)
+        };
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid)? {
+                Some(e) if !pred(&e) => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Writes in-memory entries to their files (not synced; see [`ConsumeQueue::sync`]).
+    pub fn flush(&self) -> Result<()> {
+        let _one = self.flushing.lock().expect("consume queue flush lock");
+        let (mut offset, entries) = {
+            let st = self.lock();
+            (st.flushed, st.pending.clone())
+        };
+        let mut written = 0usize;
+        while written < entries.len() {
+            let base = offset - offset % ENTRIES_PER_FILE;
+            let n = ((base + ENTRIES_PER_FILE - offset) as usize).min(entries.len() - written);
+            let file = {
+                let mut st = self.lock();
+                match st.files.get(&base) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let f = Arc::new(self.create_file(base)?);
+                        st.files.insert(base, f.clone());
+                        f
+                    }
+                }
+            };
+            let bytes: Vec<u8> = entries[written..written + n]
+                .iter()
+                .flat_map(|e| e.to_bytes())
+                .collect();
+            file.write_all_at(&bytes, (offset - base) * ENTRY_LEN)
+                .map_err(io_err("writing consume queue", self.file_path(base)))?;
+            let mut st = self.lock();
+            st.pending.drain(..n);
+            st.flushed += n as u64;
+            st.dirty.insert(base);
+            written += n;
+            offset += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Syncs files written since the last sync.
+    pub fn sync(&self) -> Result<()> {
+        let files: Vec<(u64, Arc<File>)> = {
+            let mut st = self.lock();
+            let dirty = std::mem::take(&mut st.dirty);
+            dirty
+                .into_iter()
+                .filter_map(|b| st.files.get(&b).map(|f| (b, f.clone())))
+                .collect()
+        };
+        for (base, f) in files {
+            f.sync_data()
+                .map_err(io_err("syncing consume queue", self.file_path(base)))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes files all of whose entries point below `log_start` (never the newest file).
+    pub fn trim(&self, log_start: u64) -> Result<()> {
+        loop {
+            let (base, file) = {
+                let st = self.lock();
+                if st.files.len() <= 1 {
+                    return Ok(());
+                }
+                let (b, f) = st.files.iter().next().expect("non-empty");
+                (*b, f.clone())
+            };
+            let mut last = [0u8; ENTRY_LEN as usize];
+            file.read_exact_at(&mut last, (ENTRIES_PER_FILE - 1) * ENTRY_LEN)
+                .map_err(io_err("reading consume queue", self.file_path(base)))?;
+            if Entry::from_bytes(&last).position >= log_start {
+                return Ok(());
+            }
+            let path = self.file_path(base);
+            let mut st = self.lock();
+            st.files.remove(&base);
+            st.start = st.files.keys().next().copied().unwrap_or(st.start);
+            drop(st);
+            std::fs::remove_file(&path).map_err(io_err("deleting consume queue file", &path))?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u64) -> Entry {
+        Entry {
+            position: i * 100,
+            size: 100,
+            tag_hash: i as u32,
+            stored_at: 1000 + i as i64,
+        }
+    }
+
+    #[test]
+    fn entries_survive_flush_and_reopen_and_truncate_at_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        for i in 0..1000 {
+            assert_eq!(cq.push(entry(i)), i);
+        }
+        assert_eq!(
+            cq.entries(10, 3).unwrap(),
+            vec![entry(10), entry(11), entry(12)]
+        );
+        cq.flush().unwrap();
+        cq.push(entry(1000));
+        assert_eq!(cq.entries(998, 5).unwrap(), vec![entry(998), entry(999)]);
+        assert_eq!(cq.entry(1000).unwrap(), Some(entry(1000)));
+        cq.flush().unwrap();
+        drop(cq);
+        // Reopen keeping only positions below 50_000: offsets 0..500.
+        let cq = ConsumeQueue::open(dir.path(), 50_000).unwrap();
+        assert_eq!(cq.next_offset(), 500);
+        assert_eq!(cq.entry(499).unwrap(), Some(entry(499)));
+        assert_eq!(cq.first_where(|e| e.stored_at >= 1200).unwrap(), 200);
+        assert_eq!(cq.first_where(|e| e.stored_at >= 99_999).unwrap(), 500);
+    }
+
+    #[test]
+    fn push_at_fills_gaps_with_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        cq.push_at(0, entry(0));
+        cq.push_at(3, entry(3));
+        cq.push_at(3, entry(3));
+        assert_eq!(cq.next_offset(), 4);
+        let got = cq.entries(0, 10).unwrap();
+        assert_eq!(
+            got.iter().map(Entry::is_hole).collect::<Vec<_>>(),
+            [false, true, true, false]
+        );
+    }
+
+    #[test]
+    fn crosses_file_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        let n = ENTRIES_PER_FILE + 10;
+        for i in 0..n {
+            cq.push(entry(i));
+        }
+        cq.flush().unwrap();
+        assert_eq!(fsutil::numbered_files(dir.path(), EXT).unwrap().len(), 2);
+        let first = cq.entries(ENTRIES_PER_FILE - 2, 5).unwrap();
+        assert_eq!(first.len(), 2, "a read stops at a file boundary");
+        assert_eq!(
+            cq.entries(ENTRIES_PER_FILE, 5).unwrap()[0],
+            entry(ENTRIES_PER_FILE)
+        );
+        cq.trim(ENTRIES_PER_FILE * 100).unwrap();
+        assert_eq!(cq.start_offset(), ENTRIES_PER_FILE);
+        assert!(cq.entries(0, 1).unwrap().is_empty());
+        drop(cq);
+        let cq = ConsumeQueue::open(dir.path(), u64::MAX).unwrap();
+        assert_eq!((cq.start_offset(), cq.next_offset()), (ENTRIES_PER_FILE, n));
+    }
+}

@@ -1,0 +1,167 @@
+//! Background work of a [`Store`]: the log flusher thread, and a housekeeping thread that writes
+//! in-memory index entries out, advances the checkpoint and applies retention. Also the clean
+//! shutdown.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::checkpoint::Checkpoint;
+use super::error::Result;
+use super::now_ms;
+use super::store::StoreCore;
+
+/// A stop signal the housekeeping thread waits on.
+#[derive(Default)]
+pub(super) struct Stop {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    pub(super) fn signal(&self) {
+        *self.stopped.lock().expect("stop lock") = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout`; true when stopped.
+    fn wait(&self, timeout: Duration) -> bool {
+        let stopped = self.stopped.lock().expect("stop lock");
+        let (stopped, _) = self
+            .cv
+            .wait_timeout_while(stopped, timeout, |s| !*s)
+            .expect("stop lock");
+        *stopped
+    }
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionReport {
+    pub segments_deleted: u32,
+    pub bytes_deleted: u64,
+}
+
+/// Starts the flusher and housekeeping threads of `core`; they run until `stop` is signalled
+/// and the log's flusher is stopped.
+pub(super) fn start(core: &Arc<StoreCore>, stop: &Arc<Stop>) -> Vec<JoinHandle<()>> {
+    let log = core.log.clone();
+    let interval = core.opts.flush_interval;
+    let flusher = std::thread::Builder::new()
+        .name("lockgate-flusher".into())
+        .spawn(move || log.run_flusher(interval))
+        .expect("spawn flusher thread");
+    let (core, stop) = (core.clone(), stop.clone());
+    let housekeeping = std::thread::Builder::new()
+        .name("lockgate-housekeeping".into())
+        .spawn(move || housekeeping_loop(&core, &stop))
+        .expect("spawn housekeeping thread");
+    vec![flusher, housekeeping]
+}
+
+impl StoreCore {
+    /// Writes every in-memory consume-queue entry to its file (without syncing).
+    pub(super) fn flush_queues(&self) -> Result<()> {
+        for cq in self.all_queues() {
+            cq.flush()?;
+        }
+        Ok(())
+    }
+
+    fn all_queues(&self) -> Vec<Arc<super::consume_queue::ConsumeQueue>> {
+        let topics = self.topics.read().expect("topics lock");
+        topics
+            .by_id
+            .values()
+            .flat_map(|t| t.queues.iter().cloned())
+            .collect()
+    }
+
+    /// Makes all indexes durable up to the current end of the log and records that position,
+    /// so the next open replays only what comes after it.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.checkpoint_now(false)
+    }
+
+    pub(super) fn checkpoint_now(&self, clean: bool) -> Result<()> {
+        let _one = self.checkpointing.lock().expect("checkpoint lock");
+        // Every record before `position` has its index entries (they are added under the write
+        // lock), so once those are durable the checkpoint may say so.
+        let position = self.log.end();
+        self.log.flush()?;
+        for cq in self.all_queues() {
+            cq.flush()?;
+            cq.sync()?;
+        }
+        self.keys.checkpoint()?;
+        Checkpoint {
+            position,
+            clean,
+            written_at: now_ms(),
+        }
+        .write(&self.opts.dir)
+    }
+
+    /// Deletes whole sealed segments, oldest first, while the oldest is past the retention age
+    /// or the log is over its size limit; never the active segment. Index files that only point
+    /// into deleted segments go with them.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<RetentionReport> {
+        let mut report = RetentionReport::default();
+        loop {
+            let segments = self.log.segments();
+            let [oldest, _, ..] = segments.as_slice() else {
+                break;
+            };
+            let total = self.log.end() - self.log.start();
+            let too_old = self.opts.retention.is_some_and(|r| {
+                oldest.max_stored_at() < now_ms.saturating_sub(r.as_millis() as i64)
+            });
+            let too_big = self.opts.retention_size.is_some_and(|max| total > max);
+            if !(too_old || too_big) {
+                break;
+            }
+            match self.log.delete_oldest()? {
+                Some(range) => {
+                    tracing::info!(file = %oldest.path.display(), reason = if too_old { "age" } else { "size" },
+                        "retention deleted a segment");
+                    report.segments_deleted += 1;
+                    report.bytes_deleted += range.end - range.start;
+                }
+                None => break,
+            }
+        }
+        if report.segments_deleted > 0 {
+            let start = self.log.start();
+            for cq in self.all_queues() {
+                cq.trim(start)?;
+            }
+            self.keys.trim(start)?;
+        }
+        Ok(report)
+    }
+}
+
+fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
+    let tick = s.opts.flush_interval;
+    let checkpoint_every = s.opts.checkpoint_interval;
+    let retention_every = checkpoint_every.min(Duration::from_secs(60));
+    let mut last_checkpoint = Instant::now();
+    let mut last_retention = Instant::now();
+    while !stop.wait(tick) {
+        if let Err(e) = s.flush_queues() {
+            tracing::error!(error = %e, "writing consume-queue entries failed");
+        }
+        if last_checkpoint.elapsed() >= checkpoint_every {
+            last_checkpoint = Instant::now();
+            if let Err(e) = s.checkpoint_now(false) {
+                tracing::error!(error = %e, "checkpoint failed");
+            }
+        }
+        if last_retention.elapsed() >= retention_every {
+            last_retention = Instant::now();
+            if let Err(e) = s.enforce_retention(now_ms()) {
+                tracing::error!(error = %e, "retention failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The key index: finds records by message id or key.
+//!
+//! A hash table of (hash → log position) entries, chained through a `prev` link, in files that
+//! each cover a range of the log. The newest table lives in memory and is written out when it
+//! fills up and at every checkpoint; older ones are read from their files on lookup. Hashes
+//! can collide, so a lookup yields *candidate* positions: the store reads each record and keeps
+//! the ones that really match. Everything here can be rebuilt from the log; nothing in it is the
+//! only copy of anything.
+//!
+//! File layout (little-endian): a 64-byte header — magic "LOCKGIDX", version u16, reserved u16,
+//! slot count u32, entry count u32, reserved u32, first covered log position u64, end of the
+//! covered range u64, reserved, CRC32C of bytes [0, 60) at 60 — then `slot count` u32 slots
+//! (entry number + 1 of the newest entry in that slot, 0 for none), then `entry count` entries of
+//! 20 bytes: hash u64, log position u64, previous entry number + 1 in the chain u32.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use super::error::{Result, io_err};
+use super::fsutil;
+use super::record::{MessageId, fnv1a64};
+
+const MAGIC: &[u8; 8] = b"LOCKGIDX";
+const VERSION: u16 = 1;
+const HEADER_LEN: u64 = 64;
+const ENTRY_LEN: u64 = 20;
+const EXT: &str = ".idx";
+pub const DEFAULT_CAPACITY: u32 = 1 << 18;
+
+/// The hash a message id is indexed under.
+pub fn id_hash(topic_id: u32, id: &MessageId) -> u64 {
+    fnv1a64(&[b"i", &topic_id.to_le_bytes(), &id.0])
+}
+
+/// The hash a key is indexed under.
+pub fn key_hash(topic_id: u32, key: &str) -> u64 {
+    fnv1a64(&[b"k", &topic_id.to_le_bytes(), key.as_bytes()])
+}
+
+#[derive(Clone)]
+struct Table {
+    start: u64,
+    end: u64,
+    slots: Vec<u32>,
+    hashes: Vec<u64>,
+    positions: Vec<u64>,
+    prevs: Vec<u32>,
+}
+
+impl Table {
+    fn new(start: u64, capacity: u32) -> Table {
+        Table {
+            start,
+            end: start,
+            slots: vec![0; (capacity / 2).max(1) as usize],
+            hashes: Vec::new(),
+            positions: Vec::new(),
+            prevs: Vec::new(),
+        }
+    }
+
+    fn insert(&mut self, hash: u64, position: u64) {
+        let slot = (hash % self.slots.len() as u64) as usize;
+        self.hashes.push(hash);
+        self.positions.push(position);
+        self.prevs.push(self.slots[slot]);
+        self.slots[slot] = self.hashes.len() as u32;
+    }
+
+    fn lookup(&self, hash: u64, limit: usize, out: &mut Vec<u64>) {
+        let mut link = self.slots[(hash % self.slots.len() as u64) as usize];
+        while link != 0 && out.len() < limit {
+            let i = (link - 1) as usize;
+            if self.hashes[i] == hash {
+                out.push(self.positions[i]);
+            }
+            link = self.prevs[i];
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let n = self.hashes.len();
+        let mut b =
+            Vec::with_capacity(HEADER_LEN as usize + self.slots.len() * 4 + n * ENTRY_LEN as usize);
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&(self.slots.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(n as u32).to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        b.extend_from_slice(&self.start.to_le_bytes());
+        b.extend_from_slice(&self.end.to_le_bytes());
+        b.resize(60, 0);
+        let crc = crc32c::crc32c(&b[..60]);
+        b.extend_from_slice(&crc.to_le_bytes());
+        for s in &self.slots {
+            b.extend_from_slice(&s.to_le_bytes());
+        }
+        for i in 0..n {
+            b.extend_from_slice(&self.hashes[i].to_le_bytes());
+            b.extend_from_slice(&self.positions[i].to_le_bytes());
+            b.extend_from_slice(&self.prevs[i].to_le_bytes());
+        }
+        b
+    }
+
+    /// Rebuilds a table from a file's bytes, keeping entries for positions below `keep_below`.
+    fn from_bytes(b: &[u8], keep_below: u64, capacity: u32) -> Option<Table> {
+        let h = Header::parse(b.get(..HEADER_LEN as usize)?)?;
+        let entries_at = HEADER_LEN as usize + h.slots as usize * 4;
+        let mut t = Table::new(h.start, capacity);
+        for i in 0..h.entries as usize {
+            let e = b.get(
+                entries_at + i * ENTRY_LEN as usize..entries_at + (i + 1) * ENTRY_LEN as usize,
+            )?;
+            let hash = u64::from_le_bytes(e[..8].try_into().ok()?);
+            let position = u64::from_le_bytes(e[8..16].try_into().ok()?);
+            if position >= keep_below {
+                break;
+            }
+            t.insert(hash, position);
+        }
+        // `end` is a record boundary: the file's own, or the keep point (also a boundary).
+        t.end = h.end.min(keep_below);
+        Some(t)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Header {
+    slots: u32,
+    entries: u32,
+    start: u64,
+    end: u64,
+}
+
+impl Header {
+    fn parse(b: &[u8]) -> Option<Header> {
+        if b.len() < HEADER_LEN as usize || &b[..8] != MAGIC {
+            return None;
+        }
+        let crc = u32::from_le_bytes(b[60..64].try_into().ok()?);
+        if crc != crc32c::crc32c(&b[..60]) || u16::from_le_bytes([b[8], b[9]]) != VERSION {
+            return None;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let h = Header {
+            slots: u32_at(12),
+            entries: u32_at(16),
+            start: u64_at(24),
+            end: u64_at(32),
+        };
+        (h.slots > 0).then_some(h)
+    }
+}
+
+/// An index file no longer written to.
+struct Sealed {
+    path: PathBuf,
+    file: File,
+    header: Header,
+}
+
+impl Sealed {
+    fn open(path: &Path) -> Result<Option<Sealed>> {
+        let file = File::open(path).map_err(io_err("opening key index", path))?;
+        let mut h = [0u8; HEADER_LEN as usize];
+        if file.read_exact_at(&mut h, 0).is_err() {
+            return Ok(None);
+        }
+        Ok(Header::parse(&h).map(|header| Sealed {
+            path: path.to_path_buf(),
+            file,
+            header,
+        }))
+    }
+
+    fn lookup(&self, hash: u64, limit: usize, out: &mut Vec<u64>) -> Result<()> {
+        let read = |at: u64, buf: &mut [u8]| {
+            self.file
+                .read_exact_at(buf, at)
+                .map_err(io_err("reading key index", &self.path))
+        };
+        let mut four = [0u8; 4];
+        let slot = hash % u64::from(self.header.slots);
+        read(HEADER_LEN + slot * 4, &mut four)?;
+        let mut link = u32::from_le_bytes(four);
+        let entries_at = HEADER_LEN + u64::from(self.header.slots) * 4;
+        let mut e = [0u8; ENTRY_LEN as usize];
+        while link != 0 && link <= self.header.entries && out.len() < limit {
+            read(entries_at + u64::from(link - 1) * ENTRY_LEN, &mut e)?;
+            if u64::from_le_bytes(e[..8].try_into().expect("8 bytes")) == hash {
+                out.push(u64::from_le_bytes(e[8..16].try_into().expect("8 bytes")));
+            }
+            let prev = u32::from_le_bytes(e[16..20].try_into().expect("4 bytes"));
+            if prev >= link {
+                break; // a damaged chain must not loop
+            }
+            link = prev;
+        }
+        Ok(())
+    }
+}
+
+pub struct KeyIndex {
+    dir: PathBuf,
+    capacity: u32,
+    active: Mutex<Table>,
+    /// Oldest first.
+    sealed: RwLock<Vec<Arc<Sealed>>>,
+    /// Sealed files written since the last checkpoint, to be synced by it.
+    unsynced: Mutex<Vec<PathBuf>>,
+}
+
+impl KeyIndex {
+    /// Opens the index in `dir`, keeping entries for positions below `keep_below`. Returns the
+    /// index and the log position from which it must be fed again by a replay (at most
+    /// `keep_below`; less when a file turned out damaged).
+    pub fn open(dir: &Path, keep_below: u64, capacity: u32) -> Result<(KeyIndex, u64)> {
+        fsutil::ensure_dir(dir)?;
+        let mut files = fsutil::numbered_files(dir, EXT)?;
+        // Files that start at or after the keep point hold nothing worth keeping.
+        while let Some((start, path)) = files.last().cloned() {
+            if start < keep_below {
+                break;
+            }
+            std::fs::remove_file(&path).map_err(io_err("deleting key index", &path))?;
+            files.pop();
+        }
+        let mut active = Table::new(keep_below, capacity);
+        if let Some((start, path)) = files.pop() {
+            let bytes = std::fs::read(&path).map_err(io_err("reading key index", &path))?;
+            match Table::from_bytes(&bytes, keep_below, capacity) {
+                Some(t) => active = t,
+                None => {
+                    tracing::warn!(file = %path.display(), "key index file is damaged; rebuilding it from the log");
+                    std::fs::remove_file(&path).map_err(io_err("deleting key index", &path))?;
+                    active = Table::new(start, capacity);
+                }
+            }
+        }
+        let mut sealed = Vec::new();
+        for (_, path) in files {
+            match Sealed::open(&path)? {
+                Some(s) => sealed.push(Arc::new(s)),
+                None => tracing::warn!(file = %path.display(), "ignoring a damaged key index file"),
+            }
+        }
+        let replay_from = active.end;
+        Ok((
+            KeyIndex {
+                dir: dir.to_path_buf(),
+                capacity,
+                active: Mutex::new(active),
+                sealed: RwLock::new(sealed),
+                unsynced: Mutex::new(Vec::new()),
+            },
+            replay_from,
+        ))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.active.lock().expect("key index lock")
+    }
+
+    /// Indexes `hashes` (an id and keys) of the `size`-byte record at `position`. Called in
+    /// log order. A table fills up only between records, so a table's `end` is always a record
+    /// boundary (recovery may start scanning there). Never fails the caller: if a full table
+    /// cannot be written out, it stays in memory (over capacity) and the write is retried on the
+    /// next insert; the error is logged.
+    pub fn insert(&self, position: u64, size: u32, hashes: impl IntoIterator<Item = u64>) {
+        let mut t = self.lock();
+        if position < t.end {
+            return; // already indexed (a replay that starts before the index's end)
+        }
+        if t.hashes.len() >= self.capacity as usize {
+            match self.seal(&t) {
+                Ok(()) => *t = Table::new(position, self.capacity),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not write a full key index table; keeping it in memory")
+                }
+            }
+        }
+        for h in hashes {
+            t.insert(h, position);
+        }
+        t.end = position + u64::from(size);
+    }
+
+    fn seal(&self, table: &Table) -> Result<()> {
+        let path = self.dir.join(fsutil::numbered_name(table.start, EXT));
+        std::fs::write(&path, table.to_bytes()).map_err(io_err("writing key index", &path))?;
+        let sealed = Sealed::open(&path)?.ok_or_else(|| super::error::StorageError::Corrupt {
+            file: path.clone(),
+            position: 0,
+            reason: "key index file just written does not read back".into(),
+        })?;
+        self.sealed
+            .write()
+            .expect("key index lock")
+            .push(Arc::new(sealed));
+        self.unsynced.lock().expect("key index lock").push(path);
+        Ok(())
+    }
+
+    /// Candidate positions for `hash`, newest first, at most `limit`.
+    pub fn lookup(&self, hash: u64, limit: usize) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        self.lock().lookup(hash, limit, &mut out);
+        let sealed: Vec<Arc<Sealed>> = self.sealed.read().expect("key index lock").clone();
+        for s in sealed.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            s.lookup(hash, limit, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Makes everything indexed so far durable: syncs sealed files and writes the active table.
+    pub fn checkpoint(&self) -> Result<()> {
+        let unsynced = std::mem::take(&mut *self.unsynced.lock().expect("key index lock"));
+        for path in unsynced {
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("syncing key index", &path))?;
+        }
+        let table = self.lock().clone();
+        let path = self.dir.join(fsutil::numbered_name(table.start, EXT));
+        fsutil::write_atomic(&path, &table.to_bytes())
+    }
+
+    /// Deletes files that only cover log positions below `log_start`.
+    pub fn trim(&self, log_start: u64) -> Result<()> {
+        let doomed: Vec<Arc<Sealed>> = {
+            let mut sealed = self.sealed.write().expect("key index lock");
+            let keep = sealed
+                .iter()
+                .position(|s| s.header.end > log_start)
+                .unwrap_or(sealed.len());
+            sealed.drain(..keep).collect()
+        };
+        let mut unsynced = self.unsynced.lock().expect("key index lock");
+        for s in doomed {
+            unsynced.retain(|p| p != &s.path);
+            std::fs::remove_file(&s.path).map_err(io_err("deleting key index", &s.path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_span_sealed_files_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, from) = KeyIndex::open(dir.path(), 0, 8).unwrap();
+        assert_eq!(from, 0);
+        for pos in 0..20u64 {
+            idx.insert(pos * 10, 10, [key_hash(1, &format!("k{}", pos % 3))]);
+        }
+        let hits = idx.lookup(key_hash(1, "k0"), 100).unwrap();
+        assert_eq!(hits, vec![180, 150, 120, 90, 60, 30, 0]);
+        assert_eq!(idx.lookup(key_hash(1, "k0"), 2).unwrap(), vec![180, 150]);
+        assert!(idx.lookup(key_hash(2, "k0"), 10).unwrap().is_empty());
+        idx.checkpoint().unwrap();
+        drop(idx);
+        // Reopen keeping positions below 100: entries at 100.. are dropped and must be replayed.
+        let (idx, from) = KeyIndex::open(dir.path(), 100, 8).unwrap();
+        assert!(from <= 100);
+        assert_eq!(
+            idx.lookup(key_hash(1, "k0"), 100).unwrap(),
+            vec![90, 60, 30, 0]
+        );
+    }
+
+    #[test]
+    fn damaged_newest_file_is_rebuilt_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (idx, _) = KeyIndex::open(dir.path(), 0, 8).unwrap();
+        for pos in 0..12u64 {
+            idx.insert(pos, 1, [key_hash(1, "a")]);
+        }
+        idx.checkpoint().unwrap();
+        drop(idx);
+        let files = fsutil::numbered_files(dir.path(), EXT).unwrap();
+        let (newest_start, newest) = files.last().unwrap().clone();
+        std::fs::write(&newest, b"garbage").unwrap();
+        let (idx, from) = KeyIndex::open(dir.path(), 12, 8).unwrap();
+        assert_eq!(from, newest_start);
+        assert_eq!(
+            idx.lookup(key_hash(1, "a"), 100).unwrap().len(),
+            newest_start as usize
+        );
+    }
+}

@@ -1,0 +1,566 @@
+//! The commit log: every record of every topic, appended to one sequence of segment files.
+//!
+//! Does: sequential appends under one write lock, segment rolls, durability (group commit for
+//! `sync` appends, a periodic flush for `async` ones), the recovery scan that validates records
+//! and cuts a torn tail, reads by position, and deleting whole old segments.
+//! Does not: know which records belong to which queue (the store's indexes do), or decide
+//! retention (the store does).
+//!
+//! Group commit: appenders write under the lock, release it, then wait until the flusher's
+//! `flushed` position passes their record. The flusher runs one `fdatasync` at a time; every
+//! append that arrives while one runs is covered by the next, so one flush serves many appends.
+//! Before flushing, it also waits (at most [`GATHER_MAX`]) until as many appenders wait as the
+//! previous flush released: those are the appenders about to come back, and on a busy machine
+//! the first of them would otherwise trigger a flush that the rest just miss. A lone appender is
+//! flushed at once; when load drops, one wait runs into the cap and the expectation follows.
+//! (The idea behind InnoDB's and PostgreSQL's commit delay, without a fixed delay.)
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use super::error::{Result, StorageError, io_err};
+use super::fsutil;
+use super::record::{self, Record};
+use super::segment::{self, HEADER_LEN, Segment};
+
+/// Read size of the recovery scanner.
+const SCAN_CHUNK: usize = 4 << 20;
+/// Longest the flusher holds a flush back for `sync` appenders it expects to join it.
+const GATHER_MAX: Duration = Duration::from_micros(500);
+
+pub struct CommitLog {
+    dir: PathBuf,
+    /// Bytes of records a segment may hold.
+    capacity: u64,
+    segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    durable: Mutex<Durable>,
+    /// The flusher waits here for work.
+    flush_wanted: Condvar,
+    /// `Durable::flushed`, readable without the lock by parked appenders.
+    flushed_at: AtomicU64,
+    /// Set when a flush failed or the flusher stopped: parked appenders must look at `Durable`.
+    disturbed: std::sync::atomic::AtomicBool,
+    pub stats: LogStats,
+}
+
+/// State behind the write lock.
+pub struct Writer {
+    active: Arc<Segment>,
+    /// Log position after the last record written.
+    end: u64,
+    /// Store times never go backwards along the log.
+    last_stored_at: i64,
+    /// Set when a flush failed: the page cache can no longer be trusted, so no more writes.
+    fenced: Option<String>,
+}
+
+struct Durable {
+    flushed: u64,
+    requested: u64,
+    failed: Option<String>,
+    shutdown: bool,
+    /// Appenders parked until a position is flushed. A flush removes and unparks exactly the
+    /// ones it covered, so a released appender that has not run yet is not counted as waiting,
+    /// and no herd of woken threads fights over this lock.
+    waiting: Vec<(u64, std::thread::Thread)>,
+    /// How many the last flush released: how many the next one waits for.
+    expected: usize,
+}
+
+/// Counters for tests, benchmarks and (later) metrics.
+#[derive(Default)]
+pub struct LogStats {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub writes: AtomicU64,
+    pub data_syncs: AtomicU64,
+}
+
+/// What the recovery scan found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub from: u64,
+    pub end: u64,
+    pub records: u64,
+    /// A torn or corrupt tail that was cut: (file, position, reason).
+    pub truncated: Option<(PathBuf, u64, String)>,
+}
+
+impl CommitLog {
+    /// Opens (or creates) the log in `dir`. Segment headers are checked; records are not read
+    /// until [`CommitLog::replay`].
+    pub fn open(dir: &Path, segment_size: u64) -> Result<CommitLog> {
+        fsutil::ensure_dir(dir)?;
+        let files = fsutil::numbered_files(dir, segment::EXT)?;
+        let mut segments = BTreeMap::new();
+        let count = files.len();
+        for (i, (base, path)) in files.into_iter().enumerate() {
+            let newest = i + 1 == count;
+            match Segment::open(&path, base, newest)? {
+                Some(seg) => {
+                    segments.insert(base, Arc::new(seg));
+                }
+                None => {
+                    // Creation was cut short by a crash: nothing was ever written to it.
+                    tracing::warn!(file = %path.display(), "replacing a segment whose header was never completed");
+                    segments.insert(base, Arc::new(Segment::create(dir, base)?));
+                }
+            }
+        }
+        if segments.is_empty() {
+            segments.insert(0, Arc::new(Segment::create(dir, 0)?));
+        }
+        let active = segments
+            .values()
+            .next_back()
+            .cloned()
+            .expect("at least one segment");
+        let end = active.base + active.data_len()?;
+        Ok(CommitLog {
+            dir: dir.to_path_buf(),
+            capacity: segment_size
+                .saturating_sub(HEADER_LEN)
+                .max(record::MIN_LEN as u64),
+            segments: RwLock::new(segments),
+            writer: Mutex::new(Writer {
+                active,
+                end,
+                last_stored_at: i64::MIN,
+                fenced: None,
+            }),
+            durable: Mutex::new(Durable {
+                flushed: 0,
+                requested: 0,
+                failed: None,
+                shutdown: false,
+                waiting: Vec::new(),
+                expected: 0,
+            }),
+            flush_wanted: Condvar::new(),
+            flushed_at: AtomicU64::new(0),
+            disturbed: std::sync::atomic::AtomicBool::new(false),
+            stats: LogStats::default(),
+        })
+    }
+
+    /// The position of the oldest record still stored.
+    pub fn start(&self) -> u64 {
+        *self
+            .segments
+            .read()
+            .expect("segments lock")
+            .keys()
+            .next()
+            .expect("at least one segment")
+    }
+
+    /// The position after the last record written.
+    pub fn end(&self) -> u64 {
+        self.lock_writer().end
+    }
+
+    /// The base of the newest segment.
+    pub fn active_base(&self) -> u64 {
+        self.lock_writer().active.base
+    }
+
+    /// The largest batch (in encoded bytes) one append can take.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Scans records from `from` to the end of the log, handing each to `visit`, and cuts a torn
+    /// or corrupt tail. A bad record inside a sealed segment is corruption: the scan stops with
+    /// an error naming the file and position instead of guessing where good data resumes.
+    pub fn replay(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(u64, u32, &Record),
+    ) -> Result<ReplayReport> {
+        let segments: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .expect("segments lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut report = ReplayReport {
+            from,
+            ..ReplayReport::default()
+        };
+        let mut last_stored_at = i64::MIN;
+        let newest = segments.last().map(|s| s.base);
+        let mut end = from;
+        for seg in &segments {
+            let data_len = seg.data_len()?;
+            let seg_end = seg.base + data_len;
+            if seg_end <= from && Some(seg.base) != newest {
+                continue;
+            }
+            let start = from.max(seg.base);
+            let outcome = scan_segment(seg, start, seg_end, self.capacity, |pos, len, rec| {
+                last_stored_at = last_stored_at.max(rec.stored_at);
+                seg.note_stored_at(rec.stored_at);
+                report.records += 1;
+                visit(pos, len, rec);
+            })?;
+            match outcome {
+                Ok(()) => end = seg_end.max(end),
+                Err((at, reason)) => {
+                    if Some(seg.base) != newest && seg.is_sealed() {
+                        return Err(StorageError::Corrupt {
+                            file: seg.path.clone(),
+                            position: HEADER_LEN + (at - seg.base),
+                            reason,
+                        });
+                    }
+                    tracing::warn!(file = %seg.path.display(), position = at, %reason,
+                        "cutting a torn or corrupt tail from the log");
+                    seg.truncate(at)?;
+                    seg.file
+                        .sync_data()
+                        .map_err(io_err("syncing segment", &seg.path))?;
+                    report.truncated =
+                        Some((seg.path.clone(), HEADER_LEN + (at - seg.base), reason));
+                    end = at;
+                    if Some(seg.base) != newest {
+                        // An unsealed older segment was cut: nothing after it can be trusted to
+                        // follow on from it, so later segments are re-scanned from their start.
+                        continue;
+                    }
+                }
+            }
+        }
+        let mut w = self.lock_writer();
+        w.end = w.active.base + w.active.data_len()?;
+        w.last_stored_at = w.last_stored_at.max(last_stored_at);
+        report.end = w.end;
+        drop(w);
+        let mut d = self.lock_durable();
+        d.flushed = report.end;
+        d.requested = report.end;
+        self.flushed_at.store(report.end, Ordering::Release);
+        Ok(report)
+    }
+
+    pub fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().expect("log writer lock")
+    }
+
+    fn lock_durable(&self) -> MutexGuard<'_, Durable> {
+        self.durable.lock().expect("log durability lock")
+    }
+
+    /// Appends already-encoded records (`ranges` marks each record in `bytes`) in one write.
+    /// The whole batch lands in one segment; when it does not fit in the active one the log
+    /// rolls first. On failure nothing of the batch stays in the file. Returns the position of
+    /// the first record.
+    pub fn append(&self, w: &mut Writer, bytes: &[u8]) -> Result<u64> {
+        if let Some(reason) = &w.fenced {
+            return Err(StorageError::WritesFenced(reason.clone()));
+        }
+        let len = bytes.len() as u64;
+        if w.end - w.active.base + len > self.capacity && w.end > w.active.base {
+            self.roll(w)?;
+        }
+        let start = w.end;
+        if let Err(e) = w.active.write_at(start, bytes) {
+            // Cut whatever part of the batch reached the file; if even that fails, the file's
+            // tail is unknown and the log stops taking writes.
+            if let Err(cut) = w.active.truncate(start) {
+                w.fenced = Some(format!("could not remove a failed write: {cut}"));
+            }
+            return Err(io_err("appending to", &w.active.path)(e));
+        }
+        w.end = start + len;
+        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(start)
+    }
+
+    /// The store time for the next record: now, but never earlier than the previous one.
+    pub fn next_stored_at(&self, w: &mut Writer, now_ms: i64) -> i64 {
+        w.last_stored_at = w.last_stored_at.max(now_ms);
+        w.active.note_stored_at(w.last_stored_at);
+        w.last_stored_at
+    }
+
+    /// Creates the next segment, then seals (and syncs) the current one. If creation fails the
+    /// current segment stays active and unsealed.
+    fn roll(&self, w: &mut Writer) -> Result<()> {
+        let next = Arc::new(Segment::create(&self.dir, w.end)?);
+        if let Err(e) = w.active.seal() {
+            w.fenced = Some(format!("sealing {} failed: {e}", w.active.path.display()));
+            return Err(e);
+        }
+        self.stats.data_syncs.fetch_add(1, Ordering::Relaxed);
+        self.segments
+            .write()
+            .expect("segments lock")
+            .insert(next.base, next.clone());
+        w.active = next;
+        Ok(())
+    }
+
+    /// Blocks until every byte before `position` is on disk (group commit).
+    pub fn wait_durable(&self, position: u64) -> Result<()> {
+        let mut d = self.lock_durable();
+        if d.flushed >= position {
+            return Ok(());
+        }
+        d.requested = d.requested.max(position);
+        d.waiting.push((position, std::thread::current()));
+        // The flusher needs waking for the first request and when the group it gathers is
+        // complete; waking it for every arrival in between only costs context switches.
+        if d.waiting.len() == 1 || d.waiting.len() >= d.expected {
+            self.flush_wanted.notify_one();
+        }
+        drop(d);
+        loop {
+            if self.flushed_at.load(Ordering::Acquire) >= position {
+                return Ok(());
+            }
+            if self.disturbed.load(Ordering::Acquire) {
+                let d = self.lock_durable();
+                if let Some(reason) = &d.failed {
+                    return Err(StorageError::WritesFenced(reason.clone()));
+                }
+                if d.flushed >= position {
+                    return Ok(());
+                }
+                if d.shutdown {
+                    drop(d);
+                    return self.flush();
+                }
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Unparks every waiting appender (they then look at the shared state themselves).
+    fn disturb_waiters(&self, d: &mut Durable) {
+        self.disturbed.store(true, Ordering::Release);
+        for (_, t) in d.waiting.drain(..) {
+            t.unpark();
+        }
+    }
+
+    /// Syncs everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        let (active, end) = {
+            let w = self.lock_writer();
+            (w.active.clone(), w.end)
+        };
+        {
+            let d = self.lock_durable();
+            if let Some(reason) = &d.failed {
+                return Err(StorageError::WritesFenced(reason.clone()));
+            }
+            if d.flushed >= end {
+                return Ok(());
+            }
+        }
+        let result = active.file.sync_data();
+        self.stats.data_syncs.fetch_add(1, Ordering::Relaxed);
+        let mut d = self.lock_durable();
+        match result {
+            Ok(()) => {
+                d.flushed = d.flushed.max(end);
+                self.flushed_at.store(d.flushed, Ordering::Release);
+                let flushed = d.flushed;
+                let (covered, rest): (Vec<_>, Vec<_>) =
+                    d.waiting.drain(..).partition(|(p, _)| *p <= flushed);
+                d.waiting = rest;
+                d.expected = covered.len();
+                drop(d);
+                for (_, t) in covered {
+                    t.unpark();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let reason = format!("syncing {} failed: {e}", active.path.display());
+                d.failed = Some(reason.clone());
+                self.disturb_waiters(&mut d);
+                drop(d);
+                self.lock_writer().fenced = Some(reason);
+                Err(io_err("syncing", &active.path)(e))
+            }
+        }
+    }
+
+    /// The flusher loop: flushes when an appender asks, and at least every `interval` when
+    /// there is unflushed data. Returns when [`CommitLog::stop_flusher`] is called.
+    pub fn run_flusher(&self, interval: Duration) {
+        loop {
+            let mut d = self.lock_durable();
+            let deadline = Instant::now() + interval;
+            loop {
+                if d.shutdown {
+                    return;
+                }
+                if d.requested > d.flushed {
+                    // Let the appenders released by the last flush join this one.
+                    let gather_until = Instant::now() + GATHER_MAX;
+                    while d.waiting.len() < d.expected && !d.shutdown {
+                        let now = Instant::now();
+                        if now >= gather_until {
+                            break;
+                        }
+                        d = self
+                            .flush_wanted
+                            .wait_timeout(d, gather_until - now)
+                            .expect("log durability lock")
+                            .0;
+                    }
+                    break;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                d = self
+                    .flush_wanted
+                    .wait_timeout(d, deadline - now)
+                    .expect("log durability lock")
+                    .0;
+            }
+            drop(d);
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "commit log flush failed; the log now refuses writes");
+                // Wake waiters, then idle until shutdown: nothing more can be made durable.
+                let mut d = self.lock_durable();
+                while !d.shutdown {
+                    d = self.flush_wanted.wait(d).expect("log durability lock");
+                }
+                return;
+            }
+        }
+    }
+
+    pub fn stop_flusher(&self) {
+        let mut d = self.lock_durable();
+        d.shutdown = true;
+        self.disturb_waiters(&mut d);
+        self.flush_wanted.notify_all();
+    }
+
+    /// Reads `size` bytes at `position`, or `None` when that part of the log was deleted.
+    pub fn read(&self, position: u64, size: u32) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
+        let Some(seg) = self.segment_for(position) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; size as usize];
+        seg.read_at(position, &mut buf)?;
+        Ok(Some((seg, buf)))
+    }
+
+    fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
+        let segments = self.segments.read().expect("segments lock");
+        segments
+            .range(..=position)
+            .next_back()
+            .map(|(_, s)| s.clone())
+    }
+
+    /// All segments, oldest first.
+    pub fn segments(&self) -> Vec<Arc<Segment>> {
+        self.segments
+            .read()
+            .expect("segments lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Deletes the oldest segment unless it is the active one. Returns the deleted segment's
+    /// position range. Readers that hold it keep reading until they drop it.
+    pub fn delete_oldest(&self) -> Result<Option<Range<u64>>> {
+        let w = self.lock_writer();
+        let mut segments = self.segments.write().expect("segments lock");
+        let Some((&base, seg)) = segments.iter().next() else {
+            return Ok(None);
+        };
+        if base == w.active.base {
+            return Ok(None);
+        }
+        let next = segments
+            .keys()
+            .nth(1)
+            .copied()
+            .expect("active segment follows");
+        let path = seg.path.clone();
+        segments.remove(&base);
+        drop(segments);
+        drop(w);
+        std::fs::remove_file(&path).map_err(io_err("deleting segment", &path))?;
+        fsutil::fsync_dir(&self.dir)?;
+        Ok(Some(base..next))
+    }
+}
+
+/// Scans records in `[from, end)` of one segment. The outer `Result` is an I/O failure; the
+/// inner one says where (position) and why the records stopped being valid.
+#[allow(clippy::type_complexity)]
+fn scan_segment(
+    seg: &Segment,
+    from: u64,
+    end: u64,
+    capacity: u64,
+    mut visit: impl FnMut(u64, u32, &Record),
+) -> Result<Result<(), (u64, String)>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_pos = from;
+    let mut pos = from;
+    while pos < end {
+        let have =
+            |buf: &Vec<u8>, buf_pos: u64, pos: u64, n: u64| pos + n <= buf_pos + buf.len() as u64;
+        if !have(&buf, buf_pos, pos, 4) {
+            if end - pos < 4 {
+                return Ok(Err((pos, format!("{} stray bytes at the end", end - pos))));
+            }
+            refill(seg, &mut buf, &mut buf_pos, pos, end, 4)?;
+        }
+        let at = (pos - buf_pos) as usize;
+        let len = u64::from(record::peek_len(&buf[at..]).expect("4 bytes present"));
+        if len < record::MIN_LEN as u64 || len > capacity {
+            return Ok(Err((pos, format!("impossible record length {len}"))));
+        }
+        if pos + len > end {
+            return Ok(Err((
+                pos,
+                format!("record of {len} bytes cut short by the end of the file"),
+            )));
+        }
+        if !have(&buf, buf_pos, pos, len) {
+            refill(seg, &mut buf, &mut buf_pos, pos, end, len)?;
+        }
+        let at = (pos - buf_pos) as usize;
+        match record::decode(&buf[at..at + len as usize]) {
+            Ok(rec) => visit(pos, len as u32, &rec),
+            Err(e) => return Ok(Err((pos, e.to_string()))),
+        }
+        pos += len;
+    }
+    Ok(Ok(()))
+}
+
+fn refill(
+    seg: &Segment,
+    buf: &mut Vec<u8>,
+    buf_pos: &mut u64,
+    pos: u64,
+    end: u64,
+    need: u64,
+) -> Result<()> {
+    let n = (end - pos).min(need.max(SCAN_CHUNK as u64)) as usize;
+    buf.resize(n, 0);
+    seg.read_at(pos, buf)?;
+    *buf_pos = pos;
+    Ok(())
+}

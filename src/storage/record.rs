@@ -1,0 +1,485 @@
+//! The commit-log record: one message, framed with its length and a CRC32C.
+//!
+//! Pure encoding and decoding; no I/O. Byte layout (format version 1, little-endian):
+//!
+//! ```text
+//! offset size  field
+//!  0      4    total length of the record in bytes, this field included
+//!  4      4    CRC32C of bytes [8, length)
+//!  8      1    format version (1)
+//!  9      1    flags (0; reserved)
+//! 10      2    reserved (0)
+//! 12      4    topic id (see topics.json; ids are never reused)
+//! 16      4    queue id
+//! 20      8    queue offset (dense per queue, from 0)
+//! 28      8    store time, ms since the Unix epoch (non-decreasing along the log)
+//! 36      8    born time, ms since the Unix epoch (set by the producer)
+//! 44     16    message id
+//! 60      2+n  tag (u16 length + UTF-8; empty = no tag)
+//!  …      2    key count, then per key: u16 length + UTF-8
+//!  …      2    property count, then per property: u16 key length + key, u32 value length + value
+//!  …      4+n  body (u32 length + bytes)
+//! ```
+//!
+//! The queue offset and store time are assigned when the record is appended (under the log's
+//! write lock), so a record is encoded first and then [`seal`]ed, which patches them and computes
+//! the CRC.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const FORMAT_VERSION: u8 = 1;
+/// Bytes before the variable part (tag length onwards).
+pub const FIXED_LEN: usize = 60;
+/// The smallest valid record: fixed part plus empty tag, keys, properties and body.
+pub const MIN_LEN: usize = FIXED_LEN + 2 + 2 + 2 + 4;
+const QUEUE_OFFSET_AT: usize = 20;
+const STORE_TIME_AT: usize = 28;
+
+/// A 16-byte message id, shown as 32 lowercase hex digits. Generated ids start with the
+/// millisecond timestamp, so they sort roughly by time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MessageId(pub [u8; 16]);
+
+impl MessageId {
+    /// A new id: 6 bytes of ms timestamp, 4 random bytes fixed per process, 6 bytes of counter.
+    pub fn generate(now_ms: i64) -> MessageId {
+        static PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let process = *PROCESS.get_or_init(|| fastrand::u32(..));
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut id = [0u8; 16];
+        id[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
+        id[6..10].copy_from_slice(&process.to_be_bytes());
+        id[10..].copy_from_slice(&count.to_be_bytes()[2..]);
+        MessageId(id)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({self})")
+    }
+}
+
+impl FromStr for MessageId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.len() != 32 || !s.is_ascii() {
+            return Err(format!("{s:?} is not a message id (32 hex digits)"));
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+                .map_err(|_| format!("{s:?} is not a message id (32 hex digits)"))?;
+        }
+        Ok(MessageId(id))
+    }
+}
+
+/// A message as producers give it to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Message {
+    pub id: MessageId,
+    /// Empty means "no tag".
+    pub tag: String,
+    pub keys: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+    /// When the producer created the message, ms since the Unix epoch.
+    pub born_at: i64,
+}
+
+/// A record read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic_id: u32,
+    pub queue: u32,
+    pub queue_offset: u64,
+    pub stored_at: i64,
+    pub message: Message,
+}
+
+/// Why bytes are not a valid record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record length {0} is impossible")]
+    BadLength(u64),
+    #[error("record is cut short: {needed} bytes needed, {available} present")]
+    Truncated { needed: u64, available: u64 },
+    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    Checksum { stored: u32, computed: u32 },
+    #[error("unsupported record format version {0}")]
+    Version(u8),
+    #[error("malformed record: {0}")]
+    Malformed(&'static str),
+}
+
+/// Why a message cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{field} is {len} bytes; the limit is {limit}")]
+    FieldTooLong {
+        field: &'static str,
+        len: usize,
+        limit: usize,
+    },
+    #[error("{field} has {count} entries; the limit is {limit}")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+    },
+}
+
+/// The encoded size of a message's record.
+pub fn encoded_len(m: &Message) -> usize {
+    FIXED_LEN
+        + 2
+        + m.tag.len()
+        + 2
+        + m.keys.iter().map(|k| 2 + k.len()).sum::<usize>()
+        + 2
+        + m.properties
+            .iter()
+            .map(|(k, v)| 2 + k.len() + 4 + v.len())
+            .sum::<usize>()
+        + 4
+        + m.body.len()
+}
+
+/// Appends an unsealed record (queue offset, store time and CRC zero) for `m` to `buf`.
+pub fn encode(
+    buf: &mut Vec<u8>,
+    topic_id: u32,
+    queue: u32,
+    m: &Message,
+) -> Result<(), EncodeError> {
+    let short = |field: &'static str, len: usize| {
+        if len > usize::from(u16::MAX) {
+            Err(EncodeError::FieldTooLong {
+                field,
+                len,
+                limit: usize::from(u16::MAX),
+            })
+        } else {
+            Ok(len as u16)
+        }
+    };
+    let count = |field: &'static str, count: usize| {
+        if count > usize::from(u16::MAX) {
+            Err(EncodeError::TooMany {
+                field,
+                count,
+                limit: usize::from(u16::MAX),
+            })
+        } else {
+            Ok(count as u16)
+        }
+    };
+    let len = encoded_len(m);
+    let total = u32::try_from(len).map_err(|_| EncodeError::FieldTooLong {
+        field: "message",
+        len,
+        limit: u32::MAX as usize,
+    })?;
+    buf.reserve(len);
+    buf.extend_from_slice(&total.to_le_bytes());
+    buf.extend_from_slice(&0u32.to_le_bytes());
+    buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    buf.extend_from_slice(&topic_id.to_le_bytes());
+    buf.extend_from_slice(&queue.to_le_bytes());
+    buf.extend_from_slice(&0u64.to_le_bytes());
+    buf.extend_from_slice(&0i64.to_le_bytes());
+    buf.extend_from_slice(&m.born_at.to_le_bytes());
+    buf.extend_from_slice(&m.id.0);
+    buf.extend_from_slice(&short("tag", m.tag.len())?.to_le_bytes());
+    buf.extend_from_slice(m.tag.as_bytes());
+    buf.extend_from_slice(&count("keys", m.keys.len())?.to_le_bytes());
+    for k in &m.keys {
+        buf.extend_from_slice(&short("key", k.len())?.to_le_bytes());
+        buf.extend_from_slice(k.as_bytes());
+    }
+    buf.extend_from_slice(&count("properties", m.properties.len())?.to_le_bytes());
+    for (k, v) in &m.properties {
+        buf.extend_from_slice(&short("property name", k.len())?.to_le_bytes());
+        buf.extend_from_slice(k.as_bytes());
+        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        buf.extend_from_slice(v.as_bytes());
+    }
+    buf.extend_from_slice(&(m.body.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&m.body);
+    Ok(())
+}
+
+/// Patches the queue offset and store time into an encoded record and writes its CRC.
+pub fn seal(record: &mut [u8], queue_offset: u64, stored_at: i64) {
+    record[QUEUE_OFFSET_AT..QUEUE_OFFSET_AT + 8].copy_from_slice(&queue_offset.to_le_bytes());
+    record[STORE_TIME_AT..STORE_TIME_AT + 8].copy_from_slice(&stored_at.to_le_bytes());
+    let crc = crc32c::crc32c(&record[8..]);
+    record[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The length a record announces in its first four bytes, if four bytes are there.
+pub fn peek_len(bytes: &[u8]) -> Option<u32> {
+    bytes
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Decodes one record from the start of `bytes`, verifying its length and CRC.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let len = peek_len(bytes).ok_or(DecodeError::Truncated {
+        needed: 4,
+        available: bytes.len() as u64,
+    })? as usize;
+    if len < MIN_LEN {
+        return Err(DecodeError::BadLength(len as u64));
+    }
+    if bytes.len() < len {
+        return Err(DecodeError::Truncated {
+            needed: len as u64,
+            available: bytes.len() as u64,
+        });
+    }
+    let record = &bytes[..len];
+    let mut r = Reader {
+        bytes: record,
+        at: 4,
+    };
+    let stored = r.u32()?;
+    let computed = crc32c::crc32c(&record[8..]);
+    if stored != computed {
+        return Err(DecodeError::Checksum { stored, computed });
+    }
+    let version = r.u8()?;
+    if version != FORMAT_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    r.take(3)?;
+    let topic_id = r.u32()?;
+    let queue = r.u32()?;
+    let queue_offset = r.u64()?;
+    let stored_at = r.u64()? as i64;
+    let born_at = r.u64()? as i64;
+    let mut id = [0u8; 16];
+    id.copy_from_slice(r.take(16)?);
+    let tag_len = r.u16()? as usize;
+    let tag = r.string(tag_len)?;
+    let key_count = r.u16()?;
+    let mut keys = Vec::with_capacity(usize::from(key_count));
+    for _ in 0..key_count {
+        let n = r.u16()? as usize;
+        keys.push(r.string(n)?);
+    }
+    let prop_count = r.u16()?;
+    let mut properties = BTreeMap::new();
+    for _ in 0..prop_count {
+        let n = r.u16()? as usize;
+        let k = r.string(n)?;
+        let n = r.u32()? as usize;
+        let v = r.string(n)?;
+        properties.insert(k, v);
+    }
+    let body_len = r.u32()? as usize;
+    let body = r.take(body_len)?.to_vec();
+    if r.at != len {
+        return Err(DecodeError::Malformed("trailing bytes after the body"));
+    }
+    Ok(Record {
+        topic_id,
+        queue,
+        queue_offset,
+        stored_at,
+        message: Message {
+            id: MessageId(id),
+            tag,
+            keys,
+            properties,
+            body,
+            born_at,
+        },
+    })
+}
+
+/// A stable 32-bit hash of a tag for the consume-queue prefilter; 0 means "no tag".
+pub fn tag_hash(tag: &str) -> u32 {
+    if tag.is_empty() {
+        return 0;
+    }
+    let h = fnv1a64(&[tag.as_bytes()]);
+    match (h ^ (h >> 32)) as u32 {
+        0 => 1,
+        v => v,
+    }
+}
+
+/// FNV-1a, 64 bits, over several byte slices. Stable across versions: it is persisted in indexes.
+pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(DecodeError::Malformed("a field runs past the record's end"))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn string(&mut self, n: usize) -> Result<String, DecodeError> {
+        let b = self.take(n)?;
+        String::from_utf8(b.to_vec())
+            .map_err(|_| DecodeError::Malformed("a text field is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Message {
+        Message {
+            id: MessageId::generate(1_700_000_000_000),
+            tag: "TagA".into(),
+            keys: vec!["order-1".into(), "user-7".into()],
+            properties: [("a".to_string(), "6".to_string()), ("b".into(), "x".into())].into(),
+            body: b"hello world".to_vec(),
+            born_at: 1_700_000_000_000,
+        }
+    }
+
+    fn sealed(m: &Message) -> Vec<u8> {
+        let mut buf = Vec::new();
+        encode(&mut buf, 3, 2, m).unwrap();
+        seal(&mut buf, 41, 1_700_000_000_123);
+        buf
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        let buf = sealed(&m);
+        assert_eq!(buf.len(), encoded_len(&m));
+        let r = decode(&buf).unwrap();
+        assert_eq!(
+            (r.topic_id, r.queue, r.queue_offset, r.stored_at),
+            (3, 2, 41, 1_700_000_000_123)
+        );
+        assert_eq!(r.message, m);
+    }
+
+    #[test]
+    fn every_truncated_prefix_fails_cleanly() {
+        let buf = sealed(&sample());
+        for cut in 0..buf.len() {
+            assert!(
+                decode(&buf[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_detected() {
+        let buf = sealed(&sample());
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x40;
+            assert!(decode(&bad).is_err(), "flip at byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn golden_bytes() {
+        let m = Message {
+            id: MessageId([0xab; 16]),
+            tag: "t".into(),
+            keys: vec!["k".into()],
+            properties: [("p".to_string(), "v".to_string())].into(),
+            body: b"B".to_vec(),
+            born_at: 2,
+        };
+        let mut buf = Vec::new();
+        encode(&mut buf, 1, 0, &m).unwrap();
+        seal(&mut buf, 5, 7);
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+        expected.extend_from_slice(&crc32c::crc32c(&buf[8..]).to_le_bytes());
+        expected.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        expected.extend_from_slice(&[
+            5, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        expected.extend_from_slice(&[0xab; 16]);
+        expected.extend_from_slice(&[
+            1, 0, b't', 1, 0, 1, 0, b'k', 1, 0, 1, 0, b'p', 1, 0, 0, 0, b'v', 1, 0, 0, 0, b'B',
+        ]);
+        assert_eq!(buf, expected);
+        assert_eq!(buf.len(), 83);
+    }
+
+    #[test]
+    fn oversized_fields_are_refused() {
+        let m = Message {
+            tag: "x".repeat(70_000),
+            ..Message::default()
+        };
+        let err = encode(&mut Vec::new(), 1, 0, &m).unwrap_err();
+        assert_eq!(err.to_string(), "tag is 70000 bytes; the limit is 65535");
+    }
+
+    #[test]
+    fn ids_are_unique_and_parse_back() {
+        let a = MessageId::generate(5);
+        let b = MessageId::generate(5);
+        assert_ne!(a, b);
+        assert_eq!(a.to_string().parse::<MessageId>().unwrap(), a);
+        assert!("zz".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn tag_hash_reserves_zero_for_untagged() {
+        assert_eq!(tag_hash(""), 0);
+        assert_ne!(tag_hash("TagA"), 0);
+        assert_ne!(tag_hash("TagA"), tag_hash("TagB"));
+    }
+}

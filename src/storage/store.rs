@@ -1,0 +1,706 @@
+//! [`Store`]: opening (with recovery), topics, appends, reads and lookups.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use super::checkpoint::Checkpoint;
+use super::consume_queue::{ConsumeQueue, Entry};
+use super::error::{Result, StorageError, io_err};
+use super::housekeeping::Stop;
+use super::key_index::{KeyIndex, id_hash, key_hash};
+use super::log::{CommitLog, ReplayReport};
+use super::record::{self, Message, MessageId};
+use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
+use super::{StoreOptions, fsutil, now_ms};
+
+/// Most candidates a lookup by id or key examines.
+const LOOKUP_CANDIDATES: usize = 64;
+
+/// A topic with its open consume queues.
+pub(super) struct Topic {
+    pub(super) meta: TopicMeta,
+    pub(super) queues: Vec<Arc<ConsumeQueue>>,
+}
+
+#[derive(Default)]
+pub(super) struct Topics {
+    pub(super) by_name: HashMap<TopicName, Arc<Topic>>,
+    pub(super) by_id: HashMap<u32, Arc<Topic>>,
+}
+
+/// The storage engine, as handed out by [`Store::open`]: share it as `Arc<Store>`; its whole
+/// API is that of [`StoreCore`]. Call [`Store::close`] for a clean shutdown. Dropping the last
+/// handle without `close` stops and joins the background threads (so the data directory is
+/// unlocked when the drop returns) but leaves recovery work for the next open, exactly like a
+/// crash after the last checkpoint.
+pub struct Store {
+    core: Arc<StoreCore>,
+    stop: Arc<Stop>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreCore;
+    fn deref(&self) -> &StoreCore {
+        &self.core
+    }
+}
+
+/// Everything a store is; background threads share it with the [`Store`] handle.
+pub struct StoreCore {
+    pub(super) opts: StoreOptions,
+    pub(super) log: Arc<CommitLog>,
+    pub(super) keys: KeyIndex,
+    pub(super) registry: Mutex<Registry>,
+    pub(super) topics: RwLock<Topics>,
+    pub(super) checkpointing: Mutex<()>,
+    pub(super) closed: AtomicBool,
+    recovery: ReplayReport,
+    _lock: File,
+}
+
+/// The outcome of an append: the batch's messages got offsets `first_offset..first_offset+count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub queue: u32,
+    pub first_offset: u64,
+    pub count: u32,
+    pub stored_at: i64,
+}
+
+/// A message read back, with where and when it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+    pub stored_at: i64,
+    pub message: Message,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBatch {
+    pub messages: Vec<StoredMessage>,
+    /// The offset to read from next (past any holes skipped).
+    pub next_offset: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    pub queue: u32,
+    /// The first offset a reader can get.
+    pub earliest: u64,
+    /// The offset the next message will get.
+    pub next: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub meta: TopicMeta,
+    pub queues: Vec<QueueInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// Records appended since open.
+    pub records: u64,
+    pub bytes: u64,
+    /// `write` calls on the log.
+    pub writes: u64,
+    /// `fdatasync` calls on the log.
+    pub data_syncs: u64,
+}
+
+impl Store {
+    /// Opens (or creates) a store: replays the log past the checkpoint, rebuilding consume
+    /// queues and the key index, cutting a torn tail; then starts the flusher and housekeeping
+    /// threads.
+    pub fn open(opts: StoreOptions) -> Result<Arc<Store>> {
+        let core = Arc::new(StoreCore::open(opts)?);
+        let stop = Arc::new(Stop::default());
+        let threads = Mutex::new(super::housekeeping::start(&core, &stop));
+        Ok(Arc::new(Store {
+            core,
+            stop,
+            threads,
+        }))
+    }
+
+    /// Clean shutdown: stops the background threads, flushes everything and writes a clean
+    /// checkpoint. Appends after this fail.
+    pub fn close(&self) -> Result<()> {
+        self.core.closed.store(true, Ordering::Release);
+        self.stop_background();
+        self.core.checkpoint_now(true)
+    }
+
+    fn stop_background(&self) {
+        self.stop.signal();
+        self.core.log.stop_flusher();
+        for t in std::mem::take(&mut *self.threads.lock().expect("threads lock")) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}
+
+impl StoreCore {
+    fn open(opts: StoreOptions) -> Result<StoreCore> {
+        let dir = opts.dir.clone();
+        fsutil::ensure_dir(&dir)?;
+        let lock = fsutil::lock_dir(&dir)?;
+        let checkpoint = Checkpoint::read(&dir)?;
+        let registry = Registry::open(&dir)?;
+        let log = Arc::new(CommitLog::open(&dir.join("log"), opts.segment_size)?);
+
+        // Where indexes are known good up to, clamped to what the log really holds.
+        let mut keep_below = checkpoint.map_or(0, |c| c.position).max(log.start());
+        if keep_below > log.end() {
+            tracing::warn!(
+                checkpoint = keep_below,
+                log_end = log.end(),
+                "the log is shorter than the checkpoint says; re-indexing its newest segment"
+            );
+            keep_below = log.active_base();
+        }
+        let (keys, keys_from) =
+            KeyIndex::open(&dir.join("index"), keep_below, opts.index_capacity)?;
+        let mut topics = Topics::default();
+        for meta in registry.topics() {
+            let topic = Arc::new(open_topic(&dir, meta.clone(), keep_below)?);
+            topics.by_id.insert(meta.id, topic.clone());
+            topics.by_name.insert(meta.name.clone(), topic);
+        }
+        remove_orphan_queue_dirs(&dir, &topics)?;
+
+        let replay_from = keep_below.min(keys_from).max(log.start());
+        let recovery = log.replay(replay_from, |position, size, rec| {
+            if let Some(topic) = topics.by_id.get(&rec.topic_id)
+                && let Some(cq) = topic.queues.get(rec.queue as usize)
+            {
+                cq.push_at(
+                    rec.queue_offset,
+                    entry_for(position, size, rec.stored_at, &rec.message.tag),
+                );
+            }
+            keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
+        })?;
+        match checkpoint {
+            Some(c) if c.clean => {
+                tracing::info!(records = recovery.records, "opened after a clean shutdown")
+            }
+            Some(_) => tracing::warn!(from = recovery.from, records = recovery.records,
+                truncated = ?recovery.truncated, "recovered after an unclean shutdown"),
+            None => tracing::info!(dir = %dir.display(), "created a new store"),
+        }
+
+        let store = StoreCore {
+            opts,
+            log,
+            keys,
+            registry: Mutex::new(registry),
+            topics: RwLock::new(topics),
+            checkpointing: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            recovery,
+            _lock: lock,
+        };
+        // From here on a crash must not look like a clean shutdown.
+        store.checkpoint_now(false)?;
+        Ok(store)
+    }
+
+    /// What recovery found when this store was opened.
+    pub fn recovery_report(&self) -> &ReplayReport {
+        &self.recovery
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.opts.dir
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let s = &self.log.stats;
+        StoreStats {
+            records: s.records.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            writes: s.writes.load(Ordering::Relaxed),
+            data_syncs: s.data_syncs.load(Ordering::Relaxed),
+        }
+    }
+
+    // ---- topics -------------------------------------------------------------------------
+
+    /// Creates a topic; an existing name is an error.
+    pub fn create_topic(&self, spec: &TopicSpec) -> Result<TopicMeta> {
+        check_spec(spec)?;
+        let mut registry = self.registry.lock().expect("registry lock");
+        if self.topic_opt(&spec.name).is_some() {
+            return Err(StorageError::TopicExists(spec.name.to_string()));
+        }
+        let meta = registry.add(spec, now_ms())?;
+        let topic = Arc::new(open_topic(&self.opts.dir, meta.clone(), u64::MAX)?);
+        let mut topics = self.topics.write().expect("topics lock");
+        topics.by_id.insert(meta.id, topic.clone());
+        topics.by_name.insert(meta.name.clone(), topic);
+        Ok(meta)
+    }
+
+    /// Creates the topic, or brings an existing one to `spec`: durability and retention change,
+    /// queues can be added (never removed).
+    pub fn ensure_topic(&self, spec: &TopicSpec) -> Result<TopicMeta> {
+        check_spec(spec)?;
+        let mut registry = self.registry.lock().expect("registry lock");
+        let Some(existing) = self.topic_opt(&spec.name) else {
+            drop(registry);
+            return self.create_topic(spec);
+        };
+        let old = &existing.meta;
+        if spec.queues < old.queues {
+            return Err(StorageError::QueuesShrink {
+                topic: spec.name.to_string(),
+                existing: old.queues,
+                requested: spec.queues,
+            });
+        }
+        let meta = TopicMeta {
+            queues: spec.queues,
+            durability: spec.durability,
+            retention_ms: spec.retention.map(|d| d.as_millis() as u64),
+            ..old.clone()
+        };
+        if &meta == old {
+            return Ok(meta);
+        }
+        registry.update(meta.clone())?;
+        let mut queues = existing.queues.clone();
+        for q in old.queues..meta.queues {
+            queues.push(Arc::new(ConsumeQueue::open(
+                &queue_dir(&self.opts.dir, meta.id, q),
+                u64::MAX,
+            )?));
+        }
+        let topic = Arc::new(Topic {
+            meta: meta.clone(),
+            queues,
+        });
+        let mut topics = self.topics.write().expect("topics lock");
+        topics.by_id.insert(meta.id, topic.clone());
+        topics.by_name.insert(meta.name.clone(), topic);
+        Ok(meta)
+    }
+
+    /// Deletes a topic: it disappears at once; its records stay in the log until retention
+    /// removes their segments, and are never served again.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta> {
+        let name = TopicName::new(name)?;
+        let mut registry = self.registry.lock().expect("registry lock");
+        let meta = registry.remove(&name)?;
+        {
+            let mut topics = self.topics.write().expect("topics lock");
+            topics.by_name.remove(&name);
+            topics.by_id.remove(&meta.id);
+        }
+        let dir = self.opts.dir.join("queues").join(meta.id.to_string());
+        std::fs::remove_dir_all(&dir).map_err(io_err("deleting queues of", &dir))?;
+        Ok(meta)
+    }
+
+    pub fn list_topics(&self) -> Vec<TopicMeta> {
+        let mut list: Vec<TopicMeta> = self
+            .topics
+            .read()
+            .expect("topics lock")
+            .by_name
+            .values()
+            .map(|t| t.meta.clone())
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    pub fn describe_topic(&self, name: &str) -> Result<TopicInfo> {
+        let topic = self.topic(name)?;
+        let queues = (0..topic.meta.queues)
+            .map(|q| {
+                let (earliest, next) = self.bounds(&topic, q)?;
+                Ok(QueueInfo {
+                    queue: q,
+                    earliest,
+                    next,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(TopicInfo {
+            meta: topic.meta.clone(),
+            queues,
+        })
+    }
+
+    fn topic_opt(&self, name: &TopicName) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .expect("topics lock")
+            .by_name
+            .get(name)
+            .cloned()
+    }
+
+    pub(super) fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        let name = TopicName::new(name)?;
+        self.topic_opt(&name)
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_string()))
+    }
+
+    fn queue<'t>(&self, topic: &'t Topic, queue: u32) -> Result<&'t Arc<ConsumeQueue>> {
+        topic
+            .queues
+            .get(queue as usize)
+            .ok_or_else(|| StorageError::UnknownQueue {
+                topic: topic.meta.name.to_string(),
+                queue,
+                queues: topic.meta.queues,
+            })
+    }
+
+    // ---- appends ------------------------------------------------------------------------
+
+    /// Appends a batch to one queue of a topic in one write. Returns once the topic's
+    /// durability class is met: for `sync`, after the data is on disk. The whole batch is
+    /// stored or none of it is; an error means nothing was acknowledged.
+    pub fn append(&self, topic: &str, queue: u32, messages: &[Message]) -> Result<Appended> {
+        if messages.is_empty() {
+            return Err(StorageError::EmptyBatch);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::WritesFenced("the store is closed".into()));
+        }
+        let topic = self.topic(topic)?;
+        let cq = self.queue(&topic, queue)?;
+        let sync = topic.meta.durability == Durability::Sync;
+        let (mut buf, ranges) = self.encode_batch(&topic, queue, messages)?;
+        let now = now_ms();
+
+        let (first_offset, stored_at, end) = {
+            let mut w = self.log.lock_writer();
+            let stored_at = self.log.next_stored_at(&mut w, now);
+            let first_offset = cq.next_offset();
+            for (i, r) in ranges.iter().enumerate() {
+                record::seal(&mut buf[r.clone()], first_offset + i as u64, stored_at);
+            }
+            let start = self.log.append(&mut w, &buf)?;
+            // Index under the write lock, so queue order is log order and a checkpoint taken at
+            // any log position finds every record before it indexed.
+            for (r, m) in ranges.iter().zip(messages) {
+                let position = start + r.start as u64;
+                cq.push(entry_for(position, r.len() as u32, stored_at, &m.tag));
+                self.keys
+                    .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
+            }
+            (first_offset, stored_at, start + buf.len() as u64)
+        };
+        self.log
+            .stats
+            .records
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
+        if sync {
+            self.log.wait_durable(end)?;
+        }
+        Ok(Appended {
+            queue,
+            first_offset,
+            count: messages.len() as u32,
+            stored_at,
+        })
+    }
+
+    fn encode_batch(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        messages: &[Message],
+    ) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
+        let total: usize = messages.iter().map(record::encoded_len).sum();
+        if total as u64 > self.log.capacity() {
+            return Err(StorageError::BadMessage {
+                index: 0,
+                reason: format!(
+                    "the batch is {total} bytes encoded; one batch must fit in a segment ({} bytes)",
+                    self.log.capacity()
+                ),
+            });
+        }
+        let mut buf = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(messages.len());
+        for (index, m) in messages.iter().enumerate() {
+            let size = record::encoded_len(m);
+            if size as u64 > self.opts.max_message_size {
+                return Err(StorageError::MessageTooLarge {
+                    index,
+                    size,
+                    limit: self.opts.max_message_size,
+                });
+            }
+            let start = buf.len();
+            record::encode(&mut buf, topic.meta.id, queue, m).map_err(|e| {
+                StorageError::BadMessage {
+                    index,
+                    reason: e.to_string(),
+                }
+            })?;
+            ranges.push(start..buf.len());
+        }
+        Ok((buf, ranges))
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    /// The earliest readable and the next offset of a queue.
+    pub fn queue_bounds(&self, topic: &str, queue: u32) -> Result<(u64, u64)> {
+        let topic = self.topic(topic)?;
+        self.bounds(&topic, queue)
+    }
+
+    fn bounds(&self, topic: &Topic, queue: u32) -> Result<(u64, u64)> {
+        let cq = self.queue(topic, queue)?;
+        let log_start = self.log.start();
+        let cutoff = topic
+            .meta
+            .retention()
+            .map_or(i64::MIN, |r| now_ms().saturating_sub(r.as_millis() as i64));
+        let earliest = cq.first_where(|e| e.position >= log_start && e.stored_at >= cutoff)?;
+        Ok((earliest, cq.next_offset()))
+    }
+
+    /// Reads up to `max_messages` (and roughly `max_bytes`, at least one message) from `offset`.
+    /// Reading at the next offset returns nothing; below the earliest is
+    /// [`StorageError::OffsetTrimmed`], naming the earliest.
+    pub fn read(
+        &self,
+        topic: &str,
+        queue: u32,
+        offset: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch> {
+        let topic = self.topic(topic)?;
+        let cq = self.queue(&topic, queue)?;
+        let (earliest, next) = self.bounds(&topic, queue)?;
+        let trimmed = |earliest| StorageError::OffsetTrimmed {
+            topic: topic.meta.name.to_string(),
+            queue,
+            requested: offset,
+            earliest,
+        };
+        if offset < earliest {
+            return Err(trimmed(earliest));
+        }
+        if offset > next {
+            return Err(StorageError::OffsetBeyondEnd {
+                topic: topic.meta.name.to_string(),
+                queue,
+                requested: offset,
+                next,
+            });
+        }
+        let mut messages = Vec::new();
+        let mut bytes = 0usize;
+        let mut at = offset;
+        'fill: while messages.len() < max_messages && at < next {
+            let entries = cq.entries(at, max_messages - messages.len())?;
+            if entries.is_empty() {
+                break;
+            }
+            for entry in entries {
+                if entry.is_hole() {
+                    at += 1;
+                    continue;
+                }
+                let Some(m) = self.read_entry(&topic, queue, at, &entry)? else {
+                    if messages.is_empty() {
+                        return Err(trimmed(self.bounds(&topic, queue)?.0));
+                    }
+                    break 'fill;
+                };
+                bytes += entry.size as usize;
+                messages.push(m);
+                at += 1;
+                if bytes >= max_bytes || messages.len() >= max_messages {
+                    break 'fill;
+                }
+            }
+        }
+        Ok(ReadBatch {
+            messages,
+            next_offset: at,
+        })
+    }
+
+    /// Reads and checks the record an index entry points at; `None` if its segment is gone.
+    fn read_entry(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        offset: u64,
+        entry: &Entry,
+    ) -> Result<Option<StoredMessage>> {
+        let Some((seg, bytes)) = self.log.read(entry.position, entry.size)? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: String| StorageError::Corrupt {
+            file: seg.path.clone(),
+            position: super::segment::HEADER_LEN + (entry.position - seg.base),
+            reason,
+        };
+        let rec = record::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
+            return Err(corrupt(format!(
+                "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
+                topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
+            )));
+        }
+        Ok(Some(StoredMessage {
+            topic: topic.meta.name.to_string(),
+            queue,
+            offset,
+            stored_at: rec.stored_at,
+            message: rec.message,
+        }))
+    }
+
+    /// The message with this id, if still stored.
+    pub fn find_by_id(&self, topic: &str, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let topic = self.topic(topic)?;
+        let found = self.lookup(&topic, id_hash(topic.meta.id, id), 1, |m| m.id == *id)?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Messages carrying `key`, newest first, at most `limit`.
+    pub fn find_by_key(&self, topic: &str, key: &str, limit: usize) -> Result<Vec<StoredMessage>> {
+        let topic = self.topic(topic)?;
+        self.lookup(&topic, key_hash(topic.meta.id, key), limit, |m| {
+            m.keys.iter().any(|k| k == key)
+        })
+    }
+
+    fn lookup(
+        &self,
+        topic: &Topic,
+        hash: u64,
+        limit: usize,
+        matches: impl Fn(&Message) -> bool,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut out = Vec::new();
+        for position in self.keys.lookup(hash, LOOKUP_CANDIDATES.max(limit))? {
+            let Some((_, len)) = self.log.read(position, 4)? else {
+                continue;
+            };
+            let len = u32::from_le_bytes(len[..4].try_into().expect("4 bytes"));
+            let Some((_, bytes)) = self.log.read(position, len)? else {
+                continue;
+            };
+            let Ok(rec) = record::decode(&bytes) else {
+                continue;
+            };
+            if rec.topic_id != topic.meta.id || !matches(&rec.message) {
+                continue;
+            }
+            let Some(cq) = topic.queues.get(rec.queue as usize) else {
+                continue;
+            };
+            // Still visible (not below the queue's earliest offset)?
+            let (earliest, _) = self.bounds(topic, rec.queue)?;
+            if rec.queue_offset < earliest
+                || cq
+                    .entry(rec.queue_offset)?
+                    .is_none_or(|e| e.position != position)
+            {
+                continue;
+            }
+            out.push(StoredMessage {
+                topic: topic.meta.name.to_string(),
+                queue: rec.queue,
+                offset: rec.queue_offset,
+                stored_at: rec.stored_at,
+                message: rec.message,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first offset of the queue stored at or after `time_ms` (the next offset if none).
+    pub fn offset_for_time(&self, topic: &str, queue: u32, time_ms: i64) -> Result<u64> {
+        let topic = self.topic(topic)?;
+        let (earliest, _) = self.bounds(&topic, queue)?;
+        let cq = self.queue(&topic, queue)?;
+        Ok(cq.first_where(|e| e.stored_at >= time_ms)?.max(earliest))
+    }
+}
+
+fn check_spec(spec: &TopicSpec) -> Result<()> {
+    let max = crate::config::MAX_QUEUES;
+    if spec.queues == 0 || spec.queues > max {
+        return Err(StorageError::InvalidTopic {
+            topic: spec.name.to_string(),
+            reason: format!("{} queues is out of range (1 to {max})", spec.queues),
+        });
+    }
+    Ok(())
+}
+
+fn queue_dir(dir: &Path, topic_id: u32, queue: u32) -> PathBuf {
+    dir.join("queues")
+        .join(topic_id.to_string())
+        .join(queue.to_string())
+}
+
+fn open_topic(dir: &Path, meta: TopicMeta, keep_below: u64) -> Result<Topic> {
+    let queues = (0..meta.queues)
+        .map(|q| ConsumeQueue::open(&queue_dir(dir, meta.id, q), keep_below).map(Arc::new))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Topic { meta, queues })
+}
+
+/// Queue directories of topics no longer in the registry (a delete cut short by a crash).
+fn remove_orphan_queue_dirs(dir: &Path, topics: &Topics) -> Result<()> {
+    let queues = dir.join("queues");
+    fsutil::ensure_dir(&queues)?;
+    for entry in std::fs::read_dir(&queues).map_err(io_err("listing", &queues))? {
+        let path = entry.map_err(io_err("listing", &queues))?.path();
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok());
+        if id.is_some_and(|id| !topics.by_id.contains_key(&id)) {
+            std::fs::remove_dir_all(&path).map_err(io_err("deleting queues of", &path))?;
+        }
+    }
+    Ok(())
+}
+
+fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
+    Entry {
+        position,
+        size,
+        tag_hash: record::tag_hash(tag),
+        stored_at,
+    }
+}
+
+fn index_hashes(topic_id: u32, m: &Message) -> impl Iterator<Item = u64> + '_ {
+    std::iter::once(id_hash(topic_id, &m.id))
+        .chain(m.keys.iter().map(move |k| key_hash(topic_id, k)))
+}

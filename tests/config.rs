@@ -1,0 +1,111 @@
+//! The shipped `config.toml` and the folder of invalid files, through the library and through
+//! `lockgate check-config`.
+
+use std::path::Path;
+use std::process::Command;
+
+use lockgate::config::Config;
+
+#[test]
+fn shipped_config_is_valid_and_equals_the_defaults() {
+    let config = Config::load(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config.toml")
+            .as_path(),
+    )
+    .expect("shipped config.toml validates");
+    assert_eq!(config, Config::default());
+}
+
+fn invalid_cases() -> Vec<(std::path::PathBuf, Vec<String>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_invalid");
+    let mut cases = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let expected = std::fs::read_to_string(path.with_extension("expected"))
+                .unwrap_or_else(|_| panic!("{} has no .expected file", path.display()));
+            cases.push((path, expected.lines().map(str::to_string).collect()));
+        }
+    }
+    cases.sort();
+    assert!(
+        cases.len() >= 10,
+        "the invalid-config folder lost its cases"
+    );
+    cases
+}
+
+#[test]
+fn every_invalid_file_reports_its_expected_problems() {
+    for (path, expected) in invalid_cases() {
+        let err = Config::load(&path).expect_err(&format!("{} should be invalid", path.display()));
+        let lines = err.lines();
+        assert_eq!(
+            lines.len(),
+            expected.len(),
+            "{}: got {lines:#?}",
+            path.display()
+        );
+        for (got, want) in lines.iter().zip(&expected) {
+            assert!(
+                got.starts_with(want.as_str()),
+                "{}:\n got: {got}\nwant: {want}",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn check_config_command_prints_ok_or_each_problem_and_exits_2() {
+    let bin = env!("CARGO_BIN_EXE_lockgate");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let out = Command::new(bin)
+        .args(["check-config", "--config"])
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert!(out.status.success());
+
+    let (path, expected) = invalid_cases()
+        .into_iter()
+        .find(|(p, _)| p.ends_with("many_problems.toml"))
+        .unwrap();
+    let out = Command::new(bin)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), expected);
+
+    let out = Command::new(bin)
+        .args(["check-config", "--config", "/nonexistent/lockgate.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("cannot read config file /nonexistent/lockgate.toml:")
+    );
+}
+
+#[test]
+fn serve_refuses_an_invalid_file_with_the_same_text() {
+    let bin = env!("CARGO_BIN_EXE_lockgate");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_invalid/bad_size.toml");
+    let out = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("storage.segment_size: \"12 XB\" is not a size"),
+        "stderr was: {stderr}"
+    );
+}

@@ -1,0 +1,597 @@
+//! Storage engine behaviour through its public API: appends and reads across segment rolls,
+//! reopen, torn tails, corruption, group commit, retention, lookups, topics and recovery bounds.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{fp, msg, open, small_opts, spec};
+use lockgate::storage::{Durability, Message, StorageError, Store};
+
+fn log_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+fn read_all(store: &lockgate::storage::StoreCore, topic: &str, queue: u32) -> Vec<Message> {
+    let (earliest, _) = store.queue_bounds(topic, queue).unwrap();
+    let mut out = Vec::new();
+    let mut at = earliest;
+    loop {
+        let batch = store.read(topic, queue, at, 100, 1 << 20).unwrap();
+        if batch.messages.is_empty() {
+            return out;
+        }
+        for (i, m) in batch.messages.iter().enumerate() {
+            assert_eq!(
+                m.offset,
+                at + i as u64,
+                "offsets in a batch are consecutive"
+            );
+            assert_eq!((m.topic.as_str(), m.queue), (topic, queue));
+        }
+        at = batch.next_offset;
+        out.extend(batch.messages.into_iter().map(|m| m.message));
+    }
+}
+
+#[test]
+fn appends_span_segment_rolls_and_read_back_byte_for_byte_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 3, Durability::Async))
+        .unwrap();
+    let mut expected: Vec<Vec<Message>> = vec![Vec::new(); 3];
+    let mut n = 0;
+    for round in 0..240 {
+        let q = round % 3;
+        let batch: Vec<Message> = (0..(1 + round % 7))
+            .map(|_| {
+                n += 1;
+                msg(n)
+            })
+            .collect();
+        let a = store.append("t", q, &batch).unwrap();
+        assert_eq!(
+            a.first_offset,
+            expected[q as usize].len() as u64,
+            "offsets are dense per queue"
+        );
+        expected[q as usize].extend(batch);
+    }
+    assert!(
+        log_files(dir.path()).len() >= 3,
+        "the test must roll segments"
+    );
+    for q in 0..3 {
+        assert_eq!(fp(&read_all(&store, "t", q)), fp(&expected[q as usize]));
+    }
+    store.close().unwrap();
+    drop(store);
+
+    let store = open(&opts);
+    assert_eq!(
+        store.recovery_report().records,
+        0,
+        "a clean shutdown leaves nothing to replay"
+    );
+    for q in 0..3 {
+        assert_eq!(fp(&read_all(&store, "t", q)), fp(&expected[q as usize]));
+        // The raw bytes are the same too: compare every field of every message.
+        let batch = store.read("t", q, 0, 1000, usize::MAX).unwrap();
+        assert_eq!(batch.messages.len(), expected[q as usize].len());
+        assert_eq!(batch.next_offset, expected[q as usize].len() as u64);
+    }
+}
+
+#[test]
+fn reads_honour_max_messages_and_max_bytes_and_report_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&small_opts(dir.path()));
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    let batch: Vec<Message> = (0..10).map(msg).collect();
+    store.append("t", 0, &batch).unwrap();
+    assert_eq!(
+        store.read("t", 0, 2, 3, usize::MAX).unwrap().messages.len(),
+        3
+    );
+    let one = store.read("t", 0, 0, 10, 1).unwrap();
+    assert_eq!(
+        (one.messages.len(), one.next_offset),
+        (1, 1),
+        "max_bytes still returns one message"
+    );
+    let end = store.read("t", 0, 10, 10, usize::MAX).unwrap();
+    assert!(end.messages.is_empty());
+    assert_eq!(end.next_offset, 10);
+    assert!(matches!(
+        store.read("t", 0, 11, 1, 1),
+        Err(StorageError::OffsetBeyondEnd { next: 10, .. })
+    ));
+    assert!(matches!(
+        store.read("t", 1, 0, 1, 1),
+        Err(StorageError::UnknownQueue { queues: 1, .. })
+    ));
+    assert!(matches!(
+        store.read("nope", 0, 0, 1, 1),
+        Err(StorageError::UnknownTopic(_))
+    ));
+}
+
+/// Appends `count` messages to a fresh store and drops it without closing (a crash after the
+/// last checkpoint). Returns the messages.
+fn crash_after_appends(opts: &lockgate::storage::StoreOptions, count: u64) -> Vec<Message> {
+    let store = open(opts);
+    store.create_topic(&spec("t", 1, Durability::Sync)).unwrap();
+    let msgs: Vec<Message> = (0..count).map(msg).collect();
+    for m in &msgs {
+        store.append("t", 0, std::slice::from_ref(m)).unwrap();
+    }
+    drop(store);
+    msgs
+}
+
+fn newest_log(dir: &std::path::Path) -> std::path::PathBuf {
+    log_files(dir).pop().unwrap()
+}
+
+#[test]
+fn torn_tail_is_cut_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let msgs = crash_after_appends(&opts, 20);
+    // Cut the last record in the middle.
+    let path = newest_log(dir.path());
+    let len = std::fs::metadata(&path).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len - 7).unwrap();
+    drop(f);
+
+    let store = open(&opts);
+    let report = store.recovery_report().clone();
+    assert!(
+        report.truncated.is_some(),
+        "recovery reports the cut: {report:?}"
+    );
+    assert_eq!(fp(&read_all(&store, "t", 0)), fp(&msgs[..19]));
+    let a = store.append("t", 0, &[msg(100)]).unwrap();
+    assert_eq!(a.first_offset, 19, "the broken record's offset is reused");
+    assert_eq!(
+        fp(std::slice::from_ref(
+            read_all(&store, "t", 0).last().unwrap()
+        )),
+        fp(&[msg(100)])
+    );
+}
+
+#[test]
+fn corrupt_last_record_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let msgs = crash_after_appends(&opts, 20);
+    let path = newest_log(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = open(&opts);
+    let (_, _, reason) = store
+        .recovery_report()
+        .truncated
+        .clone()
+        .expect("cut reported");
+    assert!(reason.contains("checksum"), "{reason}");
+    assert_eq!(fp(&read_all(&store, "t", 0)), fp(&msgs[..19]));
+    store.append("t", 0, &[msg(7)]).unwrap();
+    assert_eq!(store.queue_bounds("t", 0).unwrap(), (0, 20));
+}
+
+#[test]
+fn corruption_inside_a_sealed_segment_is_reported_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..400 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    let first = log_files(dir.path()).remove(0);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[64 + 70] ^= 0x01; // inside the first record's id
+    std::fs::write(&first, &bytes).unwrap();
+
+    // After a clean shutdown nothing is scanned; the read notices.
+    let store = open(&opts);
+    let err = store.read("t", 0, 0, 1, 1).unwrap_err();
+    match &err {
+        StorageError::Corrupt { file, position, .. } => {
+            assert_eq!(file, &first);
+            assert_eq!(*position, 64);
+        }
+        other => panic!("expected corruption, got {other}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("00000000000000000000.log at byte 64"),
+        "{err}"
+    );
+    assert_eq!(
+        fp(std::slice::from_ref(
+            &store.read("t", 0, 1, 1, 1).unwrap().messages[0].message
+        )),
+        fp(&[msg(1)])
+    );
+    drop(store);
+
+    // A recovery scan over that segment refuses to guess, naming file and position.
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    let err = match Store::open(opts.clone()) {
+        Ok(_) => panic!("opened over a corrupt sealed segment"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, StorageError::Corrupt { file, position: 64, .. } if file == &first),
+        "{err}"
+    );
+}
+
+#[test]
+fn group_commit_flushes_far_less_often_than_it_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = small_opts(dir.path());
+    opts.segment_size = 64 << 20;
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 16, Durability::Sync))
+        .unwrap();
+    let before = store.stats();
+    let per_thread = 150u64;
+    let threads: Vec<_> = (0..16u32)
+        .map(|q| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..per_thread {
+                    store
+                        .append("t", q, &[msg(u64::from(q) * 1000 + i)])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = store.stats();
+    let appends = 16 * per_thread;
+    let syncs = after.data_syncs - before.data_syncs;
+    assert_eq!(after.records - before.records, appends);
+    assert!(
+        syncs * 3 <= appends,
+        "{syncs} fdatasyncs for {appends} sync appends"
+    );
+    drop(store); // no clean shutdown: everything acknowledged must come back anyway
+
+    let store = open(&opts);
+    for q in 0..16u32 {
+        let got = read_all(&store, "t", q);
+        let want: Vec<Message> = (0..per_thread)
+            .map(|i| msg(u64::from(q) * 1000 + i))
+            .collect();
+        assert_eq!(fp(&got), fp(&want), "queue {q}");
+    }
+}
+
+#[test]
+fn retention_by_size_deletes_oldest_segments_and_readers_learn_the_earliest_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = small_opts(dir.path());
+    opts.retention_size = Some(256 << 10);
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 2, Durability::Async))
+        .unwrap();
+    for n in 0..3000 {
+        store.append("t", (n % 2) as u32, &[msg(n)]).unwrap();
+    }
+    let segments_before = log_files(dir.path()).len();
+    let report = store
+        .enforce_retention(lockgate::storage::now_ms())
+        .unwrap();
+    assert!(report.segments_deleted > 0);
+    assert_eq!(
+        log_files(dir.path()).len(),
+        segments_before - report.segments_deleted as usize
+    );
+    let kept: u64 = log_files(dir.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(kept <= (256 << 10) + (64 << 10), "{kept} bytes kept");
+
+    let (earliest, next) = store.queue_bounds("t", 0).unwrap();
+    assert!(earliest > 0 && earliest < next);
+    match store.read("t", 0, 0, 10, usize::MAX) {
+        Err(StorageError::OffsetTrimmed { earliest: e, .. }) => assert_eq!(e, earliest),
+        other => panic!("expected OffsetTrimmed, got {other:?}"),
+    }
+    let first = store
+        .read("t", 0, earliest, 1, usize::MAX)
+        .unwrap()
+        .messages
+        .remove(0);
+    assert_eq!(
+        fp(std::slice::from_ref(&first.message)),
+        fp(&[msg(earliest * 2)]),
+        "queue 0 holds the even messages"
+    );
+    // A message whose segment is gone is not found by id either.
+    assert!(store.find_by_id("t", &msg(0).id).unwrap().is_none());
+
+    // Reopen keeps the same view.
+    store.close().unwrap();
+    drop(store);
+    let store = open(&opts);
+    assert_eq!(store.queue_bounds("t", 0).unwrap(), (earliest, next));
+}
+
+#[test]
+fn retention_by_age_never_deletes_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = small_opts(dir.path());
+    opts.retention = Some(std::time::Duration::from_secs(3600));
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..1000 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    let now = lockgate::storage::now_ms();
+    assert_eq!(
+        store.enforce_retention(now).unwrap().segments_deleted,
+        0,
+        "nothing is an hour old yet"
+    );
+    let segments = log_files(dir.path()).len();
+    let report = store.enforce_retention(now + 2 * 3600 * 1000).unwrap();
+    assert_eq!(report.segments_deleted as usize, segments - 1);
+    assert_eq!(log_files(dir.path()).len(), 1);
+    let (earliest, next) = store.queue_bounds("t", 0).unwrap();
+    assert_eq!(next, 1000);
+    assert!(earliest > 0);
+    let a = store.append("t", 0, &[msg(5)]).unwrap();
+    assert_eq!(a.first_offset, 1000);
+}
+
+#[test]
+fn lookups_by_id_key_and_time_work_before_and_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path()); // index_capacity 64: lookups span several index files
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 2, Durability::Async))
+        .unwrap();
+    store
+        .create_topic(&spec("other", 1, Durability::Async))
+        .unwrap();
+    let mut stamps = Vec::new();
+    for n in 0..300u64 {
+        let a = store.append("t", (n % 2) as u32, &[msg(n)]).unwrap();
+        stamps.push((n, a.queue, a.first_offset, a.stored_at));
+    }
+    store.append("other", 0, &[msg(42)]).unwrap();
+
+    let check = |store: &lockgate::storage::StoreCore| {
+        let found = store
+            .find_by_id("t", &msg(123).id)
+            .unwrap()
+            .expect("found by id");
+        assert_eq!((found.queue, found.offset), (1, 61));
+        assert_eq!(fp(std::slice::from_ref(&found.message)), fp(&[msg(123)]));
+        assert!(
+            store
+                .find_by_id("t", &lockgate::storage::MessageId([7; 16]))
+                .unwrap()
+                .is_none()
+        );
+
+        let by_key = store.find_by_key("t", "key-3", 1000).unwrap();
+        let ns: Vec<u64> = by_key
+            .iter()
+            .map(|m| m.message.properties["n"].parse().unwrap())
+            .collect();
+        let want: Vec<u64> = (0..300).rev().filter(|n| n % 10 == 3).collect();
+        assert_eq!(ns, want, "every match, newest first");
+        assert_eq!(store.find_by_key("t", "key-3", 2).unwrap().len(), 2);
+        assert_eq!(
+            fp(std::slice::from_ref(
+                &store.find_by_key("t", "unique-77", 10).unwrap()[0].message
+            )),
+            fp(&[msg(77)])
+        );
+        assert_eq!(
+            store.find_by_key("other", "unique-42", 10).unwrap().len(),
+            1,
+            "lookups stay within a topic"
+        );
+        assert!(
+            store
+                .find_by_key("t", "no-such-key", 10)
+                .unwrap()
+                .is_empty()
+        );
+
+        // The first message stored at or after each stamp's time is at or before that offset.
+        for &(_, q, offset, stored_at) in stamps.iter().step_by(37) {
+            let got = store.offset_for_time("t", q, stored_at).unwrap();
+            assert!(got <= offset);
+            let first = store.read("t", q, got, 1, 1).unwrap().messages.remove(0);
+            assert!(first.stored_at >= stored_at);
+            if got > 0 {
+                let before = store
+                    .read("t", q, got - 1, 1, 1)
+                    .unwrap()
+                    .messages
+                    .remove(0);
+                assert!(before.stored_at < stored_at);
+            }
+        }
+        assert_eq!(store.offset_for_time("t", 0, i64::MAX).unwrap(), 150);
+        assert_eq!(store.offset_for_time("t", 0, 0).unwrap(), 0);
+    };
+    check(&store);
+    drop(store); // unclean: the index is rebuilt past the checkpoint
+    let store = open(&opts);
+    check(&store);
+    store.close().unwrap();
+    drop(store);
+    let store = open(&opts);
+    check(&store);
+}
+
+#[test]
+fn topics_survive_reopen_and_a_recreated_topic_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store.create_topic(&spec("a", 2, Durability::Sync)).unwrap();
+    store
+        .create_topic(&spec("b", 4, Durability::Async))
+        .unwrap();
+    assert!(matches!(
+        store.create_topic(&spec("a", 1, Durability::Sync)),
+        Err(StorageError::TopicExists(_))
+    ));
+    store.append("a", 1, &[msg(1), msg(2)]).unwrap();
+    store.delete_topic("a").unwrap();
+    assert!(matches!(
+        store.append("a", 0, &[msg(3)]),
+        Err(StorageError::UnknownTopic(_))
+    ));
+    drop(store);
+
+    let store = open(&opts);
+    let names: Vec<String> = store
+        .list_topics()
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["b"]);
+    let b = store.describe_topic("b").unwrap();
+    assert_eq!(
+        (b.meta.queues, b.meta.durability, b.queues.len()),
+        (4, Durability::Async, 4)
+    );
+    let a = store.create_topic(&spec("a", 2, Durability::Sync)).unwrap();
+    assert!(a.id > b.meta.id, "ids are never reused");
+    assert_eq!(
+        store.queue_bounds("a", 1).unwrap(),
+        (0, 0),
+        "the old topic's records stay invisible"
+    );
+    // Growing a topic keeps its data; shrinking is refused.
+    store.append("b", 3, &[msg(9)]).unwrap();
+    let grown = store.ensure_topic(&spec("b", 6, Durability::Sync)).unwrap();
+    assert_eq!((grown.queues, grown.durability), (6, Durability::Sync));
+    assert_eq!(store.queue_bounds("b", 3).unwrap(), (0, 1));
+    assert!(matches!(
+        store.ensure_topic(&spec("b", 2, Durability::Sync)),
+        Err(StorageError::QueuesShrink {
+            existing: 6,
+            requested: 2,
+            ..
+        })
+    ));
+    drop(store);
+    let store = open(&opts);
+    assert_eq!(store.describe_topic("b").unwrap().meta.queues, 6);
+    assert_eq!(
+        fp(std::slice::from_ref(
+            &store.read("b", 3, 0, 1, 1).unwrap().messages[0].message
+        )),
+        fp(&[msg(9)])
+    );
+}
+
+#[test]
+fn recovery_replays_only_what_follows_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..500 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    store.checkpoint().unwrap();
+    for n in 500..510 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    drop(store);
+    let store = open(&opts);
+    assert_eq!(
+        store.recovery_report().records,
+        10,
+        "only the records after the checkpoint are scanned"
+    );
+    assert_eq!(store.queue_bounds("t", 0).unwrap(), (0, 510));
+    assert_eq!(
+        fp(std::slice::from_ref(
+            &store.read("t", 0, 505, 1, 1).unwrap().messages[0].message
+        )),
+        fp(&[msg(505)])
+    );
+}
+
+#[test]
+fn bad_appends_are_refused_whole_and_a_directory_opens_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store.create_topic(&spec("t", 1, Durability::Sync)).unwrap();
+    let mut big = msg(1);
+    big.body = vec![0; 20 << 10];
+    let err = store.append("t", 0, &[msg(0), big]).unwrap_err();
+    assert!(
+        matches!(err, StorageError::MessageTooLarge { index: 1, limit, .. } if limit == 16 << 10),
+        "{err}"
+    );
+    assert!(matches!(
+        store.append("t", 0, &[]),
+        Err(StorageError::EmptyBatch)
+    ));
+    let too_many: Vec<Message> = (0..200).map(msg).collect();
+    assert!(matches!(
+        store.append("t", 0, &too_many),
+        Err(StorageError::BadMessage { .. })
+    ));
+    assert_eq!(
+        store.queue_bounds("t", 0).unwrap(),
+        (0, 0),
+        "nothing partial was stored"
+    );
+
+    let second = Store::open(opts.clone());
+    assert!(matches!(second, Err(StorageError::Locked(_))));
+    store.close().unwrap();
+    assert!(matches!(
+        store.append("t", 0, &[msg(1)]),
+        Err(StorageError::WritesFenced(_))
+    ));
+    drop(store);
+    let _again: Arc<Store> = open(&opts);
+}
