@@ -595,3 +595,37 @@ fn bad_appends_are_refused_whole_and_a_directory_opens_once() {
     drop(store);
     let _again: Arc<Store> = open(&opts);
 }
+
+#[test]
+fn topic_retention_hides_older_messages_from_readers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&small_opts(dir.path()));
+    let mut short = spec("short", 1, Durability::Async);
+    short.retention = Some(std::time::Duration::from_millis(1));
+    store.create_topic(&short).unwrap();
+    store
+        .create_topic(&spec("long", 1, Durability::Async))
+        .unwrap();
+    let old = store.append("short", 0, &[msg(1)]).unwrap();
+    store.append("long", 0, &[msg(2)]).unwrap();
+    // Wait for the wall clock to pass the short topic's retention (an event, not a guess).
+    while lockgate::storage::now_ms() <= old.stored_at + 1 {
+        std::hint::spin_loop();
+    }
+    store.append("short", 0, &[msg(3)]).unwrap();
+    assert_eq!(
+        store.queue_bounds("short", 0).unwrap(),
+        (1, 2),
+        "the old message is hidden"
+    );
+    assert!(matches!(
+        store.read("short", 0, 0, 10, usize::MAX),
+        Err(StorageError::OffsetTrimmed { earliest: 1, .. })
+    ));
+    assert!(store.find_by_id("short", &msg(1).id).unwrap().is_none());
+    assert_eq!(
+        store.queue_bounds("long", 0).unwrap(),
+        (0, 1),
+        "other topics keep theirs"
+    );
+}

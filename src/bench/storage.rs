@@ -62,6 +62,7 @@ struct CaseResult {
     log_bytes: u64,
     seconds: f64,
     data_syncs: u64,
+    sync_nanos: u64,
 }
 
 impl CaseResult {
@@ -70,6 +71,13 @@ impl CaseResult {
     }
     fn mb_per_s(&self) -> f64 {
         self.log_bytes as f64 / self.seconds / 1e6
+    }
+    fn us_per_sync(&self) -> f64 {
+        if self.data_syncs == 0 {
+            0.0
+        } else {
+            self.sync_nanos as f64 / self.data_syncs as f64 / 1e3
+        }
     }
 }
 
@@ -93,6 +101,7 @@ pub fn run(args: &StorageBenchArgs) -> Result<(), BenchError> {
                 log_bytes: raw.0,
                 seconds: raw.1,
                 data_syncs: raw.2,
+                sync_nanos: raw.3,
             };
             emit(args.json, &raw, None);
             let async_case = store_case(
@@ -137,6 +146,7 @@ fn emit(json: bool, c: &CaseResult, ratio: Option<(&str, f64)>) {
             "case": c.case, "msg_size": c.size, "batch": c.batch, "appenders": c.appenders,
             "records_per_s": c.records_per_s().round(), "mb_per_s": (c.mb_per_s() * 10.0).round() / 10.0,
             "records": c.records, "seconds": c.seconds, "fdatasyncs": c.data_syncs,
+            "us_per_fdatasync": (c.us_per_sync() * 10.0).round() / 10.0,
         });
         if let Some((what, r)) = ratio {
             v["ratio"] = serde_json::json!({ "of": what, "value": (r * 100.0).round() / 100.0 });
@@ -147,14 +157,15 @@ fn emit(json: bool, c: &CaseResult, ratio: Option<(&str, f64)>) {
             .map(|(what, r)| format!("{r:>6.2}× {what}"))
             .unwrap_or_default();
         println!(
-            "{:<26} size={:<5} batch={:<4} appenders={:<3} {:>12.0} rec/s {:>8.1} MB/s  fdatasyncs={:<7} {ratio}",
+            "{:<26} size={:<5} batch={:<4} appenders={:<3} {:>12.0} rec/s {:>8.1} MB/s  fdatasyncs={:<7} ({:>4.0} µs each) {ratio}",
             c.case,
             c.size,
             c.batch,
             c.appenders,
             c.records_per_s(),
             c.mb_per_s(),
-            c.data_syncs
+            c.data_syncs,
+            c.us_per_sync()
         );
     }
     let _ = std::io::stdout().flush();
@@ -172,12 +183,12 @@ fn message(size: usize) -> Message {
 }
 
 /// Writes `chunk`-sized buffers with plain `pwrite`, `fdatasync` every 1 MiB, for `duration`.
-/// Returns (bytes, seconds, fdatasyncs).
+/// Returns (bytes, seconds, fdatasyncs, nanoseconds spent in fdatasync).
 fn raw_baseline(
     dir: &Path,
     chunk: usize,
     duration: Duration,
-) -> Result<(u64, f64, u64), BenchError> {
+) -> Result<(u64, f64, u64, u64), BenchError> {
     let io = |what: &str| {
         let what = format!("{what} {}", dir.display());
         move |e| BenchError::Io(what, e)
@@ -186,14 +197,16 @@ fn raw_baseline(
     std::fs::create_dir_all(dir).map_err(io("creating"))?;
     let file = std::fs::File::create(dir.join("raw")).map_err(io("creating file in"))?;
     let buf = vec![0x5au8; chunk];
-    let (mut written, mut since_sync, mut syncs) = (0u64, 0u64, 0u64);
+    let (mut written, mut since_sync, mut syncs, mut sync_nanos) = (0u64, 0u64, 0u64, 0u64);
     let start = Instant::now();
     while start.elapsed() < duration {
         file.write_all_at(&buf, written).map_err(io("writing in"))?;
         written += chunk as u64;
         since_sync += chunk as u64;
         if since_sync >= 1 << 20 {
+            let began = Instant::now();
             file.sync_data().map_err(io("syncing in"))?;
+            sync_nanos += began.elapsed().as_nanos() as u64;
             syncs += 1;
             since_sync = 0;
         }
@@ -202,7 +215,7 @@ fn raw_baseline(
     let secs = start.elapsed().as_secs_f64();
     drop(file);
     let _ = std::fs::remove_dir_all(dir);
-    Ok((written, secs, syncs + 1))
+    Ok((written, secs, syncs + 1, sync_nanos))
 }
 
 fn store_case(
@@ -261,5 +274,6 @@ fn store_case(
         log_bytes: after.bytes - before.bytes,
         seconds,
         data_syncs: after.data_syncs - before.data_syncs,
+        sync_nanos: after.sync_nanos - before.sync_nanos,
     })
 }

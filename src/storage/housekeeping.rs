@@ -151,6 +151,9 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
         if let Err(e) = s.flush_queues() {
             tracing::error!(error = %e, "writing consume-queue entries failed");
         }
+        if let Err(e) = s.keys.write_frozen() {
+            tracing::error!(error = %e, "writing a full key-index table failed; it stays in memory");
+        }
         if last_checkpoint.elapsed() >= checkpoint_every {
             last_checkpoint = Instant::now();
             if let Err(e) = s.checkpoint_now(false) {

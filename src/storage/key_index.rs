@@ -1,8 +1,10 @@
 //! The key index: finds records by message id or key.
 //!
 //! A hash table of (hash → log position) entries, chained through a `prev` link, in files that
-//! each cover a range of the log. The newest table lives in memory and is written out when it
-//! fills up and at every checkpoint; older ones are read from their files on lookup. Hashes
+//! each cover a range of the log. The newest table lives in memory; when it fills up it is
+//! frozen (still searched in memory) and written to its file by the housekeeping thread, never
+//! on the append path. The active table is also written at every checkpoint. Older tables are
+//! read from their files on lookup. Hashes
 //! can collide, so a lookup yields *candidate* positions: the store reads each record and keeps
 //! the ones that really match. Everything here can be rebuilt from the log; nothing in it is the
 //! only copy of anything.
@@ -209,6 +211,10 @@ pub struct KeyIndex {
     dir: PathBuf,
     capacity: u32,
     active: Mutex<Table>,
+    /// Full tables waiting to be written, oldest first. Lock order: `frozen`, then `sealed`.
+    frozen: Mutex<std::collections::VecDeque<Arc<Table>>>,
+    /// One writer of frozen tables at a time.
+    writing: Mutex<()>,
     /// Oldest first.
     sealed: RwLock<Vec<Arc<Sealed>>>,
     /// Sealed files written since the last checkpoint, to be synced by it.
@@ -255,6 +261,8 @@ impl KeyIndex {
                 dir: dir.to_path_buf(),
                 capacity,
                 active: Mutex::new(active),
+                frozen: Mutex::new(std::collections::VecDeque::new()),
+                writing: Mutex::new(()),
                 sealed: RwLock::new(sealed),
                 unsynced: Mutex::new(Vec::new()),
             },
@@ -267,22 +275,20 @@ impl KeyIndex {
     }
 
     /// Indexes `hashes` (an id and keys) of the `size`-byte record at `position`. Called in
-    /// log order. A table fills up only between records, so a table's `end` is always a record
-    /// boundary (recovery may start scanning there). Never fails the caller: if a full table
-    /// cannot be written out, it stays in memory (over capacity) and the write is retried on the
-    /// next insert; the error is logged.
+    /// log order, under the log's write lock, so it only touches memory. A table fills up only
+    /// between records, so a table's `end` is always a record boundary (recovery may start
+    /// scanning there).
     pub fn insert(&self, position: u64, size: u32, hashes: impl IntoIterator<Item = u64>) {
         let mut t = self.lock();
         if position < t.end {
             return; // already indexed (a replay that starts before the index's end)
         }
         if t.hashes.len() >= self.capacity as usize {
-            match self.seal(&t) {
-                Ok(()) => *t = Table::new(position, self.capacity),
-                Err(e) => {
-                    tracing::error!(error = %e, "could not write a full key index table; keeping it in memory")
-                }
-            }
+            let full = std::mem::replace(&mut *t, Table::new(position, self.capacity));
+            self.frozen
+                .lock()
+                .expect("key index lock")
+                .push_back(Arc::new(full));
         }
         for h in hashes {
             t.insert(h, position);
@@ -290,27 +296,47 @@ impl KeyIndex {
         t.end = position + u64::from(size);
     }
 
-    fn seal(&self, table: &Table) -> Result<()> {
-        let path = self.dir.join(fsutil::numbered_name(table.start, EXT));
-        std::fs::write(&path, table.to_bytes()).map_err(io_err("writing key index", &path))?;
-        let sealed = Sealed::open(&path)?.ok_or_else(|| super::error::StorageError::Corrupt {
-            file: path.clone(),
-            position: 0,
-            reason: "key index file just written does not read back".into(),
-        })?;
-        self.sealed
-            .write()
-            .expect("key index lock")
-            .push(Arc::new(sealed));
-        self.unsynced.lock().expect("key index lock").push(path);
-        Ok(())
+    /// Writes frozen tables to their files (unsynced; the checkpoint syncs them).
+    pub fn write_frozen(&self) -> Result<()> {
+        let _one = self.writing.lock().expect("key index lock");
+        loop {
+            let Some(table) = self.frozen.lock().expect("key index lock").front().cloned() else {
+                return Ok(());
+            };
+            let path = self.dir.join(fsutil::numbered_name(table.start, EXT));
+            std::fs::write(&path, table.to_bytes()).map_err(io_err("writing key index", &path))?;
+            let sealed =
+                Sealed::open(&path)?.ok_or_else(|| super::error::StorageError::Corrupt {
+                    file: path.clone(),
+                    position: 0,
+                    reason: "key index file just written does not read back".into(),
+                })?;
+            self.unsynced.lock().expect("key index lock").push(path);
+            // Move it from `frozen` to `sealed` under both locks, so a lookup sees it once.
+            let mut frozen = self.frozen.lock().expect("key index lock");
+            self.sealed
+                .write()
+                .expect("key index lock")
+                .push(Arc::new(sealed));
+            frozen.pop_front();
+        }
     }
 
     /// Candidate positions for `hash`, newest first, at most `limit`.
     pub fn lookup(&self, hash: u64, limit: usize) -> Result<Vec<u64>> {
         let mut out = Vec::new();
         self.lock().lookup(hash, limit, &mut out);
-        let sealed: Vec<Arc<Sealed>> = self.sealed.read().expect("key index lock").clone();
+        let (frozen, sealed): (Vec<Arc<Table>>, Vec<Arc<Sealed>>) = {
+            let frozen = self.frozen.lock().expect("key index lock");
+            let sealed = self.sealed.read().expect("key index lock");
+            (frozen.iter().cloned().collect(), sealed.clone())
+        };
+        for t in frozen.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            t.lookup(hash, limit, &mut out);
+        }
         for s in sealed.iter().rev() {
             if out.len() >= limit {
                 break;
@@ -322,6 +348,7 @@ impl KeyIndex {
 
     /// Makes everything indexed so far durable: syncs sealed files and writes the active table.
     pub fn checkpoint(&self) -> Result<()> {
+        self.write_frozen()?;
         let unsynced = std::mem::take(&mut *self.unsynced.lock().expect("key index lock"));
         for path in unsynced {
             File::open(&path)
@@ -368,7 +395,20 @@ mod tests {
         assert_eq!(hits, vec![180, 150, 120, 90, 60, 30, 0]);
         assert_eq!(idx.lookup(key_hash(1, "k0"), 2).unwrap(), vec![180, 150]);
         assert!(idx.lookup(key_hash(2, "k0"), 10).unwrap().is_empty());
+        assert!(
+            !idx.frozen.lock().unwrap().is_empty(),
+            "full tables wait in memory"
+        );
         idx.checkpoint().unwrap();
+        assert!(
+            idx.frozen.lock().unwrap().is_empty(),
+            "the checkpoint writes them out"
+        );
+        assert_eq!(
+            idx.lookup(key_hash(1, "k0"), 100).unwrap(),
+            hits,
+            "same answers from files"
+        );
         drop(idx);
         // Reopen keeping positions below 100: entries at 100.. are dropped and must be replayed.
         let (idx, from) = KeyIndex::open(dir.path(), 100, 8).unwrap();

@@ -9,11 +9,12 @@
 //! Group commit: appenders write under the lock, release it, then wait until the flusher's
 //! `flushed` position passes their record. The flusher runs one `fdatasync` at a time; every
 //! append that arrives while one runs is covered by the next, so one flush serves many appends.
-//! Before flushing, it also waits (at most [`GATHER_MAX`]) until as many appenders wait as the
-//! previous flush released: those are the appenders about to come back, and on a busy machine
-//! the first of them would otherwise trigger a flush that the rest just miss. A lone appender is
-//! flushed at once; when load drops, one wait runs into the cap and the expectation follows.
-//! (The idea behind InnoDB's and PostgreSQL's commit delay, without a fixed delay.)
+//! Before flushing, it also waits (at most [`GATHER_MAX`]) until as many appenders wait as took
+//! part in the last two flushes: those are the appenders about to come back, and on a busy
+//! machine the first of them would otherwise trigger a flush that the rest just miss (appenders
+//! then split into two groups whose writes slow each other's flushes). A lone appender is
+//! flushed at once; when load drops, a wait or two runs into the cap and the expectation
+//! follows. (The idea behind InnoDB's and PostgreSQL's commit delay, without a fixed delay.)
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -68,8 +69,11 @@ struct Durable {
     /// ones it covered, so a released appender that has not run yet is not counted as waiting,
     /// and no herd of woken threads fights over this lock.
     waiting: Vec<(u64, std::thread::Thread)>,
-    /// How many the last flush released: how many the next one waits for.
-    expected: usize,
+    /// Appenders (by thread) that took part in the last two flushes, with the number of the
+    /// last flush each took part in: how many the next flush waits for.
+    recent: std::collections::HashMap<std::thread::ThreadId, u64>,
+    /// Flushes completed.
+    flushes: u64,
 }
 
 /// Counters for tests, benchmarks and (later) metrics.
@@ -79,6 +83,8 @@ pub struct LogStats {
     pub bytes: AtomicU64,
     pub writes: AtomicU64,
     pub data_syncs: AtomicU64,
+    /// Nanoseconds spent inside `fdatasync` of the log.
+    pub sync_nanos: AtomicU64,
 }
 
 /// What the recovery scan found.
@@ -139,7 +145,8 @@ impl CommitLog {
                 failed: None,
                 shutdown: false,
                 waiting: Vec::new(),
-                expected: 0,
+                recent: std::collections::HashMap::new(),
+                flushes: 0,
             }),
             flush_wanted: Condvar::new(),
             flushed_at: AtomicU64::new(0),
@@ -317,7 +324,7 @@ impl CommitLog {
         d.waiting.push((position, std::thread::current()));
         // The flusher needs waking for the first request and when the group it gathers is
         // complete; waking it for every arrival in between only costs context switches.
-        if d.waiting.len() == 1 || d.waiting.len() >= d.expected {
+        if d.waiting.len() == 1 || d.waiting.len() >= d.recent.len() {
             self.flush_wanted.notify_one();
         }
         drop(d);
@@ -365,7 +372,11 @@ impl CommitLog {
                 return Ok(());
             }
         }
+        let began = Instant::now();
         let result = active.file.sync_data();
+        self.stats
+            .sync_nanos
+            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.stats.data_syncs.fetch_add(1, Ordering::Relaxed);
         let mut d = self.lock_durable();
         match result {
@@ -376,7 +387,12 @@ impl CommitLog {
                 let (covered, rest): (Vec<_>, Vec<_>) =
                     d.waiting.drain(..).partition(|(p, _)| *p <= flushed);
                 d.waiting = rest;
-                d.expected = covered.len();
+                d.flushes += 1;
+                let seq = d.flushes;
+                for (_, t) in &covered {
+                    d.recent.insert(t.id(), seq);
+                }
+                d.recent.retain(|_, last| *last + 1 >= seq);
                 drop(d);
                 for (_, t) in covered {
                     t.unpark();
@@ -407,7 +423,7 @@ impl CommitLog {
                 if d.requested > d.flushed {
                     // Let the appenders released by the last flush join this one.
                     let gather_until = Instant::now() + GATHER_MAX;
-                    while d.waiting.len() < d.expected && !d.shutdown {
+                    while d.waiting.len() < d.recent.len() && !d.shutdown {
                         let now = Instant::now();
                         if now >= gather_until {
                             break;

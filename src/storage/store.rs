@@ -114,6 +114,8 @@ pub struct StoreStats {
     pub writes: u64,
     /// `fdatasync` calls on the log.
     pub data_syncs: u64,
+    /// Time spent in those calls.
+    pub sync_nanos: u64,
 }
 
 impl Store {
@@ -236,6 +238,7 @@ impl StoreCore {
             bytes: s.bytes.load(Ordering::Relaxed),
             writes: s.writes.load(Ordering::Relaxed),
             data_syncs: s.data_syncs.load(Ordering::Relaxed),
+            sync_nanos: s.sync_nanos.load(Ordering::Relaxed),
         }
     }
 
