@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{fp, msg, open, small_opts, spec};
+use common::{assert_is_msg, fp, msg, open, small_opts, spec};
 use lockgate::storage::{Durability, Message, StorageError, Store};
 
 fn log_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -164,12 +164,7 @@ fn torn_tail_is_cut_and_appends_continue() {
     assert_eq!(fp(&read_all(&store, "t", 0)), fp(&msgs[..19]));
     let a = store.append("t", 0, &[msg(100)]).unwrap();
     assert_eq!(a.first_offset, 19, "the broken record's offset is reused");
-    assert_eq!(
-        fp(std::slice::from_ref(
-            read_all(&store, "t", 0).last().unwrap()
-        )),
-        fp(&[msg(100)])
-    );
+    assert_is_msg(read_all(&store, "t", 0).last().unwrap(), 100);
 }
 
 #[test]
@@ -228,12 +223,7 @@ fn corruption_inside_a_sealed_segment_is_reported_never_served() {
             .contains("00000000000000000000.log at byte 64"),
         "{err}"
     );
-    assert_eq!(
-        fp(std::slice::from_ref(
-            &store.read("t", 0, 1, 1, 1).unwrap().messages[0].message
-        )),
-        fp(&[msg(1)])
-    );
+    assert_is_msg(&store.read("t", 0, 1, 1, 1).unwrap().messages[0].message, 1);
     drop(store);
 
     // A recovery scan over that segment refuses to guess, naming file and position.
@@ -332,11 +322,7 @@ fn retention_by_size_deletes_oldest_segments_and_readers_learn_the_earliest_offs
         .unwrap()
         .messages
         .remove(0);
-    assert_eq!(
-        fp(std::slice::from_ref(&first.message)),
-        fp(&[msg(earliest * 2)]),
-        "queue 0 holds the even messages"
-    );
+    assert_is_msg(&first.message, earliest * 2);
     // A message whose segment is gone is not found by id either.
     assert!(store.find_by_id("t", &msg(0).id).unwrap().is_none());
 
@@ -400,7 +386,7 @@ fn lookups_by_id_key_and_time_work_before_and_after_reopen() {
             .unwrap()
             .expect("found by id");
         assert_eq!((found.queue, found.offset), (1, 61));
-        assert_eq!(fp(std::slice::from_ref(&found.message)), fp(&[msg(123)]));
+        assert_is_msg(&found.message, 123);
         assert!(
             store
                 .find_by_id("t", &lockgate::storage::MessageId([7; 16]))
@@ -416,11 +402,9 @@ fn lookups_by_id_key_and_time_work_before_and_after_reopen() {
         let want: Vec<u64> = (0..300).rev().filter(|n| n % 10 == 3).collect();
         assert_eq!(ns, want, "every match, newest first");
         assert_eq!(store.find_by_key("t", "key-3", 2).unwrap().len(), 2);
-        assert_eq!(
-            fp(std::slice::from_ref(
-                &store.find_by_key("t", "unique-77", 10).unwrap()[0].message
-            )),
-            fp(&[msg(77)])
+        assert_is_msg(
+            &store.find_by_key("t", "unique-77", 10).unwrap()[0].message,
+            77,
         );
         assert_eq!(
             store.find_by_key("other", "unique-42", 10).unwrap().len(),
@@ -518,12 +502,7 @@ fn topics_survive_reopen_and_a_recreated_topic_starts_empty() {
     drop(store);
     let store = open(&opts);
     assert_eq!(store.describe_topic("b").unwrap().meta.queues, 6);
-    assert_eq!(
-        fp(std::slice::from_ref(
-            &store.read("b", 3, 0, 1, 1).unwrap().messages[0].message
-        )),
-        fp(&[msg(9)])
-    );
+    assert_is_msg(&store.read("b", 3, 0, 1, 1).unwrap().messages[0].message, 9);
 }
 
 #[test]
@@ -549,11 +528,9 @@ fn recovery_replays_only_what_follows_the_checkpoint() {
         "only the records after the checkpoint are scanned"
     );
     assert_eq!(store.queue_bounds("t", 0).unwrap(), (0, 510));
-    assert_eq!(
-        fp(std::slice::from_ref(
-            &store.read("t", 0, 505, 1, 1).unwrap().messages[0].message
-        )),
-        fp(&[msg(505)])
+    assert_is_msg(
+        &store.read("t", 0, 505, 1, 1).unwrap().messages[0].message,
+        505,
     );
 }
 

@@ -67,6 +67,9 @@ struct State {
     files: BTreeMap<u64, Arc<File>>,
     /// The first offset still held in files (or in memory when nothing was flushed yet).
     start: u64,
+    /// The first offset whose record is still in the log, as of the last [`ConsumeQueue::trim`]
+    /// (at least `start`): reads check it on every call, so it is kept rather than searched.
+    earliest: u64,
     /// Offsets below this are in files.
     flushed: u64,
     /// Entries for offsets `flushed..`.
@@ -93,6 +96,7 @@ impl ConsumeQueue {
             dir: dir.to_path_buf(),
             state: Mutex::new(State {
                 start: files.keys().next().copied().unwrap_or(0),
+                earliest: 0,
                 flushed: 0,
                 files,
                 pending: Vec::new(),
@@ -257,13 +261,22 @@ impl ConsumeQueue {
             .collect())
     }
 
-    /// The first offset in `[start, next)` whose entry satisfies `pred`, for a predicate that
-    /// is false then true along the queue (positions and store times only grow). `next` when
-    /// none does.
+    /// The first offset whose record is still in the log.
+    pub fn earliest(&self) -> u64 {
+        let st = self.lock();
+        st.earliest.max(st.start)
+    }
+
+    /// The first offset in `[earliest, next)` whose entry satisfies `pred`, for a predicate
+    /// that is false then true along the queue (positions and store times only grow). `next`
+    /// when none does.
     pub fn first_where(&self, pred: impl Fn(&Entry) -> bool) -> Result<u64> {
         let (mut lo, mut hi) = {
             let st = self.lock();
-            (st.start, st.flushed + st.pending.len() as u64)
+            (
+                st.earliest.max(st.start),
+                st.flushed + st.pending.len() as u64,
+            )
         };
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -331,7 +344,16 @@ impl ConsumeQueue {
     }
 
     /// Deletes files all of whose entries point below `log_start` (never the newest file).
+    /// Also moves the earliest offset past entries that point below `log_start`.
     pub fn trim(&self, log_start: u64) -> Result<()> {
+        self.delete_files_below(log_start)?;
+        let earliest = self.first_where(|e| e.position >= log_start)?;
+        let mut st = self.lock();
+        st.earliest = st.earliest.max(earliest);
+        Ok(())
+    }
+
+    fn delete_files_below(&self, log_start: u64) -> Result<()> {
         loop {
             let (base, file) = {
                 let st = self.lock();

@@ -197,6 +197,12 @@ impl StoreCore {
             }
             keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
         })?;
+        // Entries that point into segments deleted before the crash become unreachable.
+        for topic in topics.by_id.values() {
+            for cq in &topic.queues {
+                cq.trim(log.start())?;
+            }
+        }
         match checkpoint {
             Some(c) if c.clean => {
                 tracing::info!(records = recovery.records, "opened after a clean shutdown")
@@ -476,12 +482,14 @@ impl StoreCore {
 
     fn bounds(&self, topic: &Topic, queue: u32) -> Result<(u64, u64)> {
         let cq = self.queue(topic, queue)?;
-        let log_start = self.log.start();
-        let cutoff = topic
-            .meta
-            .retention()
-            .map_or(i64::MIN, |r| now_ms().saturating_sub(r.as_millis() as i64));
-        let earliest = cq.first_where(|e| e.position >= log_start && e.stored_at >= cutoff)?;
+        let earliest = match topic.meta.retention() {
+            None => cq.earliest(),
+            // Time moves the topic's own retention forward; search from the stored earliest.
+            Some(r) => {
+                let cutoff = now_ms().saturating_sub(r.as_millis() as i64);
+                cq.first_where(|e| e.stored_at >= cutoff)?
+            }
+        };
         Ok((earliest, cq.next_offset()))
     }
 

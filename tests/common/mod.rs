@@ -60,3 +60,9 @@ pub fn fp(msgs: &[Message]) -> Vec<(String, usize, u32, MessageId)> {
         })
         .collect()
 }
+
+/// Asserts that `m` is exactly `msg(n)`.
+#[track_caller]
+pub fn assert_is_msg(m: &Message, n: u64) {
+    assert_eq!(fp(std::slice::from_ref(m)), fp(&[msg(n)]));
+}
