@@ -2,12 +2,15 @@
 //!
 //! Module map (see `DESIGN.md` in the project's shared notes for the architecture):
 //! - [`config`]: `config.toml` loading and validation.
+//! - [`protocol`]: wire protocol v1 codecs (pure; the spec is `docs/protocol.md`).
 //! - [`storage`]: the commit log, consume queues, key index, topics, recovery and retention.
 //! - [`server`]: `lockgate serve` — opens storage, declares configured topics, runs until a
 //!   signal, shuts down cleanly.
 //! - [`bench`]: `lockgate bench …` load generators.
 
 pub mod bench;
+pub mod codec;
 pub mod config;
+pub mod protocol;
 pub mod server;
 pub mod storage;

@@ -30,6 +30,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::codec::{ReadError, Reader, put_bytes32, put_str16};
+
 pub const FORMAT_VERSION: u8 = 1;
 /// Bytes before the variable part (tag length onwards).
 pub const FIXED_LEN: usize = 60;
@@ -123,7 +125,7 @@ pub enum DecodeError {
     #[error("unsupported record format version {0}")]
     Version(u8),
     #[error("malformed record: {0}")]
-    Malformed(&'static str),
+    Malformed(String),
 }
 
 /// Why a message cannot be encoded.
@@ -145,9 +147,13 @@ pub enum EncodeError {
 
 /// The encoded size of a message's record.
 pub fn encoded_len(m: &Message) -> usize {
-    FIXED_LEN
-        + 2
-        + m.tag.len()
+    FIXED_LEN + content_len(m)
+}
+
+/// The size of a message's content part: tag, keys, properties and body, laid out as in the
+/// record from byte 60 on. The wire protocol carries messages in this same layout.
+pub fn content_len(m: &Message) -> usize {
+    2 + m.tag.len()
         + 2
         + m.keys.iter().map(|k| 2 + k.len()).sum::<usize>()
         + 2
@@ -159,13 +165,8 @@ pub fn encoded_len(m: &Message) -> usize {
         + m.body.len()
 }
 
-/// Appends an unsealed record (queue offset, store time and CRC zero) for `m` to `buf`.
-pub fn encode(
-    buf: &mut Vec<u8>,
-    topic_id: u32,
-    queue: u32,
-    m: &Message,
-) -> Result<(), EncodeError> {
+/// Checks that a message's fields fit the layout's length prefixes.
+pub fn check_limits(m: &Message) -> Result<(), EncodeError> {
     let short = |field: &'static str, len: usize| {
         if len > usize::from(u16::MAX) {
             Err(EncodeError::FieldTooLong {
@@ -174,7 +175,7 @@ pub fn encode(
                 limit: usize::from(u16::MAX),
             })
         } else {
-            Ok(len as u16)
+            Ok(())
         }
     };
     let count = |field: &'static str, count: usize| {
@@ -185,17 +186,83 @@ pub fn encode(
                 limit: usize::from(u16::MAX),
             })
         } else {
-            Ok(count as u16)
+            Ok(())
         }
     };
+    short("tag", m.tag.len())?;
+    count("keys", m.keys.len())?;
+    for k in &m.keys {
+        short("key", k.len())?;
+    }
+    count("properties", m.properties.len())?;
+    for (k, v) in &m.properties {
+        short("property name", k.len())?;
+        if v.len() > u32::MAX as usize {
+            return Err(EncodeError::FieldTooLong {
+                field: "property value",
+                len: v.len(),
+                limit: u32::MAX as usize,
+            });
+        }
+    }
+    if encoded_len(m) > u32::MAX as usize {
+        return Err(EncodeError::FieldTooLong {
+            field: "message",
+            len: encoded_len(m),
+            limit: u32::MAX as usize,
+        });
+    }
+    Ok(())
+}
+
+/// Appends a message's content part (see [`content_len`]); limits must have been checked.
+pub fn encode_content(buf: &mut Vec<u8>, m: &Message) {
+    put_str16(buf, &m.tag);
+    buf.extend_from_slice(&(m.keys.len() as u16).to_le_bytes());
+    for k in &m.keys {
+        put_str16(buf, k);
+    }
+    buf.extend_from_slice(&(m.properties.len() as u16).to_le_bytes());
+    for (k, v) in &m.properties {
+        put_str16(buf, k);
+        put_bytes32(buf, v.as_bytes());
+    }
+    put_bytes32(buf, &m.body);
+}
+
+/// The content part of a message: (tag, keys, properties, body).
+pub type Content = (String, Vec<String>, BTreeMap<String, String>, Vec<u8>);
+
+/// Reads a message's content part (see [`content_len`]).
+pub fn decode_content(r: &mut Reader<'_>) -> Result<Content, ReadError> {
+    let tag = r.str16("tag")?;
+    let key_count = r.u16("key count")?;
+    let mut keys = Vec::with_capacity(usize::from(key_count));
+    for _ in 0..key_count {
+        keys.push(r.str16("key")?);
+    }
+    let prop_count = r.u16("property count")?;
+    let mut properties = BTreeMap::new();
+    for _ in 0..prop_count {
+        let k = r.str16("property name")?;
+        let n = r.u32("property value")? as usize;
+        properties.insert(k, r.string(n, "property value")?);
+    }
+    let body = r.bytes32("body")?.to_vec();
+    Ok((tag, keys, properties, body))
+}
+
+/// Appends an unsealed record (queue offset, store time and CRC zero) for `m` to `buf`.
+pub fn encode(
+    buf: &mut Vec<u8>,
+    topic_id: u32,
+    queue: u32,
+    m: &Message,
+) -> Result<(), EncodeError> {
+    check_limits(m)?;
     let len = encoded_len(m);
-    let total = u32::try_from(len).map_err(|_| EncodeError::FieldTooLong {
-        field: "message",
-        len,
-        limit: u32::MAX as usize,
-    })?;
     buf.reserve(len);
-    buf.extend_from_slice(&total.to_le_bytes());
+    buf.extend_from_slice(&(len as u32).to_le_bytes());
     buf.extend_from_slice(&0u32.to_le_bytes());
     buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
     buf.extend_from_slice(&topic_id.to_le_bytes());
@@ -204,22 +271,7 @@ pub fn encode(
     buf.extend_from_slice(&0i64.to_le_bytes());
     buf.extend_from_slice(&m.born_at.to_le_bytes());
     buf.extend_from_slice(&m.id.0);
-    buf.extend_from_slice(&short("tag", m.tag.len())?.to_le_bytes());
-    buf.extend_from_slice(m.tag.as_bytes());
-    buf.extend_from_slice(&count("keys", m.keys.len())?.to_le_bytes());
-    for k in &m.keys {
-        buf.extend_from_slice(&short("key", k.len())?.to_le_bytes());
-        buf.extend_from_slice(k.as_bytes());
-    }
-    buf.extend_from_slice(&count("properties", m.properties.len())?.to_le_bytes());
-    for (k, v) in &m.properties {
-        buf.extend_from_slice(&short("property name", k.len())?.to_le_bytes());
-        buf.extend_from_slice(k.as_bytes());
-        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
-        buf.extend_from_slice(v.as_bytes());
-    }
-    buf.extend_from_slice(&(m.body.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&m.body);
+    encode_content(buf, m);
     Ok(())
 }
 
@@ -254,49 +306,31 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         });
     }
     let record = &bytes[..len];
-    let mut r = Reader {
-        bytes: record,
-        at: 4,
-    };
-    let stored = r.u32()?;
+    let stored = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
     let computed = crc32c::crc32c(&record[8..]);
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });
     }
-    let version = r.u8()?;
+    let mut r = Reader::new(&record[8..]);
+    let malformed = |e: ReadError| DecodeError::Malformed(e.to_string());
+    let version = r.u8("version").map_err(malformed)?;
     if version != FORMAT_VERSION {
         return Err(DecodeError::Version(version));
     }
-    r.take(3)?;
-    let topic_id = r.u32()?;
-    let queue = r.u32()?;
-    let queue_offset = r.u64()?;
-    let stored_at = r.u64()? as i64;
-    let born_at = r.u64()? as i64;
-    let mut id = [0u8; 16];
-    id.copy_from_slice(r.take(16)?);
-    let tag_len = r.u16()? as usize;
-    let tag = r.string(tag_len)?;
-    let key_count = r.u16()?;
-    let mut keys = Vec::with_capacity(usize::from(key_count));
-    for _ in 0..key_count {
-        let n = r.u16()? as usize;
-        keys.push(r.string(n)?);
-    }
-    let prop_count = r.u16()?;
-    let mut properties = BTreeMap::new();
-    for _ in 0..prop_count {
-        let n = r.u16()? as usize;
-        let k = r.string(n)?;
-        let n = r.u32()? as usize;
-        let v = r.string(n)?;
-        properties.insert(k, v);
-    }
-    let body_len = r.u32()? as usize;
-    let body = r.take(body_len)?.to_vec();
-    if r.at != len {
-        return Err(DecodeError::Malformed("trailing bytes after the body"));
-    }
+    let fixed = (|| {
+        r.take(3, "reserved")?;
+        Ok((
+            r.u32("topic id")?,
+            r.u32("queue")?,
+            r.u64("queue offset")?,
+            r.i64("store time")?,
+            r.i64("born time")?,
+            r.array16("message id")?,
+        ))
+    })();
+    let (topic_id, queue, queue_offset, stored_at, born_at, id) = fixed.map_err(malformed)?;
+    let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
+    r.finish("record").map_err(malformed)?;
     Ok(Record {
         topic_id,
         queue,
@@ -335,42 +369,6 @@ pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
         }
     }
     h
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(DecodeError::Malformed("a field runs past the record's end"))?;
-        let s = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn string(&mut self, n: usize) -> Result<String, DecodeError> {
-        let b = self.take(n)?;
-        String::from_utf8(b.to_vec())
-            .map_err(|_| DecodeError::Malformed("a text field is not UTF-8"))
-    }
 }
 
 #[cfg(test)]

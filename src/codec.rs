@@ -1,0 +1,114 @@
+//! Little-endian byte reading and writing shared by the log record format and the wire
+//! protocol. Pure: no I/O.
+
+/// Why bytes could not be read: a field runs past the end, or holds something invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("cut short reading {0}")]
+    Truncated(&'static str),
+    #[error("{field} is invalid: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// A cursor over a byte slice; every read names the field it reads, for error messages.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, at: 0 }
+    }
+
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    pub fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], ReadError> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(ReadError::Truncated(field))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    pub fn u8(&mut self, field: &'static str) -> Result<u8, ReadError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    pub fn u16(&mut self, field: &'static str) -> Result<u16, ReadError> {
+        let b = self.take(2, field)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, ReadError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, ReadError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8, field)?);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    pub fn i64(&mut self, field: &'static str) -> Result<i64, ReadError> {
+        Ok(self.u64(field)? as i64)
+    }
+
+    pub fn array16(&mut self, field: &'static str) -> Result<[u8; 16], ReadError> {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(self.take(16, field)?);
+        Ok(a)
+    }
+
+    /// A string of `n` bytes of UTF-8.
+    pub fn string(&mut self, n: usize, field: &'static str) -> Result<String, ReadError> {
+        let b = self.take(n, field)?;
+        String::from_utf8(b.to_vec()).map_err(|_| ReadError::Invalid {
+            field,
+            reason: "not UTF-8".into(),
+        })
+    }
+
+    /// A string with a u16 length prefix.
+    pub fn str16(&mut self, field: &'static str) -> Result<String, ReadError> {
+        let n = self.u16(field)? as usize;
+        self.string(n, field)
+    }
+
+    /// Bytes with a u32 length prefix.
+    pub fn bytes32(&mut self, field: &'static str) -> Result<&'a [u8], ReadError> {
+        let n = self.u32(field)? as usize;
+        self.take(n, field)
+    }
+
+    /// Fails unless every byte was read.
+    pub fn finish(&self, what: &'static str) -> Result<(), ReadError> {
+        if self.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(ReadError::Invalid {
+                field: what,
+                reason: format!("{} unexpected trailing bytes", self.remaining()),
+            })
+        }
+    }
+}
+
+/// Appends a string with a u16 length prefix; the caller has checked the length fits.
+pub fn put_str16(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u16).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+/// Appends bytes with a u32 length prefix.
+pub fn put_bytes32(buf: &mut Vec<u8>, b: &[u8]) {
+    buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    buf.extend_from_slice(b);
+}

@@ -1,0 +1,188 @@
+//! Lockgate wire protocol, version 1: frames, request kinds, status codes, and the codecs of
+//! every request and response. Pure: no tokio, no quinn; `docs/protocol.md` is the spec.
+//!
+//! A connection is QUIC with TLS 1.3 and ALPN [`ALPN`]. Clients open bidirectional streams; on
+//! each, they send request frames (and may pipeline them) and the server answers every request
+//! with exactly one response frame, in request order. Streams are independent, so a client that
+//! wants concurrency (a producer pipeline, one fetch per queue) uses several streams.
+//!
+//! Frame header (12 bytes, little-endian): body length u32, kind u16, flags u16 (0),
+//! request id u32 (echoed in the response). A response's kind is its request's kind with bit 15
+//! set. Kind numbers and status codes are never reused.
+
+mod request;
+mod response;
+
+pub use request::{FetchRequest, ProduceMessage, ProduceRequest, Request, Route};
+pub use response::{Ack, Delivered, QueueRange, Response, TopicInfo};
+
+use crate::codec::ReadError;
+
+/// The TLS application protocol; it carries the protocol version.
+pub const ALPN: &[u8] = b"lockgate/1";
+pub const VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 12;
+/// Set in a response's kind.
+pub const RESPONSE_BIT: u16 = 0x8000;
+/// The largest frame body a server accepts unless configured otherwise.
+pub const DEFAULT_MAX_FRAME: u32 = 16 << 20;
+
+/// Request kinds. Numbers are part of the protocol and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum Kind {
+    Ping = 1,
+    Hello = 2,
+    Produce = 16,
+    Fetch = 32,
+    TopicCreate = 48,
+    TopicDelete = 49,
+    TopicList = 50,
+    TopicDescribe = 51,
+    LookupId = 64,
+    LookupKey = 65,
+    OffsetForTime = 66,
+}
+
+impl Kind {
+    pub fn from_u16(v: u16) -> Option<Kind> {
+        Some(match v {
+            1 => Kind::Ping,
+            2 => Kind::Hello,
+            16 => Kind::Produce,
+            32 => Kind::Fetch,
+            48 => Kind::TopicCreate,
+            49 => Kind::TopicDelete,
+            50 => Kind::TopicList,
+            51 => Kind::TopicDescribe,
+            64 => Kind::LookupId,
+            65 => Kind::LookupKey,
+            66 => Kind::OffsetForTime,
+            _ => return None,
+        })
+    }
+}
+
+/// Response status codes. Numbers are part of the protocol and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum Status {
+    Ok = 0,
+    /// The frame's body does not parse; the message says which field.
+    Malformed = 1,
+    /// The request kind is not known to this server.
+    UnknownRequest = 2,
+    /// The frame is larger than the server accepts; the stream is closed after this response.
+    FrameTooLarge = 3,
+    UnsupportedVersion = 4,
+    /// A produce batch's CRC32C does not match its messages; nothing was stored.
+    ChecksumMismatch = 5,
+    /// A value is out of range or a name is invalid (the message says which).
+    InvalidArgument = 6,
+    UnknownTopic = 7,
+    UnknownQueue = 8,
+    TopicExists = 9,
+    MessageTooLarge = 10,
+    BatchTooLarge = 11,
+    /// The offset is no longer stored; `detail` is the earliest offset.
+    OffsetTrimmed = 12,
+    /// The offset is past the end; `detail` is the next offset.
+    OffsetBeyondEnd = 13,
+    /// The store could not complete the request (I/O error, full disk); nothing was acknowledged.
+    StorageFailure = 14,
+    /// An idempotent producer skipped a sequence number; `detail` is the next expected one.
+    SequenceOutOfOrder = 15,
+    ShuttingDown = 16,
+    Internal = 17,
+    /// The name is reserved for internal topics.
+    ReservedName = 18,
+}
+
+impl Status {
+    pub fn from_u16(v: u16) -> Option<Status> {
+        use Status::*;
+        Some(match v {
+            0 => Ok,
+            1 => Malformed,
+            2 => UnknownRequest,
+            3 => FrameTooLarge,
+            4 => UnsupportedVersion,
+            5 => ChecksumMismatch,
+            6 => InvalidArgument,
+            7 => UnknownTopic,
+            8 => UnknownQueue,
+            9 => TopicExists,
+            10 => MessageTooLarge,
+            11 => BatchTooLarge,
+            12 => OffsetTrimmed,
+            13 => OffsetBeyondEnd,
+            14 => StorageFailure,
+            15 => SequenceOutOfOrder,
+            16 => ShuttingDown,
+            17 => Internal,
+            18 => ReservedName,
+            _ => return None,
+        })
+    }
+}
+
+/// A frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub body_len: u32,
+    pub kind: u16,
+    pub flags: u16,
+    pub request_id: u32,
+}
+
+impl Header {
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(&self.body_len.to_le_bytes());
+        b[4..6].copy_from_slice(&self.kind.to_le_bytes());
+        b[6..8].copy_from_slice(&self.flags.to_le_bytes());
+        b[8..12].copy_from_slice(&self.request_id.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Header {
+        Header {
+            body_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            kind: u16::from_le_bytes([b[4], b[5]]),
+            flags: u16::from_le_bytes([b[6], b[7]]),
+            request_id: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+        }
+    }
+}
+
+/// Why a frame body could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("unknown request kind {0}")]
+    UnknownKind(u16),
+    #[error("unknown status code {0}")]
+    UnknownStatus(u16),
+    #[error("malformed {kind:?} body: {source}")]
+    Body { kind: Kind, source: ReadError },
+    #[error("produce batch checksum mismatch (sent {sent:#010x}, computed {computed:#010x})")]
+    Checksum { sent: u32, computed: u32 },
+}
+
+/// A complete frame: header fields plus body, encoded.
+pub fn frame(kind: u16, request_id: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(
+        &Header {
+            body_len: body.len() as u32,
+            kind,
+            flags: 0,
+            request_id,
+        }
+        .encode(),
+    );
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests;

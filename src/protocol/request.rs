@@ -1,0 +1,341 @@
+//! Request bodies: encoding (clients) and decoding (the server).
+
+use crate::codec::{ReadError, Reader, put_str16};
+use crate::storage::Durability;
+use crate::storage::record::{self, Message, MessageId};
+
+use super::{Kind, ProtocolError};
+
+/// Where a produced message goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This queue.
+    Queue(u32),
+    /// The queue this key hashes to: equal keys keep their order.
+    Key(String),
+    /// Any queue; the server spreads such messages.
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceMessage {
+    pub route: Route,
+    /// An all-zero id asks the server to assign one.
+    pub message: Message,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProduceRequest {
+    pub topic: String,
+    /// 0: not idempotent.
+    pub producer_id: u64,
+    /// Batch sequence of this producer on this topic, from 0, one per batch.
+    pub sequence: u64,
+    pub messages: Vec<ProduceMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+    pub max_messages: u32,
+    pub max_bytes: u32,
+    /// Long poll: wait up to this long for a message when none is there yet.
+    pub max_wait_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Ping {
+        nonce: u64,
+    },
+    Hello {
+        version: u16,
+        client: String,
+    },
+    Produce(ProduceRequest),
+    Fetch(FetchRequest),
+    TopicCreate {
+        name: String,
+        queues: u32,
+        /// `None`: the server's default.
+        durability: Option<Durability>,
+        /// 0: no topic-level retention.
+        retention_ms: u64,
+    },
+    TopicDelete {
+        name: String,
+    },
+    TopicList,
+    TopicDescribe {
+        name: String,
+    },
+    LookupId {
+        topic: String,
+        id: MessageId,
+    },
+    LookupKey {
+        topic: String,
+        key: String,
+        limit: u32,
+    },
+    OffsetForTime {
+        topic: String,
+        queue: u32,
+        time_ms: i64,
+    },
+}
+
+const ROUTE_QUEUE: u8 = 0;
+const ROUTE_KEY: u8 = 1;
+const ROUTE_ANY: u8 = 2;
+/// The smallest encoded produce message: route, id, born time, empty tag, keys, properties, body.
+const MIN_MESSAGE_LEN: usize = 1 + 16 + 8 + 2 + 2 + 2 + 4;
+
+pub(super) fn durability_code(d: Option<Durability>) -> u8 {
+    match d {
+        Some(Durability::Sync) => 0,
+        Some(Durability::Async) => 1,
+        None => 255,
+    }
+}
+
+pub(super) fn durability_from(
+    code: u8,
+    field: &'static str,
+) -> Result<Option<Durability>, ReadError> {
+    match code {
+        0 => Ok(Some(Durability::Sync)),
+        1 => Ok(Some(Durability::Async)),
+        255 => Ok(None),
+        other => Err(ReadError::Invalid {
+            field,
+            reason: format!("{other} is not a durability code"),
+        }),
+    }
+}
+
+impl Request {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Request::Ping { .. } => Kind::Ping,
+            Request::Hello { .. } => Kind::Hello,
+            Request::Produce(_) => Kind::Produce,
+            Request::Fetch(_) => Kind::Fetch,
+            Request::TopicCreate { .. } => Kind::TopicCreate,
+            Request::TopicDelete { .. } => Kind::TopicDelete,
+            Request::TopicList => Kind::TopicList,
+            Request::TopicDescribe { .. } => Kind::TopicDescribe,
+            Request::LookupId { .. } => Kind::LookupId,
+            Request::LookupKey { .. } => Kind::LookupKey,
+            Request::OffsetForTime { .. } => Kind::OffsetForTime,
+        }
+    }
+
+    /// The body bytes. Names and strings longer than 65,535 bytes are the caller's error; the
+    /// client checks them (see [`record::check_limits`] for messages).
+    pub fn encode_body(&self, buf: &mut Vec<u8>) {
+        match self {
+            Request::Ping { nonce } => buf.extend_from_slice(&nonce.to_le_bytes()),
+            Request::Hello { version, client } => {
+                buf.extend_from_slice(&version.to_le_bytes());
+                put_str16(buf, client);
+            }
+            Request::Produce(p) => encode_produce(buf, p),
+            Request::Fetch(f) => {
+                put_str16(buf, &f.topic);
+                buf.extend_from_slice(&f.queue.to_le_bytes());
+                buf.extend_from_slice(&f.offset.to_le_bytes());
+                buf.extend_from_slice(&f.max_messages.to_le_bytes());
+                buf.extend_from_slice(&f.max_bytes.to_le_bytes());
+                buf.extend_from_slice(&f.max_wait_ms.to_le_bytes());
+            }
+            Request::TopicCreate {
+                name,
+                queues,
+                durability,
+                retention_ms,
+            } => {
+                put_str16(buf, name);
+                buf.extend_from_slice(&queues.to_le_bytes());
+                buf.push(durability_code(*durability));
+                buf.extend_from_slice(&retention_ms.to_le_bytes());
+            }
+            Request::TopicDelete { name } | Request::TopicDescribe { name } => put_str16(buf, name),
+            Request::TopicList => {}
+            Request::LookupId { topic, id } => {
+                put_str16(buf, topic);
+                buf.extend_from_slice(&id.0);
+            }
+            Request::LookupKey { topic, key, limit } => {
+                put_str16(buf, topic);
+                put_str16(buf, key);
+                buf.extend_from_slice(&limit.to_le_bytes());
+            }
+            Request::OffsetForTime {
+                topic,
+                queue,
+                time_ms,
+            } => {
+                put_str16(buf, topic);
+                buf.extend_from_slice(&queue.to_le_bytes());
+                buf.extend_from_slice(&time_ms.to_le_bytes());
+            }
+        }
+    }
+
+    /// Decodes a request body of the given kind.
+    pub fn decode(kind: u16, body: &[u8]) -> Result<Request, ProtocolError> {
+        let kind = Kind::from_u16(kind).ok_or(ProtocolError::UnknownKind(kind))?;
+        let mut r = Reader::new(body);
+        let req = decode_body(kind, &mut r)
+            .and_then(|req| r.finish("request").map(|()| req))
+            .map_err(|source| ProtocolError::Body { kind, source })?;
+        if let Request::Produce(p) = &req {
+            verify_produce_checksum(body, p)?;
+        }
+        Ok(req)
+    }
+}
+
+fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
+    Ok(match kind {
+        Kind::Ping => Request::Ping {
+            nonce: r.u64("nonce")?,
+        },
+        Kind::Hello => Request::Hello {
+            version: r.u16("version")?,
+            client: r.str16("client name")?,
+        },
+        Kind::Produce => Request::Produce(decode_produce(r)?),
+        Kind::Fetch => Request::Fetch(FetchRequest {
+            topic: r.str16("topic")?,
+            queue: r.u32("queue")?,
+            offset: r.u64("offset")?,
+            max_messages: r.u32("max messages")?,
+            max_bytes: r.u32("max bytes")?,
+            max_wait_ms: r.u32("max wait")?,
+        }),
+        Kind::TopicCreate => Request::TopicCreate {
+            name: r.str16("topic name")?,
+            queues: r.u32("queues")?,
+            durability: durability_from(r.u8("durability")?, "durability")?,
+            retention_ms: r.u64("retention")?,
+        },
+        Kind::TopicDelete => Request::TopicDelete {
+            name: r.str16("topic name")?,
+        },
+        Kind::TopicList => Request::TopicList,
+        Kind::TopicDescribe => Request::TopicDescribe {
+            name: r.str16("topic name")?,
+        },
+        Kind::LookupId => Request::LookupId {
+            topic: r.str16("topic")?,
+            id: MessageId(r.array16("message id")?),
+        },
+        Kind::LookupKey => Request::LookupKey {
+            topic: r.str16("topic")?,
+            key: r.str16("key")?,
+            limit: r.u32("limit")?,
+        },
+        Kind::OffsetForTime => Request::OffsetForTime {
+            topic: r.str16("topic")?,
+            queue: r.u32("queue")?,
+            time_ms: r.i64("time")?,
+        },
+    })
+}
+
+/// Produce body: topic, producer id u64, sequence u64, message count u32, CRC32C u32 of the
+/// message bytes that follow, then the messages: route (u8 0 = queue + u32, 1 = key + str16,
+/// 2 = any), id [16], born time i64, content (the log record's layout from byte 60).
+fn encode_produce(buf: &mut Vec<u8>, p: &ProduceRequest) {
+    put_str16(buf, &p.topic);
+    buf.extend_from_slice(&p.producer_id.to_le_bytes());
+    buf.extend_from_slice(&p.sequence.to_le_bytes());
+    buf.extend_from_slice(&(p.messages.len() as u32).to_le_bytes());
+    let crc_at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    let messages_at = buf.len();
+    for m in &p.messages {
+        match &m.route {
+            Route::Queue(q) => {
+                buf.push(ROUTE_QUEUE);
+                buf.extend_from_slice(&q.to_le_bytes());
+            }
+            Route::Key(k) => {
+                buf.push(ROUTE_KEY);
+                put_str16(buf, k);
+            }
+            Route::Any => buf.push(ROUTE_ANY),
+        }
+        buf.extend_from_slice(&m.message.id.0);
+        buf.extend_from_slice(&m.message.born_at.to_le_bytes());
+        record::encode_content(buf, &m.message);
+    }
+    let crc = crc32c::crc32c(&buf[messages_at..]);
+    buf[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn decode_produce(r: &mut Reader<'_>) -> Result<ProduceRequest, ReadError> {
+    let topic = r.str16("topic")?;
+    let producer_id = r.u64("producer id")?;
+    let sequence = r.u64("sequence")?;
+    let count = r.u32("message count")?;
+    r.u32("checksum")?;
+    // A count that cannot fit in the body is refused before allocating for it.
+    if count as usize > r.remaining() / MIN_MESSAGE_LEN {
+        return Err(ReadError::Invalid {
+            field: "message count",
+            reason: format!("{count} messages cannot fit in {} bytes", r.remaining()),
+        });
+    }
+    let mut messages = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let route = match r.u8("route")? {
+            ROUTE_QUEUE => Route::Queue(r.u32("queue")?),
+            ROUTE_KEY => Route::Key(r.str16("sharding key")?),
+            ROUTE_ANY => Route::Any,
+            other => {
+                return Err(ReadError::Invalid {
+                    field: "route",
+                    reason: format!("{other} is not a route"),
+                });
+            }
+        };
+        let id = MessageId(r.array16("message id")?);
+        let born_at = r.i64("born time")?;
+        let (tag, keys, properties, body) = record::decode_content(r)?;
+        messages.push(ProduceMessage {
+            route,
+            message: Message {
+                id,
+                tag,
+                keys,
+                properties,
+                body,
+                born_at,
+            },
+        });
+    }
+    Ok(ProduceRequest {
+        topic,
+        producer_id,
+        sequence,
+        messages,
+    })
+}
+
+/// Checks the CRC32C a produce body carries over its message bytes.
+fn verify_produce_checksum(body: &[u8], p: &ProduceRequest) -> Result<(), ProtocolError> {
+    // Layout: str16 topic, u64, u64, u32 count, u32 crc, messages…
+    let crc_at = 2 + p.topic.len() + 8 + 8 + 4;
+    let sent = u32::from_le_bytes(body[crc_at..crc_at + 4].try_into().expect("4 bytes"));
+    let computed = crc32c::crc32c(&body[crc_at + 4..]);
+    if sent == computed {
+        Ok(())
+    } else {
+        Err(ProtocolError::Checksum { sent, computed })
+    }
+}

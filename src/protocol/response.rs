@@ -1,0 +1,331 @@
+//! Response bodies: encoding (the server) and decoding (clients).
+//!
+//! Every response body starts with a status u16. A non-zero status is followed by a message
+//! (str16) and a detail u64 (the earliest offset for `OffsetTrimmed`, the next offset for
+//! `OffsetBeyondEnd`, the expected sequence for `SequenceOutOfOrder`, else 0). Status 0 is
+//! followed by the kind's payload.
+
+use crate::codec::{ReadError, Reader, put_str16};
+use crate::storage::Durability;
+use crate::storage::record::{self, Message, MessageId};
+
+use super::request::{durability_code, durability_from};
+use super::{Kind, ProtocolError, Status};
+
+/// One acknowledged message of a produce batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub queue: u32,
+    pub offset: u64,
+    pub id: MessageId,
+}
+
+/// A message as delivered to a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub queue: u32,
+    pub offset: u64,
+    pub stored_at: i64,
+    pub message: Message,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    pub name: String,
+    pub id: u32,
+    pub queues: u32,
+    pub durability: Durability,
+    /// 0: none.
+    pub retention_ms: u64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRange {
+    pub earliest: u64,
+    pub next: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    Error {
+        status: Status,
+        message: String,
+        detail: u64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Hello {
+        version: u16,
+        max_frame: u32,
+        server: String,
+    },
+    /// `duplicate`: an idempotent retry of a batch already stored; the acks are the originals.
+    Produced {
+        duplicate: bool,
+        acks: Vec<Ack>,
+    },
+    Fetched {
+        next_offset: u64,
+        messages: Vec<Delivered>,
+    },
+    Topic(TopicInfo),
+    TopicDeleted,
+    Topics(Vec<TopicInfo>),
+    Description {
+        topic: TopicInfo,
+        queues: Vec<QueueRange>,
+    },
+    Found(Vec<Delivered>),
+    Offset(u64),
+}
+
+impl Response {
+    pub fn error(status: Status, message: impl Into<String>) -> Response {
+        Response::Error {
+            status,
+            message: message.into(),
+            detail: 0,
+        }
+    }
+
+    pub fn encode_body(&self, buf: &mut Vec<u8>) {
+        let ok = |buf: &mut Vec<u8>| buf.extend_from_slice(&(Status::Ok as u16).to_le_bytes());
+        match self {
+            Response::Error {
+                status,
+                message,
+                detail,
+            } => {
+                buf.extend_from_slice(&(*status as u16).to_le_bytes());
+                let mut message = message.as_str();
+                while message.len() > usize::from(u16::MAX) {
+                    message = &message[..message.floor_char_boundary(usize::from(u16::MAX))];
+                }
+                put_str16(buf, message);
+                buf.extend_from_slice(&detail.to_le_bytes());
+            }
+            Response::Pong { nonce } => {
+                ok(buf);
+                buf.extend_from_slice(&nonce.to_le_bytes());
+            }
+            Response::Hello {
+                version,
+                max_frame,
+                server,
+            } => {
+                ok(buf);
+                buf.extend_from_slice(&version.to_le_bytes());
+                buf.extend_from_slice(&max_frame.to_le_bytes());
+                put_str16(buf, server);
+            }
+            Response::Produced { duplicate, acks } => {
+                ok(buf);
+                buf.push(u8::from(*duplicate));
+                buf.extend_from_slice(&(acks.len() as u32).to_le_bytes());
+                for a in acks {
+                    buf.extend_from_slice(&a.queue.to_le_bytes());
+                    buf.extend_from_slice(&a.offset.to_le_bytes());
+                    buf.extend_from_slice(&a.id.0);
+                }
+            }
+            Response::Fetched {
+                next_offset,
+                messages,
+            } => {
+                ok(buf);
+                buf.extend_from_slice(&next_offset.to_le_bytes());
+                encode_delivered(buf, messages);
+            }
+            Response::Topic(t) => {
+                ok(buf);
+                encode_topic(buf, t);
+            }
+            Response::TopicDeleted => ok(buf),
+            Response::Topics(ts) => {
+                ok(buf);
+                buf.extend_from_slice(&(ts.len() as u32).to_le_bytes());
+                for t in ts {
+                    encode_topic(buf, t);
+                }
+            }
+            Response::Description { topic, queues } => {
+                ok(buf);
+                encode_topic(buf, topic);
+                buf.extend_from_slice(&(queues.len() as u32).to_le_bytes());
+                for q in queues {
+                    buf.extend_from_slice(&q.earliest.to_le_bytes());
+                    buf.extend_from_slice(&q.next.to_le_bytes());
+                }
+            }
+            Response::Found(ms) => {
+                ok(buf);
+                encode_delivered(buf, ms);
+            }
+            Response::Offset(o) => {
+                ok(buf);
+                buf.extend_from_slice(&o.to_le_bytes());
+            }
+        }
+    }
+
+    /// Decodes the response to a request of `kind` (the response's kind without bit 15).
+    pub fn decode(kind: Kind, body: &[u8]) -> Result<Response, ProtocolError> {
+        let mut r = Reader::new(body);
+        let body_err = |source| ProtocolError::Body { kind, source };
+        let status = r.u16("status").map_err(body_err)?;
+        let status = Status::from_u16(status).ok_or(ProtocolError::UnknownStatus(status))?;
+        let resp = if status == Status::Ok {
+            decode_ok(kind, &mut r)
+        } else {
+            (|| {
+                Ok(Response::Error {
+                    status,
+                    message: r.str16("error message")?,
+                    detail: r.u64("error detail")?,
+                })
+            })()
+        };
+        resp.and_then(|resp| r.finish("response").map(|()| resp))
+            .map_err(body_err)
+    }
+}
+
+fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
+    Ok(match kind {
+        Kind::Ping => Response::Pong {
+            nonce: r.u64("nonce")?,
+        },
+        Kind::Hello => Response::Hello {
+            version: r.u16("version")?,
+            max_frame: r.u32("max frame")?,
+            server: r.str16("server name")?,
+        },
+        Kind::Produce => {
+            let duplicate = r.u8("duplicate flag")? != 0;
+            let n = r.u32("ack count")? as usize;
+            bounded(n, r, 28, "ack count")?;
+            let mut acks = Vec::with_capacity(n);
+            for _ in 0..n {
+                acks.push(Ack {
+                    queue: r.u32("queue")?,
+                    offset: r.u64("offset")?,
+                    id: MessageId(r.array16("message id")?),
+                });
+            }
+            Response::Produced { duplicate, acks }
+        }
+        Kind::Fetch => Response::Fetched {
+            next_offset: r.u64("next offset")?,
+            messages: decode_delivered(r)?,
+        },
+        Kind::TopicCreate => Response::Topic(decode_topic(r)?),
+        Kind::TopicDelete => Response::TopicDeleted,
+        Kind::TopicList => {
+            let n = r.u32("topic count")? as usize;
+            bounded(n, r, 27, "topic count")?;
+            let mut ts = Vec::with_capacity(n);
+            for _ in 0..n {
+                ts.push(decode_topic(r)?);
+            }
+            Response::Topics(ts)
+        }
+        Kind::TopicDescribe => {
+            let topic = decode_topic(r)?;
+            let n = r.u32("queue count")? as usize;
+            bounded(n, r, 16, "queue count")?;
+            let mut queues = Vec::with_capacity(n);
+            for _ in 0..n {
+                queues.push(QueueRange {
+                    earliest: r.u64("earliest")?,
+                    next: r.u64("next")?,
+                });
+            }
+            Response::Description { topic, queues }
+        }
+        Kind::LookupId | Kind::LookupKey => Response::Found(decode_delivered(r)?),
+        Kind::OffsetForTime => Response::Offset(r.u64("offset")?),
+    })
+}
+
+/// Refuses a count of items that cannot fit in what is left (each at least `min` bytes).
+fn bounded(n: usize, r: &Reader<'_>, min: usize, field: &'static str) -> Result<(), ReadError> {
+    if n > r.remaining() / min {
+        return Err(ReadError::Invalid {
+            field,
+            reason: format!("{n} items cannot fit in {} bytes", r.remaining()),
+        });
+    }
+    Ok(())
+}
+
+fn encode_topic(buf: &mut Vec<u8>, t: &TopicInfo) {
+    put_str16(buf, &t.name);
+    buf.extend_from_slice(&t.id.to_le_bytes());
+    buf.extend_from_slice(&t.queues.to_le_bytes());
+    buf.push(durability_code(Some(t.durability)));
+    buf.extend_from_slice(&t.retention_ms.to_le_bytes());
+    buf.extend_from_slice(&t.created_at.to_le_bytes());
+}
+
+fn decode_topic(r: &mut Reader<'_>) -> Result<TopicInfo, ReadError> {
+    let name = r.str16("topic name")?;
+    let id = r.u32("topic id")?;
+    let queues = r.u32("queues")?;
+    let durability =
+        durability_from(r.u8("durability")?, "durability")?.ok_or(ReadError::Invalid {
+            field: "durability",
+            reason: "a topic always has a durability".into(),
+        })?;
+    Ok(TopicInfo {
+        name,
+        id,
+        queues,
+        durability,
+        retention_ms: r.u64("retention")?,
+        created_at: r.i64("created at")?,
+    })
+}
+
+/// Messages: count u32, then each: queue u32, offset u64, store time i64, id [16], born time
+/// i64, content (the log record's layout from byte 60).
+fn encode_delivered(buf: &mut Vec<u8>, ms: &[Delivered]) {
+    buf.extend_from_slice(&(ms.len() as u32).to_le_bytes());
+    for m in ms {
+        buf.extend_from_slice(&m.queue.to_le_bytes());
+        buf.extend_from_slice(&m.offset.to_le_bytes());
+        buf.extend_from_slice(&m.stored_at.to_le_bytes());
+        buf.extend_from_slice(&m.message.id.0);
+        buf.extend_from_slice(&m.message.born_at.to_le_bytes());
+        record::encode_content(buf, &m.message);
+    }
+}
+
+fn decode_delivered(r: &mut Reader<'_>) -> Result<Vec<Delivered>, ReadError> {
+    let n = r.u32("message count")? as usize;
+    bounded(n, r, 54, "message count")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let queue = r.u32("queue")?;
+        let offset = r.u64("offset")?;
+        let stored_at = r.i64("store time")?;
+        let id = MessageId(r.array16("message id")?);
+        let born_at = r.i64("born time")?;
+        let (tag, keys, properties, body) = record::decode_content(r)?;
+        out.push(Delivered {
+            queue,
+            offset,
+            stored_at,
+            message: Message {
+                id,
+                tag,
+                keys,
+                properties,
+                body,
+                born_at,
+            },
+        });
+    }
+    Ok(out)
+}
