@@ -6,11 +6,17 @@
 //! - [`storage`]: the commit log, consume queues, key index, topics, recovery and retention.
 //! - [`server`]: `lockgate serve` — opens storage, declares configured topics, runs until a
 //!   signal, shuts down cleanly.
+//! - [`broker`]: requests → storage operations (routing, long polls, status codes).
+//! - [`client`]: the Rust client library (the CLI, tests and benchmarks use it).
+//! - [`transport`]: the QUIC endpoint, TLS, streams.
 //! - [`bench`]: `lockgate bench …` load generators.
 
 pub mod bench;
+pub mod broker;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod protocol;
 pub mod server;
 pub mod storage;
+pub mod transport;

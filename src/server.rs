@@ -1,14 +1,18 @@
-//! `lockgate serve`: opens the store, declares the topics from the config, runs until told to
-//! stop, and shuts down cleanly (flush, clean checkpoint).
-//!
-//! Does not (yet) listen on the network: the QUIC endpoint and protocol v1 come with their own
-//! issue and plug in here.
+//! `lockgate serve`: opens the store, declares the topics from the config, starts the QUIC
+//! endpoint, runs until told to stop, and shuts down cleanly: stop accepting, let in-flight
+//! requests finish, close connections, flush, write the clean checkpoint.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::broker::Broker;
 use crate::config::Config;
 use crate::storage::{StorageError, Store, StoreOptions, TopicSpec};
+use crate::transport::{Endpoint, EndpointError, EndpointOptions};
+
+/// How long shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -22,6 +26,8 @@ pub enum ServerError {
     },
     #[error("a blocking task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
 }
 
 /// Opens the store described by `config` and brings the configured topics to their settings.
@@ -45,24 +51,69 @@ pub fn open_store(config: &Config) -> Result<Arc<Store>, ServerError> {
     Ok(store)
 }
 
-/// Runs the broker until `shutdown` completes, then closes the store cleanly.
+/// A running server: its store and its endpoint.
+pub struct Running {
+    pub store: Arc<Store>,
+    pub endpoint: Endpoint,
+}
+
+impl Running {
+    /// Opens storage and starts listening as `config` says.
+    pub async fn start(config: &Config) -> Result<Running, ServerError> {
+        let store = tokio::task::spawn_blocking({
+            let config = config.clone();
+            move || open_store(&config)
+        })
+        .await??;
+        let broker = Arc::new(Broker::new(
+            store.clone(),
+            config.storage.durability,
+            config.server.max_frame_size,
+        ));
+        let s = &config.server;
+        let endpoint = Endpoint::start(
+            &EndpointOptions {
+                listen: s.listen,
+                data_dir: s.data_dir.clone(),
+                tls: s.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
+                client_ca: s.client_ca.clone(),
+                max_connections: s.max_connections,
+                max_frame: s.max_frame_size,
+                idle_timeout: s.idle_timeout,
+            },
+            broker,
+        )?;
+        tracing::info!(
+            listen = %endpoint.local_addr(),
+            data_dir = %s.data_dir.display(),
+            topics = store.list_topics().len(),
+            "lockgate is serving"
+        );
+        Ok(Running { store, endpoint })
+    }
+
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.endpoint.local_addr()
+    }
+
+    /// Clean shutdown: stop accepting, finish in-flight requests, close connections, then
+    /// flush and write the clean checkpoint.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        self.endpoint.shutdown(SHUTDOWN_GRACE).await;
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.close()).await??;
+        Ok(())
+    }
+}
+
+/// Runs the broker until `shutdown` completes, then shuts down cleanly.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-    let store = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || open_store(&config)
-    })
-    .await??;
-    let report = store.recovery_report();
-    tracing::info!(
-        data_dir = %config.server.data_dir.display(),
-        topics = store.list_topics().len(),
-        log_end = report.end,
-        "storage ready (the QUIC listener on {} is not built yet)",
-        config.server.listen
-    );
+    let running = Running::start(&config).await?;
     shutdown.await;
-    tracing::info!("shutting down: flushing and writing a clean checkpoint");
-    tokio::task::spawn_blocking(move || store.close()).await??;
+    tracing::info!(
+        "shutting down: finishing in-flight requests, flushing, writing a clean checkpoint"
+    );
+    running.stop().await?;
     tracing::info!("stopped cleanly");
     Ok(())
 }

@@ -32,6 +32,22 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Everything Lockgate persists lives below this directory.
     pub data_dir: PathBuf,
+    pub max_connections: u32,
+    /// Largest request frame body accepted.
+    pub max_frame_size: u32,
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// `None`: a local CA and server certificate are created under `<data_dir>/tls/`.
+    pub tls: Option<TlsConfig>,
+    /// Clients must present a certificate signed by this CA (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +87,11 @@ impl Default for Config {
                     .parse()
                     .expect("default listen address parses"),
                 data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+                max_connections: 10_000,
+                max_frame_size: crate::protocol::DEFAULT_MAX_FRAME,
+                idle_timeout: Duration::from_secs(30),
+                tls: None,
+                client_ca: None,
             },
             storage: StorageConfig {
                 segment_size: 1 << 30,
@@ -156,7 +177,7 @@ impl Config {
         let data_dir = v.value(
             "server.data_dir",
             raw.server.data_dir,
-            defaults.server.data_dir,
+            defaults.server.data_dir.clone(),
             |s| {
                 if s.trim().is_empty() {
                     Err("must not be empty".to_string())
@@ -165,6 +186,57 @@ impl Config {
                 }
             },
         );
+
+        let ds = &defaults.server;
+        let max_connections = match raw.server.max_connections {
+            None => ds.max_connections,
+            Some(n) if (1..=1_000_000).contains(&n) => n as u32,
+            Some(n) => {
+                v.problem(
+                    "server.max_connections",
+                    format!("{n} is out of range (1 to 1000000)"),
+                );
+                ds.max_connections
+            }
+        };
+        let max_frame_size = v.value(
+            "server.max_frame_size",
+            raw.server.max_frame_size,
+            ds.max_frame_size,
+            |s| match size_of(s)? {
+                n if (4096..=1 << 30).contains(&n) => Ok(n as u32),
+                _ => Err(format!("{s:?} is out of range (4 KiB to 1 GiB)")),
+            },
+        );
+        let idle_timeout = v.value(
+            "server.idle_timeout",
+            raw.server.idle_timeout,
+            ds.idle_timeout,
+            positive_duration_of,
+        );
+        let raw_tls = raw.server.tls.unwrap_or_default();
+        let tls = match (raw_tls.cert, raw_tls.key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+            (Some(_), None) => {
+                v.problem(
+                    "server.tls.key",
+                    "is required when server.tls.cert is set".to_string(),
+                );
+                None
+            }
+            (None, Some(_)) => {
+                v.problem(
+                    "server.tls.cert",
+                    "is required when server.tls.key is set".to_string(),
+                );
+                None
+            }
+        };
+        let client_ca = raw_tls.client_ca.map(PathBuf::from);
 
         let d = defaults.storage;
         let rs = raw.storage;
@@ -300,7 +372,15 @@ impl Config {
 
         if v.problems.is_empty() {
             Ok(Config {
-                server: ServerConfig { listen, data_dir },
+                server: ServerConfig {
+                    listen,
+                    data_dir,
+                    max_connections,
+                    max_frame_size,
+                    idle_timeout,
+                    tls,
+                    client_ca,
+                },
                 storage: StorageConfig {
                     segment_size,
                     durability,

@@ -20,6 +20,18 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<String>,
     pub data_dir: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_frame_size: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub client_ca: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -35,7 +35,8 @@ pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
 pub use record::{Message, MessageId};
 pub use store::{
-    Appended, QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage, TopicInfo,
+    Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage,
+    TopicInfo,
 };
 pub use topics::{Durability, TopicMeta, TopicName, TopicSpec};
 

@@ -73,6 +73,30 @@ pub struct Appended {
     pub stored_at: i64,
 }
 
+/// A batch written to the log whose durability has not been waited for yet.
+#[must_use = "an append is acknowledged only after `wait`"]
+pub struct PendingAppend {
+    log: Arc<CommitLog>,
+    /// For `sync` topics: the log position that must be on disk.
+    sync_to: Option<u64>,
+    appended: Appended,
+}
+
+impl PendingAppend {
+    /// Blocks until the topic's durability class is met (for `sync`, the group-committed flush).
+    pub fn wait(self) -> Result<Appended> {
+        if let Some(end) = self.sync_to {
+            self.log.wait_durable(end)?;
+        }
+        Ok(self.appended)
+    }
+
+    /// The offsets the batch got (not yet acknowledged).
+    pub fn appended(&self) -> &Appended {
+        &self.appended
+    }
+}
+
 /// A message read back, with where and when it was stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -338,6 +362,11 @@ impl StoreCore {
         list
     }
 
+    /// A topic's settings (cheap; no per-queue work).
+    pub fn topic_meta(&self, name: &str) -> Result<TopicMeta> {
+        Ok(self.topic(name)?.meta.clone())
+    }
+
     pub fn describe_topic(&self, name: &str) -> Result<TopicInfo> {
         let topic = self.topic(name)?;
         let queues = (0..topic.meta.queues)
@@ -388,6 +417,19 @@ impl StoreCore {
     /// durability class is met: for `sync`, after the data is on disk. The whole batch is
     /// stored or none of it is; an error means nothing was acknowledged.
     pub fn append(&self, topic: &str, queue: u32, messages: &[Message]) -> Result<Appended> {
+        self.append_pending(topic, queue, messages)?.wait()
+    }
+
+    /// The first half of [`StoreCore::append`]: writes the batch (so it has its offsets and is
+    /// visible to readers) and returns without waiting for durability. Acknowledge only after
+    /// [`PendingAppend::wait`]. Lets a caller write batches in order and wait for their flushes
+    /// together (a pipelined producer stream).
+    pub fn append_pending(
+        &self,
+        topic: &str,
+        queue: u32,
+        messages: &[Message],
+    ) -> Result<PendingAppend> {
         if messages.is_empty() {
             return Err(StorageError::EmptyBatch);
         }
@@ -396,7 +438,6 @@ impl StoreCore {
         }
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
-        let sync = topic.meta.durability == Durability::Sync;
         let (mut buf, ranges) = self.encode_batch(&topic, queue, messages)?;
         let now = now_ms();
 
@@ -422,14 +463,15 @@ impl StoreCore {
             .stats
             .records
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        if sync {
-            self.log.wait_durable(end)?;
-        }
-        Ok(Appended {
-            queue,
-            first_offset,
-            count: messages.len() as u32,
-            stored_at,
+        Ok(PendingAppend {
+            log: self.log.clone(),
+            sync_to: (topic.meta.durability == Durability::Sync).then_some(end),
+            appended: Appended {
+                queue,
+                first_offset,
+                count: messages.len() as u32,
+                stored_at,
+            },
         })
     }
 

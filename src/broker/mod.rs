@@ -1,0 +1,400 @@
+//! The broker service: turns protocol requests into storage operations and storage outcomes
+//! into protocol responses. Routing of produced messages to queues, long-poll fetches, and the
+//! mapping of errors to status codes live here; bytes on the wire do not (see `transport`).
+//!
+//! Storage calls block (disk I/O, `sync` flushes), so they run on tokio's blocking pool.
+
+mod errors;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::protocol::{
+    Ack, Delivered, FetchRequest, ProduceRequest, QueueRange, Request, Response, Route, Status,
+    TopicInfo, VERSION,
+};
+use crate::storage::record::{MessageId, fnv1a64};
+use crate::storage::{
+    Durability, Message, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms,
+};
+
+pub use errors::status_of;
+
+/// Longest a fetch may wait for messages.
+pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+/// Most messages one fetch returns.
+pub const MAX_FETCH_MESSAGES: u32 = 10_000;
+/// Most messages a key lookup returns.
+pub const MAX_LOOKUP: u32 = 1_000;
+
+pub struct Broker {
+    store: Arc<Store>,
+    default_durability: Durability,
+    /// Largest response body: fetches stop filling below it.
+    max_frame: u32,
+    /// Per topic, a counter bumped after every append: long polls wait on it.
+    appended: Mutex<HashMap<String, watch::Sender<u64>>>,
+    round_robin: AtomicU64,
+}
+
+/// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
+/// key's UTF-8 bytes, modulo the queue count), so clients can compute it too.
+pub fn queue_for_key(key: &str, queues: u32) -> u32 {
+    (fnv1a64(&[key.as_bytes()]) % u64::from(queues.max(1))) as u32
+}
+
+impl Broker {
+    pub fn new(store: Arc<Store>, default_durability: Durability, max_frame: u32) -> Broker {
+        Broker {
+            store,
+            default_durability,
+            max_frame,
+            appended: Mutex::new(HashMap::new()),
+            round_robin: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Starts handling a request. Requests on one stream are dispatched in order, and a produce
+    /// request's messages are written before this returns, so batches keep their stream order;
+    /// the returned task completes with the response (for `sync` topics, after the flush).
+    pub async fn dispatch(self: &Arc<Self>, req: Request) -> JoinHandle<Response> {
+        match req {
+            Request::Produce(p) => {
+                let this = self.clone();
+                match this.write_produce(p).await {
+                    Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+                    Err(resp) => tokio::spawn(async move { resp }),
+                }
+            }
+            other => {
+                let this = self.clone();
+                tokio::spawn(async move { this.handle(other).await })
+            }
+        }
+    }
+
+    /// Handles a request to completion.
+    pub async fn handle(self: &Arc<Self>, req: Request) -> Response {
+        let result = match req {
+            Request::Ping { nonce } => Ok(Response::Pong { nonce }),
+            Request::Hello { version, .. } if version != VERSION => Err(Response::error(
+                Status::UnsupportedVersion,
+                format!("this server speaks protocol version {VERSION}, not {version}"),
+            )),
+            Request::Hello { .. } => Ok(Response::Hello {
+                version: VERSION,
+                max_frame: self.max_frame,
+                server: format!("lockgate {}", env!("CARGO_PKG_VERSION")),
+            }),
+            Request::Produce(p) => match self.write_produce(p).await {
+                Ok(pending) => blocking(move || Ok(pending.finish())).await,
+                Err(resp) => Err(resp),
+            },
+            Request::Fetch(f) => self.fetch(f).await,
+            Request::TopicCreate {
+                name,
+                queues,
+                durability,
+                retention_ms,
+            } => {
+                self.create_topic(name, queues, durability, retention_ms)
+                    .await
+            }
+            Request::TopicDelete { name } => {
+                let store = self.store.clone();
+                blocking(move || {
+                    store
+                        .delete_topic(&name)
+                        .map(|_| Response::TopicDeleted)
+                        .map_err(status_of)
+                })
+                .await
+            }
+            Request::TopicList => {
+                let store = self.store.clone();
+                blocking(move || {
+                    Ok(Response::Topics(
+                        store.list_topics().iter().map(topic_info).collect(),
+                    ))
+                })
+                .await
+            }
+            Request::TopicDescribe { name } => {
+                let store = self.store.clone();
+                blocking(move || {
+                    let d = store.describe_topic(&name).map_err(status_of)?;
+                    Ok(Response::Description {
+                        topic: topic_info(&d.meta),
+                        queues: d
+                            .queues
+                            .iter()
+                            .map(|q| QueueRange {
+                                earliest: q.earliest,
+                                next: q.next,
+                            })
+                            .collect(),
+                    })
+                })
+                .await
+            }
+            Request::LookupId { topic, id } => {
+                let store = self.store.clone();
+                blocking(move || {
+                    let found = store.find_by_id(&topic, &id).map_err(status_of)?;
+                    Ok(Response::Found(found.into_iter().map(delivered).collect()))
+                })
+                .await
+            }
+            Request::LookupKey { topic, key, limit } => {
+                let store = self.store.clone();
+                blocking(move || {
+                    let found = store
+                        .find_by_key(&topic, &key, limit.clamp(1, MAX_LOOKUP) as usize)
+                        .map_err(status_of)?;
+                    Ok(Response::Found(found.into_iter().map(delivered).collect()))
+                })
+                .await
+            }
+            Request::OffsetForTime {
+                topic,
+                queue,
+                time_ms,
+            } => {
+                let store = self.store.clone();
+                blocking(move || {
+                    store
+                        .offset_for_time(&topic, queue, time_ms)
+                        .map(Response::Offset)
+                        .map_err(status_of)
+                })
+                .await
+            }
+        };
+        result.unwrap_or_else(|e| e)
+    }
+
+    async fn create_topic(
+        &self,
+        name: String,
+        queues: u32,
+        durability: Option<Durability>,
+        retention_ms: u64,
+    ) -> Result<Response, Response> {
+        let name = TopicName::new(&name).map_err(status_of)?;
+        if name.is_reserved() {
+            return Err(Response::error(
+                Status::ReservedName,
+                format!("{name:?} is reserved for internal topics"),
+            ));
+        }
+        let spec = TopicSpec {
+            name,
+            queues,
+            durability: durability.unwrap_or(self.default_durability),
+            retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+        };
+        let store = self.store.clone();
+        blocking(move || {
+            store
+                .create_topic(&spec)
+                .map(|m| Response::Topic(topic_info(&m)))
+                .map_err(status_of)
+        })
+        .await
+    }
+
+    /// Routes a produce batch to queues and writes each queue's part, in order. The result is
+    /// acknowledged by [`PendingProduce::finish`].
+    async fn write_produce(
+        self: &Arc<Self>,
+        p: ProduceRequest,
+    ) -> Result<PendingProduce, Response> {
+        if p.messages.is_empty() {
+            return Err(Response::error(
+                Status::InvalidArgument,
+                "a produce batch needs at least one message",
+            ));
+        }
+        let meta = self.topic_meta(&p.topic).await?;
+        let now = now_ms();
+        let count = p.messages.len();
+        let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<Message>)> = BTreeMap::new();
+        for (i, pm) in p.messages.into_iter().enumerate() {
+            let queue = match pm.route {
+                Route::Queue(q) if q < meta.queues => q,
+                Route::Queue(q) => {
+                    return Err(Response::error(
+                        Status::UnknownQueue,
+                        format!(
+                            "message {i}: topic {:?} has {} queues; there is no queue {q}",
+                            p.topic, meta.queues
+                        ),
+                    ));
+                }
+                Route::Key(k) => queue_for_key(&k, meta.queues),
+                Route::Any => {
+                    (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(meta.queues))
+                        as u32
+                }
+            };
+            let mut message = pm.message;
+            if message.id == MessageId::default() {
+                message.id = MessageId::generate(now);
+            }
+            let group = by_queue.entry(queue).or_default();
+            group.0.push(i);
+            group.1.push(message);
+        }
+        let store = self.store.clone();
+        let topic = p.topic.clone();
+        let written = blocking(move || {
+            let mut parts = Vec::with_capacity(by_queue.len());
+            for (queue, (indexes, messages)) in by_queue {
+                let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+                let pending = store
+                    .append_pending(&topic, queue, &messages)
+                    .map_err(status_of)?;
+                parts.push((indexes, ids, pending));
+            }
+            Ok(parts)
+        })
+        .await?;
+        self.notify_appended(&p.topic);
+        Ok(PendingProduce {
+            count,
+            parts: written,
+        })
+    }
+
+    async fn topic_meta(&self, topic: &str) -> Result<TopicMeta, Response> {
+        let store = self.store.clone();
+        let topic = topic.to_string();
+        blocking(move || store.topic_meta(&topic).map_err(status_of)).await
+    }
+
+    fn notify_appended(&self, topic: &str) {
+        let map = self.appended.lock().expect("broker lock");
+        if let Some(tx) = map.get(topic) {
+            tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn watch_appends(&self, topic: &str) -> watch::Receiver<u64> {
+        let mut map = self.appended.lock().expect("broker lock");
+        map.entry(topic.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Reads from a queue; with nothing there yet, waits up to `max_wait_ms` for an append.
+    async fn fetch(&self, f: FetchRequest) -> Result<Response, Response> {
+        let wait = Duration::from_millis(u64::from(f.max_wait_ms)).min(MAX_FETCH_WAIT);
+        let deadline = tokio::time::Instant::now() + wait;
+        let max_messages = f.max_messages.clamp(1, MAX_FETCH_MESSAGES) as usize;
+        // Leave room in the response frame for per-message framing.
+        let max_bytes = (f.max_bytes.min(self.max_frame / 2)).max(1) as usize;
+        let mut appends = self.watch_appends(&f.topic);
+        loop {
+            appends.mark_unchanged();
+            let store = self.store.clone();
+            let (topic, queue, offset) = (f.topic.clone(), f.queue, f.offset);
+            let batch = blocking(move || {
+                store
+                    .read(&topic, queue, offset, max_messages, max_bytes)
+                    .map_err(status_of)
+            })
+            .await?;
+            if !batch.messages.is_empty() || tokio::time::Instant::now() >= deadline {
+                return Ok(Response::Fetched {
+                    next_offset: batch.next_offset,
+                    messages: batch.messages.into_iter().map(delivered).collect(),
+                });
+            }
+            // An append to the topic (any queue) or the deadline, whichever comes first.
+            if tokio::time::timeout_at(deadline, appends.changed())
+                .await
+                .is_err()
+            {
+                continue; // one last read at the deadline
+            }
+        }
+    }
+}
+
+/// A produce batch written to the log, waiting for its durability.
+struct PendingProduce {
+    count: usize,
+    parts: Vec<(Vec<usize>, Vec<MessageId>, crate::storage::PendingAppend)>,
+}
+
+impl PendingProduce {
+    /// Waits for every part's durability (blocking) and builds the acknowledgement.
+    fn finish(self) -> Response {
+        let mut acks = vec![
+            Ack {
+                queue: 0,
+                offset: 0,
+                id: MessageId::default()
+            };
+            self.count
+        ];
+        for (indexes, ids, pending) in self.parts {
+            let appended = match pending.wait() {
+                Ok(a) => a,
+                Err(e) => return status_of(e),
+            };
+            for (n, (i, id)) in indexes.into_iter().zip(ids).enumerate() {
+                acks[i] = Ack {
+                    queue: appended.queue,
+                    offset: appended.first_offset + n as u64,
+                    id,
+                };
+            }
+        }
+        Response::Produced {
+            duplicate: false,
+            acks,
+        }
+    }
+}
+
+/// Runs blocking storage work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(Response::error(
+            Status::Internal,
+            format!("request task failed: {e}"),
+        ))
+    })
+}
+
+fn topic_info(m: &TopicMeta) -> TopicInfo {
+    TopicInfo {
+        name: m.name.to_string(),
+        id: m.id,
+        queues: m.queues,
+        durability: m.durability,
+        retention_ms: m.retention_ms.unwrap_or(0),
+        created_at: m.created_at,
+    }
+}
+
+fn delivered(m: StoredMessage) -> Delivered {
+    Delivered {
+        queue: m.queue,
+        offset: m.offset,
+        stored_at: m.stored_at,
+        message: m.message,
+    }
+}

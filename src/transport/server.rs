@@ -1,0 +1,345 @@
+//! Server side: accepts connections and bidirectional streams, reads request frames, and writes
+//! one response per request in request order.
+//!
+//! Per stream, a reader dispatches requests in order (so a producer's batches are written in
+//! its order) and a writer sends responses as they complete, still in order, so a pipelining
+//! client never waits for a round trip. A malformed or unknown request gets an error status and
+//! the stream goes on; a frame over the size limit gets `FrameTooLarge` and that stream is
+//! closed (its framing can no longer be trusted); the connection and its other streams go on.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::tls::{self, TlsError};
+use crate::broker::Broker;
+use crate::protocol::{
+    HEADER_LEN, Header, Kind, ProtocolError, RESPONSE_BIT, Request, Response, Status, frame,
+};
+
+/// Responses a stream may have outstanding before its reader waits (pipelining depth).
+const PIPELINE_DEPTH: usize = 256;
+/// Application error code sent when a stream is stopped after an oversized frame.
+const STOP_FRAME_TOO_LARGE: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct EndpointOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `(cert, key)` PEM files; `None` makes (once) and uses the development CA.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub client_ca: Option<PathBuf>,
+    pub max_connections: u32,
+    pub max_frame: u32,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("TLS configuration is not usable for QUIC: {0}")]
+    Quic(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running endpoint.
+pub struct Endpoint {
+    endpoint: quinn::Endpoint,
+    accept: JoinHandle<()>,
+    stop_accepting: watch::Sender<bool>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Requests being handled, so shutdown can wait for them.
+#[derive(Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+}
+
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Endpoint {
+    /// Binds and starts accepting connections.
+    pub fn start(opts: &EndpointOptions, broker: Arc<Broker>) -> Result<Endpoint, EndpointError> {
+        let rustls_config = match &opts.tls {
+            Some((cert, key)) => tls::server_config(cert, key, opts.client_ca.as_deref())?,
+            None => {
+                let (paths, created) = tls::ensure_dev_certs(&opts.data_dir)?;
+                if created {
+                    tracing::info!(ca = %paths.ca_cert.display(), "created a local development CA and server certificate");
+                } else {
+                    tracing::info!(ca = %paths.ca_cert.display(), "using the local development CA");
+                }
+                tls::server_config(
+                    &paths.server_cert,
+                    &paths.server_key,
+                    opts.client_ca.as_deref(),
+                )?
+            }
+        };
+        let crypto = QuicServerConfig::try_from(rustls_config)
+            .map_err(|e| EndpointError::Quic(e.to_string()))?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(
+                opts.idle_timeout
+                    .try_into()
+                    .map_err(|_| EndpointError::Quic("idle timeout too long".into()))?,
+            ))
+            .max_concurrent_bidi_streams(1024u32.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .stream_receive_window((16u32 << 20).into())
+            .receive_window((64u32 << 20).into())
+            .send_window(64 << 20);
+        server_config.transport_config(Arc::new(transport));
+        let endpoint = quinn::Endpoint::server(server_config, opts.listen).map_err(|source| {
+            EndpointError::Bind {
+                addr: opts.listen,
+                source,
+            }
+        })?;
+
+        let (stop_accepting, stopped) = watch::channel(false);
+        let in_flight = Arc::new(InFlight::default());
+        let accept = tokio::spawn(accept_loop(
+            endpoint.clone(),
+            broker,
+            stopped,
+            in_flight.clone(),
+            opts.max_connections as usize,
+            opts.max_frame,
+        ));
+        Ok(Endpoint {
+            endpoint,
+            accept,
+            stop_accepting,
+            in_flight,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint
+            .local_addr()
+            .expect("a bound endpoint has an address")
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to `grace`), then closes every
+    /// connection.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop_accepting.send(true);
+        let _ = self.accept.await;
+        let drained = async {
+            loop {
+                let idle = self.in_flight.idle.notified();
+                if self.in_flight.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!(
+                in_flight = self.in_flight.count.load(Ordering::Acquire),
+                "shutdown grace period over; closing anyway"
+            );
+        }
+        self.endpoint.close(0u32.into(), b"server shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    broker: Arc<Broker>,
+    mut stopped: watch::Receiver<bool>,
+    in_flight: Arc<InFlight>,
+    max_connections: usize,
+    max_frame: u32,
+) {
+    let connections = Arc::new(AtomicUsize::new(0));
+    loop {
+        let incoming = tokio::select! {
+            _ = stopped.changed() => return,
+            incoming = endpoint.accept() => match incoming {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        if connections.load(Ordering::Acquire) >= max_connections {
+            tracing::warn!(remote = %incoming.remote_address(), max_connections, "refusing a connection: at the limit");
+            incoming.refuse();
+            continue;
+        }
+        connections.fetch_add(1, Ordering::AcqRel);
+        let (broker, in_flight, connections) =
+            (broker.clone(), in_flight.clone(), connections.clone());
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(conn) => serve_connection(conn, broker, in_flight, max_frame).await,
+                Err(e) => tracing::debug!(%remote, error = %e, "handshake failed"),
+            }
+            connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+async fn serve_connection(
+    conn: quinn::Connection,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    max_frame: u32,
+) {
+    let remote = conn.remote_address();
+    tracing::debug!(%remote, "connection open");
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                tokio::spawn(serve_stream(
+                    send,
+                    recv,
+                    broker.clone(),
+                    in_flight.clone(),
+                    max_frame,
+                ));
+            }
+            Err(e) => {
+                tracing::debug!(%remote, reason = %e, "connection closed");
+                return;
+            }
+        }
+    }
+}
+
+/// A response on its way: ready now, or being worked on.
+enum Pending {
+    Ready(Response),
+    Task(JoinHandle<Response>),
+}
+
+async fn serve_stream(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    max_frame: u32,
+) {
+    let (tx, mut rx) = mpsc::channel::<(u16, u32, Pending, InFlightGuard)>(PIPELINE_DEPTH);
+    let writer = tokio::spawn(async move {
+        let mut body = Vec::new();
+        while let Some((kind, request_id, pending, _guard)) = rx.recv().await {
+            let response = match pending {
+                Pending::Ready(r) => r,
+                Pending::Task(t) => t.await.unwrap_or_else(|e| {
+                    Response::error(Status::Internal, format!("request failed: {e}"))
+                }),
+            };
+            body.clear();
+            response.encode_body(&mut body);
+            if send
+                .write_all(&frame(kind | RESPONSE_BIT, request_id, &body))
+                .await
+                .is_err()
+            {
+                return; // the client went away
+            }
+        }
+        let _ = send.finish();
+    });
+
+    let mut header = [0u8; HEADER_LEN];
+    loop {
+        match recv.read_exact(&mut header).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(0)) => break, // the client finished the stream
+            Err(e) => {
+                tracing::debug!(error = %e, "stream ended inside a frame header");
+                break;
+            }
+        }
+        let h = Header::decode(&header);
+        let guard = in_flight.enter();
+        if h.body_len > max_frame {
+            let r = Response::error(
+                Status::FrameTooLarge,
+                format!(
+                    "frame of {} bytes exceeds the limit of {max_frame} bytes; closing this stream",
+                    h.body_len
+                ),
+            );
+            let _ = tx
+                .send((
+                    h.kind & !RESPONSE_BIT,
+                    h.request_id,
+                    Pending::Ready(r),
+                    guard,
+                ))
+                .await;
+            let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
+            break;
+        }
+        let mut body = vec![0u8; h.body_len as usize];
+        if let Err(e) = recv.read_exact(&mut body).await {
+            tracing::debug!(error = %e, "stream ended inside a frame body");
+            break;
+        }
+        let pending = match decode(h.kind, &body) {
+            Ok(req) => Pending::Task(broker.dispatch(req).await),
+            Err(r) => Pending::Ready(r),
+        };
+        if tx
+            .send((h.kind & !RESPONSE_BIT, h.request_id, pending, guard))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
+    if kind & RESPONSE_BIT != 0 || Kind::from_u16(kind).is_none() {
+        return Err(Response::error(
+            Status::UnknownRequest,
+            format!("unknown request kind {kind}"),
+        ));
+    }
+    Request::decode(kind, body).map_err(|e| {
+        let status = match e {
+            ProtocolError::UnknownKind(_) => Status::UnknownRequest,
+            ProtocolError::Checksum { .. } => Status::ChecksumMismatch,
+            ProtocolError::Body { .. } | ProtocolError::UnknownStatus(_) => Status::Malformed,
+        };
+        Response::error(status, e.to_string())
+    })
+}

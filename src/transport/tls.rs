@@ -1,0 +1,254 @@
+//! TLS for the QUIC endpoint: loading certificates, creating the local development CA, and the
+//! rustls configurations for server and client (TLS 1.3, ALPN `lockgate/1`, the `ring`
+//! provider, installed explicitly).
+//!
+//! With no certificate configured, the first start creates under `<data_dir>/tls/` a CA
+//! (`ca.pem`, `ca.key`) and a server certificate for `localhost` and `127.0.0.1`
+//! (`server.pem`, `server.key`), and later starts reuse them. Clients on the same machine trust
+//! `ca.pem`. Private keys are written with mode 0600.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::protocol::ALPN;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no {what} in PEM form")]
+    NoPem { path: PathBuf, what: &'static str },
+    #[error("{path}: {reason}")]
+    BadPem { path: PathBuf, reason: String },
+    #[error("creating the development certificates: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("client verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+}
+
+/// The crypto provider Lockgate uses everywhere (ring: as fast as aws-lc-rs here, and no C
+/// build).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Paths of the development CA and server certificate under a data directory.
+pub struct DevPaths {
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+}
+
+impl DevPaths {
+    pub fn new(data_dir: &Path) -> DevPaths {
+        let dir = data_dir.join("tls");
+        DevPaths {
+            ca_cert: dir.join("ca.pem"),
+            ca_key: dir.join("ca.key"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+        }
+    }
+}
+
+/// Creates the development CA and server certificate unless they exist. Returns their paths
+/// and whether they were created now.
+pub fn ensure_dev_certs(data_dir: &Path) -> Result<(DevPaths, bool), TlsError> {
+    let paths = DevPaths::new(data_dir);
+    if paths.server_cert.exists() && paths.server_key.exists() && paths.ca_cert.exists() {
+        return Ok((paths, false));
+    }
+    let dir = paths.ca_cert.parent().expect("tls dir");
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+
+    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_params = dev_ca_params()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+
+    let server_key = rcgen::KeyPair::generate()?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "lockgate server");
+    let server_cert = params.signed_by(&server_key, &issuer)?;
+
+    write_file(&paths.ca_cert, ca_cert.pem().as_bytes(), false)?;
+    write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), true)?;
+    write_file(&paths.server_cert, server_cert.pem().as_bytes(), false)?;
+    write_file(
+        &paths.server_key,
+        server_key.serialize_pem().as_bytes(),
+        true,
+    )?;
+    Ok((paths, true))
+}
+
+/// Issues a client certificate signed by the development CA of `data_dir` (for mTLS set-ups
+/// and tests). Returns (certificate PEM, key PEM).
+pub fn issue_dev_client_cert(data_dir: &Path, name: &str) -> Result<(String, String), TlsError> {
+    let paths = DevPaths::new(data_dir);
+    let key_pem = read(&paths.ca_key)?;
+    let ca_key = rcgen::KeyPair::from_pem(&key_pem).map_err(|e| TlsError::BadPem {
+        path: paths.ca_key.clone(),
+        reason: e.to_string(),
+    })?;
+    // The issuer is named by the CA's parameters and identified by its key, both of which are
+    // reproducible; the CA certificate itself need not be parsed.
+    let issuer = rcgen::Issuer::new(dev_ca_params()?, &ca_key);
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn dev_ca_params() -> Result<rcgen::CertificateParams, TlsError> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Lockgate local development CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    Ok(params)
+}
+
+fn read(path: &Path) -> Result<String, TlsError> {
+    std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), TlsError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| TlsError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if private { 0o600 } else { 0o644 })
+        .open(path)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+/// Certificates from a PEM file (at least one).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoPem {
+            path: path.to_path_buf(),
+            what: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+/// The private key from a PEM file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPem {
+            path: path.to_path_buf(),
+            what: "private key",
+        },
+        e => TlsError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+    })
+}
+
+fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(|e| TlsError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The server's rustls configuration: the given chain and key, TLS 1.3, ALPN `lockgate/1`,
+/// and, with `client_ca`, required client certificates signed by it.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots(ca)?),
+                provider(),
+            )
+            .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(load_certs(cert)?, load_key(key)?)?;
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+/// A client's rustls configuration trusting the CA in `ca`, with an optional client
+/// certificate (PEM chain and key files) for mTLS.
+pub fn client_config(
+    ca: &Path,
+    client_cert: Option<(&Path, &Path)>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots(ca)?);
+    let mut config = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder.with_client_auth_cert(load_certs(cert)?, load_key(key)?)?,
+    };
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
