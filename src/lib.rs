@@ -7,12 +7,14 @@
 //! - [`server`]: `lockgate serve` — opens storage, declares configured topics, runs until a
 //!   signal, shuts down cleanly.
 //! - [`broker`]: requests → storage operations (routing, long polls, status codes).
+//! - [`cli`]: the network commands of the `lockgate` binary (topic, produce, consume, message).
 //! - [`client`]: the Rust client library (the CLI, tests and benchmarks use it).
 //! - [`transport`]: the QUIC endpoint, TLS, streams.
 //! - [`bench`]: `lockgate bench …` load generators.
 
 pub mod bench;
 pub mod broker;
+pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod config;

@@ -1,9 +1,12 @@
 //! The `lockgate` command line. Parses arguments and calls into the library; nothing else.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use lockgate::cli::{
+    self, CliError, ConnectArgs, ConsumeArgs, MessageCommand, ProduceArgs, TopicCommand,
+};
 use lockgate::config::Config;
 
 #[derive(Parser)]
@@ -12,6 +15,8 @@ struct Cli {
     /// Configuration file [default: ./config.toml if it exists, else built-in defaults]
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,6 +27,16 @@ enum Command {
     Serve,
     /// Validate the configuration: prints `ok`, or every problem on its own line (exit 2).
     CheckConfig,
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Send messages (from --body or stdin lines); prints one JSON line per acknowledged message.
+    Produce(ProduceArgs),
+    /// Read messages; prints one JSON line per message.
+    Consume(ConsumeArgs),
+    /// Find messages by id or key.
+    #[command(subcommand)]
+    Message(MessageCommand),
     /// Load generators and micro-benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,6 +83,18 @@ fn main() -> ExitCode {
                 lockgate::server::serve(config, lockgate::server::shutdown_signal()).await
             })
         }
+        Command::Topic(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::topic::run(cmd, &conn, &c).await
+        }),
+        Command::Produce(args) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::produce::run(args, &conn, &c).await
+        }),
+        Command::Consume(args) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::consume::run(args, &conn, &c).await
+        }),
+        Command::Message(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::message(cmd, &conn, &c).await
+        }),
         Command::Bench(BenchCommand::Storage(args)) => match lockgate::bench::storage::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -78,15 +105,26 @@ fn main() -> ExitCode {
     }
 }
 
-/// The config from `--config`, else `./config.toml` when present, else the built-in defaults.
-fn load_config(path: Option<&Path>) -> Result<Config, Vec<String>> {
-    let default = Path::new("config.toml");
-    let path = match path {
-        Some(p) => p,
-        None if default.exists() => default,
-        None => return Ok(Config::default()),
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, Vec<String>> {
+    cli::load_config(path)
+}
+
+/// Runs a network command with its config; any failure is one line on stderr and exit 1.
+fn network<F, Fut>(config: Option<PathBuf>, connect: ConnectArgs, command: F) -> ExitCode
+where
+    F: FnOnce(Config, ConnectArgs) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CliError>>,
+{
+    let config = match load_config(config.as_deref()) {
+        Ok(c) => c,
+        Err(lines) => {
+            for line in lines {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(2);
+        }
     };
-    Config::load(path).map_err(|e| e.lines())
+    run(command(config, connect))
 }
 
 fn run<E: std::fmt::Display>(work: impl std::future::Future<Output = Result<(), E>>) -> ExitCode {
@@ -106,5 +144,15 @@ fn run<E: std::fmt::Display>(work: impl std::future::Future<Output = Result<(), 
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -1,0 +1,66 @@
+//! JSON lines the CLI prints.
+
+use std::io::Write;
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::protocol::{Ack, Delivered, TopicInfo};
+
+/// Prints one line to stdout. When the reader has gone (`lockgate consume | head`), exits
+/// quietly, as command-line tools do, instead of panicking.
+pub fn emit(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `{"id","topic","queue","offset"}` for an acknowledged message.
+pub fn print_ack(topic: &str, ack: &Ack) {
+    emit(
+        json!({"id": ack.id.to_string(), "topic": topic, "queue": ack.queue, "offset": ack.offset}),
+    );
+}
+
+/// `{"topic","queue","offset","id","tag","keys","properties","body"|"body_b64","born_at","stored_at"}`
+/// (plus `"attempt"` for group deliveries). Times are ms since the Unix epoch.
+pub fn print_message(topic: &str, d: &Delivered, attempt: Option<u32>) {
+    let m = &d.message;
+    let mut o = Map::new();
+    o.insert("topic".into(), json!(topic));
+    o.insert("queue".into(), json!(d.queue));
+    o.insert("offset".into(), json!(d.offset));
+    o.insert("id".into(), json!(m.id.to_string()));
+    o.insert("tag".into(), json!(m.tag));
+    o.insert("keys".into(), json!(m.keys));
+    o.insert("properties".into(), json!(m.properties));
+    match std::str::from_utf8(&m.body) {
+        Ok(text) => o.insert("body".into(), json!(text)),
+        Err(_) => o.insert(
+            "body_b64".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(&m.body)),
+        ),
+    };
+    o.insert("born_at".into(), json!(m.born_at));
+    o.insert("stored_at".into(), json!(d.stored_at));
+    if let Some(a) = attempt {
+        o.insert("attempt".into(), json!(a));
+    }
+    emit(Value::Object(o));
+}
+
+pub fn topic_json(t: &TopicInfo) -> Value {
+    json!({
+        "name": t.name,
+        "id": t.id,
+        "queues": t.queues,
+        "durability": t.durability.to_string(),
+        "retention_ms": if t.retention_ms == 0 { Value::Null } else { json!(t.retention_ms) },
+        "created_at": t.created_at,
+    })
+}

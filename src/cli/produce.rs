@@ -1,0 +1,115 @@
+//! `lockgate produce`: one message from `--body`, or one per line of stdin; prints one JSON
+//! object per acknowledged message, in order.
+
+use std::collections::BTreeMap;
+
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+use super::{CliError, ConnectArgs, output::print_ack};
+use crate::client::{ProducerOptions, SendHandle};
+use crate::config::Config;
+use crate::protocol::{ProduceMessage, Route};
+use crate::storage::{Message, MessageId, now_ms};
+
+#[derive(Debug, clap::Args)]
+pub struct ProduceArgs {
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, default_value = "")]
+    pub tag: String,
+    /// A key to index the message under (repeatable)
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// A property NAME=VALUE (repeatable)
+    #[arg(long = "prop", value_parser = parse_prop)]
+    pub props: Vec<(String, String)>,
+    /// Messages with equal sharding keys go to the same queue, in order
+    #[arg(long, conflicts_with = "queue")]
+    pub sharding_key: Option<String>,
+    /// Send to this queue
+    #[arg(long)]
+    pub queue: Option<u32>,
+    /// The message body; without it, every line of stdin is one message
+    #[arg(long)]
+    pub body: Option<String>,
+}
+
+fn parse_prop(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+impl ProduceArgs {
+    fn message(&self, body: Vec<u8>) -> ProduceMessage {
+        let now = now_ms();
+        ProduceMessage {
+            route: match (&self.sharding_key, self.queue) {
+                (Some(k), _) => Route::Key(k.clone()),
+                (None, Some(q)) => Route::Queue(q),
+                (None, None) => Route::Any,
+            },
+            message: Message {
+                id: MessageId::generate(now),
+                tag: self.tag.clone(),
+                keys: self.keys.clone(),
+                properties: self.props.iter().cloned().collect::<BTreeMap<_, _>>(),
+                body,
+                born_at: now,
+            },
+        }
+    }
+}
+
+pub async fn run(
+    args: ProduceArgs,
+    connect: &ConnectArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    let client = connect.connect(config).await?;
+    let producer = client.producer(ProducerOptions::new(&args.topic)).await?;
+    // Acks are printed in send order by a task that awaits them one after another.
+    let (tx, mut rx) = mpsc::channel::<SendHandle>(1024);
+    let topic = args.topic.clone();
+    let printer = tokio::spawn(async move {
+        while let Some(handle) = rx.recv().await {
+            match handle.await {
+                Ok(ack) => print_ack(&topic, &ack),
+                Err(e) => return Err(CliError(e.to_string())),
+            }
+        }
+        Ok(())
+    });
+    let sent = async {
+        match &args.body {
+            Some(body) => {
+                let handle = producer
+                    .send_async(args.message(body.clone().into_bytes()))
+                    .await?;
+                let _ = tx.send(handle).await;
+            }
+            None => {
+                let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                while let Some(line) = lines
+                    .next_line()
+                    .await
+                    .map_err(|e| CliError(format!("reading stdin: {e}")))?
+                {
+                    let handle = producer.send_async(args.message(line.into_bytes())).await?;
+                    if tx.send(handle).await.is_err() {
+                        break; // the printer stopped on an error
+                    }
+                }
+            }
+        }
+        Ok::<(), CliError>(())
+    }
+    .await;
+    drop(tx);
+    let printed = printer.await.map_err(|e| CliError(e.to_string()))?;
+    producer.close().await;
+    client.close().await;
+    sent?;
+    printed
+}

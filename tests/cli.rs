@@ -1,0 +1,195 @@
+//! The CLI commands as written in the docs, against a `lockgate serve` process.
+
+mod common;
+
+use common::process::{ServeProcess, free_udp_port};
+
+#[test]
+fn topic_produce_consume_and_lookup_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+
+    let created = server.ok_lines(
+        &[
+            "topic",
+            "create",
+            "orders",
+            "--queues",
+            "4",
+            "--durability",
+            "sync",
+        ],
+        None,
+    );
+    assert_eq!(
+        (created[0]["name"].as_str(), created[0]["queues"].as_u64()),
+        (Some("orders"), Some(4))
+    );
+    assert_eq!(created[0]["durability"], "sync");
+    let listed = server.ok_lines(&["topic", "list"], None);
+    assert_eq!(listed.len(), 1);
+
+    let input: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    let acks = server.ok_lines(
+        &[
+            "produce",
+            "--topic",
+            "orders",
+            "--tag",
+            "TagA",
+            "--key",
+            "k1",
+            "--prop",
+            "a=1",
+            "--sharding-key",
+            "user-1",
+        ],
+        Some(&input),
+    );
+    assert_eq!(acks.len(), 100);
+    let queue = acks[0]["queue"].as_u64().unwrap();
+    for (i, a) in acks.iter().enumerate() {
+        assert_eq!(a["topic"], "orders");
+        assert_eq!(
+            a["queue"].as_u64(),
+            Some(queue),
+            "one sharding key, one queue"
+        );
+        assert_eq!(a["offset"].as_u64(), Some(i as u64), "acks in order");
+    }
+    let other = ((queue + 1) % 4).to_string();
+    let single = server.ok_lines(
+        &[
+            "produce", "--topic", "orders", "--body", "héllo", "--queue", &other,
+        ],
+        None,
+    );
+    assert_eq!(single[0]["queue"].as_u64(), Some((queue + 1) % 4));
+
+    let consumed = server.ok_lines(
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--queue",
+            &queue.to_string(),
+            "--from",
+            "earliest",
+            "--wait",
+            "500ms",
+        ],
+        None,
+    );
+    assert_eq!(consumed.len(), 100);
+    for (i, m) in consumed.iter().enumerate() {
+        assert_eq!(m["body"], format!("line {i}"));
+        assert_eq!(m["offset"].as_u64(), Some(i as u64));
+        assert_eq!(
+            (
+                m["tag"].as_str(),
+                m["keys"][0].as_str(),
+                m["properties"]["a"].as_str()
+            ),
+            (Some("TagA"), Some("k1"), Some("1"))
+        );
+        assert_eq!(m["id"], acks[i]["id"]);
+        for field in ["born_at", "stored_at"] {
+            assert!(m[field].as_i64().unwrap() > 0, "{field}");
+        }
+    }
+    let all = server.ok_lines(
+        &[
+            "consume", "--topic", "orders", "--from", "earliest", "--max", "101",
+        ],
+        None,
+    );
+    assert_eq!(all.len(), 101, "--max stops after all queues were read");
+    assert!(all.iter().any(|m| m["body"] == "héllo"));
+
+    let id = acks[5]["id"].as_str().unwrap();
+    let got = server.ok_lines(&["message", "get", "--topic", "orders", "--id", id], None);
+    assert_eq!(got[0]["body"], "line 5");
+    let by_key = server.ok_lines(
+        &["message", "get", "--topic", "orders", "--key", "k1"],
+        None,
+    );
+    assert_eq!(by_key.len(), 100);
+
+    let described = server.ok_lines(&["topic", "describe", "orders"], None);
+    let offsets = described[0]["queue_offsets"].as_array().unwrap();
+    assert_eq!(offsets[queue as usize]["next"].as_u64(), Some(100));
+
+    // Failures: one line on stderr, non-zero exit.
+    for (args, expect) in [
+        (
+            vec!["consume", "--topic", "nope", "--wait", "1s"],
+            "topic \"nope\" does not exist",
+        ),
+        (vec!["topic", "create", "bad name"], "invalid topic name"),
+        (vec!["topic", "create", "%DLQ%x"], "reserved"),
+        (
+            vec![
+                "produce", "--topic", "orders", "--body", "x", "--queue", "9",
+            ],
+            "there is no queue 9",
+        ),
+        (
+            vec!["message", "get", "--topic", "orders", "--id", "00"],
+            "not a message id",
+        ),
+    ] {
+        let out = server.cli(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+    server.ok_lines(&["topic", "delete", "orders"], None);
+    assert!(server.ok_lines(&["topic", "list"], None).is_empty());
+}
+
+#[test]
+fn an_unreachable_server_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    // A CA file must exist for the CLI to try; any certificate will do for an absent server.
+    let (cert, _) = {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (c.pem(), key)
+    };
+    std::fs::write(&ca, cert).unwrap();
+    let port = free_udp_port();
+    let out = std::process::Command::new(common::process::bin())
+        .args(["--server", &format!("127.0.0.1:{port}"), "--ca"])
+        .arg(&ca)
+        .args(["topic", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(&format!("error: cannot reach 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServeProcess::start(dir.path(), free_udp_port());
+    // SAFETY-free: `kill` from the shell keeps the test free of unsafe code.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(server.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+}

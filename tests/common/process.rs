@@ -1,0 +1,122 @@
+//! A `lockgate serve` child process with its own config file and data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct ServeProcess {
+    pub child: Child,
+    pub config: PathBuf,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_lockgate")
+}
+
+/// A UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes `<dir>/config.toml` listening on `port` with data in `<dir>/data`.
+pub fn write_config(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("config.toml");
+    let data = dir.join("data");
+    std::fs::write(
+        &path,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[storage]\nsegment_size = \"8 MiB\"\n", data.display()),
+    )
+    .unwrap();
+    path
+}
+
+impl ServeProcess {
+    /// Starts `lockgate serve` and waits until it answers a command.
+    pub fn start(dir: &Path, port: u16) -> ServeProcess {
+        let config = write_config(dir, port);
+        let child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let p = ServeProcess {
+            child,
+            config,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if p.dir.join("data/tls/ca.pem").exists() && p.cli(&["topic", "list"]).status.success()
+            {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "lockgate serve did not come up");
+            std::thread::sleep(Duration::from_millis(20)); // polling a child process's readiness
+        }
+    }
+
+    /// Runs a CLI command against this server (through its config file).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(bin());
+        cmd.arg("--config").arg(&self.config).args(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// The lines a successful command printed.
+    pub fn ok_lines(&self, args: &[&str], stdin: Option<&str>) -> Vec<serde_json::Value> {
+        let out = self.cli_with_stdin(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{args:?} printed non-JSON {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("data/tls/ca.pem")
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
