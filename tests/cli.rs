@@ -181,7 +181,7 @@ fn an_unreachable_server_is_one_clear_line() {
 fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServeProcess::start(dir.path(), free_udp_port());
-    // SAFETY-free: `kill` from the shell keeps the test free of unsafe code.
+    // `kill` from the shell keeps the test free of unsafe code.
     let status = std::process::Command::new("kill")
         .args(["-TERM", &server.child.id().to_string()])
         .status()
@@ -189,7 +189,15 @@ fn sigterm_shuts_down_cleanly() {
     assert!(status.success());
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "serve exited with {exit}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(server.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    // The log thread reads to the end of stderr once the process has exited.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stderr = loop {
+        let log = server.log.lock().unwrap().clone();
+        if log.contains("stopped cleanly") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        drop(log);
+        std::thread::yield_now();
+    };
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }

@@ -82,3 +82,256 @@ async fn ten_thousand_messages_come_back_in_per_queue_order() {
     client.close().await;
     running.stop().await.unwrap();
 }
+
+use lockgate::protocol::{
+    HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame,
+};
+
+/// Sends one raw frame on a stream and reads the response's header and body.
+async fn raw_call(
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    kind: u16,
+    id: u32,
+    body: &[u8],
+) -> (Header, Vec<u8>) {
+    send.write_all(&frame(kind, id, body)).await.unwrap();
+    let mut h = [0u8; HEADER_LEN];
+    recv.read_exact(&mut h).await.unwrap();
+    let h = Header::decode(&h);
+    let mut b = vec![0u8; h.body_len as usize];
+    recv.read_exact(&mut b).await.unwrap();
+    (h, b)
+}
+
+fn status_of(kind: Kind, body: &[u8]) -> Status {
+    match Response::decode(kind, body).unwrap() {
+        Response::Error { status, .. } => status,
+        _ => Status::Ok,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_get_error_statuses_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.server.max_frame_size = 64 << 10;
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("t", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let conn = client.connection().clone();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+
+    // A fetch body that stops inside the topic name.
+    let (h, b) = raw_call(&mut send, &mut recv, Kind::Fetch as u16, 1, &[9, 0, b'x']).await;
+    assert_eq!(
+        (h.kind, h.request_id),
+        (Kind::Fetch as u16 | RESPONSE_BIT, 1)
+    );
+    assert_eq!(status_of(Kind::Fetch, &b), Status::Malformed);
+    // An unknown request kind.
+    let (h, b) = raw_call(&mut send, &mut recv, 999, 2, b"whatever").await;
+    assert_eq!(h.request_id, 2);
+    assert_eq!(
+        Status::from_u16(u16::from_le_bytes([b[0], b[1]])),
+        Some(Status::UnknownRequest)
+    );
+    // A produce whose checksum does not match: refused, nothing stored.
+    let mut body = Vec::new();
+    Request::Produce(lockgate::protocol::ProduceRequest {
+        topic: "t".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Queue(0),
+            message: message(1),
+        }],
+    })
+    .encode_body(&mut body);
+    let last = body.len() - 1;
+    body[last] ^= 0x20; // inside the body text: still parses
+    let (_, b) = raw_call(&mut send, &mut recv, Kind::Produce as u16, 3, &body).await;
+    assert_eq!(status_of(Kind::Produce, &b), Status::ChecksumMismatch);
+    assert_eq!(
+        client.describe_topic("t").await.unwrap().1[0].next,
+        0,
+        "nothing partial is stored"
+    );
+    // The same stream still works.
+    let mut ping = Vec::new();
+    Request::Ping { nonce: 77 }.encode_body(&mut ping);
+    let (_, b) = raw_call(&mut send, &mut recv, Kind::Ping as u16, 4, &ping).await;
+    assert_eq!(
+        Response::decode(Kind::Ping, &b).unwrap(),
+        Response::Pong { nonce: 77 }
+    );
+
+    // An oversized frame: refused, and that stream is closed; the connection goes on.
+    let (mut send2, mut recv2) = conn.open_bi().await.unwrap();
+    let header = Header {
+        body_len: 10 << 20,
+        kind: Kind::Produce as u16,
+        flags: 0,
+        request_id: 5,
+    };
+    send2.write_all(&header.encode()).await.unwrap();
+    let mut h = [0u8; HEADER_LEN];
+    recv2.read_exact(&mut h).await.unwrap();
+    let h = Header::decode(&h);
+    let mut b = vec![0u8; h.body_len as usize];
+    recv2.read_exact(&mut b).await.unwrap();
+    assert_eq!(status_of(Kind::Produce, &b), Status::FrameTooLarge);
+    assert!(
+        recv2.read_to_end(1024).await.unwrap().is_empty(),
+        "the stream ends after the refusal"
+    );
+    assert_eq!(
+        client.ping(5).await.unwrap(),
+        5,
+        "other streams keep working"
+    );
+
+    client.close().await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mtls_refuses_a_client_without_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, _) = lockgate::transport::tls::ensure_dev_certs(dir.path()).unwrap();
+    let mut config = test_config(dir.path());
+    config.server.client_ca = Some(paths.ca_cert.clone());
+    let running = start(&config).await;
+
+    let anonymous = common::server::client_options(&running, dir.path());
+    let refused = match lockgate::client::Client::connect(&anonymous).await {
+        Ok(_) => panic!("a client without a certificate got in"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("cannot reach") || refused.contains("connection"),
+        "{refused}"
+    );
+
+    let (cert, key) =
+        lockgate::transport::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
+    std::fs::write(dir.path().join("client.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("client.key"), key).unwrap();
+    let mut with_cert = anonymous.clone();
+    with_cert.client_cert = Some((dir.path().join("client.pem"), dir.path().join("client.key")));
+    let client = lockgate::client::Client::connect(&with_cert)
+        .await
+        .expect("a client with a certificate connects");
+    assert_eq!(client.ping(1).await.unwrap(), 1);
+    client.close().await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharding_keys_keep_their_order_and_long_polls_wake_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("s", 8, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new("s"))
+        .await
+        .unwrap();
+    let keys: Vec<String> = (0..20).map(|k| format!("user-{k}")).collect();
+    let mut handles = Vec::new();
+    for seq in 0..50u64 {
+        for key in &keys {
+            let m = Message {
+                body: format!("{key}:{seq}").into_bytes(),
+                ..Message::default()
+            };
+            handles.push(
+                producer
+                    .send_async(ProduceMessage {
+                        route: Route::Key(key.clone()),
+                        message: m,
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    producer.close().await;
+    let mut seen: std::collections::HashMap<String, (u32, u64)> = std::collections::HashMap::new();
+    for q in 0..8u32 {
+        let (_, msgs) = client
+            .fetch(FetchRequest {
+                topic: "s".into(),
+                queue: q,
+                offset: 0,
+                max_messages: 10_000,
+                max_bytes: 8 << 20,
+                max_wait_ms: 0,
+            })
+            .await
+            .unwrap();
+        for m in msgs {
+            let text = String::from_utf8(m.message.body).unwrap();
+            let (key, seq) = text.split_once(':').unwrap();
+            let seq: u64 = seq.parse().unwrap();
+            let expected = seen.get(key).map_or(0, |(_, last)| last + 1);
+            assert_eq!(seq, expected, "{key} out of order in queue {q}");
+            if let Some((queue, _)) = seen.get(key) {
+                assert_eq!(*queue, q, "{key} spread over queues");
+            }
+            seen.insert(key.to_string(), (q, seq));
+        }
+    }
+    assert_eq!(seen.len(), 20);
+    assert!(seen.values().all(|(_, last)| *last == 49));
+
+    // A long poll at the end of a queue returns as soon as a message arrives.
+    let next = client.describe_topic("s").await.unwrap().1[0].next;
+    let poller = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .fetch(FetchRequest {
+                    topic: "s".into(),
+                    queue: 0,
+                    offset: next,
+                    max_messages: 10,
+                    max_bytes: 1 << 20,
+                    max_wait_ms: 30_000,
+                })
+                .await
+        })
+    };
+    // Wait until the poll is parked at the server (it has asked and got nothing yet).
+    tokio::task::yield_now().await;
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new("s"))
+        .await
+        .unwrap();
+    producer
+        .send(ProduceMessage {
+            route: Route::Queue(0),
+            message: message(5),
+        })
+        .await
+        .unwrap();
+    let (_, msgs) = tokio::time::timeout(std::time::Duration::from_secs(10), poller)
+        .await
+        .expect("the poll woke up")
+        .unwrap()
+        .unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].message.body, message(5).body);
+    producer.close().await;
+    client.close().await;
+    running.stop().await.unwrap();
+}

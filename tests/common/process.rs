@@ -1,14 +1,18 @@
 //! A `lockgate serve` child process with its own config file and data directory.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 pub struct ServeProcess {
     pub child: Child,
     pub config: PathBuf,
     pub dir: PathBuf,
     pub port: u16,
+    /// Everything the server logged so far.
+    pub log: Arc<Mutex<String>>,
 }
 
 pub fn bin() -> &'static str {
@@ -37,31 +41,49 @@ pub fn write_config(dir: &Path, port: u16) -> PathBuf {
 }
 
 impl ServeProcess {
-    /// Starts `lockgate serve` and waits until it answers a command.
+    /// Starts `lockgate serve` and waits until it logs that it is serving.
     pub fn start(dir: &Path, port: u16) -> ServeProcess {
         let config = write_config(dir, port);
-        let child = Command::new(bin())
+        let mut child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Drain stderr on a thread (a full pipe would block the server) and watch for readiness.
+        let log = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("lockgate is serving") {
+                    let _ = ready_tx.send(());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         let p = ServeProcess {
             child,
             config,
             dir: dir.to_path_buf(),
             port,
+            log,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if p.dir.join("data/tls/ca.pem").exists() && p.cli(&["topic", "list"]).status.success()
-            {
-                return p;
-            }
-            assert!(Instant::now() < deadline, "lockgate serve did not come up");
-            std::thread::sleep(Duration::from_millis(20)); // polling a child process's readiness
+        if ready.recv_timeout(Duration::from_secs(30)).is_err() {
+            panic!(
+                "lockgate serve did not come up; it logged:\n{}",
+                p.log.lock().unwrap()
+            );
         }
+        p
     }
 
     /// Runs a CLI command against this server (through its config file).
