@@ -37,9 +37,17 @@ enum Command {
     /// Find messages by id or key.
     #[command(subcommand)]
     Message(MessageCommand),
-    /// Load generators and micro-benchmarks.
+    /// Load generator over QUIC against a running server (`bench storage`: the storage engine alone).
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct BenchArgs {
     #[command(subcommand)]
-    Bench(BenchCommand),
+    what: Option<BenchCommand>,
+    #[command(flatten)]
+    net: lockgate::bench::net::NetBenchArgs,
 }
 
 #[derive(Subcommand)]
@@ -95,13 +103,21 @@ fn main() -> ExitCode {
         Command::Message(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::message(cmd, &conn, &c).await
         }),
-        Command::Bench(BenchCommand::Storage(args)) => match lockgate::bench::storage::run(&args) {
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Storage(args)),
+            ..
+        }) => match lockgate::bench::storage::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(BenchArgs { what: None, net }) => {
+            network(cli.config, cli.connect, move |c, conn| async move {
+                lockgate::bench::net::run(net, &conn, &c).await
+            })
+        }
     }
 }
 

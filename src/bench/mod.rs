@@ -1,4 +1,5 @@
 //! `lockgate bench …`: load generators and micro-benchmarks. Figures, not pass/fail: tests
 //! never time anything.
 
+pub mod net;
 pub mod storage;

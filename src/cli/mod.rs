@@ -2,7 +2,7 @@
 //! argument types (clap), connection defaults, and JSON output. `main.rs` only dispatches.
 
 pub mod consume;
-mod output;
+pub mod output;
 pub mod produce;
 pub mod topic;
 

@@ -1,0 +1,386 @@
+//! `lockgate bench`: a load generator over QUIC against a running server, in the manner of
+//! `nats bench` or `iggy-bench`. Producers write produce batches on pipelined streams (a window
+//! of batches in flight each); consumers long-poll every queue; every message carries its send
+//! time so that produce→consume latency is measured at the consumer.
+//!
+//! Reports messages/s, MB/s (payload) and latency percentiles (HDR histograms) for produce
+//! acknowledgements and for delivery. With `--rate`, producers pace themselves to a fixed total
+//! rate, to measure latency at a given load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::cli::{CliError, ConnectArgs};
+use crate::client::{Client, ClientError};
+use crate::config::Config;
+use crate::protocol::{
+    FetchRequest, Kind, ProduceMessage, ProduceRequest, Request, Response, Route, Status, frame,
+};
+use crate::storage::{Durability, Message, MessageId};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetBenchArgs {
+    /// Producer connections
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
+    /// Consumer connections (each reads a share of the queues); 0 measures produce alone
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
+    #[arg(long, default_value = "bench")]
+    pub topic: String,
+    /// Queues of the topic (when the bench creates it)
+    #[arg(long, default_value_t = 4)]
+    pub queues: u32,
+    /// Message body size in bytes (at least 8: the send time travels in the body)
+    #[arg(long, default_value_t = 100)]
+    pub msg_size: usize,
+    /// Messages per produce request
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+    /// Messages to send in all
+    #[arg(long, conflicts_with = "duration")]
+    pub count: Option<u64>,
+    /// How long to send, e.g. "10s"
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Total messages per second across producers [default: as fast as possible]
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Durability of the topic when the bench creates it
+    #[arg(long, value_parser = parse_durability, default_value = "async")]
+    pub durability: Durability,
+    /// Produce requests in flight per producer
+    #[arg(long, default_value_t = 16)]
+    pub in_flight: usize,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "sync" => Ok(Durability::Sync),
+        "async" => Ok(Durability::Async),
+        _ => Err(format!("{s:?} is not a durability (sync or async)")),
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
+}
+
+struct Shared {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    received: AtomicU64,
+    stop_sending: AtomicBool,
+    ack_latency: Mutex<Histogram<u64>>,
+    delivery_latency: Mutex<Histogram<u64>>,
+}
+
+pub async fn run(
+    args: NetBenchArgs,
+    connect: &ConnectArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    if args.msg_size < 8 {
+        return Err(CliError(
+            "--msg-size must be at least 8 (the send time travels in the body)".into(),
+        ));
+    }
+    let total = match (args.count, args.duration) {
+        (Some(c), _) => Some(c),
+        (None, Some(_)) => None,
+        (None, None) => Some(1_000_000),
+    };
+    let admin = connect.connect(config).await?;
+    let queues = match admin.describe_topic(&args.topic).await {
+        Ok((t, _)) => t.queues,
+        Err(e) if e.status() == Some(Status::UnknownTopic) => {
+            admin
+                .create_topic(&args.topic, args.queues, Some(args.durability), 0)
+                .await?
+                .queues
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (_, ranges) = admin.describe_topic(&args.topic).await?;
+    let shared = Arc::new(Shared {
+        sent: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        stop_sending: AtomicBool::new(false),
+        ack_latency: Mutex::new(histogram()),
+        delivery_latency: Mutex::new(histogram()),
+    });
+
+    // Consumers first, positioned at the current end of every queue.
+    let consumers_done = Arc::new(AtomicBool::new(false));
+    let mut consumers = Vec::new();
+    for c in 0..args.consumers {
+        let client = connect.connect(config).await?;
+        for q in (0..queues).filter(|q| *q as usize % args.consumers == c) {
+            let (client, shared, done, topic) = (
+                client.clone(),
+                shared.clone(),
+                consumers_done.clone(),
+                args.topic.clone(),
+            );
+            let start = ranges[q as usize].next;
+            consumers.push(tokio::spawn(async move {
+                consume(client, topic, q, start, shared, done).await
+            }));
+        }
+    }
+
+    let started = Instant::now();
+    let mut producers = Vec::new();
+    for p in 0..args.producers.max(1) {
+        let client = connect.connect(config).await?;
+        let share = total.map(|t| {
+            t / args.producers.max(1) as u64
+                + u64::from((p as u64) < t % args.producers.max(1) as u64)
+        });
+        let rate = args.rate.map(|r| (r / args.producers.max(1) as u64).max(1));
+        let (shared, args) = (shared.clone(), args.clone());
+        producers.push(tokio::spawn(async move {
+            produce(client, args, p, queues, share, rate, shared).await
+        }));
+    }
+    if let Some(d) = args.duration {
+        tokio::time::sleep(d).await;
+        shared.stop_sending.store(true, Ordering::Relaxed);
+    }
+    for p in producers {
+        p.await.map_err(|e| CliError(e.to_string()))??;
+    }
+    let produce_secs = started.elapsed().as_secs_f64();
+    let acked = shared.acked.load(Ordering::Relaxed);
+    // Wait for the consumers to see everything acknowledged (bounded).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while args.consumers > 0
+        && shared.received.load(Ordering::Relaxed) < acked
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let consume_secs = started.elapsed().as_secs_f64();
+    consumers_done.store(true, Ordering::Relaxed);
+    for c in consumers {
+        let _ = c.await;
+    }
+    let received = shared.received.load(Ordering::Relaxed);
+    let acks = shared.ack_latency.lock().await.clone();
+    let delivery = shared.delivery_latency.lock().await.clone();
+    report(
+        &args,
+        acked,
+        produce_secs,
+        received,
+        consume_secs,
+        &acks,
+        &delivery,
+    );
+    admin.close().await;
+    Ok(())
+}
+
+async fn produce(
+    client: Client,
+    args: NetBenchArgs,
+    producer: usize,
+    queues: u32,
+    share: Option<u64>,
+    rate: Option<u64>,
+    shared: Arc<Shared>,
+) -> Result<(), CliError> {
+    let (mut send, mut recv) = client
+        .connection()
+        .open_bi()
+        .await
+        .map_err(ClientError::from)?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, usize)>(args.in_flight.max(1));
+    let reader_shared = shared.clone();
+    let reader = tokio::spawn(async move {
+        while let Some((sent_at, n)) = rx.recv().await {
+            match crate::client::read_response(&mut recv, Kind::Produce).await {
+                Ok((_, Response::Produced { .. })) => {
+                    let us = sent_at.elapsed().as_micros() as u64;
+                    reader_shared
+                        .ack_latency
+                        .lock()
+                        .await
+                        .record_n(us.max(1), n as u64)
+                        .ok();
+                    reader_shared.acked.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Ok((_, Response::Error { message, .. })) => {
+                    return Err(CliError(format!("produce refused: {message}")));
+                }
+                Ok(_) => return Err(CliError("unexpected response to produce".into())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    });
+    let body_tail = vec![b'x'; args.msg_size - 8];
+    let mut sent = 0u64;
+    let mut batch_no = 0u64;
+    let pace = rate.map(|r| Duration::from_secs_f64(args.batch as f64 / r as f64));
+    let begin = tokio::time::Instant::now();
+    let mut buf = Vec::new();
+    loop {
+        if shared.stop_sending.load(Ordering::Relaxed) || share.is_some_and(|s| sent >= s) {
+            break;
+        }
+        let n = share.map_or(args.batch, |s| (s - sent).min(args.batch as u64) as usize);
+        if let Some(pace) = pace {
+            tokio::time::sleep_until(begin + pace.mul_f64(batch_no as f64)).await;
+        }
+        let ts = now_us().to_le_bytes();
+        let queue = ((producer as u64 + batch_no) % u64::from(queues)) as u32;
+        let messages = (0..n)
+            .map(|_| {
+                let mut body = Vec::with_capacity(args.msg_size);
+                body.extend_from_slice(&ts);
+                body.extend_from_slice(&body_tail);
+                ProduceMessage {
+                    route: Route::Queue(queue),
+                    message: Message {
+                        id: MessageId::default(),
+                        body,
+                        ..Message::default()
+                    },
+                }
+            })
+            .collect();
+        buf.clear();
+        Request::Produce(ProduceRequest {
+            topic: args.topic.clone(),
+            producer_id: 0,
+            sequence: 0,
+            messages,
+        })
+        .encode_body(&mut buf);
+        if tx.send((Instant::now(), n)).await.is_err() {
+            break; // the reader failed; its error is reported below
+        }
+        send.write_all(&frame(Kind::Produce as u16, batch_no as u32, &buf))
+            .await
+            .map_err(|e| CliError(e.to_string()))?;
+        sent += n as u64;
+        batch_no += 1;
+        shared.sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    drop(tx);
+    let _ = send.finish();
+    reader.await.map_err(|e| CliError(e.to_string()))?
+}
+
+async fn consume(
+    client: Client,
+    topic: String,
+    queue: u32,
+    mut offset: u64,
+    shared: Arc<Shared>,
+    done: Arc<AtomicBool>,
+) {
+    let mut local = histogram();
+    while !done.load(Ordering::Relaxed) {
+        let req = FetchRequest {
+            topic: topic.clone(),
+            queue,
+            offset,
+            max_messages: 5000,
+            max_bytes: 4 << 20,
+            max_wait_ms: 100,
+        };
+        match client.fetch(req).await {
+            Ok((next, msgs)) => {
+                let now = now_us();
+                for m in &msgs {
+                    if let Some(ts) = m.message.body.get(..8) {
+                        let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
+                        local.record(now.saturating_sub(sent).max(1)).ok();
+                    }
+                }
+                shared
+                    .received
+                    .fetch_add(msgs.len() as u64, Ordering::Relaxed);
+                offset = next;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, queue, "bench consumer fetch failed");
+                break;
+            }
+        }
+    }
+    shared.delivery_latency.lock().await.add(&local).ok();
+}
+
+fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
+    let ms = |us: u64| (us as f64 / 1000.0 * 1000.0).round() / 1000.0;
+    json!({
+        "p50_ms": ms(h.value_at_quantile(0.50)),
+        "p90_ms": ms(h.value_at_quantile(0.90)),
+        "p99_ms": ms(h.value_at_quantile(0.99)),
+        "p99.9_ms": ms(h.value_at_quantile(0.999)),
+        "max_ms": ms(h.max()),
+    })
+}
+
+fn report(
+    args: &NetBenchArgs,
+    acked: u64,
+    produce_secs: f64,
+    received: u64,
+    consume_secs: f64,
+    acks: &Histogram<u64>,
+    delivery: &Histogram<u64>,
+) {
+    let mb = |n: u64, secs: f64| n as f64 * args.msg_size as f64 / secs / 1e6;
+    let v = json!({
+        "producers": args.producers, "consumers": args.consumers, "msg_size": args.msg_size, "batch": args.batch,
+        "rate": args.rate, "durability": args.durability.to_string(),
+        "produce": {"messages": acked, "seconds": produce_secs, "msgs_per_s": (acked as f64 / produce_secs).round(),
+                    "mb_per_s": (mb(acked, produce_secs) * 10.0).round() / 10.0, "ack_latency": percentiles(acks)},
+        "consume": {"messages": received, "seconds": consume_secs, "msgs_per_s": (received as f64 / consume_secs).round(),
+                    "mb_per_s": (mb(received, consume_secs) * 10.0).round() / 10.0, "delivery_latency": percentiles(delivery)},
+    });
+    if args.json {
+        crate::cli::output::emit(v);
+        return;
+    }
+    let line = |name: &str, o: &serde_json::Value, lat: &str| {
+        let l = &o[lat];
+        println!(
+            "{name:<8} {:>10} msgs in {:>6.2}s  {:>11.0} msgs/s  {:>8.1} MB/s   {lat}: p50 {} ms  p90 {} ms  p99 {} ms  p99.9 {} ms  max {} ms",
+            o["messages"],
+            o["seconds"].as_f64().unwrap_or(0.0),
+            o["msgs_per_s"].as_f64().unwrap_or(0.0),
+            o["mb_per_s"].as_f64().unwrap_or(0.0),
+            l["p50_ms"],
+            l["p90_ms"],
+            l["p99_ms"],
+            l["p99.9_ms"],
+            l["max_ms"]
+        );
+    };
+    line("produce", &v["produce"], "ack_latency");
+    line("consume", &v["consume"], "delivery_latency");
+}
