@@ -76,6 +76,26 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A borrowed string of `n` bytes of UTF-8.
+    pub fn str_ref(&mut self, n: usize, field: &'static str) -> Result<&'a str, ReadError> {
+        let b = self.take(n, field)?;
+        std::str::from_utf8(b).map_err(|_| ReadError::Invalid {
+            field,
+            reason: "not UTF-8".into(),
+        })
+    }
+
+    /// A borrowed string with a u16 length prefix.
+    pub fn str16_ref(&mut self, field: &'static str) -> Result<&'a str, ReadError> {
+        let n = self.u16(field)? as usize;
+        self.str_ref(n, field)
+    }
+
+    /// The bytes between two positions already read.
+    pub fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        &self.bytes[from..to]
+    }
+
     /// A string with a u16 length prefix.
     pub fn str16(&mut self, field: &'static str) -> Result<String, ReadError> {
         let n = self.u16(field)? as usize;

@@ -548,7 +548,7 @@ fn bad_appends_are_refused_whole_and_a_directory_opens_once() {
         "{err}"
     );
     assert!(matches!(
-        store.append("t", 0, &[]),
+        store.append::<Message>("t", 0, &[]),
         Err(StorageError::EmptyBatch)
     ));
     let too_many: Vec<Message> = (0..200).map(msg).collect();

@@ -15,13 +15,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    Ack, Delivered, FetchRequest, ProduceRequest, QueueRange, Request, Response, Route, Status,
+    Ack, Delivered, FetchRequest, ProduceView, QueueRange, Request, Response, RouteView, Status,
     TopicInfo, VERSION,
 };
-use crate::storage::record::{MessageId, fnv1a64};
-use crate::storage::{
-    Durability, Message, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms,
-};
+use crate::storage::record::{MessageId, RawMessage, fnv1a64};
+use crate::storage::{Durability, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms};
 
 pub use errors::status_of;
 
@@ -69,16 +67,25 @@ impl Broker {
     pub async fn dispatch(self: &Arc<Self>, req: Request) -> JoinHandle<Response> {
         match req {
             Request::Produce(p) => {
-                let this = self.clone();
-                match this.write_produce(p).await {
-                    Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
-                    Err(resp) => tokio::spawn(async move { resp }),
-                }
+                let mut body = Vec::new();
+                Request::Produce(p).encode_body(&mut body);
+                self.dispatch_produce(body).await
             }
             other => {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other).await })
             }
+        }
+    }
+
+    /// [`Broker::dispatch`] for a produce frame's body, decoded here without copying: message
+    /// contents go from the frame into the log as they are.
+    pub async fn dispatch_produce(self: &Arc<Self>, body: Vec<u8>) -> JoinHandle<Response> {
+        let this = self.clone();
+        let written = blocking(move || this.write_produce(&body)).await;
+        match written {
+            Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+            Err(resp) => tokio::spawn(async move { resp }),
         }
     }
 
@@ -95,10 +102,14 @@ impl Broker {
                 max_frame: self.max_frame,
                 server: format!("lockgate {}", env!("CARGO_PKG_VERSION")),
             }),
-            Request::Produce(p) => match self.write_produce(p).await {
-                Ok(pending) => blocking(move || Ok(pending.finish())).await,
-                Err(resp) => Err(resp),
-            },
+            Request::Produce(p) => {
+                let mut body = Vec::new();
+                Request::Produce(p).encode_body(&mut body);
+                let pending = self.dispatch_produce(body).await;
+                pending
+                    .await
+                    .map_err(|e| Response::error(Status::Internal, format!("produce failed: {e}")))
+            }
             Request::Fetch(f) => self.fetch(f).await,
             Request::TopicCreate {
                 name,
@@ -212,41 +223,40 @@ impl Broker {
         .await
     }
 
-    /// Routes a produce batch to queues and writes each queue's part, in order. The result is
-    /// acknowledged by [`PendingProduce::finish`].
-    async fn write_produce(
-        self: &Arc<Self>,
-        p: ProduceRequest,
-    ) -> Result<PendingProduce, Response> {
-        if p.messages.is_empty() {
+    /// Decodes a produce body, routes its messages to queues and writes each queue's part, in
+    /// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
+    fn write_produce(&self, body: &[u8]) -> Result<PendingProduce, Response> {
+        let view =
+            ProduceView::decode(body).map_err(|e| Response::error(e.status(), e.to_string()))?;
+        if view.messages.is_empty() {
             return Err(Response::error(
                 Status::InvalidArgument,
                 "a produce batch needs at least one message",
             ));
         }
-        let meta = self.topic_meta(&p.topic).await?;
+        let meta = self.store.topic_meta(view.topic).map_err(status_of)?;
         let now = now_ms();
-        let count = p.messages.len();
-        let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<Message>)> = BTreeMap::new();
-        for (i, pm) in p.messages.into_iter().enumerate() {
-            let queue = match pm.route {
-                Route::Queue(q) if q < meta.queues => q,
-                Route::Queue(q) => {
+        let count = view.messages.len();
+        let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
+        for (i, mv) in view.messages.into_iter().enumerate() {
+            let queue = match mv.route {
+                RouteView::Queue(q) if q < meta.queues => q,
+                RouteView::Queue(q) => {
                     return Err(Response::error(
                         Status::UnknownQueue,
                         format!(
                             "message {i}: topic {:?} has {} queues; there is no queue {q}",
-                            p.topic, meta.queues
+                            view.topic, meta.queues
                         ),
                     ));
                 }
-                Route::Key(k) => queue_for_key(&k, meta.queues),
-                Route::Any => {
+                RouteView::Key(k) => queue_for_key(k, meta.queues),
+                RouteView::Any => {
                     (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(meta.queues))
                         as u32
                 }
             };
-            let mut message = pm.message;
+            let mut message = mv.message;
             if message.id == MessageId::default() {
                 message.id = MessageId::generate(now);
             }
@@ -254,31 +264,17 @@ impl Broker {
             group.0.push(i);
             group.1.push(message);
         }
-        let store = self.store.clone();
-        let topic = p.topic.clone();
-        let written = blocking(move || {
-            let mut parts = Vec::with_capacity(by_queue.len());
-            for (queue, (indexes, messages)) in by_queue {
-                let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
-                let pending = store
-                    .append_pending(&topic, queue, &messages)
-                    .map_err(status_of)?;
-                parts.push((indexes, ids, pending));
-            }
-            Ok(parts)
-        })
-        .await?;
-        self.notify_appended(&p.topic);
-        Ok(PendingProduce {
-            count,
-            parts: written,
-        })
-    }
-
-    async fn topic_meta(&self, topic: &str) -> Result<TopicMeta, Response> {
-        let store = self.store.clone();
-        let topic = topic.to_string();
-        blocking(move || store.topic_meta(&topic).map_err(status_of)).await
+        let mut parts = Vec::with_capacity(by_queue.len());
+        for (queue, (indexes, messages)) in by_queue {
+            let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+            let pending = self
+                .store
+                .append_pending(view.topic, queue, &messages)
+                .map_err(status_of)?;
+            parts.push((indexes, ids, pending));
+        }
+        self.notify_appended(view.topic);
+        Ok(PendingProduce { count, parts })
     }
 
     fn notify_appended(&self, topic: &str) {

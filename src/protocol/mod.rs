@@ -13,7 +13,10 @@
 mod request;
 mod response;
 
-pub use request::{FetchRequest, ProduceMessage, ProduceRequest, Request, Route};
+pub use request::{
+    FetchRequest, MessageView, ProduceMessage, ProduceRequest, ProduceView, Request, Route,
+    RouteView,
+};
 pub use response::{Ack, Delivered, QueueRange, Response, TopicInfo};
 
 use crate::codec::ReadError;
@@ -166,6 +169,17 @@ pub enum ProtocolError {
     Body { kind: Kind, source: ReadError },
     #[error("produce batch checksum mismatch (sent {sent:#010x}, computed {computed:#010x})")]
     Checksum { sent: u32, computed: u32 },
+}
+
+impl ProtocolError {
+    /// The status a server answers this error with.
+    pub fn status(&self) -> Status {
+        match self {
+            ProtocolError::UnknownKind(_) => Status::UnknownRequest,
+            ProtocolError::Checksum { .. } => Status::ChecksumMismatch,
+            ProtocolError::Body { .. } | ProtocolError::UnknownStatus(_) => Status::Malformed,
+        }
+    }
 }
 
 /// A complete frame: header fields plus body, encoded.

@@ -339,3 +339,102 @@ fn verify_produce_checksum(body: &[u8], p: &ProduceRequest) -> Result<(), Protoc
         Err(ProtocolError::Checksum { sent, computed })
     }
 }
+
+/// A produce request decoded without copying: strings and message contents borrow from the
+/// frame body. Every field is validated exactly as [`Request::decode`] does, so the content
+/// slices can be stored as log records as they are.
+#[derive(Debug, Clone)]
+pub struct ProduceView<'a> {
+    pub topic: &'a str,
+    pub producer_id: u64,
+    pub sequence: u64,
+    pub messages: Vec<MessageView<'a>>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RouteView<'a> {
+    Queue(u32),
+    Key(&'a str),
+    Any,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageView<'a> {
+    pub route: RouteView<'a>,
+    pub message: record::RawMessage<'a>,
+}
+
+impl<'a> ProduceView<'a> {
+    /// Decodes and validates a produce body, checksum included.
+    pub fn decode(body: &'a [u8]) -> Result<ProduceView<'a>, ProtocolError> {
+        let kind = Kind::Produce;
+        let err = |source| ProtocolError::Body { kind, source };
+        let mut r = Reader::new(body);
+        let topic = r.str16_ref("topic").map_err(err)?;
+        let producer_id = r.u64("producer id").map_err(err)?;
+        let sequence = r.u64("sequence").map_err(err)?;
+        let count = r.u32("message count").map_err(err)?;
+        let sent = r.u32("checksum").map_err(err)?;
+        let computed = crc32c::crc32c(&body[r.position()..]);
+        if sent != computed {
+            return Err(ProtocolError::Checksum { sent, computed });
+        }
+        if count as usize > r.remaining() / MIN_MESSAGE_LEN {
+            return Err(err(ReadError::Invalid {
+                field: "message count",
+                reason: format!("{count} messages cannot fit in {} bytes", r.remaining()),
+            }));
+        }
+        let mut messages = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            messages.push(decode_message_view(&mut r).map_err(err)?);
+        }
+        r.finish("request").map_err(err)?;
+        Ok(ProduceView {
+            topic,
+            producer_id,
+            sequence,
+            messages,
+        })
+    }
+}
+
+fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadError> {
+    let route = match r.u8("route")? {
+        ROUTE_QUEUE => RouteView::Queue(r.u32("queue")?),
+        ROUTE_KEY => RouteView::Key(r.str16_ref("sharding key")?),
+        ROUTE_ANY => RouteView::Any,
+        other => {
+            return Err(ReadError::Invalid {
+                field: "route",
+                reason: format!("{other} is not a route"),
+            });
+        }
+    };
+    let id = MessageId(r.array16("message id")?);
+    let born_at = r.i64("born time")?;
+    let start = r.position();
+    let tag = r.str16_ref("tag")?;
+    let key_count = r.u16("key count")?;
+    let mut keys = Vec::with_capacity(usize::from(key_count));
+    for _ in 0..key_count {
+        keys.push(r.str16_ref("key")?);
+    }
+    for _ in 0..r.u16("property count")? {
+        r.str16_ref("property name")?;
+        let n = r.u32("property value")? as usize;
+        r.str_ref(n, "property value")?;
+    }
+    r.bytes32("body")?;
+    let content = r.slice(start, r.position());
+    Ok(MessageView {
+        route,
+        message: record::RawMessage {
+            id,
+            born_at,
+            tag,
+            keys,
+            content,
+        },
+    })
+}

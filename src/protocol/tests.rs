@@ -314,3 +314,54 @@ fn bad_bodies_name_the_problem() {
         .to_string();
     assert_eq!(e, "malformed Fetch body: cut short reading topic");
 }
+
+#[test]
+fn the_borrowed_produce_view_agrees_with_the_owned_decode() {
+    let req = requests()
+        .into_iter()
+        .find(|r| matches!(r, Request::Produce(_)))
+        .unwrap();
+    let Request::Produce(owned) = &req else {
+        unreachable!()
+    };
+    let body = body_of_request(&req);
+    let view = ProduceView::decode(&body).unwrap();
+    assert_eq!(
+        (view.topic, view.producer_id, view.sequence),
+        (owned.topic.as_str(), owned.producer_id, owned.sequence)
+    );
+    assert_eq!(view.messages.len(), owned.messages.len());
+    for (v, o) in view.messages.iter().zip(&owned.messages) {
+        let route_matches = match (&v.route, &o.route) {
+            (RouteView::Queue(a), Route::Queue(b)) => a == b,
+            (RouteView::Key(a), Route::Key(b)) => *a == b.as_str(),
+            (RouteView::Any, Route::Any) => true,
+            _ => false,
+        };
+        assert!(route_matches);
+        assert_eq!(
+            (v.message.id, v.message.born_at, v.message.tag),
+            (o.message.id, o.message.born_at, o.message.tag.as_str())
+        );
+        let mut content = Vec::new();
+        crate::storage::record::encode_content(&mut content, &o.message);
+        assert_eq!(
+            v.message.content,
+            content.as_slice(),
+            "the content slice is the record layout"
+        );
+    }
+    for cut in 0..body.len() {
+        assert!(
+            ProduceView::decode(&body[..cut]).is_err(),
+            "view decoded from {cut} bytes"
+        );
+    }
+    let mut bad_utf8 = body.clone();
+    // The first message's tag "TagA" begins 32 (head) + 5 (route) + 16 (id) + 8 (born) + 2 bytes in.
+    bad_utf8[63] = 0xff;
+    let crc = crc32c::crc32c(&bad_utf8[32..]);
+    bad_utf8[28..32].copy_from_slice(&crc.to_le_bytes());
+    let e = ProduceView::decode(&bad_utf8).unwrap_err().to_string();
+    assert!(e.contains("tag is invalid: not UTF-8"), "{e}");
+}

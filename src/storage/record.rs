@@ -230,6 +230,104 @@ pub fn encode_content(buf: &mut Vec<u8>, m: &Message) {
     put_bytes32(buf, &m.body);
 }
 
+/// Something the store can write as a record: an owned [`Message`], or a message whose content
+/// bytes arrived ready-made from the network ([`RawMessage`]).
+pub trait RecordSource {
+    fn id(&self) -> MessageId;
+    fn tag(&self) -> &str;
+    fn keys(&self) -> impl Iterator<Item = &str>;
+    /// Size of the record: the fixed part plus the content.
+    fn record_len(&self) -> usize;
+    /// Appends an unsealed record (queue offset, store time and CRC zero).
+    fn encode_record(
+        &self,
+        buf: &mut Vec<u8>,
+        topic_id: u32,
+        queue: u32,
+    ) -> Result<(), EncodeError>;
+}
+
+impl RecordSource for Message {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(String::as_str)
+    }
+    fn record_len(&self) -> usize {
+        encoded_len(self)
+    }
+    fn encode_record(
+        &self,
+        buf: &mut Vec<u8>,
+        topic_id: u32,
+        queue: u32,
+    ) -> Result<(), EncodeError> {
+        encode(buf, topic_id, queue, self)
+    }
+}
+
+/// A message whose content (the record layout from byte 60: tag, keys, properties, body) is
+/// already encoded and validated, e.g. a slice of a produce frame. Storing it copies the bytes
+/// once, behind the record header; nothing is decoded into owned fields.
+#[derive(Debug, Clone)]
+pub struct RawMessage<'a> {
+    pub id: MessageId,
+    pub born_at: i64,
+    pub tag: &'a str,
+    pub keys: Vec<&'a str>,
+    pub content: &'a [u8],
+}
+
+impl RecordSource for RawMessage<'_> {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn tag(&self) -> &str {
+        self.tag
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().copied()
+    }
+    fn record_len(&self) -> usize {
+        FIXED_LEN + self.content.len()
+    }
+    fn encode_record(
+        &self,
+        buf: &mut Vec<u8>,
+        topic_id: u32,
+        queue: u32,
+    ) -> Result<(), EncodeError> {
+        let len = self.record_len();
+        if len > u32::MAX as usize {
+            return Err(EncodeError::FieldTooLong {
+                field: "message",
+                len,
+                limit: u32::MAX as usize,
+            });
+        }
+        put_fixed(buf, len as u32, topic_id, queue, self.born_at, self.id);
+        buf.extend_from_slice(self.content);
+        Ok(())
+    }
+}
+
+/// The fixed part of a record, with queue offset, store time and CRC zero.
+fn put_fixed(buf: &mut Vec<u8>, len: u32, topic_id: u32, queue: u32, born_at: i64, id: MessageId) {
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&0u32.to_le_bytes());
+    buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    buf.extend_from_slice(&topic_id.to_le_bytes());
+    buf.extend_from_slice(&queue.to_le_bytes());
+    buf.extend_from_slice(&0u64.to_le_bytes());
+    buf.extend_from_slice(&0i64.to_le_bytes());
+    buf.extend_from_slice(&born_at.to_le_bytes());
+    buf.extend_from_slice(&id.0);
+}
+
 /// The content part of a message: (tag, keys, properties, body).
 pub type Content = (String, Vec<String>, BTreeMap<String, String>, Vec<u8>);
 
@@ -262,15 +360,7 @@ pub fn encode(
     check_limits(m)?;
     let len = encoded_len(m);
     buf.reserve(len);
-    buf.extend_from_slice(&(len as u32).to_le_bytes());
-    buf.extend_from_slice(&0u32.to_le_bytes());
-    buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
-    buf.extend_from_slice(&topic_id.to_le_bytes());
-    buf.extend_from_slice(&queue.to_le_bytes());
-    buf.extend_from_slice(&0u64.to_le_bytes());
-    buf.extend_from_slice(&0i64.to_le_bytes());
-    buf.extend_from_slice(&m.born_at.to_le_bytes());
-    buf.extend_from_slice(&m.id.0);
+    put_fixed(buf, len as u32, topic_id, queue, m.born_at, m.id);
     encode_content(buf, m);
     Ok(())
 }

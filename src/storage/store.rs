@@ -14,7 +14,7 @@ use super::error::{Result, StorageError, io_err};
 use super::housekeeping::Stop;
 use super::key_index::{KeyIndex, id_hash, key_hash};
 use super::log::{CommitLog, ReplayReport};
-use super::record::{self, Message, MessageId};
+use super::record::{self, Message, MessageId, RecordSource};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::{StoreOptions, fsutil, now_ms};
 
@@ -416,7 +416,12 @@ impl StoreCore {
     /// Appends a batch to one queue of a topic in one write. Returns once the topic's
     /// durability class is met: for `sync`, after the data is on disk. The whole batch is
     /// stored or none of it is; an error means nothing was acknowledged.
-    pub fn append(&self, topic: &str, queue: u32, messages: &[Message]) -> Result<Appended> {
+    pub fn append<M: RecordSource>(
+        &self,
+        topic: &str,
+        queue: u32,
+        messages: &[M],
+    ) -> Result<Appended> {
         self.append_pending(topic, queue, messages)?.wait()
     }
 
@@ -424,11 +429,11 @@ impl StoreCore {
     /// visible to readers) and returns without waiting for durability. Acknowledge only after
     /// [`PendingAppend::wait`]. Lets a caller write batches in order and wait for their flushes
     /// together (a pipelined producer stream).
-    pub fn append_pending(
+    pub fn append_pending<M: RecordSource>(
         &self,
         topic: &str,
         queue: u32,
-        messages: &[Message],
+        messages: &[M],
     ) -> Result<PendingAppend> {
         if messages.is_empty() {
             return Err(StorageError::EmptyBatch);
@@ -453,7 +458,7 @@ impl StoreCore {
             // any log position finds every record before it indexed.
             for (r, m) in ranges.iter().zip(messages) {
                 let position = start + r.start as u64;
-                cq.push(entry_for(position, r.len() as u32, stored_at, &m.tag));
+                cq.push(entry_for(position, r.len() as u32, stored_at, m.tag()));
                 self.keys
                     .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
             }
@@ -475,13 +480,13 @@ impl StoreCore {
         })
     }
 
-    fn encode_batch(
+    fn encode_batch<M: RecordSource>(
         &self,
         topic: &Topic,
         queue: u32,
-        messages: &[Message],
+        messages: &[M],
     ) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
-        let total: usize = messages.iter().map(record::encoded_len).sum();
+        let total: usize = messages.iter().map(RecordSource::record_len).sum();
         if total as u64 > self.log.capacity() {
             return Err(StorageError::BadMessage {
                 index: 0,
@@ -494,7 +499,7 @@ impl StoreCore {
         let mut buf = Vec::with_capacity(total);
         let mut ranges = Vec::with_capacity(messages.len());
         for (index, m) in messages.iter().enumerate() {
-            let size = record::encoded_len(m);
+            let size = m.record_len();
             if size as u64 > self.opts.max_message_size {
                 return Err(StorageError::MessageTooLarge {
                     index,
@@ -503,12 +508,11 @@ impl StoreCore {
                 });
             }
             let start = buf.len();
-            record::encode(&mut buf, topic.meta.id, queue, m).map_err(|e| {
-                StorageError::BadMessage {
+            m.encode_record(&mut buf, topic.meta.id, queue)
+                .map_err(|e| StorageError::BadMessage {
                     index,
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             ranges.push(start..buf.len());
         }
         Ok((buf, ranges))
@@ -753,7 +757,6 @@ fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
     }
 }
 
-fn index_hashes(topic_id: u32, m: &Message) -> impl Iterator<Item = u64> + '_ {
-    std::iter::once(id_hash(topic_id, &m.id))
-        .chain(m.keys.iter().map(move |k| key_hash(topic_id, k)))
+fn index_hashes<M: RecordSource>(topic_id: u32, m: &M) -> impl Iterator<Item = u64> + '_ {
+    std::iter::once(id_hash(topic_id, &m.id())).chain(m.keys().map(move |k| key_hash(topic_id, k)))
 }

@@ -19,9 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::tls::{self, TlsError};
 use crate::broker::Broker;
-use crate::protocol::{
-    HEADER_LEN, Header, Kind, ProtocolError, RESPONSE_BIT, Request, Response, Status, frame,
-};
+use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
 const PIPELINE_DEPTH: usize = 256;
@@ -311,9 +309,14 @@ async fn serve_stream(
             tracing::debug!(error = %e, "stream ended inside a frame body");
             break;
         }
-        let pending = match decode(h.kind, &body) {
-            Ok(req) => Pending::Task(broker.dispatch(req).await),
-            Err(r) => Pending::Ready(r),
+        let pending = if h.kind == Kind::Produce as u16 {
+            // Produce bodies go to the broker undecoded: their message bytes become log records.
+            Pending::Task(broker.dispatch_produce(body).await)
+        } else {
+            match decode(h.kind, &body) {
+                Ok(req) => Pending::Task(broker.dispatch(req).await),
+                Err(r) => Pending::Ready(r),
+            }
         };
         if tx
             .send((h.kind & !RESPONSE_BIT, h.request_id, pending, guard))
@@ -334,12 +337,5 @@ fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
             format!("unknown request kind {kind}"),
         ));
     }
-    Request::decode(kind, body).map_err(|e| {
-        let status = match e {
-            ProtocolError::UnknownKind(_) => Status::UnknownRequest,
-            ProtocolError::Checksum { .. } => Status::ChecksumMismatch,
-            ProtocolError::Body { .. } | ProtocolError::UnknownStatus(_) => Status::Malformed,
-        };
-        Response::error(status, e.to_string())
-    })
+    Request::decode(kind, body).map_err(|e| Response::error(e.status(), e.to_string()))
 }
