@@ -108,3 +108,121 @@ async fn sigkill_of_the_server_loses_no_acknowledged_sync_message() {
     }
     assert!(acked.lock().unwrap().len() >= 600);
 }
+
+/// Produces one batch as idempotent producer `id` with `sequence`, spanning two queues.
+async fn produce_as(
+    client: &Client,
+    id: u64,
+    sequence: u64,
+    texts: &[&str],
+) -> Result<lockgate::protocol::Response, lockgate::client::ClientError> {
+    let messages = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ProduceMessage {
+            route: Route::Queue((i % 2) as u32),
+            message: Message {
+                id: lockgate::storage::MessageId([i as u8 + 1; 16]),
+                body: t.as_bytes().to_vec(),
+                ..Message::default()
+            },
+        })
+        .collect();
+    client
+        .call(lockgate::protocol::Request::Produce(
+            lockgate::protocol::ProduceRequest {
+                topic: "idem".into(),
+                producer_id: id,
+                sequence,
+                messages,
+            },
+        ))
+        .await
+}
+
+fn produced(r: lockgate::protocol::Response) -> (bool, Vec<(u32, u64)>) {
+    match r {
+        lockgate::protocol::Response::Produced { duplicate, acks } => (
+            duplicate,
+            acks.iter().map(|a| (a.queue, a.offset)).collect(),
+        ),
+        other => panic!("expected acks, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let mut server = ServeProcess::start(dir.path(), port);
+    let client = Client::connect(&options(&server)).await.unwrap();
+    client
+        .create_topic("idem", 2, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    client
+        .call(lockgate::protocol::Request::Ping { nonce: 0 })
+        .await
+        .unwrap();
+
+    let batch = ["a", "b", "c"];
+    let (dup, first) = produced(produce_as(&client, 42, 0, &batch).await.unwrap());
+    assert!(!dup);
+    assert_eq!(first, vec![(0, 0), (1, 0), (0, 1)]);
+    let (dup, again) = produced(produce_as(&client, 42, 0, &batch).await.unwrap());
+    assert!(dup, "a resent batch is recognized");
+    assert_eq!(again, first, "and acknowledged with its original offsets");
+
+    // Crash, restart: the table comes back from the log.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    client.connection().close(0u32.into(), b"server killed");
+    drop(server);
+    let server = ServeProcess::start(dir.path(), port);
+    let client = Client::connect(&options(&server)).await.unwrap();
+    let (dup, after_crash) = produced(produce_as(&client, 42, 0, &batch).await.unwrap());
+    assert!(dup);
+    assert_eq!(after_crash, first);
+    let (_, ranges) = client.describe_topic("idem").await.unwrap();
+    assert_eq!((ranges[0].next, ranges[1].next), (2, 1), "stored once");
+
+    // The next batch is new; then a clean restart (the table comes from the snapshot).
+    let (dup, second) = produced(produce_as(&client, 42, 1, &["d"]).await.unwrap());
+    assert!(!dup);
+    assert_eq!(second, vec![(0, 2)]);
+    client.close().await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut server = server;
+    server.child.wait().unwrap();
+    drop(server);
+    let server = ServeProcess::start(dir.path(), port);
+    let client = Client::connect(&options(&server)).await.unwrap();
+    let (dup, again) = produced(produce_as(&client, 42, 1, &["d"]).await.unwrap());
+    assert!(dup);
+    assert_eq!(again, second);
+
+    // A batch older than everything remembered cannot be judged: refused, not stored.
+    for seq in 2..12 {
+        produce_as(&client, 42, seq, &["x"]).await.unwrap();
+    }
+    let stale = produce_as(&client, 42, 0, &batch).await.unwrap_err();
+    assert_eq!(
+        stale.status(),
+        Some(lockgate::protocol::Status::SequenceOutOfOrder),
+        "{stale}"
+    );
+    // The same sequence reused for a different batch is refused too.
+    let reused = produce_as(&client, 42, 11, &["x", "y", "z"])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        reused.status(),
+        Some(lockgate::protocol::Status::InvalidArgument),
+        "{reused}"
+    );
+    client.close().await;
+}

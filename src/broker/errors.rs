@@ -19,6 +19,7 @@ pub fn status_of(e: StorageError) -> Response {
         StorageError::MessageTooLarge { .. } => (Status::MessageTooLarge, 0),
         StorageError::OffsetTrimmed { earliest, .. } => (Status::OffsetTrimmed, earliest),
         StorageError::OffsetBeyondEnd { next, .. } => (Status::OffsetBeyondEnd, next),
+        StorageError::SequenceStale { last, .. } => (Status::SequenceOutOfOrder, last + 1),
         StorageError::Io { .. }
         | StorageError::Corrupt { .. }
         | StorageError::Locked(_)

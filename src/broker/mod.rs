@@ -267,9 +267,10 @@ impl Broker {
         let mut parts = Vec::with_capacity(by_queue.len());
         for (queue, (indexes, messages)) in by_queue {
             let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+            let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
             let pending = self
                 .store
-                .append_pending(view.topic, queue, &messages)
+                .append_pending_as(view.topic, queue, &messages, producer)
                 .map_err(status_of)?;
             parts.push((indexes, ids, pending));
         }
@@ -335,6 +336,8 @@ struct PendingProduce {
 impl PendingProduce {
     /// Waits for every part's durability (blocking) and builds the acknowledgement.
     fn finish(self) -> Response {
+        let duplicate =
+            !self.parts.is_empty() && self.parts.iter().all(|(_, _, p)| p.is_duplicate());
         let mut acks = vec![
             Ack {
                 queue: 0,
@@ -356,10 +359,7 @@ impl PendingProduce {
                 };
             }
         }
-        Response::Produced {
-            duplicate: false,
-            acks,
-        }
+        Response::Produced { duplicate, acks }
     }
 }
 

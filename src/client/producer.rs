@@ -26,6 +26,9 @@ pub struct ProducerOptions {
     pub max_batch_bytes: usize,
     /// Batches sent and not yet answered, at most.
     pub max_in_flight: usize,
+    /// Stamp batches with a producer id and sequence so that the server stores a resent batch
+    /// only once (see `docs/protocol.md`).
+    pub idempotent: bool,
 }
 
 impl ProducerOptions {
@@ -35,6 +38,7 @@ impl ProducerOptions {
             linger: Duration::ZERO,
             max_batch_bytes: 1 << 20,
             max_in_flight: 64,
+            idempotent: true,
         }
     }
 }
@@ -133,6 +137,13 @@ async fn batch_and_send(
     in_flight: mpsc::Sender<Vec<Option<Done>>>,
 ) {
     let mut body = Vec::new();
+    // A random non-zero id names this producer; its batches are numbered from 0.
+    let producer_id = if opts.idempotent {
+        fastrand::u64(1..)
+    } else {
+        0
+    };
+    let mut sequence = 0u64;
     while let Some(first) = rx.recv().await {
         let mut bytes = record::content_len(&first.message.message);
         let mut batch = vec![first];
@@ -159,11 +170,12 @@ async fn batch_and_send(
         body.clear();
         Request::Produce(ProduceRequest {
             topic: opts.topic.clone(),
-            producer_id: 0,
-            sequence: 0,
+            producer_id,
+            sequence,
             messages,
         })
         .encode_body(&mut body);
+        sequence += u64::from(producer_id != 0);
         // Announce the batch to the reader first, so its answer always has someone to go to.
         if in_flight.send(dones).await.is_err() {
             return;

@@ -67,6 +67,15 @@ pub enum StorageError {
         requested: u64,
         next: u64,
     },
+    #[error(
+        "batch {sequence} of producer {producer} is older than the batches remembered for queue {queue} (last {last}); it may or may not have been stored"
+    )]
+    SequenceStale {
+        producer: u64,
+        queue: u32,
+        sequence: u64,
+        last: u64,
+    },
     #[error("the commit log refuses writes after a failed flush (restart to recover): {0}")]
     WritesFenced(String),
 }

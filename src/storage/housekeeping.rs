@@ -87,13 +87,21 @@ impl StoreCore {
         let _one = self.checkpointing.lock().expect("checkpoint lock");
         // Every record before `position` has its index entries (they are added under the write
         // lock), so once those are durable the checkpoint may say so.
-        let position = self.log.end();
+        // The producer table is taken at the same log position as the checkpoint.
+        let (position, producers) = {
+            let w = self.log.lock_writer();
+            (
+                self.log.end_locked(&w),
+                self.producers.lock().expect("producer table lock").clone(),
+            )
+        };
         self.log.flush()?;
         for cq in self.all_queues() {
             cq.flush()?;
             cq.sync()?;
         }
         self.keys.checkpoint()?;
+        producers.save(&self.opts.dir, position)?;
         Checkpoint {
             position,
             clean,
@@ -156,6 +164,11 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
         }
         if last_checkpoint.elapsed() >= checkpoint_every {
             last_checkpoint = Instant::now();
+            let cutoff = now_ms().saturating_sub(super::producers::EXPIRY.as_millis() as i64);
+            s.producers
+                .lock()
+                .expect("producer table lock")
+                .expire(cutoff);
             if let Err(e) = s.checkpoint_now(false) {
                 tracing::error!(error = %e, "checkpoint failed");
             }

@@ -171,6 +171,11 @@ impl CommitLog {
         self.lock_writer().end
     }
 
+    /// The position after the last record written, for a caller holding the write lock.
+    pub fn end_locked(&self, w: &Writer) -> u64 {
+        w.end
+    }
+
     /// The base of the newest segment.
     pub fn active_base(&self) -> u64 {
         self.lock_writer().active.base

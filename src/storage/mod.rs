@@ -22,6 +22,7 @@ mod fsutil;
 mod housekeeping;
 mod key_index;
 mod log;
+mod producers;
 pub mod record;
 mod segment;
 mod store;

@@ -7,7 +7,7 @@
 //!  0      4    total length of the record in bytes, this field included
 //!  4      4    CRC32C of bytes [8, length)
 //!  8      1    format version (1)
-//!  9      1    flags (0; reserved)
+//!  9      1    flags: bit 0 = the producer stamp below is present; other bits 0
 //! 10      2    reserved (0)
 //! 12      4    topic id (see topics.json; ids are never reused)
 //! 16      4    queue id
@@ -15,11 +15,15 @@
 //! 28      8    store time, ms since the Unix epoch (non-decreasing along the log)
 //! 36      8    born time, ms since the Unix epoch (set by the producer)
 //! 44     16    message id
-//! 60      2+n  tag (u16 length + UTF-8; empty = no tag)
+//! (60     16    only with flag bit 0: producer id u64, batch sequence u64 — see below)
+//! 60      2+n  tag (u16 length + UTF-8; empty = no tag)  [76 with the producer stamp]
 //!  …      2    key count, then per key: u16 length + UTF-8
 //!  …      2    property count, then per property: u16 key length + key, u32 value length + value
 //!  …      4+n  body (u32 length + bytes)
 //! ```
+//!
+//! The producer stamp marks records written for an idempotent producer: recovery rebuilds the
+//! table that recognizes retried batches from it, so duplicates are refused after a crash too.
 //!
 //! The queue offset and store time are assigned when the record is appended (under the log's
 //! write lock), so a record is encoded first and then [`seal`]ed, which patches them and computes
@@ -35,6 +39,9 @@ use crate::codec::{ReadError, Reader, put_bytes32, put_str16};
 pub const FORMAT_VERSION: u8 = 1;
 /// Bytes before the variable part (tag length onwards).
 pub const FIXED_LEN: usize = 60;
+/// The producer stamp's size, when present.
+pub const STAMP_LEN: usize = 16;
+const FLAG_STAMP: u8 = 1;
 /// The smallest valid record: fixed part plus empty tag, keys, properties and body.
 pub const MIN_LEN: usize = FIXED_LEN + 2 + 2 + 2 + 4;
 const QUEUE_OFFSET_AT: usize = 20;
@@ -106,6 +113,8 @@ pub struct Message {
 /// A record read back from the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// (producer id, batch sequence) for records of idempotent producers.
+    pub producer: Option<(u64, u64)>,
     pub topic_id: u32,
     pub queue: u32,
     pub queue_offset: u64,
@@ -234,22 +243,22 @@ pub fn encode_content(buf: &mut Vec<u8>, m: &Message) {
 /// bytes arrived ready-made from the network ([`RawMessage`]).
 pub trait RecordSource {
     fn id(&self) -> MessageId;
+    fn born_at(&self) -> i64;
     fn tag(&self) -> &str;
     fn keys(&self) -> impl Iterator<Item = &str>;
-    /// Size of the record: the fixed part plus the content.
-    fn record_len(&self) -> usize;
-    /// Appends an unsealed record (queue offset, store time and CRC zero).
-    fn encode_record(
-        &self,
-        buf: &mut Vec<u8>,
-        topic_id: u32,
-        queue: u32,
-    ) -> Result<(), EncodeError>;
+    /// Size of the content part (the record from byte 60, or 76 with a producer stamp).
+    fn content_len(&self) -> usize;
+    /// Checks that the fields fit their length prefixes.
+    fn check(&self) -> Result<(), EncodeError>;
+    fn encode_content(&self, buf: &mut Vec<u8>);
 }
 
 impl RecordSource for Message {
     fn id(&self) -> MessageId {
         self.id
+    }
+    fn born_at(&self) -> i64 {
+        self.born_at
     }
     fn tag(&self) -> &str {
         &self.tag
@@ -257,16 +266,14 @@ impl RecordSource for Message {
     fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(String::as_str)
     }
-    fn record_len(&self) -> usize {
-        encoded_len(self)
+    fn content_len(&self) -> usize {
+        content_len(self)
     }
-    fn encode_record(
-        &self,
-        buf: &mut Vec<u8>,
-        topic_id: u32,
-        queue: u32,
-    ) -> Result<(), EncodeError> {
-        encode(buf, topic_id, queue, self)
+    fn check(&self) -> Result<(), EncodeError> {
+        check_limits(self)
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
+        encode_content(buf, self);
     }
 }
 
@@ -286,46 +293,70 @@ impl RecordSource for RawMessage<'_> {
     fn id(&self) -> MessageId {
         self.id
     }
+    fn born_at(&self) -> i64 {
+        self.born_at
+    }
     fn tag(&self) -> &str {
         self.tag
     }
     fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().copied()
     }
-    fn record_len(&self) -> usize {
-        FIXED_LEN + self.content.len()
+    fn content_len(&self) -> usize {
+        self.content.len()
     }
-    fn encode_record(
-        &self,
-        buf: &mut Vec<u8>,
-        topic_id: u32,
-        queue: u32,
-    ) -> Result<(), EncodeError> {
-        let len = self.record_len();
-        if len > u32::MAX as usize {
-            return Err(EncodeError::FieldTooLong {
-                field: "message",
-                len,
-                limit: u32::MAX as usize,
-            });
-        }
-        put_fixed(buf, len as u32, topic_id, queue, self.born_at, self.id);
+    fn check(&self) -> Result<(), EncodeError> {
+        Ok(()) // validated when the view was decoded
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
         buf.extend_from_slice(self.content);
-        Ok(())
     }
 }
 
-/// The fixed part of a record, with queue offset, store time and CRC zero.
-fn put_fixed(buf: &mut Vec<u8>, len: u32, topic_id: u32, queue: u32, born_at: i64, id: MessageId) {
-    buf.extend_from_slice(&len.to_le_bytes());
+/// The size of `m`'s record, with or without a producer stamp.
+pub fn record_len(m: &impl RecordSource, stamped: bool) -> usize {
+    FIXED_LEN + if stamped { STAMP_LEN } else { 0 } + m.content_len()
+}
+
+/// Appends an unsealed record (queue offset, store time and CRC zero) for `m`, stamped with
+/// `producer` (id, batch sequence) when given.
+pub fn encode_record(
+    buf: &mut Vec<u8>,
+    m: &impl RecordSource,
+    topic_id: u32,
+    queue: u32,
+    producer: Option<(u64, u64)>,
+) -> Result<(), EncodeError> {
+    m.check()?;
+    let len = record_len(m, producer.is_some());
+    if len > u32::MAX as usize {
+        return Err(EncodeError::FieldTooLong {
+            field: "message",
+            len,
+            limit: u32::MAX as usize,
+        });
+    }
+    buf.reserve(len);
+    buf.extend_from_slice(&(len as u32).to_le_bytes());
     buf.extend_from_slice(&0u32.to_le_bytes());
-    buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+    buf.extend_from_slice(&[
+        FORMAT_VERSION,
+        if producer.is_some() { FLAG_STAMP } else { 0 },
+        0,
+        0,
+    ]);
     buf.extend_from_slice(&topic_id.to_le_bytes());
     buf.extend_from_slice(&queue.to_le_bytes());
     buf.extend_from_slice(&0u64.to_le_bytes());
     buf.extend_from_slice(&0i64.to_le_bytes());
-    buf.extend_from_slice(&born_at.to_le_bytes());
-    buf.extend_from_slice(&id.0);
+    buf.extend_from_slice(&m.born_at().to_le_bytes());
+    buf.extend_from_slice(&m.id().0);
+    if let Some((id, sequence)) = producer {
+        buf.extend_from_slice(&id.to_le_bytes());
+        buf.extend_from_slice(&sequence.to_le_bytes());
+    }
+    m.encode_content(buf);
+    Ok(())
 }
 
 /// The content part of a message: (tag, keys, properties, body).
@@ -357,12 +388,7 @@ pub fn encode(
     queue: u32,
     m: &Message,
 ) -> Result<(), EncodeError> {
-    check_limits(m)?;
-    let len = encoded_len(m);
-    buf.reserve(len);
-    put_fixed(buf, len as u32, topic_id, queue, m.born_at, m.id);
-    encode_content(buf, m);
-    Ok(())
+    encode_record(buf, m, topic_id, queue, None)
 }
 
 /// Patches the queue offset and store time into an encoded record and writes its CRC.
@@ -407,8 +433,14 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     if version != FORMAT_VERSION {
         return Err(DecodeError::Version(version));
     }
+    let flags = r.u8("flags").map_err(malformed)?;
+    if flags & !FLAG_STAMP != 0 {
+        return Err(DecodeError::Malformed(format!(
+            "unknown flags {flags:#04x}"
+        )));
+    }
     let fixed = (|| {
-        r.take(3, "reserved")?;
+        r.take(2, "reserved")?;
         Ok((
             r.u32("topic id")?,
             r.u32("queue")?,
@@ -419,9 +451,18 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         ))
     })();
     let (topic_id, queue, queue_offset, stored_at, born_at, id) = fixed.map_err(malformed)?;
+    let producer = if flags & FLAG_STAMP != 0 {
+        Some((
+            r.u64("producer id").map_err(malformed)?,
+            r.u64("producer sequence").map_err(malformed)?,
+        ))
+    } else {
+        None
+    };
     let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
     r.finish("record").map_err(malformed)?;
     Ok(Record {
+        producer,
         topic_id,
         queue,
         queue_offset,
@@ -494,6 +535,20 @@ mod tests {
             (3, 2, 41, 1_700_000_000_123)
         );
         assert_eq!(r.message, m);
+    }
+
+    #[test]
+    fn producer_stamp_round_trips_and_is_covered_by_the_checksum() {
+        let m = sample();
+        let mut buf = Vec::new();
+        encode_record(&mut buf, &m, 3, 2, Some((77, 9))).unwrap();
+        seal(&mut buf, 41, 5);
+        assert_eq!(buf.len(), encoded_len(&m) + STAMP_LEN);
+        let r = decode(&buf).unwrap();
+        assert_eq!((r.producer, r.message.clone()), (Some((77, 9)), m.clone()));
+        assert_eq!(decode(&sealed(&m)).unwrap().producer, None);
+        buf[62] ^= 1; // inside the stamp
+        assert!(decode(&buf).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::error::{Result, StorageError, io_err};
 use super::housekeeping::Stop;
 use super::key_index::{KeyIndex, id_hash, key_hash};
 use super::log::{CommitLog, ReplayReport};
+use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, MessageId, RecordSource};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::{StoreOptions, fsutil, now_ms};
@@ -60,6 +61,8 @@ pub struct StoreCore {
     pub(super) topics: RwLock<Topics>,
     pub(super) checkpointing: Mutex<()>,
     pub(super) closed: AtomicBool,
+    /// Batches of idempotent producers; changed only under the log's write lock.
+    pub(super) producers: Mutex<ProducerTable>,
     recovery: ReplayReport,
     _lock: File,
 }
@@ -80,6 +83,8 @@ pub struct PendingAppend {
     /// For `sync` topics: the log position that must be on disk.
     sync_to: Option<u64>,
     appended: Appended,
+    /// An idempotent producer's retry of a batch already stored: nothing new was written.
+    duplicate: bool,
 }
 
 impl PendingAppend {
@@ -94,6 +99,11 @@ impl PendingAppend {
     /// The offsets the batch got (not yet acknowledged).
     pub fn appended(&self) -> &Appended {
         &self.appended
+    }
+
+    /// True for a retried batch that was stored before (its original offsets are reported).
+    pub fn is_duplicate(&self) -> bool {
+        self.duplicate
     }
 }
 
@@ -209,6 +219,7 @@ impl StoreCore {
         }
         remove_orphan_queue_dirs(&dir, &topics)?;
 
+        let mut producers = ProducerTable::load(&dir)?;
         let replay_from = keep_below.min(keys_from).max(log.start());
         let recovery = log.replay(replay_from, |position, size, rec| {
             if let Some(topic) = topics.by_id.get(&rec.topic_id)
@@ -218,6 +229,18 @@ impl StoreCore {
                     rec.queue_offset,
                     entry_for(position, size, rec.stored_at, &rec.message.tag),
                 );
+                if let Some((producer, sequence)) = rec.producer {
+                    producers.note(
+                        BatchKey {
+                            producer,
+                            topic: rec.topic_id,
+                            queue: rec.queue,
+                            sequence,
+                        },
+                        rec.queue_offset,
+                        rec.stored_at,
+                    );
+                }
             }
             keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
         })?;
@@ -244,6 +267,7 @@ impl StoreCore {
             topics: RwLock::new(topics),
             checkpointing: Mutex::new(()),
             closed: AtomicBool::new(false),
+            producers: Mutex::new(producers),
             recovery,
             _lock: lock,
         };
@@ -435,6 +459,20 @@ impl StoreCore {
         queue: u32,
         messages: &[M],
     ) -> Result<PendingAppend> {
+        self.append_pending_as(topic, queue, messages, None)
+    }
+
+    /// [`StoreCore::append_pending`] for an idempotent producer's batch `(producer id,
+    /// sequence)`: a batch this queue already holds is not stored again; the result carries
+    /// its original offsets and `duplicate` set. Records are stamped so that recovery knows
+    /// them too.
+    pub fn append_pending_as<M: RecordSource>(
+        &self,
+        topic: &str,
+        queue: u32,
+        messages: &[M],
+        producer: Option<(u64, u64)>,
+    ) -> Result<PendingAppend> {
         if messages.is_empty() {
             return Err(StorageError::EmptyBatch);
         }
@@ -443,11 +481,23 @@ impl StoreCore {
         }
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
-        let (mut buf, ranges) = self.encode_batch(&topic, queue, messages)?;
+        let (mut buf, ranges) = self.encode_batch(&topic, queue, messages, producer)?;
+        let sync = topic.meta.durability == Durability::Sync;
         let now = now_ms();
 
         let (first_offset, stored_at, end) = {
             let mut w = self.log.lock_writer();
+            if let Some(duplicate) = self.recognize(&topic, queue, messages.len(), producer)? {
+                // Answer once the original is as durable as the topic demands.
+                let end = self.log.end_locked(&w);
+                drop(w);
+                return Ok(PendingAppend {
+                    log: self.log.clone(),
+                    sync_to: sync.then_some(end),
+                    appended: duplicate,
+                    duplicate: true,
+                });
+            }
             let stored_at = self.log.next_stored_at(&mut w, now);
             let first_offset = cq.next_offset();
             for (i, r) in ranges.iter().enumerate() {
@@ -462,6 +512,20 @@ impl StoreCore {
                 self.keys
                     .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
             }
+            if let Some((id, sequence)) = producer {
+                let mut table = self.producers.lock().expect("producer table lock");
+                table.note_batch(
+                    BatchKey {
+                        producer: id,
+                        topic: topic.meta.id,
+                        queue,
+                        sequence,
+                    },
+                    first_offset,
+                    messages.len() as u32,
+                    stored_at,
+                );
+            }
             (first_offset, stored_at, start + buf.len() as u64)
         };
         self.log
@@ -470,7 +534,8 @@ impl StoreCore {
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
         Ok(PendingAppend {
             log: self.log.clone(),
-            sync_to: (topic.meta.durability == Durability::Sync).then_some(end),
+            sync_to: sync.then_some(end),
+            duplicate: false,
             appended: Appended {
                 queue,
                 first_offset,
@@ -480,13 +545,63 @@ impl StoreCore {
         })
     }
 
+    /// For an idempotent producer's batch: its original offsets if this queue holds it already.
+    fn recognize(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        count: usize,
+        producer: Option<(u64, u64)>,
+    ) -> Result<Option<Appended>> {
+        let Some((id, sequence)) = producer else {
+            return Ok(None);
+        };
+        match self
+            .producers
+            .lock()
+            .expect("producer table lock")
+            .check(BatchKey {
+                producer: id,
+                topic: topic.meta.id,
+                queue,
+                sequence,
+            }) {
+            Seen::New => Ok(None),
+            Seen::Duplicate {
+                first_offset,
+                count: stored,
+            } if stored as usize == count => Ok(Some(Appended {
+                queue,
+                first_offset,
+                count: stored,
+                stored_at: 0,
+            })),
+            Seen::Duplicate { count: stored, .. } => Err(StorageError::BadMessage {
+                index: 0,
+                reason: format!(
+                    "batch {sequence} of producer {id} was stored with {stored} messages, not {count}"
+                ),
+            }),
+            Seen::Stale { last } => Err(StorageError::SequenceStale {
+                producer: id,
+                queue,
+                sequence,
+                last,
+            }),
+        }
+    }
+
     fn encode_batch<M: RecordSource>(
         &self,
         topic: &Topic,
         queue: u32,
         messages: &[M],
+        producer: Option<(u64, u64)>,
     ) -> Result<(Vec<u8>, Vec<Range<usize>>)> {
-        let total: usize = messages.iter().map(RecordSource::record_len).sum();
+        let total: usize = messages
+            .iter()
+            .map(|m| record::record_len(m, producer.is_some()))
+            .sum();
         if total as u64 > self.log.capacity() {
             return Err(StorageError::BadMessage {
                 index: 0,
@@ -499,7 +614,7 @@ impl StoreCore {
         let mut buf = Vec::with_capacity(total);
         let mut ranges = Vec::with_capacity(messages.len());
         for (index, m) in messages.iter().enumerate() {
-            let size = m.record_len();
+            let size = record::record_len(m, producer.is_some());
             if size as u64 > self.opts.max_message_size {
                 return Err(StorageError::MessageTooLarge {
                     index,
@@ -508,11 +623,12 @@ impl StoreCore {
                 });
             }
             let start = buf.len();
-            m.encode_record(&mut buf, topic.meta.id, queue)
-                .map_err(|e| StorageError::BadMessage {
+            record::encode_record(&mut buf, m, topic.meta.id, queue, producer).map_err(|e| {
+                StorageError::BadMessage {
                     index,
                     reason: e.to_string(),
-                })?;
+                }
+            })?;
             ranges.push(start..buf.len());
         }
         Ok((buf, ranges))
