@@ -69,6 +69,7 @@ impl Running {
             store.clone(),
             config.storage.durability,
             config.server.max_frame_size,
+            config.server.max_batch_messages,
         ));
         let s = &config.server;
         let endpoint = Endpoint::start(

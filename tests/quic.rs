@@ -116,6 +116,7 @@ async fn malformed_frames_get_error_statuses_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.server.max_frame_size = 64 << 10;
+    config.server.max_batch_messages = 5;
     let running = start(&config).await;
     let client = connect(&running, dir.path()).await;
     client
@@ -160,6 +161,22 @@ async fn malformed_frames_get_error_statuses_and_the_server_keeps_serving() {
         0,
         "nothing partial is stored"
     );
+    // A batch over the message limit.
+    let mut body = Vec::new();
+    Request::Produce(lockgate::protocol::ProduceRequest {
+        topic: "t".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: (0..6)
+            .map(|n| ProduceMessage {
+                route: Route::Any,
+                message: message(n),
+            })
+            .collect(),
+    })
+    .encode_body(&mut body);
+    let (_, b) = raw_call(&mut send, &mut recv, Kind::Produce as u16, 6, &body).await;
+    assert_eq!(status_of(Kind::Produce, &b), Status::BatchTooLarge);
     // The same stream still works.
     let mut ping = Vec::new();
     Request::Ping { nonce: 77 }.encode_body(&mut ping);

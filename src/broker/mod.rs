@@ -35,6 +35,8 @@ pub struct Broker {
     default_durability: Durability,
     /// Largest response body: fetches stop filling below it.
     max_frame: u32,
+    /// Most messages one produce request may carry.
+    max_batch: u32,
     /// Per topic, a counter bumped after every append: long polls wait on it.
     appended: Mutex<HashMap<String, watch::Sender<u64>>>,
     round_robin: AtomicU64,
@@ -47,11 +49,17 @@ pub fn queue_for_key(key: &str, queues: u32) -> u32 {
 }
 
 impl Broker {
-    pub fn new(store: Arc<Store>, default_durability: Durability, max_frame: u32) -> Broker {
+    pub fn new(
+        store: Arc<Store>,
+        default_durability: Durability,
+        max_frame: u32,
+        max_batch: u32,
+    ) -> Broker {
         Broker {
             store,
             default_durability,
             max_frame,
+            max_batch,
             appended: Mutex::new(HashMap::new()),
             round_robin: AtomicU64::new(0),
         }
@@ -232,6 +240,16 @@ impl Broker {
             return Err(Response::error(
                 Status::InvalidArgument,
                 "a produce batch needs at least one message",
+            ));
+        }
+        if view.messages.len() > self.max_batch as usize {
+            return Err(Response::error(
+                Status::BatchTooLarge,
+                format!(
+                    "the batch has {} messages; the limit is {} (server.max_batch_messages)",
+                    view.messages.len(),
+                    self.max_batch
+                ),
             ));
         }
         let meta = self.store.topic_meta(view.topic).map_err(status_of)?;

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub max_connections: u32,
     /// Largest request frame body accepted.
     pub max_frame_size: u32,
+    /// Most messages one produce request may carry.
+    pub max_batch_messages: u32,
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
     /// `None`: a local CA and server certificate are created under `<data_dir>/tls/`.
@@ -89,6 +91,7 @@ impl Default for Config {
                 data_dir: PathBuf::from(DEFAULT_DATA_DIR),
                 max_connections: 10_000,
                 max_frame_size: crate::protocol::DEFAULT_MAX_FRAME,
+                max_batch_messages: 10_000,
                 idle_timeout: Duration::from_secs(30),
                 tls: None,
                 client_ca: None,
@@ -208,6 +211,17 @@ impl Config {
                 _ => Err(format!("{s:?} is out of range (4 KiB to 1 GiB)")),
             },
         );
+        let max_batch_messages = match raw.server.max_batch_messages {
+            None => ds.max_batch_messages,
+            Some(n) if (1..=1_000_000).contains(&n) => n as u32,
+            Some(n) => {
+                v.problem(
+                    "server.max_batch_messages",
+                    format!("{n} is out of range (1 to 1000000)"),
+                );
+                ds.max_batch_messages
+            }
+        };
         let idle_timeout = v.value(
             "server.idle_timeout",
             raw.server.idle_timeout,
@@ -377,6 +391,7 @@ impl Config {
                     data_dir,
                     max_connections,
                     max_frame_size,
+                    max_batch_messages,
                     idle_timeout,
                     tls,
                     client_ca,

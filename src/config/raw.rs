@@ -22,6 +22,7 @@ pub struct RawServer {
     pub data_dir: Option<String>,
     pub max_connections: Option<i64>,
     pub max_frame_size: Option<String>,
+    pub max_batch_messages: Option<i64>,
     pub idle_timeout: Option<String>,
     pub tls: Option<RawTls>,
 }
