@@ -41,10 +41,10 @@ async fn sigkill_of_the_server_loses_no_acknowledged_sync_message() {
         for q in 0..4u32 {
             let (client, acked) = (client.clone(), acked.clone());
             producers.push(tokio::spawn(async move {
-                let producer = client
-                    .producer(ProducerOptions::new("crash"))
-                    .await
-                    .unwrap();
+                // No resending here: this test checks what was acknowledged before the kill.
+                let mut opts = ProducerOptions::new("crash");
+                opts.retries = 0;
+                let producer = client.producer(opts).await.unwrap();
                 let mut pending = std::collections::VecDeque::new();
                 for n in 0u64.. {
                     let body = format!("round {round} queue {q} n {n}").into_bytes();
@@ -224,5 +224,75 @@ async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
         Some(lockgate::protocol::Status::InvalidArgument),
         "{reused}"
     );
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producer_resends_through_a_server_crash_and_stores_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let mut server = ServeProcess::start(dir.path(), port);
+    let client = Client::connect(&options(&server)).await.unwrap();
+    client
+        .create_topic("retry", 2, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    let mut opts = ProducerOptions::new("retry");
+    opts.request_timeout = std::time::Duration::from_secs(1);
+    let producer = client.producer(opts).await.unwrap();
+    let send = |n: u64| ProduceMessage {
+        route: Route::Queue((n % 2) as u32),
+        message: Message {
+            body: format!("m{n}").into_bytes(),
+            ..Message::default()
+        },
+    };
+    let mut handles = Vec::new();
+    for n in 0..1500 {
+        handles.push(producer.send_async(send(n)).await.unwrap());
+    }
+    // Let part of it be acknowledged, then kill the server with the rest in flight.
+    let mut acked = Vec::new();
+    for h in handles.drain(..200) {
+        acked.push(h.await.unwrap());
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let server = ServeProcess::start(dir.path(), port);
+    for n in 1500..3000 {
+        handles.push(producer.send_async(send(n)).await.unwrap());
+    }
+    for h in handles {
+        acked.push(h.await.expect("every send succeeds through the crash"));
+    }
+    producer.close().await;
+
+    // Each message exactly once.
+    let client = Client::connect(&options(&server)).await.unwrap();
+    let mut bodies = Vec::new();
+    for q in 0..2 {
+        let (_, msgs) = client
+            .fetch(FetchRequest {
+                topic: "retry".into(),
+                queue: q,
+                offset: 0,
+                max_messages: 10_000,
+                max_bytes: 16 << 20,
+                max_wait_ms: 0,
+            })
+            .await
+            .unwrap();
+        bodies.extend(
+            msgs.into_iter()
+                .map(|m| String::from_utf8(m.message.body).unwrap()),
+        );
+    }
+    let unique: std::collections::HashSet<&String> = bodies.iter().collect();
+    assert_eq!(unique.len(), bodies.len(), "a message was stored twice");
+    assert_eq!(bodies.len(), 3000, "every message is stored");
+    let offsets: std::collections::HashSet<(u32, u64)> =
+        acked.iter().map(|a| (a.queue, a.offset)).collect();
+    assert_eq!(offsets.len(), 3000, "every ack names its own offset");
     client.close().await;
 }

@@ -73,6 +73,7 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     conn: quinn::Connection,
     next_id: Arc<AtomicU32>,
+    opts: Arc<ClientOptions>,
 }
 
 impl Client {
@@ -89,6 +90,11 @@ impl Client {
         let mut transport = quinn::TransportConfig::default();
         transport
             .keep_alive_interval(Some(std::time::Duration::from_secs(5)))
+            .max_idle_timeout(Some(
+                std::time::Duration::from_secs(15)
+                    .try_into()
+                    .expect("15s fits"),
+            ))
             .stream_receive_window((16u32 << 20).into())
             .receive_window((64u32 << 20).into())
             .send_window(64 << 20);
@@ -118,6 +124,7 @@ impl Client {
             endpoint,
             conn,
             next_id: Arc::new(AtomicU32::new(1)),
+            opts: Arc::new(opts.clone()),
         };
         match client
             .call(Request::Hello {
@@ -129,6 +136,11 @@ impl Client {
             Response::Hello { .. } => Ok(client),
             _ => Err(ClientError::Unexpected { asked: Kind::Hello }),
         }
+    }
+
+    /// A new connection to the same server with the same settings.
+    pub async fn reconnect(&self) -> Result<Client, ClientError> {
+        Client::connect(&self.opts).await
     }
 
     fn next_id(&self) -> u32 {

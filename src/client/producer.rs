@@ -1,10 +1,16 @@
-//! A batching, pipelining producer on one stream.
+//! A batching, pipelining, idempotent producer on one stream, which resends what was not
+//! acknowledged when the stream or the connection fails.
 //!
-//! `send_async` queues a message; a batcher task packs queued messages into produce requests
-//! (up to `max_batch_bytes`, waiting up to `linger` for more) and writes them on the producer's
-//! stream without waiting for earlier answers (up to `max_in_flight` batches outstanding). A
-//! reader task matches the in-order responses to the waiting senders.
+//! `send_async` queues a message; the producer's driver task packs queued messages into produce
+//! requests (up to `max_batch_bytes`, waiting up to `linger` for more), writes them without
+//! waiting for earlier answers (up to `max_in_flight` batches), and matches the in-order answers
+//! to the waiting senders. Every batch carries the producer's id and its own sequence number and
+//! is kept, encoded, until it is answered. When the stream or connection fails (or the server is
+//! shutting down), the driver reconnects with back-off and writes the unanswered batches again,
+//! unchanged: the server recognizes any it had stored and answers with their original offsets,
+//! so a retry never stores a message twice.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,7 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Client, ClientError, read_response};
-use crate::protocol::{Ack, Kind, ProduceMessage, ProduceRequest, Request, Response, frame};
+use crate::protocol::{
+    Ack, Kind, ProduceMessage, ProduceRequest, Request, Response, Status, frame,
+};
 use crate::storage::record;
 
 #[derive(Debug, Clone)]
@@ -27,8 +35,14 @@ pub struct ProducerOptions {
     /// Batches sent and not yet answered, at most.
     pub max_in_flight: usize,
     /// Stamp batches with a producer id and sequence so that the server stores a resent batch
-    /// only once (see `docs/protocol.md`).
+    /// only once (see `docs/protocol.md`). Retries need it.
     pub idempotent: bool,
+    /// Reconnect-and-resend attempts after a failure before unanswered sends fail.
+    pub retries: u32,
+    /// A batch unanswered this long counts as a failure: the connection is given up and the
+    /// unanswered batches are resent on a new one. (A server that crashed and came back cannot
+    /// tell the old connection it is gone.)
+    pub request_timeout: Duration,
 }
 
 impl ProducerOptions {
@@ -39,6 +53,8 @@ impl ProducerOptions {
             max_batch_bytes: 1 << 20,
             max_in_flight: 64,
             idempotent: true,
+            retries: 10,
+            request_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -50,10 +66,17 @@ struct Outgoing {
     done: Option<Done>,
 }
 
+/// A batch written and not yet answered: its frame, kept for resending.
+struct InFlight {
+    frame: Vec<u8>,
+    dones: Vec<Option<Done>>,
+    /// When it was last written.
+    sent_at: tokio::time::Instant,
+}
+
 pub struct Producer {
     tx: mpsc::Sender<Outgoing>,
-    batcher: JoinHandle<()>,
-    reader: JoinHandle<()>,
+    driver: JoinHandle<()>,
 }
 
 /// Resolves to the acknowledgement of one message.
@@ -77,16 +100,20 @@ impl Producer {
         client: Client,
         opts: ProducerOptions,
     ) -> Result<Producer, ClientError> {
-        let (send, recv) = client.conn.open_bi().await?;
+        let link = Link::open(&client).await?;
         let (tx, rx) = mpsc::channel(opts.max_in_flight.max(1) * 1024);
-        let (in_flight_tx, in_flight_rx) = mpsc::channel(opts.max_in_flight.max(1));
-        let reader = tokio::spawn(read_acks(recv, in_flight_rx));
-        let batcher = tokio::spawn(batch_and_send(client, opts, rx, send, in_flight_tx));
-        Ok(Producer {
-            tx,
-            batcher,
-            reader,
-        })
+        let driver = tokio::spawn(
+            Driver {
+                client,
+                opts,
+                link,
+                in_flight: VecDeque::new(),
+                producer_id: 0,
+                sequence: 0,
+            }
+            .run(rx),
+        );
+        Ok(Producer { tx, driver })
     }
 
     /// Sends a message and waits for its acknowledgement.
@@ -124,32 +151,107 @@ impl Producer {
     /// Sends everything queued, waits for every answer, and closes the producer's stream.
     pub async fn close(self) {
         drop(self.tx);
-        let _ = self.batcher.await;
-        let _ = self.reader.await;
+        let _ = self.driver.await;
     }
 }
 
-async fn batch_and_send(
+/// One stream: its send side, and the answers its reader task decodes.
+struct Link {
+    send: quinn::SendStream,
+    answers: mpsc::Receiver<Result<Response, ClientError>>,
+}
+
+impl Link {
+    async fn open(client: &Client) -> Result<Link, ClientError> {
+        let (send, mut recv) = client.conn.open_bi().await?;
+        let (tx, answers) = mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                let answer = read_response(&mut recv, Kind::Produce)
+                    .await
+                    .map(|(_, r)| r);
+                let failed = answer.is_err();
+                if tx.send(answer).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Link { send, answers })
+    }
+}
+
+struct Driver {
     client: Client,
     opts: ProducerOptions,
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut send: quinn::SendStream,
-    in_flight: mpsc::Sender<Vec<Option<Done>>>,
-) {
-    let mut body = Vec::new();
-    // A random non-zero id names this producer; its batches are numbered from 0.
-    let producer_id = if opts.idempotent {
-        fastrand::u64(1..)
-    } else {
-        0
-    };
-    let mut sequence = 0u64;
-    while let Some(first) = rx.recv().await {
+    link: Link,
+    in_flight: VecDeque<InFlight>,
+    producer_id: u64,
+    sequence: u64,
+}
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>) {
+        // A random non-zero id names this producer; its batches are numbered from 0.
+        self.producer_id = if self.opts.idempotent {
+            fastrand::u64(1..)
+        } else {
+            0
+        };
+        let mut closing = false;
+        let mut failures = 0u32;
+        loop {
+            if closing && self.in_flight.is_empty() {
+                let _ = self.link.send.finish();
+                return;
+            }
+            let room = self.in_flight.len() < self.opts.max_in_flight.max(1);
+            let deadline = self
+                .in_flight
+                .front()
+                .map(|b| b.sent_at + self.opts.request_timeout);
+            tokio::select! {
+                () = sleep_until_some(deadline) => {
+                    let error = ClientError::Stream(format!("no answer within {:?}", self.opts.request_timeout));
+                    self.client.conn.close(0u32.into(), b"no answer");
+                    failures = self.recover(failures, error).await;
+                }
+                next = rx.recv(), if room && !closing => match next {
+                    None => closing = true,
+                    Some(first) => {
+                        let batch = self.gather(first, &mut rx).await;
+                        if let Err(e) = self.write(batch).await {
+                            failures = self.recover(failures, e).await;
+                        }
+                    }
+                },
+                answer = self.link.answers.recv() => {
+                    let answer = answer.unwrap_or_else(|| Err(ClientError::Stream("the stream ended".into())));
+                    match answer {
+                        Ok(Response::Error { status: Status::ShuttingDown, message, detail }) => {
+                            failures = self.recover(failures, ClientError::Server { status: Status::ShuttingDown, message, detail }).await;
+                        }
+                        Ok(answer) => {
+                            failures = 0;
+                            self.answer(answer);
+                        }
+                        Err(e) => failures = self.recover(failures, e).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first message plus whatever else is queued (or arrives within `linger`).
+    async fn gather(
+        &mut self,
+        first: Outgoing,
+        rx: &mut mpsc::Receiver<Outgoing>,
+    ) -> Vec<Outgoing> {
         let mut bytes = record::content_len(&first.message.message);
         let mut batch = vec![first];
-        let deadline = tokio::time::Instant::now() + opts.linger;
-        while bytes < opts.max_batch_bytes {
-            let next = if opts.linger.is_zero() {
+        let deadline = tokio::time::Instant::now() + self.opts.linger;
+        while bytes < self.opts.max_batch_bytes {
+            let next = if self.opts.linger.is_zero() {
                 rx.try_recv().ok()
             } else {
                 tokio::time::timeout_at(deadline, rx.recv())
@@ -165,54 +267,59 @@ async fn batch_and_send(
                 None => break,
             }
         }
+        batch
+    }
+
+    /// Encodes a batch with the next sequence, keeps it, and writes it.
+    async fn write(&mut self, batch: Vec<Outgoing>) -> Result<(), ClientError> {
         let (messages, dones): (Vec<ProduceMessage>, Vec<Option<Done>>) =
             batch.into_iter().map(|o| (o.message, o.done)).unzip();
-        body.clear();
+        let mut body = Vec::new();
         Request::Produce(ProduceRequest {
-            topic: opts.topic.clone(),
-            producer_id,
-            sequence,
+            topic: self.opts.topic.clone(),
+            producer_id: self.producer_id,
+            sequence: self.sequence,
             messages,
         })
         .encode_body(&mut body);
-        sequence += u64::from(producer_id != 0);
-        // Announce the batch to the reader first, so its answer always has someone to go to.
-        if in_flight.send(dones).await.is_err() {
-            return;
-        }
-        if let Err(e) = send
-            .write_all(&frame(Kind::Produce as u16, client.next_id(), &body))
+        self.sequence += u64::from(self.producer_id != 0);
+        let frame = frame(Kind::Produce as u16, self.client.next_id(), &body);
+        self.in_flight.push_back(InFlight {
+            frame,
+            dones,
+            sent_at: tokio::time::Instant::now(),
+        });
+        let frame = &self.in_flight.back().expect("just pushed").frame;
+        self.link
+            .send
+            .write_all(frame)
             .await
-        {
-            tracing::warn!(error = %e, "producer stream failed");
-            return;
-        }
+            .map_err(|e| ClientError::Stream(e.to_string()))
     }
-    let _ = send.finish();
-}
 
-async fn read_acks(mut recv: quinn::RecvStream, mut in_flight: mpsc::Receiver<Vec<Option<Done>>>) {
-    while let Some(dones) = in_flight.recv().await {
-        match read_response(&mut recv, Kind::Produce).await {
-            Ok((_, Response::Produced { acks, .. })) if acks.len() == dones.len() => {
-                for (done, ack) in dones.into_iter().zip(acks) {
+    /// Resolves the oldest batch with its answer.
+    fn answer(&mut self, answer: Response) {
+        let Some(batch) = self.in_flight.pop_front() else {
+            tracing::warn!("an answer arrived for no batch");
+            return;
+        };
+        match answer {
+            Response::Produced { acks, .. } if acks.len() == batch.dones.len() => {
+                for (done, ack) in batch.dones.into_iter().zip(acks) {
                     if let Some(d) = done {
                         let _ = d.send(Ok(ack));
                     }
                 }
             }
-            Ok((
-                _,
-                Response::Error {
-                    status,
-                    message,
-                    detail,
-                },
-            )) => {
-                if dones.iter().all(Option::is_none) {
+            Response::Error {
+                status,
+                message,
+                detail,
+            } => {
+                if batch.dones.iter().all(Option::is_none) {
                     tracing::warn!(%message, "a one-way produce batch was refused");
                 }
-                for d in dones.into_iter().flatten() {
+                for d in batch.dones.into_iter().flatten() {
                     let _ = d.send(Err(ClientError::Server {
                         status,
                         message: message.clone(),
@@ -220,36 +327,87 @@ async fn read_acks(mut recv: quinn::RecvStream, mut in_flight: mpsc::Receiver<Ve
                     }));
                 }
             }
-            Ok(_) => {
-                fail_all(
-                    dones,
-                    &mut in_flight,
-                    "the server answered a produce with something else",
-                )
-                .await
+            _ => fail(
+                batch,
+                &ClientError::Unexpected {
+                    asked: Kind::Produce,
+                },
+            ),
+        }
+    }
+
+    /// After a failure: reconnect (with back-off) and write every unanswered batch again, in
+    /// order. Without idempotence, or after `retries` failures in a row, the unanswered sends
+    /// fail instead. Returns the count of failures in a row.
+    async fn recover(&mut self, mut failures: u32, error: ClientError) -> u32 {
+        loop {
+            failures += 1;
+            if self.producer_id == 0 || failures > self.opts.retries {
+                tracing::warn!(error = %error, "producer gives up on its unanswered batches");
+                for batch in self.in_flight.drain(..) {
+                    fail(batch, &error);
+                }
+                if let Ok(link) = Link::open(&self.client).await {
+                    self.link = link;
+                }
+                return 0;
             }
-            Err(e) => {
-                let reason = e.to_string();
-                fail_all(dones, &mut in_flight, &reason).await;
-                return;
+            let backoff = Duration::from_millis(100 << (failures - 1).min(4));
+            tracing::info!(error = %error, attempt = failures, "producer reconnecting to resend {} batches", self.in_flight.len());
+            tokio::time::sleep(backoff).await;
+            let client = match self.client.conn.close_reason() {
+                None => Ok(self.client.clone()),
+                Some(_) => {
+                    match tokio::time::timeout(self.opts.request_timeout, self.client.reconnect())
+                        .await
+                    {
+                        Ok(result) => result,
+                        Err(_) => continue, // no answer to the handshake yet
+                    }
+                }
+            };
+            let Ok(client) = client else { continue };
+            let Ok(mut link) = Link::open(&client).await else {
+                continue;
+            };
+            let mut resent = true;
+            for batch in &mut self.in_flight {
+                batch.sent_at = tokio::time::Instant::now();
+                if link.send.write_all(&batch.frame).await.is_err() {
+                    resent = false;
+                    break;
+                }
+            }
+            if resent {
+                self.client = client;
+                self.link = link;
+                return failures;
             }
         }
     }
 }
 
-/// Fails a batch and every batch after it (the stream can no longer be trusted).
-async fn fail_all(
-    dones: Vec<Option<Done>>,
-    rest: &mut mpsc::Receiver<Vec<Option<Done>>>,
-    reason: &str,
-) {
-    for d in dones.into_iter().flatten() {
-        let _ = d.send(Err(ClientError::Stream(reason.to_string())));
+fn fail(batch: InFlight, error: &ClientError) {
+    for d in batch.dones.into_iter().flatten() {
+        let _ = d.send(Err(match error {
+            ClientError::Server {
+                status,
+                message,
+                detail,
+            } => ClientError::Server {
+                status: *status,
+                message: message.clone(),
+                detail: *detail,
+            },
+            other => ClientError::Stream(other.to_string()),
+        }));
     }
-    rest.close();
-    while let Some(more) = rest.recv().await {
-        for d in more.into_iter().flatten() {
-            let _ = d.send(Err(ClientError::Stream(reason.to_string())));
-        }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
