@@ -188,14 +188,14 @@ impl Request {
     /// Decodes a request body of the given kind.
     pub fn decode(kind: u16, body: &[u8]) -> Result<Request, ProtocolError> {
         let kind = Kind::from_u16(kind).ok_or(ProtocolError::UnknownKind(kind))?;
-        let mut r = Reader::new(body);
-        let req = decode_body(kind, &mut r)
-            .and_then(|req| r.finish("request").map(|()| req))
-            .map_err(|source| ProtocolError::Body { kind, source })?;
-        if let Request::Produce(p) = &req {
-            verify_produce_checksum(body, p)?;
+        if kind == Kind::Produce {
+            // One parser for produce bodies: the borrowed view, then owned copies.
+            return ProduceView::decode(body)?.to_owned().map(Request::Produce);
         }
-        Ok(req)
+        let mut r = Reader::new(body);
+        decode_body(kind, &mut r)
+            .and_then(|req| r.finish("request").map(|()| req))
+            .map_err(|source| ProtocolError::Body { kind, source })
     }
 }
 
@@ -208,7 +208,7 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
             version: r.u16("version")?,
             client: r.str16("client name")?,
         },
-        Kind::Produce => Request::Produce(decode_produce(r)?),
+        Kind::Produce => unreachable!("produce bodies are decoded through ProduceView"),
         Kind::Fetch => Request::Fetch(FetchRequest {
             topic: r.str16("topic")?,
             queue: r.u32("queue")?,
@@ -278,68 +278,6 @@ fn encode_produce(buf: &mut Vec<u8>, p: &ProduceRequest) {
     buf[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
-fn decode_produce(r: &mut Reader<'_>) -> Result<ProduceRequest, ReadError> {
-    let topic = r.str16("topic")?;
-    let producer_id = r.u64("producer id")?;
-    let sequence = r.u64("sequence")?;
-    let count = r.u32("message count")?;
-    r.u32("checksum")?;
-    // A count that cannot fit in the body is refused before allocating for it.
-    if count as usize > r.remaining() / MIN_MESSAGE_LEN {
-        return Err(ReadError::Invalid {
-            field: "message count",
-            reason: format!("{count} messages cannot fit in {} bytes", r.remaining()),
-        });
-    }
-    let mut messages = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let route = match r.u8("route")? {
-            ROUTE_QUEUE => Route::Queue(r.u32("queue")?),
-            ROUTE_KEY => Route::Key(r.str16("sharding key")?),
-            ROUTE_ANY => Route::Any,
-            other => {
-                return Err(ReadError::Invalid {
-                    field: "route",
-                    reason: format!("{other} is not a route"),
-                });
-            }
-        };
-        let id = MessageId(r.array16("message id")?);
-        let born_at = r.i64("born time")?;
-        let (tag, keys, properties, body) = record::decode_content(r)?;
-        messages.push(ProduceMessage {
-            route,
-            message: Message {
-                id,
-                tag,
-                keys,
-                properties,
-                body,
-                born_at,
-            },
-        });
-    }
-    Ok(ProduceRequest {
-        topic,
-        producer_id,
-        sequence,
-        messages,
-    })
-}
-
-/// Checks the CRC32C a produce body carries over its message bytes.
-fn verify_produce_checksum(body: &[u8], p: &ProduceRequest) -> Result<(), ProtocolError> {
-    // Layout: str16 topic, u64, u64, u32 count, u32 crc, messages…
-    let crc_at = 2 + p.topic.len() + 8 + 8 + 4;
-    let sent = u32::from_le_bytes(body[crc_at..crc_at + 4].try_into().expect("4 bytes"));
-    let computed = crc32c::crc32c(&body[crc_at + 4..]);
-    if sent == computed {
-        Ok(())
-    } else {
-        Err(ProtocolError::Checksum { sent, computed })
-    }
-}
-
 /// A produce request decoded without copying: strings and message contents borrow from the
 /// frame body. Every field is validated exactly as [`Request::decode`] does, so the content
 /// slices can be stored as log records as they are.
@@ -394,6 +332,44 @@ impl<'a> ProduceView<'a> {
             topic,
             producer_id,
             sequence,
+            messages,
+        })
+    }
+}
+
+impl ProduceView<'_> {
+    /// Owned copies of everything (for clients and tests; the server stores the views).
+    pub fn to_owned(&self) -> Result<ProduceRequest, ProtocolError> {
+        let err = |source| ProtocolError::Body {
+            kind: Kind::Produce,
+            source,
+        };
+        let messages = self
+            .messages
+            .iter()
+            .map(|v| {
+                let (tag, keys, properties, body) =
+                    record::decode_content(&mut Reader::new(v.message.content)).map_err(err)?;
+                let route = match v.route {
+                    RouteView::Queue(q) => Route::Queue(q),
+                    RouteView::Key(k) => Route::Key(k.to_string()),
+                    RouteView::Any => Route::Any,
+                };
+                let message = Message {
+                    id: v.message.id,
+                    tag,
+                    keys,
+                    properties,
+                    body,
+                    born_at: v.message.born_at,
+                };
+                Ok(ProduceMessage { route, message })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ProduceRequest {
+            topic: self.topic.to_string(),
+            producer_id: self.producer_id,
+            sequence: self.sequence,
             messages,
         })
     }
