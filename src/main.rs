@@ -88,7 +88,9 @@ fn main() -> ExitCode {
                 }
             };
             run(async move {
-                lockgate::server::serve(config, lockgate::server::shutdown_signal()).await
+                // Install the signal handlers before the server starts and says it is serving.
+                let shutdown = lockgate::server::shutdown_signal();
+                lockgate::server::serve(config, shutdown).await
             })
         }
         Command::Topic(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
