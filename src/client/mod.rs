@@ -4,6 +4,7 @@
 //! Every call opens its own QUIC stream (≈ 4 µs), so calls never wait behind each other; the
 //! producer keeps one stream and pipelines its batches on it.
 
+mod consumer;
 mod producer;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use quinn::crypto::rustls::QuicClientConfig;
 
+pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use producer::{Producer, ProducerOptions, SendHandle};
 
 use crate::protocol::{
@@ -309,6 +311,11 @@ impl Client {
                 asked: Kind::OffsetForTime,
             }),
         }
+    }
+
+    /// A consumer of `opts.topic` (all or some queues) from a starting point.
+    pub async fn consumer(&self, opts: ConsumerOptions) -> Result<Consumer, ClientError> {
+        Consumer::start(self.clone(), opts).await
     }
 
     /// A producer for `opts.topic` with its own pipelined stream.
