@@ -606,3 +606,29 @@ fn topic_retention_hides_older_messages_from_readers_only() {
         "other topics keep theirs"
     );
 }
+
+#[test]
+fn one_read_returns_back_to_back_records_across_segment_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&small_opts(dir.path()));
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..600 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    assert!(
+        log_files(dir.path()).len() >= 3,
+        "the records must span segments"
+    );
+    let batch = store.read("t", 0, 0, 10_000, usize::MAX).unwrap();
+    assert_eq!(batch.next_offset, 600);
+    let want: Vec<Message> = (0..600).map(msg).collect();
+    let got: Vec<Message> = batch.messages.into_iter().map(|m| m.message).collect();
+    assert_eq!(fp(&got), fp(&want));
+    // A byte budget stops a run in the middle and the next read resumes there.
+    let part = store.read("t", 0, 10, 10_000, 2_000).unwrap();
+    assert!(part.messages.len() < 20 && !part.messages.is_empty());
+    assert_eq!(part.next_offset, 10 + part.messages.len() as u64);
+    assert_is_msg(&part.messages[0].message, 10);
+}

@@ -481,6 +481,28 @@ impl CommitLog {
         Ok(Some((seg, buf)))
     }
 
+    /// Reads `size` bytes at `position` with one `pread`, if they lie in one segment; `None`
+    /// when they cross into the next segment or that part of the log was deleted.
+    pub fn read_run(&self, position: u64, size: usize) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
+        let seg = {
+            let segments = self.segments.read().expect("segments lock");
+            let Some((_, seg)) = segments.range(..=position).next_back() else {
+                return Ok(None);
+            };
+            if segments
+                .range(position + 1..)
+                .next()
+                .is_some_and(|(&next, _)| position + size as u64 > next)
+            {
+                return Ok(None);
+            }
+            seg.clone()
+        };
+        let mut buf = vec![0u8; size];
+        seg.read_at(position, &mut buf)?;
+        Ok(Some((seg, buf)))
+    }
+
     fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
         let segments = self.segments.read().expect("segments lock");
         segments

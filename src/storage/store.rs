@@ -694,23 +694,74 @@ impl StoreCore {
             if entries.is_empty() {
                 break;
             }
-            for entry in entries {
-                if entry.is_hole() {
+            let mut i = 0;
+            while i < entries.len() {
+                if entries[i].is_hole() {
                     at += 1;
+                    i += 1;
                     continue;
                 }
-                let Some(m) = self.read_entry(&topic, queue, at, &entry)? else {
+                // A run of records that lie back to back in the log (a produce batch, usually)
+                // is read with one pread, within what is left of the byte budget.
+                let budget = max_bytes.saturating_sub(bytes).max(1);
+                let mut end = i + 1;
+                let mut run_bytes = entries[i].size as usize;
+                while end < entries.len()
+                    && !entries[end].is_hole()
+                    && entries[end].position
+                        == entries[end - 1].position + u64::from(entries[end - 1].size)
+                    && run_bytes < budget
+                {
+                    run_bytes += entries[end].size as usize;
+                    end += 1;
+                }
+                let run = &entries[i..end];
+                let read = match self.log.read_run(run[0].position, run_bytes)? {
+                    Some((seg, buf)) => {
+                        let mut within = 0usize;
+                        let mut out = Vec::with_capacity(run.len());
+                        for (k, entry) in run.iter().enumerate() {
+                            let rec_bytes = &buf[within..within + entry.size as usize];
+                            out.push(self.check_record(
+                                &topic,
+                                queue,
+                                at + k as u64,
+                                entry,
+                                &seg,
+                                rec_bytes,
+                            )?);
+                            within += entry.size as usize;
+                        }
+                        Some(out)
+                    }
+                    // Across a segment boundary or partly deleted: one record at a time.
+                    None => {
+                        let mut out = Vec::with_capacity(run.len());
+                        for (k, entry) in run.iter().enumerate() {
+                            match self.read_entry(&topic, queue, at + k as u64, entry)? {
+                                Some(m) => out.push(m),
+                                None => break,
+                            }
+                        }
+                        (!out.is_empty()).then_some(out)
+                    }
+                };
+                let Some(read) = read else {
                     if messages.is_empty() {
                         return Err(trimmed(self.bounds(&topic, queue)?.0));
                     }
                     break 'fill;
                 };
-                bytes += entry.size as usize;
-                messages.push(m);
-                at += 1;
-                if bytes >= max_bytes || messages.len() >= max_messages {
+                let complete = read.len() == run.len();
+                for (m, entry) in read.into_iter().zip(run) {
+                    bytes += entry.size as usize;
+                    messages.push(m);
+                    at += 1;
+                }
+                if !complete || bytes >= max_bytes || messages.len() >= max_messages {
                     break 'fill;
                 }
+                i = end;
             }
         }
         Ok(ReadBatch {
@@ -730,25 +781,39 @@ impl StoreCore {
         let Some((seg, bytes)) = self.log.read(entry.position, entry.size)? else {
             return Ok(None);
         };
+        self.check_record(topic, queue, offset, entry, &seg, &bytes)
+            .map(Some)
+    }
+
+    /// Decodes a record read for an index entry and checks that it is the one the index meant.
+    fn check_record(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        offset: u64,
+        entry: &Entry,
+        seg: &super::segment::Segment,
+        bytes: &[u8],
+    ) -> Result<StoredMessage> {
         let corrupt = |reason: String| StorageError::Corrupt {
             file: seg.path.clone(),
             position: super::segment::HEADER_LEN + (entry.position - seg.base),
             reason,
         };
-        let rec = record::decode(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let rec = record::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
         if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
             return Err(corrupt(format!(
                 "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
                 topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
             )));
         }
-        Ok(Some(StoredMessage {
+        Ok(StoredMessage {
             topic: topic.meta.name.to_string(),
             queue,
             offset,
             stored_at: rec.stored_at,
             message: rec.message,
-        }))
+        })
     }
 
     /// The message with this id, if still stored.
