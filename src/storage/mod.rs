@@ -23,6 +23,7 @@ mod housekeeping;
 mod key_index;
 mod log;
 mod producers;
+mod reads;
 pub mod record;
 mod segment;
 mod store;

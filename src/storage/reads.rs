@@ -1,0 +1,263 @@
+//! The read side of [`StoreCore`]: queue bounds, reads by offset (back-to-back records with
+//! one `pread`), checks that a record is the one its index entry meant, lookups by id, key and
+//! time.
+
+use super::consume_queue::Entry;
+use super::error::{Result, StorageError};
+use super::key_index::{id_hash, key_hash};
+use super::now_ms;
+use super::record::{self, Message, MessageId};
+use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
+
+impl StoreCore {
+    /// The earliest readable and the next offset of a queue.
+    pub fn queue_bounds(&self, topic: &str, queue: u32) -> Result<(u64, u64)> {
+        let topic = self.topic(topic)?;
+        self.bounds(&topic, queue)
+    }
+
+    pub(super) fn bounds(&self, topic: &Topic, queue: u32) -> Result<(u64, u64)> {
+        let cq = self.queue(topic, queue)?;
+        let earliest = match topic.meta.retention() {
+            None => cq.earliest(),
+            // Time moves the topic's own retention forward; search from the stored earliest.
+            Some(r) => {
+                let cutoff = now_ms().saturating_sub(r.as_millis() as i64);
+                cq.first_where(|e| e.stored_at >= cutoff)?
+            }
+        };
+        Ok((earliest, cq.next_offset()))
+    }
+
+    /// Reads up to `max_messages` (and roughly `max_bytes`, at least one message) from `offset`.
+    /// Reading at the next offset returns nothing; below the earliest is
+    /// [`StorageError::OffsetTrimmed`], naming the earliest.
+    pub fn read(
+        &self,
+        topic: &str,
+        queue: u32,
+        offset: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<ReadBatch> {
+        let topic = self.topic(topic)?;
+        let cq = self.queue(&topic, queue)?;
+        let (earliest, next) = self.bounds(&topic, queue)?;
+        let trimmed = |earliest| StorageError::OffsetTrimmed {
+            topic: topic.meta.name.to_string(),
+            queue,
+            requested: offset,
+            earliest,
+        };
+        if offset < earliest {
+            return Err(trimmed(earliest));
+        }
+        if offset > next {
+            return Err(StorageError::OffsetBeyondEnd {
+                topic: topic.meta.name.to_string(),
+                queue,
+                requested: offset,
+                next,
+            });
+        }
+        let mut messages = Vec::new();
+        let mut bytes = 0usize;
+        let mut at = offset;
+        'fill: while messages.len() < max_messages && at < next {
+            let entries = cq.entries(at, max_messages - messages.len())?;
+            if entries.is_empty() {
+                break;
+            }
+            let mut i = 0;
+            while i < entries.len() {
+                if entries[i].is_hole() {
+                    at += 1;
+                    i += 1;
+                    continue;
+                }
+                // A run of records that lie back to back in the log (a produce batch, usually)
+                // is read with one pread, within what is left of the byte budget.
+                let budget = max_bytes.saturating_sub(bytes).max(1);
+                let mut end = i + 1;
+                let mut run_bytes = entries[i].size as usize;
+                while end < entries.len()
+                    && !entries[end].is_hole()
+                    && entries[end].position
+                        == entries[end - 1].position + u64::from(entries[end - 1].size)
+                    && run_bytes < budget
+                {
+                    run_bytes += entries[end].size as usize;
+                    end += 1;
+                }
+                let run = &entries[i..end];
+                let read = match self.log.read_run(run[0].position, run_bytes)? {
+                    Some((seg, buf)) => {
+                        let mut within = 0usize;
+                        let mut out = Vec::with_capacity(run.len());
+                        for (k, entry) in run.iter().enumerate() {
+                            let rec_bytes = &buf[within..within + entry.size as usize];
+                            out.push(self.check_record(
+                                &topic,
+                                queue,
+                                at + k as u64,
+                                entry,
+                                &seg,
+                                rec_bytes,
+                            )?);
+                            within += entry.size as usize;
+                        }
+                        Some(out)
+                    }
+                    // Across a segment boundary or partly deleted: one record at a time.
+                    None => {
+                        let mut out = Vec::with_capacity(run.len());
+                        for (k, entry) in run.iter().enumerate() {
+                            match self.read_entry(&topic, queue, at + k as u64, entry)? {
+                                Some(m) => out.push(m),
+                                None => break,
+                            }
+                        }
+                        (!out.is_empty()).then_some(out)
+                    }
+                };
+                let Some(read) = read else {
+                    if messages.is_empty() {
+                        return Err(trimmed(self.bounds(&topic, queue)?.0));
+                    }
+                    break 'fill;
+                };
+                let complete = read.len() == run.len();
+                for (m, entry) in read.into_iter().zip(run) {
+                    bytes += entry.size as usize;
+                    messages.push(m);
+                    at += 1;
+                }
+                if !complete || bytes >= max_bytes || messages.len() >= max_messages {
+                    break 'fill;
+                }
+                i = end;
+            }
+        }
+        Ok(ReadBatch {
+            messages,
+            next_offset: at,
+        })
+    }
+
+    /// Reads and checks the record an index entry points at; `None` if its segment is gone.
+    fn read_entry(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        offset: u64,
+        entry: &Entry,
+    ) -> Result<Option<StoredMessage>> {
+        let Some((seg, bytes)) = self.log.read(entry.position, entry.size)? else {
+            return Ok(None);
+        };
+        self.check_record(topic, queue, offset, entry, &seg, &bytes)
+            .map(Some)
+    }
+
+    /// Decodes a record read for an index entry and checks that it is the one the index meant.
+    fn check_record(
+        &self,
+        topic: &Topic,
+        queue: u32,
+        offset: u64,
+        entry: &Entry,
+        seg: &super::segment::Segment,
+        bytes: &[u8],
+    ) -> Result<StoredMessage> {
+        let corrupt = |reason: String| StorageError::Corrupt {
+            file: seg.path.clone(),
+            position: super::segment::HEADER_LEN + (entry.position - seg.base),
+            reason,
+        };
+        let rec = record::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
+            return Err(corrupt(format!(
+                "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
+                topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
+            )));
+        }
+        Ok(StoredMessage {
+            topic: topic.meta.name.to_string(),
+            queue,
+            offset,
+            stored_at: rec.stored_at,
+            message: rec.message,
+        })
+    }
+
+    /// The message with this id, if still stored.
+    pub fn find_by_id(&self, topic: &str, id: &MessageId) -> Result<Option<StoredMessage>> {
+        let topic = self.topic(topic)?;
+        let found = self.lookup(&topic, id_hash(topic.meta.id, id), 1, |m| m.id == *id)?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Messages carrying `key`, newest first, at most `limit`.
+    pub fn find_by_key(&self, topic: &str, key: &str, limit: usize) -> Result<Vec<StoredMessage>> {
+        let topic = self.topic(topic)?;
+        self.lookup(&topic, key_hash(topic.meta.id, key), limit, |m| {
+            m.keys.iter().any(|k| k == key)
+        })
+    }
+
+    fn lookup(
+        &self,
+        topic: &Topic,
+        hash: u64,
+        limit: usize,
+        matches: impl Fn(&Message) -> bool,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut out = Vec::new();
+        for position in self.keys.lookup(hash, LOOKUP_CANDIDATES.max(limit))? {
+            let Some((_, len)) = self.log.read(position, 4)? else {
+                continue;
+            };
+            let len = u32::from_le_bytes(len[..4].try_into().expect("4 bytes"));
+            let Some((_, bytes)) = self.log.read(position, len)? else {
+                continue;
+            };
+            let Ok(rec) = record::decode(&bytes) else {
+                continue;
+            };
+            if rec.topic_id != topic.meta.id || !matches(&rec.message) {
+                continue;
+            }
+            let Some(cq) = topic.queues.get(rec.queue as usize) else {
+                continue;
+            };
+            // Still visible (not below the queue's earliest offset)?
+            let (earliest, _) = self.bounds(topic, rec.queue)?;
+            if rec.queue_offset < earliest
+                || cq
+                    .entry(rec.queue_offset)?
+                    .is_none_or(|e| e.position != position)
+            {
+                continue;
+            }
+            out.push(StoredMessage {
+                topic: topic.meta.name.to_string(),
+                queue: rec.queue,
+                offset: rec.queue_offset,
+                stored_at: rec.stored_at,
+                message: rec.message,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first offset of the queue stored at or after `time_ms` (the next offset if none).
+    pub fn offset_for_time(&self, topic: &str, queue: u32, time_ms: i64) -> Result<u64> {
+        let topic = self.topic(topic)?;
+        let (earliest, _) = self.bounds(&topic, queue)?;
+        let cq = self.queue(&topic, queue)?;
+        Ok(cq.first_where(|e| e.stored_at >= time_ms)?.max(earliest))
+    }
+}
