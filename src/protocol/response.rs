@@ -204,16 +204,13 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         },
         Kind::Produce => {
             let duplicate = r.u8("duplicate flag")? != 0;
-            let n = r.u32("ack count")? as usize;
-            bounded(n, r, 28, "ack count")?;
-            let mut acks = Vec::with_capacity(n);
-            for _ in 0..n {
-                acks.push(Ack {
+            let acks = list(r, 28, "ack count", |r| {
+                Ok(Ack {
                     queue: r.u32("queue")?,
                     offset: r.u64("offset")?,
                     id: MessageId(r.array16("message id")?),
-                });
-            }
+                })
+            })?;
             Response::Produced { duplicate, acks }
         }
         Kind::Fetch => Response::Fetched {
@@ -222,26 +219,15 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         },
         Kind::TopicCreate => Response::Topic(decode_topic(r)?),
         Kind::TopicDelete => Response::TopicDeleted,
-        Kind::TopicList => {
-            let n = r.u32("topic count")? as usize;
-            bounded(n, r, 27, "topic count")?;
-            let mut ts = Vec::with_capacity(n);
-            for _ in 0..n {
-                ts.push(decode_topic(r)?);
-            }
-            Response::Topics(ts)
-        }
+        Kind::TopicList => Response::Topics(list(r, 27, "topic count", decode_topic)?),
         Kind::TopicDescribe => {
             let topic = decode_topic(r)?;
-            let n = r.u32("queue count")? as usize;
-            bounded(n, r, 16, "queue count")?;
-            let mut queues = Vec::with_capacity(n);
-            for _ in 0..n {
-                queues.push(QueueRange {
+            let queues = list(r, 16, "queue count", |r| {
+                Ok(QueueRange {
                     earliest: r.u64("earliest")?,
                     next: r.u64("next")?,
-                });
-            }
+                })
+            })?;
             Response::Description { topic, queues }
         }
         Kind::LookupId | Kind::LookupKey => Response::Found(decode_delivered(r)?),
@@ -249,15 +235,26 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
     })
 }
 
-/// Refuses a count of items that cannot fit in what is left (each at least `min` bytes).
-fn bounded(n: usize, r: &Reader<'_>, min: usize, field: &'static str) -> Result<(), ReadError> {
+/// A `u32` count, then that many items read by `item`. A count that cannot fit in what is left
+/// (each item takes at least `min` bytes) is refused before anything is allocated.
+fn list<'a, T>(
+    r: &mut Reader<'a>,
+    min: usize,
+    field: &'static str,
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
+) -> Result<Vec<T>, ReadError> {
+    let n = r.u32(field)? as usize;
     if n > r.remaining() / min {
         return Err(ReadError::Invalid {
             field,
             reason: format!("{n} items cannot fit in {} bytes", r.remaining()),
         });
     }
-    Ok(())
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(item(r)?);
+    }
+    Ok(out)
 }
 
 fn encode_topic(buf: &mut Vec<u8>, t: &TopicInfo) {
@@ -303,17 +300,14 @@ fn encode_delivered(buf: &mut Vec<u8>, ms: &[Delivered]) {
 }
 
 fn decode_delivered(r: &mut Reader<'_>) -> Result<Vec<Delivered>, ReadError> {
-    let n = r.u32("message count")? as usize;
-    bounded(n, r, 54, "message count")?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
+    list(r, 54, "message count", |r| {
         let queue = r.u32("queue")?;
         let offset = r.u64("offset")?;
         let stored_at = r.i64("store time")?;
         let id = MessageId(r.array16("message id")?);
         let born_at = r.i64("born time")?;
         let (tag, keys, properties, body) = record::decode_content(r)?;
-        out.push(Delivered {
+        Ok(Delivered {
             queue,
             offset,
             stored_at,
@@ -325,7 +319,6 @@ fn decode_delivered(r: &mut Reader<'_>) -> Result<Vec<Delivered>, ReadError> {
                 body,
                 born_at,
             },
-        });
-    }
-    Ok(out)
+        })
+    })
 }
