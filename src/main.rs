@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::CheckConfig => match load_config(cli.config.as_deref()) {
+        Command::CheckConfig => match cli::load_config(cli.config.as_deref()) {
             Ok(_) => {
                 println!("ok");
                 ExitCode::SUCCESS
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => {
-            let config = match load_config(cli.config.as_deref()) {
+            let config = match cli::load_config(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(lines) => {
                     for line in lines {
@@ -123,17 +123,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: Option<&std::path::Path>) -> Result<Config, Vec<String>> {
-    cli::load_config(path)
-}
-
 /// Runs a network command with its config; any failure is one line on stderr and exit 1.
 fn network<F, Fut>(config: Option<PathBuf>, connect: ConnectArgs, command: F) -> ExitCode
 where
     F: FnOnce(Config, ConnectArgs) -> Fut,
     Fut: std::future::Future<Output = Result<(), CliError>>,
 {
-    let config = match load_config(config.as_deref()) {
+    let config = match cli::load_config(config.as_deref()) {
         Ok(c) => c,
         Err(lines) => {
             for line in lines {

@@ -15,8 +15,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    Ack, Delivered, FetchRequest, ProduceView, QueueRange, Request, Response, RouteView, Status,
-    TopicInfo, VERSION,
+    Ack, Delivered, FetchRequest, ProduceRequest, ProduceView, QueueRange, Request, Response,
+    RouteView, Status, TopicInfo, VERSION,
 };
 use crate::storage::record::{MessageId, RawMessage, fnv1a64};
 use crate::storage::{Durability, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms};
@@ -74,11 +74,7 @@ impl Broker {
     /// the returned task completes with the response (for `sync` topics, after the flush).
     pub async fn dispatch(self: &Arc<Self>, req: Request) -> JoinHandle<Response> {
         match req {
-            Request::Produce(p) => {
-                let mut body = Vec::new();
-                Request::Produce(p).encode_body(&mut body);
-                self.dispatch_produce(body).await
-            }
+            Request::Produce(p) => self.dispatch_produce(produce_body(p)).await,
             other => {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other).await })
@@ -111,9 +107,7 @@ impl Broker {
                 server: format!("lockgate {}", env!("CARGO_PKG_VERSION")),
             }),
             Request::Produce(p) => {
-                let mut body = Vec::new();
-                Request::Produce(p).encode_body(&mut body);
-                let pending = self.dispatch_produce(body).await;
+                let pending = self.dispatch_produce(produce_body(p)).await;
                 pending
                     .await
                     .map_err(|e| Response::error(Status::Internal, format!("produce failed: {e}")))
@@ -379,6 +373,13 @@ impl PendingProduce {
         }
         Response::Produced { duplicate, acks }
     }
+}
+
+/// An owned produce request as the frame body the produce path decodes.
+fn produce_body(p: ProduceRequest) -> Vec<u8> {
+    let mut body = Vec::new();
+    Request::Produce(p).encode_body(&mut body);
+    body
 }
 
 /// Runs blocking storage work on the blocking pool.

@@ -471,19 +471,10 @@ impl CommitLog {
         self.flush_wanted.notify_all();
     }
 
-    /// Reads `size` bytes at `position`, or `None` when that part of the log was deleted.
-    pub fn read(&self, position: u64, size: u32) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
-        let Some(seg) = self.segment_for(position) else {
-            return Ok(None);
-        };
-        let mut buf = vec![0u8; size as usize];
-        seg.read_at(position, &mut buf)?;
-        Ok(Some((seg, buf)))
-    }
-
-    /// Reads `size` bytes at `position` with one `pread`, if they lie in one segment; `None`
-    /// when they cross into the next segment or that part of the log was deleted.
-    pub fn read_run(&self, position: u64, size: usize) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
+    /// Reads `size` bytes at `position` with one `pread`. `None` when that part of the log was
+    /// deleted, or when the range crosses into the next segment (a single record never does;
+    /// a run of back-to-back records may).
+    pub fn read(&self, position: u64, size: usize) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
         let seg = {
             let segments = self.segments.read().expect("segments lock");
             let Some((_, seg)) = segments.range(..=position).next_back() else {
@@ -501,14 +492,6 @@ impl CommitLog {
         let mut buf = vec![0u8; size];
         seg.read_at(position, &mut buf)?;
         Ok(Some((seg, buf)))
-    }
-
-    fn segment_for(&self, position: u64) -> Option<Arc<Segment>> {
-        let segments = self.segments.read().expect("segments lock");
-        segments
-            .range(..=position)
-            .next_back()
-            .map(|(_, s)| s.clone())
     }
 
     /// All segments, oldest first.

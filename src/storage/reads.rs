@@ -90,7 +90,7 @@ impl StoreCore {
                     end += 1;
                 }
                 let run = &entries[i..end];
-                let read = match self.log.read_run(run[0].position, run_bytes)? {
+                let read = match self.log.read(run[0].position, run_bytes)? {
                     Some((seg, buf)) => {
                         let mut within = 0usize;
                         let mut out = Vec::with_capacity(run.len());
@@ -152,7 +152,7 @@ impl StoreCore {
         offset: u64,
         entry: &Entry,
     ) -> Result<Option<StoredMessage>> {
-        let Some((seg, bytes)) = self.log.read(entry.position, entry.size)? else {
+        let Some((seg, bytes)) = self.log.read(entry.position, entry.size as usize)? else {
             return Ok(None);
         };
         self.check_record(topic, queue, offset, entry, &seg, &bytes)
@@ -218,7 +218,7 @@ impl StoreCore {
                 continue;
             };
             let len = u32::from_le_bytes(len[..4].try_into().expect("4 bytes"));
-            let Some((_, bytes)) = self.log.read(position, len)? else {
+            let Some((_, bytes)) = self.log.read(position, len as usize)? else {
                 continue;
             };
             let Ok(rec) = record::decode(&bytes) else {

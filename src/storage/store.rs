@@ -96,11 +96,6 @@ impl PendingAppend {
         Ok(self.appended)
     }
 
-    /// The offsets the batch got (not yet acknowledged).
-    pub fn appended(&self) -> &Appended {
-        &self.appended
-    }
-
     /// True for a retried batch that was stored before (its original offsets are reported).
     pub fn is_duplicate(&self) -> bool {
         self.duplicate
@@ -279,10 +274,6 @@ impl StoreCore {
     /// What recovery found when this store was opened.
     pub fn recovery_report(&self) -> &ReplayReport {
         &self.recovery
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.opts.dir
     }
 
     pub fn stats(&self) -> StoreStats {
