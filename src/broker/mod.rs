@@ -5,6 +5,7 @@
 //! Storage calls block (disk I/O, `sync` flushes), so they run on tokio's blocking pool.
 
 mod errors;
+pub mod group;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

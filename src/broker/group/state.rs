@@ -1,0 +1,736 @@
+//! A consumer group as a state machine: members, subscriptions (one per topic, or per topic and
+//! member instance when broadcasting), queue ownership for ordered consumption, leases, acks,
+//! nacks, retries and dead-lettering. Pure: no I/O; every input that depends on time takes
+//! `now` (ms since the epoch), and queue bounds come from the caller.
+//!
+//! It does not read messages, write the dead-letter topic or persist itself: the broker's
+//! group service does that with what this returns ([`Taken`], [`DeadLetter`],
+//! [`GroupSnapshot`]).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use serde::{Deserialize, Serialize};
+
+use super::retry::{Decision, RetryPolicy};
+use super::window::{Grant, Handout, QueueWindow, WindowSnapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Members share the messages; each goes to one member, under a lease.
+    Clustering,
+    /// Every member instance gets every message, with its own progress.
+    Broadcasting,
+    /// Each queue belongs to one member at a time and is delivered in order.
+    Ordered,
+}
+
+impl Mode {
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Clustering => 0,
+            Mode::Broadcasting => 1,
+            Mode::Ordered => 2,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Mode> {
+        Some(match c {
+            0 => Mode::Clustering,
+            1 => Mode::Broadcasting,
+            2 => Mode::Ordered,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Clustering => "clustering",
+            Mode::Broadcasting => "broadcasting",
+            Mode::Ordered => "ordered",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "clustering" => Ok(Mode::Clustering),
+            "broadcasting" => Ok(Mode::Broadcasting),
+            "ordered" => Ok(Mode::Ordered),
+            other => Err(format!(
+                "{other:?} is not a mode (clustering, broadcasting, ordered)"
+            )),
+        }
+    }
+}
+
+/// A group's settings, persisted with it; the latest join sets them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: Mode,
+    /// How long a delivered message stays invisible to others before it counts as failed.
+    pub lease_ms: u64,
+    /// Deliveries before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// A member not heard from for this long is removed.
+    pub session_timeout_ms: u64,
+}
+
+/// Broker-wide timing the group does not persist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub retry_delays_ms: Vec<u64>,
+    /// Ordered mode: how long a failed message's queue waits before the same message again.
+    pub ordered_retry_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub topic: String,
+    /// The member's stable name (broadcasting keeps progress per instance).
+    pub instance: String,
+    /// The connection it came on; closing it removes the member.
+    pub conn: u64,
+    pub last_seen: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    #[error("member {0} is not in the group (it left, or missed its heartbeats)")]
+    UnknownMember(u64),
+}
+
+/// What a take handed out: messages of `topic` under one lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub topic: String,
+    pub lease: u32,
+    pub handouts: Vec<Handout>,
+}
+
+/// A message to copy to `%DLQ%<group>`, then report with [`Group::dead_lettered`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub topic: String,
+    pub instance: String,
+    pub queue: u32,
+    pub offset: u64,
+    pub attempt: u32,
+    pub reason: String,
+}
+
+/// One acked or nacked range: `count` offsets from `offset` of `queue`, delivered under `lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckRange {
+    pub queue: u32,
+    pub offset: u64,
+    pub count: u32,
+    pub lease: u32,
+}
+
+/// Progress of one queue, for `describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueProgress {
+    pub topic: String,
+    /// Broadcasting: the member instance this progress belongs to; otherwise empty.
+    pub instance: String,
+    pub queue: u32,
+    pub owner: Option<u64>,
+    pub acked: u64,
+    pub cursor: u64,
+    pub end: u64,
+    pub ready: u64,
+    pub in_flight: u64,
+    /// Waiting for a retry or the dead-letter topic.
+    pub retrying: u64,
+}
+
+type SubKey = (String, String);
+
+#[derive(Debug, Clone)]
+struct Subscription {
+    windows: Vec<QueueWindow>,
+    rr: usize,
+    /// (deadline, queue, first offset, count, lease) of delivered runs.
+    expiries: BinaryHeap<Reverse<(i64, u32, u64, u32, u32)>>,
+    /// (due, queue, offset) of failed offsets.
+    waits: BinaryHeap<Reverse<(i64, u32, u64)>>,
+}
+
+impl Subscription {
+    fn new(starts: &[u64]) -> Subscription {
+        Subscription {
+            windows: starts
+                .iter()
+                .enumerate()
+                .map(|(q, &s)| QueueWindow::new(q as u32, s))
+                .collect(),
+            rr: 0,
+            expiries: BinaryHeap::new(),
+            waits: BinaryHeap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    pub name: String,
+    pub settings: Settings,
+    pub subscriptions: Vec<SubscriptionSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionSnapshot {
+    pub topic: String,
+    #[serde(default)]
+    pub instance: String,
+    pub queues: Vec<WindowSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    name: String,
+    settings: Settings,
+    policy: Policy,
+    members: BTreeMap<u64, Member>,
+    subs: BTreeMap<SubKey, Subscription>,
+    next_lease: u32,
+    dead_letters: Vec<DeadLetter>,
+    /// Changed since the last snapshot.
+    dirty: bool,
+}
+
+impl Group {
+    pub fn new(name: &str, settings: Settings, policy: Policy) -> Group {
+        Group {
+            name: name.to_string(),
+            settings,
+            policy,
+            members: BTreeMap::new(),
+            subs: BTreeMap::new(),
+            next_lease: 1,
+            dead_letters: Vec::new(),
+            dirty: true,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn set_settings(&mut self, s: Settings) {
+        if s != self.settings {
+            self.settings = s;
+            self.dirty = true;
+        }
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    pub fn member(&self, id: u64) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    /// Topics this group has progress on.
+    pub fn topics(&self) -> Vec<String> {
+        let mut t: Vec<String> = self.subs.keys().map(|(t, _)| t.clone()).collect();
+        t.dedup();
+        t
+    }
+
+    pub fn has_subscription(&self, topic: &str, instance: &str) -> bool {
+        self.subs.contains_key(&self.key(topic, instance))
+    }
+
+    fn key(&self, topic: &str, instance: &str) -> SubKey {
+        let instance = match self.settings.mode {
+            Mode::Broadcasting => instance.to_string(),
+            _ => String::new(),
+        };
+        (topic.to_string(), instance)
+    }
+
+    fn member_key(&self, id: u64) -> Result<SubKey, GroupError> {
+        let m = self.members.get(&id).ok_or(GroupError::UnknownMember(id))?;
+        Ok(self.key(&m.topic, &m.instance))
+    }
+
+    /// Adds a member. `starts` (one offset per queue) places a subscription that does not exist
+    /// yet; an existing one keeps its progress.
+    pub fn join(&mut self, member: Member, starts: &[u64]) {
+        let key = self.key(&member.topic, &member.instance);
+        if !self.subs.contains_key(&key) {
+            self.subs.insert(key.clone(), Subscription::new(starts));
+            self.dirty = true;
+        }
+        self.members.insert(member.id, member);
+        self.rebalance(&key.0);
+    }
+
+    /// Removes a member: its leases are released at once (ready for others, delivery counted).
+    pub fn leave(&mut self, id: u64) -> bool {
+        let Some(m) = self.members.remove(&id) else {
+            return false;
+        };
+        let key = self.key(&m.topic, &m.instance);
+        if let Some(sub) = self.subs.get_mut(&key) {
+            for w in &mut sub.windows {
+                w.revoke(Some(id));
+            }
+        }
+        self.rebalance(&m.topic);
+        true
+    }
+
+    pub fn heartbeat(&mut self, id: u64, now: i64) -> Result<(), GroupError> {
+        let m = self.members.get_mut(&id).ok_or(GroupError::UnknownMember(id))?;
+        m.last_seen = now;
+        Ok(())
+    }
+
+    /// Ordered mode: queue q of a topic belongs to member `q % n` of its members (by id).
+    /// A queue that changes hands has its leases revoked, so the new owner resumes after the
+    /// last acked message.
+    fn rebalance(&mut self, topic: &str) {
+        if self.settings.mode != Mode::Ordered {
+            return;
+        }
+        let ids: Vec<u64> = self
+            .members
+            .values()
+            .filter(|m| m.topic == topic)
+            .map(|m| m.id)
+            .collect();
+        let key = (topic.to_string(), String::new());
+        let Some(sub) = self.subs.get_mut(&key) else {
+            return;
+        };
+        for (q, w) in sub.windows.iter_mut().enumerate() {
+            let owner = (!ids.is_empty()).then(|| ids[q % ids.len()]);
+            if w.owner != owner {
+                w.revoke(None);
+                w.owner = owner;
+            }
+        }
+    }
+
+    /// Keeps a subscription's windows in step with the queues: new queues start at their
+    /// earliest offset, and offsets that retention removed are skipped.
+    fn sync_bounds(sub: &mut Subscription, bounds: &[(u64, u64)]) -> bool {
+        let grew = sub.windows.len() < bounds.len();
+        while sub.windows.len() < bounds.len() {
+            let q = sub.windows.len();
+            sub.windows.push(QueueWindow::new(q as u32, bounds[q].0));
+        }
+        for (w, &(earliest, _)) in sub.windows.iter_mut().zip(bounds) {
+            if w.base() < earliest {
+                w.skip_to(earliest);
+            }
+        }
+        grew
+    }
+
+    /// Hands `max` messages at most to a member, from the queues' `(earliest, end)` bounds.
+    pub fn take(
+        &mut self,
+        id: u64,
+        now: i64,
+        bounds: &[(u64, u64)],
+        max: usize,
+    ) -> Result<Taken, GroupError> {
+        let key = self.member_key(id)?;
+        if let Some(m) = self.members.get_mut(&id) {
+            m.last_seen = now;
+        }
+        let lease = self.next_lease;
+        self.next_lease = self.next_lease.wrapping_add(1).max(1);
+        let ordered = self.settings.mode == Mode::Ordered;
+        let grant = Grant {
+            member: id,
+            lease,
+            deadline: now.saturating_add(self.settings.lease_ms as i64),
+            ordered,
+        };
+        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        if Self::sync_bounds(sub, bounds) {
+            self.rebalance(&key.0);
+        }
+        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        let mut handouts = Vec::new();
+        let n = sub.windows.len();
+        for i in 0..n {
+            if handouts.len() >= max {
+                break;
+            }
+            let q = (sub.rr + i) % n;
+            let w = &mut sub.windows[q];
+            if ordered && w.owner != Some(id) {
+                continue;
+            }
+            let end = bounds.get(q).map_or(0, |b| b.1);
+            let before = handouts.len();
+            w.take(grant, end, max - handouts.len(), &mut handouts);
+            push_expiries(&mut sub.expiries, grant.deadline, lease, &handouts[before..]);
+        }
+        sub.rr = (sub.rr + 1) % n.max(1);
+        if !handouts.is_empty() {
+            self.dirty = true;
+        }
+        Ok(Taken {
+            topic: key.0,
+            lease,
+            handouts,
+        })
+    }
+
+    /// Gives back handed-out messages that were not delivered after all.
+    pub fn release(&mut self, id: u64, lease: u32, handouts: &[Handout]) {
+        let Ok(key) = self.member_key(id) else { return };
+        if let Some(sub) = self.subs.get_mut(&key) {
+            for h in handouts {
+                if let Some(w) = sub.windows.get_mut(h.queue as usize) {
+                    w.release(h.offset, lease);
+                }
+            }
+        }
+    }
+
+    /// Acks ranges; returns `(acked, stale)` message counts. Stale acks (expired, revoked or
+    /// unknown leases) change nothing.
+    pub fn ack(&mut self, id: u64, now: i64, ranges: &[AckRange]) -> Result<(u64, u64), GroupError> {
+        let key = self.member_key(id)?;
+        self.heartbeat(id, now)?;
+        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        let (mut acked, mut stale) = (0, 0);
+        for r in ranges {
+            let n = match sub.windows.get_mut(r.queue as usize) {
+                Some(w) => w.ack(r.offset, u64::from(r.count), r.lease),
+                None => 0,
+            };
+            acked += n;
+            stale += u64::from(r.count) - n;
+        }
+        if acked > 0 {
+            self.dirty = true;
+        }
+        Ok((acked, stale))
+    }
+
+    /// Nacks ranges: each message is retried later or dead-lettered, as the retry policy says;
+    /// returns `(nacked, stale)`.
+    pub fn nack(
+        &mut self,
+        id: u64,
+        now: i64,
+        ranges: &[AckRange],
+        reason: &str,
+    ) -> Result<(u64, u64), GroupError> {
+        let key = self.member_key(id)?;
+        self.heartbeat(id, now)?;
+        let (mut nacked, mut stale) = (0, 0);
+        for r in ranges {
+            for offset in r.offset..r.offset.saturating_add(u64::from(r.count)) {
+                if self.fail(&key, r.queue, offset, r.lease, now, reason) {
+                    nacked += 1;
+                } else {
+                    stale += 1;
+                }
+            }
+        }
+        Ok((nacked, stale))
+    }
+
+    /// A delivery failed (nack or lease expiry): wait for a retry, or dead-letter.
+    fn fail(
+        &mut self,
+        key: &SubKey,
+        queue: u32,
+        offset: u64,
+        lease: u32,
+        now: i64,
+        reason: &str,
+    ) -> bool {
+        let mode = self.settings.mode;
+        let retry = RetryPolicy {
+            delays_ms: self.policy.retry_delays_ms.clone(),
+            max_attempts: self.settings.max_attempts,
+        };
+        let Some(sub) = self.subs.get_mut(key) else {
+            return false;
+        };
+        let Some(w) = sub.windows.get_mut(queue as usize) else {
+            return false;
+        };
+        let Some(failed) = w.fail(offset, lease) else {
+            return false;
+        };
+        let decision = if mode == Mode::Ordered {
+            w.revoke_above(offset);
+            retry.decide_ordered(failed.attempt, now, self.policy.ordered_retry_ms)
+        } else {
+            retry.decide(failed.attempt, now)
+        };
+        match decision {
+            Decision::RetryAt(due) => {
+                w.wait(offset, due);
+                sub.waits.push(Reverse((due, queue, offset)));
+            }
+            Decision::DeadLetter => {
+                w.dead_lettering(offset);
+                self.dead_letters.push(DeadLetter {
+                    topic: key.0.clone(),
+                    instance: key.1.clone(),
+                    queue,
+                    offset,
+                    attempt: failed.attempt,
+                    reason: format!("{reason} (attempt {})", failed.attempt),
+                });
+            }
+        }
+        self.dirty = true;
+        true
+    }
+
+    /// Advances time: removes members past their session timeout, fails expired leases, and
+    /// makes due retries ready. Returns true when messages became ready.
+    pub fn poll(&mut self, now: i64) -> bool {
+        let timeout = self.settings.session_timeout_ms as i64;
+        let gone: Vec<u64> = self
+            .members
+            .values()
+            .filter(|m| now.saturating_sub(m.last_seen) > timeout)
+            .map(|m| m.id)
+            .collect();
+        let mut woke = false;
+        for id in gone {
+            woke |= self.leave(id);
+        }
+        let keys: Vec<SubKey> = self.subs.keys().cloned().collect();
+        for key in keys {
+            let expired = {
+                let sub = self.subs.get_mut(&key).expect("key from the map");
+                let mut expired = Vec::new();
+                while let Some(&Reverse((deadline, queue, start, count, lease))) =
+                    sub.expiries.peek()
+                {
+                    if deadline > now {
+                        break;
+                    }
+                    sub.expiries.pop();
+                    if let Some(w) = sub.windows.get(queue as usize) {
+                        for o in start..start + u64::from(count) {
+                            if w.is_expired_lease(o, lease, deadline) {
+                                expired.push((queue, o, lease));
+                            }
+                        }
+                    }
+                }
+                expired
+            };
+            for (queue, offset, lease) in expired {
+                self.fail(&key, queue, offset, lease, now, "lease expired");
+            }
+            let sub = self.subs.get_mut(&key).expect("key from the map");
+            while let Some(&Reverse((due, queue, offset))) = sub.waits.peek() {
+                if due > now {
+                    break;
+                }
+                sub.waits.pop();
+                if let Some(w) = sub.windows.get_mut(queue as usize) {
+                    woke |= w.wake(offset, due);
+                }
+            }
+        }
+        woke
+    }
+
+    /// The next time [`Group::poll`] has work: a lease deadline, a retry, a session timeout.
+    pub fn next_deadline(&self) -> Option<i64> {
+        let timeout = self.settings.session_timeout_ms as i64;
+        let sessions = self
+            .members
+            .values()
+            .map(|m| m.last_seen.saturating_add(timeout + 1));
+        let subs = self.subs.values().flat_map(|s| {
+            let e = s.expiries.peek().map(|Reverse(e)| e.0);
+            let w = s.waits.peek().map(|Reverse(w)| w.0);
+            e.into_iter().chain(w)
+        });
+        sessions.chain(subs).min()
+    }
+
+    /// Messages decided for the dead-letter topic since the last call.
+    pub fn take_dead_letters(&mut self) -> Vec<DeadLetter> {
+        std::mem::take(&mut self.dead_letters)
+    }
+
+    /// The dead-letter copy of a message is stored: it is done.
+    pub fn dead_lettered(&mut self, d: &DeadLetter) {
+        if let Some(sub) = self.subs.get_mut(&(d.topic.clone(), d.instance.clone())) {
+            if let Some(w) = sub.windows.get_mut(d.queue as usize) {
+                w.finish(d.offset);
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// Offsets that hold no message (holes in the queue) are done.
+    pub fn skip(&mut self, id: u64, lease: u32, queue: u32, offsets: &[u64]) {
+        let Ok(key) = self.member_key(id) else { return };
+        if let Some(w) = self
+            .subs
+            .get_mut(&key)
+            .and_then(|s| s.windows.get_mut(queue as usize))
+        {
+            for &o in offsets {
+                if w.ack(o, 1, lease) == 0 {
+                    w.finish(o);
+                }
+            }
+        }
+    }
+
+    /// Moves the group's position on `topic` (every instance when broadcasting): `targets` has
+    /// one offset per queue; with `queue`, only that queue moves. A subscription that does not
+    /// exist yet is created there.
+    pub fn reset(&mut self, topic: &str, queue: Option<u32>, targets: &[u64]) {
+        let mut keys: Vec<SubKey> = self
+            .subs
+            .keys()
+            .filter(|(t, _)| t == topic)
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            let key = (topic.to_string(), String::new());
+            self.subs.insert(key.clone(), Subscription::new(targets));
+            keys.push(key);
+        }
+        for key in keys {
+            let sub = self.subs.get_mut(&key).expect("key from the map");
+            while sub.windows.len() < targets.len() {
+                let q = sub.windows.len();
+                sub.windows.push(QueueWindow::new(q as u32, targets[q]));
+            }
+            for (q, w) in sub.windows.iter_mut().enumerate() {
+                if queue.is_none_or(|only| only as usize == q) {
+                    if let Some(&t) = targets.get(q) {
+                        w.reset(t);
+                    }
+                }
+            }
+            sub.expiries.clear();
+            sub.waits.retain(|Reverse((_, q, _))| queue.is_some_and(|only| only != *q));
+        }
+        self.dead_letters.clear();
+        self.dirty = true;
+    }
+
+    /// Progress per queue, with each topic's queue ends from `end_of(topic)`.
+    pub fn progress(&self, end_of: impl Fn(&str) -> Vec<u64>) -> Vec<QueueProgress> {
+        let mut out = Vec::new();
+        for ((topic, instance), sub) in &self.subs {
+            let ends = end_of(topic);
+            for w in &sub.windows {
+                let end = ends.get(w.queue() as usize).copied().unwrap_or(w.cursor());
+                out.push(QueueProgress {
+                    topic: topic.clone(),
+                    instance: instance.clone(),
+                    queue: w.queue(),
+                    owner: w.owner,
+                    acked: w.base(),
+                    cursor: w.cursor(),
+                    end,
+                    ready: w.ready_total(end),
+                    in_flight: w.leased(),
+                    retrying: w.held(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The persisted form, if anything changed since the last call with `mark_clean`.
+    pub fn snapshot_if_dirty(&mut self) -> Option<GroupSnapshot> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        Some(self.snapshot())
+    }
+
+    pub fn snapshot(&self) -> GroupSnapshot {
+        GroupSnapshot {
+            name: self.name.clone(),
+            settings: self.settings.clone(),
+            subscriptions: self
+                .subs
+                .iter()
+                .map(|((topic, instance), sub)| SubscriptionSnapshot {
+                    topic: topic.clone(),
+                    instance: instance.clone(),
+                    queues: sub.windows.iter().map(QueueWindow::snapshot).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A group as persisted: no members, every unfinished message ready.
+    pub fn restore(snap: &GroupSnapshot, policy: Policy) -> Group {
+        let mut g = Group::new(&snap.name, snap.settings.clone(), policy);
+        for s in &snap.subscriptions {
+            let windows = s
+                .queues
+                .iter()
+                .enumerate()
+                .map(|(q, w)| QueueWindow::restore(q as u32, w))
+                .collect();
+            g.subs.insert(
+                (s.topic.clone(), s.instance.clone()),
+                Subscription {
+                    windows,
+                    rr: 0,
+                    expiries: BinaryHeap::new(),
+                    waits: BinaryHeap::new(),
+                },
+            );
+        }
+        g.dirty = false;
+        g
+    }
+}
+
+/// One expiry entry per run of consecutive offsets of a queue.
+fn push_expiries(
+    heap: &mut BinaryHeap<Reverse<(i64, u32, u64, u32, u32)>>,
+    deadline: i64,
+    lease: u32,
+    handouts: &[Handout],
+) {
+    let mut i = 0;
+    while i < handouts.len() {
+        let start = handouts[i];
+        let mut count = 1u32;
+        while i + (count as usize) < handouts.len() {
+            let h = handouts[i + count as usize];
+            if h.queue != start.queue || h.offset != start.offset + u64::from(count) {
+                break;
+            }
+            count += 1;
+        }
+        heap.push(Reverse((deadline, start.queue, start.offset, count, lease)));
+        i += count as usize;
+    }
+}
+
+#[cfg(test)]
+mod tests;
