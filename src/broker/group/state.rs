@@ -150,13 +150,14 @@ pub struct QueueProgress {
 }
 
 type SubKey = (String, String);
+/// (deadline, queue, first offset, count, lease) of a delivered run.
+type Expiry = (i64, u32, u64, u32, u32);
 
 #[derive(Debug, Clone)]
 struct Subscription {
     windows: Vec<QueueWindow>,
     rr: usize,
-    /// (deadline, queue, first offset, count, lease) of delivered runs.
-    expiries: BinaryHeap<Reverse<(i64, u32, u64, u32, u32)>>,
+    expiries: BinaryHeap<Reverse<Expiry>>,
     /// (due, queue, offset) of failed offsets.
     waits: BinaryHeap<Reverse<(i64, u32, u64)>>,
 }
@@ -293,7 +294,10 @@ impl Group {
     }
 
     pub fn heartbeat(&mut self, id: u64, now: i64) -> Result<(), GroupError> {
-        let m = self.members.get_mut(&id).ok_or(GroupError::UnknownMember(id))?;
+        let m = self
+            .members
+            .get_mut(&id)
+            .ok_or(GroupError::UnknownMember(id))?;
         m.last_seen = now;
         Ok(())
     }
@@ -361,11 +365,17 @@ impl Group {
             deadline: now.saturating_add(self.settings.lease_ms as i64),
             ordered,
         };
-        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        let sub = self
+            .subs
+            .get_mut(&key)
+            .expect("a member's subscription exists");
         if Self::sync_bounds(sub, bounds) {
             self.rebalance(&key.0);
         }
-        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        let sub = self
+            .subs
+            .get_mut(&key)
+            .expect("a member's subscription exists");
         let mut handouts = Vec::new();
         let n = sub.windows.len();
         for i in 0..n {
@@ -380,7 +390,12 @@ impl Group {
             let end = bounds.get(q).map_or(0, |b| b.1);
             let before = handouts.len();
             w.take(grant, end, max - handouts.len(), &mut handouts);
-            push_expiries(&mut sub.expiries, grant.deadline, lease, &handouts[before..]);
+            push_expiries(
+                &mut sub.expiries,
+                grant.deadline,
+                lease,
+                &handouts[before..],
+            );
         }
         sub.rr = (sub.rr + 1) % n.max(1);
         if !handouts.is_empty() {
@@ -407,10 +422,18 @@ impl Group {
 
     /// Acks ranges; returns `(acked, stale)` message counts. Stale acks (expired, revoked or
     /// unknown leases) change nothing.
-    pub fn ack(&mut self, id: u64, now: i64, ranges: &[AckRange]) -> Result<(u64, u64), GroupError> {
+    pub fn ack(
+        &mut self,
+        id: u64,
+        now: i64,
+        ranges: &[AckRange],
+    ) -> Result<(u64, u64), GroupError> {
         let key = self.member_key(id)?;
         self.heartbeat(id, now)?;
-        let sub = self.subs.get_mut(&key).expect("a member's subscription exists");
+        let sub = self
+            .subs
+            .get_mut(&key)
+            .expect("a member's subscription exists");
         let (mut acked, mut stale) = (0, 0);
         for r in ranges {
             let n = match sub.windows.get_mut(r.queue as usize) {
@@ -576,11 +599,14 @@ impl Group {
 
     /// The dead-letter copy of a message is stored: it is done.
     pub fn dead_lettered(&mut self, d: &DeadLetter) {
-        if let Some(sub) = self.subs.get_mut(&(d.topic.clone(), d.instance.clone())) {
-            if let Some(w) = sub.windows.get_mut(d.queue as usize) {
-                w.finish(d.offset);
-                self.dirty = true;
-            }
+        let key = (d.topic.clone(), d.instance.clone());
+        if let Some(w) = self
+            .subs
+            .get_mut(&key)
+            .and_then(|s| s.windows.get_mut(d.queue as usize))
+        {
+            w.finish(d.offset);
+            self.dirty = true;
         }
     }
 
@@ -622,14 +648,16 @@ impl Group {
                 sub.windows.push(QueueWindow::new(q as u32, targets[q]));
             }
             for (q, w) in sub.windows.iter_mut().enumerate() {
-                if queue.is_none_or(|only| only as usize == q) {
-                    if let Some(&t) = targets.get(q) {
-                        w.reset(t);
-                    }
+                let target = targets
+                    .get(q)
+                    .filter(|_| queue.is_none_or(|o| o as usize == q));
+                if let Some(&t) = target {
+                    w.reset(t);
                 }
             }
             sub.expiries.clear();
-            sub.waits.retain(|Reverse((_, q, _))| queue.is_some_and(|only| only != *q));
+            sub.waits
+                .retain(|Reverse((_, q, _))| queue.is_some_and(|only| only != *q));
         }
         self.dead_letters.clear();
         self.dirty = true;
@@ -711,7 +739,7 @@ impl Group {
 
 /// One expiry entry per run of consecutive offsets of a queue.
 fn push_expiries(
-    heap: &mut BinaryHeap<Reverse<(i64, u32, u64, u32, u32)>>,
+    heap: &mut BinaryHeap<Reverse<Expiry>>,
     deadline: i64,
     lease: u32,
     handouts: &[Handout],

@@ -449,7 +449,13 @@ mod tests {
         let mut out = Vec::new();
         w.take(grant(1), 3, 3, &mut out);
         let f = w.fail(1, 1).unwrap();
-        assert_eq!(f, Failed { offset: 1, attempt: 1 });
+        assert_eq!(
+            f,
+            Failed {
+                offset: 1,
+                attempt: 1
+            }
+        );
         assert!(w.fail(1, 1).is_none(), "a second nack is stale");
         w.wait(1, 500);
         assert_eq!(w.held(), 1);
@@ -486,7 +492,10 @@ mod tests {
         w.take(Grant { lease: 3, ..g }, 10, 4, &mut out);
         assert_eq!(offsets(&out), vec![2, 3, 4, 5]);
         assert_eq!(out[0].attempt, 2);
-        assert_eq!(out[1].attempt, 2, "revoked offsets were delivered once before");
+        assert_eq!(
+            out[1].attempt, 2,
+            "revoked offsets were delivered once before"
+        );
         assert_eq!(out[3].attempt, 1);
     }
 
@@ -496,7 +505,15 @@ mod tests {
         let mut out = Vec::new();
         w.take(grant(1), 4, 4, &mut out);
         w.release(3, 1);
-        w.take(Grant { member: 2, ..grant(2) }, 4, 1, &mut out);
+        w.take(
+            Grant {
+                member: 2,
+                ..grant(2)
+            },
+            4,
+            1,
+            &mut out,
+        );
         assert_eq!(out.last().unwrap().attempt, 1);
         assert_eq!(w.revoke(Some(1)), 3);
         assert_eq!(w.leased(), 1);

@@ -78,7 +78,10 @@ fn clustering_members_share_every_message_once() {
     assert_eq!(seen.len(), 1000);
     assert_eq!(per_member.len(), 3, "every member got work");
     let p = g.progress(|_| vec![250; 4]);
-    assert!(p.iter().all(|q| q.acked == 250 && q.ready == 0 && q.in_flight == 0));
+    assert!(
+        p.iter()
+            .all(|q| q.acked == 250 && q.ready == 0 && q.in_flight == 0)
+    );
 }
 
 #[test]
@@ -129,10 +132,7 @@ fn a_member_that_leaves_releases_its_leases_at_once() {
     assert_eq!(t2.handouts.len(), 10);
     let again: Vec<_> = t2.handouts.iter().filter(|h| h.attempt == 2).collect();
     assert_eq!(again.len(), 6);
-    assert_eq!(
-        g.ack(1, 1, &[]).unwrap_err(),
-        GroupError::UnknownMember(1)
-    );
+    assert_eq!(g.ack(1, 1, &[]).unwrap_err(), GroupError::UnknownMember(1));
 }
 
 #[test]
@@ -203,7 +203,10 @@ fn an_ordered_failure_blocks_its_queue_and_retries_the_same_message() {
     assert_eq!(g.nack(1, 10, &[r], "handler failed").unwrap(), (1, 0));
     // A late ack of 3 (delivered under the old lease) is stale: order is kept.
     assert_eq!(ack_all(&mut g, 1, 11, &t), (0, 5));
-    assert!(g.take(1, 20, &bounds, 5).unwrap().handouts.is_empty(), "blocked");
+    assert!(
+        g.take(1, 20, &bounds, 5).unwrap().handouts.is_empty(),
+        "blocked"
+    );
     assert!(g.poll(60));
     let t2 = g.take(1, 60, &bounds, 5).unwrap();
     let got: Vec<(u64, u32)> = t2.handouts.iter().map(|h| (h.offset, h.attempt)).collect();
@@ -300,7 +303,10 @@ fn reset_moves_every_queue_or_one() {
     assert_eq!(got, (4..10).map(|o| (1, o)).collect::<Vec<_>>());
     g.reset("t", None, &[7, 7]);
     let p = g.progress(|_| vec![10, 10]);
-    assert!(p.iter().all(|q| q.acked == 7 && q.ready == 3 && q.in_flight == 0));
+    assert!(
+        p.iter()
+            .all(|q| q.acked == 7 && q.ready == 3 && q.in_flight == 0)
+    );
     g.reset("other", None, &[2]);
     assert_eq!(g.topics(), vec!["other".to_string(), "t".to_string()]);
 }
