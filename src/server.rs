@@ -51,10 +51,13 @@ pub fn open_store(config: &Config) -> Result<Arc<Store>, ServerError> {
     Ok(store)
 }
 
-/// A running server: its store and its endpoint.
+/// A running server: its store, its broker (with the group ticker) and its endpoint.
 pub struct Running {
     pub store: Arc<Store>,
+    pub broker: Arc<Broker>,
     pub endpoint: Endpoint,
+    ticker: tokio::task::JoinHandle<()>,
+    stop_ticker: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
@@ -65,12 +68,9 @@ impl Running {
             move || open_store(&config)
         })
         .await??;
-        let broker = Arc::new(Broker::new(
-            store.clone(),
-            config.storage.durability,
-            config.server.max_frame_size,
-            config.server.max_batch_messages,
-        ));
+        let broker = Arc::new(Broker::new(store.clone(), config)?);
+        let (stop_ticker, stopped) = tokio::sync::watch::channel(false);
+        let ticker = broker.start_group_ticker(stopped);
         let s = &config.server;
         let endpoint = Endpoint::start(
             &EndpointOptions {
@@ -82,7 +82,7 @@ impl Running {
                 max_frame: s.max_frame_size,
                 idle_timeout: s.idle_timeout,
             },
-            broker,
+            broker.clone(),
         )?;
         tracing::info!(
             listen = %endpoint.local_addr(),
@@ -90,7 +90,13 @@ impl Running {
             topics = store.list_topics().len(),
             "lockgate is serving"
         );
-        Ok(Running { store, endpoint })
+        Ok(Running {
+            store,
+            broker,
+            endpoint,
+            ticker,
+            stop_ticker,
+        })
     }
 
     pub fn local_addr(&self) -> std::net::SocketAddr {
@@ -98,9 +104,13 @@ impl Running {
     }
 
     /// Clean shutdown: stop accepting, finish in-flight requests, close connections, then
-    /// flush and write the clean checkpoint.
+    /// persist group progress, flush and write the clean checkpoint.
     pub async fn stop(self) -> Result<(), ServerError> {
         self.endpoint.shutdown(SHUTDOWN_GRACE).await;
+        let _ = self.stop_ticker.send(true);
+        let _ = self.ticker.await;
+        let broker = self.broker;
+        tokio::task::spawn_blocking(move || broker.persist_groups()).await?;
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close()).await??;
         Ok(())

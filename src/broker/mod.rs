@@ -4,8 +4,11 @@
 //!
 //! Storage calls block (disk I/O, `sync` flushes), so they run on tokio's blocking pool.
 
+mod dead_letter;
 mod errors;
 pub mod group;
+mod group_files;
+mod group_service;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,14 +18,23 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::config::Config;
 use crate::protocol::{
     Ack, Delivered, FetchRequest, ProduceRequest, ProduceView, QueueRange, Request, Response,
     RouteView, Status, TopicInfo, VERSION,
 };
 use crate::storage::record::{MessageId, RawMessage, fnv1a64};
-use crate::storage::{Durability, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms};
+use crate::storage::{
+    Durability, StorageError, Store, StoredMessage, TopicMeta, TopicName, TopicSpec, now_ms,
+};
 
+pub use dead_letter::{
+    PROP_ATTEMPTS, PROP_GROUP, PROP_OFFSET, PROP_QUEUE, PROP_REASON, PROP_TOPIC,
+    topic_of as dead_letter_topic,
+};
 pub use errors::status_of;
+use group_service::Groups;
+pub use group_service::{ByteBudget, ConnInfo};
 
 /// Longest a fetch may wait for messages.
 pub const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
@@ -41,6 +53,7 @@ pub struct Broker {
     /// Per topic, a counter bumped after every append: long polls wait on it.
     appended: Mutex<HashMap<String, watch::Sender<u64>>>,
     round_robin: AtomicU64,
+    groups: Groups,
 }
 
 /// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
@@ -50,20 +63,17 @@ pub fn queue_for_key(key: &str, queues: u32) -> u32 {
 }
 
 impl Broker {
-    pub fn new(
-        store: Arc<Store>,
-        default_durability: Durability,
-        max_frame: u32,
-        max_batch: u32,
-    ) -> Broker {
-        Broker {
+    /// A broker over `store` with the settings of `config`; loads the persisted groups.
+    pub fn new(store: Arc<Store>, config: &Config) -> Result<Broker, StorageError> {
+        Ok(Broker {
+            groups: Groups::open(&config.server.data_dir, config.groups.clone())?,
             store,
-            default_durability,
-            max_frame,
-            max_batch,
+            default_durability: config.storage.durability,
+            max_frame: config.server.max_frame_size,
+            max_batch: config.server.max_batch_messages,
             appended: Mutex::new(HashMap::new()),
             round_robin: AtomicU64::new(0),
-        }
+        })
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -73,12 +83,12 @@ impl Broker {
     /// Starts handling a request. Requests on one stream are dispatched in order, and a produce
     /// request's messages are written before this returns, so batches keep their stream order;
     /// the returned task completes with the response (for `sync` topics, after the flush).
-    pub async fn dispatch(self: &Arc<Self>, req: Request) -> JoinHandle<Response> {
+    pub async fn dispatch(self: &Arc<Self>, req: Request, conn: ConnInfo) -> JoinHandle<Response> {
         match req {
             Request::Produce(p) => self.dispatch_produce(produce_body(p)).await,
             other => {
                 let this = self.clone();
-                tokio::spawn(async move { this.handle(other).await })
+                tokio::spawn(async move { this.handle(other, conn).await })
             }
         }
     }
@@ -95,7 +105,7 @@ impl Broker {
     }
 
     /// Handles a request to completion.
-    pub async fn handle(self: &Arc<Self>, req: Request) -> Response {
+    pub async fn handle(self: &Arc<Self>, req: Request, conn: ConnInfo) -> Response {
         let result = match req {
             Request::Ping { nonce } => Ok(Response::Pong { nonce }),
             Request::Hello { version, .. } if version != VERSION => Err(Response::error(
@@ -191,6 +201,51 @@ impl Broker {
                         .map_err(status_of)
                 })
                 .await
+            }
+            Request::GroupJoin(j) => self.group_join(&conn, j).await,
+            Request::GroupLeave { member } => self.group_leave(member),
+            Request::Heartbeat { member } => self.group_heartbeat(member),
+            Request::Receive {
+                member,
+                max_messages,
+                max_bytes,
+                max_wait_ms,
+            } => {
+                let budget = ByteBudget {
+                    max: (max_bytes.min(self.max_frame / 2)).max(1) as usize,
+                    at_least_one: true,
+                };
+                let wait = Duration::from_millis(u64::from(max_wait_ms)).min(MAX_FETCH_WAIT);
+                let max = max_messages.clamp(1, MAX_FETCH_MESSAGES) as usize;
+                self.group_receive(member, max, budget, wait).await
+            }
+            Request::Ack { member, ranges } => self.group_ack(member, &ranges, None),
+            Request::Nack {
+                member,
+                reason,
+                ranges,
+            } => self.group_ack(member, &ranges, Some(&reason)),
+            Request::Subscribe(_) | Request::Credit { .. } => Err(Response::error(
+                Status::InvalidArgument,
+                "Subscribe must be the first frame of its own stream, and Credit is sent only on a subscription stream",
+            )),
+            Request::GroupList => Ok(self.group_list()),
+            Request::GroupDescribe { group } => {
+                let this = self.clone();
+                blocking(move || this.group_describe(&group)).await
+            }
+            Request::GroupReset {
+                group,
+                topic,
+                queue,
+                to,
+            } => {
+                let this = self.clone();
+                blocking(move || this.group_reset(&group, &topic, queue, to)).await
+            }
+            Request::GroupDelete { group } => {
+                let this = self.clone();
+                blocking(move || this.group_delete(&group)).await
             }
         };
         result.unwrap_or_else(|e| e)

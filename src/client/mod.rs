@@ -5,6 +5,7 @@
 //! producer keeps one stream and pipelines its batches on it.
 
 mod consumer;
+mod group;
 mod producer;
 
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use quinn::crypto::rustls::QuicClientConfig;
 
 pub use consumer::{Consumer, ConsumerOptions, StartFrom};
+pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
 pub use producer::{Producer, ProducerOptions, SendHandle};
 
 use crate::protocol::{

@@ -32,6 +32,8 @@ pub struct ProducerOptions {
     pub linger: Duration,
     /// A batch is sent once its messages reach this size.
     pub max_batch_bytes: usize,
+    /// Or this many messages (keep it within the server's `max_batch_messages`).
+    pub max_batch_messages: usize,
     /// Batches sent and not yet answered, at most.
     pub max_in_flight: usize,
     /// Stamp batches with a producer id and sequence so that the server stores a resent batch
@@ -51,6 +53,7 @@ impl ProducerOptions {
             topic: topic.into(),
             linger: Duration::ZERO,
             max_batch_bytes: 1 << 20,
+            max_batch_messages: 1000,
             max_in_flight: 64,
             idempotent: true,
             retries: 10,
@@ -250,7 +253,7 @@ impl Driver {
         let mut bytes = record::content_len(&first.message.message);
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + self.opts.linger;
-        while bytes < self.opts.max_batch_bytes {
+        while bytes < self.opts.max_batch_bytes && batch.len() < self.opts.max_batch_messages {
             let next = if self.opts.linger.is_zero() {
                 rx.try_recv().ok()
             } else {

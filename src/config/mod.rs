@@ -5,6 +5,7 @@
 //! with its TOML path (`storage.segment_size: "12 XB" is not a size`), before anything starts.
 //! This module reads and checks configuration; it does not create directories or open storage.
 
+mod groups;
 mod raw;
 pub mod units;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::storage::{Durability, TopicName};
+pub use groups::GroupsConfig;
 pub use raw::RawConfig;
 use units::{parse_duration, parse_size};
 
@@ -23,6 +25,7 @@ use units::{parse_duration, parse_size};
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub groups: GroupsConfig,
     pub topics: Vec<TopicConfig>,
 }
 
@@ -105,6 +108,7 @@ impl Default for Config {
                 retention_size: None,
                 max_message_size: 4 << 20,
             },
+            groups: GroupsConfig::default(),
             topics: Vec::new(),
         }
     }
@@ -320,6 +324,8 @@ impl Config {
             );
         }
 
+        let groups = groups::validate(&mut v, raw.groups);
+
         let mut topics: Vec<TopicConfig> = Vec::new();
         for (i, rt) in raw.topics.into_iter().enumerate() {
             let at = |key: &str| format!("topic[{i}].{key}");
@@ -405,6 +411,7 @@ impl Config {
                     retention_size,
                     max_message_size,
                 },
+                groups,
                 topics,
             })
         } else {

@@ -11,8 +11,21 @@ pub struct RawConfig {
     pub server: RawServer,
     #[serde(default)]
     pub storage: RawStorage,
+    #[serde(default)]
+    pub groups: RawGroups,
     #[serde(default, rename = "topic")]
     pub topics: Vec<RawTopic>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroups {
+    pub lease: Option<String>,
+    pub max_attempts: Option<i64>,
+    pub retry_delays: Option<Vec<String>>,
+    pub ordered_retry_interval: Option<String>,
+    pub session_timeout: Option<String>,
+    pub persist_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,9 +10,14 @@
 //! request id u32 (echoed in the response). A response's kind is its request's kind with bit 15
 //! set. Kind numbers and status codes are never reused.
 
+mod group;
 mod request;
 mod response;
 
+pub use group::{
+    GroupDelivered, GroupInfo, GroupSummary, JoinRequest, MemberInfo, ProgressInfo, ResetTo,
+    StartPosition, SubscribeRequest, encode_deliveries,
+};
 pub use request::{
     FetchRequest, MessageView, ProduceMessage, ProduceRequest, ProduceView, Request, Route,
     RouteView,
@@ -45,6 +50,22 @@ pub enum Kind {
     LookupId = 64,
     LookupKey = 65,
     OffsetForTime = 66,
+    GroupJoin = 96,
+    GroupLeave = 97,
+    Heartbeat = 98,
+    Receive = 99,
+    Ack = 100,
+    Nack = 101,
+    /// Turns its stream into a subscription stream (see `docs/protocol.md`).
+    Subscribe = 102,
+    /// One-way, on a subscription stream: more credit.
+    Credit = 103,
+    /// Server to client only, on a subscription stream: pushed messages.
+    Deliveries = 104,
+    GroupList = 112,
+    GroupDescribe = 113,
+    GroupReset = 114,
+    GroupDelete = 115,
 }
 
 impl Kind {
@@ -61,6 +82,19 @@ impl Kind {
             64 => Kind::LookupId,
             65 => Kind::LookupKey,
             66 => Kind::OffsetForTime,
+            96 => Kind::GroupJoin,
+            97 => Kind::GroupLeave,
+            98 => Kind::Heartbeat,
+            99 => Kind::Receive,
+            100 => Kind::Ack,
+            101 => Kind::Nack,
+            102 => Kind::Subscribe,
+            103 => Kind::Credit,
+            104 => Kind::Deliveries,
+            112 => Kind::GroupList,
+            113 => Kind::GroupDescribe,
+            114 => Kind::GroupReset,
+            115 => Kind::GroupDelete,
             _ => return None,
         })
     }
@@ -99,6 +133,14 @@ pub enum Status {
     Internal = 17,
     /// The name is reserved for internal topics.
     ReservedName = 18,
+    UnknownGroup = 19,
+    /// The member left or missed its heartbeats; join again.
+    UnknownMember = 20,
+    /// Every acked or nacked message had an expired, revoked or unknown lease (nothing changed;
+    /// the message may have gone to another member). Safe to ignore.
+    StaleLease = 21,
+    /// The group is in another mode, or has live members where that is not allowed.
+    GroupConflict = 22,
 }
 
 impl Status {
@@ -124,6 +166,10 @@ impl Status {
             16 => ShuttingDown,
             17 => Internal,
             18 => ReservedName,
+            19 => UnknownGroup,
+            20 => UnknownMember,
+            21 => StaleLease,
+            22 => GroupConflict,
             _ => return None,
         })
     }

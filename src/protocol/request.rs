@@ -4,7 +4,9 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::storage::Durability;
 use crate::storage::record::{self, Message, MessageId};
 
+use super::group::{self, JoinRequest, ResetTo, SubscribeRequest};
 use super::{Kind, ProtocolError};
+use crate::broker::group::AckRange;
 
 /// Where a produced message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +87,48 @@ pub enum Request {
         queue: u32,
         time_ms: i64,
     },
+    GroupJoin(JoinRequest),
+    GroupLeave {
+        member: u64,
+    },
+    Heartbeat {
+        member: u64,
+    },
+    /// Long poll for a member: up to `max_messages`, waiting up to `max_wait_ms` for one.
+    Receive {
+        member: u64,
+        max_messages: u32,
+        max_bytes: u32,
+        max_wait_ms: u32,
+    },
+    Ack {
+        member: u64,
+        ranges: Vec<AckRange>,
+    },
+    Nack {
+        member: u64,
+        reason: String,
+        ranges: Vec<AckRange>,
+    },
+    Subscribe(SubscribeRequest),
+    Credit {
+        messages: u32,
+        bytes: u64,
+    },
+    GroupList,
+    GroupDescribe {
+        group: String,
+    },
+    GroupReset {
+        group: String,
+        topic: String,
+        /// `None`: every queue.
+        queue: Option<u32>,
+        to: ResetTo,
+    },
+    GroupDelete {
+        group: String,
+    },
 }
 
 const ROUTE_QUEUE: u8 = 0;
@@ -130,6 +174,18 @@ impl Request {
             Request::LookupId { .. } => Kind::LookupId,
             Request::LookupKey { .. } => Kind::LookupKey,
             Request::OffsetForTime { .. } => Kind::OffsetForTime,
+            Request::GroupJoin(_) => Kind::GroupJoin,
+            Request::GroupLeave { .. } => Kind::GroupLeave,
+            Request::Heartbeat { .. } => Kind::Heartbeat,
+            Request::Receive { .. } => Kind::Receive,
+            Request::Ack { .. } => Kind::Ack,
+            Request::Nack { .. } => Kind::Nack,
+            Request::Subscribe(_) => Kind::Subscribe,
+            Request::Credit { .. } => Kind::Credit,
+            Request::GroupList => Kind::GroupList,
+            Request::GroupDescribe { .. } => Kind::GroupDescribe,
+            Request::GroupReset { .. } => Kind::GroupReset,
+            Request::GroupDelete { .. } => Kind::GroupDelete,
         }
     }
 
@@ -181,6 +237,58 @@ impl Request {
                 put_str16(buf, topic);
                 buf.extend_from_slice(&queue.to_le_bytes());
                 buf.extend_from_slice(&time_ms.to_le_bytes());
+            }
+            Request::GroupJoin(j) => group::encode_join(buf, j),
+            Request::GroupLeave { member } | Request::Heartbeat { member } => {
+                buf.extend_from_slice(&member.to_le_bytes())
+            }
+            Request::Receive {
+                member,
+                max_messages,
+                max_bytes,
+                max_wait_ms,
+            } => {
+                buf.extend_from_slice(&member.to_le_bytes());
+                buf.extend_from_slice(&max_messages.to_le_bytes());
+                buf.extend_from_slice(&max_bytes.to_le_bytes());
+                buf.extend_from_slice(&max_wait_ms.to_le_bytes());
+            }
+            Request::Ack { member, ranges } => {
+                buf.extend_from_slice(&member.to_le_bytes());
+                group::encode_ranges(buf, ranges);
+            }
+            Request::Nack {
+                member,
+                reason,
+                ranges,
+            } => {
+                buf.extend_from_slice(&member.to_le_bytes());
+                put_str16(buf, reason);
+                group::encode_ranges(buf, ranges);
+            }
+            Request::Subscribe(s) => {
+                group::encode_join(buf, &s.join);
+                buf.extend_from_slice(&s.credit_messages.to_le_bytes());
+                buf.extend_from_slice(&s.credit_bytes.to_le_bytes());
+            }
+            Request::Credit { messages, bytes } => {
+                buf.extend_from_slice(&messages.to_le_bytes());
+                buf.extend_from_slice(&bytes.to_le_bytes());
+            }
+            Request::GroupList => {}
+            Request::GroupDescribe { group } | Request::GroupDelete { group } => {
+                put_str16(buf, group)
+            }
+            Request::GroupReset {
+                group,
+                topic,
+                queue,
+                to,
+            } => {
+                put_str16(buf, group);
+                put_str16(buf, topic);
+                buf.extend_from_slice(&queue.unwrap_or(u32::MAX).to_le_bytes());
+                group::encode_reset_to(buf, *to);
             }
         }
     }
@@ -243,6 +351,56 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
             topic: r.str16("topic")?,
             queue: r.u32("queue")?,
             time_ms: r.i64("time")?,
+        },
+        Kind::GroupJoin => Request::GroupJoin(group::decode_join(r)?),
+        Kind::GroupLeave => Request::GroupLeave {
+            member: r.u64("member")?,
+        },
+        Kind::Heartbeat => Request::Heartbeat {
+            member: r.u64("member")?,
+        },
+        Kind::Receive => Request::Receive {
+            member: r.u64("member")?,
+            max_messages: r.u32("max messages")?,
+            max_bytes: r.u32("max bytes")?,
+            max_wait_ms: r.u32("max wait")?,
+        },
+        Kind::Ack => Request::Ack {
+            member: r.u64("member")?,
+            ranges: group::decode_ranges(r)?,
+        },
+        Kind::Nack => Request::Nack {
+            member: r.u64("member")?,
+            reason: r.str16("reason")?,
+            ranges: group::decode_ranges(r)?,
+        },
+        Kind::Subscribe => Request::Subscribe(SubscribeRequest {
+            join: group::decode_join(r)?,
+            credit_messages: r.u32("credit messages")?,
+            credit_bytes: r.u64("credit bytes")?,
+        }),
+        Kind::Credit => Request::Credit {
+            messages: r.u32("credit messages")?,
+            bytes: r.u64("credit bytes")?,
+        },
+        Kind::Deliveries => {
+            return Err(ReadError::Invalid {
+                field: "kind",
+                reason: "deliveries are sent by servers only".into(),
+            });
+        }
+        Kind::GroupList => Request::GroupList,
+        Kind::GroupDescribe => Request::GroupDescribe {
+            group: r.str16("group")?,
+        },
+        Kind::GroupReset => Request::GroupReset {
+            group: r.str16("group")?,
+            topic: r.str16("topic")?,
+            queue: Some(r.u32("queue")?).filter(|&q| q != u32::MAX),
+            to: group::decode_reset_to(r)?,
+        },
+        Kind::GroupDelete => Request::GroupDelete {
+            group: r.str16("group")?,
         },
     })
 }

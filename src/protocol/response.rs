@@ -9,6 +9,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::storage::Durability;
 use crate::storage::record::{self, Message, MessageId};
 
+use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};
 use super::request::{durability_code, durability_from};
 use super::{Kind, ProtocolError, Status};
 
@@ -79,6 +80,25 @@ pub enum Response {
     },
     Found(Vec<Delivered>),
     Offset(u64),
+    /// To `GroupJoin` and `Subscribe`: the member id and the settings in force.
+    Joined {
+        member: u64,
+        lease_ms: u64,
+        session_timeout_ms: u64,
+    },
+    /// An empty success (`GroupLeave`, `Heartbeat`, `GroupDelete`).
+    Done,
+    /// To `Receive`, and pushed on subscription streams.
+    Deliveries(Vec<GroupDelivered>),
+    /// To `Ack` and `Nack`: messages changed, and messages whose lease was stale.
+    Acked {
+        done: u64,
+        stale: u64,
+    },
+    Groups(Vec<GroupSummary>),
+    Group(GroupInfo),
+    /// To `GroupReset`: `(queue, offset)` of every queue moved.
+    Positions(Vec<(u32, u64)>),
 }
 
 impl Response {
@@ -167,6 +187,42 @@ impl Response {
                 ok(buf);
                 buf.extend_from_slice(&o.to_le_bytes());
             }
+            Response::Joined {
+                member,
+                lease_ms,
+                session_timeout_ms,
+            } => {
+                ok(buf);
+                buf.extend_from_slice(&member.to_le_bytes());
+                buf.extend_from_slice(&lease_ms.to_le_bytes());
+                buf.extend_from_slice(&session_timeout_ms.to_le_bytes());
+            }
+            Response::Done => ok(buf),
+            Response::Deliveries(ms) => {
+                ok(buf);
+                group::encode_deliveries(buf, ms);
+            }
+            Response::Acked { done, stale } => {
+                ok(buf);
+                buf.extend_from_slice(&done.to_le_bytes());
+                buf.extend_from_slice(&stale.to_le_bytes());
+            }
+            Response::Groups(gs) => {
+                ok(buf);
+                group::encode_summaries(buf, gs);
+            }
+            Response::Group(g) => {
+                ok(buf);
+                group::encode_group_info(buf, g);
+            }
+            Response::Positions(ps) => {
+                ok(buf);
+                buf.extend_from_slice(&(ps.len() as u32).to_le_bytes());
+                for (q, o) in ps {
+                    buf.extend_from_slice(&q.to_le_bytes());
+                    buf.extend_from_slice(&o.to_le_bytes());
+                }
+            }
         }
     }
 
@@ -232,12 +288,28 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         }
         Kind::LookupId | Kind::LookupKey => Response::Found(decode_delivered(r)?),
         Kind::OffsetForTime => Response::Offset(r.u64("offset")?),
+        Kind::GroupJoin | Kind::Subscribe => Response::Joined {
+            member: r.u64("member")?,
+            lease_ms: r.u64("lease")?,
+            session_timeout_ms: r.u64("session timeout")?,
+        },
+        Kind::GroupLeave | Kind::Heartbeat | Kind::GroupDelete | Kind::Credit => Response::Done,
+        Kind::Receive | Kind::Deliveries => Response::Deliveries(group::decode_deliveries(r)?),
+        Kind::Ack | Kind::Nack => Response::Acked {
+            done: r.u64("done")?,
+            stale: r.u64("stale")?,
+        },
+        Kind::GroupList => Response::Groups(group::decode_summaries(r)?),
+        Kind::GroupDescribe => Response::Group(group::decode_group_info(r)?),
+        Kind::GroupReset => Response::Positions(list(r, 12, "queue count", |r| {
+            Ok((r.u32("queue")?, r.u64("offset")?))
+        })?),
     })
 }
 
 /// A `u32` count, then that many items read by `item`. A count that cannot fit in what is left
 /// (each item takes at least `min` bytes) is refused before anything is allocated.
-fn list<'a, T>(
+pub(super) fn list<'a, T>(
     r: &mut Reader<'a>,
     min: usize,
     field: &'static str,
@@ -290,17 +362,25 @@ fn decode_topic(r: &mut Reader<'_>) -> Result<TopicInfo, ReadError> {
 fn encode_delivered(buf: &mut Vec<u8>, ms: &[Delivered]) {
     buf.extend_from_slice(&(ms.len() as u32).to_le_bytes());
     for m in ms {
-        buf.extend_from_slice(&m.queue.to_le_bytes());
-        buf.extend_from_slice(&m.offset.to_le_bytes());
-        buf.extend_from_slice(&m.stored_at.to_le_bytes());
-        buf.extend_from_slice(&m.message.id.0);
-        buf.extend_from_slice(&m.message.born_at.to_le_bytes());
-        record::encode_content(buf, &m.message);
+        encode_delivered_one(buf, m);
     }
 }
 
+pub(super) fn encode_delivered_one(buf: &mut Vec<u8>, m: &Delivered) {
+    buf.extend_from_slice(&m.queue.to_le_bytes());
+    buf.extend_from_slice(&m.offset.to_le_bytes());
+    buf.extend_from_slice(&m.stored_at.to_le_bytes());
+    buf.extend_from_slice(&m.message.id.0);
+    buf.extend_from_slice(&m.message.born_at.to_le_bytes());
+    record::encode_content(buf, &m.message);
+}
+
 fn decode_delivered(r: &mut Reader<'_>) -> Result<Vec<Delivered>, ReadError> {
-    list(r, 54, "message count", |r| {
+    list(r, 54, "message count", decode_delivered_one)
+}
+
+pub(super) fn decode_delivered_one(r: &mut Reader<'_>) -> Result<Delivered, ReadError> {
+    {
         let queue = r.u32("queue")?;
         let offset = r.u64("offset")?;
         let stored_at = r.i64("store time")?;
@@ -320,5 +400,5 @@ fn decode_delivered(r: &mut Reader<'_>) -> Result<Vec<Delivered>, ReadError> {
                 born_at,
             },
         })
-    })
+    }
 }

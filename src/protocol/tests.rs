@@ -1,6 +1,7 @@
 //! Every message type three ways: round trip, every truncated prefix fails cleanly, golden bytes.
 
 use super::*;
+use crate::broker::group::{AckRange, Mode, Settings};
 use crate::storage::Durability;
 use crate::storage::record::{Message, MessageId};
 
@@ -78,7 +79,71 @@ fn requests() -> Vec<Request> {
             queue: 1,
             time_ms: -5,
         },
+        Request::GroupJoin(join(StartPosition::Time(1_700_000_000_000))),
+        Request::GroupLeave { member: 3 },
+        Request::Heartbeat { member: 4 },
+        Request::Receive {
+            member: 5,
+            max_messages: 10,
+            max_bytes: 1 << 20,
+            max_wait_ms: 100,
+        },
+        Request::Ack {
+            member: 5,
+            ranges: vec![range(0), range(1)],
+        },
+        Request::Nack {
+            member: 5,
+            reason: "failed".into(),
+            ranges: vec![range(2)],
+        },
+        Request::Subscribe(SubscribeRequest {
+            join: join(StartPosition::Earliest),
+            credit_messages: 512,
+            credit_bytes: 1 << 20,
+        }),
+        Request::Credit {
+            messages: 7,
+            bytes: 99,
+        },
+        Request::GroupList,
+        Request::GroupDescribe { group: "g".into() },
+        Request::GroupReset {
+            group: "g".into(),
+            topic: "t".into(),
+            queue: Some(2),
+            to: ResetTo::Time(-1),
+        },
+        Request::GroupReset {
+            group: "g".into(),
+            topic: "t".into(),
+            queue: None,
+            to: ResetTo::Offset(5),
+        },
+        Request::GroupDelete { group: "g".into() },
     ]
+}
+
+fn join(start: StartPosition) -> JoinRequest {
+    JoinRequest {
+        group: "billing".into(),
+        topic: "orders".into(),
+        instance: "host-1".into(),
+        mode: Mode::Ordered,
+        start,
+        lease_ms: 30_000,
+        max_attempts: 16,
+        session_timeout_ms: 0,
+    }
+}
+
+fn range(n: u32) -> AckRange {
+    AckRange {
+        queue: n,
+        offset: 100 + u64::from(n),
+        count: 3,
+        lease: 9,
+    }
 }
 
 fn topic_info() -> TopicInfo {
@@ -165,10 +230,70 @@ fn responses() -> Vec<(Kind, Response)> {
         ),
         (
             Kind::LookupKey,
-            Response::Found(vec![delivered.clone(), delivered]),
+            Response::Found(vec![delivered.clone(), delivered.clone()]),
         ),
         (Kind::LookupId, Response::Found(vec![])),
         (Kind::OffsetForTime, Response::Offset(77)),
+        (
+            Kind::Subscribe,
+            Response::Joined {
+                member: 1,
+                lease_ms: 2,
+                session_timeout_ms: 3,
+            },
+        ),
+        (Kind::Heartbeat, Response::Done),
+        (
+            Kind::Deliveries,
+            Response::Deliveries(vec![GroupDelivered {
+                lease: 4,
+                attempt: 2,
+                delivered: delivered.clone(),
+            }]),
+        ),
+        (Kind::Nack, Response::Acked { done: 3, stale: 1 }),
+        (
+            Kind::GroupList,
+            Response::Groups(vec![GroupSummary {
+                name: "g".into(),
+                mode: Mode::Broadcasting,
+                members: 2,
+                topics: vec!["a".into(), "b".into()],
+            }]),
+        ),
+        (
+            Kind::GroupDescribe,
+            Response::Group(GroupInfo {
+                name: "g".into(),
+                settings: Settings {
+                    mode: Mode::Ordered,
+                    lease_ms: 30_000,
+                    max_attempts: 16,
+                    session_timeout_ms: 10_000,
+                },
+                members: vec![MemberInfo {
+                    id: 7,
+                    topic: "t".into(),
+                    instance: "i".into(),
+                    client: "127.0.0.1:5000".into(),
+                    idle_ms: 12,
+                    queues: vec![0, 2],
+                }],
+                progress: vec![ProgressInfo {
+                    topic: "t".into(),
+                    instance: String::new(),
+                    queue: 2,
+                    owner: 7,
+                    acked: 10,
+                    end: 20,
+                    ready: 5,
+                    in_flight: 4,
+                    retrying: 1,
+                    oldest_unacked_at: 1_700_000_000_000,
+                }],
+            }),
+        ),
+        (Kind::GroupReset, Response::Positions(vec![(0, 5), (1, 9)])),
         (
             Kind::Fetch,
             Response::Error {

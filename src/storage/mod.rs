@@ -18,7 +18,7 @@
 mod checkpoint;
 mod consume_queue;
 mod error;
-mod fsutil;
+pub(crate) mod fsutil;
 mod housekeeping;
 mod key_index;
 mod log;

@@ -260,4 +260,12 @@ impl StoreCore {
         let cq = self.queue(&topic, queue)?;
         Ok(cq.first_where(|e| e.stored_at >= time_ms)?.max(earliest))
     }
+
+    /// When the message at `offset` was stored, if the queue still holds it (from the index,
+    /// without reading the log).
+    pub fn stored_at(&self, topic: &str, queue: u32, offset: u64) -> Result<Option<i64>> {
+        let topic = self.topic(topic)?;
+        let cq = self.queue(&topic, queue)?;
+        Ok(cq.entry(offset)?.map(|e| e.stored_at))
+    }
 }

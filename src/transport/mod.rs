@@ -2,6 +2,7 @@
 //! between the network and the [`Broker`](crate::broker::Broker); knows nothing of storage.
 
 mod server;
+mod subscription;
 pub mod tls;
 
 pub use server::{Endpoint, EndpointError, EndpointOptions};

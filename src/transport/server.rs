@@ -17,14 +17,15 @@ use quinn::crypto::rustls::QuicServerConfig;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::subscription;
 use super::tls::{self, TlsError};
-use crate::broker::Broker;
+use crate::broker::{Broker, ConnInfo};
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
 const PIPELINE_DEPTH: usize = 256;
 /// Application error code sent when a stream is stopped after an oversized frame.
-const STOP_FRAME_TOO_LARGE: u32 = 1;
+pub(super) const STOP_FRAME_TOO_LARGE: u32 = 1;
 
 #[derive(Debug, Clone)]
 pub struct EndpointOptions {
@@ -217,6 +218,10 @@ async fn serve_connection(
     max_frame: u32,
 ) {
     let remote = conn.remote_address();
+    let info = ConnInfo {
+        id: conn.stable_id() as u64,
+        remote,
+    };
     tracing::debug!(%remote, "connection open");
     loop {
         match conn.accept_bi().await {
@@ -227,14 +232,58 @@ async fn serve_connection(
                     broker.clone(),
                     in_flight.clone(),
                     max_frame,
+                    info,
                 ));
             }
             Err(e) => {
                 tracing::debug!(%remote, reason = %e, "connection closed");
+                // Its group members leave now rather than at their session timeout.
+                broker.connection_closed(info.id);
                 return;
             }
         }
     }
+}
+
+/// What reading one frame gave.
+pub(super) enum FrameRead {
+    Frame(Header, Vec<u8>),
+    /// The peer finished the stream (cleanly, between frames, or not).
+    End,
+    /// The header announced a body over the limit; the body was not read.
+    TooLarge(Header),
+}
+
+pub(super) async fn read_frame(recv: &mut quinn::RecvStream, max_frame: u32) -> FrameRead {
+    let mut header = [0u8; HEADER_LEN];
+    match recv.read_exact(&mut header).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return FrameRead::End,
+        Err(e) => {
+            tracing::debug!(error = %e, "stream ended inside a frame header");
+            return FrameRead::End;
+        }
+    }
+    let h = Header::decode(&header);
+    if h.body_len > max_frame {
+        return FrameRead::TooLarge(h);
+    }
+    let mut body = vec![0u8; h.body_len as usize];
+    if let Err(e) = recv.read_exact(&mut body).await {
+        tracing::debug!(error = %e, "stream ended inside a frame body");
+        return FrameRead::End;
+    }
+    FrameRead::Frame(h, body)
+}
+
+pub(super) fn too_large(h: &Header, max_frame: u32) -> Response {
+    Response::error(
+        Status::FrameTooLarge,
+        format!(
+            "frame of {} bytes exceeds the limit of {max_frame} bytes; closing this stream",
+            h.body_len
+        ),
+    )
 }
 
 /// A response on its way: ready now, or being worked on.
@@ -244,11 +293,34 @@ enum Pending {
 }
 
 async fn serve_stream(
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    max_frame: u32,
+    conn: ConnInfo,
+) {
+    let first = read_frame(&mut recv, max_frame).await;
+    if let FrameRead::Frame(h, body) = &first
+        && h.kind == Kind::Subscribe as u16
+    {
+        // Not counted in flight: a subscription lasts until its connection closes, which
+        // shutdown does after draining requests.
+        subscription::serve(send, recv, broker, conn, *h, body, max_frame).await;
+        return;
+    }
+    serve_requests(send, recv, broker, in_flight, max_frame, conn, first).await;
+}
+
+/// A request stream: responses in request order, pipelined.
+async fn serve_requests(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     broker: Arc<Broker>,
     in_flight: Arc<InFlight>,
     max_frame: u32,
+    conn: ConnInfo,
+    first: FrameRead,
 ) {
     let (tx, mut rx) = mpsc::channel::<(u16, u32, Pending, InFlightGuard)>(PIPELINE_DEPTH);
     let writer = tokio::spawn(async move {
@@ -273,48 +345,37 @@ async fn serve_stream(
         let _ = send.finish();
     });
 
-    let mut header = [0u8; HEADER_LEN];
+    let mut next = Some(first);
     loop {
-        match recv.read_exact(&mut header).await {
-            Ok(()) => {}
-            Err(quinn::ReadExactError::FinishedEarly(0)) => break, // the client finished the stream
-            Err(e) => {
-                tracing::debug!(error = %e, "stream ended inside a frame header");
+        let read = match next.take() {
+            Some(r) => r,
+            None => read_frame(&mut recv, max_frame).await,
+        };
+        let (h, body) = match read {
+            FrameRead::End => break,
+            FrameRead::TooLarge(h) => {
+                let guard = in_flight.enter();
+                let r = too_large(&h, max_frame);
+                let _ = tx
+                    .send((
+                        h.kind & !RESPONSE_BIT,
+                        h.request_id,
+                        Pending::Ready(r),
+                        guard,
+                    ))
+                    .await;
+                let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
                 break;
             }
-        }
-        let h = Header::decode(&header);
+            FrameRead::Frame(h, body) => (h, body),
+        };
         let guard = in_flight.enter();
-        if h.body_len > max_frame {
-            let r = Response::error(
-                Status::FrameTooLarge,
-                format!(
-                    "frame of {} bytes exceeds the limit of {max_frame} bytes; closing this stream",
-                    h.body_len
-                ),
-            );
-            let _ = tx
-                .send((
-                    h.kind & !RESPONSE_BIT,
-                    h.request_id,
-                    Pending::Ready(r),
-                    guard,
-                ))
-                .await;
-            let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
-            break;
-        }
-        let mut body = vec![0u8; h.body_len as usize];
-        if let Err(e) = recv.read_exact(&mut body).await {
-            tracing::debug!(error = %e, "stream ended inside a frame body");
-            break;
-        }
         let pending = if h.kind == Kind::Produce as u16 {
             // Produce bodies go to the broker undecoded: their message bytes become log records.
             Pending::Task(broker.dispatch_produce(body).await)
         } else {
             match decode(h.kind, &body) {
-                Ok(req) => Pending::Task(broker.dispatch(req).await),
+                Ok(req) => Pending::Task(broker.dispatch(req, conn).await),
                 Err(r) => Pending::Ready(r),
             }
         };
@@ -330,7 +391,7 @@ async fn serve_stream(
     let _ = writer.await;
 }
 
-fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
+pub(super) fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
     if kind & RESPONSE_BIT != 0 || Kind::from_u16(kind).is_none() {
         return Err(Response::error(
             Status::UnknownRequest,

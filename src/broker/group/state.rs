@@ -303,8 +303,9 @@ impl Group {
     }
 
     /// Ordered mode: queue q of a topic belongs to member `q % n` of its members (by id).
-    /// A queue that changes hands has its leases revoked, so the new owner resumes after the
-    /// last acked message.
+    /// A queue leaving a live member is handed over once that member's leases on it are
+    /// settled; a queue of a member that is gone moves at once (its leases revoked). Either way
+    /// the new owner resumes after the last acked message.
     fn rebalance(&mut self, topic: &str) {
         if self.settings.mode != Mode::Ordered {
             return;
@@ -320,10 +321,21 @@ impl Group {
             return;
         };
         for (q, w) in sub.windows.iter_mut().enumerate() {
-            let owner = (!ids.is_empty()).then(|| ids[q % ids.len()]);
-            if w.owner != owner {
-                w.revoke(None);
-                w.owner = owner;
+            let target = (!ids.is_empty()).then(|| ids[q % ids.len()]);
+            if w.owner == target {
+                w.handover = None;
+                continue;
+            }
+            match w.owner {
+                Some(old) if ids.contains(&old) => {
+                    w.handover = target;
+                    w.settle_handover();
+                }
+                _ => {
+                    w.revoke(None);
+                    w.owner = target;
+                    w.handover = None;
+                }
             }
         }
     }
@@ -352,10 +364,8 @@ impl Group {
         bounds: &[(u64, u64)],
         max: usize,
     ) -> Result<Taken, GroupError> {
+        // Not a sign of life: a subscription takes for its member without hearing from it.
         let key = self.member_key(id)?;
-        if let Some(m) = self.members.get_mut(&id) {
-            m.last_seen = now;
-        }
         let lease = self.next_lease;
         self.next_lease = self.next_lease.wrapping_add(1).max(1);
         let ordered = self.settings.mode == Mode::Ordered;
@@ -384,7 +394,7 @@ impl Group {
             }
             let q = (sub.rr + i) % n;
             let w = &mut sub.windows[q];
-            if ordered && w.owner != Some(id) {
+            if ordered && (w.owner != Some(id) || w.handover.is_some()) {
                 continue;
             }
             let end = bounds.get(q).map_or(0, |b| b.1);
@@ -442,6 +452,9 @@ impl Group {
             };
             acked += n;
             stale += u64::from(r.count) - n;
+        }
+        for w in &mut sub.windows {
+            w.settle_handover();
         }
         if acked > 0 {
             self.dirty = true;
@@ -503,6 +516,7 @@ impl Group {
         } else {
             retry.decide(failed.attempt, now)
         };
+        w.settle_handover();
         match decision {
             Decision::RetryAt(due) => {
                 w.wait(offset, due);
@@ -524,9 +538,9 @@ impl Group {
         true
     }
 
-    /// Advances time: removes members past their session timeout, fails expired leases, and
-    /// makes due retries ready. Returns true when messages became ready.
-    pub fn poll(&mut self, now: i64) -> bool {
+    /// Removes the members not heard from within the session timeout (their leases are
+    /// released); returns their ids.
+    pub fn expire_sessions(&mut self, now: i64) -> Vec<u64> {
         let timeout = self.settings.session_timeout_ms as i64;
         let gone: Vec<u64> = self
             .members
@@ -534,10 +548,16 @@ impl Group {
             .filter(|m| now.saturating_sub(m.last_seen) > timeout)
             .map(|m| m.id)
             .collect();
-        let mut woke = false;
-        for id in gone {
-            woke |= self.leave(id);
+        for &id in &gone {
+            self.leave(id);
         }
+        gone
+    }
+
+    /// Advances time: removes members past their session timeout, fails expired leases, and
+    /// makes due retries ready. Returns true when messages became ready.
+    pub fn poll(&mut self, now: i64) -> bool {
+        let mut woke = !self.expire_sessions(now).is_empty();
         let keys: Vec<SubKey> = self.subs.keys().cloned().collect();
         for key in keys {
             let expired = {
@@ -685,6 +705,11 @@ impl Group {
             }
         }
         out
+    }
+
+    /// Asks for the next snapshot (the last one could not be written).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 
     /// The persisted form, if anything changed since the last call with `mark_clean`.

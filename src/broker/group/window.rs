@@ -74,6 +74,10 @@ pub struct QueueWindow {
     held: u64,
     /// The member that owns this queue (ordered mode).
     pub owner: Option<u64>,
+    /// Ordered mode: the member the queue goes to once the owner's leases are settled (acked,
+    /// failed or expired). Meanwhile nobody gets messages of the queue, so the new owner starts
+    /// after the old one's last ack and the order holds across the move.
+    pub handover: Option<u64>,
 }
 
 /// The persisted form of a window: the watermark, the done offsets above it (as ranges), and
@@ -101,6 +105,7 @@ impl QueueWindow {
             leased: 0,
             held: 0,
             owner: None,
+            handover: None,
         }
     }
 
@@ -352,9 +357,16 @@ impl QueueWindow {
 
     /// Starts over at `offset` (a reset): nothing in flight, nothing acked above it.
     pub fn reset(&mut self, offset: u64) {
-        let owner = self.owner;
+        let owner = self.handover.or(self.owner);
         *self = QueueWindow::new(self.queue, offset);
         self.owner = owner;
+    }
+
+    /// Completes a pending handover once the old owner holds no lease.
+    pub fn settle_handover(&mut self) {
+        if self.handover.is_some() && self.leased == 0 {
+            self.owner = self.handover.take();
+        }
     }
 
     pub fn snapshot(&self) -> WindowSnapshot {

@@ -318,3 +318,45 @@ fn retention_skips_what_is_gone_and_new_queues_start_at_their_earliest() {
     let got: Vec<(u32, u64)> = t.handouts.iter().map(|h| (h.queue, h.offset)).collect();
     assert_eq!(got, vec![(0, 5), (0, 6), (0, 7), (1, 2), (1, 3)]);
 }
+
+#[test]
+fn a_queue_leaves_a_live_owner_only_after_its_leases_settle() {
+    let mut g = group(Mode::Ordered, 2, &[1]);
+    let bounds = [(0, 10), (0, 10)];
+    let t1 = g.take(1, 0, &bounds, 15).unwrap();
+    let q1: Vec<u64> = t1
+        .handouts
+        .iter()
+        .filter(|h| h.queue == 1)
+        .map(|h| h.offset)
+        .collect();
+    assert!(!q1.is_empty());
+    g.join(member(2, "i2"), &[0, 0]);
+    assert!(
+        g.take(2, 1, &bounds, 10).unwrap().handouts.is_empty(),
+        "queue 1 is still draining at member 1"
+    );
+    assert!(
+        g.take(1, 1, &bounds, 10)
+            .unwrap()
+            .handouts
+            .iter()
+            .all(|h| h.queue == 0),
+        "and member 1 gets no more of it"
+    );
+    g.ack(
+        1,
+        2,
+        &[AckRange {
+            queue: 1,
+            offset: q1[0],
+            count: q1.len() as u32,
+            lease: t1.lease,
+        }],
+    )
+    .unwrap();
+    let t2 = g.take(2, 3, &bounds, 100).unwrap();
+    let got: Vec<(u32, u64)> = t2.handouts.iter().map(|h| (h.queue, h.offset)).collect();
+    let expected: Vec<(u32, u64)> = (q1.len() as u64..10).map(|o| (1, o)).collect();
+    assert_eq!(got, expected, "member 2 resumes after member 1's last ack");
+}

@@ -1,0 +1,562 @@
+//! Group consumers: a subscription stream with credit flow control, batched and pipelined
+//! acks, automatic or manual acknowledgement, and ordered consumption.
+//!
+//! Credit: the consumer grants the server `credit_messages` messages and `credit_bytes` bytes
+//! at the start, and grants again what the application has taken once half of either is used,
+//! so a slow application is never flooded and a fast one never waits for a round trip. Every
+//! `session_timeout / 3` a `Credit` frame is sent even with nothing to grant: it is the
+//! member's heartbeat.
+//!
+//! Ordered mode: after [`GroupConsumer::nack`] of a message, later messages of its queue that
+//! were already pushed are dropped (not handed to the application) until the server delivers
+//! the failed message again, so the application sees each queue strictly in order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{Client, ClientError, read_response};
+use crate::broker::group::{AckRange, Mode};
+use crate::protocol::{
+    GroupDelivered, JoinRequest, Kind, Request, Response, StartPosition, SubscribeRequest, frame,
+};
+use crate::storage::record::content_len;
+
+/// Wire bytes of a delivered message besides its content (what credit counts).
+const DELIVERED_OVERHEAD: u64 = 52;
+/// Ack requests in flight at once.
+const ACKS_IN_FLIGHT: usize = 16;
+/// Most acks coalesced into one request.
+const MAX_ACK_BATCH: usize = 8192;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// A message is acked when the application asks for the next one (or closes).
+    Auto,
+    /// The application calls [`GroupConsumer::ack`] or [`GroupConsumer::nack`].
+    Manual,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupConsumerOptions {
+    pub group: String,
+    pub topic: String,
+    pub mode: Mode,
+    /// Where a group that has no progress on the topic starts.
+    pub start: StartPosition,
+    /// A stable name for this member; broadcasting keeps progress per instance. Empty: the
+    /// server makes one up (a new instance every time).
+    pub instance: String,
+    pub ack: AckMode,
+    pub credit_messages: u32,
+    pub credit_bytes: u64,
+    /// `None`: the server's defaults.
+    pub lease: Option<Duration>,
+    pub max_attempts: Option<u32>,
+    pub session_timeout: Option<Duration>,
+}
+
+impl GroupConsumerOptions {
+    pub fn new(group: impl Into<String>, topic: impl Into<String>) -> GroupConsumerOptions {
+        GroupConsumerOptions {
+            group: group.into(),
+            topic: topic.into(),
+            mode: Mode::Clustering,
+            start: StartPosition::Latest,
+            instance: String::new(),
+            ack: AckMode::Manual,
+            credit_messages: 2048,
+            credit_bytes: 16 << 20,
+            lease: None,
+            max_attempts: None,
+            session_timeout: None,
+        }
+    }
+
+    pub fn join_request(&self) -> JoinRequest {
+        JoinRequest {
+            group: self.group.clone(),
+            topic: self.topic.clone(),
+            instance: self.instance.clone(),
+            mode: self.mode,
+            start: self.start,
+            lease_ms: self.lease.map_or(0, |d| d.as_millis() as u64),
+            max_attempts: self.max_attempts.unwrap_or(0),
+            session_timeout_ms: self.session_timeout.map_or(0, |d| d.as_millis() as u64),
+        }
+    }
+}
+
+enum AckCmd {
+    Ack(AckRange),
+    Nack(AckRange, String),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A member of a group, receiving over a subscription stream.
+pub struct GroupConsumer {
+    member: u64,
+    mode: Mode,
+    ack_mode: AckMode,
+    rx: mpsc::UnboundedReceiver<Result<GroupDelivered, ClientError>>,
+    grants: mpsc::UnboundedSender<(u32, u64)>,
+    acks: mpsc::UnboundedSender<AckCmd>,
+    /// Taken by the application since the last grant.
+    taken: (u32, u64),
+    credit: (u32, u64),
+    /// Auto ack: handed out, acked on the next call.
+    unacked: Vec<AckRange>,
+    /// Ordered mode: queue → offset of a nacked message; later ones are dropped until it
+    /// comes back.
+    blocked: HashMap<u32, u64>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl GroupConsumer {
+    pub(super) async fn start(
+        client: Client,
+        opts: GroupConsumerOptions,
+    ) -> Result<GroupConsumer, ClientError> {
+        let (mut send, mut recv) = client.conn.open_bi().await?;
+        let req = Request::Subscribe(SubscribeRequest {
+            join: opts.join_request(),
+            credit_messages: opts.credit_messages,
+            credit_bytes: opts.credit_bytes,
+        });
+        let mut body = Vec::new();
+        req.encode_body(&mut body);
+        let id = client.next_id();
+        send.write_all(&frame(Kind::Subscribe as u16, id, &body))
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        let (member, session_ms) =
+            match super::into_result(read_response(&mut recv, Kind::Subscribe).await?)? {
+                Response::Joined {
+                    member,
+                    session_timeout_ms,
+                    ..
+                } => (member, session_timeout_ms),
+                _ => {
+                    return Err(ClientError::Unexpected {
+                        asked: Kind::Subscribe,
+                    });
+                }
+            };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (grants, grant_rx) = mpsc::unbounded_channel();
+        let (acks, ack_rx) = mpsc::unbounded_channel();
+        let heartbeat = Duration::from_millis((session_ms / 3).max(100));
+        let tasks = vec![
+            tokio::spawn(read_pushes(recv, tx)),
+            tokio::spawn(send_credits(send, grant_rx, heartbeat)),
+            tokio::spawn(send_acks(client, member, ack_rx)),
+        ];
+        Ok(GroupConsumer {
+            member,
+            mode: opts.mode,
+            ack_mode: opts.ack,
+            rx,
+            grants,
+            acks,
+            taken: (0, 0),
+            credit: (opts.credit_messages, opts.credit_bytes),
+            unacked: Vec::new(),
+            blocked: HashMap::new(),
+            tasks,
+        })
+    }
+
+    pub fn member(&self) -> u64 {
+        self.member
+    }
+
+    /// The next message; `None` when the subscription ended (the server went away or the
+    /// member was removed after an error, which comes first as `Some(Err)`).
+    pub async fn next(&mut self) -> Option<Result<GroupDelivered, ClientError>> {
+        if self.ack_mode == AckMode::Auto {
+            for r in self.unacked.drain(..) {
+                let _ = self.acks.send(AckCmd::Ack(r));
+            }
+        }
+        loop {
+            let m = match self.rx.recv().await? {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
+            self.count_taken(&m);
+            if self.mode == Mode::Ordered {
+                let q = m.delivered.queue;
+                match self.blocked.get(&q) {
+                    Some(&at) if m.delivered.offset == at => {
+                        self.blocked.remove(&q);
+                    }
+                    Some(_) => continue, // pushed before the failure; it comes again
+                    None => {}
+                }
+            }
+            if self.ack_mode == AckMode::Auto {
+                self.unacked.push(range_of(&m));
+            }
+            return Some(Ok(m));
+        }
+    }
+
+    fn count_taken(&mut self, m: &GroupDelivered) {
+        self.taken.0 += 1;
+        self.taken.1 += DELIVERED_OVERHEAD + content_len(&m.delivered.message) as u64;
+        if self.taken.0 >= self.credit.0.div_ceil(2) || self.taken.1 >= self.credit.1.div_ceil(2) {
+            let _ = self.grants.send(std::mem::take(&mut self.taken));
+        }
+    }
+
+    /// Acks a message (batched with others and sent in the background).
+    pub fn ack(&self, m: &GroupDelivered) {
+        let _ = self.acks.send(AckCmd::Ack(range_of(m)));
+    }
+
+    /// Fails a message: the server redelivers it after its retry delay (or dead-letters it).
+    pub fn nack(&mut self, m: &GroupDelivered, reason: &str) {
+        if self.mode == Mode::Ordered {
+            self.blocked.insert(m.delivered.queue, m.delivered.offset);
+        }
+        self.unacked
+            .retain(|r| !(r.queue == m.delivered.queue && r.offset == m.delivered.offset));
+        let _ = self
+            .acks
+            .send(AckCmd::Nack(range_of(m), reason.to_string()));
+    }
+
+    /// Waits until every ack and nack given so far has been answered by the server.
+    pub async fn flush(&mut self) {
+        if self.ack_mode == AckMode::Auto {
+            for r in self.unacked.drain(..) {
+                let _ = self.acks.send(AckCmd::Ack(r));
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.acks.send(AckCmd::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Flushes acks and leaves the group (unacked messages go to other members).
+    pub async fn close(mut self) {
+        self.flush().await;
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for GroupConsumer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn range_of(m: &GroupDelivered) -> AckRange {
+    AckRange {
+        queue: m.delivered.queue,
+        offset: m.delivered.offset,
+        count: 1,
+        lease: m.lease,
+    }
+}
+
+async fn read_pushes(
+    mut recv: quinn::RecvStream,
+    tx: mpsc::UnboundedSender<Result<GroupDelivered, ClientError>>,
+) {
+    loop {
+        match read_response(&mut recv, Kind::Deliveries).await {
+            Ok((_, Response::Deliveries(ms))) => {
+                for m in ms {
+                    if tx.send(Ok(m)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Ok(other) => {
+                let _ = tx.send(super::into_result(other).and(Err(ClientError::Unexpected {
+                    asked: Kind::Subscribe,
+                })));
+                return;
+            }
+            // The stream ended: the server closed the subscription.
+            Err(ClientError::Stream(_)) => return,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+}
+
+/// Sends grants as they come, and an empty one as a heartbeat when idle.
+async fn send_credits(
+    mut send: quinn::SendStream,
+    mut grants: mpsc::UnboundedReceiver<(u32, u64)>,
+    heartbeat: Duration,
+) {
+    let mut id = 0u32;
+    loop {
+        let (messages, bytes) = match tokio::time::timeout(heartbeat, grants.recv()).await {
+            Ok(Some(g)) => g,
+            Ok(None) => return,
+            Err(_) => (0, 0),
+        };
+        let mut body = Vec::new();
+        Request::Credit { messages, bytes }.encode_body(&mut body);
+        id = id.wrapping_add(1);
+        if send
+            .write_all(&frame(Kind::Credit as u16, id, &body))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Coalesces acks into ranges and sends them, several requests in flight.
+async fn send_acks(client: Client, member: u64, mut rx: mpsc::UnboundedReceiver<AckCmd>) {
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut acks: Vec<AckRange> = Vec::new();
+        let mut nacks: Vec<(AckRange, String)> = Vec::new();
+        let mut flush = None;
+        let mut cmd = Some(first);
+        while let Some(c) = cmd.take() {
+            match c {
+                AckCmd::Ack(r) => push_range(&mut acks, r),
+                AckCmd::Nack(r, why) => nacks.push((r, why)),
+                AckCmd::Flush(tx) => {
+                    flush = Some(tx);
+                    break;
+                }
+            }
+            if acks.len() < MAX_ACK_BATCH {
+                cmd = rx.try_recv().ok();
+            }
+        }
+        if !acks.is_empty() {
+            while in_flight.len() >= ACKS_IN_FLIGHT {
+                in_flight.join_next().await;
+            }
+            let c = client.clone();
+            in_flight.spawn(async move {
+                report(c.ack(member, acks).await);
+            });
+        }
+        for (r, why) in nacks {
+            report(client.nack(member, &why, vec![r]).await);
+        }
+        if let Some(tx) = flush {
+            while in_flight.join_next().await.is_some() {}
+            let _ = tx.send(());
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Extends the last range when the offset follows it under the same lease.
+fn push_range(ranges: &mut Vec<AckRange>, r: AckRange) {
+    match ranges.last_mut() {
+        Some(last)
+            if last.queue == r.queue
+                && last.lease == r.lease
+                && last.offset + u64::from(last.count) == r.offset =>
+        {
+            last.count += r.count;
+        }
+        _ => ranges.push(r),
+    }
+}
+
+fn report(r: Result<(u64, u64), ClientError>) {
+    match r {
+        Ok(_) => {}
+        // Expected after a lease expired or the member was rebalanced: nothing to do.
+        Err(ClientError::Server {
+            status: crate::protocol::Status::StaleLease,
+            ..
+        }) => {}
+        Err(e) => tracing::warn!(error = %e, "ack failed"),
+    }
+}
+
+impl Client {
+    /// Joins a group and subscribes: messages are pushed as credit allows.
+    pub async fn subscribe(
+        &self,
+        opts: GroupConsumerOptions,
+    ) -> Result<GroupConsumer, ClientError> {
+        GroupConsumer::start(self.clone(), opts).await
+    }
+
+    /// Joins a group for use with [`Client::receive`]; returns the member id.
+    pub async fn join_group(&self, j: JoinRequest) -> Result<u64, ClientError> {
+        match self.call(Request::GroupJoin(j)).await? {
+            Response::Joined { member, .. } => Ok(member),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::GroupJoin,
+            }),
+        }
+    }
+
+    /// Long poll for a member: up to `max_messages`, waiting up to `wait` for the first.
+    pub async fn receive(
+        &self,
+        member: u64,
+        max_messages: u32,
+        max_bytes: u32,
+        wait: Duration,
+    ) -> Result<Vec<GroupDelivered>, ClientError> {
+        let req = Request::Receive {
+            member,
+            max_messages,
+            max_bytes,
+            max_wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
+        };
+        match self.call(req).await? {
+            Response::Deliveries(ms) => Ok(ms),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::Receive,
+            }),
+        }
+    }
+
+    /// Acks ranges; returns `(acked, stale)`.
+    pub async fn ack(&self, member: u64, ranges: Vec<AckRange>) -> Result<(u64, u64), ClientError> {
+        acked(self.call(Request::Ack { member, ranges }).await?, Kind::Ack)
+    }
+
+    pub async fn nack(
+        &self,
+        member: u64,
+        reason: &str,
+        ranges: Vec<AckRange>,
+    ) -> Result<(u64, u64), ClientError> {
+        let req = Request::Nack {
+            member,
+            reason: reason.to_string(),
+            ranges,
+        };
+        acked(self.call(req).await?, Kind::Nack)
+    }
+
+    pub async fn heartbeat(&self, member: u64) -> Result<(), ClientError> {
+        done(
+            self.call(Request::Heartbeat { member }).await?,
+            Kind::Heartbeat,
+        )
+    }
+
+    pub async fn leave_group(&self, member: u64) -> Result<(), ClientError> {
+        done(
+            self.call(Request::GroupLeave { member }).await?,
+            Kind::GroupLeave,
+        )
+    }
+
+    pub async fn list_groups(&self) -> Result<Vec<crate::protocol::GroupSummary>, ClientError> {
+        match self.call(Request::GroupList).await? {
+            Response::Groups(g) => Ok(g),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::GroupList,
+            }),
+        }
+    }
+
+    pub async fn describe_group(
+        &self,
+        group: &str,
+    ) -> Result<crate::protocol::GroupInfo, ClientError> {
+        match self
+            .call(Request::GroupDescribe {
+                group: group.into(),
+            })
+            .await?
+        {
+            Response::Group(g) => Ok(g),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::GroupDescribe,
+            }),
+        }
+    }
+
+    /// Moves a group's position on a topic; returns `(queue, offset)` of each queue moved.
+    pub async fn reset_group(
+        &self,
+        group: &str,
+        topic: &str,
+        queue: Option<u32>,
+        to: crate::protocol::ResetTo,
+    ) -> Result<Vec<(u32, u64)>, ClientError> {
+        let req = Request::GroupReset {
+            group: group.into(),
+            topic: topic.into(),
+            queue,
+            to,
+        };
+        match self.call(req).await? {
+            Response::Positions(p) => Ok(p),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::GroupReset,
+            }),
+        }
+    }
+
+    pub async fn delete_group(&self, group: &str) -> Result<(), ClientError> {
+        let req = Request::GroupDelete {
+            group: group.into(),
+        };
+        done(self.call(req).await?, Kind::GroupDelete)
+    }
+}
+
+fn acked(r: Response, asked: Kind) -> Result<(u64, u64), ClientError> {
+    match r {
+        Response::Acked { done, stale } => Ok((done, stale)),
+        _ => Err(ClientError::Unexpected { asked }),
+    }
+}
+
+fn done(r: Response, asked: Kind) -> Result<(), ClientError> {
+    match r {
+        Response::Done => Ok(()),
+        _ => Err(ClientError::Unexpected { asked }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_acks_of_one_lease_coalesce() {
+        let r = |queue, offset, lease| AckRange {
+            queue,
+            offset,
+            count: 1,
+            lease,
+        };
+        let mut v = Vec::new();
+        for a in [
+            r(0, 5, 1),
+            r(0, 6, 1),
+            r(0, 7, 1),
+            r(0, 8, 2),
+            r(1, 9, 2),
+            r(1, 11, 2),
+        ] {
+            push_range(&mut v, a);
+        }
+        let got: Vec<(u32, u64, u32)> = v.iter().map(|a| (a.queue, a.offset, a.count)).collect();
+        assert_eq!(got, vec![(0, 5, 3), (0, 8, 1), (1, 9, 1), (1, 11, 1)]);
+    }
+}

@@ -1,0 +1,99 @@
+//! The `[groups]` section: consumer-group defaults (a join may override lease, attempts and
+//! session timeout per group) and how often group progress is persisted.
+
+use std::time::Duration;
+
+use super::raw::RawGroups;
+use super::{Validator, positive_duration_of};
+use crate::broker::group::retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAYS_MS};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupsConfig {
+    /// How long a delivered message stays invisible to other members before it counts as
+    /// failed (a join may ask for another).
+    pub lease: Duration,
+    /// Deliveries before a message goes to `%DLQ%<group>`.
+    pub max_attempts: u32,
+    /// Wait before the n-th redelivery (the last one repeats).
+    pub retry_delays: Vec<Duration>,
+    /// Ordered groups: wait before retrying a failed message (its queue is blocked meanwhile).
+    pub ordered_retry_interval: Duration,
+    /// A member not heard from for this long is removed and its queues rebalanced.
+    pub session_timeout: Duration,
+    /// How often changed group progress is written to disk: a crash redelivers at most the acks
+    /// of the last interval.
+    pub persist_interval: Duration,
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        GroupsConfig {
+            lease: Duration::from_secs(30),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            retry_delays: DEFAULT_RETRY_DELAYS_MS
+                .iter()
+                .map(|&ms| Duration::from_millis(ms))
+                .collect(),
+            ordered_retry_interval: Duration::from_secs(1),
+            session_timeout: Duration::from_secs(10),
+            persist_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+pub(super) fn validate(v: &mut Validator, raw: RawGroups) -> GroupsConfig {
+    let d = GroupsConfig::default();
+    let lease = v.value("groups.lease", raw.lease, d.lease, positive_duration_of);
+    let max_attempts = match raw.max_attempts {
+        None => d.max_attempts,
+        Some(n) if (1..=1000).contains(&n) => n as u32,
+        Some(n) => {
+            v.problem(
+                "groups.max_attempts",
+                format!("{n} is out of range (1 to 1000)"),
+            );
+            d.max_attempts
+        }
+    };
+    let retry_delays = match raw.retry_delays {
+        None => d.retry_delays,
+        Some(list) if list.is_empty() => {
+            v.problem(
+                "groups.retry_delays",
+                "needs at least one delay".to_string(),
+            );
+            d.retry_delays
+        }
+        Some(list) => {
+            let mut out = Vec::new();
+            for (i, s) in list.into_iter().enumerate() {
+                let path = format!("groups.retry_delays[{i}]");
+                out.push(v.value(&path, Some(s), Duration::ZERO, positive_duration_of));
+            }
+            out
+        }
+    };
+    GroupsConfig {
+        lease,
+        max_attempts,
+        retry_delays,
+        ordered_retry_interval: v.value(
+            "groups.ordered_retry_interval",
+            raw.ordered_retry_interval,
+            d.ordered_retry_interval,
+            positive_duration_of,
+        ),
+        session_timeout: v.value(
+            "groups.session_timeout",
+            raw.session_timeout,
+            d.session_timeout,
+            positive_duration_of,
+        ),
+        persist_interval: v.value(
+            "groups.persist_interval",
+            raw.persist_interval,
+            d.persist_interval,
+            positive_duration_of,
+        ),
+    }
+}

@@ -1,0 +1,215 @@
+//! Subscription streams. A `Subscribe` frame as the first frame of a stream joins a group and
+//! turns the stream into a push channel: the server answers with one `Subscribe` response
+//! (`Joined`, or an error and the end of the stream), then sends `Deliveries` frames as long as
+//! the consumer has credit; the consumer sends `Credit` frames, which get no response. The
+//! server never sends more messages or bytes than granted (a message counts its wire size:
+//! 52 bytes plus its content). Acks travel as ordinary requests on other streams. When either
+//! side finishes the stream, or the connection closes, the member leaves the group.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::server::{FrameRead, decode, read_frame};
+use crate::broker::{Broker, ByteBudget, ConnInfo};
+use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, frame};
+
+/// Most messages in one pushed frame.
+const MAX_PUSH: u64 = 1024;
+/// An idle subscription looks again this often (which also keeps its member alive).
+const IDLE_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Credit {
+    messages: u64,
+    bytes: u64,
+    closed: bool,
+}
+
+pub(super) async fn serve(
+    mut send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    broker: Arc<Broker>,
+    conn: ConnInfo,
+    h: Header,
+    body: &[u8],
+    max_frame: u32,
+) {
+    let answer_kind = Kind::Subscribe as u16 | RESPONSE_BIT;
+    let req = match decode(h.kind, body) {
+        Ok(Request::Subscribe(s)) => s,
+        Ok(_) => unreachable!("the kind was Subscribe"),
+        Err(r) => {
+            let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let joined = broker
+        .handle(Request::GroupJoin(req.join.clone()), conn)
+        .await;
+    if send
+        .write_all(&encode(answer_kind, h.request_id, &joined))
+        .await
+        .is_err()
+    {
+        if let Response::Joined { member, .. } = joined {
+            let _ = broker.group_leave(member);
+        }
+        return;
+    }
+    let Response::Joined { member, .. } = joined else {
+        let _ = send.finish();
+        return;
+    };
+    tracing::debug!(member, group = %req.join.group, "subscription open");
+
+    let credit = Arc::new(Mutex::new(Credit {
+        messages: u64::from(req.credit_messages),
+        bytes: req.credit_bytes,
+        closed: false,
+    }));
+    let changed = Arc::new(Notify::new());
+    let reader = tokio::spawn(read_credits(
+        recv,
+        credit.clone(),
+        changed.clone(),
+        max_frame,
+        broker.clone(),
+        member,
+    ));
+
+    let result = push_loop(&mut send, &broker, member, &credit, &changed, h, max_frame).await;
+    if let Err(reason) = result {
+        tracing::debug!(member, %reason, "subscription ended");
+    }
+    let _ = broker.group_leave(member);
+    reader.abort();
+    let _ = send.finish();
+}
+
+/// Reads `Credit` frames until the stream ends; anything else ends the subscription. Each
+/// `Credit` frame (even 0/0) is the member's heartbeat.
+async fn read_credits(
+    mut recv: quinn::RecvStream,
+    credit: Arc<Mutex<Credit>>,
+    changed: Arc<Notify>,
+    max_frame: u32,
+    broker: Arc<Broker>,
+    member: u64,
+) {
+    loop {
+        let grant = match read_frame(&mut recv, max_frame).await {
+            FrameRead::Frame(h, body) => match decode(h.kind, &body) {
+                Ok(Request::Credit { messages, bytes }) => {
+                    let _ = broker.group_heartbeat(member);
+                    Some((messages, bytes))
+                }
+                Ok(other) => {
+                    tracing::debug!(kind = ?other.kind(), "a subscription stream carries only Credit frames");
+                    None
+                }
+                Err(_) => None,
+            },
+            FrameRead::End | FrameRead::TooLarge(_) => None,
+        };
+        {
+            let mut c = credit.lock().expect("credit lock");
+            match grant {
+                Some((m, b)) => {
+                    c.messages = c.messages.saturating_add(u64::from(m));
+                    c.bytes = c.bytes.saturating_add(b);
+                }
+                None => c.closed = true,
+            }
+        }
+        changed.notify_one();
+        if grant.is_none() {
+            return;
+        }
+    }
+}
+
+async fn push_loop(
+    send: &mut quinn::SendStream,
+    broker: &Arc<Broker>,
+    member: u64,
+    credit: &Mutex<Credit>,
+    changed: &Notify,
+    h: Header,
+    max_frame: u32,
+) -> Result<(), String> {
+    let push_kind = Kind::Deliveries as u16 | RESPONSE_BIT;
+    let (mut appends, mut ready) = broker
+        .group_watch(member)
+        .map_err(|_| "member gone".to_string())?;
+    let mut body = Vec::new();
+    loop {
+        let (messages, bytes, closed) = {
+            let c = credit.lock().expect("credit lock");
+            (c.messages, c.bytes, c.closed)
+        };
+        if closed {
+            return Ok(());
+        }
+        if messages == 0 || bytes == 0 {
+            // Out of credit: wait for more, checking now and then that the member is still in
+            // its group (it is removed when its heartbeats stop).
+            let idle = tokio::time::timeout(IDLE_RECHECK, changed.notified())
+                .await
+                .is_err();
+            if idle && let Err(r) = broker.group_watch(member) {
+                let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
+                return Err("member gone".into());
+            }
+            continue;
+        }
+        appends.mark_unchanged();
+        ready.mark_unchanged();
+        let budget = ByteBudget {
+            max: bytes.min(u64::from(max_frame / 2)) as usize,
+            at_least_one: false,
+        };
+        let got = match broker
+            .group_take(member, messages.min(MAX_PUSH) as usize, budget)
+            .await
+        {
+            Ok(got) => got,
+            Err(r) => {
+                // The member is gone (session timeout) or the store failed: say so and end.
+                let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
+                return Err(format!("{r:?}"));
+            }
+        };
+        if got.is_empty() {
+            tokio::select! {
+                _ = appends.changed() => {}
+                _ = ready.changed() => {}
+                _ = changed.notified() => {}
+                _ = tokio::time::sleep(IDLE_RECHECK) => {}
+            }
+            continue;
+        }
+        body.clear();
+        let start = body.len();
+        Response::Deliveries(got).encode_body(&mut body);
+        let used_messages =
+            u32::from_le_bytes(body[start + 2..start + 6].try_into().expect("4 bytes"));
+        let used_bytes = (body.len() - start - 6) as u64;
+        {
+            let mut c = credit.lock().expect("credit lock");
+            c.messages = c.messages.saturating_sub(u64::from(used_messages));
+            c.bytes = c.bytes.saturating_sub(used_bytes);
+        }
+        send.write_all(&frame(push_kind, h.request_id, &body))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+}
+
+fn encode(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    r.encode_body(&mut body);
+    frame(kind, request_id, &body)
+}

@@ -1,0 +1,563 @@
+//! Consumer groups end to end over QUIC: clustering, leases and dead letters, ordered
+//! consumption across rebalances and retries, broadcasting, reset, restart, flow control.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
+
+use common::server::{connect, start, test_config};
+use lockgate::broker::group::Mode;
+use lockgate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
+use lockgate::protocol::{
+    GroupDelivered, JoinRequest, ProduceMessage, ResetTo, Route, StartPosition,
+};
+use lockgate::storage::{Durability, Message, now_ms};
+use tokio::sync::mpsc;
+
+/// Upper bound for any wait in these tests: reaching it is a failure, not a pass.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn produce(
+    client: &Client,
+    topic: &str,
+    range: std::ops::Range<u64>,
+    route: impl Fn(u64) -> Route,
+) {
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new(topic))
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for n in range {
+        let message = Message {
+            body: n.to_le_bytes().to_vec(),
+            ..Message::default()
+        };
+        let pm = ProduceMessage {
+            route: route(n),
+            message,
+        };
+        handles.push(producer.send_async(pm).await.unwrap());
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    producer.close().await;
+}
+
+fn number(m: &GroupDelivered) -> u64 {
+    u64::from_le_bytes(m.delivered.message.body[..8].try_into().unwrap())
+}
+
+fn opts(group: &str, topic: &str, mode: Mode) -> GroupConsumerOptions {
+    let mut o = GroupConsumerOptions::new(group, topic);
+    o.mode = mode;
+    o.start = StartPosition::Earliest;
+    o
+}
+
+async fn next(c: &mut GroupConsumer) -> GroupDelivered {
+    tokio::time::timeout(PATIENCE, c.next())
+        .await
+        .expect("a message within the patience bound")
+        .expect("the subscription is open")
+        .expect("no error")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clustering_members_share_30k_messages_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("jobs", 4, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let mut c = client
+            .subscribe(opts("workers", "jobs", Mode::Clustering))
+            .await
+            .unwrap();
+        let tx = tx.clone();
+        members.push(tokio::spawn(async move {
+            while let Some(Ok(m)) = c.next().await {
+                c.ack(&m);
+                if tx
+                    .send((i, m.delivered.queue, m.delivered.offset, m.attempt))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            c.close().await;
+        }));
+    }
+    produce(&client, "jobs", 0..30_000, |_| Route::Any).await;
+
+    let mut seen = HashSet::new();
+    let mut per_member = [0u32; 3];
+    for _ in 0..30_000 {
+        let (i, q, o, attempt) = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(seen.insert((q, o)), "queue {q} offset {o} delivered twice");
+        assert_eq!(attempt, 1);
+        per_member[i] += 1;
+    }
+    assert!(
+        per_member.iter().all(|&n| n > 0),
+        "every member took part: {per_member:?}"
+    );
+    // Every ack lands: nothing ready, nothing in flight.
+    let settled = async {
+        loop {
+            let g = client.describe_group("workers").await.unwrap();
+            if g.progress
+                .iter()
+                .all(|p| p.acked == p.end && p.in_flight == 0)
+            {
+                assert_eq!(g.progress.iter().map(|p| p.end).sum::<u64>(), 30_000);
+                assert_eq!(g.members.len(), 3);
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, settled).await.unwrap();
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing delivered twice after the run"
+    );
+    for m in members {
+        m.abort();
+    }
+    running.stop().await.unwrap();
+}
+
+fn join(group: &str, topic: &str, mode: Mode, instance: &str) -> JoinRequest {
+    JoinRequest {
+        group: group.into(),
+        topic: topic.into(),
+        instance: instance.into(),
+        mode,
+        start: StartPosition::Earliest,
+        lease_ms: 0,
+        max_attempts: 0,
+        session_timeout_ms: 0,
+    }
+}
+
+/// Receives until `n` messages came (long polls; fails past the patience bound).
+async fn receive_n(client: &Client, member: u64, n: usize) -> Vec<GroupDelivered> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while got.len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} messages came",
+            got.len()
+        );
+        let batch = client
+            .receive(
+                member,
+                (n - got.len()) as u32,
+                1 << 20,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        got.extend(batch);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![Duration::from_millis(50)];
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("pay", 2, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    produce(&client, "pay", 0..6, |n| Route::Queue((n % 2) as u32)).await;
+
+    let mut j = join("billing", "pay", Mode::Clustering, "");
+    j.lease_ms = 300;
+    j.max_attempts = 3;
+    // The vanishing member: it takes everything, then never acks nor calls again. Its
+    // session outlives the lease, so only lease expiry can free the messages.
+    let gone = connect(&running, dir.path()).await;
+    let mut jg = j.clone();
+    jg.session_timeout_ms = 60_000;
+    let ghost = gone.join_group(jg).await.unwrap();
+    let first = receive_n(&gone, ghost, 6).await;
+    assert!(first.iter().all(|m| m.attempt == 1));
+
+    let other = client.join_group(j).await.unwrap();
+    let second = receive_n(&client, other, 6).await;
+    let mut numbers: Vec<u64> = second.iter().map(number).collect();
+    numbers.sort();
+    assert_eq!(numbers, (0..6).collect::<Vec<_>>());
+    assert!(
+        second.iter().all(|m| m.attempt == 2),
+        "redelivered with attempt 2"
+    );
+    // The ghost's acks come too late: stale.
+    let late = gone
+        .ack(ghost, first.iter().map(range).collect())
+        .await
+        .unwrap_err();
+    assert_eq!(late.status(), Some(lockgate::protocol::Status::StaleLease));
+
+    // Fail the 2nd and the 3rd delivery: dead-lettered with the reason.
+    client
+        .nack(other, "cannot parse", second.iter().map(range).collect())
+        .await
+        .unwrap();
+    let third = receive_n(&client, other, 6).await;
+    assert!(third.iter().all(|m| m.attempt == 3));
+    client
+        .nack(
+            other,
+            "still cannot parse",
+            third.iter().map(range).collect(),
+        )
+        .await
+        .unwrap();
+
+    let dlq = lockgate::broker::dead_letter_topic("billing");
+    let dead = async {
+        loop {
+            if let Ok((_, q)) = client.describe_topic(&dlq).await
+                && q[0].next == 6
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, dead).await.unwrap();
+    let (_, msgs) = client
+        .fetch(lockgate::protocol::FetchRequest {
+            topic: dlq,
+            queue: 0,
+            offset: 0,
+            max_messages: 10,
+            max_bytes: 1 << 20,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    for m in &msgs {
+        let p = &m.message.properties;
+        assert_eq!(p[lockgate::broker::PROP_TOPIC], "pay");
+        assert_eq!(p[lockgate::broker::PROP_ATTEMPTS], "3");
+        assert!(
+            p[lockgate::broker::PROP_REASON].contains("still cannot parse"),
+            "{p:?}"
+        );
+        let n = u64::from_le_bytes(m.message.body[..8].try_into().unwrap());
+        assert_eq!(p[lockgate::broker::PROP_QUEUE], (n % 2).to_string());
+        assert_eq!(p[lockgate::broker::PROP_OFFSET], (n / 2).to_string());
+        seen.insert(n);
+    }
+    assert_eq!(seen, (0..6).collect());
+    // Dead-lettered messages are done for the group.
+    let g = client.describe_group("billing").await.unwrap();
+    assert!(
+        g.progress.iter().all(|p| p.acked == 3 && p.retrying == 0),
+        "{:?}",
+        g.progress
+    );
+    running.stop().await.unwrap();
+}
+
+fn range(m: &GroupDelivered) -> lockgate::broker::group::AckRange {
+    lockgate::broker::group::AckRange {
+        queue: m.delivered.queue,
+        offset: m.delivered.offset,
+        count: 1,
+        lease: m.lease,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_groups_keep_queue_order_across_a_rebalance_and_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.ordered_retry_interval = Duration::from_millis(50);
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("ord", 4, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    const N: u64 = 4_000;
+    produce(&client, "ord", 0..N, |n| Route::Key(format!("k{}", n % 16))).await;
+
+    // (member, queue, offset, attempt) of every processed (acked) message, in order.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
+    for (member, quota) in [(0, 300usize), (1, usize::MAX)] {
+        let mut c = client
+            .subscribe(opts("sequencer", "ord", Mode::Ordered))
+            .await
+            .unwrap();
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            while done < quota {
+                let m = next(&mut c).await;
+                let (q, o) = (m.delivered.queue, m.delivered.offset);
+                if (q, o, m.attempt) == (0, 10, 1) {
+                    c.nack(&m, "simulated failure");
+                    continue;
+                }
+                c.ack(&m);
+                done += 1;
+                if tx.send((member, q, o, m.attempt)).is_err() {
+                    break;
+                }
+            }
+            // Member 0 leaves mid-stream: acks first, then its queues go to member 1.
+            c.close().await;
+        }));
+    }
+    let mut per_queue: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    let mut members_of_queue: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    let mut retried = None;
+    for _ in 0..N {
+        let (member, q, o, attempt) = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        per_queue.entry(q).or_default().push(o);
+        members_of_queue.entry(q).or_default().insert(member);
+        if (q, o) == (0, 10) {
+            retried = Some(attempt);
+        }
+    }
+    for (q, offsets) in &per_queue {
+        let expected: Vec<u64> = (0..offsets.len() as u64).collect();
+        assert_eq!(
+            offsets, &expected,
+            "queue {q} processed out of order or twice"
+        );
+    }
+    assert_eq!(retried, Some(2), "the failed message came back in place");
+    assert!(
+        members_of_queue.values().any(|m| m.len() == 2),
+        "a queue moved from the leaving member to the other: {members_of_queue:?}"
+    );
+    for t in tasks {
+        t.abort();
+    }
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasting_delivers_every_message_to_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("news", 3, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let mut consumers = Vec::new();
+    for instance in ["a", "b"] {
+        let mut o = opts("readers", "news", Mode::Broadcasting);
+        o.instance = instance.into();
+        o.ack = AckMode::Auto;
+        consumers.push(client.subscribe(o).await.unwrap());
+    }
+    produce(&client, "news", 0..500, |_| Route::Any).await;
+    for c in &mut consumers {
+        let mut got = BTreeSet::new();
+        while got.len() < 500 {
+            let m = next(c).await;
+            assert!(got.insert(number(&m)), "{} twice", number(&m));
+        }
+        assert_eq!(got, (0..500).collect());
+        c.flush().await;
+    }
+    let g = client.describe_group("readers").await.unwrap();
+    assert_eq!(g.progress.len(), 6, "3 queues for each of 2 instances");
+    assert!(g.progress.iter().all(|p| p.acked == p.end));
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_to_a_time_replays_from_the_first_message_stored_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("audit", 2, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "audit", 0..50, |n| Route::Queue((n % 2) as u32)).await;
+    let last = client.find_by_key("audit", "none", 1).await.unwrap();
+    assert!(last.is_empty());
+    let (_, early) = client
+        .fetch(lockgate::protocol::FetchRequest {
+            topic: "audit".into(),
+            queue: 1,
+            offset: 24,
+            max_messages: 1,
+            max_bytes: 1 << 20,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap();
+    let t = early[0].stored_at + 1;
+    while now_ms() < t {
+        tokio::task::yield_now().await; // the clock must pass t before the second half
+    }
+    produce(&client, "audit", 50..100, |n| Route::Queue((n % 2) as u32)).await;
+
+    let member = client
+        .join_group(join("auditors", "audit", Mode::Clustering, ""))
+        .await
+        .unwrap();
+    let all = receive_n(&client, member, 100).await;
+    client
+        .ack(member, all.iter().map(range).collect())
+        .await
+        .unwrap();
+
+    let moved = client
+        .reset_group("auditors", "audit", None, ResetTo::Time(t))
+        .await
+        .unwrap();
+    for &(q, offset) in &moved {
+        assert_eq!(offset, client.offset_for_time("audit", q, t).await.unwrap());
+    }
+    assert_eq!(moved, vec![(0, 25), (1, 25)]);
+    let replay = receive_n(&client, member, 50).await;
+    let mut numbers: Vec<u64> = replay.iter().map(number).collect();
+    numbers.sort();
+    assert_eq!(numbers, (50..100).collect::<Vec<_>>());
+    client
+        .ack(member, replay.iter().map(range).collect())
+        .await
+        .unwrap();
+
+    // One queue, to an offset.
+    let moved = client
+        .reset_group("auditors", "audit", Some(1), ResetTo::Offset(48))
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![(1, 48)]);
+    let tail = receive_n(&client, member, 2).await;
+    let numbers: BTreeSet<u64> = tail.iter().map(number).collect();
+    assert_eq!(numbers, BTreeSet::from([97, 99]));
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_and_attempts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("orders", 2, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    produce(&client, "orders", 0..200, |n| Route::Queue((n % 2) as u32)).await;
+    let member = client
+        .join_group(join("shipping", "orders", Mode::Clustering, ""))
+        .await
+        .unwrap();
+    let got = receive_n(&client, member, 200).await;
+    let first_half: Vec<_> = got.iter().filter(|m| number(m) < 100).map(range).collect();
+    assert_eq!(client.ack(member, first_half).await.unwrap(), (100, 0));
+    client.close().await;
+    running.stop().await.unwrap();
+
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    let mut j = join("shipping", "orders", Mode::Clustering, "");
+    j.start = StartPosition::Latest; // ignored: the group has progress
+    let member = client.join_group(j).await.unwrap();
+    let again = receive_n(&client, member, 100).await;
+    let numbers: BTreeSet<u64> = again.iter().map(number).collect();
+    assert_eq!(numbers, (100..200).collect());
+    assert!(
+        again.iter().all(|m| m.attempt == 2),
+        "delivery counts were kept"
+    );
+    let more = client
+        .receive(member, 10, 1 << 20, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert!(more.is_empty(), "acked messages are not redelivered");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_member_gets_no_more_than_its_credit_and_others_keep_receiving() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("feed", 2, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "feed", 0..1_000, |_| Route::Any).await;
+
+    // The slow member grants 5 messages and never takes one.
+    let mut slow = opts("eaters", "feed", Mode::Clustering);
+    slow.credit_messages = 5;
+    let slow = client.subscribe(slow).await.unwrap();
+    let totals = |g: &lockgate::protocol::GroupInfo| {
+        let sum =
+            |f: fn(&lockgate::protocol::ProgressInfo) -> u64| g.progress.iter().map(f).sum::<u64>();
+        (sum(|p| p.acked), sum(|p| p.in_flight), sum(|p| p.ready))
+    };
+    let holding = async {
+        loop {
+            let (_, in_flight, _) = totals(&client.describe_group("eaters").await.unwrap());
+            if in_flight >= 5 {
+                return in_flight;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    assert_eq!(tokio::time::timeout(PATIENCE, holding).await.unwrap(), 5);
+
+    let mut fast = client
+        .subscribe(opts("eaters", "feed", Mode::Clustering))
+        .await
+        .unwrap();
+    let mut fast_got = 0;
+    while fast_got < 995 {
+        let m = next(&mut fast).await;
+        fast.ack(&m);
+        fast_got += 1;
+    }
+    fast.flush().await;
+    let (_, in_flight, ready) = totals(&client.describe_group("eaters").await.unwrap());
+    assert_eq!(
+        (in_flight, ready),
+        (5, 0),
+        "the slow member holds exactly its credit"
+    );
+    let extra = tokio::time::timeout(Duration::from_millis(100), fast.next()).await;
+    assert!(
+        extra.is_err(),
+        "nothing left for the fast member: {extra:?}"
+    );
+    drop(slow);
+    running.stop().await.unwrap();
+}
