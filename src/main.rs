@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use lockgate::cli::{
-    self, CliError, ConnectArgs, ConsumeArgs, MessageCommand, ProduceArgs, TopicCommand,
+    self, CliError, ConnectArgs, ConsumeArgs, GroupCommand, MessageCommand, ProduceArgs,
+    TopicCommand,
 };
 use lockgate::config::Config;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Find messages by id or key.
     #[command(subcommand)]
     Message(MessageCommand),
+    /// List, describe, reset and delete consumer groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Load generator over QUIC against a running server (`bench storage`: the storage engine alone).
     Bench(BenchArgs),
 }
@@ -101,6 +105,9 @@ fn main() -> ExitCode {
         }),
         Command::Consume(args) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::consume::run(args, &conn, &c).await
+        }),
+        Command::Group(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::group::run(cmd, &conn, &c).await
         }),
         Command::Message(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::message(cmd, &conn, &c).await

@@ -1,6 +1,6 @@
 //! `lockgate consume`: reads a topic's queues (or one) from a starting point and prints one
 //! JSON object per message. Exits after `--max` messages, or once `--wait` passes with nothing
-//! new.
+//! new. With `--group`, it is a member of a consumer group instead (see `group.rs`).
 
 use std::time::Duration;
 
@@ -15,9 +15,23 @@ pub struct ConsumeArgs {
     /// Only this queue [default: all]
     #[arg(long)]
     pub queue: Option<u32>,
-    /// earliest, latest, or an offset (applied to each queue read)
+    /// earliest, latest, or an offset (applied to each queue read); with --group: earliest,
+    /// latest or an RFC 3339 time, for a group that has no position on the topic yet
     #[arg(long, default_value = "latest")]
     pub from: String,
+    /// Consume as a member of this consumer group (progress kept by the server)
+    #[arg(long)]
+    pub group: Option<String>,
+    /// With --group: clustering, broadcasting or ordered
+    #[arg(long, default_value = "clustering", requires = "group")]
+    pub mode: String,
+    /// With --group: auto (ack what was printed) or manual (print only; the messages come back
+    /// after their lease)
+    #[arg(long, default_value = "auto", requires = "group")]
+    pub ack: String,
+    /// With --group: a stable member name (broadcasting keeps progress per instance)
+    #[arg(long, requires = "group")]
+    pub instance: Option<String>,
     /// Stop after this many messages
     #[arg(long)]
     pub max: Option<u64>,
@@ -36,6 +50,9 @@ pub async fn run(
     connect: &ConnectArgs,
     config: &Config,
 ) -> Result<(), CliError> {
+    if let Some(group) = args.group.clone() {
+        return super::group::consume(args, group, connect, config).await;
+    }
     let from =
         match args.from.as_str() {
             "earliest" => StartFrom::Earliest,

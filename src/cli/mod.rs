@@ -2,8 +2,10 @@
 //! argument types (clap), connection defaults, and JSON output. `main.rs` only dispatches.
 
 pub mod consume;
+pub mod group;
 pub mod output;
 pub mod produce;
+pub mod time;
 pub mod topic;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use consume::ConsumeArgs;
+pub use group::GroupCommand;
 pub use produce::ProduceArgs;
 pub use topic::TopicCommand;
 

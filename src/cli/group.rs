@@ -1,0 +1,336 @@
+//! `lockgate group list|describe|reset|delete`, and `consume --group` (a group member that
+//! prints what it receives).
+
+use serde_json::{Value, json};
+
+use super::output::{emit, print_message};
+use super::time::parse_rfc3339;
+use super::{CliError, ConnectArgs, ConsumeArgs};
+use crate::broker::group::Mode;
+use crate::client::{AckMode, GroupConsumerOptions};
+use crate::config::Config;
+use crate::protocol::{GroupInfo, ResetTo, StartPosition};
+use crate::storage::now_ms;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GroupCommand {
+    /// List groups, one JSON object per line.
+    List,
+    /// Members, owned queues and per-queue lag of a group (a table; --json for one JSON object).
+    Describe {
+        group: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a group's position on a topic; prints the new offset of each queue moved.
+    Reset {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        /// Only this queue [default: all]
+        #[arg(long)]
+        queue: Option<u32>,
+        /// earliest, latest, offset:N, or time:RFC3339 (the first message stored at or after it)
+        #[arg(long, value_parser = parse_reset_to)]
+        to: ResetTo,
+    },
+    /// Delete a group with no live members, and its progress.
+    Delete { group: String },
+}
+
+fn parse_reset_to(s: &str) -> Result<ResetTo, String> {
+    match s {
+        "earliest" => Ok(ResetTo::Earliest),
+        "latest" => Ok(ResetTo::Latest),
+        _ => {
+            if let Some(n) = s.strip_prefix("offset:") {
+                n.parse()
+                    .map(ResetTo::Offset)
+                    .map_err(|_| format!("{n:?} is not an offset"))
+            } else if let Some(t) = s.strip_prefix("time:") {
+                parse_rfc3339(t).map(ResetTo::Time)
+            } else {
+                Err(format!(
+                    "{s:?} is not earliest, latest, offset:N or time:RFC3339"
+                ))
+            }
+        }
+    }
+}
+
+pub async fn run(
+    cmd: GroupCommand,
+    connect: &ConnectArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    let client = connect.connect(config).await?;
+    let result = match cmd {
+        GroupCommand::List => client.list_groups().await.map(|gs| {
+            for g in gs {
+                emit(json!({
+                    "name": g.name,
+                    "mode": g.mode.name(),
+                    "members": g.members,
+                    "topics": g.topics,
+                }));
+            }
+        }),
+        GroupCommand::Describe { group, json } => client.describe_group(&group).await.map(|g| {
+            if json {
+                emit(describe_json(&g));
+            } else {
+                for line in describe_table(&g, now_ms()) {
+                    emit(line);
+                }
+            }
+        }),
+        GroupCommand::Reset {
+            group,
+            topic,
+            queue,
+            to,
+        } => client
+            .reset_group(&group, &topic, queue, to)
+            .await
+            .map(|moved| {
+                for (q, offset) in moved {
+                    emit(json!({"group": group, "topic": topic, "queue": q, "offset": offset}));
+                }
+            }),
+        GroupCommand::Delete { group } => client
+            .delete_group(&group)
+            .await
+            .map(|()| emit(json!({"deleted": group}))),
+    };
+    client.close().await;
+    Ok(result?)
+}
+
+fn describe_json(g: &GroupInfo) -> Value {
+    json!({
+        "name": g.name,
+        "mode": g.settings.mode.name(),
+        "lease_ms": g.settings.lease_ms,
+        "max_attempts": g.settings.max_attempts,
+        "session_timeout_ms": g.settings.session_timeout_ms,
+        "members": g.members.iter().map(|m| json!({
+            "id": m.id,
+            "topic": m.topic,
+            "instance": m.instance,
+            "client": m.client,
+            "idle_ms": m.idle_ms,
+            "queues": m.queues,
+        })).collect::<Vec<_>>(),
+        "queues": g.progress.iter().map(|p| json!({
+            "topic": p.topic,
+            "instance": p.instance,
+            "queue": p.queue,
+            "owner": if p.owner == 0 { Value::Null } else { json!(p.owner) },
+            "acked": p.acked,
+            "end": p.end,
+            "ready": p.ready,
+            "in_flight": p.in_flight,
+            "retrying": p.retrying,
+            "oldest_unacked_at": if p.oldest_unacked_at == 0 { Value::Null } else { json!(p.oldest_unacked_at) },
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The human view: a settings line, a members table and a lag table.
+fn describe_table(g: &GroupInfo, now: i64) -> Vec<String> {
+    let s = &g.settings;
+    let mut out = vec![format!(
+        "group {}  mode {}  lease {}ms  max_attempts {}  session_timeout {}ms",
+        g.name,
+        s.mode.name(),
+        s.lease_ms,
+        s.max_attempts,
+        s.session_timeout_ms
+    )];
+    out.push(String::new());
+    let mut members = vec![vec![
+        "MEMBER".to_string(),
+        "TOPIC".into(),
+        "INSTANCE".into(),
+        "CLIENT".into(),
+        "IDLE".into(),
+        "QUEUES".into(),
+    ]];
+    for m in &g.members {
+        members.push(vec![
+            m.id.to_string(),
+            m.topic.clone(),
+            m.instance.clone(),
+            m.client.clone(),
+            format!("{}ms", m.idle_ms),
+            m.queues
+                .iter()
+                .map(|q| q.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ]);
+    }
+    out.extend(table(&members));
+    out.push(String::new());
+    let mut lag = vec![vec![
+        "TOPIC".to_string(),
+        "INSTANCE".into(),
+        "QUEUE".into(),
+        "OWNER".into(),
+        "ACKED".into(),
+        "END".into(),
+        "READY".into(),
+        "IN_FLIGHT".into(),
+        "RETRYING".into(),
+        "OLDEST_UNACKED".into(),
+    ]];
+    for p in &g.progress {
+        lag.push(vec![
+            p.topic.clone(),
+            if p.instance.is_empty() {
+                "-".into()
+            } else {
+                p.instance.clone()
+            },
+            p.queue.to_string(),
+            if p.owner == 0 {
+                "-".into()
+            } else {
+                p.owner.to_string()
+            },
+            p.acked.to_string(),
+            p.end.to_string(),
+            p.ready.to_string(),
+            p.in_flight.to_string(),
+            p.retrying.to_string(),
+            if p.oldest_unacked_at == 0 {
+                "-".into()
+            } else {
+                format!("{}ms", now.saturating_sub(p.oldest_unacked_at).max(0))
+            },
+        ]);
+    }
+    out.extend(table(&lag));
+    out
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(rows: &[Vec<String>]) -> Vec<String> {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(c, cell)| format!("{cell:<w$}", w = widths[c]))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// `consume --group`: joins, prints each message with its attempt, acks (with `--ack auto`),
+/// and leaves after `--max` messages or `--wait` without one.
+pub async fn consume(
+    args: ConsumeArgs,
+    group: String,
+    connect: &ConnectArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    if args.queue.is_some() {
+        return Err(CliError(
+            "--queue does not apply to --group: the group assigns queues".into(),
+        ));
+    }
+    let mode: Mode = args
+        .mode
+        .parse()
+        .map_err(|e| CliError(format!("--mode {e}")))?;
+    let start = match args.from.as_str() {
+        "earliest" => StartPosition::Earliest,
+        "latest" => StartPosition::Latest,
+        t => StartPosition::Time(parse_rfc3339(t).map_err(|e| {
+            CliError(format!(
+                "--from with --group takes earliest, latest or a time: {e}"
+            ))
+        })?),
+    };
+    let ack = match args.ack.as_str() {
+        "auto" => AckMode::Auto,
+        "manual" => AckMode::Manual,
+        other => return Err(CliError(format!("--ack {other:?} is not auto or manual"))),
+    };
+    let client = connect.connect(config).await?;
+    let mut opts = GroupConsumerOptions::new(group, &args.topic);
+    opts.mode = mode;
+    opts.start = start;
+    opts.ack = ack;
+    opts.instance = args.instance.clone().unwrap_or_default();
+    if let Some(max) = args.max {
+        // Never hold more than will be printed: the rest stays with the group.
+        opts.credit_messages = max.clamp(1, 2048) as u32;
+    }
+    let mut consumer = client.subscribe(opts).await?;
+    let mut printed = 0u64;
+    let outcome = loop {
+        if args.max.is_some_and(|m| printed >= m) {
+            break Ok(());
+        }
+        let next = match args.wait {
+            Some(w) => match tokio::time::timeout(w, consumer.next()).await {
+                Ok(m) => m,
+                Err(_) => break Ok(()),
+            },
+            None => consumer.next().await,
+        };
+        match next {
+            Some(Ok(m)) => {
+                print_message(&args.topic, &m.delivered, Some(m.attempt));
+                printed += 1;
+            }
+            Some(Err(e)) => break Err(CliError(e.to_string())),
+            None => break Err(CliError("the server ended the subscription".into())),
+        }
+    };
+    consumer.close().await;
+    client.close().await;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_targets_parse() {
+        assert_eq!(parse_reset_to("earliest"), Ok(ResetTo::Earliest));
+        assert_eq!(parse_reset_to("offset:42"), Ok(ResetTo::Offset(42)));
+        assert_eq!(
+            parse_reset_to("time:1970-01-01T00:00:01Z"),
+            Ok(ResetTo::Time(1000))
+        );
+        assert!(
+            parse_reset_to("offset:x")
+                .unwrap_err()
+                .contains("not an offset")
+        );
+        assert!(parse_reset_to("soon").unwrap_err().contains("offset:N"));
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let rows = vec![
+            vec!["A".to_string(), "BB".into()],
+            vec!["CCC".to_string(), "D".into()],
+        ];
+        assert_eq!(table(&rows), vec!["A    BB", "CCC  D"]);
+    }
+}

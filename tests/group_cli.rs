@@ -1,0 +1,184 @@
+//! Consumer groups from the command line, against `lockgate serve` processes: the commands as
+//! written, and group progress across a SIGKILL of the server.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use common::process::{ServeProcess, free_udp_port};
+
+fn bodies(lines: &[serde_json::Value]) -> BTreeSet<String> {
+    lines
+        .iter()
+        .map(|l| l["body"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn produce_lines(server: &ServeProcess, topic: &str, n: usize) {
+    let input: String = (0..n).map(|i| format!("line {i}\n")).collect();
+    let acks = server.ok_lines(&["produce", "--topic", topic], Some(&input));
+    assert_eq!(acks.len(), n);
+}
+
+#[test]
+fn group_commands_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    server.ok_lines(&["topic", "create", "orders", "--queues", "2"], None);
+    produce_lines(&server, "orders", 100);
+
+    let first = server.ok_lines(
+        &[
+            "consume", "--topic", "orders", "--group", "billing", "--from", "earliest", "--max",
+            "60",
+        ],
+        None,
+    );
+    assert_eq!(first.len(), 60);
+    assert!(
+        first
+            .iter()
+            .all(|l| l["attempt"] == 1 && l["topic"] == "orders")
+    );
+    let rest = server.ok_lines(
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--group",
+            "billing",
+            "--mode",
+            "clustering",
+            "--ack",
+            "auto",
+            "--wait",
+            "500ms",
+        ],
+        None,
+    );
+    assert_eq!(rest.len(), 40, "the group resumes where it was");
+    let all: BTreeSet<String> = bodies(&first).union(&bodies(&rest)).cloned().collect();
+    assert_eq!(all.len(), 100);
+
+    let listed = server.ok_lines(&["group", "list"], None);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], "billing");
+    assert_eq!(listed[0]["mode"], "clustering");
+    assert_eq!(listed[0]["topics"][0], "orders");
+
+    let described = server.ok_lines(&["group", "describe", "billing", "--json"], None);
+    let queues = described[0]["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 2);
+    assert!(
+        queues
+            .iter()
+            .all(|q| q["acked"] == q["end"] && q["ready"] == 0)
+    );
+    let table = server.cli(&["group", "describe", "billing"]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("group billing  mode clustering"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("TOPIC") && l.contains("IN_FLIGHT")),
+        "{text}"
+    );
+
+    let moved = server.ok_lines(
+        &[
+            "group",
+            "reset",
+            "billing",
+            "--topic",
+            "orders",
+            "--queue",
+            "1",
+            "--to",
+            "offset:45",
+        ],
+        None,
+    );
+    assert_eq!(moved.len(), 1);
+    assert_eq!(
+        (moved[0]["queue"].as_u64(), moved[0]["offset"].as_u64()),
+        (Some(1), Some(45))
+    );
+    let again = server.ok_lines(
+        &[
+            "consume", "--topic", "orders", "--group", "billing", "--wait", "500ms", "--ack",
+            "manual",
+        ],
+        None,
+    );
+    assert_eq!(again.len(), 5, "queue 1 from offset 45 of 50");
+
+    let bad = server.cli(&[
+        "group", "reset", "billing", "--topic", "orders", "--to", "soon",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("offset:N or time:RFC3339"));
+
+    let deleted = server.ok_lines(&["group", "delete", "billing"], None);
+    assert_eq!(deleted[0]["deleted"], "billing");
+    let gone = server.cli(&["group", "describe", "billing"]);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
+}
+
+/// Messages the group's persisted file counts as done (the group started at offset 0).
+fn persisted_done(server: &ServeProcess, group: &str) -> u64 {
+    let path = server.dir.join("data/groups").join(format!("{group}.json"));
+    let Ok(bytes) = std::fs::read(&path) else {
+        return 0;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut done = 0;
+    for sub in v["group"]["subscriptions"].as_array().unwrap() {
+        for q in sub["queues"].as_array().unwrap() {
+            done += q["base"].as_u64().unwrap();
+            for r in q["done"].as_array().unwrap() {
+                done += r[1].as_u64().unwrap() - r[0].as_u64().unwrap();
+            }
+        }
+    }
+    done
+}
+
+#[test]
+fn group_progress_survives_a_server_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let mut server = ServeProcess::start(dir.path(), port);
+    server.ok_lines(&["topic", "create", "jobs", "--queues", "3"], None);
+    produce_lines(&server, "jobs", 90);
+    let first = server.ok_lines(
+        &[
+            "consume", "--topic", "jobs", "--group", "g", "--from", "earliest", "--max", "50",
+        ],
+        None,
+    );
+    assert_eq!(first.len(), 50);
+    // The acks reach the disk within groups.persist_interval (1s); wait for that event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while persisted_done(&server, "g") < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "group progress was not persisted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap(); // SIGKILL: no shutdown, no final persist
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = ServeProcess::start(dir.path(), port);
+    let rest = server.ok_lines(
+        &["consume", "--topic", "jobs", "--group", "g", "--wait", "1s"],
+        None,
+    );
+    let (a, b) = (bodies(&first), bodies(&rest));
+    assert_eq!(rest.len(), 40, "only what was not acked comes again");
+    assert!(a.is_disjoint(&b));
+    assert_eq!(a.union(&b).count(), 90, "nothing lost");
+}
