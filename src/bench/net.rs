@@ -6,6 +6,11 @@
 //! Reports messages/s, MB/s (payload) and latency percentiles (HDR histograms) for produce
 //! acknowledgements and for delivery. With `--rate`, producers pace themselves to a fixed total
 //! rate, to measure latency at a given load.
+//!
+//! With `--group`, consumers are members of a consumer group (`--mode`) on subscription
+//! streams, acking every message (auto ack). With `--producers 0`, nothing is sent: the
+//! consumers drain `--count` messages already stored (plain consumers from the earliest
+//! offset, a group from its position reset to the earliest), which measures consumption alone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,11 +20,13 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use crate::broker::group::Mode;
 use crate::cli::{CliError, ConnectArgs};
-use crate::client::{Client, ClientError};
+use crate::client::{AckMode, Client, ClientError, GroupConsumer, GroupConsumerOptions};
 use crate::config::Config;
 use crate::protocol::{
-    FetchRequest, Kind, ProduceMessage, ProduceRequest, Request, Response, Route, Status, frame,
+    FetchRequest, Kind, ProduceMessage, ProduceRequest, Request, ResetTo, Response, Route, Status,
+    frame,
 };
 use crate::storage::{Durability, Message};
 
@@ -60,6 +67,13 @@ pub struct NetBenchArgs {
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+    /// Consume through this consumer group (reset to the end of the topic first, or to the
+    /// earliest with --producers 0)
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Group mode: clustering, broadcasting or ordered
+    #[arg(long, default_value = "clustering", requires = "group")]
+    pub mode: String,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -103,6 +117,15 @@ pub async fn run(
             "--msg-size must be at least 8 (the send time travels in the body)".into(),
         ));
     }
+    let mode: Mode = args
+        .mode
+        .parse()
+        .map_err(|e| CliError(format!("--mode {e}")))?;
+    if args.producers == 0 && (args.count.is_none() || args.consumers == 0) {
+        return Err(CliError(
+            "--producers 0 drains stored messages: it needs --count and consumers".into(),
+        ));
+    }
     let total = match (args.count, args.duration) {
         (Some(c), _) => Some(c),
         (None, Some(_)) => None,
@@ -129,10 +152,33 @@ pub async fn run(
         delivery_latency: Mutex::new(histogram()),
     });
 
-    // Consumers first, positioned at the current end of every queue.
+    // Consumers first, positioned at the current end of every queue (the earliest when only
+    // draining).
+    let drain = args.producers == 0;
     let consumers_done = Arc::new(AtomicBool::new(false));
     let mut consumers = Vec::new();
+    if let Some(group) = &args.group {
+        let to = if drain {
+            ResetTo::Earliest
+        } else {
+            ResetTo::Latest
+        };
+        admin.reset_group(group, &args.topic, None, to).await?;
+    }
+    let started = Instant::now();
     for c in 0..args.consumers {
+        if let Some(group) = &args.group {
+            let client = connect.connect(config).await?;
+            let mut o = GroupConsumerOptions::new(group, &args.topic);
+            o.mode = mode;
+            o.ack = AckMode::Auto;
+            o.instance = format!("bench-{c}");
+            o.credit_messages = 8192;
+            let sub = client.subscribe(o).await?;
+            let (shared, done) = (shared.clone(), consumers_done.clone());
+            consumers.push(tokio::spawn(consume_group(sub, shared, done)));
+            continue;
+        }
         let client = connect.connect(config).await?;
         for q in (0..queues).filter(|q| *q as usize % args.consumers == c) {
             let (client, shared, done, topic) = (
@@ -141,16 +187,20 @@ pub async fn run(
                 consumers_done.clone(),
                 args.topic.clone(),
             );
-            let start = ranges[q as usize].next;
+            let start = if drain {
+                ranges[q as usize].earliest
+            } else {
+                ranges[q as usize].next
+            };
             consumers.push(tokio::spawn(async move {
                 consume(client, topic, q, start, shared, done).await
             }));
         }
     }
 
-    let started = Instant::now();
+    let started = if drain { started } else { Instant::now() };
     let mut producers = Vec::new();
-    for p in 0..args.producers.max(1) {
+    for p in 0..args.producers {
         let client = connect.connect(config).await?;
         let share = total.map(|t| {
             t / args.producers.max(1) as u64
@@ -170,7 +220,11 @@ pub async fn run(
         p.await.map_err(|e| CliError(e.to_string()))??;
     }
     let produce_secs = started.elapsed().as_secs_f64();
-    let acked = shared.acked.load(Ordering::Relaxed);
+    let acked = if drain {
+        total.unwrap_or(0)
+    } else {
+        shared.acked.load(Ordering::Relaxed)
+    };
     // Wait for the consumers to see everything acknowledged (bounded).
     let deadline = Instant::now() + Duration::from_secs(30);
     while args.consumers > 0
@@ -328,6 +382,34 @@ impl BatchTemplate {
     }
 }
 
+/// A group member: takes every message pushed, records its latency, acks it (auto).
+async fn consume_group(mut sub: GroupConsumer, shared: Arc<Shared>, done: Arc<AtomicBool>) {
+    let mut local = histogram();
+    while !done.load(Ordering::Relaxed) {
+        let batch = match tokio::time::timeout(Duration::from_millis(100), sub.next_batch()).await {
+            Err(_) => continue,
+            Ok(Some(Ok(b))) => b,
+            Ok(Some(Err(e))) => {
+                tracing::warn!(error = %e, "bench group consumer failed");
+                break;
+            }
+            Ok(None) => break,
+        };
+        let now = now_us();
+        for m in &batch {
+            if let Some(ts) = m.delivered.message.body.get(..8) {
+                let sent = u64::from_le_bytes(ts.try_into().expect("8 bytes"));
+                local.record(now.saturating_sub(sent).max(1)).ok();
+            }
+        }
+        shared
+            .received
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+    sub.close().await;
+    shared.delivery_latency.lock().await.add(&local).ok();
+}
+
 async fn consume(
     client: Client,
     topic: String,
@@ -417,6 +499,8 @@ fn report(
             l["max_ms"]
         );
     };
-    line("produce", &v["produce"], "ack_latency");
+    if args.producers > 0 {
+        line("produce", &v["produce"], "ack_latency");
+    }
     line("consume", &v["consume"], "delivery_latency");
 }

@@ -17,18 +17,15 @@ use super::group::{AckRange, DeadLetter, Group, GroupSnapshot, Member, Policy, S
 use super::{Broker, blocking, dead_letter, group_files, status_of};
 use crate::config::GroupsConfig;
 use crate::protocol::{
-    Delivered, GroupDelivered, GroupInfo, GroupSummary, JoinRequest, MemberInfo, ProgressInfo,
-    ResetTo, Response, StartPosition, Status,
+    EncodedDeliveries, GroupInfo, GroupSummary, JoinRequest, MemberInfo, ProgressInfo, ResetTo,
+    Response, StartPosition, Status,
 };
-use crate::storage::record::content_len;
 use crate::storage::{StorageError, Store, TopicName, now_ms};
 
 /// How often leases, retries and sessions are checked (lease expiry is this precise).
 const TICK: Duration = Duration::from_millis(50);
 /// A dead-letter write that failed is tried again after this.
 const DEAD_LETTER_RETRY: Duration = Duration::from_secs(1);
-/// Fixed bytes of a delivered message on the wire besides its content.
-const DELIVERED_OVERHEAD: usize = 4 + 4 + 4 + 8 + 8 + 16 + 8;
 
 /// The connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -337,7 +334,7 @@ impl Broker {
         member: u64,
         max_messages: usize,
         budget: ByteBudget,
-    ) -> Result<Vec<GroupDelivered>, Response> {
+    ) -> Result<EncodedDeliveries, Response> {
         let this = self.clone();
         blocking(move || this.take_and_read(member, max_messages, budget)).await
     }
@@ -357,8 +354,8 @@ impl Broker {
             appends.mark_unchanged();
             ready.mark_unchanged();
             let got = self.group_take(member, max_messages, budget).await?;
-            if !got.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(Response::Deliveries(got));
+            if got.count > 0 || tokio::time::Instant::now() >= deadline {
+                return Ok(Response::EncodedDeliveries(got));
             }
             tokio::select! {
                 _ = appends.changed() => {}
@@ -368,15 +365,16 @@ impl Broker {
         }
     }
 
-    /// Blocking: one take for `member`, then the reads. Messages that were handed out but not
-    /// read (over the byte budget, or retention removed them meanwhile) are given back; offsets
-    /// that hold no message are done.
+    /// Blocking: one take for `member`, then the reads, encoded for the wire straight from the
+    /// stored records. Messages that were handed out but not delivered (over the byte budget,
+    /// or retention removed them meanwhile) are given back; offsets that hold no message are
+    /// done.
     fn take_and_read(
         &self,
         member: u64,
         max_messages: usize,
         budget: ByteBudget,
-    ) -> Result<Vec<GroupDelivered>, Response> {
+    ) -> Result<EncodedDeliveries, Response> {
         let (cell, topic) = self.groups.member(member)?;
         let bounds = bounds_of(&self.store, &topic)?;
         let taken = cell
@@ -384,13 +382,16 @@ impl Broker {
             .take(member, now_ms(), &bounds, max_messages)
             .map_err(|_| unknown_member(member))?;
         if taken.handouts.is_empty() {
-            return Ok(Vec::new());
+            return Ok(EncodedDeliveries::default());
         }
+        let mut out = EncodedDeliveries {
+            count: 0,
+            items: Vec::with_capacity(budget.max.min(taken.handouts.len() * 256)),
+        };
         let lease = taken.lease;
-        let mut out = Vec::with_capacity(taken.handouts.len());
         let mut give_back = Vec::new();
         let mut holes: Vec<(u32, u64)> = Vec::new();
-        let mut bytes = 0usize;
+        let mut full = false;
         let mut failure = None;
         let handouts = &taken.handouts;
         let mut i = 0;
@@ -406,58 +407,50 @@ impl Broker {
             }
             let run = &handouts[i..end];
             i = end;
-            if failure.is_some() || bytes >= budget.max {
+            if failure.is_some() || full {
                 give_back.extend_from_slice(run);
                 continue;
             }
-            let read = self.store.read(
-                &topic,
-                start.queue,
-                start.offset,
-                run.len(),
-                budget.max - bytes,
-            );
-            let batch = match read {
-                Ok(b) => b,
-                Err(StorageError::OffsetTrimmed { .. }) => {
-                    give_back.extend_from_slice(run); // the next take skips what is gone
-                    continue;
-                }
-                Err(e) => {
-                    failure = Some(status_of(e));
-                    give_back.extend_from_slice(run);
-                    continue;
-                }
-            };
-            let mut messages = batch.messages.into_iter().peekable();
-            for h in run {
-                if h.offset >= batch.next_offset {
-                    give_back.push(*h);
-                    continue;
-                }
-                match messages.next_if(|m| m.offset == h.offset) {
-                    Some(m) => {
-                        let size = DELIVERED_OVERHEAD + content_len(&m.message);
-                        let fits =
-                            bytes + size <= budget.max || (budget.at_least_one && out.is_empty());
-                        if !fits {
-                            give_back.push(*h);
-                            bytes = budget.max;
+            let mut delivered = vec![false; run.len()];
+            let left = budget.max.saturating_sub(out.items.len());
+            let read =
+                self.store
+                    .read_with(&topic, start.queue, start.offset, run.len(), left, |view| {
+                        let k = (view.queue_offset - start.offset) as usize;
+                        let size = EncodedDeliveries::OVERHEAD + view.content.len();
+                        let fits = out.items.len() + size <= budget.max
+                            || (budget.at_least_one && out.count == 0);
+                        if full || !fits {
+                            full = true;
+                        } else {
+                            out.push(lease, run[k].attempt, view);
+                            delivered[k] = true;
+                        }
+                        Ok(())
+                    });
+            match read {
+                Ok(next) => {
+                    for (h, &d) in run.iter().zip(&delivered) {
+                        if d {
                             continue;
                         }
-                        bytes += size;
-                        out.push(GroupDelivered {
-                            lease,
-                            attempt: h.attempt,
-                            delivered: Delivered {
-                                queue: m.queue,
-                                offset: m.offset,
-                                stored_at: m.stored_at,
-                                message: m.message,
-                            },
-                        });
+                        if h.offset < next && !full {
+                            holes.push((h.queue, h.offset));
+                        } else {
+                            give_back.push(*h);
+                        }
                     }
-                    None => holes.push((h.queue, h.offset)),
+                }
+                // The next take skips what retention removed.
+                Err(StorageError::OffsetTrimmed { .. }) => give_back.extend_from_slice(run),
+                Err(e) => {
+                    failure = Some(status_of(e));
+                    give_back.extend(
+                        run.iter()
+                            .zip(&delivered)
+                            .filter(|(_, d)| !**d)
+                            .map(|(h, _)| *h),
+                    );
                 }
             }
         }
@@ -469,7 +462,7 @@ impl Broker {
             }
         }
         match failure {
-            Some(resp) if out.is_empty() => Err(resp),
+            Some(resp) if out.count == 0 => Err(resp),
             _ => Ok(out),
         }
     }

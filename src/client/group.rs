@@ -11,7 +11,7 @@
 //! were already pushed are dropped (not handed to the application) until the server delivers
 //! the failed message again, so the application sees each queue strictly in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,6 +30,8 @@ const DELIVERED_OVERHEAD: u64 = 52;
 const ACKS_IN_FLIGHT: usize = 16;
 /// Most acks coalesced into one request.
 const MAX_ACK_BATCH: usize = 8192;
+/// Longest an ack waits in the consumer before it is sent.
+const ACK_DELAY: Duration = Duration::from_millis(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckMode {
@@ -90,7 +92,7 @@ impl GroupConsumerOptions {
 }
 
 enum AckCmd {
-    Ack(AckRange),
+    Ack(Vec<AckRange>),
     Nack(AckRange, String),
     Flush(oneshot::Sender<()>),
 }
@@ -100,7 +102,13 @@ pub struct GroupConsumer {
     member: u64,
     mode: Mode,
     ack_mode: AckMode,
-    rx: mpsc::UnboundedReceiver<Result<GroupDelivered, ClientError>>,
+    /// Pushed frames, a batch each.
+    rx: mpsc::UnboundedReceiver<Result<Vec<GroupDelivered>, ClientError>>,
+    buffered: VecDeque<GroupDelivered>,
+    /// Acks not yet handed to the ack task: sent before waiting for the next pushed batch,
+    /// when many gathered, or when the oldest is [`ACK_DELAY`] old.
+    pending_acks: Vec<AckRange>,
+    pending_since: Option<std::time::Instant>,
     grants: mpsc::UnboundedSender<(u32, u64)>,
     acks: mpsc::UnboundedSender<AckCmd>,
     /// Taken by the application since the last grant.
@@ -158,6 +166,9 @@ impl GroupConsumer {
             mode: opts.mode,
             ack_mode: opts.ack,
             rx,
+            buffered: VecDeque::new(),
+            pending_acks: Vec::new(),
+            pending_since: None,
             grants,
             acks,
             taken: (0, 0),
@@ -175,31 +186,96 @@ impl GroupConsumer {
     /// The next message; `None` when the subscription ended (the server went away or the
     /// member was removed after an error, which comes first as `Some(Err)`).
     pub async fn next(&mut self) -> Option<Result<GroupDelivered, ClientError>> {
-        if self.ack_mode == AckMode::Auto {
-            for r in self.unacked.drain(..) {
-                let _ = self.acks.send(AckCmd::Ack(r));
-            }
+        self.settle_auto_acks();
+        if self.pending_since.is_some_and(|t| t.elapsed() >= ACK_DELAY) {
+            self.send_pending_acks();
         }
         loop {
-            let m = match self.rx.recv().await? {
-                Ok(m) => m,
-                Err(e) => return Some(Err(e)),
-            };
-            self.count_taken(&m);
-            if self.mode == Mode::Ordered {
-                let q = m.delivered.queue;
-                match self.blocked.get(&q) {
-                    Some(&at) if m.delivered.offset == at => {
-                        self.blocked.remove(&q);
-                    }
-                    Some(_) => continue, // pushed before the failure; it comes again
-                    None => {}
+            while let Some(m) = self.buffered.pop_front() {
+                if self.accept(&m) {
+                    return Some(Ok(m));
                 }
             }
-            if self.ack_mode == AckMode::Auto {
-                self.unacked.push(range_of(&m));
+            if let Err(e) = self.fill().await? {
+                return Some(Err(e));
             }
-            return Some(Ok(m));
+        }
+    }
+
+    /// Every message that has arrived (waiting for at least one): fewer wakeups than
+    /// [`GroupConsumer::next`] at high rates. In ordered mode, after a nack the caller must
+    /// skip the rest of that message's queue in the batch (it comes again, in order).
+    pub async fn next_batch(&mut self) -> Option<Result<Vec<GroupDelivered>, ClientError>> {
+        self.settle_auto_acks();
+        loop {
+            let mut batch = Vec::with_capacity(self.buffered.len());
+            while let Some(m) = self.buffered.pop_front() {
+                if self.accept(&m) {
+                    batch.push(m);
+                }
+            }
+            if !batch.is_empty() {
+                return Some(Ok(batch));
+            }
+            if let Err(e) = self.fill().await? {
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Waits for the next pushed batch; acks gathered so far go out first.
+    async fn fill(&mut self) -> Option<Result<(), ClientError>> {
+        self.send_pending_acks();
+        match self.rx.recv().await? {
+            Ok(batch) => {
+                self.buffered.extend(batch);
+                Some(Ok(()))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Counts a message against the credit and decides whether the application sees it.
+    fn accept(&mut self, m: &GroupDelivered) -> bool {
+        self.count_taken(m);
+        if self.mode == Mode::Ordered {
+            let q = m.delivered.queue;
+            match self.blocked.get(&q) {
+                Some(&at) if m.delivered.offset == at => {
+                    self.blocked.remove(&q);
+                }
+                Some(_) => return false, // pushed before the failure; it comes again
+                None => {}
+            }
+        }
+        if self.ack_mode == AckMode::Auto {
+            self.unacked.push(range_of(m));
+        }
+        true
+    }
+
+    /// Auto ack: what the application took before this call is done.
+    fn settle_auto_acks(&mut self) {
+        if self.ack_mode == AckMode::Auto {
+            for r in std::mem::take(&mut self.unacked) {
+                self.add_ack(r);
+            }
+        }
+    }
+
+    fn add_ack(&mut self, r: AckRange) {
+        if self.pending_acks.is_empty() {
+            self.pending_since = Some(std::time::Instant::now());
+        }
+        push_range(&mut self.pending_acks, r);
+    }
+
+    fn send_pending_acks(&mut self) {
+        self.pending_since = None;
+        if !self.pending_acks.is_empty() {
+            let _ = self
+                .acks
+                .send(AckCmd::Ack(std::mem::take(&mut self.pending_acks)));
         }
     }
 
@@ -212,8 +288,13 @@ impl GroupConsumer {
     }
 
     /// Acks a message (batched with others and sent in the background).
-    pub fn ack(&self, m: &GroupDelivered) {
-        let _ = self.acks.send(AckCmd::Ack(range_of(m)));
+    pub fn ack(&mut self, m: &GroupDelivered) {
+        self.add_ack(range_of(m));
+        if self.pending_acks.len() >= MAX_ACK_BATCH
+            || self.pending_since.is_some_and(|t| t.elapsed() >= ACK_DELAY)
+        {
+            self.send_pending_acks();
+        }
     }
 
     /// Fails a message: the server redelivers it after its retry delay (or dead-letters it).
@@ -223,6 +304,8 @@ impl GroupConsumer {
         }
         self.unacked
             .retain(|r| !(r.queue == m.delivered.queue && r.offset == m.delivered.offset));
+        self.settle_auto_acks();
+        self.send_pending_acks();
         let _ = self
             .acks
             .send(AckCmd::Nack(range_of(m), reason.to_string()));
@@ -230,11 +313,8 @@ impl GroupConsumer {
 
     /// Waits until every ack and nack given so far has been answered by the server.
     pub async fn flush(&mut self) {
-        if self.ack_mode == AckMode::Auto {
-            for r in self.unacked.drain(..) {
-                let _ = self.acks.send(AckCmd::Ack(r));
-            }
-        }
+        self.settle_auto_acks();
+        self.send_pending_acks();
         let (tx, rx) = oneshot::channel();
         if self.acks.send(AckCmd::Flush(tx)).is_ok() {
             let _ = rx.await;
@@ -269,15 +349,13 @@ fn range_of(m: &GroupDelivered) -> AckRange {
 
 async fn read_pushes(
     mut recv: quinn::RecvStream,
-    tx: mpsc::UnboundedSender<Result<GroupDelivered, ClientError>>,
+    tx: mpsc::UnboundedSender<Result<Vec<GroupDelivered>, ClientError>>,
 ) {
     loop {
         match read_response(&mut recv, Kind::Deliveries).await {
             Ok((_, Response::Deliveries(ms))) => {
-                for m in ms {
-                    if tx.send(Ok(m)).is_err() {
-                        return;
-                    }
+                if tx.send(Ok(ms)).is_err() {
+                    return;
                 }
             }
             Ok(other) => {
@@ -332,7 +410,11 @@ async fn send_acks(client: Client, member: u64, mut rx: mpsc::UnboundedReceiver<
         let mut cmd = Some(first);
         while let Some(c) = cmd.take() {
             match c {
-                AckCmd::Ack(r) => push_range(&mut acks, r),
+                AckCmd::Ack(rs) => {
+                    for r in rs {
+                        push_range(&mut acks, r);
+                    }
+                }
                 AckCmd::Nack(r, why) => nacks.push((r, why)),
                 AckCmd::Flush(tx) => {
                     flush = Some(tx);

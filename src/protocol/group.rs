@@ -3,6 +3,7 @@
 
 use crate::broker::group::{AckRange, Mode, Settings};
 use crate::codec::{ReadError, Reader, put_str16};
+use crate::storage::record::RecordView;
 
 use super::response::{Delivered, decode_delivered_one, encode_delivered_one, list};
 
@@ -205,6 +206,40 @@ pub(super) fn decode_ranges(r: &mut Reader<'_>) -> Result<Vec<AckRange>, ReadErr
             lease: r.u32("lease")?,
         })
     })
+}
+
+/// Deliveries the server encodes straight from stored records, without decoding their
+/// content: `count` items, laid out as [`encode_deliveries`] lays out what follows the count.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedDeliveries {
+    pub count: u32,
+    pub items: Vec<u8>,
+}
+
+impl EncodedDeliveries {
+    /// Wire bytes of one item besides its content (lease, attempt, queue, offset, store time,
+    /// id, born time): what subscription credit counts per message, plus the content.
+    pub const OVERHEAD: usize = 52;
+
+    pub fn push(&mut self, lease: u32, attempt: u32, view: &RecordView<'_>) {
+        let b = &mut self.items;
+        b.extend_from_slice(&lease.to_le_bytes());
+        b.extend_from_slice(&attempt.to_le_bytes());
+        b.extend_from_slice(&view.queue.to_le_bytes());
+        b.extend_from_slice(&view.queue_offset.to_le_bytes());
+        b.extend_from_slice(&view.stored_at.to_le_bytes());
+        b.extend_from_slice(&view.id.0);
+        b.extend_from_slice(&view.born_at.to_le_bytes());
+        b.extend_from_slice(view.content);
+        self.count += 1;
+    }
+
+    /// The response body: status Ok, count, items.
+    pub fn body_head(&self) -> [u8; 6] {
+        let mut h = [0u8; 6];
+        h[2..].copy_from_slice(&self.count.to_le_bytes());
+        h
+    }
 }
 
 /// Deliveries: count u32, then each lease u32, attempt u32, and a delivered message.

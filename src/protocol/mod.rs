@@ -15,8 +15,8 @@ mod request;
 mod response;
 
 pub use group::{
-    GroupDelivered, GroupInfo, GroupSummary, JoinRequest, MemberInfo, ProgressInfo, ResetTo,
-    StartPosition, SubscribeRequest, encode_deliveries,
+    EncodedDeliveries, GroupDelivered, GroupInfo, GroupSummary, JoinRequest, MemberInfo,
+    ProgressInfo, ResetTo, StartPosition, SubscribeRequest, encode_deliveries,
 };
 pub use request::{
     FetchRequest, MessageView, ProduceMessage, ProduceRequest, ProduceView, Request, Route,

@@ -90,6 +90,9 @@ pub enum Response {
     Done,
     /// To `Receive`, and pushed on subscription streams.
     Deliveries(Vec<GroupDelivered>),
+    /// The same on the wire, as the server builds it from stored records (decoding gives
+    /// [`Response::Deliveries`]).
+    EncodedDeliveries(group::EncodedDeliveries),
     /// To `Ack` and `Nack`: messages changed, and messages whose lease was stale.
     Acked {
         done: u64,
@@ -201,6 +204,10 @@ impl Response {
             Response::Deliveries(ms) => {
                 ok(buf);
                 group::encode_deliveries(buf, ms);
+            }
+            Response::EncodedDeliveries(e) => {
+                buf.extend_from_slice(&e.body_head());
+                buf.extend_from_slice(&e.items);
             }
             Response::Acked { done, stale } => {
                 ok(buf);

@@ -6,7 +6,7 @@ use super::consume_queue::Entry;
 use super::error::{Result, StorageError};
 use super::key_index::{id_hash, key_hash};
 use super::now_ms;
-use super::record::{self, Message, MessageId};
+use super::record::{self, DecodeError, Message, MessageId, RecordView};
 use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
 
 impl StoreCore {
@@ -40,6 +40,35 @@ impl StoreCore {
         max_messages: usize,
         max_bytes: usize,
     ) -> Result<ReadBatch> {
+        let mut messages = Vec::new();
+        let next_offset = self.read_with(topic, queue, offset, max_messages, max_bytes, |v| {
+            messages.push(StoredMessage {
+                topic: topic.to_string(),
+                queue,
+                offset: v.queue_offset,
+                stored_at: v.stored_at,
+                message: v.message()?,
+            });
+            Ok(())
+        })?;
+        Ok(ReadBatch {
+            messages,
+            next_offset,
+        })
+    }
+
+    /// [`StoreCore::read`] without decoding: `each` sees every record read, checked and in
+    /// offset order, with its content as stored (the wire layout). Returns the next offset to
+    /// read (past any holes skipped).
+    pub fn read_with(
+        &self,
+        topic: &str,
+        queue: u32,
+        offset: u64,
+        max_messages: usize,
+        max_bytes: usize,
+        mut each: impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
+    ) -> Result<u64> {
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
         let (earliest, next) = self.bounds(&topic, queue)?;
@@ -60,11 +89,11 @@ impl StoreCore {
                 next,
             });
         }
-        let mut messages = Vec::new();
+        let mut count = 0usize;
         let mut bytes = 0usize;
         let mut at = offset;
-        'fill: while messages.len() < max_messages && at < next {
-            let entries = cq.entries(at, max_messages - messages.len())?;
+        'fill: while count < max_messages && at < next {
+            let entries = cq.entries(at, max_messages - count)?;
             if entries.is_empty() {
                 break;
             }
@@ -90,76 +119,69 @@ impl StoreCore {
                     end += 1;
                 }
                 let run = &entries[i..end];
-                let read = match self.log.read(run[0].position, run_bytes)? {
+                let mut done = 0;
+                match self.log.read(run[0].position, run_bytes)? {
                     Some((seg, buf)) => {
                         let mut within = 0usize;
-                        let mut out = Vec::with_capacity(run.len());
                         for (k, entry) in run.iter().enumerate() {
-                            let rec_bytes = &buf[within..within + entry.size as usize];
-                            out.push(self.check_record(
+                            let rec = &buf[within..within + entry.size as usize];
+                            self.check_record(
                                 &topic,
                                 queue,
                                 at + k as u64,
                                 entry,
                                 &seg,
-                                rec_bytes,
-                            )?);
+                                rec,
+                                &mut each,
+                            )?;
                             within += entry.size as usize;
+                            done += 1;
                         }
-                        Some(out)
                     }
                     // Across a segment boundary or partly deleted: one record at a time.
                     None => {
-                        let mut out = Vec::with_capacity(run.len());
                         for (k, entry) in run.iter().enumerate() {
-                            match self.read_entry(&topic, queue, at + k as u64, entry)? {
-                                Some(m) => out.push(m),
-                                None => break,
-                            }
+                            let Some((seg, rec)) =
+                                self.log.read(entry.position, entry.size as usize)?
+                            else {
+                                break;
+                            };
+                            self.check_record(
+                                &topic,
+                                queue,
+                                at + k as u64,
+                                entry,
+                                &seg,
+                                &rec,
+                                &mut each,
+                            )?;
+                            done += 1;
                         }
-                        (!out.is_empty()).then_some(out)
                     }
-                };
-                let Some(read) = read else {
-                    if messages.is_empty() {
+                }
+                if done == 0 {
+                    if count == 0 {
                         return Err(trimmed(self.bounds(&topic, queue)?.0));
                     }
                     break 'fill;
-                };
-                let complete = read.len() == run.len();
-                for (m, entry) in read.into_iter().zip(run) {
-                    bytes += entry.size as usize;
-                    messages.push(m);
-                    at += 1;
                 }
-                if !complete || bytes >= max_bytes || messages.len() >= max_messages {
+                for entry in &run[..done] {
+                    bytes += entry.size as usize;
+                }
+                count += done;
+                at += done as u64;
+                if done < run.len() || bytes >= max_bytes || count >= max_messages {
                     break 'fill;
                 }
                 i = end;
             }
         }
-        Ok(ReadBatch {
-            messages,
-            next_offset: at,
-        })
+        Ok(at)
     }
 
-    /// Reads and checks the record an index entry points at; `None` if its segment is gone.
-    fn read_entry(
-        &self,
-        topic: &Topic,
-        queue: u32,
-        offset: u64,
-        entry: &Entry,
-    ) -> Result<Option<StoredMessage>> {
-        let Some((seg, bytes)) = self.log.read(entry.position, entry.size as usize)? else {
-            return Ok(None);
-        };
-        self.check_record(topic, queue, offset, entry, &seg, &bytes)
-            .map(Some)
-    }
-
-    /// Decodes a record read for an index entry and checks that it is the one the index meant.
+    /// Checks that a record read for an index entry is the one the index meant, and hands it
+    /// to `each`; a record that does not decode is corruption, named by file and position.
+    #[allow(clippy::too_many_arguments)]
     fn check_record(
         &self,
         topic: &Topic,
@@ -168,26 +190,21 @@ impl StoreCore {
         entry: &Entry,
         seg: &super::segment::Segment,
         bytes: &[u8],
-    ) -> Result<StoredMessage> {
+        each: &mut impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
+    ) -> Result<()> {
         let corrupt = |reason: String| StorageError::Corrupt {
             file: seg.path.clone(),
             position: super::segment::HEADER_LEN + (entry.position - seg.base),
             reason,
         };
-        let rec = record::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
+        let rec = record::decode_view(bytes).map_err(|e| corrupt(e.to_string()))?;
         if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
             return Err(corrupt(format!(
                 "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
                 topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
             )));
         }
-        Ok(StoredMessage {
-            topic: topic.meta.name.to_string(),
-            queue,
-            offset,
-            stored_at: rec.stored_at,
-            message: rec.message,
-        })
+        each(&rec).map_err(|e| corrupt(e.to_string()))
     }
 
     /// The message with this id, if still stored.

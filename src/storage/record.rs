@@ -406,8 +406,42 @@ pub fn peek_len(bytes: &[u8]) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Decodes one record from the start of `bytes`, verifying its length and CRC.
-pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+/// A record whose frame is checked (length, CRC, version, flags) and whose fixed fields are
+/// read; the content (tag, keys, properties, body) stays bytes, in the very layout the wire
+/// protocol carries, so a reader can pass it on without decoding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub producer: Option<(u64, u64)>,
+    pub topic_id: u32,
+    pub queue: u32,
+    pub queue_offset: u64,
+    pub stored_at: i64,
+    pub born_at: i64,
+    pub id: MessageId,
+    pub content: &'a [u8],
+}
+
+impl RecordView<'_> {
+    /// The message, with its content decoded.
+    pub fn message(&self) -> Result<Message, DecodeError> {
+        let malformed = |e: ReadError| DecodeError::Malformed(e.to_string());
+        let mut r = Reader::new(self.content);
+        let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
+        r.finish("record").map_err(malformed)?;
+        Ok(Message {
+            id: self.id,
+            tag,
+            keys,
+            properties,
+            body,
+            born_at: self.born_at,
+        })
+    }
+}
+
+/// Checks the record at the start of `bytes` (length, CRC, version, flags) and reads its
+/// fixed fields; see [`RecordView`].
+pub fn decode_view(bytes: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     let len = peek_len(bytes).ok_or(DecodeError::Truncated {
         needed: 4,
         available: bytes.len() as u64,
@@ -459,22 +493,29 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     } else {
         None
     };
-    let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
-    r.finish("record").map_err(malformed)?;
-    Ok(Record {
+    let content = r.take(r.remaining(), "content").map_err(malformed)?;
+    Ok(RecordView {
         producer,
         topic_id,
         queue,
         queue_offset,
         stored_at,
-        message: Message {
-            id: MessageId(id),
-            tag,
-            keys,
-            properties,
-            body,
-            born_at,
-        },
+        born_at,
+        id: MessageId(id),
+        content,
+    })
+}
+
+/// Decodes one record from the start of `bytes`, verifying its length and CRC.
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let view = decode_view(bytes)?;
+    Ok(Record {
+        producer: view.producer,
+        topic_id: view.topic_id,
+        queue: view.queue,
+        queue_offset: view.queue_offset,
+        stored_at: view.stored_at,
+        message: view.message()?,
     })
 }
 

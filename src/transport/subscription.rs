@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 
 use super::server::{FrameRead, decode, read_frame};
 use crate::broker::{Broker, ByteBudget, ConnInfo};
-use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, frame};
+use bytes::Bytes;
+
+use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, frame};
 
 /// Most messages in one pushed frame.
 const MAX_PUSH: u64 = 1024;
@@ -144,7 +146,6 @@ async fn push_loop(
     let (mut appends, mut ready) = broker
         .group_watch(member)
         .map_err(|_| "member gone".to_string())?;
-    let mut body = Vec::new();
     loop {
         let (messages, bytes, closed) = {
             let c = credit.lock().expect("credit lock");
@@ -182,7 +183,7 @@ async fn push_loop(
                 return Err(format!("{r:?}"));
             }
         };
-        if got.is_empty() {
+        if got.count == 0 {
             tokio::select! {
                 _ = appends.changed() => {}
                 _ = ready.changed() => {}
@@ -191,18 +192,25 @@ async fn push_loop(
             }
             continue;
         }
-        body.clear();
-        let start = body.len();
-        Response::Deliveries(got).encode_body(&mut body);
-        let used_messages =
-            u32::from_le_bytes(body[start + 2..start + 6].try_into().expect("4 bytes"));
-        let used_bytes = (body.len() - start - 6) as u64;
         {
             let mut c = credit.lock().expect("credit lock");
-            c.messages = c.messages.saturating_sub(u64::from(used_messages));
-            c.bytes = c.bytes.saturating_sub(used_bytes);
+            c.messages = c.messages.saturating_sub(u64::from(got.count));
+            c.bytes = c.bytes.saturating_sub(got.items.len() as u64);
         }
-        send.write_all(&frame(push_kind, h.request_id, &body))
+        // Header and body head, then the items as they are: no copy of the messages.
+        let head = got.body_head();
+        let mut first = Vec::with_capacity(HEADER_LEN + head.len());
+        first.extend_from_slice(
+            &Header {
+                body_len: (head.len() + got.items.len()) as u32,
+                kind: push_kind,
+                flags: 0,
+                request_id: h.request_id,
+            }
+            .encode(),
+        );
+        first.extend_from_slice(&head);
+        send.write_all_chunks(&mut [Bytes::from(first), Bytes::from(got.items)])
             .await
             .map_err(|e| e.to_string())?;
     }
