@@ -765,6 +765,17 @@ impl Broker {
                 tracing::error!(group = %name, error = %e, "cannot persist group progress");
                 cell.lock().mark_dirty();
             }
+            // Deleted while it was being written: take the file back out.
+            let deleted = !self
+                .groups
+                .by_name
+                .lock()
+                .expect("groups lock")
+                .get(&name)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell));
+            if deleted {
+                let _ = group_files::remove(&self.groups.dir, &name);
+            }
         }
     }
 }

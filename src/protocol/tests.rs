@@ -490,3 +490,60 @@ fn the_borrowed_produce_view_agrees_with_the_owned_decode() {
     let e = ProduceView::decode(&bad_utf8).unwrap_err().to_string();
     assert!(e.contains("tag is invalid: not UTF-8"), "{e}");
 }
+
+#[test]
+fn deliveries_encoded_from_records_decode_like_typed_ones() {
+    use crate::storage::record;
+    let m = message(7);
+    let mut rec = Vec::new();
+    record::encode(&mut rec, 3, 2, &m).unwrap();
+    record::seal(&mut rec, 41, 1_700_000_000_999);
+    let view = record::decode_view(&rec).unwrap();
+    let mut encoded = EncodedDeliveries::default();
+    encoded.push(9, 2, &view);
+    assert_eq!(
+        encoded.items.len(),
+        EncodedDeliveries::OVERHEAD + record::content_len(&m)
+    );
+    let typed = Response::Deliveries(vec![GroupDelivered {
+        lease: 9,
+        attempt: 2,
+        delivered: Delivered {
+            queue: 2,
+            offset: 41,
+            stored_at: 1_700_000_000_999,
+            message: m,
+        },
+    }]);
+    let from_record = body_of_response(&Response::EncodedDeliveries(encoded));
+    assert_eq!(from_record, body_of_response(&typed));
+    assert_eq!(
+        Response::decode(Kind::Receive, &from_record).unwrap(),
+        typed
+    );
+}
+
+#[test]
+fn golden_bytes_of_an_ack() {
+    let ack = Request::Ack {
+        member: 2,
+        ranges: vec![AckRange {
+            queue: 1,
+            offset: 5,
+            count: 3,
+            lease: 7,
+        }],
+    };
+    let mut expected = vec![2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+    expected.extend_from_slice(&[1, 0, 0, 0]);
+    expected.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0]);
+    expected.extend_from_slice(&[3, 0, 0, 0, 7, 0, 0, 0]);
+    assert_eq!(body_of_request(&ack), expected);
+    assert_eq!(
+        Request::decode(Kind::Deliveries as u16, &[])
+            .unwrap_err()
+            .status(),
+        Status::Malformed,
+        "clients cannot send deliveries"
+    );
+}
