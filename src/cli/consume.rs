@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use super::{CliError, ConnectArgs, output::print_message};
-use crate::client::{ConsumerOptions, StartFrom};
+use crate::client::{ClientError, Consumer, ConsumerOptions, StartFrom};
 use crate::config::Config;
+use crate::protocol::Delivered;
 
 #[derive(Debug, clap::Args)]
 pub struct ConsumeArgs {
@@ -69,28 +70,47 @@ pub async fn run(
         .unwrap_or(Duration::from_secs(1))
         .min(Duration::from_secs(1));
     let mut consumer = client.consumer(opts).await?;
-    let mut printed = 0u64;
-    let outcome = loop {
-        if args.max.is_some_and(|m| printed >= m) {
-            break Ok(());
-        }
-        let next = match args.wait {
-            Some(w) => match tokio::time::timeout(w, consumer.next()).await {
-                Ok(m) => m,
-                Err(_) => break Ok(()), // nothing new for --wait
-            },
-            None => consumer.next().await,
-        };
-        match next {
-            Some(Ok(d)) => {
-                print_message(&args.topic, &d, None);
-                printed += 1;
-            }
-            Some(Err(e)) => break Err(CliError(e.to_string())),
-            None => break Ok(()),
-        }
-    };
+    let outcome = print_messages(&mut consumer, &args).await;
     consumer.close();
     client.close().await;
     outcome
+}
+
+/// What `consume` prints from: the next message, with its delivery attempt for groups.
+pub(super) trait Printable {
+    async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>>;
+}
+
+impl Printable for Consumer {
+    async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>> {
+        self.next().await.map(|r| r.map(|d| (d, None)))
+    }
+}
+
+/// Prints messages until `--max` of them, `--wait` without one, the end, or an error.
+pub(super) async fn print_messages(
+    source: &mut impl Printable,
+    args: &ConsumeArgs,
+) -> Result<(), CliError> {
+    let mut printed = 0u64;
+    loop {
+        if args.max.is_some_and(|m| printed >= m) {
+            return Ok(());
+        }
+        let next = match args.wait {
+            Some(w) => match tokio::time::timeout(w, source.next_printable()).await {
+                Ok(m) => m,
+                Err(_) => return Ok(()), // nothing new for --wait
+            },
+            None => source.next_printable().await,
+        };
+        match next {
+            Some(Ok((d, attempt))) => {
+                print_message(&args.topic, &d, attempt);
+                printed += 1;
+            }
+            Some(Err(e)) => return Err(CliError(e.to_string())),
+            None => return Ok(()),
+        }
+    }
 }

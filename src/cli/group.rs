@@ -3,13 +3,14 @@
 
 use serde_json::{Value, json};
 
-use super::output::{emit, print_message};
+use super::consume::{Printable, print_messages};
+use super::output::emit;
 use super::time::parse_rfc3339;
 use super::{CliError, ConnectArgs, ConsumeArgs};
 use crate::broker::group::Mode;
-use crate::client::{AckMode, GroupConsumerOptions};
+use crate::client::{AckMode, ClientError, GroupConsumer, GroupConsumerOptions};
 use crate::config::Config;
-use crate::protocol::{GroupInfo, ResetTo, StartPosition};
+use crate::protocol::{Delivered, GroupInfo, ResetTo, StartPosition};
 use crate::storage::now_ms;
 
 #[derive(Debug, clap::Subcommand)]
@@ -279,30 +280,22 @@ pub async fn consume(
         opts.credit_messages = max.clamp(1, 2048) as u32;
     }
     let mut consumer = client.subscribe(opts).await?;
-    let mut printed = 0u64;
-    let outcome = loop {
-        if args.max.is_some_and(|m| printed >= m) {
-            break Ok(());
-        }
-        let next = match args.wait {
-            Some(w) => match tokio::time::timeout(w, consumer.next()).await {
-                Ok(m) => m,
-                Err(_) => break Ok(()),
-            },
-            None => consumer.next().await,
-        };
-        match next {
-            Some(Ok(m)) => {
-                print_message(&args.topic, &m.delivered, Some(m.attempt));
-                printed += 1;
-            }
-            Some(Err(e)) => break Err(CliError(e.to_string())),
-            None => break Err(CliError("the server ended the subscription".into())),
-        }
-    };
+    let outcome = print_messages(&mut consumer, &args).await;
     consumer.close().await;
     client.close().await;
     outcome
+}
+
+impl Printable for GroupConsumer {
+    async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>> {
+        Some(match self.next().await {
+            Some(Ok(m)) => Ok((m.delivered, Some(m.attempt))),
+            Some(Err(e)) => Err(e),
+            None => Err(ClientError::Stream(
+                "the server ended the subscription".into(),
+            )),
+        })
+    }
 }
 
 #[cfg(test)]
