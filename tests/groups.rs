@@ -561,3 +561,52 @@ async fn a_slow_member_gets_no_more_than_its_credit_and_others_keep_receiving() 
     drop(slow);
     running.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_api_acks_on_ok_and_nacks_on_err() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![Duration::from_millis(20)];
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("cb", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "cb", 0..10, |_| Route::Any).await;
+    let consumer = client
+        .subscribe(opts("handlers", "cb", Mode::Clustering))
+        .await
+        .unwrap();
+    let mut seen: Vec<(u64, u32)> = Vec::new();
+    let mut succeeded = 0;
+    let run = consumer.run(|m| {
+        seen.push((number(&m), m.attempt));
+        let fail = m.attempt == 1;
+        if !fail {
+            succeeded += 1;
+        }
+        let done = succeeded == 10;
+        async move {
+            if fail {
+                Err("first try fails".to_string())
+            } else {
+                Ok(!done)
+            }
+        }
+    });
+    tokio::time::timeout(PATIENCE, run).await.unwrap().unwrap();
+    let mut firsts: Vec<u64> = seen.iter().filter(|s| s.1 == 1).map(|s| s.0).collect();
+    let mut seconds: Vec<u64> = seen.iter().filter(|s| s.1 == 2).map(|s| s.0).collect();
+    firsts.sort();
+    seconds.sort();
+    assert_eq!(firsts, (0..10).collect::<Vec<_>>());
+    assert_eq!(seconds, (0..10).collect::<Vec<_>>());
+    let g = client.describe_group("handlers").await.unwrap();
+    assert_eq!(
+        (g.progress[0].acked, g.progress[0].end),
+        (10, 10),
+        "run flushed its acks"
+    );
+    running.stop().await.unwrap();
+}

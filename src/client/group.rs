@@ -299,16 +299,7 @@ impl GroupConsumer {
 
     /// Fails a message: the server redelivers it after its retry delay (or dead-letters it).
     pub fn nack(&mut self, m: &GroupDelivered, reason: &str) {
-        if self.mode == Mode::Ordered {
-            self.blocked.insert(m.delivered.queue, m.delivered.offset);
-        }
-        self.unacked
-            .retain(|r| !(r.queue == m.delivered.queue && r.offset == m.delivered.offset));
-        self.settle_auto_acks();
-        self.send_pending_acks();
-        let _ = self
-            .acks
-            .send(AckCmd::Nack(range_of(m), reason.to_string()));
+        self.nack_range(m.delivered.queue, m.delivered.offset, m.lease, reason);
     }
 
     /// Waits until every ack and nack given so far has been answered by the server.
@@ -319,6 +310,56 @@ impl GroupConsumer {
         if self.acks.send(AckCmd::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Callback style: hands every message to `handler` in turn, acks it when the handler
+    /// returns `Ok`, nacks it with the error as the reason otherwise, until the subscription
+    /// ends (its error, if any, is returned) or `handler` asks to stop with `Ok(false)`.
+    /// Ordered groups get each queue's messages in order, a failed one again before the next.
+    pub async fn run<F, Fut>(mut self, mut handler: F) -> Result<(), ClientError>
+    where
+        F: FnMut(GroupDelivered) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
+        let manual = std::mem::replace(&mut self.ack_mode, AckMode::Manual);
+        let result = loop {
+            let m = match self.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            };
+            let range = range_of(&m);
+            let (queue, offset, lease) = (range.queue, range.offset, range.lease);
+            match handler(m).await {
+                Ok(go_on) => {
+                    self.add_ack(range);
+                    if !go_on {
+                        break Ok(());
+                    }
+                }
+                Err(reason) => self.nack_range(queue, offset, lease, &reason),
+            }
+        };
+        self.ack_mode = manual;
+        self.close().await;
+        result
+    }
+
+    fn nack_range(&mut self, queue: u32, offset: u64, lease: u32, reason: &str) {
+        if self.mode == Mode::Ordered {
+            self.blocked.insert(queue, offset);
+        }
+        self.unacked
+            .retain(|r| !(r.queue == queue && r.offset == offset));
+        self.settle_auto_acks();
+        self.send_pending_acks();
+        let r = AckRange {
+            queue,
+            offset,
+            count: 1,
+            lease,
+        };
+        let _ = self.acks.send(AckCmd::Nack(r, reason.to_string()));
     }
 
     /// Flushes acks and leaves the group (unacked messages go to other members).
