@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod plugin;
 pub mod protocol;
 pub mod server;
 pub mod storage;

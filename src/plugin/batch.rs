@@ -1,0 +1,112 @@
+//! The flat batch a filter decides (`docs/plugins.md`): a `u32` count, then per message a
+//! `u32` entry length, its fixed fields (queue, offset, store time, born time, id, attempt) and
+//! its content exactly as the commit log stores it. Built straight from stored records, so a
+//! batch costs one copy of the bytes the log already holds.
+
+use crate::storage::record::{self, Message, RecordView};
+
+/// Fixed bytes of an entry before the content.
+pub const FIXED_LEN: usize = 4 + 8 + 8 + 8 + 16 + 4;
+
+/// The fixed fields of an entry.
+struct Fixed<'a> {
+    queue: u32,
+    offset: u64,
+    stored_at: i64,
+    born_at: i64,
+    id: &'a [u8; 16],
+    attempt: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchBuilder {
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+impl BatchBuilder {
+    pub fn with_capacity(bytes: usize) -> BatchBuilder {
+        let mut b = BatchBuilder {
+            bytes: Vec::with_capacity(bytes + 4),
+            count: 0,
+        };
+        b.bytes.extend_from_slice(&0u32.to_le_bytes());
+        b
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn head(&mut self, content_len: usize, f: Fixed<'_>) {
+        if self.bytes.is_empty() {
+            self.bytes.extend_from_slice(&0u32.to_le_bytes());
+        }
+        let b = &mut self.bytes;
+        b.extend_from_slice(&((FIXED_LEN + content_len) as u32).to_le_bytes());
+        b.extend_from_slice(&f.queue.to_le_bytes());
+        b.extend_from_slice(&f.offset.to_le_bytes());
+        b.extend_from_slice(&f.stored_at.to_le_bytes());
+        b.extend_from_slice(&f.born_at.to_le_bytes());
+        b.extend_from_slice(f.id);
+        b.extend_from_slice(&f.attempt.to_le_bytes());
+        self.count += 1;
+    }
+
+    /// Adds a stored record as it is.
+    pub fn push_record(&mut self, view: &RecordView<'_>, attempt: u32) {
+        self.head(
+            view.content.len(),
+            Fixed {
+                queue: view.queue,
+                offset: view.queue_offset,
+                stored_at: view.stored_at,
+                born_at: view.born_at,
+                id: &view.id.0,
+                attempt,
+            },
+        );
+        self.bytes.extend_from_slice(view.content);
+    }
+
+    /// Adds a message that is not stored (`lockgate filter test`, tests).
+    pub fn push_message(
+        &mut self,
+        m: &Message,
+        queue: u32,
+        offset: u64,
+        stored_at: i64,
+        attempt: u32,
+    ) {
+        self.head(
+            record::content_len(m),
+            Fixed {
+                queue,
+                offset,
+                stored_at,
+                born_at: m.born_at,
+                id: &m.id.0,
+                attempt,
+            },
+        );
+        record::encode_content(&mut self.bytes, m);
+    }
+
+    /// The batch bytes (count filled in).
+    pub fn finish(&mut self) -> &[u8] {
+        if self.bytes.is_empty() {
+            self.bytes.extend_from_slice(&0u32.to_le_bytes());
+        }
+        self.bytes[..4].copy_from_slice(&self.count.to_le_bytes());
+        &self.bytes
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.count = 0;
+    }
+}

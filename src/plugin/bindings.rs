@@ -1,0 +1,115 @@
+//! The one place that generates bindings for the WIT contract (`wit/plugin.wit`), and the
+//! host side of its imports: logging and the clock. Guests get nothing else but an empty WASI
+//! context (no files, sockets, environment, arguments or preopened directories).
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    world: "filter-plugin",
+    path: "wit",
+});
+
+use lockgate::plugin::host::Level;
+
+/// What a plugin instance's store holds.
+pub struct HostState {
+    /// `kind:name`, for logs.
+    pub plugin: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limiter: Limiter,
+}
+
+impl HostState {
+    pub fn new(plugin: Arc<str>, memory_limit: usize) -> HostState {
+        HostState {
+            plugin,
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                inner: wasmtime::StoreLimitsBuilder::new()
+                    .memory_size(memory_limit)
+                    .instances(64)
+                    .tables(64)
+                    .memories(16)
+                    .build(),
+                max_memory: memory_limit,
+                denied: false,
+            },
+        }
+    }
+}
+
+/// The store's limits, remembering whether a memory growth was refused (so a trap that
+/// follows can be reported as the memory limit).
+pub struct Limiter {
+    inner: StoreLimits,
+    max_memory: usize,
+    pub denied: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok =
+            desired <= self.max_memory && self.inner.memory_growing(current, desired, maximum)?;
+        if !ok {
+            self.denied = true;
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl lockgate::plugin::host::Host for HostState {
+    fn log(&mut self, level: Level, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            Level::Debug => tracing::debug!(plugin, "{message}"),
+            Level::Info => tracing::info!(plugin, "{message}"),
+            Level::Warn => tracing::warn!(plugin, "{message}"),
+            Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn now_ms(&mut self) -> i64 {
+        crate::storage::now_ms()
+    }
+}

@@ -1,0 +1,107 @@
+//! Compiled components cached on disk: `<data_dir>/plugins/cache/<wasm sha256>-<engine>.cwasm`,
+//! keyed by the component's SHA-256 and the engine's compatibility hash (compiling takes tens of
+//! milliseconds, loading an artifact a tenth of one).
+//!
+//! Deserializing an artifact runs machine code, so only artifacts Lockgate wrote are loaded:
+//! each carries an HMAC-SHA256 under a key that this data directory keeps (`cache/key`, created
+//! on first use, readable by its owner only). Anything else in the directory is recompiled.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use ring::{digest, hmac, rand::SecureRandom};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::PluginError;
+
+const MAC_LEN: usize = 32;
+
+pub struct CompileCache {
+    dir: PathBuf,
+    key: hmac::Key,
+    engine_hash: u64,
+}
+
+impl CompileCache {
+    pub fn open(dir: &Path, engine: &Engine) -> Result<CompileCache, PluginError> {
+        let io = |what: &str, e: std::io::Error| {
+            PluginError::Cache(format!("{what} {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io("creating", e))?;
+        let key_path = dir.join("key");
+        let secret = match std::fs::read(&key_path) {
+            Ok(k) if k.len() == 32 => k,
+            _ => {
+                let mut k = vec![0u8; 32];
+                ring::rand::SystemRandom::new()
+                    .fill(&mut k)
+                    .map_err(|_| PluginError::Cache("no randomness for the cache key".into()))?;
+                write_private(&key_path, &k).map_err(|e| io("writing the key in", e))?;
+                k
+            }
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            engine_hash: h.finish(),
+        })
+    }
+
+    /// The component for `wasm`: from the cache when a valid artifact is there, else compiled
+    /// (and cached; a failure to write the cache is only logged).
+    pub fn component(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+        let sha = digest::digest(&digest::SHA256, wasm);
+        let name: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let path = self
+            .dir
+            .join(format!("{name}-{:016x}.cwasm", self.engine_hash));
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Some(component) = self.load(engine, &bytes)
+        {
+            return Ok(component);
+        }
+        let component = Component::from_binary(engine, wasm).map_err(|e| format!("{e:#}"))?;
+        match component.serialize() {
+            Ok(mut artifact) => {
+                let tag = hmac::sign(&self.key, &artifact);
+                artifact.extend_from_slice(tag.as_ref());
+                let tmp = path.with_extension("tmp");
+                if let Err(e) =
+                    std::fs::write(&tmp, &artifact).and_then(|()| std::fs::rename(&tmp, &path))
+                {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled plugin"),
+        }
+        Ok(component)
+    }
+
+    fn load(&self, engine: &Engine, bytes: &[u8]) -> Option<Component> {
+        let split = bytes.len().checked_sub(MAC_LEN)?;
+        let (artifact, mac) = bytes.split_at(split);
+        hmac::verify(&self.key, artifact, mac).ok()?;
+        // SAFETY: the artifact carries a MAC under this data directory's own key, so Lockgate
+        // serialized it from a component this same engine configuration compiled (the engine
+        // hash is in the file name, and wasmtime checks it again).
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, artifact) };
+        component.ok()
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}

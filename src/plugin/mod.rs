@@ -1,0 +1,278 @@
+//! WebAssembly plugins: the wasmtime engine, loading (built-in, from files, from the compile
+//! cache), and sandboxed instances. Policies are plugins; today that is the `filter` kind.
+//!
+//! Each subscription's filter is its own instance with its own `Store`, a memory limit and a
+//! time limit per call (epoch interruption). A trap, a timeout or a memory blow-up fails only
+//! the batch at hand: the instance is dropped, counted and logged, and the next batch gets a
+//! fresh one from the plugin's cached `InstancePre`. What happens to the failed batch is the
+//! caller's policy (`on_error`). This module does not know about topics, groups or the wire.
+
+pub mod batch;
+mod bindings;
+mod cache;
+mod engine;
+mod filter;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use engine::TICK;
+pub use filter::{Failure, FailureKind, Filter, FilterError};
+
+use bindings::{FilterPluginPre, HostState};
+use cache::CompileCache;
+use engine::PluginEngine;
+
+/// The built-in plugins, embedded at build time (see `build.rs`), by name.
+pub const BUILTINS: [(&str, &[u8]); 2] = [
+    (
+        "tag",
+        include_bytes!(concat!(env!("LOCKGATE_PLUGIN_DIR"), "/tag_filter.wasm")),
+    ),
+    (
+        "sql92",
+        include_bytes!(concat!(env!("LOCKGATE_PLUGIN_DIR"), "/sql92_filter.wasm")),
+    ),
+];
+
+pub const DEFAULT_MEMORY_LIMIT: u64 = 32 << 20;
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("the WebAssembly engine cannot start: {0}")]
+    Engine(String),
+    #[error("plugin compile cache: {0}")]
+    Cache(String),
+    #[error("plugins.{plugin}: {source_}: {reason}")]
+    Load {
+        plugin: String,
+        source_: String,
+        reason: String,
+    },
+    #[error("no plugin named {0:?} (built-in: tag, sql92; others come from [plugins.NAME])")]
+    Unknown(String),
+}
+
+/// Where a plugin comes from and how it is confined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSpec {
+    pub name: String,
+    /// `builtin:NAME` or a file path.
+    pub source: String,
+    pub memory_limit: u64,
+    pub call_timeout: Duration,
+    /// `[plugins.NAME.config]`, handed to the plugin.
+    pub config: Vec<(String, String)>,
+}
+
+impl PluginSpec {
+    /// A built-in plugin under its own name with the default limits.
+    pub fn builtin(name: &str) -> PluginSpec {
+        PluginSpec {
+            name: name.to_string(),
+            source: format!("builtin:{name}"),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            config: Vec::new(),
+        }
+    }
+}
+
+/// Counters of one plugin.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    pub calls: AtomicU64,
+    pub messages: AtomicU64,
+    pub traps: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub memory: AtomicU64,
+    pub bad_answers: AtomicU64,
+}
+
+/// A plugin compiled and linked, ready to instantiate.
+pub struct LoadedPlugin {
+    pub spec: PluginSpec,
+    pub kind: &'static str,
+    pre: FilterPluginPre<HostState>,
+    /// Bumped by each reload; live instances of an older one are replaced before their next
+    /// batch.
+    pub generation: u64,
+    pub stats: Arc<PluginStats>,
+}
+
+/// A name's current plugin; reloading swaps it.
+pub struct PluginSlot {
+    current: RwLock<Arc<LoadedPlugin>>,
+}
+
+impl PluginSlot {
+    pub fn current(&self) -> Arc<LoadedPlugin> {
+        self.current.read().expect("plugin slot").clone()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub name: String,
+    pub kind: String,
+    pub source: String,
+    pub generation: u64,
+}
+
+/// Every plugin the broker knows, by name (the built-ins as `tag` and `sql92`).
+pub struct Plugins {
+    engine: PluginEngine,
+    cache: Option<CompileCache>,
+    slots: RwLock<BTreeMap<String, Arc<PluginSlot>>>,
+    generations: AtomicU64,
+}
+
+impl Plugins {
+    /// Starts the engine and loads the built-ins and `specs`. With `cache_dir`, compiled
+    /// components are cached there.
+    pub fn load(cache_dir: Option<&Path>, specs: &[PluginSpec]) -> Result<Plugins, PluginError> {
+        let engine = PluginEngine::new()?;
+        let cache = cache_dir
+            .map(|d| CompileCache::open(d, &engine.engine))
+            .transpose()?;
+        let plugins = Plugins {
+            engine,
+            cache,
+            slots: RwLock::new(BTreeMap::new()),
+            generations: AtomicU64::new(1),
+        };
+        let mut all: Vec<PluginSpec> = BUILTINS
+            .iter()
+            .filter(|(name, _)| !specs.iter().any(|s| s.name == *name))
+            .map(|(name, _)| PluginSpec::builtin(name))
+            .collect();
+        all.extend(specs.iter().cloned());
+        for spec in all {
+            let loaded = plugins.compile(&spec)?;
+            plugins.slots.write().expect("plugins").insert(
+                spec.name.clone(),
+                Arc::new(PluginSlot {
+                    current: RwLock::new(Arc::new(loaded)),
+                }),
+            );
+        }
+        Ok(plugins)
+    }
+
+    fn wasm_of(spec: &PluginSpec) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+        if let Some(name) = spec.source.strip_prefix("builtin:") {
+            return BUILTINS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, b)| std::borrow::Cow::Borrowed(*b))
+                .ok_or_else(|| format!("there is no built-in plugin {name:?} (tag, sql92)"));
+        }
+        std::fs::read(PathBuf::from(&spec.source))
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| format!("cannot read the file: {e}"))
+    }
+
+    fn compile(&self, spec: &PluginSpec) -> Result<LoadedPlugin, PluginError> {
+        let fail = |reason: String| PluginError::Load {
+            plugin: spec.name.clone(),
+            source_: spec.source.clone(),
+            reason,
+        };
+        let wasm = Self::wasm_of(spec).map_err(fail)?;
+        let pre = self.link(&wasm).map_err(fail)?;
+        Ok(LoadedPlugin {
+            spec: spec.clone(),
+            kind: "filter",
+            pre,
+            generation: self.generations.fetch_add(1, Ordering::Relaxed),
+            stats: Arc::new(PluginStats::default()),
+        })
+    }
+
+    /// Compiles (or loads from the cache) and links a component as a filter.
+    fn link(&self, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
+        if wasmparser_is_core_module(wasm) {
+            return Err("not a component: a core WebAssembly module (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)".into());
+        }
+        let engine = &self.engine.engine;
+        let component = match &self.cache {
+            Some(c) => c.component(engine, wasm)?,
+            None => wasmtime::component::Component::from_binary(engine, wasm)
+                .map_err(|e| format!("not a valid component: {e:#}"))?,
+        };
+        let pre = self
+            .engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("it needs imports Lockgate does not provide: {e:#}"))?;
+        FilterPluginPre::new(pre).map_err(|e| {
+            format!("it does not implement the filter-plugin world of lockgate:plugin@0.1.0: {e:#}")
+        })
+    }
+
+    /// Which Lockgate worlds a component implements, or why it is not a plugin.
+    pub fn check(&self, wasm: &[u8]) -> Result<Vec<&'static str>, String> {
+        self.link(wasm)
+            .map(|_| vec!["lockgate:plugin/filter-plugin@0.1.0"])
+    }
+
+    pub fn slot(&self, name: &str) -> Result<Arc<PluginSlot>, PluginError> {
+        self.slots
+            .read()
+            .expect("plugins")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PluginError::Unknown(name.to_string()))
+    }
+
+    /// A filter for one subscription: `plugin` (a name) compiled with `expression`.
+    pub fn filter(&self, plugin: &str, expression: &str) -> Result<Filter, FilterError> {
+        let slot = self
+            .slot(plugin)
+            .map_err(|_| FilterError::UnknownPlugin(plugin.to_string()))?;
+        Filter::new(slot, expression)
+    }
+
+    /// Reloads a plugin from its source (the file may have changed). Batches being decided
+    /// finish on the old instance; each filter moves to the new one before its next batch.
+    pub fn reload(&self, name: &str) -> Result<PluginInfo, PluginError> {
+        let slot = self.slot(name)?;
+        let spec = slot.current().spec.clone();
+        let loaded = Arc::new(self.compile(&spec)?);
+        let info = info_of(&loaded);
+        *slot.current.write().expect("plugin slot") = loaded;
+        tracing::info!(
+            plugin = name,
+            generation = info.generation,
+            "plugin reloaded"
+        );
+        Ok(info)
+    }
+
+    pub fn list(&self) -> Vec<PluginInfo> {
+        self.slots
+            .read()
+            .expect("plugins")
+            .values()
+            .map(|s| info_of(&s.current()))
+            .collect()
+    }
+}
+
+fn info_of(p: &LoadedPlugin) -> PluginInfo {
+    PluginInfo {
+        name: p.spec.name.clone(),
+        kind: p.kind.to_string(),
+        source: p.spec.source.clone(),
+        generation: p.generation,
+    }
+}
+
+/// A core module starts with the magic and version 1; a component with layer 1.
+fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
+    wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[4..8] == [1, 0, 0, 0]
+}

@@ -1,0 +1,254 @@
+//! The plugin host: the built-in filters against their conformance table (through
+//! WebAssembly), the sandbox (traps, runaway loops, memory blow-ups, wrong worlds), the compile
+//! cache and reloads.
+
+use std::time::{Duration, Instant};
+
+use lockgate::plugin::batch::BatchBuilder;
+use lockgate::plugin::{FailureKind, FilterError, PluginError, PluginSpec, Plugins};
+use lockgate::storage::Message;
+use lockgate_filters::cases::{self, Sample};
+
+fn plugin_file(name: &str) -> String {
+    format!("{}/{name}.wasm", env!("LOCKGATE_PLUGIN_DIR"))
+}
+
+fn message_of(s: &Sample) -> Message {
+    Message {
+        tag: s.tag.into(),
+        keys: s.keys.split_whitespace().map(String::from).collect(),
+        properties: s
+            .props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: b"body".to_vec(),
+        ..Message::default()
+    }
+}
+
+fn one(m: &Message) -> BatchBuilder {
+    let mut b = BatchBuilder::with_capacity(256);
+    b.push_message(m, 0, 0, 0, 1);
+    b
+}
+
+fn spec(name: &str, file: &str, memory: u64, timeout_ms: u64) -> PluginSpec {
+    PluginSpec {
+        name: name.into(),
+        source: plugin_file(file),
+        memory_limit: memory,
+        call_timeout: Duration::from_millis(timeout_ms),
+        config: vec![],
+    }
+}
+
+#[test]
+fn the_sql92_plugin_passes_the_conformance_table() {
+    let plugins = Plugins::load(None, &[]).unwrap();
+    for (expr, sample, expected) in cases::SQL92 {
+        let mut f = plugins
+            .filter("sql92", expr)
+            .unwrap_or_else(|e| panic!("{expr:?}: {e}"));
+        let mut b = one(&message_of(sample));
+        let got = f.decide("t", b.finish(), 1).unwrap();
+        assert_eq!(got, vec![*expected], "{expr:?} on {sample:?}");
+    }
+    for (expr, position, part) in cases::SQL92_ERRORS {
+        match plugins.filter("sql92", expr) {
+            Err(FilterError::Expression {
+                position: p,
+                message,
+            }) => {
+                assert_eq!(p, *position, "{expr:?}: {message}");
+                assert!(message.contains(part), "{expr:?}: {message}");
+            }
+            Err(e) => panic!("{expr:?}: {e}"),
+            Ok(_) => panic!("{expr:?} compiled"),
+        }
+    }
+}
+
+#[test]
+fn the_tag_plugin_follows_the_rules_and_decides_whole_batches() {
+    let plugins = Plugins::load(None, &[]).unwrap();
+    for (expr, tag, expected) in cases::TAG {
+        let mut f = plugins.filter("tag", expr).unwrap();
+        let m = Message {
+            tag: tag.to_string(),
+            ..Message::default()
+        };
+        assert_eq!(
+            f.decide("t", one(&m).finish(), 1).unwrap(),
+            vec![*expected],
+            "{expr:?} on {tag:?}"
+        );
+    }
+    for (expr, position, part) in cases::TAG_ERRORS {
+        match plugins.filter("tag", expr) {
+            Err(FilterError::Expression {
+                position: p,
+                message,
+            }) => {
+                assert_eq!(p, *position);
+                assert!(message.contains(part), "{message}");
+            }
+            _ => panic!("{expr:?} should fail"),
+        }
+    }
+    let mut f = plugins.filter("tag", "TagA || TagC").unwrap();
+    let mut b = BatchBuilder::with_capacity(4096);
+    let tags = ["TagA", "TagB", "", "TagC", "TagA"];
+    for (i, t) in tags.iter().enumerate() {
+        let m = Message {
+            tag: t.to_string(),
+            ..Message::default()
+        };
+        b.push_message(&m, 1, i as u64, 0, 1);
+    }
+    assert_eq!(
+        f.decide("t", b.finish(), 5).unwrap(),
+        vec![true, false, false, true, true]
+    );
+}
+
+#[test]
+fn failing_plugins_are_contained_and_replaced() {
+    let plugins = Plugins::load(None, &[spec("bad", "misbehave", 8 << 20, 50)]).unwrap();
+    let poison = Message {
+        properties: [("poison".to_string(), "1".to_string())].into(),
+        ..Message::default()
+    };
+    let fine = Message::default();
+
+    // A trap fails that batch only; the next batch gets a new instance.
+    let mut f = plugins.filter("bad", "trap-if:poison").unwrap();
+    let e = f.decide("t", one(&poison).finish(), 1).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Trap, "{e}");
+    assert_eq!(f.decide("t", one(&fine).finish(), 1).unwrap(), vec![true]);
+
+    // A loop is stopped at its time limit.
+    let mut spin = plugins.filter("bad", "spin").unwrap();
+    let started = Instant::now();
+    let e = spin.decide("t", one(&fine).finish(), 1).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Timeout, "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped near its deadline"
+    );
+
+    // Allocating past the memory limit fails the batch.
+    let mut hog = plugins.filter("bad", "hog").unwrap();
+    let e = hog.decide("t", one(&fine).finish(), 1).unwrap_err();
+    assert_eq!(e.kind, FailureKind::Memory, "{e}");
+
+    let stats = plugins.slot("bad").unwrap().current().stats.clone();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(
+        (
+            stats.traps.load(Relaxed),
+            stats.timeouts.load(Relaxed),
+            stats.memory.load(Relaxed)
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn components_of_another_world_or_no_component_are_refused_with_the_reason() {
+    let e = Plugins::load(None, &[spec("other", "wrong_world", 8 << 20, 20)])
+        .err()
+        .unwrap();
+    let text = e.to_string();
+    assert!(matches!(e, PluginError::Load { .. }));
+    assert!(text.starts_with("plugins.other: "), "{text}");
+    assert!(
+        text.contains("does not implement the filter-plugin world"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    for (file, expected) in [
+        (&core, "not a component"),
+        (&junk, "not a valid component"),
+        (&dir.path().join("missing.wasm"), "cannot read the file"),
+    ] {
+        let s = PluginSpec {
+            source: file.display().to_string(),
+            ..spec("x", "misbehave", 1 << 20, 20)
+        };
+        let text = Plugins::load(None, &[s]).err().unwrap().to_string();
+        assert!(text.contains(expected), "{text}");
+    }
+    let plugins = Plugins::load(None, &[]).unwrap();
+    let worlds = plugins
+        .check(&std::fs::read(plugin_file("sql92_filter")).unwrap())
+        .unwrap();
+    assert_eq!(worlds, vec!["lockgate:plugin/filter-plugin@0.1.0"]);
+    assert!(
+        plugins
+            .check(&std::fs::read(plugin_file("wrong_world")).unwrap())
+            .is_err()
+    );
+}
+
+#[test]
+fn compiled_components_are_cached_and_a_tampered_artifact_is_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    Plugins::load(Some(&cache), &[]).unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 2, "one per built-in");
+    // Flip a byte in each: the MAC no longer matches, so they are compiled again, not loaded.
+    for a in &artifacts {
+        let mut bytes = std::fs::read(a).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(a, bytes).unwrap();
+    }
+    let plugins = Plugins::load(Some(&cache), &[]).unwrap();
+    let mut f = plugins.filter("sql92", "a = '1'").unwrap();
+    let m = Message {
+        properties: [("a".to_string(), "1".to_string())].into(),
+        ..Message::default()
+    };
+    assert_eq!(f.decide("t", one(&m).finish(), 1).unwrap(), vec![true]);
+}
+
+#[test]
+fn a_reload_moves_filters_to_the_new_plugin_before_their_next_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.wasm");
+    std::fs::copy(plugin_file("misbehave"), &file).unwrap();
+    let s = PluginSpec {
+        source: file.display().to_string(),
+        ..spec("swap", "misbehave", 8 << 20, 50)
+    };
+    let plugins = Plugins::load(None, &[s]).unwrap();
+    let before = plugins
+        .list()
+        .into_iter()
+        .find(|p| p.name == "swap")
+        .unwrap();
+    let mut f = plugins.filter("swap", "pass").unwrap();
+    assert_eq!(
+        f.decide("t", one(&Message::default()).finish(), 1).unwrap(),
+        vec![true]
+    );
+    let after = plugins.reload("swap").unwrap();
+    assert!(after.generation > before.generation);
+    assert_eq!(
+        f.decide("t", one(&Message::default()).finish(), 1).unwrap(),
+        vec![true]
+    );
+    let names: Vec<String> = plugins.list().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, vec!["sql92", "swap", "tag"]);
+}
