@@ -70,10 +70,17 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::CheckConfig => match cli::load_config(cli.config.as_deref()) {
-            Ok(_) => {
-                println!("ok");
-                ExitCode::SUCCESS
-            }
+            // Values are fine: load the plugins too (component, world).
+            Ok(config) => match lockgate::plugin::Plugins::load(None, &config.plugins) {
+                Ok(_) => {
+                    println!("ok");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    println!("{e}");
+                    ExitCode::from(2)
+                }
+            },
             Err(lines) => {
                 for line in lines {
                     println!("{line}");

@@ -200,7 +200,13 @@ fn components_of_another_world_or_no_component_are_refused_with_the_reason() {
 fn compiled_components_are_cached_and_a_tampered_artifact_is_not_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    Plugins::load(Some(&cache), &[]).unwrap();
+    let first = Plugins::load(Some(&cache), &[]).unwrap();
+    assert!(
+        first.list().iter().all(|p| p.generation == 0),
+        "built-ins load when first used"
+    );
+    first.filter("tag", "*").unwrap();
+    first.filter("sql92", "TRUE").unwrap();
     let artifacts: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())

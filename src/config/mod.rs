@@ -6,6 +6,7 @@
 //! This module reads and checks configuration; it does not create directories or open storage.
 
 mod groups;
+pub mod plugins;
 mod raw;
 pub mod units;
 
@@ -27,6 +28,10 @@ pub struct Config {
     pub storage: StorageConfig,
     pub groups: GroupsConfig,
     pub topics: Vec<TopicConfig>,
+    /// `[plugins.NAME]`, in name order (the built-ins need no entry).
+    pub plugins: Vec<crate::plugin::PluginSpec>,
+    /// `[[pipeline]]`, in file order: the first naming a topic applies to it.
+    pub pipelines: Vec<plugins::PipelineConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +115,8 @@ impl Default for Config {
             },
             groups: GroupsConfig::default(),
             topics: Vec::new(),
+            plugins: Vec::new(),
+            pipelines: Vec::new(),
         }
     }
 }
@@ -325,6 +332,8 @@ impl Config {
         }
 
         let groups = groups::validate(&mut v, raw.groups);
+        let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
+        let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
 
         let mut topics: Vec<TopicConfig> = Vec::new();
         for (i, rt) in raw.topics.into_iter().enumerate() {
@@ -413,6 +422,8 @@ impl Config {
                 },
                 groups,
                 topics,
+                plugins: plugin_specs,
+                pipelines,
             })
         } else {
             Err(v.problems)

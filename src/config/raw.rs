@@ -15,6 +15,33 @@ pub struct RawConfig {
     pub groups: RawGroups,
     #[serde(default, rename = "topic")]
     pub topics: Vec<RawTopic>,
+    #[serde(default)]
+    pub plugins: std::collections::BTreeMap<String, RawPlugin>,
+    #[serde(default, rename = "pipeline")]
+    pub pipelines: Vec<RawPipeline>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub path: Option<String>,
+    pub memory_limit: Option<String>,
+    pub call_timeout: Option<String>,
+    pub config: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub topics: Option<Vec<String>>,
+    pub filter: Option<RawFilterStage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilterStage {
+    pub on_error: Option<String>,
+    pub allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

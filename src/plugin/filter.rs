@@ -51,6 +51,8 @@ pub enum FilterError {
     Expression { position: u32, message: String },
     #[error(transparent)]
     Failed(#[from] Failure),
+    #[error("the filter plugin cannot be loaded: {0}")]
+    Unavailable(String),
 }
 
 struct Live {

@@ -104,14 +104,24 @@ pub struct LoadedPlugin {
     pub stats: Arc<PluginStats>,
 }
 
-/// A name's current plugin; reloading swaps it.
+/// A name's current plugin; reloading swaps it. Built-ins are compiled on first use.
 pub struct PluginSlot {
-    current: RwLock<Arc<LoadedPlugin>>,
+    spec: PluginSpec,
+    current: RwLock<Option<Arc<LoadedPlugin>>>,
 }
 
 impl PluginSlot {
+    /// The loaded plugin. Filters exist only for loaded slots.
     pub fn current(&self) -> Arc<LoadedPlugin> {
-        self.current.read().expect("plugin slot").clone()
+        self.current
+            .read()
+            .expect("plugin slot")
+            .clone()
+            .expect("a filter's plugin slot is loaded")
+    }
+
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
     }
 }
 
@@ -145,21 +155,28 @@ impl Plugins {
             slots: RwLock::new(BTreeMap::new()),
             generations: AtomicU64::new(1),
         };
-        let mut all: Vec<PluginSpec> = BUILTINS
+        // Built-ins are compiled when first used; configured plugins now, so that a plugin
+        // that cannot load stops the start with its name.
+        let builtins = BUILTINS
             .iter()
             .filter(|(name, _)| !specs.iter().any(|s| s.name == *name))
-            .map(|(name, _)| PluginSpec::builtin(name))
-            .collect();
-        all.extend(specs.iter().cloned());
-        for spec in all {
-            let loaded = plugins.compile(&spec)?;
-            plugins.slots.write().expect("plugins").insert(
+            .map(|(name, _)| (PluginSpec::builtin(name), None));
+        let mut all = Vec::new();
+        for spec in specs {
+            let loaded = Arc::new(plugins.compile(spec)?);
+            all.push((spec.clone(), Some(loaded)));
+        }
+        let mut slots = plugins.slots.write().expect("plugins");
+        for (spec, loaded) in builtins.chain(all) {
+            slots.insert(
                 spec.name.clone(),
                 Arc::new(PluginSlot {
-                    current: RwLock::new(Arc::new(loaded)),
+                    spec,
+                    current: RwLock::new(loaded),
                 }),
             );
         }
+        drop(slots);
         Ok(plugins)
     }
 
@@ -220,20 +237,29 @@ impl Plugins {
             .map(|_| vec!["lockgate:plugin/filter-plugin@0.1.0"])
     }
 
+    /// A name's slot, its plugin loaded.
     pub fn slot(&self, name: &str) -> Result<Arc<PluginSlot>, PluginError> {
-        self.slots
+        let slot = self
+            .slots
             .read()
             .expect("plugins")
             .get(name)
             .cloned()
-            .ok_or_else(|| PluginError::Unknown(name.to_string()))
+            .ok_or_else(|| PluginError::Unknown(name.to_string()))?;
+        let mut current = slot.current.write().expect("plugin slot");
+        if current.is_none() {
+            *current = Some(Arc::new(self.compile(&slot.spec)?));
+        }
+        drop(current);
+        Ok(slot)
     }
 
     /// A filter for one subscription: `plugin` (a name) compiled with `expression`.
     pub fn filter(&self, plugin: &str, expression: &str) -> Result<Filter, FilterError> {
-        let slot = self
-            .slot(plugin)
-            .map_err(|_| FilterError::UnknownPlugin(plugin.to_string()))?;
+        let slot = self.slot(plugin).map_err(|e| match e {
+            PluginError::Unknown(_) => FilterError::UnknownPlugin(plugin.to_string()),
+            other => FilterError::Unavailable(other.to_string()),
+        })?;
         Filter::new(slot, expression)
     }
 
@@ -241,10 +267,9 @@ impl Plugins {
     /// finish on the old instance; each filter moves to the new one before its next batch.
     pub fn reload(&self, name: &str) -> Result<PluginInfo, PluginError> {
         let slot = self.slot(name)?;
-        let spec = slot.current().spec.clone();
-        let loaded = Arc::new(self.compile(&spec)?);
-        let info = info_of(&loaded);
-        *slot.current.write().expect("plugin slot") = loaded;
+        let loaded = Arc::new(self.compile(&slot.spec)?);
+        let info = info_of(&slot.spec, Some(&loaded));
+        *slot.current.write().expect("plugin slot") = Some(loaded);
         tracing::info!(
             plugin = name,
             generation = info.generation,
@@ -258,17 +283,18 @@ impl Plugins {
             .read()
             .expect("plugins")
             .values()
-            .map(|s| info_of(&s.current()))
+            .map(|s| info_of(&s.spec, s.current.read().expect("plugin slot").as_deref()))
             .collect()
     }
 }
 
-fn info_of(p: &LoadedPlugin) -> PluginInfo {
+/// A plugin's description; generation 0: not loaded yet (a built-in before its first use).
+fn info_of(spec: &PluginSpec, loaded: Option<&LoadedPlugin>) -> PluginInfo {
     PluginInfo {
-        name: p.spec.name.clone(),
-        kind: p.kind.to_string(),
-        source: p.spec.source.clone(),
-        generation: p.generation,
+        name: spec.name.clone(),
+        kind: "filter".to_string(),
+        source: spec.source.clone(),
+        generation: loaded.map_or(0, |p| p.generation),
     }
 }
 

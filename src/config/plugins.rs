@@ -1,0 +1,215 @@
+//! `[plugins.NAME]` (plugin instances: where the component is, its limits, its config) and
+//! `[[pipeline]]` (which stages apply to which topics, and what a failure does). Only the
+//! `filter` stage exists today; `ingress` (router, dedup) and `retry` stages will sit beside it.
+//! This checks values and that files exist; whether a file is a component of the right world
+//! is checked when the plugins load (`serve`, `check-config`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::raw::{RawPipeline, RawPlugin};
+use super::{Validator, positive_duration_of, size_of};
+use crate::plugin::{BUILTINS, DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, PluginSpec};
+
+/// What a filter stage does with a batch when its plugin fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Deliver the batch unfiltered (no message is lost; some may not match).
+    Deliver,
+    /// Treat the batch as filtered out for this subscription (consumed, not delivered).
+    Skip,
+    /// Stop the subscription and report; the messages wait for it.
+    Pause,
+}
+
+impl OnError {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::Deliver => "deliver",
+            OnError::Skip => "skip",
+            OnError::Pause => "pause",
+        }
+    }
+}
+
+/// A `[[pipeline]]`: the stages for the topics it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Topic names, or prefixes ending in `*` (`*` alone: every topic).
+    pub topics: Vec<String>,
+    pub filter: FilterStage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterStage {
+    pub on_error: OnError,
+    /// Filter plugins subscriptions may use on these topics; `None`: any.
+    pub allow: Option<Vec<String>>,
+}
+
+impl Default for FilterStage {
+    fn default() -> Self {
+        FilterStage {
+            on_error: OnError::Deliver,
+            allow: None,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn applies_to(&self, topic: &str) -> bool {
+        self.topics.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => topic.starts_with(prefix),
+            None => p == topic,
+        })
+    }
+}
+
+/// The filter stage for `topic`: the first pipeline naming it, else the default (deliver on
+/// error, any plugin).
+pub fn filter_stage<'a>(
+    pipelines: &'a [PipelineConfig],
+    topic: &str,
+) -> std::borrow::Cow<'a, FilterStage> {
+    pipelines
+        .iter()
+        .find(|p| p.applies_to(topic))
+        .map(|p| std::borrow::Cow::Borrowed(&p.filter))
+        .unwrap_or_default()
+}
+
+const MAX_MEMORY_LIMIT: u64 = 4 << 30;
+const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) fn validate_plugins(
+    v: &mut Validator,
+    raw: BTreeMap<String, RawPlugin>,
+) -> Vec<PluginSpec> {
+    let mut out = Vec::new();
+    for (name, rp) in raw {
+        let at = |key: &str| format!("plugins.{name}.{key}");
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            v.problem(
+                &format!("plugins.{name}"),
+                "plugin names may contain only letters, digits, '-' and '_'".to_string(),
+            );
+            continue;
+        }
+        let source = match rp.path {
+            None => {
+                v.problem(
+                    &at("path"),
+                    "is required (a .wasm file, or builtin:tag / builtin:sql92)".to_string(),
+                );
+                continue;
+            }
+            Some(p) => p,
+        };
+        if let Some(b) = source.strip_prefix("builtin:") {
+            if !BUILTINS.iter().any(|(n, _)| *n == b) {
+                v.problem(
+                    &at("path"),
+                    format!("there is no built-in plugin {b:?} (tag, sql92)"),
+                );
+            }
+        } else if !std::path::Path::new(&source).is_file() {
+            v.problem(&at("path"), format!("file {source:?} is missing"));
+        }
+        let memory_limit = v.value(
+            &at("memory_limit"),
+            rp.memory_limit,
+            DEFAULT_MEMORY_LIMIT,
+            |s| match size_of(s)? {
+                n if n < (1 << 20) || n > MAX_MEMORY_LIMIT => {
+                    Err(format!("{s:?} is out of range (1 MiB to 4 GiB)"))
+                }
+                n => Ok(n),
+            },
+        );
+        let call_timeout = v.value(
+            &at("call_timeout"),
+            rp.call_timeout,
+            DEFAULT_CALL_TIMEOUT,
+            |s| match positive_duration_of(s)? {
+                d if d > MAX_CALL_TIMEOUT => Err(format!("{s:?} is longer than 10s")),
+                d => Ok(d),
+            },
+        );
+        out.push(PluginSpec {
+            name,
+            source,
+            memory_limit,
+            call_timeout,
+            config: rp.config.unwrap_or_default().into_iter().collect(),
+        });
+    }
+    out
+}
+
+pub(super) fn validate_pipelines(
+    v: &mut Validator,
+    raw: Vec<RawPipeline>,
+    plugins: &[PluginSpec],
+) -> Vec<PipelineConfig> {
+    let mut out = Vec::new();
+    for (i, rp) in raw.into_iter().enumerate() {
+        let at = |key: &str| format!("pipeline[{i}].{key}");
+        let topics = rp.topics.unwrap_or_default();
+        if topics.is_empty() {
+            v.problem(
+                &at("topics"),
+                "needs at least one topic name or pattern (\"orders\", \"audit.*\", \"*\")"
+                    .to_string(),
+            );
+        }
+        for t in &topics {
+            let name = t.strip_suffix('*').unwrap_or(t);
+            if t.matches('*').count() > 1
+                || (!name.is_empty() && crate::storage::TopicName::new(name).is_err())
+            {
+                v.problem(
+                    &at("topics"),
+                    format!("{t:?} is not a topic name or a prefix ending in '*'"),
+                );
+            }
+        }
+        let mut filter = FilterStage::default();
+        if let Some(rf) = rp.filter {
+            if let Some(e) = rf.on_error {
+                filter.on_error = match e.as_str() {
+                    "deliver" => OnError::Deliver,
+                    "skip" => OnError::Skip,
+                    "pause" => OnError::Pause,
+                    other => {
+                        v.problem(
+                            &at("filter.on_error"),
+                            format!("{other:?} is not deliver, skip or pause"),
+                        );
+                        OnError::Deliver
+                    }
+                };
+            }
+            if let Some(allow) = rf.allow {
+                for p in &allow {
+                    let known = BUILTINS.iter().any(|(n, _)| n == p)
+                        || plugins.iter().any(|s| &s.name == p);
+                    if !known {
+                        v.problem(
+                            &at("filter.allow"),
+                            format!(
+                                "no plugin named {p:?} (built-in: tag, sql92; or a [plugins.NAME])"
+                            ),
+                        );
+                    }
+                }
+                filter.allow = Some(allow);
+            }
+        }
+        out.push(PipelineConfig { topics, filter });
+    }
+    out
+}
