@@ -124,7 +124,7 @@ pub(super) fn validate_plugins(
             rp.memory_limit,
             DEFAULT_MEMORY_LIMIT,
             |s| match size_of(s)? {
-                n if n < (1 << 20) || n > MAX_MEMORY_LIMIT => {
+                n if !((1 << 20)..=MAX_MEMORY_LIMIT).contains(&n) => {
                     Err(format!("{s:?} is out of range (1 MiB to 4 GiB)"))
                 }
                 n => Ok(n),
