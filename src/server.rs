@@ -28,6 +28,8 @@ pub enum ServerError {
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
 }
 
 /// Opens the store described by `config` and brings the configured topics to their settings.
@@ -68,7 +70,15 @@ impl Running {
             move || open_store(&config)
         })
         .await??;
-        let broker = Arc::new(Broker::new(store.clone(), config)?);
+        let plugins = tokio::task::spawn_blocking({
+            let (dir, specs) = (
+                config.server.data_dir.join("plugins/cache"),
+                config.plugins.clone(),
+            );
+            move || crate::plugin::Plugins::load(Some(&dir), &specs)
+        })
+        .await??;
+        let broker = Arc::new(Broker::new(store.clone(), config, Arc::new(plugins))?);
         let (stop_ticker, stopped) = tokio::sync::watch::channel(false);
         let ticker = broker.start_group_ticker(stopped);
         let s = &config.server;

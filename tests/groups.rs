@@ -149,6 +149,7 @@ fn join(group: &str, topic: &str, mode: Mode, instance: &str) -> JoinRequest {
         lease_ms: 0,
         max_attempts: 0,
         session_timeout_ms: 0,
+        filter: None,
     }
 }
 

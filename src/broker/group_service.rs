@@ -14,8 +14,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::group::{AckRange, DeadLetter, Group, GroupSnapshot, Member, Policy, Settings};
+use super::group_read::{MemberFilter, SharedFilter};
 use super::{Broker, blocking, dead_letter, group_files, status_of};
 use crate::config::GroupsConfig;
+use crate::config::plugins::filter_stage;
+use crate::plugin::FilterError;
+use crate::protocol::FilterSpec;
 use crate::protocol::{
     EncodedDeliveries, GroupInfo, GroupSummary, JoinRequest, MemberInfo, ProgressInfo, ResetTo,
     Response, StartPosition, Status,
@@ -40,6 +44,8 @@ pub(super) struct Groups {
     config: GroupsConfig,
     by_name: Mutex<BTreeMap<String, Arc<GroupCell>>>,
     members: Mutex<HashMap<u64, MemberRef>>,
+    /// Members' filters (only members that asked for one).
+    filters: Mutex<HashMap<u64, SharedFilter>>,
     next_member: AtomicU64,
 }
 
@@ -48,6 +54,7 @@ struct MemberRef {
     conn: u64,
     remote: String,
     topic: String,
+    filter: Option<FilterSpec>,
 }
 
 pub(super) struct GroupCell {
@@ -65,7 +72,7 @@ impl GroupCell {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Group> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Group> {
         self.state.lock().expect("group lock")
     }
 
@@ -96,6 +103,7 @@ impl Groups {
             config,
             by_name: Mutex::new(by_name),
             members: Mutex::new(HashMap::new()),
+            filters: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
         })
     }
@@ -115,7 +123,7 @@ impl Groups {
         })
     }
 
-    fn member(&self, id: u64) -> Result<(Arc<GroupCell>, String), Response> {
+    pub(super) fn member(&self, id: u64) -> Result<(Arc<GroupCell>, String), Response> {
         let members = self.members.lock().expect("members lock");
         members
             .get(&id)
@@ -125,6 +133,11 @@ impl Groups {
 
     fn forget_member(&self, id: u64) {
         self.members.lock().expect("members lock").remove(&id);
+        self.filters.lock().expect("filters lock").remove(&id);
+    }
+
+    pub(super) fn filter_of(&self, id: u64) -> Option<SharedFilter> {
+        self.filters.lock().expect("filters lock").get(&id).cloned()
     }
 
     fn settings_for(&self, j: &JoinRequest) -> Settings {
@@ -160,7 +173,7 @@ fn policy_of(c: &GroupsConfig) -> Policy {
     }
 }
 
-fn unknown_member(id: u64) -> Response {
+pub(super) fn unknown_member(id: u64) -> Response {
     Response::error(
         Status::UnknownMember,
         format!("member {id} is not in a group (it left, or missed its heartbeats); join again"),
@@ -183,7 +196,7 @@ fn check_group_name(name: &str) -> Result<(), Response> {
 }
 
 /// One queue's `(earliest, end)` bounds, for every queue of a topic.
-fn bounds_of(store: &Store, topic: &str) -> Result<Vec<(u64, u64)>, Response> {
+pub(super) fn bounds_of(store: &Store, topic: &str) -> Result<Vec<(u64, u64)>, Response> {
     let info = store.describe_topic(topic).map_err(status_of)?;
     Ok(info.queues.iter().map(|q| (q.earliest, q.next)).collect())
 }
@@ -204,6 +217,11 @@ impl Broker {
         j: JoinRequest,
     ) -> Result<Response, Response> {
         check_group_name(&j.group)?;
+        self.check_same_filter(&j)?;
+        let filter = match &j.filter {
+            None => None,
+            Some(spec) => Some(self.make_filter(&j.topic, spec).await?),
+        };
         let store = self.store.clone();
         let (topic, start) = (j.topic.clone(), j.start);
         let starts = blocking(move || {
@@ -267,6 +285,9 @@ impl Broker {
                 &starts,
             );
         }
+        if let Some(f) = filter {
+            groups.filters.lock().expect("filters lock").insert(id, f);
+        }
         groups.members.lock().expect("members lock").insert(
             id,
             MemberRef {
@@ -274,6 +295,7 @@ impl Broker {
                 conn: conn.id,
                 remote: conn.remote.to_string(),
                 topic: j.topic.clone(),
+                filter: j.filter.clone(),
             },
         );
         cell.bump();
@@ -283,6 +305,83 @@ impl Broker {
             lease_ms: settings.lease_ms,
             session_timeout_ms: settings.session_timeout_ms,
         })
+    }
+
+    /// A subscription is a group's filter on a topic: what one member filters out is done for
+    /// all of them, so every live member of a group on a topic must use the same filter.
+    fn check_same_filter(&self, j: &JoinRequest) -> Result<(), Response> {
+        let members = self.groups.members.lock().expect("members lock");
+        let cell = self
+            .groups
+            .by_name
+            .lock()
+            .expect("groups lock")
+            .get(&j.group)
+            .cloned();
+        let Some(cell) = cell else { return Ok(()) };
+        let other = members
+            .values()
+            .find(|m| Arc::ptr_eq(&m.cell, &cell) && m.topic == j.topic && m.filter != j.filter);
+        match other {
+            Some(m) => Err(Response::error(
+                Status::GroupConflict,
+                format!(
+                    "group {:?} consumes {:?} with filter {}; a member cannot join with filter {}",
+                    j.group,
+                    j.topic,
+                    describe_filter(&m.filter),
+                    describe_filter(&j.filter)
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A member's filter, as its topic's pipeline allows (blocking work on the pool: a
+    /// built-in plugin may compile on first use).
+    async fn make_filter(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter, Response> {
+        let rejected = |m: String| Response::error(Status::FilterRejected, m);
+        let stage = filter_stage(&self.pipelines, topic).into_owned();
+        if let Some(allow) = &stage.allow
+            && !allow.contains(&spec.plugin)
+        {
+            return Err(rejected(format!(
+                "filter plugin {:?} is not allowed on topic {topic:?} (allowed: {})",
+                spec.plugin,
+                allow.join(", ")
+            )));
+        }
+        let plugins = self.plugins.clone();
+        let spec = spec.clone();
+        blocking(move || {
+            let filter = plugins
+                .filter(&spec.plugin, &spec.expression)
+                .map_err(|e| match e {
+                    FilterError::Expression { .. } | FilterError::UnknownPlugin(_) => {
+                        rejected(e.to_string())
+                    }
+                    other => Response::error(Status::FilterFailed, other.to_string()),
+                })?;
+            let tags = plugins
+                .slot(&spec.plugin)
+                .ok()
+                .filter(|s| s.spec().source == "builtin:tag")
+                .and_then(|_| lockgate_filters::tag::TagFilter::parse(&spec.expression).ok())
+                .and_then(|t| {
+                    t.tags().map(|ts| {
+                        ts.iter()
+                            .map(|t| crate::storage::record::tag_hash(t))
+                            .collect()
+                    })
+                })
+                .map(Arc::new);
+            Ok(Arc::new(Mutex::new(MemberFilter {
+                filter,
+                on_error: stage.on_error,
+                tags,
+            })))
+        })
+        .await
     }
 
     /// Removes a member; its leases are released at once.
@@ -362,108 +461,6 @@ impl Broker {
                 _ = ready.changed() => {}
                 _ = tokio::time::sleep_until(deadline) => {}
             }
-        }
-    }
-
-    /// Blocking: one take for `member`, then the reads, encoded for the wire straight from the
-    /// stored records. Messages that were handed out but not delivered (over the byte budget,
-    /// or retention removed them meanwhile) are given back; offsets that hold no message are
-    /// done.
-    fn take_and_read(
-        &self,
-        member: u64,
-        max_messages: usize,
-        budget: ByteBudget,
-    ) -> Result<EncodedDeliveries, Response> {
-        let (cell, topic) = self.groups.member(member)?;
-        let bounds = bounds_of(&self.store, &topic)?;
-        let taken = cell
-            .lock()
-            .take(member, now_ms(), &bounds, max_messages)
-            .map_err(|_| unknown_member(member))?;
-        if taken.handouts.is_empty() {
-            return Ok(EncodedDeliveries::default());
-        }
-        let mut out = EncodedDeliveries {
-            count: 0,
-            items: Vec::with_capacity(budget.max.min(taken.handouts.len() * 256)),
-        };
-        let lease = taken.lease;
-        let mut give_back = Vec::new();
-        let mut holes: Vec<(u32, u64)> = Vec::new();
-        let mut full = false;
-        let mut failure = None;
-        let handouts = &taken.handouts;
-        let mut i = 0;
-        while i < handouts.len() {
-            // A run of consecutive offsets of one queue is one read.
-            let start = handouts[i];
-            let mut end = i + 1;
-            while end < handouts.len()
-                && handouts[end].queue == start.queue
-                && handouts[end].offset == handouts[end - 1].offset + 1
-            {
-                end += 1;
-            }
-            let run = &handouts[i..end];
-            i = end;
-            if failure.is_some() || full {
-                give_back.extend_from_slice(run);
-                continue;
-            }
-            let mut delivered = vec![false; run.len()];
-            let left = budget.max.saturating_sub(out.items.len());
-            let read =
-                self.store
-                    .read_with(&topic, start.queue, start.offset, run.len(), left, |view| {
-                        let k = (view.queue_offset - start.offset) as usize;
-                        let size = EncodedDeliveries::OVERHEAD + view.content.len();
-                        let fits = out.items.len() + size <= budget.max
-                            || (budget.at_least_one && out.count == 0);
-                        if full || !fits {
-                            full = true;
-                        } else {
-                            out.push(lease, run[k].attempt, view);
-                            delivered[k] = true;
-                        }
-                        Ok(())
-                    });
-            match read {
-                Ok(next) => {
-                    for (h, &d) in run.iter().zip(&delivered) {
-                        if d {
-                            continue;
-                        }
-                        if h.offset < next && !full {
-                            holes.push((h.queue, h.offset));
-                        } else {
-                            give_back.push(*h);
-                        }
-                    }
-                }
-                // The next take skips what retention removed.
-                Err(StorageError::OffsetTrimmed { .. }) => give_back.extend_from_slice(run),
-                Err(e) => {
-                    failure = Some(status_of(e));
-                    give_back.extend(
-                        run.iter()
-                            .zip(&delivered)
-                            .filter(|(_, d)| !**d)
-                            .map(|(h, _)| *h),
-                    );
-                }
-            }
-        }
-        if !give_back.is_empty() || !holes.is_empty() {
-            let mut g = cell.lock();
-            g.release(member, lease, &give_back);
-            for (queue, offset) in holes {
-                g.skip(member, lease, queue, &[offset]);
-            }
-        }
-        match failure {
-            Some(resp) if out.count == 0 => Err(resp),
-            _ => Ok(out),
         }
     }
 
@@ -667,6 +664,7 @@ impl Broker {
                         lease_ms: 0,
                         max_attempts: 0,
                         session_timeout_ms: 0,
+                        filter: None,
                     };
                     GroupCell::new(Group::new(
                         name,
@@ -777,5 +775,12 @@ impl Broker {
                 let _ = group_files::remove(&self.groups.dir, &name);
             }
         }
+    }
+}
+
+fn describe_filter(f: &Option<FilterSpec>) -> String {
+    match f {
+        None => "none".into(),
+        Some(f) => format!("{}:{:?}", f.plugin, f.expression),
     }
 }

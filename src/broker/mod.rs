@@ -8,6 +8,7 @@ mod dead_letter;
 mod errors;
 pub mod group;
 mod group_files;
+mod group_read;
 mod group_service;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::config::plugins::PipelineConfig;
+use crate::plugin::Plugins;
 use crate::protocol::{
     Ack, Delivered, FetchRequest, ProduceRequest, ProduceView, QueueRange, Request, Response,
     RouteView, Status, TopicInfo, VERSION,
@@ -54,6 +57,8 @@ pub struct Broker {
     appended: Mutex<HashMap<String, watch::Sender<u64>>>,
     round_robin: AtomicU64,
     groups: Groups,
+    plugins: Arc<Plugins>,
+    pipelines: Vec<PipelineConfig>,
 }
 
 /// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
@@ -64,8 +69,14 @@ pub fn queue_for_key(key: &str, queues: u32) -> u32 {
 
 impl Broker {
     /// A broker over `store` with the settings of `config`; loads the persisted groups.
-    pub fn new(store: Arc<Store>, config: &Config) -> Result<Broker, StorageError> {
+    pub fn new(
+        store: Arc<Store>,
+        config: &Config,
+        plugins: Arc<Plugins>,
+    ) -> Result<Broker, StorageError> {
         Ok(Broker {
+            plugins,
+            pipelines: config.pipelines.clone(),
             groups: Groups::open(&config.server.data_dir, config.groups.clone())?,
             store,
             default_durability: config.storage.durability,
@@ -242,6 +253,24 @@ impl Broker {
             } => {
                 let this = self.clone();
                 blocking(move || this.group_reset(&group, &topic, queue, to)).await
+            }
+            Request::PluginList => Ok(Response::Plugins(
+                self.plugins.list().into_iter().map(plugin_entry).collect(),
+            )),
+            Request::PluginReload { name } => {
+                let plugins = self.plugins.clone();
+                blocking(move || {
+                    plugins
+                        .reload(&name)
+                        .map(|p| Response::Plugins(vec![plugin_entry(p)]))
+                        .map_err(|e| match e {
+                            crate::plugin::PluginError::Unknown(_) => {
+                                Response::error(Status::InvalidArgument, e.to_string())
+                            }
+                            other => Response::error(Status::Internal, other.to_string()),
+                        })
+                })
+                .await
             }
             Request::GroupDelete { group } => {
                 let this = self.clone();
@@ -467,5 +496,14 @@ fn delivered(m: StoredMessage) -> Delivered {
         offset: m.offset,
         stored_at: m.stored_at,
         message: m.message,
+    }
+}
+
+fn plugin_entry(p: crate::plugin::PluginInfo) -> crate::protocol::PluginEntry {
+    crate::protocol::PluginEntry {
+        name: p.name,
+        kind: p.kind,
+        source: p.source,
+        generation: p.generation,
     }
 }

@@ -20,7 +20,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::{Client, ClientError, read_response};
 use crate::broker::group::{AckRange, Mode};
 use crate::protocol::{
-    GroupDelivered, JoinRequest, Kind, Request, Response, StartPosition, SubscribeRequest, frame,
+    FilterSpec, GroupDelivered, JoinRequest, Kind, Request, Response, StartPosition,
+    SubscribeRequest, frame,
 };
 use crate::storage::record::content_len;
 
@@ -58,6 +59,8 @@ pub struct GroupConsumerOptions {
     pub lease: Option<Duration>,
     pub max_attempts: Option<u32>,
     pub session_timeout: Option<Duration>,
+    /// Only what this filter selects is delivered (`tag`, `sql92` or a configured plugin).
+    pub filter: Option<FilterSpec>,
 }
 
 impl GroupConsumerOptions {
@@ -74,6 +77,7 @@ impl GroupConsumerOptions {
             lease: None,
             max_attempts: None,
             session_timeout: None,
+            filter: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl GroupConsumerOptions {
             lease_ms: self.lease.map_or(0, |d| d.as_millis() as u64),
             max_attempts: self.max_attempts.unwrap_or(0),
             session_timeout_ms: self.session_timeout.map_or(0, |d| d.as_millis() as u64),
+            filter: self.filter.clone(),
         }
     }
 }
@@ -630,6 +635,32 @@ impl Client {
             Response::Positions(p) => Ok(p),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::GroupReset,
+            }),
+        }
+    }
+
+    /// The plugins the server has loaded.
+    pub async fn list_plugins(&self) -> Result<Vec<crate::protocol::PluginEntry>, ClientError> {
+        match self.call(Request::PluginList).await? {
+            Response::Plugins(p) => Ok(p),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::PluginList,
+            }),
+        }
+    }
+
+    /// Reloads a plugin from its source; filters move to it before their next batch.
+    pub async fn reload_plugin(
+        &self,
+        name: &str,
+    ) -> Result<crate::protocol::PluginEntry, ClientError> {
+        match self
+            .call(Request::PluginReload { name: name.into() })
+            .await?
+        {
+            Response::Plugins(mut p) if p.len() == 1 => Ok(p.remove(0)),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::PluginReload,
             }),
         }
     }

@@ -40,6 +40,42 @@ pub struct JoinRequest {
     pub max_attempts: u32,
     /// 0: the server's default (`groups.session_timeout`).
     pub session_timeout_ms: u64,
+    /// Only messages this filter selects are delivered to the member; the others count as
+    /// consumed for it.
+    pub filter: Option<FilterSpec>,
+}
+
+/// A subscription's filter: a filter plugin (`tag`, `sql92`, or a configured plugin's name)
+/// and its expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterSpec {
+    pub plugin: String,
+    pub expression: String,
+}
+
+pub(super) fn encode_filter(buf: &mut Vec<u8>, f: &Option<FilterSpec>) {
+    match f {
+        None => buf.push(0),
+        Some(f) => {
+            buf.push(1);
+            put_str16(buf, &f.plugin);
+            put_str16(buf, &f.expression);
+        }
+    }
+}
+
+pub(super) fn decode_filter(r: &mut Reader<'_>) -> Result<Option<FilterSpec>, ReadError> {
+    match r.u8("filter flag")? {
+        0 => Ok(None),
+        1 => Ok(Some(FilterSpec {
+            plugin: r.str16("filter plugin")?,
+            expression: r.str16("filter expression")?,
+        })),
+        other => Err(ReadError::Invalid {
+            field: "filter flag",
+            reason: format!("{other} is not 0 or 1"),
+        }),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +160,7 @@ pub(super) fn encode_join(buf: &mut Vec<u8>, j: &JoinRequest) {
     buf.extend_from_slice(&j.lease_ms.to_le_bytes());
     buf.extend_from_slice(&j.max_attempts.to_le_bytes());
     buf.extend_from_slice(&j.session_timeout_ms.to_le_bytes());
+    encode_filter(buf, &j.filter);
 }
 
 pub(super) fn decode_join(r: &mut Reader<'_>) -> Result<JoinRequest, ReadError> {
@@ -146,6 +183,7 @@ pub(super) fn decode_join(r: &mut Reader<'_>) -> Result<JoinRequest, ReadError> 
         lease_ms: r.u64("lease")?,
         max_attempts: r.u32("max attempts")?,
         session_timeout_ms: r.u64("session timeout")?,
+        filter: decode_filter(r)?,
     })
 }
 
@@ -208,6 +246,19 @@ pub(super) fn decode_ranges(r: &mut Reader<'_>) -> Result<Vec<AckRange>, ReadErr
     })
 }
 
+/// The fields of one delivery, for [`EncodedDeliveries::push_parts`].
+pub struct DeliveryParts<'a> {
+    pub lease: u32,
+    pub attempt: u32,
+    pub queue: u32,
+    pub offset: u64,
+    pub stored_at: i64,
+    pub born_at: i64,
+    pub id: &'a [u8; 16],
+    /// The content in the log's layout.
+    pub content: &'a [u8],
+}
+
 /// Deliveries the server encodes straight from stored records, without decoding their
 /// content: `count` items, laid out as [`encode_deliveries`] lays out what follows the count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -222,15 +273,28 @@ impl EncodedDeliveries {
     pub const OVERHEAD: usize = 52;
 
     pub fn push(&mut self, lease: u32, attempt: u32, view: &RecordView<'_>) {
+        self.push_parts(&DeliveryParts {
+            lease,
+            attempt,
+            queue: view.queue,
+            offset: view.queue_offset,
+            stored_at: view.stored_at,
+            born_at: view.born_at,
+            id: &view.id.0,
+            content: view.content,
+        });
+    }
+
+    pub fn push_parts(&mut self, p: &DeliveryParts<'_>) {
         let b = &mut self.items;
-        b.extend_from_slice(&lease.to_le_bytes());
-        b.extend_from_slice(&attempt.to_le_bytes());
-        b.extend_from_slice(&view.queue.to_le_bytes());
-        b.extend_from_slice(&view.queue_offset.to_le_bytes());
-        b.extend_from_slice(&view.stored_at.to_le_bytes());
-        b.extend_from_slice(&view.id.0);
-        b.extend_from_slice(&view.born_at.to_le_bytes());
-        b.extend_from_slice(view.content);
+        b.extend_from_slice(&p.lease.to_le_bytes());
+        b.extend_from_slice(&p.attempt.to_le_bytes());
+        b.extend_from_slice(&p.queue.to_le_bytes());
+        b.extend_from_slice(&p.offset.to_le_bytes());
+        b.extend_from_slice(&p.stored_at.to_le_bytes());
+        b.extend_from_slice(p.id);
+        b.extend_from_slice(&p.born_at.to_le_bytes());
+        b.extend_from_slice(p.content);
         self.count += 1;
     }
 

@@ -15,14 +15,15 @@ mod request;
 mod response;
 
 pub use group::{
-    EncodedDeliveries, GroupDelivered, GroupInfo, GroupSummary, JoinRequest, MemberInfo,
-    ProgressInfo, ResetTo, StartPosition, SubscribeRequest, encode_deliveries,
+    DeliveryParts, EncodedDeliveries, FilterSpec, GroupDelivered, GroupInfo, GroupSummary,
+    JoinRequest, MemberInfo, ProgressInfo, ResetTo, StartPosition, SubscribeRequest,
+    encode_deliveries,
 };
 pub use request::{
     FetchRequest, MessageView, ProduceMessage, ProduceRequest, ProduceView, Request, Route,
     RouteView,
 };
-pub use response::{Ack, Delivered, QueueRange, Response, TopicInfo};
+pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
 
 use crate::codec::ReadError;
 
@@ -66,6 +67,8 @@ pub enum Kind {
     GroupDescribe = 113,
     GroupReset = 114,
     GroupDelete = 115,
+    PluginList = 120,
+    PluginReload = 121,
 }
 
 impl Kind {
@@ -95,6 +98,8 @@ impl Kind {
             113 => Kind::GroupDescribe,
             114 => Kind::GroupReset,
             115 => Kind::GroupDelete,
+            120 => Kind::PluginList,
+            121 => Kind::PluginReload,
             _ => return None,
         })
     }
@@ -141,6 +146,11 @@ pub enum Status {
     StaleLease = 21,
     /// The group is in another mode, or has live members where that is not allowed.
     GroupConflict = 22,
+    /// The subscription's filter is refused: unknown or not allowed plugin, or an expression
+    /// error (the message gives its position).
+    FilterRejected = 23,
+    /// A filter plugin failed and the topic's pipeline says `on_error = "pause"`.
+    FilterFailed = 24,
 }
 
 impl Status {
@@ -170,6 +180,8 @@ impl Status {
             20 => UnknownMember,
             21 => StaleLease,
             22 => GroupConflict,
+            23 => FilterRejected,
+            24 => FilterFailed,
             _ => return None,
         })
     }

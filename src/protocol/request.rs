@@ -129,6 +129,10 @@ pub enum Request {
     GroupDelete {
         group: String,
     },
+    PluginList,
+    PluginReload {
+        name: String,
+    },
 }
 
 const ROUTE_QUEUE: u8 = 0;
@@ -186,6 +190,8 @@ impl Request {
             Request::GroupDescribe { .. } => Kind::GroupDescribe,
             Request::GroupReset { .. } => Kind::GroupReset,
             Request::GroupDelete { .. } => Kind::GroupDelete,
+            Request::PluginList => Kind::PluginList,
+            Request::PluginReload { .. } => Kind::PluginReload,
         }
     }
 
@@ -275,7 +281,8 @@ impl Request {
                 buf.extend_from_slice(&messages.to_le_bytes());
                 buf.extend_from_slice(&bytes.to_le_bytes());
             }
-            Request::GroupList => {}
+            Request::GroupList | Request::PluginList => {}
+            Request::PluginReload { name } => put_str16(buf, name),
             Request::GroupDescribe { group } | Request::GroupDelete { group } => {
                 put_str16(buf, group)
             }
@@ -401,6 +408,10 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
         },
         Kind::GroupDelete => Request::GroupDelete {
             group: r.str16("group")?,
+        },
+        Kind::PluginList => Request::PluginList,
+        Kind::PluginReload => Request::PluginReload {
+            name: r.str16("plugin")?,
         },
     })
 }

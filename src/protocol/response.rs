@@ -102,6 +102,19 @@ pub enum Response {
     Group(GroupInfo),
     /// To `GroupReset`: `(queue, offset)` of every queue moved.
     Positions(Vec<(u32, u64)>),
+    /// To `PluginList` (all) and `PluginReload` (the one reloaded).
+    Plugins(Vec<PluginEntry>),
+}
+
+/// A plugin as the server has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginEntry {
+    pub name: String,
+    pub kind: String,
+    /// `builtin:NAME` or a file path.
+    pub source: String,
+    /// Bumped by each (re)load; 0: a built-in not used yet.
+    pub generation: u64,
 }
 
 impl Response {
@@ -222,6 +235,16 @@ impl Response {
                 ok(buf);
                 group::encode_group_info(buf, g);
             }
+            Response::Plugins(ps) => {
+                ok(buf);
+                buf.extend_from_slice(&(ps.len() as u32).to_le_bytes());
+                for p in ps {
+                    put_str16(buf, &p.name);
+                    put_str16(buf, &p.kind);
+                    put_str16(buf, &p.source);
+                    buf.extend_from_slice(&p.generation.to_le_bytes());
+                }
+            }
             Response::Positions(ps) => {
                 ok(buf);
                 buf.extend_from_slice(&(ps.len() as u32).to_le_bytes());
@@ -308,6 +331,16 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         },
         Kind::GroupList => Response::Groups(group::decode_summaries(r)?),
         Kind::GroupDescribe => Response::Group(group::decode_group_info(r)?),
+        Kind::PluginList | Kind::PluginReload => {
+            Response::Plugins(list(r, 14, "plugin count", |r| {
+                Ok(PluginEntry {
+                    name: r.str16("plugin name")?,
+                    kind: r.str16("plugin kind")?,
+                    source: r.str16("plugin source")?,
+                    generation: r.u64("generation")?,
+                })
+            })?)
+        }
         Kind::GroupReset => Response::Positions(list(r, 12, "queue count", |r| {
             Ok((r.u32("queue")?, r.u64("offset")?))
         })?),

@@ -121,6 +121,8 @@ fn requests() -> Vec<Request> {
             to: ResetTo::Offset(5),
         },
         Request::GroupDelete { group: "g".into() },
+        Request::PluginList,
+        Request::PluginReload { name: "vip".into() },
     ]
 }
 
@@ -134,6 +136,13 @@ fn join(start: StartPosition) -> JoinRequest {
         lease_ms: 30_000,
         max_attempts: 16,
         session_timeout_ms: 0,
+        filter: match start {
+            StartPosition::Earliest => None,
+            _ => Some(FilterSpec {
+                plugin: "sql92".into(),
+                expression: "a > 5".into(),
+            }),
+        },
     }
 }
 
@@ -294,6 +303,15 @@ fn responses() -> Vec<(Kind, Response)> {
             }),
         ),
         (Kind::GroupReset, Response::Positions(vec![(0, 5), (1, 9)])),
+        (
+            Kind::PluginList,
+            Response::Plugins(vec![PluginEntry {
+                name: "sql92".into(),
+                kind: "filter".into(),
+                source: "builtin:sql92".into(),
+                generation: 3,
+            }]),
+        ),
         (
             Kind::Fetch,
             Response::Error {

@@ -41,16 +41,24 @@ impl StoreCore {
         max_bytes: usize,
     ) -> Result<ReadBatch> {
         let mut messages = Vec::new();
-        let next_offset = self.read_with(topic, queue, offset, max_messages, max_bytes, |v| {
-            messages.push(StoredMessage {
-                topic: topic.to_string(),
-                queue,
-                offset: v.queue_offset,
-                stored_at: v.stored_at,
-                message: v.message()?,
-            });
-            Ok(())
-        })?;
+        let next_offset = self.read_with(
+            topic,
+            queue,
+            offset,
+            max_messages,
+            max_bytes,
+            &|_| true,
+            |v| {
+                messages.push(StoredMessage {
+                    topic: topic.to_string(),
+                    queue,
+                    offset: v.queue_offset,
+                    stored_at: v.stored_at,
+                    message: v.message()?,
+                });
+                Ok(())
+            },
+        )?;
         Ok(ReadBatch {
             messages,
             next_offset,
@@ -58,8 +66,10 @@ impl StoreCore {
     }
 
     /// [`StoreCore::read`] without decoding: `each` sees every record read, checked and in
-    /// offset order, with its content as stored (the wire layout). Returns the next offset to
-    /// read (past any holes skipped).
+    /// offset order, with its content as stored (the wire layout). Entries whose tag hash
+    /// `keep` refuses are passed over like holes, without reading the log (a tag prefilter).
+    /// Returns the next offset to read (past any holes skipped).
+    #[allow(clippy::too_many_arguments)]
     pub fn read_with(
         &self,
         topic: &str,
@@ -67,6 +77,7 @@ impl StoreCore {
         offset: u64,
         max_messages: usize,
         max_bytes: usize,
+        keep: &dyn Fn(u32) -> bool,
         mut each: impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
     ) -> Result<u64> {
         let topic = self.topic(topic)?;
@@ -99,7 +110,7 @@ impl StoreCore {
             }
             let mut i = 0;
             while i < entries.len() {
-                if entries[i].is_hole() {
+                if entries[i].is_hole() || !keep(entries[i].tag_hash) {
                     at += 1;
                     i += 1;
                     continue;
@@ -111,6 +122,7 @@ impl StoreCore {
                 let mut run_bytes = entries[i].size as usize;
                 while end < entries.len()
                     && !entries[end].is_hole()
+                    && keep(entries[end].tag_hash)
                     && entries[end].position
                         == entries[end - 1].position + u64::from(entries[end - 1].size)
                     && run_bytes < budget

@@ -1,7 +1,8 @@
 //! A filter for the broker's sandbox tests. Its expression chooses how it misbehaves:
 //! `pass` delivers everything; `trap` traps on every batch; `spin` loops forever; `hog`
 //! allocates until the memory limit stops it; `trap-if:NAME` traps on a batch holding a
-//! message with property NAME; `skip-if:NAME` skips messages with property NAME.
+//! message with property NAME; `skip-if:NAME` skips messages with property NAME;
+//! `attempt-below:N` delivers only deliveries before the N-th.
 
 use lockgate_plugin_sdk::{ExpressionError, Filter, Level, Message, log};
 
@@ -12,6 +13,7 @@ enum Mode {
     Hog,
     TrapIf(String),
     SkipIf(String),
+    AttemptBelow(u32),
 }
 
 struct Misbehave(Mode);
@@ -25,6 +27,15 @@ impl Filter for Misbehave {
             "hog" => Mode::Hog,
             e if e.starts_with("trap-if:") => Mode::TrapIf(e[8..].to_string()),
             e if e.starts_with("skip-if:") => Mode::SkipIf(e[8..].to_string()),
+            e if e.starts_with("attempt-below:") => match e[14..].parse() {
+                Ok(n) => Mode::AttemptBelow(n),
+                Err(_) => {
+                    return Err(ExpressionError {
+                        position: 15,
+                        message: "expected a number".into(),
+                    });
+                }
+            },
             _ => {
                 return Err(ExpressionError {
                     position: 1,
@@ -60,6 +71,7 @@ impl Filter for Misbehave {
                 true
             }
             Mode::SkipIf(name) => m.property(name).is_none(),
+            Mode::AttemptBelow(n) => m.attempt < *n,
         }
     }
 }

@@ -1,0 +1,241 @@
+//! Reading what a group take handed out: one read per run of consecutive offsets, deliveries
+//! encoded for the wire straight from the stored records, and the member's filter (if it has
+//! one) deciding the whole batch in one plugin call. A tag filter's tags also prefilter the
+//! consume-queue entries by tag hash, so misses are never read from the log.
+//!
+//! Handed-out messages that are not delivered are given back (over the byte budget, removed by
+//! retention meanwhile, a paused filter); offsets without a message (holes, prefiltered) and
+//! messages the filter skips are done for the member's subscription.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use super::group::Handout;
+use super::{Broker, ByteBudget, status_of};
+use crate::config::plugins::OnError;
+use crate::plugin::Filter;
+use crate::plugin::batch::{BatchBuilder, FIXED_LEN};
+use crate::protocol::{DeliveryParts, EncodedDeliveries, Response, Status};
+use crate::storage::{StorageError, now_ms};
+
+/// A member's filter and what its pipeline says about failures.
+pub(super) struct MemberFilter {
+    pub filter: Filter,
+    pub on_error: OnError,
+    /// A tag filter's tag hashes: entries with another hash are not read.
+    pub tags: Option<Arc<HashSet<u32>>>,
+}
+
+pub(super) type SharedFilter = Arc<Mutex<MemberFilter>>;
+
+/// What one take's reads produced.
+struct Reading {
+    out: EncodedDeliveries,
+    give_back: Vec<Handout>,
+    done: Vec<Handout>,
+    full: bool,
+    /// With a filter: the records read, decided together after the reads.
+    batch: Option<(BatchBuilder, Vec<Handout>)>,
+}
+
+impl Reading {
+    fn fits(&self, size: usize, budget: ByteBudget) -> bool {
+        self.out.items.len() + size <= budget.max || (budget.at_least_one && self.out.count == 0)
+    }
+}
+
+impl Broker {
+    /// Blocking: one take for `member`, then the reads (and its filter).
+    pub(super) fn take_and_read(
+        &self,
+        member: u64,
+        max_messages: usize,
+        budget: ByteBudget,
+    ) -> Result<EncodedDeliveries, Response> {
+        let (cell, topic) = self.groups.member(member)?;
+        let filter = self.groups.filter_of(member);
+        let tags = filter
+            .as_ref()
+            .and_then(|f| f.lock().expect("filter lock").tags.clone());
+        let bounds = super::group_service::bounds_of(&self.store, &topic)?;
+        let taken = cell
+            .lock()
+            .take(member, now_ms(), &bounds, max_messages)
+            .map_err(|_| super::group_service::unknown_member(member))?;
+        if taken.handouts.is_empty() {
+            return Ok(EncodedDeliveries::default());
+        }
+        let lease = taken.lease;
+        let mut r = Reading {
+            out: EncodedDeliveries {
+                count: 0,
+                items: Vec::with_capacity(budget.max.min(taken.handouts.len() * 256)),
+            },
+            give_back: Vec::new(),
+            done: Vec::new(),
+            full: false,
+            batch: filter.as_ref().map(|_| {
+                (
+                    BatchBuilder::with_capacity(taken.handouts.len() * 256),
+                    Vec::new(),
+                )
+            }),
+        };
+        let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
+        let mut failure = None;
+        let handouts = &taken.handouts;
+        let mut i = 0;
+        while i < handouts.len() {
+            // A run of consecutive offsets of one queue is one read.
+            let start = handouts[i];
+            let mut end = i + 1;
+            while end < handouts.len()
+                && handouts[end].queue == start.queue
+                && handouts[end].offset == handouts[end - 1].offset + 1
+            {
+                end += 1;
+            }
+            let run = &handouts[i..end];
+            i = end;
+            if failure.is_some() || r.full {
+                r.give_back.extend_from_slice(run);
+                continue;
+            }
+            let mut seen = vec![false; run.len()];
+            let left = budget.max.saturating_sub(r.out.items.len());
+            let read = self.store.read_with(
+                &topic,
+                start.queue,
+                start.offset,
+                run.len(),
+                left,
+                &keep,
+                |view| {
+                    let k = (view.queue_offset - start.offset) as usize;
+                    if k >= run.len() {
+                        return Ok(()); // past the run (holes before it): not handed out here
+                    }
+                    if let Some((batch, batched)) = &mut r.batch {
+                        batch.push_record(view, run[k].attempt);
+                        batched.push(run[k]);
+                        seen[k] = true;
+                    } else if !r.full
+                        && r.fits(EncodedDeliveries::OVERHEAD + view.content.len(), budget)
+                    {
+                        r.out.push(lease, run[k].attempt, view);
+                        seen[k] = true;
+                    } else {
+                        r.full = true;
+                    }
+                    Ok(())
+                },
+            );
+            match read {
+                Ok(next) => {
+                    for (h, &s) in run.iter().zip(&seen) {
+                        if s {
+                            continue;
+                        }
+                        if h.offset < next && !r.full {
+                            r.done.push(*h); // a hole, or a tag the prefilter refused
+                        } else {
+                            r.give_back.push(*h);
+                        }
+                    }
+                }
+                // The next take skips what retention removed.
+                Err(StorageError::OffsetTrimmed { .. }) => r.give_back.extend_from_slice(run),
+                Err(e) => {
+                    failure = Some(status_of(e));
+                    r.give_back
+                        .extend(run.iter().zip(&seen).filter(|(_, s)| !**s).map(|(h, _)| *h));
+                }
+            }
+        }
+        if let (Some(f), Some((batch, batched))) = (&filter, r.batch.take())
+            && let Err(resp) = apply_filter(f, &topic, lease, budget, batch, batched, &mut r)
+        {
+            failure = Some(resp);
+        }
+        if !r.give_back.is_empty() || !r.done.is_empty() {
+            let mut g = cell.lock();
+            g.release(member, lease, &r.give_back);
+            for h in &r.done {
+                g.skip(member, lease, h.queue, &[h.offset]);
+            }
+        }
+        match failure {
+            Some(resp) if r.out.count == 0 => Err(resp),
+            _ => Ok(r.out),
+        }
+    }
+}
+
+/// Decides the batch with the member's filter and files every message: delivered (within the
+/// budget), done (filtered out), or given back. A plugin failure follows the pipeline's
+/// `on_error`; with `pause` the batch is given back and the answer is `FilterFailed`.
+fn apply_filter(
+    f: &SharedFilter,
+    topic: &str,
+    lease: u32,
+    budget: ByteBudget,
+    mut batch: BatchBuilder,
+    batched: Vec<Handout>,
+    r: &mut Reading,
+) -> Result<(), Response> {
+    if batched.is_empty() {
+        return Ok(());
+    }
+    let (decisions, on_error) = {
+        let mut mf = f.lock().expect("filter lock");
+        (
+            mf.filter.decide(topic, batch.finish(), batched.len()),
+            mf.on_error,
+        )
+    };
+    let decisions = match decisions {
+        Ok(d) => d,
+        Err(failure) => match on_error {
+            OnError::Deliver => vec![true; batched.len()],
+            OnError::Skip => vec![false; batched.len()],
+            OnError::Pause => {
+                r.give_back.extend(batched);
+                return Err(Response::error(
+                    Status::FilterFailed,
+                    format!(
+                        "{failure}; the subscription is paused (pipeline on_error = \"pause\")"
+                    ),
+                ));
+            }
+        },
+    };
+    let bytes = batch.finish();
+    let mut at = 4;
+    for (h, deliver) in batched.into_iter().zip(decisions) {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let entry = &bytes[at + 4..at + 4 + len];
+        at += 4 + len;
+        if !deliver {
+            r.done.push(h);
+            continue;
+        }
+        let content = &entry[FIXED_LEN..];
+        if r.full || !r.fits(EncodedDeliveries::OVERHEAD + content.len(), budget) {
+            r.full = true;
+            r.give_back.push(h);
+            continue;
+        }
+        let id: &[u8; 16] = entry[28..44].try_into().expect("16 bytes");
+        r.out.push_parts(&DeliveryParts {
+            lease,
+            attempt: h.attempt,
+            queue: h.queue,
+            offset: h.offset,
+            stored_at: i64::from_le_bytes(entry[12..20].try_into().expect("8 bytes")),
+            born_at: i64::from_le_bytes(entry[20..28].try_into().expect("8 bytes")),
+            id,
+            content,
+        });
+    }
+    Ok(())
+}

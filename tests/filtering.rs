@@ -1,0 +1,351 @@
+//! Filters on the delivery path, end to end over QUIC: group subscriptions with the built-in
+//! SQL92 and tag filters, redeliveries filtered again, a plugin reloaded mid-stream, and what a
+//! failing plugin does under each `on_error`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::server::{connect, start, test_config};
+use lockgate::client::{Client, GroupConsumer, GroupConsumerOptions};
+use lockgate::config::plugins::{FilterStage, OnError, PipelineConfig};
+use lockgate::plugin::PluginSpec;
+use lockgate::protocol::{
+    FilterSpec, GroupDelivered, ProduceMessage, Route, StartPosition, Status,
+};
+use lockgate::storage::{Durability, Message};
+use lockgate_filters::MessageFields;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn sample(n: u64) -> Message {
+    let mut m = Message {
+        tag: if n % 3 == 0 { "TagA" } else { "TagB" }.into(),
+        body: n.to_le_bytes().to_vec(),
+        ..Message::default()
+    };
+    m.properties.insert("a".into(), (n % 10).to_string());
+    m.properties
+        .insert("b".into(), if n % 2 == 0 { "x" } else { "y" }.into());
+    if n > 0 && n % 7 == 0 {
+        m.properties.insert("poison".into(), "1".into());
+    }
+    m
+}
+
+struct Native<'a>(&'a Message);
+
+impl MessageFields for Native<'_> {
+    fn tag(&self) -> &str {
+        &self.0.tag
+    }
+    fn keys(&self) -> &str {
+        ""
+    }
+    fn property(&self, name: &str) -> Option<&str> {
+        self.0.properties.get(name).map(String::as_str)
+    }
+}
+
+async fn produce(client: &Client, topic: &str, range: std::ops::Range<u64>) {
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new(topic))
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for n in range {
+        let pm = ProduceMessage {
+            route: Route::Any,
+            message: sample(n),
+        };
+        handles.push(producer.send_async(pm).await.unwrap());
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    producer.close().await;
+}
+
+fn number(m: &GroupDelivered) -> u64 {
+    u64::from_le_bytes(m.delivered.message.body[..8].try_into().unwrap())
+}
+
+fn filtered(group: &str, topic: &str, plugin: &str, expression: &str) -> GroupConsumerOptions {
+    let mut o = GroupConsumerOptions::new(group, topic);
+    o.start = StartPosition::Earliest;
+    o.filter = Some(FilterSpec {
+        plugin: plugin.into(),
+        expression: expression.into(),
+    });
+    o
+}
+
+/// Takes `n` messages (acking them), then checks nothing else comes and the group is settled.
+async fn take_exactly(
+    client: &Client,
+    c: &mut GroupConsumer,
+    group: &str,
+    n: usize,
+) -> BTreeSet<u64> {
+    let mut got = BTreeSet::new();
+    while got.len() < n {
+        let m = tokio::time::timeout(PATIENCE, c.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(got.insert(number(&m)), "{} twice", number(&m));
+        c.ack(&m);
+    }
+    c.flush().await;
+    let settled = async {
+        loop {
+            let g = client.describe_group(group).await.unwrap();
+            if g.progress
+                .iter()
+                .all(|p| p.acked == p.end && p.in_flight == 0)
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, settled).await.unwrap();
+    let extra = tokio::time::timeout(Duration::from_millis(100), c.next()).await;
+    assert!(extra.is_err(), "nothing else is delivered: {extra:?}");
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql92_and_tag_subscriptions_receive_exactly_the_matching_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("orders", 3, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "orders", 0..300).await;
+
+    let expr = "a > 5 AND (b = 'x' OR TAGS = 'TagA')";
+    let native = lockgate_filters::sql92::Expr::parse(expr).unwrap();
+    let expected: BTreeSet<u64> = (0..300)
+        .filter(|&n| native.selects(&Native(&sample(n))))
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < 300);
+    let mut c = client
+        .subscribe(filtered("sql", "orders", "sql92", expr))
+        .await
+        .unwrap();
+    assert_eq!(
+        take_exactly(&client, &mut c, "sql", expected.len()).await,
+        expected
+    );
+
+    let mut t = client
+        .subscribe(filtered("tags", "orders", "tag", "TagA || TagC"))
+        .await
+        .unwrap();
+    let expected: BTreeSet<u64> = (0..300).filter(|n| n % 3 == 0).collect();
+    assert_eq!(
+        take_exactly(&client, &mut t, "tags", expected.len()).await,
+        expected
+    );
+
+    // Subscriptions are checked when they join.
+    let e = client
+        .subscribe(filtered("bad", "orders", "sql92", "a >"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.status(), Some(Status::FilterRejected));
+    assert!(e.to_string().contains("position 4"), "{e}");
+    let e = client
+        .subscribe(filtered("bad", "orders", "nope", "x"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(e.status(), Some(Status::FilterRejected));
+    let e = client
+        .subscribe(filtered("sql", "orders", "sql92", "a > 1"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.status(),
+        Some(Status::GroupConflict),
+        "one filter per group and topic"
+    );
+    running.stop().await.unwrap();
+}
+
+fn misbehave_copy(dir: &std::path::Path, name: &str) -> PluginSpec {
+    let file = dir.join(format!("{name}.wasm"));
+    std::fs::copy(
+        format!("{}/misbehave.wasm", env!("LOCKGATE_PLUGIN_DIR")),
+        &file,
+    )
+    .unwrap();
+    PluginSpec {
+        name: name.into(),
+        source: file.display().to_string(),
+        memory_limit: 16 << 20,
+        call_timeout: Duration::from_millis(100),
+        config: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_are_filtered_again_and_a_reload_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![Duration::from_millis(20)];
+    config.plugins = vec![
+        misbehave_copy(dir.path(), "attempts"),
+        misbehave_copy(dir.path(), "swap"),
+    ];
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("jobs", 2, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "jobs", 0..10).await;
+
+    // First deliveries pass; after a nack, the redelivery (attempt 2) is filtered out: done.
+    let mut c = client
+        .subscribe(filtered("once", "jobs", "attempts", "attempt-below:2"))
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        let m = tokio::time::timeout(PATIENCE, c.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.attempt, 1);
+        c.nack(&m, "try again");
+    }
+    c.flush().await;
+    let settled = async {
+        loop {
+            let g = client.describe_group("once").await.unwrap();
+            if g.progress
+                .iter()
+                .all(|p| p.acked == p.end && p.retrying == 0 && p.in_flight == 0)
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, settled).await.unwrap();
+    let extra = tokio::time::timeout(Duration::from_millis(100), c.next()).await;
+    assert!(extra.is_err(), "no redelivery passed the filter: {extra:?}");
+
+    // A reload mid-stream: every message still arrives exactly once.
+    produce(&client, "jobs", 10..1_010).await;
+    let mut o = filtered("swapper", "jobs", "swap", "pass");
+    o.credit_messages = 50;
+    let mut s = client.subscribe(o).await.unwrap();
+    let mut got = BTreeSet::new();
+    while got.len() < 1_010 {
+        let m = tokio::time::timeout(PATIENCE, s.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(got.insert(number(&m)));
+        s.ack(&m);
+        if got.len() == 300 {
+            let before = client.list_plugins().await.unwrap();
+            let reloaded = client.reload_plugin("swap").await.unwrap();
+            let old = before.iter().find(|p| p.name == "swap").unwrap();
+            assert!(reloaded.generation > old.generation);
+        }
+    }
+    s.flush().await;
+    running.stop().await.unwrap();
+}
+
+async fn run_with_on_error(on_error: OnError) -> (BTreeSet<u64>, Option<Status>, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.plugins = vec![misbehave_copy(dir.path(), "fragile")];
+    config.pipelines = vec![PipelineConfig {
+        topics: vec!["fr*".into()],
+        filter: FilterStage {
+            on_error,
+            allow: None,
+        },
+    }];
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("fragile", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    // 0..7 are clean; 7 is poison: the batch holding it makes the plugin trap.
+    produce(&client, "fragile", 0..7).await;
+    let mut o = filtered("g", "fragile", "fragile", "trap-if:poison");
+    o.credit_messages = 100;
+    let mut c = client.subscribe(o).await.unwrap();
+    let mut got = BTreeSet::new();
+    while got.len() < 7 {
+        let m = tokio::time::timeout(PATIENCE, c.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        got.insert(number(&m));
+        c.ack(&m);
+    }
+    c.flush().await;
+    produce(&client, "fragile", 7..10).await;
+    let mut status = None;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), c.next()).await {
+            Ok(Some(Ok(m))) => {
+                got.insert(number(&m));
+                c.ack(&m);
+            }
+            Ok(Some(Err(e))) => {
+                status = e.status();
+                break;
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    c.flush().await;
+    let g = client.describe_group("g").await.unwrap();
+    let ready = g.progress[0].ready;
+    running.stop().await.unwrap();
+    (got, status, ready)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_filter_follows_its_pipelines_on_error() {
+    let (got, status, _) = run_with_on_error(OnError::Deliver).await;
+    assert_eq!(
+        got,
+        (0..10).collect(),
+        "deliver: the failed batch comes unfiltered"
+    );
+    assert_eq!(status, None);
+    let (got, status, ready) = run_with_on_error(OnError::Skip).await;
+    assert_eq!(
+        got,
+        (0..7).collect(),
+        "skip: the failed batch counts as filtered out"
+    );
+    assert_eq!((status, ready), (None, 0));
+    let (got, status, ready) = run_with_on_error(OnError::Pause).await;
+    assert_eq!(got, (0..7).collect());
+    assert_eq!(
+        status,
+        Some(Status::FilterFailed),
+        "pause: the subscription ends and says why"
+    );
+    assert_eq!(ready, 3, "the batch waits for the subscription");
+}
