@@ -21,14 +21,14 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 fn sample(n: u64) -> Message {
     let mut m = Message {
-        tag: if n % 3 == 0 { "TagA" } else { "TagB" }.into(),
+        tag: if n.is_multiple_of(3) { "TagA" } else { "TagB" }.into(),
         body: n.to_le_bytes().to_vec(),
         ..Message::default()
     };
     m.properties.insert("a".into(), (n % 10).to_string());
     m.properties
-        .insert("b".into(), if n % 2 == 0 { "x" } else { "y" }.into());
-    if n > 0 && n % 7 == 0 {
+        .insert("b".into(), if n.is_multiple_of(2) { "x" } else { "y" }.into());
+    if n > 0 && n.is_multiple_of(7) {
         m.properties.insert("poison".into(), "1".into());
     }
     m
@@ -147,7 +147,7 @@ async fn sql92_and_tag_subscriptions_receive_exactly_the_matching_messages() {
         .subscribe(filtered("tags", "orders", "tag", "TagA || TagC"))
         .await
         .unwrap();
-    let expected: BTreeSet<u64> = (0..300).filter(|n| n % 3 == 0).collect();
+    let expected: BTreeSet<u64> = (0..300).filter(|n| n.is_multiple_of(3)).collect();
     assert_eq!(
         take_exactly(&client, &mut t, "tags", expected.len()).await,
         expected
