@@ -147,7 +147,7 @@ async fn sql92_and_tag_subscriptions_receive_exactly_the_matching_messages() {
         .subscribe(filtered("tags", "orders", "tag", "TagA || TagC"))
         .await
         .unwrap();
-    let expected: BTreeSet<u64> = (0..300).filter(|n| n.is_multiple_of(3)).collect();
+    let expected: BTreeSet<u64> = (0..300).filter(|n: &u64| n.is_multiple_of(3)).collect();
     assert_eq!(
         take_exactly(&client, &mut t, "tags", expected.len()).await,
         expected
