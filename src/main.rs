@@ -41,8 +41,20 @@ enum Command {
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Filters: `filter test` runs an expression through the plugin the broker uses.
+    #[command(subcommand)]
+    Filter(FilterCommand),
+    /// Check a component, list or reload the server's plugins.
+    #[command(subcommand)]
+    Plugin(cli::plugin::PluginCommand),
     /// Load generator over QUIC against a running server (`bench storage`: the storage engine alone).
     Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum FilterCommand {
+    /// Prints true or false for a message (exit 0), or the expression's error (exit 2).
+    Test(cli::plugin::FilterTestArgs),
 }
 
 #[derive(clap::Args)]
@@ -112,6 +124,19 @@ fn main() -> ExitCode {
         }),
         Command::Consume(args) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::consume::run(args, &conn, &c).await
+        }),
+        Command::Filter(FilterCommand::Test(args)) => match cli::load_config(cli.config.as_deref())
+        {
+            Ok(config) => cli::plugin::filter_test(args, &config),
+            Err(lines) => {
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                ExitCode::from(2)
+            }
+        },
+        Command::Plugin(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::plugin::run(cmd, &conn, &c).await
         }),
         Command::Group(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::group::run(cmd, &conn, &c).await

@@ -26,8 +26,10 @@ fn sample(n: u64) -> Message {
         ..Message::default()
     };
     m.properties.insert("a".into(), (n % 10).to_string());
-    m.properties
-        .insert("b".into(), if n.is_multiple_of(2) { "x" } else { "y" }.into());
+    m.properties.insert(
+        "b".into(),
+        if n.is_multiple_of(2) { "x" } else { "y" }.into(),
+    );
     if n > 0 && n.is_multiple_of(7) {
         m.properties.insert("poison".into(), "1".into());
     }

@@ -33,6 +33,12 @@ pub struct ConsumeArgs {
     /// With --group: a stable member name (broadcasting keeps progress per instance)
     #[arg(long, requires = "group")]
     pub instance: Option<String>,
+    /// With --group: a filter plugin (tag, sql92, or a configured plugin's name)
+    #[arg(long, requires_all = ["group", "filter"])]
+    pub filter_type: Option<String>,
+    /// With --group: the filter's expression, e.g. "a > 5 AND b = 'x'"
+    #[arg(long, requires = "filter_type")]
+    pub filter: Option<String>,
     /// Stop after this many messages
     #[arg(long)]
     pub max: Option<u64>,

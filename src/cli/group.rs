@@ -275,6 +275,11 @@ pub async fn consume(
     opts.start = start;
     opts.ack = ack;
     opts.instance = args.instance.clone().unwrap_or_default();
+    opts.filter = args
+        .filter_type
+        .clone()
+        .zip(args.filter.clone())
+        .map(|(plugin, expression)| crate::protocol::FilterSpec { plugin, expression });
     if let Some(max) = args.max {
         // Never hold more than will be printed: the rest stays with the group.
         opts.credit_messages = max.clamp(1, 2048) as u32;

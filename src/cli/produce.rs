@@ -35,7 +35,7 @@ pub struct ProduceArgs {
     pub body: Option<String>,
 }
 
-fn parse_prop(s: &str) -> Result<(String, String), String> {
+pub(super) fn parse_prop(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))

@@ -1,0 +1,125 @@
+//! `lockgate filter test` (an expression through the very plugin the broker uses, locally) and
+//! `lockgate plugin check|list|reload`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::output::emit;
+use super::produce::parse_prop;
+use super::{CliError, ConnectArgs};
+use crate::config::Config;
+use crate::plugin::batch::BatchBuilder;
+use crate::plugin::{FilterError, Plugins};
+use crate::storage::Message;
+
+#[derive(Debug, clap::Args)]
+pub struct FilterTestArgs {
+    /// tag, sql92, or the name of a [plugins.NAME] filter in the configuration
+    #[arg(long = "type")]
+    pub kind: String,
+    #[arg(long)]
+    pub expr: String,
+    /// The message's tag
+    #[arg(long, default_value = "")]
+    pub tag: String,
+    /// A key (repeatable)
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// A property NAME=VALUE (repeatable)
+    #[arg(long = "prop", value_parser = parse_prop)]
+    pub props: Vec<(String, String)>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PluginCommand {
+    /// Which Lockgate worlds a component implements (or why it is not a plugin).
+    Check { path: PathBuf },
+    /// The plugins the server has loaded, one JSON object per line.
+    List,
+    /// Reload a plugin from its source on the server (filters switch before their next batch).
+    Reload { name: String },
+}
+
+/// Prints `true` or `false` (exit 0), or the expression's error (exit 2).
+pub fn filter_test(args: FilterTestArgs, config: &Config) -> ExitCode {
+    let plugins = match Plugins::load(None, &config.plugins) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut filter = match plugins.filter(&args.kind, &args.expr) {
+        Ok(f) => f,
+        Err(e @ FilterError::Expression { .. }) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let message = Message {
+        tag: args.tag,
+        keys: args.keys,
+        properties: args.props.into_iter().collect(),
+        ..Message::default()
+    };
+    let mut batch = BatchBuilder::with_capacity(256);
+    batch.push_message(&message, 0, 0, crate::storage::now_ms(), 1);
+    match filter.decide("test", batch.finish(), 1) {
+        Ok(d) => {
+            println!("{}", d[0]);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `plugin check` works locally; `list` and `reload` ask the server.
+pub async fn run(
+    cmd: PluginCommand,
+    connect: &ConnectArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    match cmd {
+        PluginCommand::Check { path } => {
+            let wasm = std::fs::read(&path)
+                .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
+            let plugins = Plugins::load(None, &[]).map_err(|e| CliError(e.to_string()))?;
+            let worlds = plugins.check(&wasm).map_err(|why| {
+                CliError(format!(
+                    "{} is not a Lockgate plugin: {why}",
+                    path.display()
+                ))
+            })?;
+            for w in worlds {
+                emit(json!({"path": path.display().to_string(), "world": w}));
+            }
+            Ok(())
+        }
+        PluginCommand::List | PluginCommand::Reload { .. } => {
+            let client = connect.connect(config).await?;
+            let result = match cmd {
+                PluginCommand::List => client.list_plugins().await,
+                PluginCommand::Reload { name } => {
+                    client.reload_plugin(&name).await.map(|p| vec![p])
+                }
+                PluginCommand::Check { .. } => unreachable!("handled above"),
+            };
+            client.close().await;
+            for p in result? {
+                emit(
+                    json!({"name": p.name, "kind": p.kind, "source": p.source, "generation": p.generation}),
+                );
+            }
+            Ok(())
+        }
+    }
+}

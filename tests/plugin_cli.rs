@@ -1,0 +1,156 @@
+//! `lockgate filter test`, `plugin check|list|reload`, `check-config` with plugins and
+//! `consume --group --filter-type … --filter …`, as written.
+
+mod common;
+
+use std::process::Command;
+
+use common::process::{ServeProcess, bin, free_udp_port};
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+fn plugin_file(name: &str) -> String {
+    format!("{}/{name}.wasm", env!("LOCKGATE_PLUGIN_DIR"))
+}
+
+#[test]
+fn filter_test_prints_the_plugins_decision_or_the_expression_error() {
+    let sql = "a > 5 AND (b = 'x' OR TAGS = 'TagA')";
+    let (code, out, _) = run(&[
+        "filter", "test", "--type", "sql92", "--expr", sql, "--tag", "TagA", "--prop", "a=6",
+        "--prop", "b=y",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "true"));
+    let (code, out, _) = run(&[
+        "filter", "test", "--type", "sql92", "--expr", sql, "--prop", "a=6", "--prop", "b=y",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "false"));
+    let (code, out, _) = run(&[
+        "filter",
+        "test",
+        "--type",
+        "sql92",
+        "--expr",
+        "KEYS CONTAINS 'k2'",
+        "--key",
+        "k1",
+        "--key",
+        "k2",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "true"));
+    let (code, out, err) = run(&[
+        "filter",
+        "test",
+        "--type",
+        "sql92",
+        "--expr",
+        "a BETWEEN 1 2",
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("position 13"), "{err}");
+    let (code, out, _) = run(&[
+        "filter",
+        "test",
+        "--type",
+        "tag",
+        "--expr",
+        "TagA || TagB",
+        "--tag",
+        "TagB",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "true"));
+    let (code, _, err) = run(&["filter", "test", "--type", "tag", "--expr", "||"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("names no tag"), "{err}");
+    let (code, _, err) = run(&["filter", "test", "--type", "nosuch", "--expr", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no filter plugin named"), "{err}");
+}
+
+#[test]
+fn plugin_check_and_check_config_name_the_problem() {
+    let (code, out, _) = run(&["plugin", "check", &plugin_file("tag_filter")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("lockgate:plugin/filter-plugin@0.1.0"), "{out}");
+    let (code, _, err) = run(&["plugin", "check", &plugin_file("wrong_world")]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("does not implement the filter-plugin world"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.other]\npath = \"{}\"\n",
+            plugin_file("wrong_world")
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = run(&["check-config", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.starts_with("plugins.other: "), "{out}");
+    assert!(
+        out.contains("does not implement the filter-plugin world"),
+        "{out}"
+    );
+}
+
+#[test]
+fn plugins_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    let listed = server.ok_lines(&["plugin", "list"], None);
+    let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["sql92", "tag"]);
+    assert_eq!(listed[0]["source"], "builtin:sql92");
+    assert_eq!(listed[0]["kind"], "filter");
+    let reloaded = server.ok_lines(&["plugin", "reload", "sql92"], None);
+    assert!(reloaded[0]["generation"].as_u64().unwrap() > 0);
+    let bad = server.cli(&["plugin", "reload", "nope"]);
+    assert!(!bad.status.success());
+
+    server.ok_lines(&["topic", "create", "orders", "--queues", "2"], None);
+    let input: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    server.ok_lines(
+        &["produce", "--topic", "orders", "--tag", "TagA"],
+        Some(&input),
+    );
+    server.ok_lines(
+        &["produce", "--topic", "orders", "--tag", "TagB"],
+        Some(&input),
+    );
+    let got = server.ok_lines(
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--group",
+            "b",
+            "--from",
+            "earliest",
+            "--filter-type",
+            "tag",
+            "--filter",
+            "TagB",
+            "--wait",
+            "500ms",
+        ],
+        None,
+    );
+    assert_eq!(got.len(), 20);
+    assert!(got.iter().all(|m| m["tag"] == "TagB"));
+}
