@@ -70,6 +70,8 @@ struct BenchArgs {
 enum BenchCommand {
     /// Append throughput of the storage engine against the disk's own limit.
     Storage(lockgate::bench::storage::StorageBenchArgs),
+    /// Filter cost per message: plugin calls against the native evaluator, on one core.
+    Plugins(lockgate::bench::plugins::PluginBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -148,6 +150,16 @@ fn main() -> ExitCode {
             what: Some(BenchCommand::Storage(args)),
             ..
         }) => match lockgate::bench::storage::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Plugins(args)),
+            ..
+        }) => match lockgate::bench::plugins::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -2,4 +2,5 @@
 //! never time anything.
 
 pub mod net;
+pub mod plugins;
 pub mod storage;

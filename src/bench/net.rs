@@ -76,7 +76,7 @@ pub struct NetBenchArgs {
     pub mode: String,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
 }
 

@@ -3,6 +3,7 @@
 //! `builtin:tag` and `builtin:sql92` plugins are these compiled to WebAssembly; the host links
 //! them natively only to measure the plugins against them.
 
+pub mod batch;
 pub mod cases;
 pub mod sql92;
 pub mod tag;

@@ -17,9 +17,8 @@
 //! The SDK reads the flat batch the broker passes ([`batch`]) so that a plugin sees typed
 //! messages, and hides the WIT glue.
 
-pub mod batch;
-
-pub use batch::{Batch, Message};
+pub use lockgate_filters::batch;
+pub use lockgate_filters::batch::{Batch, Message};
 
 #[doc(hidden)]
 pub mod bindings {

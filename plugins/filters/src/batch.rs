@@ -13,7 +13,8 @@
 //! }
 //! ```
 //!
-//! Pure Rust with no dependencies, so it also builds natively (the broker's tests use it).
+//! Pure Rust with no dependencies: the SDK re-exports it for guests, and the broker's
+//! benchmark reads batches natively with it.
 
 use std::fmt;
 

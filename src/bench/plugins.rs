@@ -1,0 +1,134 @@
+//! `lockgate bench plugins`: what filtering costs per message on one core, in one run: an
+//! empty plugin call, the tag filter, the SQL92 filter as a plugin, and the same SQL92
+//! evaluator compiled natively reading the same batch. Messages: 100-byte bodies, a tag and
+//! 3 properties; batches as the broker builds them.
+
+use std::time::{Duration, Instant};
+
+use lockgate_filters::MessageFields;
+use lockgate_filters::batch::{Batch, Message as BatchMessage};
+use lockgate_filters::sql92::Expr;
+use serde_json::json;
+
+use crate::plugin::Plugins;
+use crate::plugin::batch::BatchBuilder;
+use crate::storage::Message;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PluginBenchArgs {
+    /// Messages per batch
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// How long each case runs, e.g. "2s"
+    #[arg(long, value_parser = super::net::parse_duration, default_value = "2s")]
+    pub duration: Duration,
+    /// The SQL92 expression
+    #[arg(long, default_value = "a > 5 AND (b = 'x' OR TAGS = 'TagA')")]
+    pub expr: String,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Fields<'m, 'a>(&'m BatchMessage<'a>);
+
+impl MessageFields for Fields<'_, '_> {
+    fn tag(&self) -> &str {
+        self.0.tag
+    }
+    fn keys(&self) -> &str {
+        ""
+    }
+    fn property(&self, name: &str) -> Option<&str> {
+        self.0.property(name)
+    }
+}
+
+fn messages(n: usize) -> BatchBuilder {
+    let mut b = BatchBuilder::with_capacity(n * 200);
+    for i in 0..n {
+        let mut m = Message {
+            tag: if i % 2 == 0 { "TagA" } else { "TagB" }.into(),
+            body: vec![b'x'; 100],
+            ..Message::default()
+        };
+        m.properties.insert("a".into(), (i % 10).to_string());
+        m.properties
+            .insert("b".into(), if i % 3 == 0 { "x" } else { "y" }.into());
+        m.properties.insert("c".into(), "some value".into());
+        b.push_message(&m, 0, i as u64, 0, 1);
+    }
+    b
+}
+
+/// Runs `f` (deciding `per_call` messages) repeatedly for `d`; ns per message (per call if
+/// `per_call` is 0).
+fn measure(d: Duration, per_call: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
+    let start = Instant::now();
+    let (mut calls, mut selected) = (0u64, 0usize);
+    while start.elapsed() < d {
+        for _ in 0..16 {
+            selected = f();
+            calls += 1;
+        }
+    }
+    let ns = start.elapsed().as_nanos() as f64 / calls as f64;
+    (ns / per_call.max(1) as f64, selected)
+}
+
+pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
+    let plugins = Plugins::load(None, &[])?;
+    let mut batch = messages(args.batch);
+    let bytes = batch.finish().to_vec();
+    let n = args.batch;
+    let mut empty = BatchBuilder::with_capacity(0);
+    let empty = empty.finish().to_vec();
+
+    let mut all = plugins.filter("tag", "*")?;
+    let (empty_call, _) = measure(args.duration, 0, || {
+        all.decide("bench", &empty, 0).map_or(0, |d| d.len())
+    });
+    let mut tag = plugins.filter("tag", "TagA || TagC")?;
+    let (tag_ns, tag_sel) = measure(args.duration, n, || count(tag.decide("bench", &bytes, n)));
+    let mut sql = plugins.filter("sql92", &args.expr)?;
+    let (sql_ns, sql_sel) = measure(args.duration, n, || count(sql.decide("bench", &bytes, n)));
+    let native = Expr::parse(&args.expr).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (native_ns, native_sel) = measure(args.duration, n, || {
+        let b = Batch::new(std::hint::black_box(&bytes)).expect("a valid batch");
+        b.filter(|m| m.as_ref().is_ok_and(|m| native.selects(&Fields(m))))
+            .count()
+    });
+    anyhow::ensure!(
+        sql_sel == native_sel,
+        "the plugin and the native evaluator disagree: {sql_sel} vs {native_sel}"
+    );
+    let v = json!({
+        "batch": n,
+        "expr": args.expr,
+        "empty_call_ns": empty_call.round(),
+        "tag_ns_per_msg": (tag_ns * 10.0).round() / 10.0,
+        "sql92_ns_per_msg": (sql_ns * 10.0).round() / 10.0,
+        "native_sql92_ns_per_msg": (native_ns * 10.0).round() / 10.0,
+        "sql92_msgs_per_s": (1e9 / sql_ns).round(),
+        "sql92_vs_native": (sql_ns / native_ns * 100.0).round() / 100.0,
+        "selected": {"tag": tag_sel, "sql92": sql_sel},
+    });
+    if args.json {
+        crate::cli::output::emit(v);
+    } else {
+        println!("batch of {n} messages (100-byte bodies, a tag, 3 properties), one core");
+        println!("empty plugin call        {:>8.0} ns per call", empty_call);
+        println!("tag filter (plugin)      {tag_ns:>8.1} ns per message");
+        println!(
+            "sql92 filter (plugin)    {sql_ns:>8.1} ns per message  ({:.2} M msgs/s)",
+            1e3 / sql_ns
+        );
+        println!("sql92 evaluator (native) {native_ns:>8.1} ns per message");
+        println!("plugin / native          {:>8.2}x", sql_ns / native_ns);
+    }
+    Ok(())
+}
+
+fn count(d: Result<Vec<bool>, crate::plugin::Failure>) -> usize {
+    d.map_or(0, |d| d.into_iter().filter(|x| *x).count())
+}
