@@ -42,6 +42,9 @@ impl MessageFields for Fields<'_, '_> {
     fn property(&self, name: &str) -> Option<&str> {
         self.0.property(name)
     }
+    fn property_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.0.property_bytes(name)
+    }
 }
 
 fn messages(n: usize) -> BatchBuilder {

@@ -96,6 +96,8 @@ pub struct Message<'a> {
 }
 
 impl<'a> Message<'a> {
+    /// Reads the fixed fields and the tag, and finds where keys, properties and body lie
+    /// (lengths only: names and values are checked as UTF-8 when asked for).
     fn parse(entry: &'a [u8]) -> Result<Message<'a>, LayoutError> {
         let short = || LayoutError("a message is cut short".into());
         if entry.len() < FIXED_LEN {
@@ -109,16 +111,15 @@ impl<'a> Message<'a> {
         at += 2;
         let keys_at = at;
         for _ in 0..key_count {
-            str16(entry, &mut at).ok_or_else(short)?;
+            at = skip(entry, at, 2).ok_or_else(short)?;
         }
         let keys = &entry[keys_at..at];
         let prop_count = read_u16(entry, at).ok_or_else(short)?;
         at += 2;
         let props_at = at;
         for _ in 0..prop_count {
-            str16(entry, &mut at).ok_or_else(short)?;
-            let n = read_u32(entry, at).ok_or_else(short)? as usize;
-            at = at.checked_add(4 + n).filter(|&e| e <= entry.len()).ok_or_else(short)?;
+            at = skip(entry, at, 2).ok_or_else(short)?;
+            at = skip(entry, at, 4).ok_or_else(short)?;
         }
         let props = &entry[props_at..at];
         let n = read_u32(entry, at).ok_or_else(short)? as usize;
@@ -157,10 +158,37 @@ impl<'a> Message<'a> {
         })
     }
 
-    /// A property's value.
+    /// A property's value: names are compared as bytes, only the value found is checked.
     pub fn property(&self, name: &str) -> Option<&'a str> {
-        self.properties().find(|(k, _)| *k == name).map(|(_, v)| v)
+        std::str::from_utf8(self.property_bytes(name)?).ok()
     }
+
+    /// A property's value as bytes, unchecked.
+    pub fn property_bytes(&self, name: &str) -> Option<&'a [u8]> {
+        let (props, want) = (self.props, name.as_bytes());
+        let mut at = 0;
+        for _ in 0..self.prop_count {
+            let n = read_u16(props, at)? as usize;
+            let key = props.get(at + 2..at + 2 + n)?;
+            at += 2 + n;
+            let v = read_u32(props, at)? as usize;
+            if key == want {
+                return props.get(at + 4..at + 4 + v);
+            }
+            at += 4 + v;
+        }
+        None
+    }
+}
+
+/// The position after a length-prefixed field (`prefix` bytes of length) at `at`.
+fn skip(b: &[u8], at: usize, prefix: usize) -> Option<usize> {
+    let n = if prefix == 2 {
+        read_u16(b, at)? as usize
+    } else {
+        read_u32(b, at)? as usize
+    };
+    at.checked_add(prefix + n).filter(|&end| end <= b.len())
 }
 
 fn read_u16(b: &[u8], at: usize) -> Option<u16> {

@@ -26,7 +26,15 @@ impl crate::MessageFields for Sample {
 pub const PLAIN: Sample = Sample {
     tag: "TagA",
     keys: "order-1 user-7",
-    props: &[("a", "6"), ("b", "x"), ("c", "3.5"), ("name", "Lock'gate"), ("neg", "-2"), ("big", "9007199254740993"), ("word", "abc")],
+    props: &[
+        ("a", "6"),
+        ("b", "x"),
+        ("c", "3.5"),
+        ("name", "Lock'gate"),
+        ("neg", "-2"),
+        ("big", "9007199254740993"),
+        ("word", "abc"),
+    ],
 };
 pub const BARE: Sample = Sample {
     tag: "",
@@ -154,4 +162,8 @@ pub const TAG: &[(&str, &str, bool)] = &[
 ];
 
 /// `(expression, position, part of the message)`.
-pub const TAG_ERRORS: &[(&str, u32, &str)] = &[("||", 1, "names no tag"), (" || || ", 1, "names no tag"), ("A || *", 6, "cannot be combined")];
+pub const TAG_ERRORS: &[(&str, u32, &str)] = &[
+    ("||", 1, "names no tag"),
+    (" || || ", 1, "names no tag"),
+    ("A || *", 6, "cannot be combined"),
+];

@@ -33,4 +33,10 @@ pub trait MessageFields {
     fn keys(&self) -> &str;
     /// A user property.
     fn property(&self, name: &str) -> Option<&str>;
+
+    /// A user property's bytes (comparisons need no UTF-8 check); by default from
+    /// [`MessageFields::property`].
+    fn property_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.property(name).map(str::as_bytes)
+    }
 }

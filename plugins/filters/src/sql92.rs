@@ -117,29 +117,30 @@ impl Expr {
                 },
             },
             Expr::Not(e) => e.eval(m).not(),
-            Expr::CmpNumber(f, op, n) => match value(m, f).and_then(parse_number) {
+            Expr::CmpNumber(f, op, n) => match bytes(m, f).and_then(parse_number_bytes) {
                 None => Truth::Unknown,
                 Some(v) => Truth::from_bool(compare_numbers(v, *op, *n)),
             },
-            Expr::CmpString(f, op, s) => match value(m, f) {
+            Expr::CmpString(f, op, s) => match bytes(m, f) {
                 None => Truth::Unknown,
                 Some(v) => Truth::from_bool(match op {
-                    CmpOp::Eq => v == s,
-                    _ => v != s,
+                    CmpOp::Eq => v == s.as_bytes(),
+                    _ => v != s.as_bytes(),
                 }),
             },
-            Expr::Between(f, lo, hi, negated) => match value(m, f).and_then(parse_number) {
+            Expr::Between(f, lo, hi, negated) => match bytes(m, f).and_then(parse_number_bytes) {
                 None => Truth::Unknown,
                 Some(v) => {
-                    let inside = compare_numbers(v, CmpOp::Ge, *lo) && compare_numbers(v, CmpOp::Le, *hi);
+                    let inside =
+                        compare_numbers(v, CmpOp::Ge, *lo) && compare_numbers(v, CmpOp::Le, *hi);
                     Truth::from_bool(inside != *negated)
                 }
             },
-            Expr::In(f, list, negated) => match value(m, f) {
+            Expr::In(f, list, negated) => match bytes(m, f) {
                 None => Truth::Unknown,
-                Some(v) => Truth::from_bool(list.iter().any(|s| s == v) != *negated),
+                Some(v) => Truth::from_bool(list.iter().any(|s| s.as_bytes() == v) != *negated),
             },
-            Expr::IsNull(f, negated) => Truth::from_bool(value(m, f).is_none() != *negated),
+            Expr::IsNull(f, negated) => Truth::from_bool(bytes(m, f).is_none() != *negated),
             Expr::Text(f, op, s, negated) => match value(m, f) {
                 None => Truth::Unknown,
                 Some(v) => {
@@ -167,6 +168,26 @@ fn value<'m>(m: &'m impl MessageFields, f: &Field) -> Option<&'m str> {
         Field::Keys => Some(m.keys()).filter(|k| !k.is_empty()),
         Field::Property(name) => m.property(name),
     }
+}
+
+fn bytes<'m>(m: &'m impl MessageFields, f: &Field) -> Option<&'m [u8]> {
+    match f {
+        Field::Property(name) => m.property_bytes(name),
+        other => value(m, other).map(str::as_bytes),
+    }
+}
+
+/// A property as a number: plain integers are read directly (the common case), anything else
+/// goes through `str::parse`.
+fn parse_number_bytes(b: &[u8]) -> Option<Number> {
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    if !digits.is_empty() && digits.len() <= 18 && digits.iter().all(u8::is_ascii_digit) {
+        let v = digits
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+        return Some(Number::Int(if digits.len() < b.len() { -v } else { v }));
+    }
+    parse_number(std::str::from_utf8(b).ok()?)
 }
 
 fn parse_number(s: &str) -> Option<Number> {
@@ -390,8 +411,21 @@ struct Parser {
 }
 
 const KEYWORDS: [&str; 15] = [
-    "AND", "OR", "NOT", "TRUE", "FALSE", "IS", "NULL", "BETWEEN", "IN", "CONTAINS", "STARTSWITH",
-    "ENDSWITH", "LIKE", "ESCAPE", "UNKNOWN",
+    "AND",
+    "OR",
+    "NOT",
+    "TRUE",
+    "FALSE",
+    "IS",
+    "NULL",
+    "BETWEEN",
+    "IN",
+    "CONTAINS",
+    "STARTSWITH",
+    "ENDSWITH",
+    "LIKE",
+    "ESCAPE",
+    "UNKNOWN",
 ];
 
 impl Parser {
@@ -506,9 +540,7 @@ impl Parser {
             self.bump();
             let e = match self.peek().clone() {
                 Tok::Num(n) => Expr::CmpNumber(field, op, n),
-                Tok::Str(s) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
-                    Expr::CmpString(field, op, s)
-                }
+                Tok::Str(s) if matches!(op, CmpOp::Eq | CmpOp::Ne) => Expr::CmpString(field, op, s),
                 Tok::Str(_) => {
                     return Err(self.error_here("only = and <> compare strings; expected a number"));
                 }

@@ -64,7 +64,11 @@ mod tests {
     #[test]
     fn the_conformance_table_holds_natively() {
         for (expr, tag, expected) in crate::cases::TAG {
-            assert_eq!(TagFilter::parse(expr).unwrap().matches(tag), *expected, "{expr:?} on {tag:?}");
+            assert_eq!(
+                TagFilter::parse(expr).unwrap().matches(tag),
+                *expected,
+                "{expr:?} on {tag:?}"
+            );
         }
         for (expr, position, part) in crate::cases::TAG_ERRORS {
             let e = TagFilter::parse(expr).unwrap_err();

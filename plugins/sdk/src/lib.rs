@@ -53,7 +53,9 @@ impl<F: Filter> bindings::exports::lockgate::plugin::filter::GuestMatcher for Ad
         config: Vec<(String, String)>,
     ) -> Result<bindings::exports::lockgate::plugin::filter::Matcher, ExpressionError> {
         let f = F::create(&expression, &config)?;
-        Ok(bindings::exports::lockgate::plugin::filter::Matcher::new(Adapter(f)))
+        Ok(bindings::exports::lockgate::plugin::filter::Matcher::new(
+            Adapter(f),
+        ))
     }
 
     fn decide(&self, topic: String, batch: Vec<u8>) -> Vec<u8> {
@@ -89,7 +91,7 @@ macro_rules! export_filter {
                 type Matcher = $crate::Adapter<$filter>;
             }
 
-            $crate::bindings::export_filter_world!(Component with_types_in $crate::bindings);
+    $crate::bindings::export_filter_world!(Component with_types_in $crate::bindings);
         };
     };
 }

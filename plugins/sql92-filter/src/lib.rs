@@ -24,14 +24,19 @@ impl MessageFields for Fields<'_, '_> {
     fn property(&self, name: &str) -> Option<&str> {
         self.m.property(name)
     }
+    fn property_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.m.property_bytes(name)
+    }
 }
 
 impl Filter for Sql92 {
     fn create(expression: &str, _config: &[(String, String)]) -> Result<Self, ExpressionError> {
-        Expr::parse(expression).map(Sql92).map_err(|e| ExpressionError {
-            position: e.position,
-            message: e.message,
-        })
+        Expr::parse(expression)
+            .map(Sql92)
+            .map_err(|e| ExpressionError {
+                position: e.position,
+                message: e.message,
+            })
     }
 
     fn decide(&self, _topic: &str, m: &Message<'_>) -> bool {

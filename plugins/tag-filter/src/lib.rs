@@ -7,10 +7,12 @@ struct Tag(TagFilter);
 
 impl Filter for Tag {
     fn create(expression: &str, _config: &[(String, String)]) -> Result<Self, ExpressionError> {
-        TagFilter::parse(expression).map(Tag).map_err(|e| ExpressionError {
-            position: e.position,
-            message: e.message,
-        })
+        TagFilter::parse(expression)
+            .map(Tag)
+            .map_err(|e| ExpressionError {
+                position: e.position,
+                message: e.message,
+            })
     }
 
     fn decide(&self, _topic: &str, m: &Message<'_>) -> bool {
