@@ -351,3 +351,54 @@ async fn a_failing_filter_follows_its_pipelines_on_error() {
     );
     assert_eq!(ready, 3, "the batch waits for the subscription");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_fetch_returns_the_selected_messages_and_moves_past_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("plain", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    produce(&client, "plain", 0..90).await;
+    let req = |offset| lockgate::protocol::FetchRequest {
+        topic: "plain".into(),
+        queue: 0,
+        offset,
+        max_messages: 1_000,
+        max_bytes: 1 << 20,
+        max_wait_ms: 0,
+    };
+    let tag = FilterSpec {
+        plugin: "tag".into(),
+        expression: "TagA".into(),
+    };
+    let (next, msgs) = client.fetch_filtered(req(0), tag.clone()).await.unwrap();
+    assert_eq!(next, 90);
+    let got: Vec<u64> = msgs
+        .iter()
+        .map(|d| u64::from_le_bytes(d.message.body[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        (0..90)
+            .filter(|n: &u64| n.is_multiple_of(3))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        msgs.iter()
+            .all(|d| d.message.tag == "TagA" && d.message.properties.contains_key("a"))
+    );
+    let none = FilterSpec {
+        plugin: "sql92".into(),
+        expression: "a > 100".into(),
+    };
+    let (next, msgs) = client.fetch_filtered(req(10), none).await.unwrap();
+    assert_eq!(
+        (next, msgs.len()),
+        (90, 0),
+        "skipped messages are passed over"
+    );
+    running.stop().await.unwrap();
+}

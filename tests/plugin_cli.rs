@@ -153,4 +153,36 @@ fn plugins_on_a_running_server() {
     );
     assert_eq!(got.len(), 20);
     assert!(got.iter().all(|m| m["tag"] == "TagB"));
+    // A plain consumer may carry a filter too.
+    let plain = server.ok_lines(
+        &[
+            "consume",
+            "--topic",
+            "orders",
+            "--from",
+            "earliest",
+            "--filter-type",
+            "sql92",
+            "--filter",
+            "TAGS = 'TagA'",
+            "--wait",
+            "500ms",
+        ],
+        None,
+    );
+    assert_eq!(plain.len(), 20);
+    assert!(plain.iter().all(|m| m["tag"] == "TagA"));
+    let bad = server.cli(&[
+        "consume",
+        "--topic",
+        "orders",
+        "--filter-type",
+        "sql92",
+        "--filter",
+        "TAGS =",
+        "--wait",
+        "200ms",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("position 7"));
 }

@@ -14,7 +14,7 @@ use super::group::Handout;
 use super::{Broker, ByteBudget, status_of};
 use crate::config::plugins::OnError;
 use crate::plugin::Filter;
-use crate::plugin::batch::{BatchBuilder, FIXED_LEN};
+use crate::plugin::batch::BatchBuilder;
 use crate::protocol::{DeliveryParts, EncodedDeliveries, Response, Status};
 use crate::storage::{StorageError, now_ms};
 
@@ -171,6 +171,31 @@ impl Broker {
     }
 }
 
+/// The filter's decisions for a batch; a plugin failure becomes the pipeline's `on_error`
+/// (`Err` for pause).
+pub(super) fn decisions(
+    f: &SharedFilter,
+    topic: &str,
+    batch: &mut BatchBuilder,
+) -> Result<Vec<bool>, Response> {
+    let n = batch.len();
+    let (decided, on_error) = {
+        let mut mf = f.lock().expect("filter lock");
+        (mf.filter.decide(topic, batch.finish(), n), mf.on_error)
+    };
+    match decided {
+        Ok(d) => Ok(d),
+        Err(failure) => match on_error {
+            OnError::Deliver => Ok(vec![true; n]),
+            OnError::Skip => Ok(vec![false; n]),
+            OnError::Pause => Err(Response::error(
+                Status::FilterFailed,
+                format!("{failure}; the subscription is paused (pipeline on_error = \"pause\")"),
+            )),
+        },
+    }
+}
+
 /// Decides the batch with the member's filter and files every message: delivered (within the
 /// budget), done (filtered out), or given back. A plugin failure follows the pipeline's
 /// `on_error`; with `pause` the batch is given back and the answer is `FilterFailed`.
@@ -186,55 +211,32 @@ fn apply_filter(
     if batched.is_empty() {
         return Ok(());
     }
-    let (decisions, on_error) = {
-        let mut mf = f.lock().expect("filter lock");
-        (
-            mf.filter.decide(topic, batch.finish(), batched.len()),
-            mf.on_error,
-        )
-    };
-    let decisions = match decisions {
+    let decisions = match decisions(f, topic, &mut batch) {
         Ok(d) => d,
-        Err(failure) => match on_error {
-            OnError::Deliver => vec![true; batched.len()],
-            OnError::Skip => vec![false; batched.len()],
-            OnError::Pause => {
-                r.give_back.extend(batched);
-                return Err(Response::error(
-                    Status::FilterFailed,
-                    format!(
-                        "{failure}; the subscription is paused (pipeline on_error = \"pause\")"
-                    ),
-                ));
-            }
-        },
+        Err(paused) => {
+            r.give_back.extend(batched);
+            return Err(paused);
+        }
     };
-    let bytes = batch.finish();
-    let mut at = 4;
-    for (h, deliver) in batched.into_iter().zip(decisions) {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        let entry = &bytes[at + 4..at + 4 + len];
-        at += 4 + len;
+    for ((h, deliver), e) in batched.into_iter().zip(decisions).zip(batch.entries()) {
         if !deliver {
             r.done.push(h);
             continue;
         }
-        let content = &entry[FIXED_LEN..];
-        if r.full || !r.fits(EncodedDeliveries::OVERHEAD + content.len(), budget) {
+        if r.full || !r.fits(EncodedDeliveries::OVERHEAD + e.content.len(), budget) {
             r.full = true;
             r.give_back.push(h);
             continue;
         }
-        let id: &[u8; 16] = entry[28..44].try_into().expect("16 bytes");
         r.out.push_parts(&DeliveryParts {
             lease,
             attempt: h.attempt,
             queue: h.queue,
             offset: h.offset,
-            stored_at: i64::from_le_bytes(entry[12..20].try_into().expect("8 bytes")),
-            born_at: i64::from_le_bytes(entry[20..28].try_into().expect("8 bytes")),
-            id,
-            content,
+            stored_at: e.stored_at,
+            born_at: e.born_at,
+            id: e.id,
+            content: e.content,
         });
     }
     Ok(())

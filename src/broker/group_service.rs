@@ -339,7 +339,11 @@ impl Broker {
 
     /// A member's filter, as its topic's pipeline allows (blocking work on the pool: a
     /// built-in plugin may compile on first use).
-    async fn make_filter(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter, Response> {
+    pub(super) async fn make_filter(
+        &self,
+        topic: &str,
+        spec: &FilterSpec,
+    ) -> Result<SharedFilter, Response> {
         let rejected = |m: String| Response::error(Status::FilterRejected, m);
         let stage = filter_stage(&self.pipelines, topic).into_owned();
         if let Some(allow) = &stage.allow

@@ -6,6 +6,7 @@
 
 mod dead_letter;
 mod errors;
+mod fetch_filtered;
 pub mod group;
 mod group_files;
 mod group_read;
@@ -135,6 +136,7 @@ impl Broker {
                     .map_err(|e| Response::error(Status::Internal, format!("produce failed: {e}")))
             }
             Request::Fetch(f) => self.fetch(f).await,
+            Request::FetchFiltered(f, spec) => self.fetch_filtered(f, spec).await,
             Request::TopicCreate {
                 name,
                 queues,

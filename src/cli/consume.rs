@@ -33,10 +33,10 @@ pub struct ConsumeArgs {
     /// With --group: a stable member name (broadcasting keeps progress per instance)
     #[arg(long, requires = "group")]
     pub instance: Option<String>,
-    /// With --group: a filter plugin (tag, sql92, or a configured plugin's name)
-    #[arg(long, requires_all = ["group", "filter"])]
+    /// Only messages this filter selects: tag, sql92, or a configured plugin's name
+    #[arg(long, requires = "filter")]
     pub filter_type: Option<String>,
-    /// With --group: the filter's expression, e.g. "a > 5 AND b = 'x'"
+    /// The filter's expression, e.g. "a > 5 AND b = 'x'" or "TagA || TagB"
     #[arg(long, requires = "filter_type")]
     pub filter: Option<String>,
     /// Stop after this many messages
@@ -71,6 +71,11 @@ pub async fn run(
     let client = connect.connect(config).await?;
     let mut opts = ConsumerOptions::new(&args.topic, from);
     opts.queues = args.queue.map(|q| vec![q]);
+    opts.filter = args
+        .filter_type
+        .clone()
+        .zip(args.filter.clone())
+        .map(|(plugin, expression)| crate::protocol::FilterSpec { plugin, expression });
     opts.poll_wait = args
         .wait
         .unwrap_or(Duration::from_secs(1))

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::{Client, ClientError};
-use crate::protocol::{Delivered, FetchRequest, Status};
+use crate::protocol::{Delivered, FetchRequest, FilterSpec, Status};
 
 /// Where a consumer starts in each queue it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub struct ConsumerOptions {
     pub max_bytes: u32,
     /// How long a fetch waits at the end of a queue before asking again.
     pub poll_wait: Duration,
+    /// Only messages this filter selects are returned (`tag`, `sql92` or a configured plugin).
+    pub filter: Option<FilterSpec>,
 }
 
 impl ConsumerOptions {
@@ -45,6 +47,7 @@ impl ConsumerOptions {
             max_messages: 500,
             max_bytes: 4 << 20,
             poll_wait: Duration::from_secs(1),
+            filter: None,
         }
     }
 }
@@ -122,7 +125,11 @@ async fn read_queue(
             max_bytes: opts.max_bytes,
             max_wait_ms: opts.poll_wait.as_millis().min(u128::from(u32::MAX)) as u32,
         };
-        match client.fetch(req).await {
+        let fetched = match &opts.filter {
+            None => client.fetch(req).await,
+            Some(f) => client.fetch_filtered(req, f.clone()).await,
+        };
+        match fetched {
             Ok((next, messages)) => {
                 offset = next;
                 for m in messages {

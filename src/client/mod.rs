@@ -254,6 +254,24 @@ impl Client {
         }
     }
 
+    /// [`Client::fetch`] through a filter: only what it selects comes back; the next offset
+    /// moves past what it skipped.
+    pub async fn fetch_filtered(
+        &self,
+        req: FetchRequest,
+        filter: crate::protocol::FilterSpec,
+    ) -> Result<(u64, Vec<Delivered>), ClientError> {
+        match self.call(Request::FetchFiltered(req, filter)).await? {
+            Response::Fetched {
+                next_offset,
+                messages,
+            } => Ok((next_offset, messages)),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::FetchFiltered,
+            }),
+        }
+    }
+
     pub async fn find_by_id(
         &self,
         topic: &str,

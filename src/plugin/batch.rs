@@ -8,6 +8,19 @@ use crate::storage::record::{self, Message, RecordView};
 /// Fixed bytes of an entry before the content.
 pub const FIXED_LEN: usize = 4 + 8 + 8 + 8 + 16 + 4;
 
+/// One entry of a batch, read back.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
+    pub queue: u32,
+    pub offset: u64,
+    pub stored_at: i64,
+    pub born_at: i64,
+    pub id: &'a [u8; 16],
+    pub attempt: u32,
+    /// In the log's content layout.
+    pub content: &'a [u8],
+}
+
 /// The fixed fields of an entry.
 struct Fixed<'a> {
     queue: u32,
@@ -103,6 +116,27 @@ impl BatchBuilder {
         }
         self.bytes[..4].copy_from_slice(&self.count.to_le_bytes());
         &self.bytes
+    }
+
+    /// The entries added so far, in order.
+    pub fn entries(&self) -> impl Iterator<Item = Entry<'_>> + '_ {
+        let b = &self.bytes;
+        let mut at = 4;
+        (0..self.count).map(move |_| {
+            let len = u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let e = &b[at + 4..at + 4 + len];
+            at += 4 + len;
+            let u64_at = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().expect("8 bytes"));
+            Entry {
+                queue: u32::from_le_bytes(e[0..4].try_into().expect("4 bytes")),
+                offset: u64_at(4),
+                stored_at: u64_at(12) as i64,
+                born_at: u64_at(20) as i64,
+                id: e[28..44].try_into().expect("16 bytes"),
+                attempt: u32::from_le_bytes(e[44..48].try_into().expect("4 bytes")),
+                content: &e[FIXED_LEN..],
+            }
+        })
     }
 
     pub fn clear(&mut self) {

@@ -44,6 +44,8 @@ pub enum Kind {
     Hello = 2,
     Produce = 16,
     Fetch = 32,
+    /// A Fetch whose messages pass through a filter first.
+    FetchFiltered = 33,
     TopicCreate = 48,
     TopicDelete = 49,
     TopicList = 50,
@@ -78,6 +80,7 @@ impl Kind {
             2 => Kind::Hello,
             16 => Kind::Produce,
             32 => Kind::Fetch,
+            33 => Kind::FetchFiltered,
             48 => Kind::TopicCreate,
             49 => Kind::TopicDelete,
             50 => Kind::TopicList,

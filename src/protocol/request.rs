@@ -58,6 +58,7 @@ pub enum Request {
     },
     Produce(ProduceRequest),
     Fetch(FetchRequest),
+    FetchFiltered(FetchRequest, group::FilterSpec),
     TopicCreate {
         name: String,
         queues: u32,
@@ -171,6 +172,7 @@ impl Request {
             Request::Hello { .. } => Kind::Hello,
             Request::Produce(_) => Kind::Produce,
             Request::Fetch(_) => Kind::Fetch,
+            Request::FetchFiltered(..) => Kind::FetchFiltered,
             Request::TopicCreate { .. } => Kind::TopicCreate,
             Request::TopicDelete { .. } => Kind::TopicDelete,
             Request::TopicList => Kind::TopicList,
@@ -205,13 +207,11 @@ impl Request {
                 put_str16(buf, client);
             }
             Request::Produce(p) => encode_produce(buf, p),
-            Request::Fetch(f) => {
-                put_str16(buf, &f.topic);
-                buf.extend_from_slice(&f.queue.to_le_bytes());
-                buf.extend_from_slice(&f.offset.to_le_bytes());
-                buf.extend_from_slice(&f.max_messages.to_le_bytes());
-                buf.extend_from_slice(&f.max_bytes.to_le_bytes());
-                buf.extend_from_slice(&f.max_wait_ms.to_le_bytes());
+            Request::Fetch(f) => encode_fetch(buf, f),
+            Request::FetchFiltered(f, filter) => {
+                encode_fetch(buf, f);
+                put_str16(buf, &filter.plugin);
+                put_str16(buf, &filter.expression);
             }
             Request::TopicCreate {
                 name,
@@ -324,14 +324,14 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
             client: r.str16("client name")?,
         },
         Kind::Produce => unreachable!("produce bodies are decoded through ProduceView"),
-        Kind::Fetch => Request::Fetch(FetchRequest {
-            topic: r.str16("topic")?,
-            queue: r.u32("queue")?,
-            offset: r.u64("offset")?,
-            max_messages: r.u32("max messages")?,
-            max_bytes: r.u32("max bytes")?,
-            max_wait_ms: r.u32("max wait")?,
-        }),
+        Kind::Fetch => Request::Fetch(decode_fetch(r)?),
+        Kind::FetchFiltered => Request::FetchFiltered(
+            decode_fetch(r)?,
+            group::FilterSpec {
+                plugin: r.str16("filter plugin")?,
+                expression: r.str16("filter expression")?,
+            },
+        ),
         Kind::TopicCreate => Request::TopicCreate {
             name: r.str16("topic name")?,
             queues: r.u32("queues")?,
@@ -413,6 +413,26 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
         Kind::PluginReload => Request::PluginReload {
             name: r.str16("plugin")?,
         },
+    })
+}
+
+fn encode_fetch(buf: &mut Vec<u8>, f: &FetchRequest) {
+    put_str16(buf, &f.topic);
+    buf.extend_from_slice(&f.queue.to_le_bytes());
+    buf.extend_from_slice(&f.offset.to_le_bytes());
+    buf.extend_from_slice(&f.max_messages.to_le_bytes());
+    buf.extend_from_slice(&f.max_bytes.to_le_bytes());
+    buf.extend_from_slice(&f.max_wait_ms.to_le_bytes());
+}
+
+fn decode_fetch(r: &mut Reader<'_>) -> Result<FetchRequest, ReadError> {
+    Ok(FetchRequest {
+        topic: r.str16("topic")?,
+        queue: r.u32("queue")?,
+        offset: r.u64("offset")?,
+        max_messages: r.u32("max messages")?,
+        max_bytes: r.u32("max bytes")?,
+        max_wait_ms: r.u32("max wait")?,
     })
 }
 

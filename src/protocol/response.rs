@@ -299,7 +299,7 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
             })?;
             Response::Produced { duplicate, acks }
         }
-        Kind::Fetch => Response::Fetched {
+        Kind::Fetch | Kind::FetchFiltered => Response::Fetched {
             next_offset: r.u64("next offset")?,
             messages: decode_delivered(r)?,
         },

@@ -50,6 +50,20 @@ fn requests() -> Vec<Request> {
             max_bytes: 1 << 20,
             max_wait_ms: 500,
         }),
+        Request::FetchFiltered(
+            FetchRequest {
+                topic: "orders".into(),
+                queue: 1,
+                offset: 2,
+                max_messages: 3,
+                max_bytes: 4,
+                max_wait_ms: 5,
+            },
+            FilterSpec {
+                plugin: "tag".into(),
+                expression: "TagA || TagB".into(),
+            },
+        ),
         Request::TopicCreate {
             name: "t".into(),
             queues: 8,
