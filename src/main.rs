@@ -103,6 +103,11 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve => {
+            // The file SIGHUP reloads: the one given, or ./config.toml if that was used.
+            let config_path = cli
+                .config
+                .clone()
+                .or_else(|| Some(PathBuf::from("config.toml")).filter(|p| p.exists()));
             let config = match cli::load_config(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(lines) => {
@@ -115,7 +120,7 @@ fn main() -> ExitCode {
             run(async move {
                 // Install the signal handlers before the server starts and says it is serving.
                 let shutdown = lockgate::server::shutdown_signal();
-                lockgate::server::serve(config, shutdown).await
+                lockgate::server::serve(config, config_path, shutdown).await
             })
         }
         Command::Topic(cmd) => network(cli.config, cli.connect, move |c, conn| async move {

@@ -3,6 +3,7 @@
 //! requests finish, close connections, flush, write the clean checkpoint.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,16 +128,74 @@ impl Running {
     }
 }
 
-/// Runs the broker until `shutdown` completes, then shuts down cleanly.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+/// Runs the broker until `shutdown` completes, then shuts down cleanly. With `config_path`,
+/// SIGHUP reloads the file and applies its plugins and pipelines.
+pub async fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    // The SIGHUP handler is installed before the server says it is serving, so an early
+    // SIGHUP reloads instead of killing the process.
+    let hup = config_path
+        .as_ref()
+        .map(|_| tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()));
     let running = Running::start(&config).await?;
+    let reloader = match (config_path, hup) {
+        (Some(path), Some(Ok(hup))) => Some(tokio::spawn(reload_on_sighup(
+            path,
+            hup,
+            running.broker.clone(),
+        ))),
+        (_, Some(Err(e))) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; configuration reloads need a restart");
+            None
+        }
+        _ => None,
+    };
     shutdown.await;
+    if let Some(r) = reloader {
+        r.abort();
+    }
     tracing::info!(
         "shutting down: finishing in-flight requests, flushing, writing a clean checkpoint"
     );
     running.stop().await?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Reloads the configuration file on every SIGHUP: plugins (reloaded from their sources, new
+/// ones added) and pipelines. A file with problems is logged and changes nothing.
+async fn reload_on_sighup(
+    path: PathBuf,
+    mut hup: tokio::signal::unix::Signal,
+    broker: Arc<Broker>,
+) {
+    while hup.recv().await.is_some() {
+        let config = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                for line in e.lines() {
+                    tracing::error!(config = %path.display(), "not reloaded: {line}");
+                }
+                continue;
+            }
+        };
+        let b = broker.clone();
+        let failures = tokio::task::spawn_blocking(move || b.reload_config(&config)).await;
+        match failures {
+            Ok(f) if f.is_empty() => {
+                tracing::info!(config = %path.display(), "configuration reloaded (plugins, pipelines)")
+            }
+            Ok(f) => {
+                for e in f {
+                    tracing::error!("plugin not reloaded, the old one stays: {e}");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "configuration reload failed"),
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM. The handlers are installed when this is called (not when

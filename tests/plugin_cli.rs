@@ -186,3 +186,66 @@ fn plugins_on_a_running_server() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("position 7"));
 }
+
+#[test]
+fn sighup_reloads_plugins_and_pipelines_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    let wasm = dir.path().join("hot.wasm");
+    std::fs::copy(plugin_file("misbehave"), &wasm).unwrap();
+    let mut text = std::fs::read_to_string(&server.config).unwrap();
+    text.push_str(&format!("\n[plugins.hot]\npath = \"{}\"\n", wasm.display()));
+    std::fs::write(&server.config, &text).unwrap();
+
+    let hup = || {
+        let pid = server.child.id() as i32;
+        assert_eq!(unsafe_kill(pid), 0);
+    };
+    let generation_of_hot = || {
+        server
+            .ok_lines(&["plugin", "list"], None)
+            .iter()
+            .find(|p| p["name"] == "hot")
+            .map(|p| p["generation"].as_u64().unwrap())
+    };
+    let wait_for = |pred: &dyn Fn(Option<u64>) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let g = generation_of_hot();
+            if pred(g) {
+                return g;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reload did not happen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    hup();
+    let first = wait_for(&|g| g.is_some()).unwrap();
+    hup();
+    let second = wait_for(&|g| g.is_some_and(|g| g > first)).unwrap();
+    assert!(second > first);
+    // A broken file is logged and changes nothing.
+    std::fs::write(&server.config, "[server\n").unwrap();
+    hup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !server.log.lock().unwrap().contains("not reloaded") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line for the broken file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::write(&server.config, &text).unwrap();
+    assert_eq!(generation_of_hot(), Some(second));
+}
+
+fn unsafe_kill(pid: i32) -> i32 {
+    // The crate forbids unsafe code in the library, not in tests; this is the one call.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, libc::SIGHUP)
+    }
+}

@@ -345,7 +345,8 @@ impl Broker {
         spec: &FilterSpec,
     ) -> Result<SharedFilter, Response> {
         let rejected = |m: String| Response::error(Status::FilterRejected, m);
-        let stage = filter_stage(&self.pipelines, topic).into_owned();
+        let stage =
+            filter_stage(&self.pipelines.read().expect("pipelines lock"), topic).into_owned();
         if let Some(allow) = &stage.allow
             && !allow.contains(&spec.plugin)
         {

@@ -59,7 +59,8 @@ pub struct Broker {
     round_robin: AtomicU64,
     groups: Groups,
     plugins: Arc<Plugins>,
-    pipelines: Vec<PipelineConfig>,
+    /// Replaced by a configuration reload.
+    pipelines: std::sync::RwLock<Vec<PipelineConfig>>,
 }
 
 /// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
@@ -77,7 +78,7 @@ impl Broker {
     ) -> Result<Broker, StorageError> {
         Ok(Broker {
             plugins,
-            pipelines: config.pipelines.clone(),
+            pipelines: std::sync::RwLock::new(config.pipelines.clone()),
             groups: Groups::open(&config.server.data_dir, config.groups.clone())?,
             store,
             default_durability: config.storage.durability,
@@ -90,6 +91,15 @@ impl Broker {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Applies a reloaded configuration's plugins and pipelines (blocking: plugins compile).
+    /// Other settings need a restart. Returns the plugins that failed to load (they keep their
+    /// old version).
+    pub fn reload_config(&self, config: &Config) -> Vec<crate::plugin::PluginError> {
+        let failures = self.plugins.apply(&config.plugins);
+        *self.pipelines.write().expect("pipelines lock") = config.pipelines.clone();
+        failures
     }
 
     /// Starts handling a request. Requests on one stream are dispatched in order, and a produce

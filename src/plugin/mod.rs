@@ -106,7 +106,7 @@ pub struct LoadedPlugin {
 
 /// A name's current plugin; reloading swaps it. Built-ins are compiled on first use.
 pub struct PluginSlot {
-    spec: PluginSpec,
+    spec: RwLock<PluginSpec>,
     current: RwLock<Option<Arc<LoadedPlugin>>>,
 }
 
@@ -120,8 +120,8 @@ impl PluginSlot {
             .expect("a filter's plugin slot is loaded")
     }
 
-    pub fn spec(&self) -> &PluginSpec {
-        &self.spec
+    pub fn spec(&self) -> PluginSpec {
+        self.spec.read().expect("plugin slot").clone()
     }
 }
 
@@ -171,7 +171,7 @@ impl Plugins {
             slots.insert(
                 spec.name.clone(),
                 Arc::new(PluginSlot {
-                    spec,
+                    spec: RwLock::new(spec),
                     current: RwLock::new(loaded),
                 }),
             );
@@ -248,7 +248,7 @@ impl Plugins {
             .ok_or_else(|| PluginError::Unknown(name.to_string()))?;
         let mut current = slot.current.write().expect("plugin slot");
         if current.is_none() {
-            *current = Some(Arc::new(self.compile(&slot.spec)?));
+            *current = Some(Arc::new(self.compile(&slot.spec())?));
         }
         drop(current);
         Ok(slot)
@@ -267,15 +267,43 @@ impl Plugins {
     /// finish on the old instance; each filter moves to the new one before its next batch.
     pub fn reload(&self, name: &str) -> Result<PluginInfo, PluginError> {
         let slot = self.slot(name)?;
-        let loaded = Arc::new(self.compile(&slot.spec)?);
-        let info = info_of(&slot.spec, Some(&loaded));
+        self.reload_slot(&slot, slot.spec())
+    }
+
+    fn reload_slot(&self, slot: &PluginSlot, spec: PluginSpec) -> Result<PluginInfo, PluginError> {
+        let loaded = Arc::new(self.compile(&spec)?);
+        let info = info_of(&spec, Some(&loaded));
+        *slot.spec.write().expect("plugin slot") = spec;
         *slot.current.write().expect("plugin slot") = Some(loaded);
-        tracing::info!(
-            plugin = name,
-            generation = info.generation,
-            "plugin reloaded"
-        );
+        tracing::info!(plugin = %info.name, generation = info.generation, "plugin reloaded");
         Ok(info)
+    }
+
+    /// A configuration reload: every configured plugin is loaded again from its (possibly new)
+    /// source and limits, and new ones are added. A plugin that fails to load keeps its old
+    /// version; each failure is returned. Plugins no longer configured stay until a restart
+    /// (subscriptions may be using them).
+    pub fn apply(&self, specs: &[PluginSpec]) -> Vec<PluginError> {
+        let mut failures = Vec::new();
+        for spec in specs {
+            let existing = self.slots.read().expect("plugins").get(&spec.name).cloned();
+            let result = match existing {
+                Some(slot) => self.reload_slot(&slot, spec.clone()).map(|_| ()),
+                None => self.compile(spec).map(|loaded| {
+                    self.slots.write().expect("plugins").insert(
+                        spec.name.clone(),
+                        Arc::new(PluginSlot {
+                            spec: RwLock::new(spec.clone()),
+                            current: RwLock::new(Some(Arc::new(loaded))),
+                        }),
+                    );
+                }),
+            };
+            if let Err(e) = result {
+                failures.push(e);
+            }
+        }
+        failures
     }
 
     pub fn list(&self) -> Vec<PluginInfo> {
@@ -283,7 +311,7 @@ impl Plugins {
             .read()
             .expect("plugins")
             .values()
-            .map(|s| info_of(&s.spec, s.current.read().expect("plugin slot").as_deref()))
+            .map(|s| info_of(&s.spec(), s.current.read().expect("plugin slot").as_deref()))
             .collect()
     }
 }
