@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::server::{connect, start, test_config};
+use common::server::{connect, number_of, produce_all, start, test_config};
 use lockgate::client::{Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::config::plugins::{FilterStage, OnError, PipelineConfig};
 use lockgate::plugin::PluginSpec;
@@ -51,26 +51,15 @@ impl MessageFields for Native<'_> {
 }
 
 async fn produce(client: &Client, topic: &str, range: std::ops::Range<u64>) {
-    let producer = client
-        .producer(lockgate::client::ProducerOptions::new(topic))
-        .await
-        .unwrap();
-    let mut handles = Vec::new();
-    for n in range {
-        let pm = ProduceMessage {
-            route: Route::Any,
-            message: sample(n),
-        };
-        handles.push(producer.send_async(pm).await.unwrap());
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    producer.close().await;
+    let messages = range.map(|n| ProduceMessage {
+        route: Route::Any,
+        message: sample(n),
+    });
+    produce_all(client, topic, messages).await;
 }
 
 fn number(m: &GroupDelivered) -> u64 {
-    u64::from_le_bytes(m.delivered.message.body[..8].try_into().unwrap())
+    number_of(&m.delivered.message.body)
 }
 
 fn filtered(group: &str, topic: &str, plugin: &str, expression: &str) -> GroupConsumerOptions {

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::server::{connect, start, test_config};
+use common::server::{connect, number_of, produce_all, start, test_config};
 use lockgate::broker::group::Mode;
 use lockgate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::protocol::{
@@ -24,30 +24,18 @@ async fn produce(
     range: std::ops::Range<u64>,
     route: impl Fn(u64) -> Route,
 ) {
-    let producer = client
-        .producer(lockgate::client::ProducerOptions::new(topic))
-        .await
-        .unwrap();
-    let mut handles = Vec::new();
-    for n in range {
-        let message = Message {
+    let messages = range.map(|n| ProduceMessage {
+        route: route(n),
+        message: Message {
             body: n.to_le_bytes().to_vec(),
             ..Message::default()
-        };
-        let pm = ProduceMessage {
-            route: route(n),
-            message,
-        };
-        handles.push(producer.send_async(pm).await.unwrap());
-    }
-    for h in handles {
-        h.await.unwrap();
-    }
-    producer.close().await;
+        },
+    });
+    produce_all(client, topic, messages).await;
 }
 
 fn number(m: &GroupDelivered) -> u64 {
-    u64::from_le_bytes(m.delivered.message.body[..8].try_into().unwrap())
+    number_of(&m.delivered.message.body)
 }
 
 fn opts(group: &str, topic: &str, mode: Mode) -> GroupConsumerOptions {

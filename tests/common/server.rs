@@ -32,3 +32,28 @@ pub async fn connect(running: &Running, dir: &Path) -> Client {
         .await
         .expect("client connects")
 }
+
+/// Produces every message through one pipelined producer and waits for all acknowledgements.
+pub async fn produce_all(
+    client: &Client,
+    topic: &str,
+    messages: impl IntoIterator<Item = lockgate::protocol::ProduceMessage>,
+) {
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new(topic))
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for pm in messages {
+        handles.push(producer.send_async(pm).await.unwrap());
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    producer.close().await;
+}
+
+/// The number a test message carries in its first 8 body bytes.
+pub fn number_of(body: &[u8]) -> u64 {
+    u64::from_le_bytes(body[..8].try_into().unwrap())
+}
