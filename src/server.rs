@@ -137,21 +137,18 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     // The SIGHUP handler is installed before the server says it is serving, so an early
     // SIGHUP reloads instead of killing the process.
-    let hup = config_path
-        .as_ref()
-        .map(|_| tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()));
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let running = Running::start(&config).await?;
-    let reloader = match (config_path, hup) {
-        (Some(path), Some(Ok(hup))) => Some(tokio::spawn(reload_on_sighup(
-            path,
+    let reloader = match hup {
+        Ok(hup) => Some(tokio::spawn(reload_on_sighup(
+            config_path,
             hup,
             running.broker.clone(),
         ))),
-        (_, Some(Err(e))) => {
+        Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGHUP; configuration reloads need a restart");
             None
         }
-        _ => None,
     };
     shutdown.await;
     if let Some(r) = reloader {
@@ -168,12 +165,16 @@ pub async fn serve(
 /// Reloads the configuration file on every SIGHUP: plugins (reloaded from their sources, new
 /// ones added) and pipelines. A file with problems is logged and changes nothing.
 async fn reload_on_sighup(
-    path: PathBuf,
+    path: Option<PathBuf>,
     mut hup: tokio::signal::unix::Signal,
     broker: Arc<Broker>,
 ) {
     while hup.recv().await.is_some() {
-        let config = match Config::load(&path) {
+        let Some(path) = &path else {
+            tracing::warn!("SIGHUP: the broker runs on its built-in defaults; no file to reload");
+            continue;
+        };
+        let config = match Config::load(path) {
             Ok(c) => c,
             Err(e) => {
                 for line in e.lines() {
