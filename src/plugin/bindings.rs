@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
     path: "wit",
 });
 
-use lockgate::plugin::host::Level;
+use self::lockgate::plugin::host::Level;
 
 /// What a plugin instance's store holds.
 pub struct HostState {
@@ -98,7 +98,7 @@ impl WasiView for HostState {
     }
 }
 
-impl lockgate::plugin::host::Host for HostState {
+impl self::lockgate::plugin::host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.plugin;
         match level {
