@@ -52,8 +52,7 @@ impl Broker {
         max_messages: usize,
         budget: ByteBudget,
     ) -> Result<EncodedDeliveries, Response> {
-        let (cell, topic) = self.groups.member(member)?;
-        let filter = self.groups.filter_of(member);
+        let (cell, topic, filter) = self.groups.member_with_filter(member)?;
         let tags = filter
             .as_ref()
             .and_then(|f| f.lock().expect("filter lock").tags.clone());

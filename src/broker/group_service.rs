@@ -44,8 +44,6 @@ pub(super) struct Groups {
     config: GroupsConfig,
     by_name: Mutex<BTreeMap<String, Arc<GroupCell>>>,
     members: Mutex<HashMap<u64, MemberRef>>,
-    /// Members' filters (only members that asked for one).
-    filters: Mutex<HashMap<u64, SharedFilter>>,
     next_member: AtomicU64,
 }
 
@@ -54,7 +52,8 @@ struct MemberRef {
     conn: u64,
     remote: String,
     topic: String,
-    filter: Option<FilterSpec>,
+    /// The subscription's filter, as asked for and as running.
+    filter: Option<(FilterSpec, SharedFilter)>,
 }
 
 pub(super) struct GroupCell {
@@ -103,7 +102,6 @@ impl Groups {
             config,
             by_name: Mutex::new(by_name),
             members: Mutex::new(HashMap::new()),
-            filters: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
         })
     }
@@ -133,11 +131,17 @@ impl Groups {
 
     fn forget_member(&self, id: u64) {
         self.members.lock().expect("members lock").remove(&id);
-        self.filters.lock().expect("filters lock").remove(&id);
     }
 
-    pub(super) fn filter_of(&self, id: u64) -> Option<SharedFilter> {
-        self.filters.lock().expect("filters lock").get(&id).cloned()
+    /// A member's group, topic and filter.
+    pub(super) fn member_with_filter(
+        &self,
+        id: u64,
+    ) -> Result<(Arc<GroupCell>, String, Option<SharedFilter>), Response> {
+        let members = self.members.lock().expect("members lock");
+        let m = members.get(&id).ok_or_else(|| unknown_member(id))?;
+        let filter = m.filter.as_ref().map(|(_, f)| f.clone());
+        Ok((m.cell.clone(), m.topic.clone(), filter))
     }
 
     fn settings_for(&self, j: &JoinRequest) -> Settings {
@@ -285,9 +289,6 @@ impl Broker {
                 &starts,
             );
         }
-        if let Some(f) = filter {
-            groups.filters.lock().expect("filters lock").insert(id, f);
-        }
         groups.members.lock().expect("members lock").insert(
             id,
             MemberRef {
@@ -295,7 +296,7 @@ impl Broker {
                 conn: conn.id,
                 remote: conn.remote.to_string(),
                 topic: j.topic.clone(),
-                filter: j.filter.clone(),
+                filter: j.filter.clone().zip(filter),
             },
         );
         cell.bump();
@@ -319,9 +320,11 @@ impl Broker {
             .get(&j.group)
             .cloned();
         let Some(cell) = cell else { return Ok(()) };
-        let other = members
-            .values()
-            .find(|m| Arc::ptr_eq(&m.cell, &cell) && m.topic == j.topic && m.filter != j.filter);
+        let other = members.values().find(|m| {
+            Arc::ptr_eq(&m.cell, &cell)
+                && m.topic == j.topic
+                && m.filter.as_ref().map(|(spec, _)| spec) != j.filter.as_ref()
+        });
         match other {
             Some(m) => Err(Response::error(
                 Status::GroupConflict,
@@ -329,8 +332,8 @@ impl Broker {
                     "group {:?} consumes {:?} with filter {}; a member cannot join with filter {}",
                     j.group,
                     j.topic,
-                    describe_filter(&m.filter),
-                    describe_filter(&j.filter)
+                    describe_filter(m.filter.as_ref().map(|(spec, _)| spec)),
+                    describe_filter(j.filter.as_ref())
                 ),
             )),
             None => Ok(()),
@@ -783,7 +786,7 @@ impl Broker {
     }
 }
 
-fn describe_filter(f: &Option<FilterSpec>) -> String {
+fn describe_filter(f: Option<&FilterSpec>) -> String {
     match f {
         None => "none".into(),
         Some(f) => format!("{}:{:?}", f.plugin, f.expression),
