@@ -4,14 +4,12 @@
 //! consumer never sees them; a tag filter skips misses by their index entries' tag hash,
 //! without reading them.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use super::group_read::{SharedFilter, decisions};
-use super::{Broker, MAX_FETCH_MESSAGES, MAX_FETCH_WAIT, blocking, status_of};
+use super::{Broker, status_of};
 use crate::plugin::batch::BatchBuilder;
-use crate::protocol::{Delivered, FetchRequest, FilterSpec, Response};
-use crate::storage::record::{self, Message, MessageId};
+use crate::protocol::{Delivered, FetchRequest, FilterSpec, Response, Status};
+use crate::storage::record::{self, MessageId};
+use std::sync::Arc;
 
 impl Broker {
     pub(super) async fn fetch_filtered(
@@ -20,41 +18,11 @@ impl Broker {
         spec: FilterSpec,
     ) -> Result<Response, Response> {
         let filter = self.make_filter(&f.topic, &spec).await?;
-        let wait = Duration::from_millis(u64::from(f.max_wait_ms)).min(MAX_FETCH_WAIT);
-        let deadline = tokio::time::Instant::now() + wait;
-        let max_messages = f.max_messages.clamp(1, MAX_FETCH_MESSAGES) as usize;
-        let max_bytes = (f.max_bytes.min(self.max_frame / 2)).max(1) as usize;
-        let mut appends = self.watch_appends(&f.topic);
-        let mut offset = f.offset;
-        loop {
-            appends.mark_unchanged();
-            let (this, filter, topic) = (self.clone(), filter.clone(), f.topic.clone());
-            let queue = f.queue;
-            let (next, messages) = blocking(move || {
-                this.read_filtered(&topic, queue, offset, max_messages, max_bytes, &filter)
-            })
-            .await?;
-            if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(Response::Fetched {
-                    next_offset: next,
-                    messages,
-                });
-            }
-            if next > offset {
-                offset = next; // everything read was filtered out: read on
-                continue;
-            }
-            if tokio::time::timeout_at(deadline, appends.changed())
-                .await
-                .is_err()
-            {
-                continue; // one last read at the deadline
-            }
-        }
+        self.fetch(f, Some(filter)).await
     }
 
     /// Blocking: reads from `offset` and keeps what the filter selects.
-    fn read_filtered(
+    pub(super) fn read_filtered(
         &self,
         topic: &str,
         queue: u32,
@@ -90,25 +58,15 @@ impl Broker {
             if !keep {
                 continue;
             }
-            let mut r = crate::codec::Reader::new(e.content);
-            let (tag, keys, properties, body) = record::decode_content(&mut r).map_err(|err| {
-                Response::error(
-                    crate::protocol::Status::Internal,
-                    format!("stored content: {err}"),
-                )
-            })?;
+            let message =
+                record::message_of(MessageId(*e.id), e.born_at, e.content).map_err(|err| {
+                    Response::error(Status::Internal, format!("stored content: {err}"))
+                })?;
             out.push(Delivered {
                 queue: e.queue,
                 offset: e.offset,
                 stored_at: e.stored_at,
-                message: Message {
-                    id: MessageId(*e.id),
-                    tag,
-                    keys,
-                    properties,
-                    body,
-                    born_at: e.born_at,
-                },
+                message,
             });
         }
         Ok((next, out))

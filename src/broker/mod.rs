@@ -145,7 +145,7 @@ impl Broker {
                     .await
                     .map_err(|e| Response::error(Status::Internal, format!("produce failed: {e}")))
             }
-            Request::Fetch(f) => self.fetch(f).await,
+            Request::Fetch(f) => self.fetch(f, None).await,
             Request::FetchFiltered(f, spec) => self.fetch_filtered(f, spec).await,
             Request::TopicCreate {
                 name,
@@ -401,29 +401,49 @@ impl Broker {
             .subscribe()
     }
 
-    /// Reads from a queue; with nothing there yet, waits up to `max_wait_ms` for an append.
-    async fn fetch(&self, f: FetchRequest) -> Result<Response, Response> {
+    /// Reads from a queue (through `filter`, if given); with nothing there yet, waits up to
+    /// `max_wait_ms` for an append.
+    async fn fetch(
+        self: &Arc<Self>,
+        f: FetchRequest,
+        filter: Option<group_read::SharedFilter>,
+    ) -> Result<Response, Response> {
         let wait = Duration::from_millis(u64::from(f.max_wait_ms)).min(MAX_FETCH_WAIT);
         let deadline = tokio::time::Instant::now() + wait;
         let max_messages = f.max_messages.clamp(1, MAX_FETCH_MESSAGES) as usize;
         // Leave room in the response frame for per-message framing.
         let max_bytes = (f.max_bytes.min(self.max_frame / 2)).max(1) as usize;
         let mut appends = self.watch_appends(&f.topic);
+        let mut offset = f.offset;
         loop {
             appends.mark_unchanged();
-            let store = self.store.clone();
-            let (topic, queue, offset) = (f.topic.clone(), f.queue, f.offset);
-            let batch = blocking(move || {
-                store
+            let (this, topic, queue, filter) =
+                (self.clone(), f.topic.clone(), f.queue, filter.clone());
+            let (next, messages) = blocking(move || match &filter {
+                None => this
+                    .store
                     .read(&topic, queue, offset, max_messages, max_bytes)
-                    .map_err(status_of)
+                    .map(|b| {
+                        (
+                            b.next_offset,
+                            b.messages.into_iter().map(delivered).collect(),
+                        )
+                    })
+                    .map_err(status_of),
+                Some(filter) => {
+                    this.read_filtered(&topic, queue, offset, max_messages, max_bytes, filter)
+                }
             })
             .await?;
-            if !batch.messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(Response::Fetched {
-                    next_offset: batch.next_offset,
-                    messages: batch.messages.into_iter().map(delivered).collect(),
+                    next_offset: next,
+                    messages,
                 });
+            }
+            if next > offset {
+                offset = next; // past holes or filtered-out messages: read on
+                continue;
             }
             // An append to the topic (any queue) or the deadline, whichever comes first.
             if tokio::time::timeout_at(deadline, appends.changed())

@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::output::emit;
-use super::produce::parse_prop;
+use super::produce::MessageArgs;
 use super::{CliError, ConnectArgs};
 use crate::config::Config;
 use crate::plugin::batch::BatchBuilder;
 use crate::plugin::{FilterError, Plugins};
-use crate::storage::Message;
 
 #[derive(Debug, clap::Args)]
 pub struct FilterTestArgs {
@@ -21,15 +20,8 @@ pub struct FilterTestArgs {
     pub kind: String,
     #[arg(long)]
     pub expr: String,
-    /// The message's tag
-    #[arg(long, default_value = "")]
-    pub tag: String,
-    /// A key (repeatable)
-    #[arg(long = "key")]
-    pub keys: Vec<String>,
-    /// A property NAME=VALUE (repeatable)
-    #[arg(long = "prop", value_parser = parse_prop)]
-    pub props: Vec<(String, String)>,
+    #[command(flatten)]
+    pub fields: MessageArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -62,12 +54,7 @@ pub fn filter_test(args: FilterTestArgs, config: &Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let message = Message {
-        tag: args.tag,
-        keys: args.keys,
-        properties: args.props.into_iter().collect(),
-        ..Message::default()
-    };
+    let message = args.fields.message(Vec::new());
     let mut batch = BatchBuilder::with_capacity(256);
     batch.push_message(&message, 0, 0, crate::storage::now_ms(), 1);
     match filter.decide("test", batch.finish(), 1) {

@@ -16,14 +16,8 @@ use crate::storage::{Message, MessageId, now_ms};
 pub struct ProduceArgs {
     #[arg(long)]
     pub topic: String,
-    #[arg(long, default_value = "")]
-    pub tag: String,
-    /// A key to index the message under (repeatable)
-    #[arg(long = "key")]
-    pub keys: Vec<String>,
-    /// A property NAME=VALUE (repeatable)
-    #[arg(long = "prop", value_parser = parse_prop)]
-    pub props: Vec<(String, String)>,
+    #[command(flatten)]
+    pub fields: MessageArgs,
     /// Messages with equal sharding keys go to the same queue, in order
     #[arg(long, conflicts_with = "queue")]
     pub sharding_key: Option<String>,
@@ -35,7 +29,36 @@ pub struct ProduceArgs {
     pub body: Option<String>,
 }
 
-pub(super) fn parse_prop(s: &str) -> Result<(String, String), String> {
+/// The fields of a message given on the command line (`produce`, `filter test`).
+#[derive(Debug, clap::Args)]
+pub struct MessageArgs {
+    /// The message's tag
+    #[arg(long, default_value = "")]
+    pub tag: String,
+    /// A key to index the message under (repeatable)
+    #[arg(long = "key")]
+    pub keys: Vec<String>,
+    /// A property NAME=VALUE (repeatable)
+    #[arg(long = "prop", value_parser = parse_prop)]
+    pub props: Vec<(String, String)>,
+}
+
+impl MessageArgs {
+    /// A message with these fields, `body`, and a new id born now.
+    pub fn message(&self, body: Vec<u8>) -> Message {
+        let now = now_ms();
+        Message {
+            id: MessageId::generate(now),
+            tag: self.tag.clone(),
+            keys: self.keys.clone(),
+            properties: self.props.iter().cloned().collect::<BTreeMap<_, _>>(),
+            body,
+            born_at: now,
+        }
+    }
+}
+
+fn parse_prop(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
@@ -43,21 +66,13 @@ pub(super) fn parse_prop(s: &str) -> Result<(String, String), String> {
 
 impl ProduceArgs {
     fn message(&self, body: Vec<u8>) -> ProduceMessage {
-        let now = now_ms();
         ProduceMessage {
             route: match (&self.sharding_key, self.queue) {
                 (Some(k), _) => Route::Key(k.clone()),
                 (None, Some(q)) => Route::Queue(q),
                 (None, None) => Route::Any,
             },
-            message: Message {
-                id: MessageId::generate(now),
-                tag: self.tag.clone(),
-                keys: self.keys.clone(),
-                properties: self.props.iter().cloned().collect::<BTreeMap<_, _>>(),
-                body,
-                born_at: now,
-            },
+            message: self.fields.message(body),
         }
     }
 }

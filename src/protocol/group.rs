@@ -53,24 +53,34 @@ pub struct FilterSpec {
     pub expression: String,
 }
 
-pub(super) fn encode_filter(buf: &mut Vec<u8>, f: &Option<FilterSpec>) {
+/// A filter: `str` plugin, `str` expression.
+pub(super) fn encode_filter_spec(buf: &mut Vec<u8>, f: &FilterSpec) {
+    put_str16(buf, &f.plugin);
+    put_str16(buf, &f.expression);
+}
+
+pub(super) fn decode_filter_spec(r: &mut Reader<'_>) -> Result<FilterSpec, ReadError> {
+    Ok(FilterSpec {
+        plugin: r.str16("filter plugin")?,
+        expression: r.str16("filter expression")?,
+    })
+}
+
+/// An optional filter: `u8` 0, or 1 and the filter.
+fn encode_filter(buf: &mut Vec<u8>, f: &Option<FilterSpec>) {
     match f {
         None => buf.push(0),
         Some(f) => {
             buf.push(1);
-            put_str16(buf, &f.plugin);
-            put_str16(buf, &f.expression);
+            encode_filter_spec(buf, f);
         }
     }
 }
 
-pub(super) fn decode_filter(r: &mut Reader<'_>) -> Result<Option<FilterSpec>, ReadError> {
+fn decode_filter(r: &mut Reader<'_>) -> Result<Option<FilterSpec>, ReadError> {
     match r.u8("filter flag")? {
         0 => Ok(None),
-        1 => Ok(Some(FilterSpec {
-            plugin: r.str16("filter plugin")?,
-            expression: r.str16("filter expression")?,
-        })),
+        1 => decode_filter_spec(r).map(Some),
         other => Err(ReadError::Invalid {
             field: "filter flag",
             reason: format!("{other} is not 0 or 1"),

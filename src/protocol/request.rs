@@ -210,8 +210,7 @@ impl Request {
             Request::Fetch(f) => encode_fetch(buf, f),
             Request::FetchFiltered(f, filter) => {
                 encode_fetch(buf, f);
-                put_str16(buf, &filter.plugin);
-                put_str16(buf, &filter.expression);
+                group::encode_filter_spec(buf, filter);
             }
             Request::TopicCreate {
                 name,
@@ -325,13 +324,9 @@ fn decode_body(kind: Kind, r: &mut Reader<'_>) -> Result<Request, ReadError> {
         },
         Kind::Produce => unreachable!("produce bodies are decoded through ProduceView"),
         Kind::Fetch => Request::Fetch(decode_fetch(r)?),
-        Kind::FetchFiltered => Request::FetchFiltered(
-            decode_fetch(r)?,
-            group::FilterSpec {
-                plugin: r.str16("filter plugin")?,
-                expression: r.str16("filter expression")?,
-            },
-        ),
+        Kind::FetchFiltered => {
+            Request::FetchFiltered(decode_fetch(r)?, group::decode_filter_spec(r)?)
+        }
         Kind::TopicCreate => Request::TopicCreate {
             name: r.str16("topic name")?,
             queues: r.u32("queues")?,

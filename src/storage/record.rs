@@ -424,19 +424,24 @@ pub struct RecordView<'a> {
 impl RecordView<'_> {
     /// The message, with its content decoded.
     pub fn message(&self) -> Result<Message, DecodeError> {
-        let malformed = |e: ReadError| DecodeError::Malformed(e.to_string());
-        let mut r = Reader::new(self.content);
-        let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
-        r.finish("record").map_err(malformed)?;
-        Ok(Message {
-            id: self.id,
-            tag,
-            keys,
-            properties,
-            body,
-            born_at: self.born_at,
-        })
+        message_of(self.id, self.born_at, self.content)
     }
+}
+
+/// A message from its id, born time and content bytes (the record layout from byte 60).
+pub fn message_of(id: MessageId, born_at: i64, content: &[u8]) -> Result<Message, DecodeError> {
+    let malformed = |e: ReadError| DecodeError::Malformed(e.to_string());
+    let mut r = Reader::new(content);
+    let (tag, keys, properties, body) = decode_content(&mut r).map_err(malformed)?;
+    r.finish("record").map_err(malformed)?;
+    Ok(Message {
+        id,
+        tag,
+        keys,
+        properties,
+        body,
+        born_at,
+    })
 }
 
 /// Checks the record at the start of `bytes` (length, CRC, version, flags) and reads its

@@ -40,28 +40,26 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The decision after delivery number `attempt` failed at `now_ms`.
     pub fn decide(&self, attempt: u32, now_ms: i64) -> Decision {
-        if attempt >= self.max_attempts.max(1) {
-            return Decision::DeadLetter;
-        }
-        let i = (attempt.max(1) - 1) as usize;
-        let delay = self
-            .delays_ms
-            .get(i)
-            .or(self.delays_ms.last())
-            .copied()
-            .unwrap_or(0);
-        Decision::RetryAt(now_ms.saturating_add(delay as i64))
+        decide(&self.delays_ms, self.max_attempts, attempt, now_ms)
     }
 
     /// Ordered consumption retries the same message at a fixed interval (the queue is blocked
     /// meanwhile), with the same attempt limit.
     pub fn decide_ordered(&self, attempt: u32, now_ms: i64, interval_ms: u64) -> Decision {
-        if attempt >= self.max_attempts.max(1) {
-            Decision::DeadLetter
-        } else {
-            Decision::RetryAt(now_ms.saturating_add(interval_ms as i64))
-        }
+        decide(&[interval_ms], self.max_attempts, attempt, now_ms)
     }
+}
+
+/// The decision after delivery number `attempt` failed at `now_ms`: dead-letter once
+/// `max_attempts` deliveries failed, else retry after `delays_ms[attempt - 1]` (the last
+/// delay repeats).
+pub fn decide(delays_ms: &[u64], max_attempts: u32, attempt: u32, now_ms: i64) -> Decision {
+    if attempt >= max_attempts.max(1) {
+        return Decision::DeadLetter;
+    }
+    let i = (attempt.max(1) - 1) as usize;
+    let delay = delays_ms.get(i).or(delays_ms.last()).copied().unwrap_or(0);
+    Decision::RetryAt(now_ms.saturating_add(delay as i64))
 }
 
 #[cfg(test)]

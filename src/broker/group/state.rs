@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
-use super::retry::{Decision, RetryPolicy};
+use super::retry::{self, Decision};
 use super::window::{Grant, Handout, QueueWindow, WindowSnapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,10 +497,7 @@ impl Group {
         reason: &str,
     ) -> bool {
         let mode = self.settings.mode;
-        let retry = RetryPolicy {
-            delays_ms: self.policy.retry_delays_ms.clone(),
-            max_attempts: self.settings.max_attempts,
-        };
+        let max_attempts = self.settings.max_attempts;
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };
@@ -510,12 +507,13 @@ impl Group {
         let Some(failed) = w.fail(offset, lease) else {
             return false;
         };
-        let decision = if mode == Mode::Ordered {
+        let delays: &[u64] = if mode == Mode::Ordered {
             w.revoke_above(offset);
-            retry.decide_ordered(failed.attempt, now, self.policy.ordered_retry_ms)
+            &[self.policy.ordered_retry_ms]
         } else {
-            retry.decide(failed.attempt, now)
+            &self.policy.retry_delays_ms
         };
+        let decision = retry::decide(delays, max_attempts, failed.attempt, now);
         w.settle_handover();
         match decision {
             Decision::RetryAt(due) => {
