@@ -38,6 +38,8 @@ pub const BUILTINS: [(&str, &[u8]); 2] = [
     ),
 ];
 
+/// The only plugin kind so far (routers, dedup and retry policies come next).
+pub const KIND: &str = "filter";
 pub const DEFAULT_MEMORY_LIMIT: u64 = 32 << 20;
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(20);
 
@@ -96,7 +98,6 @@ pub struct PluginStats {
 /// A plugin compiled and linked, ready to instantiate.
 pub struct LoadedPlugin {
     pub spec: PluginSpec,
-    pub kind: &'static str,
     pre: FilterPluginPre<HostState>,
     /// Bumped by each reload; live instances of an older one are replaced before their next
     /// batch.
@@ -203,7 +204,6 @@ impl Plugins {
         let pre = self.link(&wasm).map_err(fail)?;
         Ok(LoadedPlugin {
             spec: spec.clone(),
-            kind: "filter",
             pre,
             generation: self.generations.fetch_add(1, Ordering::Relaxed),
             stats: Arc::new(PluginStats::default()),
@@ -320,7 +320,7 @@ impl Plugins {
 fn info_of(spec: &PluginSpec, loaded: Option<&LoadedPlugin>) -> PluginInfo {
     PluginInfo {
         name: spec.name.clone(),
-        kind: "filter".to_string(),
+        kind: KIND.to_string(),
         source: spec.source.clone(),
         generation: loaded.map_or(0, |p| p.generation),
     }
