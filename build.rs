@@ -15,6 +15,7 @@ fn main() {
     watch(&root.join("plugins"));
     watch(&root.join("wit"));
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args([
@@ -52,6 +53,30 @@ fn main() {
     }
     let dir = plugin_target.join("wasm32-wasip2/release");
     println!("cargo:rustc-env=LOCKGATE_PLUGIN_DIR={}", dir.display());
+}
+
+/// A toolchain installed before `rust-toolchain.toml` named the target (or by hand, with
+/// `--profile minimal`) lacks `wasm32-wasip2`, and rustup adds toolchains but not targets on its
+/// own. Add it through rustup for the toolchain this build runs under, and say so; without
+/// rustup the build fails below with the command to run.
+fn ensure_wasm_target() {
+    if wasm_target_installed() {
+        return;
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &toolchain]);
+    }
+    eprintln!("lockgate build: the wasm32-wasip2 target is missing; running `rustup target add wasm32-wasip2`");
+    println!(
+        "cargo:warning=the wasm32-wasip2 target was missing; added it with `rustup target add wasm32-wasip2`"
+    );
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => eprintln!("lockgate build: rustup target add exited with {s}"),
+        Err(e) => eprintln!("lockgate build: cannot run rustup ({e})"),
+    }
 }
 
 fn wasm_target_installed() -> bool {
