@@ -68,7 +68,9 @@ fn ensure_wasm_target() {
     if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
         cmd.args(["--toolchain", &toolchain]);
     }
-    eprintln!("lockgate build: the wasm32-wasip2 target is missing; running `rustup target add wasm32-wasip2`");
+    eprintln!(
+        "lockgate build: the wasm32-wasip2 target is missing; running `rustup target add wasm32-wasip2`"
+    );
     println!(
         "cargo:warning=the wasm32-wasip2 target was missing; added it with `rustup target add wasm32-wasip2`"
     );

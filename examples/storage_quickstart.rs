@@ -1,8 +1,9 @@
 //! Using the storage engine directly: create a topic, append a batch, read it back, look a
 //! message up by key. Run with `cargo run --example storage_quickstart`.
 
+use lockgate::clock::system_now_ms as now_ms;
 use lockgate::storage::{
-    Durability, Message, MessageId, Store, StoreOptions, TopicName, TopicSpec, now_ms,
+    Durability, Message, MessageId, Store, StoreOptions, TopicName, TopicSpec,
 };
 
 fn main() -> anyhow::Result<()> {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::broker::Broker;
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::storage::{StorageError, Store, StoreOptions, TopicSpec};
+use crate::storage::{StorageError, Store, TopicSpec};
 use crate::transport::{Endpoint, EndpointError, EndpointOptions};
 
 /// How long shutdown waits for in-flight requests.
@@ -31,11 +32,13 @@ pub enum ServerError {
     Endpoint(#[from] EndpointError),
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
+    #[error("broker: {0}")]
+    Broker(#[from] crate::broker::BrokerError),
 }
 
 /// Opens the store described by `config` and brings the configured topics to their settings.
-pub fn open_store(config: &Config) -> Result<Arc<Store>, ServerError> {
-    let store = Store::open(StoreOptions::from_config(config))?;
+pub fn open_store(config: &Config, clock: Clock) -> Result<Arc<Store>, ServerError> {
+    let store = Store::open(config.store_options(clock))?;
     for (index, t) in config.topics.iter().enumerate() {
         let spec = TopicSpec {
             name: t.name.clone(),
@@ -54,21 +57,27 @@ pub fn open_store(config: &Config) -> Result<Arc<Store>, ServerError> {
     Ok(store)
 }
 
-/// A running server: its store, its broker (with the group ticker) and its endpoint.
+/// A running server: its store, its broker (with the timer driver) and its endpoint.
 pub struct Running {
     pub store: Arc<Store>,
     pub broker: Arc<Broker>,
     pub endpoint: Endpoint,
-    ticker: tokio::task::JoinHandle<()>,
-    stop_ticker: tokio::sync::watch::Sender<bool>,
+    timers: tokio::task::JoinHandle<()>,
+    stop_timers: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
-    /// Opens storage and starts listening as `config` says.
+    /// Opens storage and starts listening as `config` says, on the system clock.
     pub async fn start(config: &Config) -> Result<Running, ServerError> {
+        Running::start_with_clock(config, Clock::system()).await
+    }
+
+    /// [`Running::start`] with every service reading time from `clock` (tests pass a manual
+    /// one to drive leases, retries and sessions).
+    pub async fn start_with_clock(config: &Config, clock: Clock) -> Result<Running, ServerError> {
         let store = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || open_store(&config)
+            let (config, clock) = (config.clone(), clock.clone());
+            move || open_store(&config, clock)
         })
         .await??;
         let plugins = tokio::task::spawn_blocking({
@@ -76,12 +85,18 @@ impl Running {
                 config.server.data_dir.join("plugins/cache"),
                 config.plugins.clone(),
             );
-            move || crate::plugin::Plugins::load(Some(&dir), &specs)
+            let clock = clock.clone();
+            move || crate::plugin::Plugins::load_with_clock(clock, Some(&dir), &specs)
         })
         .await??;
-        let broker = Arc::new(Broker::new(store.clone(), config, Arc::new(plugins))?);
-        let (stop_ticker, stopped) = tokio::sync::watch::channel(false);
-        let ticker = broker.start_group_ticker(stopped);
+        let broker = Arc::new(Broker::new(
+            store.clone(),
+            config,
+            Arc::new(plugins),
+            clock,
+        )?);
+        let (stop_timers, stopped) = tokio::sync::watch::channel(false);
+        let timers = broker.timers().spawn(stopped);
         let s = &config.server;
         let endpoint = Endpoint::start(
             &EndpointOptions {
@@ -105,8 +120,8 @@ impl Running {
             store,
             broker,
             endpoint,
-            ticker,
-            stop_ticker,
+            timers,
+            stop_timers,
         })
     }
 
@@ -118,10 +133,10 @@ impl Running {
     /// persist group progress, flush and write the clean checkpoint.
     pub async fn stop(self) -> Result<(), ServerError> {
         self.endpoint.shutdown(SHUTDOWN_GRACE).await;
-        let _ = self.stop_ticker.send(true);
-        let _ = self.ticker.await;
-        let broker = self.broker;
-        tokio::task::spawn_blocking(move || broker.persist_groups()).await?;
+        let _ = self.stop_timers.send(true);
+        let _ = self.timers.await;
+        let groups = self.broker.groups().clone();
+        tokio::task::spawn_blocking(move || groups.persist()).await?;
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close()).await??;
         Ok(())

@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use common::server::{connect, number_of, produce_all, start, test_config};
-use lockgate::broker::group::Mode;
 use lockgate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
+use lockgate::clock::system_now_ms as now_ms;
+use lockgate::protocol::Mode;
 use lockgate::protocol::{
     GroupDelivered, JoinRequest, ProduceMessage, ResetTo, Route, StartPosition,
 };
-use lockgate::storage::{Durability, Message, now_ms};
+use lockgate::storage::{Durability, Message};
 use tokio::sync::mpsc;
 
 /// Upper bound for any wait in these tests: reaching it is a failure, not a pass.
@@ -270,8 +271,8 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
     running.stop().await.unwrap();
 }
 
-fn range(m: &GroupDelivered) -> lockgate::broker::group::AckRange {
-    lockgate::broker::group::AckRange {
+fn range(m: &GroupDelivered) -> lockgate::protocol::AckRange {
+    lockgate::protocol::AckRange {
         queue: m.delivered.queue,
         offset: m.delivered.offset,
         count: 1,

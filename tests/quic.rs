@@ -84,7 +84,7 @@ async fn ten_thousand_messages_come_back_in_per_queue_order() {
 }
 
 use lockgate::protocol::{
-    HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame,
+    HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, SessionRequest, Status, frame,
 };
 
 /// Sends one raw frame on a stream and reads the response's header and body.
@@ -179,7 +179,7 @@ async fn malformed_frames_get_error_statuses_and_the_server_keeps_serving() {
     assert_eq!(status_of(Kind::Produce, &b), Status::BatchTooLarge);
     // The same stream still works.
     let mut ping = Vec::new();
-    Request::Ping { nonce: 77 }.encode_body(&mut ping);
+    Request::Session(SessionRequest::Ping { nonce: 77 }).encode_body(&mut ping);
     let (_, b) = raw_call(&mut send, &mut recv, Kind::Ping as u16, 4, &ping).await;
     assert_eq!(
         Response::decode(Kind::Ping, &b).unwrap(),

@@ -161,7 +161,9 @@ async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
         .await
         .unwrap();
     client
-        .call(lockgate::protocol::Request::Ping { nonce: 0 })
+        .call(lockgate::protocol::Request::Session(
+            lockgate::protocol::SessionRequest::Ping { nonce: 0 },
+        ))
         .await
         .unwrap();
 

@@ -298,7 +298,7 @@ fn retention_by_size_deletes_oldest_segments_and_readers_learn_the_earliest_offs
     }
     let segments_before = log_files(dir.path()).len();
     let report = store
-        .enforce_retention(lockgate::storage::now_ms())
+        .enforce_retention(lockgate::clock::system_now_ms())
         .unwrap();
     assert!(report.segments_deleted > 0);
     assert_eq!(
@@ -345,7 +345,7 @@ fn retention_by_age_never_deletes_the_active_segment() {
     for n in 0..1000 {
         store.append("t", 0, &[msg(n)]).unwrap();
     }
-    let now = lockgate::storage::now_ms();
+    let now = lockgate::clock::system_now_ms();
     assert_eq!(
         store.enforce_retention(now).unwrap().segments_deleted,
         0,
@@ -586,7 +586,7 @@ fn topic_retention_hides_older_messages_from_readers_only() {
     let old = store.append("short", 0, &[msg(1)]).unwrap();
     store.append("long", 0, &[msg(2)]).unwrap();
     // Wait for the wall clock to pass the short topic's retention (an event, not a guess).
-    while lockgate::storage::now_ms() <= old.stored_at + 1 {
+    while lockgate::clock::system_now_ms() <= old.stored_at + 1 {
         std::hint::spin_loop();
     }
     store.append("short", 0, &[msg(3)]).unwrap();

@@ -20,10 +20,10 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::broker::group::Mode;
 use crate::cli::{CliError, ConnectArgs};
 use crate::client::{AckMode, Client, ClientError, GroupConsumer, GroupConsumerOptions};
 use crate::config::Config;
+use crate::protocol::Mode;
 use crate::protocol::{
     FetchRequest, Kind, ProduceMessage, ProduceRequest, Request, ResetTo, Response, Route, Status,
     frame,

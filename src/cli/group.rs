@@ -7,11 +7,11 @@ use super::consume::{Printable, print_messages};
 use super::output::emit;
 use super::time::parse_rfc3339;
 use super::{CliError, ConnectArgs, ConsumeArgs};
-use crate::broker::group::Mode;
 use crate::client::{AckMode, ClientError, GroupConsumer, GroupConsumerOptions};
+use crate::clock::system_now_ms as now_ms;
 use crate::config::Config;
+use crate::protocol::Mode;
 use crate::protocol::{Delivered, GroupInfo, ResetTo, StartPosition};
-use crate::storage::now_ms;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupCommand {

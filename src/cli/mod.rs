@@ -133,7 +133,7 @@ pub async fn message(
         }
         (None, Some(key)) => {
             client
-                .find_by_key(&topic, &key, crate::broker::MAX_LOOKUP)
+                .find_by_key(&topic, &key, crate::protocol::limits::MAX_LOOKUP)
                 .await?
         }
         (None, None) => return Err(CliError("give --id or --key".into())),

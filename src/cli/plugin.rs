@@ -56,7 +56,7 @@ pub fn filter_test(args: FilterTestArgs, config: &Config) -> ExitCode {
     };
     let message = args.fields.message(Vec::new());
     let mut batch = BatchBuilder::with_capacity(256);
-    batch.push_message(&message, 0, 0, crate::storage::now_ms(), 1);
+    batch.push_message(&message, 0, 0, crate::clock::system_now_ms(), 1);
     match filter.decide("test", batch.finish(), 1) {
         Ok(d) => {
             println!("{}", d[0]);

@@ -8,9 +8,10 @@ use tokio::sync::mpsc;
 
 use super::{CliError, ConnectArgs, output::print_ack};
 use crate::client::{ProducerOptions, SendHandle};
+use crate::clock::system_now_ms as now_ms;
 use crate::config::Config;
 use crate::protocol::{ProduceMessage, Route};
-use crate::storage::{Message, MessageId, now_ms};
+use crate::storage::{Message, MessageId};
 
 #[derive(Debug, clap::Args)]
 pub struct ProduceArgs {

@@ -18,10 +18,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Client, ClientError, read_response};
-use crate::broker::group::{AckRange, Mode};
+use crate::protocol::{AckRange, Mode};
 use crate::protocol::{
-    FilterSpec, GroupDelivered, JoinRequest, Kind, Request, Response, StartPosition,
-    SubscribeRequest, frame,
+    FilterSpec, GroupDelivered, GroupRequest, JoinRequest, Kind, PluginRequest, Request, Response,
+    StartPosition, SubscribeRequest, frame,
 };
 use crate::storage::record::content_len;
 
@@ -133,11 +133,11 @@ impl GroupConsumer {
         opts: GroupConsumerOptions,
     ) -> Result<GroupConsumer, ClientError> {
         let (mut send, mut recv) = client.conn.open_bi().await?;
-        let req = Request::Subscribe(SubscribeRequest {
+        let req = Request::Group(GroupRequest::Subscribe(SubscribeRequest {
             join: opts.join_request(),
             credit_messages: opts.credit_messages,
             credit_bytes: opts.credit_bytes,
-        });
+        }));
         let mut body = Vec::new();
         req.encode_body(&mut body);
         let id = client.next_id();
@@ -434,7 +434,7 @@ async fn send_credits(
             Err(_) => (0, 0),
         };
         let mut body = Vec::new();
-        Request::Credit { messages, bytes }.encode_body(&mut body);
+        Request::Group(GroupRequest::Credit { messages, bytes }).encode_body(&mut body);
         id = id.wrapping_add(1);
         if send
             .write_all(&frame(Kind::Credit as u16, id, &body))
@@ -528,7 +528,7 @@ impl Client {
 
     /// Joins a group for use with [`Client::receive`]; returns the member id.
     pub async fn join_group(&self, j: JoinRequest) -> Result<u64, ClientError> {
-        match self.call(Request::GroupJoin(j)).await? {
+        match self.call(Request::Group(GroupRequest::Join(j))).await? {
             Response::Joined { member, .. } => Ok(member),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::GroupJoin,
@@ -544,12 +544,12 @@ impl Client {
         max_bytes: u32,
         wait: Duration,
     ) -> Result<Vec<GroupDelivered>, ClientError> {
-        let req = Request::Receive {
+        let req = Request::Group(GroupRequest::Receive {
             member,
             max_messages,
             max_bytes,
             max_wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
-        };
+        });
         match self.call(req).await? {
             Response::Deliveries(ms) => Ok(ms),
             _ => Err(ClientError::Unexpected {
@@ -560,7 +560,11 @@ impl Client {
 
     /// Acks ranges; returns `(acked, stale)`.
     pub async fn ack(&self, member: u64, ranges: Vec<AckRange>) -> Result<(u64, u64), ClientError> {
-        acked(self.call(Request::Ack { member, ranges }).await?, Kind::Ack)
+        acked(
+            self.call(Request::Group(GroupRequest::Ack { member, ranges }))
+                .await?,
+            Kind::Ack,
+        )
     }
 
     pub async fn nack(
@@ -569,30 +573,32 @@ impl Client {
         reason: &str,
         ranges: Vec<AckRange>,
     ) -> Result<(u64, u64), ClientError> {
-        let req = Request::Nack {
+        let req = Request::Group(GroupRequest::Nack {
             member,
             reason: reason.to_string(),
             ranges,
-        };
+        });
         acked(self.call(req).await?, Kind::Nack)
     }
 
     pub async fn heartbeat(&self, member: u64) -> Result<(), ClientError> {
         done(
-            self.call(Request::Heartbeat { member }).await?,
+            self.call(Request::Group(GroupRequest::Heartbeat { member }))
+                .await?,
             Kind::Heartbeat,
         )
     }
 
     pub async fn leave_group(&self, member: u64) -> Result<(), ClientError> {
         done(
-            self.call(Request::GroupLeave { member }).await?,
+            self.call(Request::Group(GroupRequest::Leave { member }))
+                .await?,
             Kind::GroupLeave,
         )
     }
 
     pub async fn list_groups(&self) -> Result<Vec<crate::protocol::GroupSummary>, ClientError> {
-        match self.call(Request::GroupList).await? {
+        match self.call(Request::Group(GroupRequest::List)).await? {
             Response::Groups(g) => Ok(g),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::GroupList,
@@ -605,9 +611,9 @@ impl Client {
         group: &str,
     ) -> Result<crate::protocol::GroupInfo, ClientError> {
         match self
-            .call(Request::GroupDescribe {
+            .call(Request::Group(GroupRequest::Describe {
                 group: group.into(),
-            })
+            }))
             .await?
         {
             Response::Group(g) => Ok(g),
@@ -625,12 +631,12 @@ impl Client {
         queue: Option<u32>,
         to: crate::protocol::ResetTo,
     ) -> Result<Vec<(u32, u64)>, ClientError> {
-        let req = Request::GroupReset {
+        let req = Request::Group(GroupRequest::Reset {
             group: group.into(),
             topic: topic.into(),
             queue,
             to,
-        };
+        });
         match self.call(req).await? {
             Response::Positions(p) => Ok(p),
             _ => Err(ClientError::Unexpected {
@@ -641,7 +647,7 @@ impl Client {
 
     /// The plugins the server has loaded.
     pub async fn list_plugins(&self) -> Result<Vec<crate::protocol::PluginEntry>, ClientError> {
-        match self.call(Request::PluginList).await? {
+        match self.call(Request::Plugin(PluginRequest::List)).await? {
             Response::Plugins(p) => Ok(p),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::PluginList,
@@ -655,7 +661,7 @@ impl Client {
         name: &str,
     ) -> Result<crate::protocol::PluginEntry, ClientError> {
         match self
-            .call(Request::PluginReload { name: name.into() })
+            .call(Request::Plugin(PluginRequest::Reload { name: name.into() }))
             .await?
         {
             Response::Plugins(mut p) if p.len() == 1 => Ok(p.remove(0)),
@@ -666,9 +672,9 @@ impl Client {
     }
 
     pub async fn delete_group(&self, group: &str) -> Result<(), ClientError> {
-        let req = Request::GroupDelete {
+        let req = Request::Group(GroupRequest::Delete {
             group: group.into(),
-        };
+        });
         done(self.call(req).await?, Kind::GroupDelete)
     }
 }

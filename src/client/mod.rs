@@ -20,8 +20,9 @@ pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
 pub use producer::{Producer, ProducerOptions, SendHandle};
 
 use crate::protocol::{
-    Delivered, FetchRequest, HEADER_LEN, Header, Kind, ProtocolError, QueueRange, RESPONSE_BIT,
-    Request, Response, Status, TopicInfo, VERSION, frame,
+    Delivered, FetchFamily, FetchRequest, HEADER_LEN, Header, Kind, LookupRequest, ProtocolError,
+    QueueRange, RESPONSE_BIT, Request, Response, SessionRequest, Status, TopicInfo, TopicRequest,
+    VERSION, frame,
 };
 use crate::storage::{Durability, MessageId};
 use crate::transport::tls::{self, TlsError};
@@ -131,10 +132,10 @@ impl Client {
             opts: Arc::new(opts.clone()),
         };
         match client
-            .call(Request::Hello {
+            .call(Request::Session(SessionRequest::Hello {
                 version: VERSION,
                 client: format!("lockgate-client {}", env!("CARGO_PKG_VERSION")),
-            })
+            }))
             .await?
         {
             Response::Hello { .. } => Ok(client),
@@ -177,7 +178,10 @@ impl Client {
     }
 
     pub async fn ping(&self, nonce: u64) -> Result<u64, ClientError> {
-        match self.call(Request::Ping { nonce }).await? {
+        match self
+            .call(Request::Session(SessionRequest::Ping { nonce }))
+            .await?
+        {
             Response::Pong { nonce } => Ok(nonce),
             _ => Err(ClientError::Unexpected { asked: Kind::Ping }),
         }
@@ -191,12 +195,12 @@ impl Client {
         retention_ms: u64,
     ) -> Result<TopicInfo, ClientError> {
         match self
-            .call(Request::TopicCreate {
+            .call(Request::Topic(TopicRequest::Create {
                 name: name.into(),
                 queues,
                 durability,
                 retention_ms,
-            })
+            }))
             .await?
         {
             Response::Topic(t) => Ok(t),
@@ -208,7 +212,7 @@ impl Client {
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
         match self
-            .call(Request::TopicDelete { name: name.into() })
+            .call(Request::Topic(TopicRequest::Delete { name: name.into() }))
             .await?
         {
             Response::TopicDeleted => Ok(()),
@@ -219,7 +223,7 @@ impl Client {
     }
 
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, ClientError> {
-        match self.call(Request::TopicList).await? {
+        match self.call(Request::Topic(TopicRequest::List)).await? {
             Response::Topics(t) => Ok(t),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::TopicList,
@@ -232,7 +236,7 @@ impl Client {
         name: &str,
     ) -> Result<(TopicInfo, Vec<QueueRange>), ClientError> {
         match self
-            .call(Request::TopicDescribe { name: name.into() })
+            .call(Request::Topic(TopicRequest::Describe { name: name.into() }))
             .await?
         {
             Response::Description { topic, queues } => Ok((topic, queues)),
@@ -245,7 +249,7 @@ impl Client {
     /// Reads from a queue: up to `max_messages` from `offset`, waiting up to `max_wait_ms` when
     /// nothing is there yet. Returns the next offset to read and the messages.
     pub async fn fetch(&self, req: FetchRequest) -> Result<(u64, Vec<Delivered>), ClientError> {
-        match self.call(Request::Fetch(req)).await? {
+        match self.call(Request::Fetch(FetchFamily::Fetch(req))).await? {
             Response::Fetched {
                 next_offset,
                 messages,
@@ -261,7 +265,10 @@ impl Client {
         req: FetchRequest,
         filter: crate::protocol::FilterSpec,
     ) -> Result<(u64, Vec<Delivered>), ClientError> {
-        match self.call(Request::FetchFiltered(req, filter)).await? {
+        match self
+            .call(Request::Fetch(FetchFamily::Filtered(req, filter)))
+            .await?
+        {
             Response::Fetched {
                 next_offset,
                 messages,
@@ -278,10 +285,10 @@ impl Client {
         id: MessageId,
     ) -> Result<Option<Delivered>, ClientError> {
         match self
-            .call(Request::LookupId {
+            .call(Request::Lookup(LookupRequest::Id {
                 topic: topic.into(),
                 id,
-            })
+            }))
             .await?
         {
             Response::Found(mut m) => Ok(m.pop()),
@@ -298,11 +305,11 @@ impl Client {
         limit: u32,
     ) -> Result<Vec<Delivered>, ClientError> {
         match self
-            .call(Request::LookupKey {
+            .call(Request::Lookup(LookupRequest::Key {
                 topic: topic.into(),
                 key: key.into(),
                 limit,
-            })
+            }))
             .await?
         {
             Response::Found(m) => Ok(m),
@@ -319,11 +326,11 @@ impl Client {
         time_ms: i64,
     ) -> Result<u64, ClientError> {
         match self
-            .call(Request::OffsetForTime {
+            .call(Request::Lookup(LookupRequest::OffsetForTime {
                 topic: topic.into(),
                 queue,
                 time_ms,
-            })
+            }))
             .await?
         {
             Response::Offset(o) => Ok(o),

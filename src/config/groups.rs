@@ -5,7 +5,13 @@ use std::time::Duration;
 
 use super::raw::RawGroups;
 use super::{Validator, positive_duration_of};
-use crate::broker::group::retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAYS_MS};
+
+/// RocketMQ's consumer retry schedule: 10s, 30s, 1m, 2m … 10m, 20m, 30m, 1h, 2h.
+pub const DEFAULT_RETRY_DELAYS_MS: [u64; 16] = [
+    10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000, 480_000, 540_000,
+    600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
+];
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupsConfig {

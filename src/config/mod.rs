@@ -5,7 +5,7 @@
 //! with its TOML path (`storage.segment_size: "12 XB" is not a size`), before anything starts.
 //! This module reads and checks configuration; it does not create directories or open storage.
 
-mod groups;
+pub mod groups;
 pub mod plugins;
 mod raw;
 pub mod units;
@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::storage::{Durability, TopicName};
+use crate::clock::Clock;
+use crate::storage::{Durability, StoreOptions, TopicName};
 pub use groups::GroupsConfig;
 pub use raw::RawConfig;
 use units::{parse_duration, parse_size};
@@ -85,7 +86,7 @@ pub struct TopicConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7420";
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_QUEUES: u32 = 8;
-pub const MAX_QUEUES: u32 = 1024;
+pub use crate::storage::MAX_QUEUES;
 const MIN_SEGMENT_SIZE: u64 = 1 << 20;
 const MAX_SEGMENT_SIZE: u64 = 64 << 30;
 
@@ -105,18 +106,36 @@ impl Default for Config {
                 client_ca: None,
             },
             storage: StorageConfig {
-                segment_size: 1 << 30,
+                segment_size: StoreOptions::DEFAULT_SEGMENT_SIZE,
                 durability: Durability::Sync,
-                flush_interval: Duration::from_millis(200),
-                checkpoint_interval: Duration::from_secs(10),
-                retention: Some(Duration::from_secs(72 * 3600)),
+                flush_interval: StoreOptions::DEFAULT_FLUSH_INTERVAL,
+                checkpoint_interval: StoreOptions::DEFAULT_CHECKPOINT_INTERVAL,
+                retention: Some(StoreOptions::DEFAULT_RETENTION),
                 retention_size: None,
-                max_message_size: 4 << 20,
+                max_message_size: StoreOptions::DEFAULT_MAX_MESSAGE_SIZE,
             },
             groups: GroupsConfig::default(),
             topics: Vec::new(),
             plugins: Vec::new(),
             pipelines: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// The store this configuration describes, reading time from `clock`.
+    pub fn store_options(&self, clock: Clock) -> StoreOptions {
+        let s = &self.storage;
+        StoreOptions {
+            dir: self.server.data_dir.clone(),
+            segment_size: s.segment_size,
+            flush_interval: s.flush_interval,
+            checkpoint_interval: s.checkpoint_interval,
+            retention: s.retention,
+            retention_size: s.retention_size,
+            max_message_size: s.max_message_size,
+            clock,
+            ..StoreOptions::new(&self.server.data_dir)
         }
     }
 }

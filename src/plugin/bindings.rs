@@ -22,12 +22,14 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: Limiter,
+    clock: crate::clock::Clock,
 }
 
 impl HostState {
-    pub fn new(plugin: Arc<str>, memory_limit: usize) -> HostState {
+    pub fn new(plugin: Arc<str>, memory_limit: usize, clock: crate::clock::Clock) -> HostState {
         HostState {
             plugin,
+            clock,
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limiter: Limiter {
@@ -110,6 +112,6 @@ impl self::lockgate::plugin::host::Host for HostState {
     }
 
     fn now_ms(&mut self) -> i64 {
-        crate::storage::now_ms()
+        self.clock.now_ms()
     }
 }

@@ -2,6 +2,7 @@
 //! deciding batches in the flat layout (`docs/plugins.md`). Failures are contained here: the
 //! instance is dropped and rebuilt for the next batch; the caller applies its `on_error`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,6 +11,7 @@ use wasmtime::component::ResourceAny;
 
 use super::bindings::{FilterPlugin, HostState};
 use super::{LoadedPlugin, PluginSlot, TICK};
+use crate::storage::record::tag_hash;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -66,18 +68,29 @@ pub struct Filter {
     slot: Arc<PluginSlot>,
     expression: String,
     live: Option<Live>,
+    /// The tag hashes a message must have to pass, when that is all the filter asks.
+    tag_prefilter: Option<Arc<HashSet<u32>>>,
 }
 
 impl Filter {
     /// Instantiates the slot's plugin and compiles `expression` (its errors come back here).
     pub(super) fn new(slot: Arc<PluginSlot>, expression: &str) -> Result<Filter, FilterError> {
+        let tag_prefilter = tag_prefilter(&slot.spec().source, expression);
         let mut f = Filter {
             slot,
             expression: expression.to_string(),
             live: None,
+            tag_prefilter,
         };
         f.ensure_live()?;
         Ok(f)
+    }
+
+    /// For the built-in tag filter: the hashes of the tags it selects (`None` for `*` and
+    /// for every other plugin), so a reader can pass over index entries with other tag hashes
+    /// without reading their messages. The plugin still decides what is read.
+    pub fn tag_prefilter(&self) -> Option<Arc<HashSet<u32>>> {
+        self.tag_prefilter.clone()
     }
 
     pub fn plugin_name(&self) -> String {
@@ -101,7 +114,11 @@ impl Filter {
         let name: Arc<str> = format!("filter:{}", plugin.spec.name).into();
         let mut store = Store::new(
             plugin.pre.engine(),
-            HostState::new(name, plugin.spec.memory_limit as usize),
+            HostState::new(
+                name,
+                plugin.spec.memory_limit as usize,
+                plugin.clock.clone(),
+            ),
         );
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
@@ -216,4 +233,15 @@ fn classify(plugin: &LoadedPlugin, store: &Store<HostState>, e: &wasmtime::Error
         kind,
         detail,
     }
+}
+
+/// The host knows what its own built-in tag filter selects; a user plugin's expression means
+/// whatever that plugin says, so nothing is prefiltered for it.
+fn tag_prefilter(source: &str, expression: &str) -> Option<Arc<HashSet<u32>>> {
+    if source != "builtin:tag" {
+        return None;
+    }
+    let parsed = lockgate_filters::tag::TagFilter::parse(expression).ok()?;
+    let tags = parsed.tags()?;
+    Some(Arc::new(tags.iter().map(|t| tag_hash(t)).collect()))
 }

@@ -26,6 +26,8 @@ use bindings::{FilterPluginPre, HostState};
 use cache::CompileCache;
 use engine::PluginEngine;
 
+use crate::clock::Clock;
+
 /// The built-in plugins, embedded at build time (see `build.rs`), by name.
 pub const BUILTINS: [(&str, &[u8]); 2] = [
     (
@@ -103,6 +105,8 @@ pub struct LoadedPlugin {
     /// batch.
     pub generation: u64,
     pub stats: Arc<PluginStats>,
+    /// What the guest's `host.now-ms` reads.
+    clock: Clock,
 }
 
 /// A name's current plugin; reloading swaps it. Built-ins are compiled on first use.
@@ -140,12 +144,22 @@ pub struct Plugins {
     cache: Option<CompileCache>,
     slots: RwLock<BTreeMap<String, Arc<PluginSlot>>>,
     generations: AtomicU64,
+    clock: Clock,
 }
 
 impl Plugins {
     /// Starts the engine and loads the built-ins and `specs`. With `cache_dir`, compiled
     /// components are cached there.
     pub fn load(cache_dir: Option<&Path>, specs: &[PluginSpec]) -> Result<Plugins, PluginError> {
+        Plugins::load_with_clock(Clock::system(), cache_dir, specs)
+    }
+
+    /// [`Plugins::load`] with guests reading time from `clock`.
+    pub fn load_with_clock(
+        clock: Clock,
+        cache_dir: Option<&Path>,
+        specs: &[PluginSpec],
+    ) -> Result<Plugins, PluginError> {
         let engine = PluginEngine::new()?;
         let cache = cache_dir
             .map(|d| CompileCache::open(d, &engine.engine))
@@ -155,6 +169,7 @@ impl Plugins {
             cache,
             slots: RwLock::new(BTreeMap::new()),
             generations: AtomicU64::new(1),
+            clock,
         };
         // Built-ins are compiled when first used; configured plugins now, so that a plugin
         // that cannot load stops the start with its name.
@@ -207,6 +222,7 @@ impl Plugins {
             pre,
             generation: self.generations.fetch_add(1, Ordering::Relaxed),
             stats: Arc::new(PluginStats::default()),
+            clock: self.clock.clone(),
         })
     }
 

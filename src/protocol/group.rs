@@ -1,11 +1,84 @@
 //! Consumer-group bodies: join/subscribe parameters, acks, deliveries, and the admin views.
 //! Layouts are in `docs/protocol.md` ("Consumer groups").
 
-use crate::broker::group::{AckRange, Mode, Settings};
 use crate::codec::{ReadError, Reader, put_str16};
 use crate::storage::record::RecordView;
 
 use super::response::{Delivered, decode_delivered_one, encode_delivered_one, list};
+
+/// How a group shares a topic among its members (`mode` on the wire: a `u8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Members share the messages; each goes to one member, under a lease.
+    Clustering,
+    /// Every member instance gets every message, with its own progress.
+    Broadcasting,
+    /// Each queue belongs to one member at a time and is delivered in order.
+    Ordered,
+}
+
+impl Mode {
+    pub fn code(self) -> u8 {
+        match self {
+            Mode::Clustering => 0,
+            Mode::Broadcasting => 1,
+            Mode::Ordered => 2,
+        }
+    }
+
+    pub fn from_code(c: u8) -> Option<Mode> {
+        Some(match c {
+            0 => Mode::Clustering,
+            1 => Mode::Broadcasting,
+            2 => Mode::Ordered,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Clustering => "clustering",
+            Mode::Broadcasting => "broadcasting",
+            Mode::Ordered => "ordered",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "clustering" => Ok(Mode::Clustering),
+            "broadcasting" => Ok(Mode::Broadcasting),
+            "ordered" => Ok(Mode::Ordered),
+            other => Err(format!(
+                "{other:?} is not a mode (clustering, broadcasting, ordered)"
+            )),
+        }
+    }
+}
+
+/// A group's settings as `GroupDescribe` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSettings {
+    pub mode: Mode,
+    /// How long a delivered message stays invisible to others before it counts as failed.
+    pub lease_ms: u64,
+    /// Deliveries before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// A member not heard from for this long is removed.
+    pub session_timeout_ms: u64,
+}
+
+/// One acked or nacked range (`range` on the wire): `count` offsets from `offset` of `queue`,
+/// delivered under `lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckRange {
+    pub queue: u32,
+    pub offset: u64,
+    pub count: u32,
+    pub lease: u32,
+}
 
 /// Where a subscription that does not exist yet starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +222,7 @@ pub struct ProgressInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInfo {
     pub name: String,
-    pub settings: Settings,
+    pub settings: GroupSettings,
     pub members: Vec<MemberInfo>,
     pub progress: Vec<ProgressInfo>,
 }
@@ -396,7 +469,7 @@ pub(super) fn encode_group_info(buf: &mut Vec<u8>, g: &GroupInfo) {
 
 pub(super) fn decode_group_info(r: &mut Reader<'_>) -> Result<GroupInfo, ReadError> {
     let name = r.str16("group")?;
-    let settings = Settings {
+    let settings = GroupSettings {
         mode: mode_from(r.u8("mode")?)?,
         lease_ms: r.u64("lease")?,
         max_attempts: r.u32("max attempts")?,

@@ -10,20 +10,33 @@
 //! request id u32 (echoed in the response). A response's kind is its request's kind with bit 15
 //! set. Kind numbers and status codes are never reused.
 
+mod fetch;
 mod group;
+mod group_request;
+pub mod limits;
+mod lookup;
+mod plugin;
+mod produce;
 mod request;
 mod response;
+mod session;
+mod topic;
 
+pub use fetch::{FetchFamily, FetchRequest};
 pub use group::{
-    DeliveryParts, EncodedDeliveries, FilterSpec, GroupDelivered, GroupInfo, GroupSummary,
-    JoinRequest, MemberInfo, ProgressInfo, ResetTo, StartPosition, SubscribeRequest,
-    encode_deliveries,
+    AckRange, DeliveryParts, EncodedDeliveries, FilterSpec, GroupDelivered, GroupInfo,
+    GroupSettings, GroupSummary, JoinRequest, MemberInfo, Mode, ProgressInfo, ResetTo,
+    StartPosition, SubscribeRequest, encode_deliveries,
 };
-pub use request::{
-    FetchRequest, MessageView, ProduceMessage, ProduceRequest, ProduceView, Request, Route,
-    RouteView,
-};
+pub use group_request::GroupRequest;
+pub use limits::OutOfRange;
+pub use lookup::LookupRequest;
+pub use plugin::PluginRequest;
+pub use produce::{MessageView, ProduceMessage, ProduceRequest, ProduceView, Route, RouteView};
+pub use request::{Family, Request};
 pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
+pub use session::SessionRequest;
+pub use topic::TopicRequest;
 
 use crate::codec::ReadError;
 
@@ -36,76 +49,80 @@ pub const RESPONSE_BIT: u16 = 0x8000;
 /// The largest frame body a server accepts unless configured otherwise.
 pub const DEFAULT_MAX_FRAME: u32 = 16 << 20;
 
-/// Request kinds. Numbers are part of the protocol and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Kind {
-    Ping = 1,
-    Hello = 2,
-    Produce = 16,
-    Fetch = 32,
-    /// A Fetch whose messages pass through a filter first.
-    FetchFiltered = 33,
-    TopicCreate = 48,
-    TopicDelete = 49,
-    TopicList = 50,
-    TopicDescribe = 51,
-    LookupId = 64,
-    LookupKey = 65,
-    OffsetForTime = 66,
-    GroupJoin = 96,
-    GroupLeave = 97,
-    Heartbeat = 98,
-    Receive = 99,
-    Ack = 100,
-    Nack = 101,
-    /// Turns its stream into a subscription stream (see `docs/protocol.md`).
-    Subscribe = 102,
-    /// One-way, on a subscription stream: more credit.
-    Credit = 103,
-    /// Server to client only, on a subscription stream: pushed messages.
-    Deliveries = 104,
-    GroupList = 112,
-    GroupDescribe = 113,
-    GroupReset = 114,
-    GroupDelete = 115,
-    PluginList = 120,
-    PluginReload = 121,
+/// The kind table: every request kind, its number and its family. Numbers are part of the
+/// protocol and never reused. Adding a kind is one line here, its variant and codec in its
+/// family's file, and its arm in the family's broker handler.
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident = $num:literal => $family:ident,)*) => {
+        /// Request kinds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum Kind {
+            $($(#[$doc])* $name = $num,)*
+        }
+
+        impl Kind {
+            pub fn from_u16(v: u16) -> Option<Kind> {
+                match v {
+                    $($num => Some(Kind::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// The family whose file holds this kind's codec.
+            pub fn family(self) -> FamilyId {
+                match self {
+                    $(Kind::$name => FamilyId::$family,)*
+                }
+            }
+        }
+    };
 }
 
-impl Kind {
-    pub fn from_u16(v: u16) -> Option<Kind> {
-        Some(match v {
-            1 => Kind::Ping,
-            2 => Kind::Hello,
-            16 => Kind::Produce,
-            32 => Kind::Fetch,
-            33 => Kind::FetchFiltered,
-            48 => Kind::TopicCreate,
-            49 => Kind::TopicDelete,
-            50 => Kind::TopicList,
-            51 => Kind::TopicDescribe,
-            64 => Kind::LookupId,
-            65 => Kind::LookupKey,
-            66 => Kind::OffsetForTime,
-            96 => Kind::GroupJoin,
-            97 => Kind::GroupLeave,
-            98 => Kind::Heartbeat,
-            99 => Kind::Receive,
-            100 => Kind::Ack,
-            101 => Kind::Nack,
-            102 => Kind::Subscribe,
-            103 => Kind::Credit,
-            104 => Kind::Deliveries,
-            112 => Kind::GroupList,
-            113 => Kind::GroupDescribe,
-            114 => Kind::GroupReset,
-            115 => Kind::GroupDelete,
-            120 => Kind::PluginList,
-            121 => Kind::PluginReload,
-            _ => return None,
-        })
-    }
+/// The request families; each has one file here and one handler in the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FamilyId {
+    Session,
+    Produce,
+    Fetch,
+    Topic,
+    Lookup,
+    Group,
+    Plugin,
+}
+
+kinds! {
+    Ping = 1 => Session,
+    Hello = 2 => Session,
+    Produce = 16 => Produce,
+    Fetch = 32 => Fetch,
+    /// A Fetch whose messages pass through a filter first.
+    FetchFiltered = 33 => Fetch,
+    TopicCreate = 48 => Topic,
+    TopicDelete = 49 => Topic,
+    TopicList = 50 => Topic,
+    TopicDescribe = 51 => Topic,
+    LookupId = 64 => Lookup,
+    LookupKey = 65 => Lookup,
+    OffsetForTime = 66 => Lookup,
+    GroupJoin = 96 => Group,
+    GroupLeave = 97 => Group,
+    Heartbeat = 98 => Group,
+    Receive = 99 => Group,
+    Ack = 100 => Group,
+    Nack = 101 => Group,
+    /// Turns its stream into a subscription stream (see `docs/protocol.md`).
+    Subscribe = 102 => Group,
+    /// One-way, on a subscription stream: more credit.
+    Credit = 103 => Group,
+    /// Server to client only, on a subscription stream: pushed messages.
+    Deliveries = 104 => Group,
+    GroupList = 112 => Group,
+    GroupDescribe = 113 => Group,
+    GroupReset = 114 => Group,
+    GroupDelete = 115 => Group,
+    PluginList = 120 => Plugin,
+    PluginReload = 121 => Plugin,
 }
 
 /// Response status codes. Numbers are part of the protocol and never reused.

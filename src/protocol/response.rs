@@ -10,7 +10,7 @@ use crate::storage::Durability;
 use crate::storage::record::{self, Message, MessageId};
 
 use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};
-use super::request::{durability_code, durability_from};
+use super::topic::{durability_code, durability_from};
 use super::{Kind, ProtocolError, Status};
 
 /// One acknowledged message of a produce batch.

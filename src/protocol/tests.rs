@@ -1,7 +1,7 @@
 //! Every message type three ways: round trip, every truncated prefix fails cleanly, golden bytes.
 
 use super::*;
-use crate::broker::group::{AckRange, Mode, Settings};
+use super::{AckRange, GroupSettings as Settings, Mode};
 use crate::storage::Durability;
 use crate::storage::record::{Message, MessageId};
 
@@ -18,11 +18,11 @@ fn message(n: u8) -> Message {
 
 fn requests() -> Vec<Request> {
     vec![
-        Request::Ping { nonce: 7 },
-        Request::Hello {
+        Request::Session(SessionRequest::Ping { nonce: 7 }),
+        Request::Session(SessionRequest::Hello {
             version: 1,
             client: "lockgate-cli".into(),
-        },
+        }),
         Request::Produce(ProduceRequest {
             topic: "orders".into(),
             producer_id: 42,
@@ -42,15 +42,15 @@ fn requests() -> Vec<Request> {
                 },
             ],
         }),
-        Request::Fetch(FetchRequest {
+        Request::Fetch(FetchFamily::Fetch(FetchRequest {
             topic: "orders".into(),
             queue: 3,
             offset: 99,
             max_messages: 100,
             max_bytes: 1 << 20,
             max_wait_ms: 500,
-        }),
-        Request::FetchFiltered(
+        })),
+        Request::Fetch(FetchFamily::Filtered(
             FetchRequest {
                 topic: "orders".into(),
                 queue: 1,
@@ -63,80 +63,80 @@ fn requests() -> Vec<Request> {
                 plugin: "tag".into(),
                 expression: "TagA || TagB".into(),
             },
-        ),
-        Request::TopicCreate {
+        )),
+        Request::Topic(TopicRequest::Create {
             name: "t".into(),
             queues: 8,
             durability: Some(Durability::Async),
             retention_ms: 0,
-        },
-        Request::TopicCreate {
+        }),
+        Request::Topic(TopicRequest::Create {
             name: "t".into(),
             queues: 1,
             durability: None,
             retention_ms: 3_600_000,
-        },
-        Request::TopicDelete { name: "t".into() },
-        Request::TopicList,
-        Request::TopicDescribe { name: "t".into() },
-        Request::LookupId {
+        }),
+        Request::Topic(TopicRequest::Delete { name: "t".into() }),
+        Request::Topic(TopicRequest::List),
+        Request::Topic(TopicRequest::Describe { name: "t".into() }),
+        Request::Lookup(LookupRequest::Id {
             topic: "t".into(),
             id: MessageId([9; 16]),
-        },
-        Request::LookupKey {
+        }),
+        Request::Lookup(LookupRequest::Key {
             topic: "t".into(),
             key: "k".into(),
             limit: 10,
-        },
-        Request::OffsetForTime {
+        }),
+        Request::Lookup(LookupRequest::OffsetForTime {
             topic: "t".into(),
             queue: 1,
             time_ms: -5,
-        },
-        Request::GroupJoin(join(StartPosition::Time(1_700_000_000_000))),
-        Request::GroupLeave { member: 3 },
-        Request::Heartbeat { member: 4 },
-        Request::Receive {
+        }),
+        Request::Group(GroupRequest::Join(join(StartPosition::Time(1_700_000_000_000)))),
+        Request::Group(GroupRequest::Leave { member: 3 }),
+        Request::Group(GroupRequest::Heartbeat { member: 4 }),
+        Request::Group(GroupRequest::Receive {
             member: 5,
             max_messages: 10,
             max_bytes: 1 << 20,
             max_wait_ms: 100,
-        },
-        Request::Ack {
+        }),
+        Request::Group(GroupRequest::Ack {
             member: 5,
             ranges: vec![range(0), range(1)],
-        },
-        Request::Nack {
+        }),
+        Request::Group(GroupRequest::Nack {
             member: 5,
             reason: "failed".into(),
             ranges: vec![range(2)],
-        },
-        Request::Subscribe(SubscribeRequest {
+        }),
+        Request::Group(GroupRequest::Subscribe(SubscribeRequest {
             join: join(StartPosition::Earliest),
             credit_messages: 512,
             credit_bytes: 1 << 20,
-        }),
-        Request::Credit {
+        })),
+        Request::Group(GroupRequest::Credit {
             messages: 7,
             bytes: 99,
-        },
-        Request::GroupList,
-        Request::GroupDescribe { group: "g".into() },
-        Request::GroupReset {
+        }),
+        Request::Group(GroupRequest::List),
+        Request::Group(GroupRequest::Describe { group: "g".into() }),
+        Request::Group(GroupRequest::Reset {
             group: "g".into(),
             topic: "t".into(),
             queue: Some(2),
             to: ResetTo::Time(-1),
-        },
-        Request::GroupReset {
+        }),
+        Request::Group(GroupRequest::Reset {
             group: "g".into(),
             topic: "t".into(),
             queue: None,
             to: ResetTo::Offset(5),
-        },
-        Request::GroupDelete { group: "g".into() },
-        Request::PluginList,
-        Request::PluginReload { name: "vip".into() },
+        }),
+        Request::Group(GroupRequest::Delete { group: "g".into() }),
+        Request::Plugin(PluginRequest::List),
+        Request::Plugin(PluginRequest::Reload { name: "vip".into() }),
     ]
 }
 
@@ -392,7 +392,7 @@ fn golden_bytes() {
     let ping = frame(
         Kind::Ping as u16,
         5,
-        &body_of_request(&Request::Ping { nonce: 0x0102 }),
+        &body_of_request(&Request::Session(SessionRequest::Ping { nonce: 0x0102 })),
     );
     assert_eq!(
         ping,
@@ -557,7 +557,7 @@ fn deliveries_encoded_from_records_decode_like_typed_ones() {
 
 #[test]
 fn golden_bytes_of_an_ack() {
-    let ack = Request::Ack {
+    let ack = Request::Group(GroupRequest::Ack {
         member: 2,
         ranges: vec![AckRange {
             queue: 1,
@@ -565,7 +565,7 @@ fn golden_bytes_of_an_ack() {
             count: 3,
             lease: 7,
         }],
-    };
+    });
     let mut expected = vec![2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
     expected.extend_from_slice(&[1, 0, 0, 0]);
     expected.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0]);

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use super::checkpoint::Checkpoint;
 use super::error::Result;
-use super::now_ms;
 use super::store::StoreCore;
 
 /// A stop signal the housekeeping thread waits on.
@@ -105,7 +104,7 @@ impl StoreCore {
         Checkpoint {
             position,
             clean,
-            written_at: now_ms(),
+            written_at: self.opts.clock.now_ms(),
         }
         .write(&self.opts.dir)
     }
@@ -164,7 +163,11 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
         }
         if last_checkpoint.elapsed() >= checkpoint_every {
             last_checkpoint = Instant::now();
-            let cutoff = now_ms().saturating_sub(super::producers::EXPIRY.as_millis() as i64);
+            let cutoff = s
+                .opts
+                .clock
+                .now_ms()
+                .saturating_sub(super::producers::EXPIRY.as_millis() as i64);
             s.producers
                 .lock()
                 .expect("producer table lock")
@@ -175,7 +178,7 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
         }
         if last_retention.elapsed() >= retention_every {
             last_retention = Instant::now();
-            if let Err(e) = s.enforce_retention(now_ms()) {
+            if let Err(e) = s.enforce_retention(s.opts.clock.now_ms()) {
                 tracing::error!(error = %e, "retention failed");
             }
         }

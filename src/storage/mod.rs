@@ -32,6 +32,8 @@ mod topics;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::clock::Clock;
+
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
@@ -40,10 +42,11 @@ pub use store::{
     Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage,
     TopicInfo,
 };
-pub use topics::{Durability, TopicMeta, TopicName, TopicSpec};
+pub use topics::{Durability, MAX_QUEUES, TopicMeta, TopicName, TopicSpec};
 
-/// How a [`Store`] is laid out and behaves. [`StoreOptions::new`] gives the same defaults as the
-/// shipped `config.toml`.
+/// How a [`Store`] is laid out and behaves. [`StoreOptions::new`] gives storage's own defaults
+/// (the `DEFAULT_*` constants, which the shipped `config.toml` repeats); `config` builds the
+/// options from a loaded file.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub dir: PathBuf,
@@ -61,41 +64,28 @@ pub struct StoreOptions {
     pub max_message_size: u64,
     /// Entries per key-index file.
     pub index_capacity: u32,
+    /// Where store times and retention ages come from.
+    pub clock: Clock,
 }
 
 impl StoreOptions {
+    pub const DEFAULT_SEGMENT_SIZE: u64 = 1 << 30;
+    pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+    pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
+    pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 4 << 20;
+
     pub fn new(dir: impl Into<PathBuf>) -> StoreOptions {
-        let d = crate::config::Config::default().storage;
         StoreOptions {
             dir: dir.into(),
-            segment_size: d.segment_size,
-            flush_interval: d.flush_interval,
-            checkpoint_interval: d.checkpoint_interval,
-            retention: d.retention,
-            retention_size: d.retention_size,
-            max_message_size: d.max_message_size,
+            segment_size: Self::DEFAULT_SEGMENT_SIZE,
+            flush_interval: Self::DEFAULT_FLUSH_INTERVAL,
+            checkpoint_interval: Self::DEFAULT_CHECKPOINT_INTERVAL,
+            retention: Some(Self::DEFAULT_RETENTION),
+            retention_size: None,
+            max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
             index_capacity: key_index::DEFAULT_CAPACITY,
+            clock: Clock::system(),
         }
     }
-
-    pub fn from_config(config: &crate::config::Config) -> StoreOptions {
-        let s = &config.storage;
-        StoreOptions {
-            dir: config.server.data_dir.clone(),
-            segment_size: s.segment_size,
-            flush_interval: s.flush_interval,
-            checkpoint_interval: s.checkpoint_interval,
-            retention: s.retention,
-            retention_size: s.retention_size,
-            max_message_size: s.max_message_size,
-            index_capacity: key_index::DEFAULT_CAPACITY,
-        }
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -5,7 +5,6 @@
 use super::consume_queue::Entry;
 use super::error::{Result, StorageError};
 use super::key_index::{id_hash, key_hash};
-use super::now_ms;
 use super::record::{self, DecodeError, Message, MessageId, RecordView};
 use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
 
@@ -22,7 +21,11 @@ impl StoreCore {
             None => cq.earliest(),
             // Time moves the topic's own retention forward; search from the stored earliest.
             Some(r) => {
-                let cutoff = now_ms().saturating_sub(r.as_millis() as i64);
+                let cutoff = self
+                    .opts
+                    .clock
+                    .now_ms()
+                    .saturating_sub(r.as_millis() as i64);
                 cq.first_where(|e| e.stored_at >= cutoff)?
             }
         };

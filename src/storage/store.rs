@@ -17,7 +17,7 @@ use super::log::{CommitLog, ReplayReport};
 use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, RecordSource};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
-use super::{StoreOptions, fsutil, now_ms};
+use super::{StoreOptions, fsutil};
 
 /// Most candidates a lookup by id or key examines.
 pub(super) const LOOKUP_CANDIDATES: usize = 64;
@@ -296,7 +296,7 @@ impl StoreCore {
         if self.topic_opt(&spec.name).is_some() {
             return Err(StorageError::TopicExists(spec.name.to_string()));
         }
-        let meta = registry.add(spec, now_ms())?;
+        let meta = registry.add(spec, self.opts.clock.now_ms())?;
         let topic = Arc::new(open_topic(&self.opts.dir, meta.clone(), u64::MAX)?);
         let mut topics = self.topics.write().expect("topics lock");
         topics.by_id.insert(meta.id, topic.clone());
@@ -474,7 +474,7 @@ impl StoreCore {
         let cq = self.queue(&topic, queue)?;
         let (mut buf, ranges) = self.encode_batch(&topic, queue, messages, producer)?;
         let sync = topic.meta.durability == Durability::Sync;
-        let now = now_ms();
+        let now = self.opts.clock.now_ms();
 
         let (first_offset, stored_at, end) = {
             let mut w = self.log.lock_writer();
@@ -627,7 +627,7 @@ impl StoreCore {
 }
 
 fn check_spec(spec: &TopicSpec) -> Result<()> {
-    let max = crate::config::MAX_QUEUES;
+    let max = super::topics::MAX_QUEUES;
     if spec.queues == 0 || spec.queues > max {
         return Err(StorageError::InvalidTopic {
             topic: spec.name.to_string(),

@@ -17,6 +17,8 @@ use super::fsutil;
 /// transactions).
 pub const RESERVED_PREFIXES: [&str; 2] = ["%", "lockgate."];
 pub const MAX_NAME_LEN: usize = 255;
+/// Most queues a topic may have.
+pub const MAX_QUEUES: u32 = 1024;
 
 /// A valid topic name: 1–255 of `A-Z a-z 0-9 . _ - %`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

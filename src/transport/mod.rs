@@ -1,7 +1,9 @@
 //! The QUIC front door: endpoint set-up (TLS, limits), connections and streams. Moves frames
-//! between the network and the [`Broker`](crate::broker::Broker); knows nothing of storage.
+//! between the network and the [`Broker`](crate::broker::Broker), and maps broker errors to
+//! wire statuses (`status`, the one place that does). Knows storage only as errors to map.
 
 mod server;
+pub mod status;
 mod subscription;
 pub mod tls;
 

@@ -17,6 +17,7 @@ use quinn::crypto::rustls::QuicServerConfig;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::status::response_of;
 use super::subscription;
 use super::tls::{self, TlsError};
 use crate::broker::{Broker, ConnInfo};
@@ -289,7 +290,7 @@ pub(super) fn too_large(h: &Header, max_frame: u32) -> Response {
 /// A response on its way: ready now, or being worked on.
 enum Pending {
     Ready(Response),
-    Task(JoinHandle<Response>),
+    Task(JoinHandle<crate::broker::Result<Response>>),
 }
 
 async fn serve_stream(
@@ -328,9 +329,11 @@ async fn serve_requests(
         while let Some((kind, request_id, pending, _guard)) = rx.recv().await {
             let response = match pending {
                 Pending::Ready(r) => r,
-                Pending::Task(t) => t.await.unwrap_or_else(|e| {
-                    Response::error(Status::Internal, format!("request failed: {e}"))
-                }),
+                Pending::Task(t) => match t.await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => response_of(&e),
+                    Err(e) => Response::error(Status::Internal, format!("request failed: {e}")),
+                },
             };
             body.clear();
             response.encode_body(&mut body);

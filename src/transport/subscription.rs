@@ -12,14 +12,17 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::server::{FrameRead, decode, read_frame};
+use super::status::response_of;
 use crate::broker::{Broker, ByteBudget, ConnInfo};
 use bytes::Bytes;
 
-use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, frame};
+use crate::protocol::{
+    GroupRequest, HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, frame,
+};
 
 /// Most messages in one pushed frame.
 const MAX_PUSH: u64 = 1024;
-/// An idle subscription looks again this often (which also keeps its member alive).
+/// An idle subscription looks again this often (whether its member is still in its group).
 const IDLE_RECHECK: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
@@ -40,7 +43,7 @@ pub(super) async fn serve(
 ) {
     let answer_kind = Kind::Subscribe as u16 | RESPONSE_BIT;
     let req = match decode(h.kind, body) {
-        Ok(Request::Subscribe(s)) => s,
+        Ok(Request::Group(GroupRequest::Subscribe(s))) => s,
         Ok(_) => unreachable!("the kind was Subscribe"),
         Err(r) => {
             let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
@@ -49,15 +52,16 @@ pub(super) async fn serve(
         }
     };
     let joined = broker
-        .handle(Request::GroupJoin(req.join.clone()), conn)
-        .await;
+        .group_join(&conn, req.join.clone())
+        .await
+        .unwrap_or_else(|e| response_of(&e));
     if send
         .write_all(&encode(answer_kind, h.request_id, &joined))
         .await
         .is_err()
     {
         if let Response::Joined { member, .. } = joined {
-            let _ = broker.group_leave(member);
+            let _ = broker.groups().leave(member);
         }
         return;
     }
@@ -66,6 +70,11 @@ pub(super) async fn serve(
         return;
     };
     tracing::debug!(member, group = %req.join.group, "subscription open");
+    // An open subscription keeps its member alive; closing the stream removes it.
+    let Ok(hold) = broker.groups().hold(member) else {
+        let _ = send.finish();
+        return;
+    };
 
     let credit = Arc::new(Mutex::new(Credit {
         messages: u64::from(req.credit_messages),
@@ -86,7 +95,8 @@ pub(super) async fn serve(
     if let Err(reason) = result {
         tracing::debug!(member, %reason, "subscription ended");
     }
-    let _ = broker.group_leave(member);
+    drop(hold);
+    let _ = broker.groups().leave(member);
     reader.abort();
     let _ = send.finish();
 }
@@ -104,8 +114,8 @@ async fn read_credits(
     loop {
         let grant = match read_frame(&mut recv, max_frame).await {
             FrameRead::Frame(h, body) => match decode(h.kind, &body) {
-                Ok(Request::Credit { messages, bytes }) => {
-                    let _ = broker.group_heartbeat(member);
+                Ok(Request::Group(GroupRequest::Credit { messages, bytes })) => {
+                    let _ = broker.groups().heartbeat(member);
                     Some((messages, bytes))
                 }
                 Ok(other) => {
@@ -144,7 +154,8 @@ async fn push_loop(
 ) -> Result<(), String> {
     let push_kind = Kind::Deliveries as u16 | RESPONSE_BIT;
     let (mut appends, mut ready) = broker
-        .group_watch(member)
+        .groups()
+        .watch(member)
         .map_err(|_| "member gone".to_string())?;
     loop {
         let (messages, bytes, closed) = {
@@ -160,7 +171,8 @@ async fn push_loop(
             let idle = tokio::time::timeout(IDLE_RECHECK, changed.notified())
                 .await
                 .is_err();
-            if idle && let Err(r) = broker.group_watch(member) {
+            if idle && let Err(e) = broker.groups().watch(member) {
+                let r = response_of(&e);
                 let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
                 return Err("member gone".into());
             }
@@ -177,10 +189,11 @@ async fn push_loop(
             .await
         {
             Ok(got) => got,
-            Err(r) => {
+            Err(e) => {
                 // The member is gone (session timeout) or the store failed: say so and end.
+                let r = response_of(&e);
                 let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
-                return Err(format!("{r:?}"));
+                return Err(e.to_string());
             }
         };
         if got.count == 0 {

@@ -1,11 +1,21 @@
-//! Consumer groups: the pure state machine ([`state`], [`window`], [`retry`]) and the service
-//! that runs it for the broker (reads, dead-letter writes, persistence, wakeups).
+//! Consumer groups. The pure state machine ([`state`], [`window`], [`retry`]: no I/O, time
+//! passed in) and what runs it for the broker: [`service`] (the registry of groups and
+//! members, dead letters, persistence, deadlines), [`read`] (reading what a take handed out,
+//! through the subscription's filter), [`files`] (progress on disk), [`dead_letter`] (the
+//! `%DLQ%` copy) and [`handler`] (the Group request family).
 
+pub mod dead_letter;
+mod files;
+pub(super) mod handler;
+mod read;
 pub mod retry;
+pub mod service;
 pub mod state;
 pub mod window;
 
+pub use read::ByteBudget;
 pub use retry::{Decision, RetryPolicy};
+pub use service::{ConnInfo, Groups, GroupsOptions, Hold};
 pub use state::{
     AckRange, DeadLetter, Group, GroupError, GroupSnapshot, Member, Mode, Policy, QueueProgress,
     Settings, Taken,

@@ -3,14 +3,9 @@
 //!
 //! `attempt` counts deliveries, the failed one included: after the first delivery fails,
 //! `attempt` is 1 and the message waits `delays[0]`; once `max_attempts` deliveries have failed
-//! the message is dead-lettered. The default schedule is RocketMQ's consumer retry schedule.
+//! the message is dead-lettered. The default schedule (`config::groups`) is RocketMQ's consumer retry schedule.
 
-/// 10s, 30s, 1m, 2m … 10m, 20m, 30m, 1h, 2h.
-pub const DEFAULT_RETRY_DELAYS_MS: [u64; 16] = [
-    10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000, 480_000, 540_000,
-    600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
-];
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 16;
+use crate::config::groups::{DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_DELAYS_MS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::retry::{self, Decision};
 use super::window::{Grant, Handout, QueueWindow, WindowSnapshot};
+use crate::protocol as wire;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -26,44 +27,30 @@ pub enum Mode {
     Ordered,
 }
 
-impl Mode {
-    pub fn code(self) -> u8 {
-        match self {
-            Mode::Clustering => 0,
-            Mode::Broadcasting => 1,
-            Mode::Ordered => 2,
-        }
-    }
-
-    pub fn from_code(c: u8) -> Option<Mode> {
-        Some(match c {
-            0 => Mode::Clustering,
-            1 => Mode::Broadcasting,
-            2 => Mode::Ordered,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Clustering => "clustering",
-            Mode::Broadcasting => "broadcasting",
-            Mode::Ordered => "ordered",
+/// The protocol's modes are the group's, one for one.
+impl From<wire::Mode> for Mode {
+    fn from(m: wire::Mode) -> Mode {
+        match m {
+            wire::Mode::Clustering => Mode::Clustering,
+            wire::Mode::Broadcasting => Mode::Broadcasting,
+            wire::Mode::Ordered => Mode::Ordered,
         }
     }
 }
 
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "clustering" => Ok(Mode::Clustering),
-            "broadcasting" => Ok(Mode::Broadcasting),
-            "ordered" => Ok(Mode::Ordered),
-            other => Err(format!(
-                "{other:?} is not a mode (clustering, broadcasting, ordered)"
-            )),
+impl From<Mode> for wire::Mode {
+    fn from(m: Mode) -> wire::Mode {
+        match m {
+            Mode::Clustering => wire::Mode::Clustering,
+            Mode::Broadcasting => wire::Mode::Broadcasting,
+            Mode::Ordered => wire::Mode::Ordered,
         }
+    }
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        wire::Mode::from(self).name()
     }
 }
 
@@ -77,6 +64,17 @@ pub struct Settings {
     pub max_attempts: u32,
     /// A member not heard from for this long is removed.
     pub session_timeout_ms: u64,
+}
+
+impl From<&Settings> for wire::GroupSettings {
+    fn from(s: &Settings) -> wire::GroupSettings {
+        wire::GroupSettings {
+            mode: s.mode.into(),
+            lease_ms: s.lease_ms,
+            max_attempts: s.max_attempts,
+            session_timeout_ms: s.session_timeout_ms,
+        }
+    }
 }
 
 /// Broker-wide timing the group does not persist.
@@ -96,6 +94,9 @@ pub struct Member {
     /// The connection it came on; closing it removes the member.
     pub conn: u64,
     pub last_seen: i64,
+    /// Pending long polls and open subscription streams: while any is, the member is alive
+    /// whatever its last heartbeat (see [`Group::hold`]).
+    pub held: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +131,17 @@ pub struct AckRange {
     pub offset: u64,
     pub count: u32,
     pub lease: u32,
+}
+
+impl From<&wire::AckRange> for AckRange {
+    fn from(a: &wire::AckRange) -> AckRange {
+        AckRange {
+            queue: a.queue,
+            offset: a.offset,
+            count: a.count,
+            lease: a.lease,
+        }
+    }
 }
 
 /// Progress of one queue, for `describe`.
@@ -291,6 +303,25 @@ impl Group {
         }
         self.rebalance(&m.topic);
         true
+    }
+
+    /// A long poll or subscription of the member starts: it counts as liveness until
+    /// [`Group::unhold`].
+    pub fn hold(&mut self, id: u64) -> Result<(), GroupError> {
+        let m = self
+            .members
+            .get_mut(&id)
+            .ok_or(GroupError::UnknownMember(id))?;
+        m.held += 1;
+        Ok(())
+    }
+
+    /// A hold ends at `now`, which counts as a heartbeat.
+    pub fn unhold(&mut self, id: u64, now: i64) {
+        if let Some(m) = self.members.get_mut(&id) {
+            m.held = m.held.saturating_sub(1);
+            m.last_seen = now;
+        }
     }
 
     pub fn heartbeat(&mut self, id: u64, now: i64) -> Result<(), GroupError> {
@@ -543,7 +574,7 @@ impl Group {
         let gone: Vec<u64> = self
             .members
             .values()
-            .filter(|m| now.saturating_sub(m.last_seen) > timeout)
+            .filter(|m| m.held == 0 && now.saturating_sub(m.last_seen) > timeout)
             .map(|m| m.id)
             .collect();
         for &id in &gone {
@@ -601,6 +632,7 @@ impl Group {
         let sessions = self
             .members
             .values()
+            .filter(|m| m.held == 0)
             .map(|m| m.last_seen.saturating_add(timeout + 1));
         let subs = self.subs.values().flat_map(|s| {
             let e = s.expiries.peek().map(|Reverse(e)| e.0);

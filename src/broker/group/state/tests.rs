@@ -25,6 +25,7 @@ fn member(id: u64, instance: &str) -> Member {
         instance: instance.into(),
         conn: id,
         last_seen: 0,
+        held: 0,
     }
 }
 
@@ -359,4 +360,24 @@ fn a_queue_leaves_a_live_owner_only_after_its_leases_settle() {
     let got: Vec<(u32, u64)> = t2.handouts.iter().map(|h| (h.queue, h.offset)).collect();
     let expected: Vec<(u32, u64)> = (q1.len() as u64..10).map(|o| (1, o)).collect();
     assert_eq!(got, expected, "member 2 resumes after member 1's last ack");
+}
+
+#[test]
+fn a_held_member_stays_alive_past_its_session_timeout() {
+    let mut g = group(Mode::Clustering, 1, &[1]);
+    g.hold(1).unwrap();
+    assert_eq!(
+        g.next_deadline(),
+        None,
+        "a held member has no session deadline"
+    );
+    g.poll(60_000);
+    assert!(
+        g.member(1).is_some(),
+        "removed while its long poll was pending"
+    );
+    g.unhold(1, 60_000);
+    assert_eq!(g.next_deadline(), Some(70_001));
+    g.poll(70_001);
+    assert!(g.member(1).is_none(), "silent after the hold ended");
 }

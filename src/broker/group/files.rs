@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::broker::group::GroupSnapshot;
+use super::state::GroupSnapshot;
 use crate::storage::StorageError;
 use crate::storage::fsutil;
 

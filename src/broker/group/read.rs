@@ -7,26 +7,22 @@
 //! retention meanwhile, a paused filter); offsets without a message (holes, prefiltered) and
 //! messages the filter skips are done for the member's subscription.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-
-use super::group::Handout;
-use super::{Broker, ByteBudget, status_of};
-use crate::config::plugins::OnError;
-use crate::plugin::Filter;
+use super::service::{Groups, bounds_of};
+use super::window::Handout;
+use crate::broker::filters::{self, SharedFilter};
+use crate::broker::{BrokerError, Result};
 use crate::plugin::batch::BatchBuilder;
-use crate::protocol::{DeliveryParts, EncodedDeliveries, Response, Status};
-use crate::storage::{StorageError, now_ms};
+use crate::protocol::{DeliveryParts, EncodedDeliveries};
+use crate::storage::StorageError;
 
-/// A member's filter and what its pipeline says about failures.
-pub(super) struct MemberFilter {
-    pub filter: Filter,
-    pub on_error: OnError,
-    /// A tag filter's tag hashes: entries with another hash are not read.
-    pub tags: Option<Arc<HashSet<u32>>>,
+/// How a take's reads are bounded in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct ByteBudget {
+    pub max: usize,
+    /// Deliver one message even if it alone is larger (long-poll receives); subscriptions
+    /// never exceed their credit.
+    pub at_least_one: bool,
 }
-
-pub(super) type SharedFilter = Arc<Mutex<MemberFilter>>;
 
 /// What one take's reads produced.
 struct Reading {
@@ -44,26 +40,30 @@ impl Reading {
     }
 }
 
-impl Broker {
+impl Groups {
     /// Blocking: one take for `member`, then the reads (and its filter).
-    pub(super) fn take_and_read(
+    pub fn take_and_read(
         &self,
         member: u64,
         max_messages: usize,
         budget: ByteBudget,
-    ) -> Result<EncodedDeliveries, Response> {
-        let (cell, topic, filter) = self.groups.member_with_filter(member)?;
+    ) -> Result<EncodedDeliveries> {
+        let (cell, topic, filter) = self.with_member(member, |m| {
+            let filter = m.filter.as_ref().map(|(_, f)| f.clone());
+            (m.cell.clone(), m.topic.clone(), filter)
+        })?;
         let tags = filter
             .as_ref()
-            .and_then(|f| f.lock().expect("filter lock").tags.clone());
-        let bounds = super::group_service::bounds_of(&self.store, &topic)?;
+            .and_then(|f| f.lock().expect("filter lock").filter.tag_prefilter());
+        let bounds = bounds_of(self.store(), &topic)?;
         let taken = cell
             .lock()
-            .take(member, now_ms(), &bounds, max_messages)
-            .map_err(|_| super::group_service::unknown_member(member))?;
+            .take(member, self.clock().now_ms(), &bounds, max_messages)
+            .map_err(|_| BrokerError::UnknownMember(member))?;
         if taken.handouts.is_empty() {
             return Ok(EncodedDeliveries::default());
         }
+        self.leased();
         let lease = taken.lease;
         let mut r = Reading {
             out: EncodedDeliveries {
@@ -102,7 +102,7 @@ impl Broker {
             }
             let mut seen = vec![false; run.len()];
             let left = budget.max.saturating_sub(r.out.items.len());
-            let read = self.store.read_with(
+            let read = self.store().read_with(
                 &topic,
                 start.queue,
                 start.offset,
@@ -145,16 +145,16 @@ impl Broker {
                 // The next take skips what retention removed.
                 Err(StorageError::OffsetTrimmed { .. }) => r.give_back.extend_from_slice(run),
                 Err(e) => {
-                    failure = Some(status_of(e));
+                    failure = Some(BrokerError::from(e));
                     r.give_back
                         .extend(run.iter().zip(&seen).filter(|(_, s)| !**s).map(|(h, _)| *h));
                 }
             }
         }
         if let (Some(f), Some((batch, batched))) = (&filter, r.batch.take())
-            && let Err(resp) = apply_filter(f, &topic, lease, budget, batch, batched, &mut r)
+            && let Err(e) = apply_filter(f, &topic, lease, budget, batch, batched, &mut r)
         {
-            failure = Some(resp);
+            failure = Some(e);
         }
         if !r.give_back.is_empty() || !r.done.is_empty() {
             let mut g = cell.lock();
@@ -164,34 +164,9 @@ impl Broker {
             }
         }
         match failure {
-            Some(resp) if r.out.count == 0 => Err(resp),
+            Some(e) if r.out.count == 0 => Err(e),
             _ => Ok(r.out),
         }
-    }
-}
-
-/// The filter's decisions for a batch; a plugin failure becomes the pipeline's `on_error`
-/// (`Err` for pause).
-pub(super) fn decisions(
-    f: &SharedFilter,
-    topic: &str,
-    batch: &mut BatchBuilder,
-) -> Result<Vec<bool>, Response> {
-    let n = batch.len();
-    let (decided, on_error) = {
-        let mut mf = f.lock().expect("filter lock");
-        (mf.filter.decide(topic, batch.finish(), n), mf.on_error)
-    };
-    match decided {
-        Ok(d) => Ok(d),
-        Err(failure) => match on_error {
-            OnError::Deliver => Ok(vec![true; n]),
-            OnError::Skip => Ok(vec![false; n]),
-            OnError::Pause => Err(Response::error(
-                Status::FilterFailed,
-                format!("{failure}; the subscription is paused (pipeline on_error = \"pause\")"),
-            )),
-        },
     }
 }
 
@@ -206,11 +181,11 @@ fn apply_filter(
     mut batch: BatchBuilder,
     batched: Vec<Handout>,
     r: &mut Reading,
-) -> Result<(), Response> {
+) -> Result<()> {
     if batched.is_empty() {
         return Ok(());
     }
-    let decisions = match decisions(f, topic, &mut batch) {
+    let decisions = match filters::decide(f, topic, &mut batch) {
         Ok(d) => d,
         Err(paused) => {
             r.give_back.extend(batched);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::broker::group::DeadLetter;
+use super::state::DeadLetter;
 use crate::storage::{Durability, StorageError, Store, TopicName, TopicSpec};
 
 /// The dead-letter topic of a group.

@@ -1,0 +1,131 @@
+//! The Fetch family: plain reads by (topic, queue, offset), and filtered ones whose messages
+//! pass through a filter first. With nothing there yet, a fetch waits up to its max wait for
+//! an append. A filtered fetch's filter is made for the request (its topic's pipeline decides
+//! `on_error` and which plugins are allowed); messages it skips are passed over (the next
+//! offset moves past them), and a tag filter skips misses by their index entries' tag hash,
+//! without reading them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::plugin::batch::BatchBuilder;
+use crate::protocol::{Delivered, FetchFamily, FetchRequest, Response};
+use crate::storage::record::{self, MessageId};
+
+use super::filters::SharedFilter;
+use super::lookup::delivered;
+use super::{Broker, BrokerError, Result, blocking};
+
+pub(super) async fn handle(broker: &Arc<Broker>, r: FetchFamily) -> Result<Response> {
+    match r {
+        FetchFamily::Fetch(f) => fetch(broker, f, None).await,
+        FetchFamily::Filtered(f, spec) => {
+            let filter = broker.filters.make(&f.topic, &spec).await?;
+            fetch(broker, f, Some(filter)).await
+        }
+    }
+}
+
+/// Reads from a queue (through `filter`, if given); with nothing there yet, waits up to
+/// `max_wait_ms` for an append.
+async fn fetch(
+    broker: &Arc<Broker>,
+    f: FetchRequest,
+    filter: Option<SharedFilter>,
+) -> Result<Response> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::from(f.max_wait_ms));
+    let max_messages = f.max_messages as usize;
+    // Leave room in the response frame for per-message framing.
+    let max_bytes = (f.max_bytes.min(broker.limits.max_frame / 2)).max(1) as usize;
+    let mut appends = broker.appends.watch(&f.topic);
+    let mut offset = f.offset;
+    loop {
+        appends.mark_unchanged();
+        let (this, topic, queue, filter) =
+            (broker.clone(), f.topic.clone(), f.queue, filter.clone());
+        let (next, messages) = blocking(move || match &filter {
+            None => {
+                let b = this
+                    .store
+                    .read(&topic, queue, offset, max_messages, max_bytes)?;
+                Ok((
+                    b.next_offset,
+                    b.messages.into_iter().map(delivered).collect(),
+                ))
+            }
+            Some(filter) => read_filtered(
+                &this,
+                &topic,
+                queue,
+                offset,
+                max_messages,
+                max_bytes,
+                filter,
+            ),
+        })
+        .await?;
+        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(Response::Fetched {
+                next_offset: next,
+                messages,
+            });
+        }
+        if next > offset {
+            offset = next; // past holes or filtered-out messages: read on
+            continue;
+        }
+        // An append to the topic (any queue) or the deadline, whichever comes first.
+        if tokio::time::timeout_at(deadline, appends.changed())
+            .await
+            .is_err()
+        {
+            continue; // one last read at the deadline
+        }
+    }
+}
+
+/// Blocking: reads from `offset` and keeps what the filter selects.
+fn read_filtered(
+    broker: &Broker,
+    topic: &str,
+    queue: u32,
+    offset: u64,
+    max_messages: usize,
+    max_bytes: usize,
+    filter: &SharedFilter,
+) -> Result<(u64, Vec<Delivered>)> {
+    let tags = filter.lock().expect("filter lock").filter.tag_prefilter();
+    let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
+    let mut batch = BatchBuilder::with_capacity(max_bytes.min(1 << 20));
+    let next = broker.store.read_with(
+        topic,
+        queue,
+        offset,
+        max_messages,
+        max_bytes,
+        &keep,
+        |view| {
+            batch.push_record(view, 1);
+            Ok(())
+        },
+    )?;
+    if batch.is_empty() {
+        return Ok((next, Vec::new()));
+    }
+    let decided = super::filters::decide(filter, topic, &mut batch)?;
+    let mut out = Vec::new();
+    for (e, keep) in batch.entries().zip(decided) {
+        if !keep {
+            continue;
+        }
+        let message = record::message_of(MessageId(*e.id), e.born_at, e.content)
+            .map_err(|err| BrokerError::Internal(format!("stored content: {err}")))?;
+        out.push(Delivered {
+            queue: e.queue,
+            offset: e.offset,
+            stored_at: e.stored_at,
+            message,
+        });
+    }
+    Ok((next, out))
+}

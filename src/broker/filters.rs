@@ -1,0 +1,94 @@
+//! Subscription filters: a filter plugin instance with its expression, made as the topic's
+//! pipeline allows, and deciding batches in one plugin call. A plugin failure becomes the
+//! pipeline's `on_error` here. Group subscriptions and filtered fetches both use this; the
+//! pipelines and the plugins are replaced by a configuration reload.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::Config;
+use crate::config::plugins::{OnError, PipelineConfig, filter_stage};
+use crate::plugin::batch::BatchBuilder;
+use crate::plugin::{Filter, PluginError, Plugins};
+use crate::protocol::FilterSpec;
+
+use super::{BrokerError, Result, blocking};
+
+/// A subscription's filter and what its pipeline says about failures.
+pub struct SubscriptionFilter {
+    pub filter: Filter,
+    pub on_error: OnError,
+}
+
+pub type SharedFilter = Arc<Mutex<SubscriptionFilter>>;
+
+/// The plugins and the pipelines that say which may filter which topic.
+pub struct Filters {
+    plugins: Arc<Plugins>,
+    pipelines: RwLock<Vec<PipelineConfig>>,
+}
+
+impl Filters {
+    pub fn new(plugins: Arc<Plugins>, pipelines: Vec<PipelineConfig>) -> Filters {
+        Filters {
+            plugins,
+            pipelines: RwLock::new(pipelines),
+        }
+    }
+
+    pub fn plugins(&self) -> &Arc<Plugins> {
+        &self.plugins
+    }
+
+    /// Applies a reloaded configuration's plugins and pipelines (blocking: plugins compile).
+    pub fn reload(&self, config: &Config) -> Vec<PluginError> {
+        let failures = self.plugins.apply(&config.plugins);
+        *self.pipelines.write().expect("pipelines lock") = config.pipelines.clone();
+        failures
+    }
+
+    /// A filter for `topic`, as its pipeline allows (blocking work on the pool: a built-in
+    /// plugin may compile on first use).
+    pub async fn make(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter> {
+        let stage =
+            filter_stage(&self.pipelines.read().expect("pipelines lock"), topic).into_owned();
+        if let Some(allow) = &stage.allow
+            && !allow.contains(&spec.plugin)
+        {
+            return Err(BrokerError::FilterRejected(format!(
+                "filter plugin {:?} is not allowed on topic {topic:?} (allowed: {})",
+                spec.plugin,
+                allow.join(", ")
+            )));
+        }
+        let plugins = self.plugins.clone();
+        let spec = spec.clone();
+        blocking(move || {
+            let filter = plugins.filter(&spec.plugin, &spec.expression)?;
+            Ok(Arc::new(Mutex::new(SubscriptionFilter {
+                filter,
+                on_error: stage.on_error,
+            })))
+        })
+        .await
+    }
+}
+
+/// The filter's decisions for a batch; a plugin failure becomes the pipeline's `on_error`
+/// (`Err` for pause).
+pub fn decide(f: &SharedFilter, topic: &str, batch: &mut BatchBuilder) -> Result<Vec<bool>> {
+    let n = batch.len();
+    let (decided, on_error) = {
+        let mut sf = f.lock().expect("filter lock");
+        (sf.filter.decide(topic, batch.finish(), n), sf.on_error)
+    };
+    match decided {
+        Ok(d) => Ok(d),
+        Err(failure) => match on_error {
+            OnError::Deliver => Ok(vec![true; n]),
+            OnError::Skip => Ok(vec![false; n]),
+            OnError::Pause => Err(BrokerError::FilterFailed(format!(
+                "{failure}; the subscription is paused (pipeline on_error = \"pause\")"
+            ))),
+        },
+    }
+}

@@ -1,0 +1,718 @@
+//! The consumer-group service: runs the pure [`Group`] state machines for the broker. It owns
+//! the registry of groups and connected members, resolves queue bounds from the store, writes
+//! dead letters, persists progress, and wakes waiting receivers. Its deadlines (leases,
+//! retries, sessions, persistence, dead-letter retries) are driven by the broker's timer
+//! driver through [`Timed`]. It does not read messages for members (`read`) nor speak the
+//! wire protocol (`handler`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::state::{AckRange, DeadLetter, Group, GroupSnapshot, Member, Mode, Policy, Settings};
+use super::{dead_letter, files};
+use crate::broker::appends::Appends;
+use crate::broker::filters::SharedFilter;
+use crate::broker::timer::{Rearm, Timed};
+use crate::broker::{BrokerError, Result};
+use crate::clock::Clock;
+use crate::config::GroupsConfig;
+use crate::protocol::{self as wire, FilterSpec, JoinRequest, ResetTo, StartPosition};
+use crate::storage::{Durability, Store, TopicName};
+
+/// A dead-letter write that failed is tried again after this.
+const DEAD_LETTER_RETRY: Duration = Duration::from_secs(1);
+
+/// The connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub id: u64,
+    pub remote: std::net::SocketAddr,
+}
+
+/// What [`Groups::open`] needs.
+pub struct GroupsOptions {
+    pub store: Arc<Store>,
+    pub clock: Clock,
+    pub data_dir: PathBuf,
+    pub config: GroupsConfig,
+    /// Of the `%DLQ%` topics it creates.
+    pub dead_letter_durability: Durability,
+    pub appends: Arc<Appends>,
+    pub rearm: Rearm,
+}
+
+/// Every group of the broker and the members connected to them.
+pub struct Groups {
+    store: Arc<Store>,
+    clock: Clock,
+    dir: PathBuf,
+    config: GroupsConfig,
+    dead_letter_durability: Durability,
+    appends: Arc<Appends>,
+    rearm: Rearm,
+    by_name: Mutex<BTreeMap<String, Arc<GroupCell>>>,
+    members: Mutex<HashMap<u64, MemberRef>>,
+    next_member: AtomicU64,
+    /// When changed groups are written next (ms since the epoch).
+    next_persist: AtomicI64,
+    /// Dead letters whose write failed, with when to try again.
+    dead_letter_retries: Mutex<Vec<(Arc<GroupCell>, DeadLetter, i64)>>,
+}
+
+pub(super) struct MemberRef {
+    pub cell: Arc<GroupCell>,
+    conn: u64,
+    remote: String,
+    pub topic: String,
+    /// The subscription's filter, as asked for and as running.
+    pub filter: Option<(FilterSpec, SharedFilter)>,
+}
+
+pub struct GroupCell {
+    state: Mutex<Group>,
+    /// Bumped when messages may have become ready without an append (retry due, leases
+    /// released, queues rebalanced, a reset): waiting receivers look again.
+    ready: watch::Sender<u64>,
+}
+
+impl GroupCell {
+    fn new(group: Group) -> Arc<GroupCell> {
+        Arc::new(GroupCell {
+            state: Mutex::new(group),
+            ready: watch::channel(0).0,
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Group> {
+        self.state.lock().expect("group lock")
+    }
+
+    fn bump(&self) {
+        self.ready.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// What a join brings besides its request.
+pub struct Joining {
+    pub conn: ConnInfo,
+    /// Per queue, where a new subscription starts.
+    pub starts: Vec<u64>,
+    pub filter: Option<SharedFilter>,
+}
+
+/// Keeps a member alive while a long poll or subscription of it is pending.
+pub struct Hold {
+    groups: Arc<Groups>,
+    member: u64,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Ok(cell) = self.groups.cell_of(self.member) {
+            cell.lock().unhold(self.member, self.groups.clock.now_ms());
+            self.groups.rearm.wake();
+        }
+    }
+}
+
+impl Groups {
+    /// Loads the persisted groups under `<data_dir>/groups/`.
+    pub fn open(o: GroupsOptions) -> Result<Groups> {
+        let dir = files::dir_of(&o.data_dir);
+        let policy = policy_of(&o.config);
+        let by_name = files::load_all(&dir)?
+            .into_iter()
+            .map(|snap| {
+                (
+                    snap.name.clone(),
+                    GroupCell::new(Group::restore(&snap, policy.clone())),
+                )
+            })
+            .collect();
+        let first_persist = o.clock.now_ms() + o.config.persist_interval.as_millis() as i64;
+        Ok(Groups {
+            store: o.store,
+            dir,
+            dead_letter_durability: o.dead_letter_durability,
+            appends: o.appends,
+            rearm: o.rearm,
+            config: o.config,
+            clock: o.clock,
+            by_name: Mutex::new(by_name),
+            members: Mutex::new(HashMap::new()),
+            next_member: AtomicU64::new(1),
+            next_persist: AtomicI64::new(first_persist),
+            dead_letter_retries: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn cells(&self) -> Vec<(String, Arc<GroupCell>)> {
+        let map = self.by_name.lock().expect("groups lock");
+        map.iter().map(|(n, c)| (n.clone(), c.clone())).collect()
+    }
+
+    fn cell(&self, name: &str) -> Result<Arc<GroupCell>> {
+        let map = self.by_name.lock().expect("groups lock");
+        map.get(name)
+            .cloned()
+            .ok_or_else(|| BrokerError::UnknownGroup(name.to_string()))
+    }
+
+    fn cell_of(&self, member: u64) -> Result<Arc<GroupCell>> {
+        self.with_member(member, |m| m.cell.clone())
+    }
+
+    /// Something of a connected member.
+    pub(super) fn with_member<T>(&self, id: u64, f: impl FnOnce(&MemberRef) -> T) -> Result<T> {
+        let members = self.members.lock().expect("members lock");
+        members
+            .get(&id)
+            .map(f)
+            .ok_or(BrokerError::UnknownMember(id))
+    }
+
+    fn settings_for(&self, j: &JoinRequest) -> Settings {
+        let c = &self.config;
+        Settings {
+            mode: j.mode.into(),
+            lease_ms: nonzero_or(j.lease_ms, c.lease.as_millis() as u64),
+            max_attempts: if j.max_attempts == 0 {
+                c.max_attempts
+            } else {
+                j.max_attempts
+            },
+            session_timeout_ms: nonzero_or(
+                j.session_timeout_ms,
+                c.session_timeout.as_millis() as u64,
+            ),
+        }
+    }
+
+    /// Adds a member to its group (created on first join) and returns its id and settings.
+    pub fn join(&self, j: &JoinRequest, joining: Joining) -> Result<(u64, Settings)> {
+        check_group_name(&j.group)?;
+        let settings = self.settings_for(j);
+        let id = self.next_member.fetch_add(1, Ordering::Relaxed);
+        let instance = if j.instance.is_empty() {
+            format!("{}#{id}", joining.conn.remote)
+        } else {
+            j.instance.clone()
+        };
+        let cell = {
+            let mut map = self.by_name.lock().expect("groups lock");
+            map.entry(j.group.clone())
+                .or_insert_with(|| {
+                    GroupCell::new(Group::new(
+                        &j.group,
+                        settings.clone(),
+                        policy_of(&self.config),
+                    ))
+                })
+                .clone()
+        };
+        {
+            let mut g = cell.lock();
+            let live = g.members().next().is_some();
+            let mode: Mode = j.mode.into();
+            if live && g.settings().mode != mode {
+                return Err(BrokerError::GroupConflict(format!(
+                    "group {:?} is consuming in {} mode; it cannot take a {} member",
+                    j.group,
+                    g.settings().mode.name(),
+                    mode.name()
+                )));
+            }
+            g.set_settings(settings.clone());
+            g.join(
+                Member {
+                    id,
+                    topic: j.topic.clone(),
+                    instance,
+                    conn: joining.conn.id,
+                    last_seen: self.clock.now_ms(),
+                    held: 0,
+                },
+                &joining.starts,
+            );
+        }
+        self.members.lock().expect("members lock").insert(
+            id,
+            MemberRef {
+                cell: cell.clone(),
+                conn: joining.conn.id,
+                remote: joining.conn.remote.to_string(),
+                topic: j.topic.clone(),
+                filter: j.filter.clone().zip(joining.filter),
+            },
+        );
+        cell.bump();
+        self.rearm.wake();
+        tracing::debug!(group = %j.group, topic = %j.topic, member = id, mode = settings.mode.name(), "member joined");
+        Ok((id, settings))
+    }
+
+    /// A subscription is a group's filter on a topic: what one member filters out is done for
+    /// all of them, so every live member of a group on a topic must use the same filter.
+    pub fn check_same_filter(&self, j: &JoinRequest) -> Result<()> {
+        let members = self.members.lock().expect("members lock");
+        let cell = self
+            .by_name
+            .lock()
+            .expect("groups lock")
+            .get(&j.group)
+            .cloned();
+        let Some(cell) = cell else { return Ok(()) };
+        let other = members.values().find(|m| {
+            Arc::ptr_eq(&m.cell, &cell)
+                && m.topic == j.topic
+                && m.filter.as_ref().map(|(spec, _)| spec) != j.filter.as_ref()
+        });
+        match other {
+            Some(m) => Err(BrokerError::GroupConflict(format!(
+                "group {:?} consumes {:?} with filter {}; a member cannot join with filter {}",
+                j.group,
+                j.topic,
+                describe_filter(m.filter.as_ref().map(|(spec, _)| spec)),
+                describe_filter(j.filter.as_ref())
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Removes a member; its leases are released at once.
+    pub fn leave(&self, member: u64) -> Result<()> {
+        let cell = self.cell_of(member)?;
+        self.members.lock().expect("members lock").remove(&member);
+        if cell.lock().leave(member) {
+            cell.bump();
+        }
+        Ok(())
+    }
+
+    /// A connection closed: its members leave (no need to wait for their session timeout).
+    pub fn connection_closed(&self, conn: u64) {
+        let gone: Vec<u64> = {
+            let members = self.members.lock().expect("members lock");
+            members
+                .iter()
+                .filter(|(_, m)| m.conn == conn)
+                .map(|(&id, _)| id)
+                .collect()
+        };
+        for id in gone {
+            let _ = self.leave(id);
+        }
+    }
+
+    pub fn heartbeat(&self, member: u64) -> Result<()> {
+        let cell = self.cell_of(member)?;
+        let result = cell.lock().heartbeat(member, self.clock.now_ms());
+        result.map_err(|_| BrokerError::UnknownMember(member))
+    }
+
+    /// Keeps `member` alive until the returned hold is dropped (a pending `Receive`, an open
+    /// subscription stream).
+    pub fn hold(self: &Arc<Self>, member: u64) -> Result<Hold> {
+        let cell = self.cell_of(member)?;
+        cell.lock()
+            .hold(member)
+            .map_err(|_| BrokerError::UnknownMember(member))?;
+        self.rearm.wake();
+        Ok(Hold {
+            groups: self.clone(),
+            member,
+        })
+    }
+
+    /// What a waiting receiver watches: appends to the member's topic and the group's ready
+    /// signal.
+    pub fn watch(&self, member: u64) -> Result<(watch::Receiver<u64>, watch::Receiver<u64>)> {
+        let (topic, ready) =
+            self.with_member(member, |m| (m.topic.clone(), m.cell.ready.subscribe()))?;
+        Ok((self.appends.watch(&topic), ready))
+    }
+
+    /// Acks (or, with a reason, nacks) ranges of a member's deliveries: `(done, stale)`.
+    /// Dead letters this decides are written on the blocking pool. Call it inside the runtime.
+    pub fn ack(
+        self: &Arc<Self>,
+        member: u64,
+        ranges: &[wire::AckRange],
+        nack_reason: Option<&str>,
+    ) -> Result<(u64, u64)> {
+        let cell = self.cell_of(member)?;
+        let now = self.clock.now_ms();
+        let ranges: Vec<AckRange> = ranges.iter().map(AckRange::from).collect();
+        let (result, dead) = {
+            let mut g = cell.lock();
+            let r = match nack_reason {
+                None => g.ack(member, now, &ranges),
+                Some(reason) => g.nack(member, now, &ranges, reason),
+            };
+            (r, g.take_dead_letters())
+        };
+        if nack_reason.is_some() {
+            self.rearm.wake(); // a retry deadline
+        }
+        if !dead.is_empty() {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.write_dead_letters(&cell, dead));
+        }
+        let (done, stale) = result.map_err(|_| BrokerError::UnknownMember(member))?;
+        if done == 0 && stale > 0 {
+            return Err(BrokerError::StaleLease { stale });
+        }
+        Ok((done, stale))
+    }
+
+    /// Marks a take's leases as new deadlines for the driver.
+    pub(super) fn leased(&self) {
+        self.rearm.wake();
+    }
+
+    /// Writes dead letters on the blocking pool; each is marked done once stored. A failed
+    /// write is tried again after [`DEAD_LETTER_RETRY`], by the timer driver.
+    fn write_dead_letters(&self, cell: &Arc<GroupCell>, dead: Vec<DeadLetter>) {
+        if dead.is_empty() {
+            return;
+        }
+        let name = cell.lock().name().to_string();
+        let mut failed = Vec::new();
+        for d in dead {
+            match dead_letter::write(&self.store, &name, &d, self.dead_letter_durability) {
+                Ok(()) => {
+                    cell.lock().dead_lettered(&d);
+                    tracing::info!(group = %name, topic = %d.topic, queue = d.queue, offset = d.offset, reason = %d.reason, "message dead-lettered");
+                }
+                Err(e) => {
+                    tracing::error!(group = %name, error = %e, "cannot write a dead letter; will try again");
+                    failed.push(d);
+                }
+            }
+        }
+        cell.bump();
+        if !failed.is_empty() {
+            let at = self.clock.now_ms() + DEAD_LETTER_RETRY.as_millis() as i64;
+            let mut retries = self
+                .dead_letter_retries
+                .lock()
+                .expect("dead letter retries");
+            retries.extend(failed.into_iter().map(|d| (cell.clone(), d, at)));
+            self.rearm.wake();
+        }
+    }
+
+    pub fn list(&self) -> Vec<wire::GroupSummary> {
+        self.cells()
+            .iter()
+            .map(|(name, cell)| {
+                let g = cell.lock();
+                wire::GroupSummary {
+                    name: name.clone(),
+                    mode: g.settings().mode.into(),
+                    members: g.members().count() as u32,
+                    topics: g.topics(),
+                }
+            })
+            .collect()
+    }
+
+    /// Members, settings and per-queue lag (blocking: reads queue bounds and index entries).
+    pub fn describe(&self, name: &str) -> Result<wire::GroupInfo> {
+        let cell = self.cell(name)?;
+        let (settings, topics) = {
+            let g = cell.lock();
+            (g.settings().clone(), g.topics())
+        };
+        let mut ends: HashMap<String, Vec<u64>> = HashMap::new();
+        for t in topics {
+            let e = bounds_of(&self.store, &t)
+                .map(|b| b.iter().map(|q| q.1).collect())
+                .unwrap_or_default();
+            ends.insert(t, e);
+        }
+        let now = self.clock.now_ms();
+        let (progress, members) = {
+            let g = cell.lock();
+            let progress = g.progress(|t| ends.get(t).cloned().unwrap_or_default());
+            let remotes = self.members.lock().expect("members lock");
+            let members: Vec<wire::MemberInfo> = g
+                .members()
+                .map(|m| wire::MemberInfo {
+                    id: m.id,
+                    topic: m.topic.clone(),
+                    instance: m.instance.clone(),
+                    client: remotes
+                        .get(&m.id)
+                        .map(|r| r.remote.clone())
+                        .unwrap_or_default(),
+                    idle_ms: now.saturating_sub(m.last_seen).max(0) as u64,
+                    queues: progress
+                        .iter()
+                        .filter(|p| p.topic == m.topic && p.owner == Some(m.id))
+                        .map(|p| p.queue)
+                        .collect(),
+                })
+                .collect();
+            (progress, members)
+        };
+        let progress = progress
+            .into_iter()
+            .map(|p| {
+                let oldest = if p.acked < p.end {
+                    self.store
+                        .stored_at(&p.topic, p.queue, p.acked)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                wire::ProgressInfo {
+                    topic: p.topic,
+                    instance: p.instance,
+                    queue: p.queue,
+                    owner: p.owner.unwrap_or(0),
+                    acked: p.acked,
+                    end: p.end,
+                    ready: p.ready,
+                    in_flight: p.in_flight,
+                    retrying: p.retrying,
+                    oldest_unacked_at: oldest,
+                }
+            })
+            .collect();
+        Ok(wire::GroupInfo {
+            name: name.to_string(),
+            settings: (&settings).into(),
+            members,
+            progress,
+        })
+    }
+
+    /// Moves a group's position on a topic (blocking) and returns the new offset per queue
+    /// moved. A group that does not exist yet is created (clustering, default settings), so a
+    /// position can be set before consumers start.
+    pub fn reset(
+        &self,
+        name: &str,
+        topic: &str,
+        queue: Option<u32>,
+        to: ResetTo,
+    ) -> Result<Vec<(u32, u64)>> {
+        check_group_name(name)?;
+        let bounds = bounds_of(&self.store, topic)?;
+        if let Some(q) = queue.filter(|&q| q as usize >= bounds.len()) {
+            return Err(BrokerError::UnknownQueue {
+                context: String::new(),
+                topic: topic.to_string(),
+                queues: bounds.len() as u32,
+                queue: q,
+            });
+        }
+        let targets = bounds
+            .iter()
+            .enumerate()
+            .map(|(q, &(earliest, end))| match to {
+                ResetTo::Earliest => Ok(earliest),
+                ResetTo::Latest => Ok(end),
+                ResetTo::Offset(o) => Ok(o.clamp(earliest, end)),
+                ResetTo::Time(t) => Ok(self.store.offset_for_time(topic, q as u32, t)?),
+            })
+            .collect::<Result<Vec<u64>>>()?;
+        let cell = {
+            let mut map = self.by_name.lock().expect("groups lock");
+            map.entry(name.to_string())
+                .or_insert_with(|| {
+                    let defaults = JoinRequest {
+                        group: name.to_string(),
+                        topic: topic.to_string(),
+                        instance: String::new(),
+                        mode: wire::Mode::Clustering,
+                        start: StartPosition::Latest,
+                        lease_ms: 0,
+                        max_attempts: 0,
+                        session_timeout_ms: 0,
+                        filter: None,
+                    };
+                    GroupCell::new(Group::new(
+                        name,
+                        self.settings_for(&defaults),
+                        policy_of(&self.config),
+                    ))
+                })
+                .clone()
+        };
+        cell.lock().reset(topic, queue, &targets);
+        cell.bump();
+        tracing::info!(group = name, topic, ?queue, ?to, "group position reset");
+        Ok(targets
+            .into_iter()
+            .enumerate()
+            .filter(|(q, _)| queue.is_none_or(|only| only as usize == *q))
+            .map(|(q, o)| (q as u32, o))
+            .collect())
+    }
+
+    /// Deletes a group with no live members, and its persisted progress (blocking).
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let mut map = self.by_name.lock().expect("groups lock");
+        let Some(cell) = map.get(name) else {
+            return Err(BrokerError::UnknownGroup(name.to_string()));
+        };
+        let live = cell.lock().members().count();
+        if live > 0 {
+            return Err(BrokerError::GroupConflict(format!(
+                "group {name:?} has {live} live members; stop them first"
+            )));
+        }
+        files::remove(&self.dir, name)?;
+        map.remove(name);
+        Ok(())
+    }
+
+    /// Writes every group that changed since it was last written (blocking). A failure is
+    /// logged and the group is written again next time.
+    pub fn persist(&self) {
+        for (name, cell) in self.cells() {
+            let snap: Option<GroupSnapshot> = cell.lock().snapshot_if_dirty();
+            let Some(snap) = snap else { continue };
+            if let Err(e) = files::save(&self.dir, &snap) {
+                tracing::error!(group = %name, error = %e, "cannot persist group progress");
+                cell.lock().mark_dirty();
+            }
+            // Deleted while it was being written: take the file back out.
+            let deleted = !self
+                .by_name
+                .lock()
+                .expect("groups lock")
+                .get(&name)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell));
+            if deleted {
+                let _ = files::remove(&self.dir, &name);
+            }
+        }
+    }
+}
+
+impl Timed for Groups {
+    fn name(&self) -> &'static str {
+        "groups"
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        let groups = self
+            .cells()
+            .into_iter()
+            .filter_map(|(_, c)| c.lock().next_deadline());
+        let retries = self
+            .dead_letter_retries
+            .lock()
+            .expect("dead letter retries")
+            .iter()
+            .map(|(_, _, at)| *at)
+            .min();
+        let persist = self.next_persist.load(Ordering::Acquire);
+        groups.chain(retries).chain([persist]).min()
+    }
+
+    /// Expires sessions and leases, wakes due retries, writes dead letters, retries failed
+    /// dead-letter writes, and persists changed groups when their interval is up.
+    fn poll(&self, now: i64) {
+        for (_, cell) in self.cells() {
+            let (gone, woke, dead) = {
+                let mut g = cell.lock();
+                let gone = g.expire_sessions(now);
+                let woke = g.poll(now);
+                (gone, woke, g.take_dead_letters())
+            };
+            if !gone.is_empty() {
+                let mut members = self.members.lock().expect("members lock");
+                for id in &gone {
+                    tracing::info!(member = id, "member removed: session timed out");
+                    members.remove(id);
+                }
+            }
+            if woke || !gone.is_empty() {
+                cell.bump();
+            }
+            self.write_dead_letters(&cell, dead);
+        }
+        let due: Vec<(Arc<GroupCell>, DeadLetter)> = {
+            let mut retries = self
+                .dead_letter_retries
+                .lock()
+                .expect("dead letter retries");
+            let (due, later) = std::mem::take(&mut *retries)
+                .into_iter()
+                .partition(|(_, _, at)| *at <= now);
+            *retries = later;
+            due.into_iter().map(|(c, d, _)| (c, d)).collect()
+        };
+        for (cell, d) in due {
+            self.write_dead_letters(&cell, vec![d]);
+        }
+        if self.next_persist.load(Ordering::Acquire) <= now {
+            let interval = self.config.persist_interval.as_millis() as i64;
+            self.next_persist
+                .store(now + interval.max(1), Ordering::Release);
+            self.persist();
+        }
+    }
+}
+
+fn nonzero_or(v: u64, default: u64) -> u64 {
+    if v == 0 { default } else { v }
+}
+
+fn policy_of(c: &GroupsConfig) -> Policy {
+    Policy {
+        retry_delays_ms: c
+            .retry_delays
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect(),
+        ordered_retry_ms: c.ordered_retry_interval.as_millis() as u64,
+    }
+}
+
+/// Group names follow topic names, and `%DLQ%<group>` must be a valid topic name too.
+fn check_group_name(name: &str) -> Result<()> {
+    let invalid = |why: String| BrokerError::InvalidArgument(why);
+    let parsed = TopicName::new(name).map_err(|e| invalid(format!("group name: {e}")))?;
+    if parsed.is_reserved() {
+        return Err(invalid(format!("group name {name:?} is reserved")));
+    }
+    TopicName::new(&dead_letter::topic_of(name)).map_err(|_| {
+        invalid(format!(
+            "group name {name:?} is too long (at most 250 characters)"
+        ))
+    })?;
+    Ok(())
+}
+
+/// One queue's `(earliest, end)` bounds, for every queue of a topic.
+pub(super) fn bounds_of(store: &Store, topic: &str) -> Result<Vec<(u64, u64)>> {
+    let info = store.describe_topic(topic)?;
+    Ok(info.queues.iter().map(|q| (q.earliest, q.next)).collect())
+}
+
+fn describe_filter(f: Option<&FilterSpec>) -> String {
+    match f {
+        None => "none".into(),
+        Some(f) => format!("{}:{:?}", f.plugin, f.expression),
+    }
+}

@@ -1,0 +1,226 @@
+//! The Produce family: a batch is decoded without copying, its messages routed to queues
+//! (an explicit queue, a sharding key's queue, or round robin), each queue's part appended in
+//! order, and the batch acknowledged once the topic's durability is met.
+//!
+//! An idempotent producer's resend of a stored batch is answered with the stored batch's
+//! offsets and ids (the ids the server assigned the first time, when the producer left them
+//! zero), so `LookupId` finds every id an acknowledgement names.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::task::JoinHandle;
+
+use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
+use crate::storage::record::{MessageId, RawMessage, fnv1a64};
+use crate::storage::{PendingAppend, Store};
+
+use super::{Broker, BrokerError, Result, blocking};
+
+/// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
+/// key's UTF-8 bytes, modulo the queue count), so clients can compute it too.
+pub fn queue_for_key(key: &str, queues: u32) -> u32 {
+    (fnv1a64(&[key.as_bytes()]) % u64::from(queues.max(1))) as u32
+}
+
+/// Spreads messages routed "any" over a topic's queues.
+#[derive(Default)]
+pub(super) struct Router {
+    round_robin: AtomicU64,
+}
+
+impl Router {
+    fn any(&self, queues: u32) -> u32 {
+        (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(queues)) as u32
+    }
+}
+
+pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
+    let this = broker.clone();
+    let written = blocking(move || write(&this, &body)).await;
+    match written {
+        Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+        Err(e) => tokio::spawn(async move { Err(e) }),
+    }
+}
+
+pub(super) async fn handle(broker: &Arc<Broker>, p: ProduceRequest) -> Result<Response> {
+    dispatch(broker, body_of(p))
+        .await
+        .await
+        .map_err(|e| BrokerError::Internal(format!("produce failed: {e}")))?
+}
+
+/// An owned produce request as the frame body the produce path decodes.
+pub(super) fn body_of(p: ProduceRequest) -> Vec<u8> {
+    let mut body = Vec::new();
+    Request::Produce(p).encode_body(&mut body);
+    body
+}
+
+/// Decodes a produce body, routes its messages to queues and writes each queue's part, in
+/// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
+fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
+    let view = ProduceView::decode(body)?;
+    if view.messages.is_empty() {
+        return Err(BrokerError::InvalidArgument(
+            "a produce batch needs at least one message".into(),
+        ));
+    }
+    let limit = broker.limits.max_batch;
+    if view.messages.len() > limit as usize {
+        return Err(BrokerError::BatchTooLarge {
+            count: view.messages.len(),
+            limit,
+        });
+    }
+    let meta = broker.store.topic_meta(view.topic)?;
+    let now = broker.clock.now_ms();
+    let count = view.messages.len();
+    let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
+    for (i, mv) in view.messages.into_iter().enumerate() {
+        let queue = match mv.route {
+            RouteView::Queue(q) if q < meta.queues => q,
+            RouteView::Queue(q) => {
+                return Err(BrokerError::UnknownQueue {
+                    context: format!("message {i}: "),
+                    topic: view.topic.to_string(),
+                    queues: meta.queues,
+                    queue: q,
+                });
+            }
+            RouteView::Key(k) => queue_for_key(k, meta.queues),
+            RouteView::Any => broker.produce.any(meta.queues),
+        };
+        let mut message = mv.message;
+        if message.id == MessageId::default() {
+            message.id = MessageId::generate(now);
+        }
+        let group = by_queue.entry(queue).or_default();
+        group.0.push(i);
+        group.1.push(message);
+    }
+    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
+    let mut parts = Vec::with_capacity(by_queue.len());
+    for (queue, (indexes, messages)) in by_queue {
+        let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
+        let pending = broker
+            .store
+            .append_pending_as(view.topic, queue, &messages, producer)?;
+        parts.push(Part {
+            indexes,
+            ids,
+            pending,
+        });
+    }
+    broker.appends.notify(view.topic);
+    Ok(PendingProduce {
+        store: broker.store.clone(),
+        topic: view.topic.to_string(),
+        count,
+        parts,
+    })
+}
+
+/// One queue's share of a batch: which of the batch's messages, with the ids they were
+/// written with.
+struct Part {
+    indexes: Vec<usize>,
+    ids: Vec<MessageId>,
+    pending: PendingAppend,
+}
+
+/// A produce batch written to the log, waiting for its durability.
+struct PendingProduce {
+    store: Arc<Store>,
+    topic: String,
+    count: usize,
+    parts: Vec<Part>,
+}
+
+impl PendingProduce {
+    /// Waits for every part's durability (blocking) and builds the acknowledgement.
+    fn finish(self) -> Result<Response> {
+        let duplicate =
+            !self.parts.is_empty() && self.parts.iter().all(|p| p.pending.is_duplicate());
+        let mut acks = vec![
+            Ack {
+                queue: 0,
+                offset: 0,
+                id: MessageId::default()
+            };
+            self.count
+        ];
+        let PendingProduce {
+            store,
+            topic,
+            parts,
+            ..
+        } = self;
+        for part in parts {
+            let was_stored = part.pending.is_duplicate();
+            let appended = part.pending.wait()?;
+            let ids = if was_stored {
+                match stored_ids(
+                    &store,
+                    &topic,
+                    appended.queue,
+                    appended.first_offset,
+                    part.ids.len(),
+                ) {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        // Retention may have removed the original since: its offsets still
+                        // answer the resend.
+                        tracing::warn!(topic = %topic, queue = appended.queue, error = %e,
+                            "cannot read back a resent batch's ids; answering with the ids sent");
+                        part.ids
+                    }
+                }
+            } else {
+                part.ids
+            };
+            for (n, (i, id)) in part.indexes.into_iter().zip(ids).enumerate() {
+                acks[i] = Ack {
+                    queue: appended.queue,
+                    offset: appended.first_offset + n as u64,
+                    id,
+                };
+            }
+        }
+        Ok(Response::Produced { duplicate, acks })
+    }
+}
+
+/// The ids of a batch stored before, read back from the log: a resend carries zero ids
+/// where the server assigned them, and fresh ones would name nothing stored.
+fn stored_ids(
+    store: &Store,
+    topic: &str,
+    queue: u32,
+    first_offset: u64,
+    count: usize,
+) -> Result<Vec<MessageId>> {
+    let mut ids = Vec::with_capacity(count);
+    store.read_with(
+        topic,
+        queue,
+        first_offset,
+        count,
+        usize::MAX,
+        &|_| true,
+        |view| {
+            ids.push(view.id);
+            Ok(())
+        },
+    )?;
+    if ids.len() != count {
+        return Err(BrokerError::Internal(format!(
+            "a resent batch of {count} messages at {}/{queue}/{first_offset} reads back as {} messages",
+            topic,
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}

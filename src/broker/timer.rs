@@ -1,0 +1,195 @@
+//! One timer driver for every broker service with deadlines (group leases, retries and
+//! sessions, progress persistence; delay timers and transaction check-backs later). A single
+//! task sleeps on the broker's [`Clock`] until the earliest deadline any service reports, then
+//! polls the services that are due. There is no fixed tick: a service whose deadline moves
+//! earlier (a new lease, a nack) calls [`Rearm::wake`] so the driver looks again.
+//!
+//! The driver does not know what a deadline means; services do not sleep.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+
+/// A service with deadlines.
+pub trait Timed: Send + Sync + 'static {
+    /// For logs.
+    fn name(&self) -> &'static str;
+    /// The earliest time (ms since the epoch) at which [`Timed::poll`] has work, if any.
+    fn next_deadline(&self) -> Option<i64>;
+    /// Does what is due at `now_ms`, after which `next_deadline` is later than `now_ms` (or
+    /// `None`). Runs on the blocking pool: it may write files.
+    fn poll(&self, now_ms: i64);
+}
+
+/// Wakes the driver to look at deadlines again; cheap to clone and to call.
+#[derive(Clone, Default)]
+pub struct Rearm(Arc<Notify>);
+
+impl Rearm {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub struct TimerDriver {
+    clock: Clock,
+    services: Vec<Arc<dyn Timed>>,
+    rearm: Rearm,
+}
+
+impl TimerDriver {
+    pub fn new(clock: Clock) -> TimerDriver {
+        TimerDriver {
+            clock,
+            services: Vec::new(),
+            rearm: Rearm::default(),
+        }
+    }
+
+    /// The handle services use to say that their deadline moved earlier.
+    pub fn rearm(&self) -> Rearm {
+        self.rearm.clone()
+    }
+
+    pub fn register(&mut self, service: Arc<dyn Timed>) {
+        self.services.push(service);
+    }
+
+    /// Polls every service that is due at `now_ms` (blocking). Returns how many were.
+    pub fn poll_due(&self, now_ms: i64) -> usize {
+        let mut polled = 0;
+        for s in &self.services {
+            if s.next_deadline().is_some_and(|d| d <= now_ms) {
+                s.poll(now_ms);
+                polled += 1;
+            }
+        }
+        polled
+    }
+
+    /// The earliest deadline of any service.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.services.iter().filter_map(|s| s.next_deadline()).min()
+    }
+
+    /// Runs the driver until `stop` turns true.
+    pub fn spawn(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                let now = this.clock.now_ms();
+                if this.next_deadline().is_some_and(|d| d <= now) {
+                    let t = this.clone();
+                    if let Err(e) = tokio::task::spawn_blocking(move || t.poll_due(now)).await {
+                        tracing::error!(error = %e, "a timed service's poll failed");
+                    }
+                    continue;
+                }
+                let next = this.next_deadline();
+                let sleep = async {
+                    match next {
+                        Some(d) => this.clock.sleep_until_ms(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = this.rearm.0.notified() => {}
+                    _ = sleep => {}
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A service with one deadline at a time; each poll is sent to the test.
+    struct OneShot {
+        deadline: Mutex<Option<i64>>,
+        looked: AtomicUsize,
+        polls: tokio::sync::mpsc::UnboundedSender<i64>,
+    }
+
+    impl Timed for OneShot {
+        fn name(&self) -> &'static str {
+            "one-shot"
+        }
+        fn next_deadline(&self) -> Option<i64> {
+            self.looked.fetch_add(1, Ordering::Relaxed);
+            *self.deadline.lock().unwrap()
+        }
+        fn poll(&self, now_ms: i64) {
+            *self.deadline.lock().unwrap() = None;
+            self.polls.send(now_ms).unwrap();
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_driver_wakes_at_the_earliest_deadline_and_never_ticks() {
+        let clock = Clock::manual(10_000);
+        let (tx, mut polls) = tokio::sync::mpsc::unbounded_channel();
+        let service = Arc::new(OneShot {
+            deadline: Mutex::new(Some(10_500)),
+            looked: AtomicUsize::new(0),
+            polls: tx,
+        });
+        let mut driver = TimerDriver::new(clock.clone());
+        driver.register(service.clone());
+        let rearm = driver.rearm();
+        let driver = Arc::new(driver);
+        let (stop_tx, stop) = watch::channel(false);
+        let task = driver.spawn(stop);
+
+        // Paused tokio time runs far ahead: a fixed tick would look at deadlines again and
+        // again, while the manual clock stands still.
+        settle().await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        settle().await;
+        let looked = service.looked.load(Ordering::Relaxed);
+        assert!(
+            looked <= 4,
+            "the driver looked {looked} times while nothing was due"
+        );
+        assert!(polls.try_recv().is_err(), "polled before its deadline");
+
+        clock.advance(Duration::from_millis(499));
+        settle().await;
+        assert!(polls.try_recv().is_err(), "polled 1 ms before its deadline");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(polls.recv().await, Some(10_500), "polled at its deadline");
+
+        // A deadline set earlier than none at all: the service rearms the driver.
+        *service.deadline.lock().unwrap() = Some(10_520);
+        rearm.wake();
+        settle().await;
+        assert!(polls.try_recv().is_err());
+        clock.advance(Duration::from_millis(30));
+        assert_eq!(
+            polls.recv().await,
+            Some(10_530),
+            "polled once the clock passed it"
+        );
+
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+    }
+}

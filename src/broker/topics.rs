@@ -1,0 +1,75 @@
+//! The Topic family: create, delete, list and describe topics.
+
+use std::time::Duration;
+
+use crate::protocol::{QueueRange, Response, TopicInfo, TopicRequest};
+use crate::storage::{TopicMeta, TopicName, TopicSpec};
+
+use super::{Broker, BrokerError, Result, blocking};
+
+pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response> {
+    let store = broker.store.clone();
+    match r {
+        TopicRequest::Create {
+            name,
+            queues,
+            durability,
+            retention_ms,
+        } => {
+            let name = TopicName::new(&name)?;
+            if name.is_reserved() {
+                return Err(BrokerError::ReservedName(name.to_string()));
+            }
+            let spec = TopicSpec {
+                name,
+                queues,
+                durability: durability.unwrap_or(broker.limits.default_durability),
+                retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+            };
+            blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
+        }
+        TopicRequest::Delete { name } => {
+            blocking(move || {
+                store.delete_topic(&name)?;
+                Ok(Response::TopicDeleted)
+            })
+            .await
+        }
+        TopicRequest::List => {
+            blocking(move || {
+                Ok(Response::Topics(
+                    store.list_topics().iter().map(info_of).collect(),
+                ))
+            })
+            .await
+        }
+        TopicRequest::Describe { name } => {
+            blocking(move || {
+                let d = store.describe_topic(&name)?;
+                Ok(Response::Description {
+                    topic: info_of(&d.meta),
+                    queues: d
+                        .queues
+                        .iter()
+                        .map(|q| QueueRange {
+                            earliest: q.earliest,
+                            next: q.next,
+                        })
+                        .collect(),
+                })
+            })
+            .await
+        }
+    }
+}
+
+fn info_of(m: &TopicMeta) -> TopicInfo {
+    TopicInfo {
+        name: m.name.to_string(),
+        id: m.id,
+        queues: m.queues,
+        durability: m.durability,
+        retention_ms: m.retention_ms.unwrap_or(0),
+        created_at: m.created_at,
+    }
+}

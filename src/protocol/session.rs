@@ -1,0 +1,44 @@
+//! The Session family: Ping (1) and Hello (2).
+
+use crate::codec::{ReadError, Reader, put_str16};
+
+use super::{Family, Kind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRequest {
+    /// Answered with the same nonce.
+    Ping { nonce: u64 },
+    /// The client's protocol version and name; answered with the server's frame limit.
+    Hello { version: u16, client: String },
+}
+
+impl Family for SessionRequest {
+    fn kind(&self) -> Kind {
+        match self {
+            SessionRequest::Ping { .. } => Kind::Ping,
+            SessionRequest::Hello { .. } => Kind::Hello,
+        }
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            SessionRequest::Ping { nonce } => buf.extend_from_slice(&nonce.to_le_bytes()),
+            SessionRequest::Hello { version, client } => {
+                buf.extend_from_slice(&version.to_le_bytes());
+                put_str16(buf, client);
+            }
+        }
+    }
+
+    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+        Ok(match kind {
+            Kind::Ping => SessionRequest::Ping {
+                nonce: r.u64("nonce")?,
+            },
+            _ => SessionRequest::Hello {
+                version: r.u16("version")?,
+                client: r.str16("client name")?,
+            },
+        })
+    }
+}

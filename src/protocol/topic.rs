@@ -1,0 +1,104 @@
+//! The Topic family: TopicCreate (48), TopicDelete (49), TopicList (50), TopicDescribe (51).
+
+use crate::codec::{ReadError, Reader, put_str16};
+use crate::storage::Durability;
+
+use super::limits::{MAX_QUEUES, OutOfRange, check};
+use super::{Family, Kind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicRequest {
+    Create {
+        name: String,
+        /// 1–1024.
+        queues: u32,
+        /// `None`: the server's default.
+        durability: Option<Durability>,
+        /// 0: no topic-level retention.
+        retention_ms: u64,
+    },
+    Delete {
+        name: String,
+    },
+    List,
+    Describe {
+        name: String,
+    },
+}
+
+impl Family for TopicRequest {
+    fn kind(&self) -> Kind {
+        match self {
+            TopicRequest::Create { .. } => Kind::TopicCreate,
+            TopicRequest::Delete { .. } => Kind::TopicDelete,
+            TopicRequest::List => Kind::TopicList,
+            TopicRequest::Describe { .. } => Kind::TopicDescribe,
+        }
+    }
+
+    fn encode(&self, buf: &mut Vec<u8>) {
+        match self {
+            TopicRequest::Create {
+                name,
+                queues,
+                durability,
+                retention_ms,
+            } => {
+                put_str16(buf, name);
+                buf.extend_from_slice(&queues.to_le_bytes());
+                buf.push(durability_code(*durability));
+                buf.extend_from_slice(&retention_ms.to_le_bytes());
+            }
+            TopicRequest::Delete { name } | TopicRequest::Describe { name } => put_str16(buf, name),
+            TopicRequest::List => {}
+        }
+    }
+
+    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+        Ok(match kind {
+            Kind::TopicCreate => TopicRequest::Create {
+                name: r.str16("topic name")?,
+                queues: r.u32("queues")?,
+                durability: durability_from(r.u8("durability")?, "durability")?,
+                retention_ms: r.u64("retention")?,
+            },
+            Kind::TopicDelete => TopicRequest::Delete {
+                name: r.str16("topic name")?,
+            },
+            Kind::TopicList => TopicRequest::List,
+            _ => TopicRequest::Describe {
+                name: r.str16("topic name")?,
+            },
+        })
+    }
+
+    fn check_ranges(&self) -> Result<(), OutOfRange> {
+        match self {
+            TopicRequest::Create { queues, .. } => check("queues", *queues, 1, MAX_QUEUES),
+            _ => Ok(()),
+        }
+    }
+}
+
+pub(super) fn durability_code(d: Option<Durability>) -> u8 {
+    match d {
+        Some(Durability::Sync) => 0,
+        Some(Durability::Async) => 1,
+        None => 255,
+    }
+}
+
+pub(super) fn durability_from(
+    code: u8,
+    field: &'static str,
+) -> Result<Option<Durability>, ReadError> {
+    match code {
+        0 => Ok(Some(Durability::Sync)),
+        1 => Ok(Some(Durability::Async)),
+        255 => Ok(None),
+        other => Err(ReadError::Invalid {
+            field,
+            reason: format!("{other} is not a durability code"),
+        }),
+    }
+}

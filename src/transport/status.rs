@@ -1,0 +1,58 @@
+//! Broker errors as wire statuses: the one place where an error becomes a status code, its
+//! text and (for offset and sequence errors) the `detail` a client should act on.
+
+use crate::broker::BrokerError;
+use crate::protocol::{Response, Status};
+use crate::storage::StorageError;
+
+/// The error response for a broker error.
+pub fn response_of(e: &BrokerError) -> Response {
+    let (status, detail) = match e {
+        BrokerError::Storage(s) => storage_status(s),
+        BrokerError::Protocol(p) => (p.status(), 0),
+        BrokerError::OutOfRange(_) | BrokerError::InvalidArgument(_) => {
+            (Status::InvalidArgument, 0)
+        }
+        BrokerError::UnknownPlugin(_) => (Status::InvalidArgument, 0),
+        BrokerError::UnsupportedVersion { .. } => (Status::UnsupportedVersion, 0),
+        BrokerError::ReservedName(_) => (Status::ReservedName, 0),
+        BrokerError::BatchTooLarge { .. } => (Status::BatchTooLarge, 0),
+        BrokerError::UnknownQueue { .. } => (Status::UnknownQueue, 0),
+        BrokerError::UnknownGroup(_) => (Status::UnknownGroup, 0),
+        BrokerError::UnknownMember(_) => (Status::UnknownMember, 0),
+        BrokerError::StaleLease { stale } => (Status::StaleLease, *stale),
+        BrokerError::GroupConflict(_) => (Status::GroupConflict, 0),
+        BrokerError::FilterRejected(_) => (Status::FilterRejected, 0),
+        BrokerError::FilterFailed(_) => (Status::FilterFailed, 0),
+        BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
+    };
+    if status == Status::StorageFailure || status == Status::Internal {
+        tracing::error!(error = %e, "failure answered to a client");
+    }
+    Response::Error {
+        status,
+        message: e.to_string(),
+        detail,
+    }
+}
+
+fn storage_status(e: &StorageError) -> (Status, u64) {
+    match e {
+        StorageError::InvalidTopicName { .. }
+        | StorageError::QueuesShrink { .. }
+        | StorageError::InvalidTopic { .. }
+        | StorageError::BadMessage { .. }
+        | StorageError::EmptyBatch => (Status::InvalidArgument, 0),
+        StorageError::UnknownTopic(_) => (Status::UnknownTopic, 0),
+        StorageError::TopicExists(_) => (Status::TopicExists, 0),
+        StorageError::UnknownQueue { .. } => (Status::UnknownQueue, 0),
+        StorageError::MessageTooLarge { .. } => (Status::MessageTooLarge, 0),
+        StorageError::OffsetTrimmed { earliest, .. } => (Status::OffsetTrimmed, *earliest),
+        StorageError::OffsetBeyondEnd { next, .. } => (Status::OffsetBeyondEnd, *next),
+        StorageError::SequenceStale { last, .. } => (Status::SequenceOutOfOrder, last + 1),
+        StorageError::Io { .. }
+        | StorageError::Corrupt { .. }
+        | StorageError::Locked(_)
+        | StorageError::WritesFenced(_) => (Status::StorageFailure, 0),
+    }
+}
