@@ -93,7 +93,9 @@ fn requests() -> Vec<Request> {
             queue: 1,
             time_ms: -5,
         }),
-        Request::Group(GroupRequest::Join(join(StartPosition::Time(1_700_000_000_000)))),
+        Request::Group(GroupRequest::Join(join(StartPosition::Time(
+            1_700_000_000_000,
+        )))),
         Request::Group(GroupRequest::Leave { member: 3 }),
         Request::Group(GroupRequest::Heartbeat { member: 4 }),
         Request::Group(GroupRequest::Receive {
