@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::server::{connect, number_of, produce_all, start, test_config};
+use common::server::{connect, number_of, produce_all, start, start_manual, test_config};
 use lockgate::client::{Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::config::plugins::{FilterStage, OnError, PipelineConfig};
 use lockgate::plugin::PluginSpec;
@@ -196,7 +196,7 @@ async fn redeliveries_are_filtered_again_and_a_reload_loses_nothing() {
         misbehave_copy(dir.path(), "attempts"),
         misbehave_copy(dir.path(), "swap"),
     ];
-    let running = start(&config).await;
+    let (running, clock) = start_manual(&config).await;
     let client = connect(&running, dir.path()).await;
     client
         .create_topic("jobs", 2, Some(Durability::Async), 0)
@@ -219,6 +219,18 @@ async fn redeliveries_are_filtered_again_and_a_reload_loses_nothing() {
         c.nack(&m, "try again");
     }
     c.flush().await;
+    // All ten wait for their retry; moving the clock past it brings the redeliveries.
+    let waiting = async {
+        loop {
+            let g = client.describe_group("once").await.unwrap();
+            if g.progress.iter().map(|p| p.retrying).sum::<u64>() == 10 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, waiting).await.unwrap();
+    clock.advance(Duration::from_millis(20));
     let settled = async {
         loop {
             let g = client.describe_group("once").await.unwrap();

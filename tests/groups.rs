@@ -6,7 +6,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::server::{connect, number_of, produce_all, start, test_config};
+use common::server::{connect, number_of, produce_all, start, start_manual, test_config};
 use lockgate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::clock::system_now_ms as now_ms;
 use lockgate::protocol::Mode;
@@ -44,6 +44,41 @@ fn opts(group: &str, topic: &str, mode: Mode) -> GroupConsumerOptions {
     o.mode = mode;
     o.start = StartPosition::Earliest;
     o
+}
+
+/// Messages of `group` waiting for a retry (or the dead-letter topic), and in flight.
+async fn retrying(client: &Client, group: &str) -> (u64, u64) {
+    let Ok(g) = client.describe_group(group).await else {
+        return (0, 0); // not created yet
+    };
+    let retrying = g.progress.iter().map(|p| p.retrying).sum();
+    let in_flight = g.progress.iter().map(|p| p.in_flight).sum();
+    (retrying, in_flight)
+}
+
+/// Waits until `group` has `n` messages waiting for a retry.
+async fn until_retrying(client: &Client, group: &str, n: u64) {
+    let waiting = async {
+        while retrying(client, group).await.0 != n {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, waiting).await.unwrap();
+}
+
+/// Once `group` has `n` messages waiting for a retry, moves the manual clock by `step`, so
+/// they come due without a real wait.
+fn advance_when_retrying(
+    client: Client,
+    group: &'static str,
+    n: u64,
+    clock: lockgate::clock::Clock,
+    step: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        until_retrying(&client, group, n).await;
+        clock.advance(step);
+    })
 }
 
 async fn next(c: &mut GroupConsumer) -> GroupDelivered {
@@ -171,7 +206,7 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.groups.retry_delays = vec![Duration::from_millis(50)];
-    let running = start(&config).await;
+    let (running, clock) = start_manual(&config).await;
     let client = connect(&running, dir.path()).await;
     client
         .create_topic("pay", 2, Some(Durability::Sync), 0)
@@ -192,6 +227,13 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
     assert!(first.iter().all(|m| m.attempt == 1));
 
     let other = client.join_group(j).await.unwrap();
+    // The leases run out when the clock passes them: the messages wait for their retry.
+    clock.advance(Duration::from_millis(299));
+    let pending = client.describe_group("billing").await.unwrap();
+    assert!(pending.progress.iter().all(|p| p.in_flight == 3), "{:?}", pending.progress);
+    clock.advance(Duration::from_millis(1));
+    until_retrying(&client, "billing", 6).await;
+    clock.advance(Duration::from_millis(50));
     let second = receive_n(&client, other, 6).await;
     let mut numbers: Vec<u64> = second.iter().map(number).collect();
     numbers.sort();
@@ -212,6 +254,8 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
         .nack(other, "cannot parse", second.iter().map(range).collect())
         .await
         .unwrap();
+    until_retrying(&client, "billing", 6).await;
+    clock.advance(Duration::from_millis(50));
     let third = receive_n(&client, other, 6).await;
     assert!(third.iter().all(|m| m.attempt == 3));
     client
@@ -285,7 +329,7 @@ async fn ordered_groups_keep_queue_order_across_a_rebalance_and_a_retry() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.groups.ordered_retry_interval = Duration::from_millis(50);
-    let running = start(&config).await;
+    let (running, clock) = start_manual(&config).await;
     let client = connect(&running, dir.path()).await;
     client
         .create_topic("ord", 4, Some(Durability::Async), 0)
@@ -294,6 +338,14 @@ async fn ordered_groups_keep_queue_order_across_a_rebalance_and_a_retry() {
     const N: u64 = 4_000;
     produce(&client, "ord", 0..N, |n| Route::Key(format!("k{}", n % 16))).await;
 
+    // One message fails once: its queue waits for the ordered retry interval.
+    let retries = advance_when_retrying(
+        connect(&running, dir.path()).await,
+        "sequencer",
+        1,
+        clock,
+        Duration::from_millis(50),
+    );
     // (member, queue, offset, attempt) of every processed (acked) message, in order.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut tasks = Vec::new();
@@ -351,6 +403,7 @@ async fn ordered_groups_keep_queue_order_across_a_rebalance_and_a_retry() {
     for t in tasks {
         t.abort();
     }
+    retries.await.unwrap();
     running.stop().await.unwrap();
 }
 
@@ -557,8 +610,16 @@ async fn the_callback_api_acks_on_ok_and_nacks_on_err() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path());
     config.groups.retry_delays = vec![Duration::from_millis(20)];
-    let running = start(&config).await;
+    let (running, clock) = start_manual(&config).await;
     let client = connect(&running, dir.path()).await;
+    // Every first delivery fails: all ten wait for their retry.
+    let retries = advance_when_retrying(
+        connect(&running, dir.path()).await,
+        "handlers",
+        10,
+        clock,
+        Duration::from_millis(20),
+    );
     client
         .create_topic("cb", 1, Some(Durability::Async), 0)
         .await
@@ -598,5 +659,6 @@ async fn the_callback_api_acks_on_ok_and_nacks_on_err() {
         (10, 10),
         "run flushed its acks"
     );
+    retries.await.unwrap();
     running.stop().await.unwrap();
 }

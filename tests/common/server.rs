@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use lockgate::client::{Client, ClientOptions};
+use lockgate::clock::Clock;
 use lockgate::config::Config;
 use lockgate::server::Running;
 
@@ -16,6 +17,16 @@ pub fn test_config(dir: &Path) -> Config {
 
 pub async fn start(config: &Config) -> Running {
     Running::start(config).await.expect("server starts")
+}
+
+/// A server whose services read time from a manual clock, standing at the system's time
+/// until the test moves it.
+pub async fn start_manual(config: &Config) -> (Running, Clock) {
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let running = Running::start_with_clock(config, clock.clone())
+        .await
+        .expect("server starts");
+    (running, clock)
 }
 
 pub fn client_options(running: &Running, dir: &Path) -> ClientOptions {
