@@ -230,7 +230,11 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
     // The leases run out when the clock passes them: the messages wait for their retry.
     clock.advance(Duration::from_millis(299));
     let pending = client.describe_group("billing").await.unwrap();
-    assert!(pending.progress.iter().all(|p| p.in_flight == 3), "{:?}", pending.progress);
+    assert!(
+        pending.progress.iter().all(|p| p.in_flight == 3),
+        "{:?}",
+        pending.progress
+    );
     clock.advance(Duration::from_millis(1));
     until_retrying(&client, "billing", 6).await;
     clock.advance(Duration::from_millis(50));

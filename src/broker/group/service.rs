@@ -337,6 +337,13 @@ impl Groups {
         })
     }
 
+    /// How many long polls and subscriptions of `member` are pending, if it is in a group
+    /// (for operators and tests: a held member does not time out).
+    pub fn holds(&self, member: u64) -> Option<u32> {
+        let cell = self.cell_of(member).ok()?;
+        cell.lock().member(member).map(|m| m.held)
+    }
+
     /// What a waiting receiver watches: appends to the member's topic and the group's ready
     /// signal.
     pub fn watch(&self, member: u64) -> Result<(watch::Receiver<u64>, watch::Receiver<u64>)> {

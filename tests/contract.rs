@@ -1,0 +1,233 @@
+//! The wire contract as `docs/protocol.md` states it: a pending Receive keeps its member
+//! alive, documented ranges are refused (never clamped) with the field and the range named,
+//! and an idempotent resend is answered with the ids that were stored.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{connect, start, start_manual, test_config};
+use lockgate::client::Client;
+use lockgate::protocol::{
+    FetchRequest, JoinRequest, Mode, ProduceMessage, ProduceRequest, Request, Response, Route,
+    StartPosition, Status,
+};
+use lockgate::storage::{Durability, Message, MessageId};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn join(group: &str, topic: &str) -> JoinRequest {
+    JoinRequest {
+        group: group.into(),
+        topic: topic.into(),
+        instance: String::new(),
+        mode: Mode::Clustering,
+        start: StartPosition::Earliest,
+        lease_ms: 0,
+        max_attempts: 0,
+        session_timeout_ms: 0,
+        filter: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_receive_keeps_its_member_alive_past_the_session_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, clock) = start_manual(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("quiet", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let waiter = client.join_group(join("w", "quiet")).await.unwrap();
+    let idle = client.join_group(join("w", "quiet")).await.unwrap();
+
+    // The long poll may wait the allowed 30 s; the session timeout is 10 s.
+    let receive = {
+        let client = connect(&running, dir.path()).await;
+        tokio::spawn(async move {
+            client
+                .receive(waiter, 10, 1 << 20, Duration::from_secs(30))
+                .await
+        })
+    };
+    let groups = running.broker.groups().clone();
+    let pending = async {
+        while groups.holds(waiter) != Some(1) {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, pending).await.unwrap();
+    clock.advance(Duration::from_secs(15));
+    // The idle member (no heartbeat, nothing pending) times out; the waiting one does not.
+    let gone = async {
+        while groups.holds(idle).is_some() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, gone).await.unwrap();
+    assert_eq!(
+        groups.holds(waiter),
+        Some(1),
+        "removed while its Receive was pending"
+    );
+
+    // A message arrives: the pending Receive gets it, and the member is still known.
+    let producer = client
+        .producer(lockgate::client::ProducerOptions::new("quiet"))
+        .await
+        .unwrap();
+    producer
+        .send(ProduceMessage {
+            route: Route::Any,
+            message: Message {
+                body: b"late".to_vec(),
+                ..Message::default()
+            },
+        })
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(PATIENCE, receive)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].delivered.message.body, b"late");
+    client.heartbeat(waiter).await.unwrap();
+    let e = client.heartbeat(idle).await.unwrap_err();
+    assert_eq!(e.status(), Some(Status::UnknownMember));
+    running.stop().await.unwrap();
+}
+
+/// Asserts a refusal with `InvalidArgument` whose message names `field` and `range`.
+#[track_caller]
+fn refused<T: std::fmt::Debug>(
+    r: Result<T, lockgate::client::ClientError>,
+    field: &str,
+    range: &str,
+) {
+    let e = r.expect_err("out of range, so refused");
+    assert_eq!(e.status(), Some(Status::InvalidArgument), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(field) && text.contains(range),
+        "{text:?} names {field:?} and {range:?}"
+    );
+}
+
+fn fetch(max_messages: u32, max_wait_ms: u32) -> FetchRequest {
+    FetchRequest {
+        topic: "ranges".into(),
+        queue: 0,
+        offset: 0,
+        max_messages,
+        max_bytes: 1 << 20,
+        max_wait_ms,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_outside_their_documented_range_are_refused_not_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("ranges", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let c: &Client = &client;
+
+    refused(
+        c.fetch(fetch(0, 0)).await,
+        "max messages is 0",
+        "from 1 to 10000",
+    );
+    refused(
+        c.fetch(fetch(10_001, 0)).await,
+        "max messages is 10001",
+        "from 1 to 10000",
+    );
+    refused(
+        c.fetch(fetch(1, 30_001)).await,
+        "max wait ms is 30001",
+        "from 0 to 30000",
+    );
+    assert!(
+        c.fetch(fetch(10_000, 0)).await.is_ok(),
+        "the bounds themselves are fine"
+    );
+    refused(
+        c.find_by_key("ranges", "k", 0).await,
+        "limit is 0",
+        "from 1 to 1000",
+    );
+    refused(
+        c.find_by_key("ranges", "k", 1001).await,
+        "limit is 1001",
+        "from 1 to 1000",
+    );
+    assert!(c.find_by_key("ranges", "k", 1000).await.is_ok());
+    let member = c.join_group(join("r", "ranges")).await.unwrap();
+    refused(
+        c.receive(member, 0, 1 << 20, Duration::ZERO).await,
+        "max messages is 0",
+        "from 1 to 10000",
+    );
+    refused(
+        c.receive(member, 1, 1 << 20, Duration::from_millis(30_001))
+            .await,
+        "max wait ms is 30001",
+        "from 0 to 30000",
+    );
+    refused(
+        c.create_topic("many", 1025, None, 0).await,
+        "queues is 1025",
+        "from 1 to 1024",
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_is_answered_with_the_ids_that_were_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("ids", 2, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    // All-zero ids: the server assigns them.
+    let batch = || {
+        Request::Produce(ProduceRequest {
+            topic: "ids".into(),
+            producer_id: 7,
+            sequence: 0,
+            messages: (0..4)
+                .map(|i| ProduceMessage {
+                    route: Route::Queue(i % 2),
+                    message: Message {
+                        body: vec![i as u8],
+                        ..Message::default()
+                    },
+                })
+                .collect(),
+        })
+    };
+    let acks = |r: Response| match r {
+        Response::Produced { duplicate, acks } => (duplicate, acks),
+        other => panic!("expected acks, got {other:?}"),
+    };
+    let (dup, first) = acks(client.call(batch()).await.unwrap());
+    assert!(!dup);
+    assert!(first.iter().all(|a| a.id != MessageId::default()));
+    let (dup, again) = acks(client.call(batch()).await.unwrap());
+    assert!(dup, "the resend is recognized");
+    assert_eq!(again, first, "the resend's acks name the stored messages");
+    for a in &again {
+        let found = client.find_by_id("ids", a.id).await.unwrap();
+        let found = found.unwrap_or_else(|| panic!("LookupId knows {:?}", a.id));
+        assert_eq!((found.queue, found.offset), (a.queue, a.offset));
+    }
+    running.stop().await.unwrap();
+}
