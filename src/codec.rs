@@ -21,6 +21,15 @@ impl<'a> Reader<'a> {
         Reader { bytes, at: 0 }
     }
 
+    /// A reader of a fixed layout's field at byte `at` (file headers, index entries); a field
+    /// past the end fails as [`ReadError::Truncated`].
+    pub fn at(bytes: &'a [u8], at: usize) -> Reader<'a> {
+        Reader {
+            bytes,
+            at: at.min(bytes.len()),
+        }
+    }
+
     pub fn position(&self) -> usize {
         self.at
     }

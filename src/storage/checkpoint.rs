@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
+use crate::codec::Reader;
 
 const MAGIC: &[u8; 8] = b"LOCKGCKP";
 const VERSION: u16 = 1;
@@ -52,7 +53,15 @@ impl Checkpoint {
         if b.len() != LEN || &b[..8] != MAGIC {
             return Err(corrupt("not a Lockgate checkpoint file"));
         }
-        if u32::from_le_bytes(b[32..36].try_into().expect("4 bytes")) != crc32c::crc32c(&b[..32]) {
+        let field = |at: usize, name: &'static str| {
+            Reader::at(&b, at)
+                .u64(name)
+                .map_err(|e| corrupt(&e.to_string()))
+        };
+        let crc = Reader::at(&b, 32)
+            .u32("checksum")
+            .map_err(|e| corrupt(&e.to_string()))?;
+        if crc != crc32c::crc32c(&b[..32]) {
             return Err(corrupt("checkpoint checksum mismatch"));
         }
         if u16::from_le_bytes([b[8], b[9]]) != VERSION {
@@ -60,8 +69,8 @@ impl Checkpoint {
         }
         Ok(Some(Checkpoint {
             clean: u16::from_le_bytes([b[10], b[11]]) & 1 == 1,
-            position: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
-            written_at: i64::from_le_bytes(b[24..32].try_into().expect("8 bytes")),
+            position: field(16, "position")?,
+            written_at: field(24, "written at")? as i64,
         }))
     }
 

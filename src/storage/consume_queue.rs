@@ -15,8 +15,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::error::{Result, io_err};
+use super::error::{Result, StorageError, io_err};
 use super::fsutil;
+use crate::codec::{ReadError, Reader};
 
 pub const ENTRY_LEN: u64 = 24;
 pub const ENTRIES_PER_FILE: u64 = 1 << 18;
@@ -44,15 +45,14 @@ impl Entry {
         b
     }
 
-    fn from_bytes(b: &[u8]) -> Entry {
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
-        Entry {
-            position: u64_at(0),
-            size: u32_at(8),
-            tag_hash: u32_at(12),
-            stored_at: u64_at(16) as i64,
-        }
+    fn from_bytes(b: &[u8]) -> Result<Entry, ReadError> {
+        let mut r = Reader::new(b);
+        Ok(Entry {
+            position: r.u64("log position")?,
+            size: r.u32("size")?,
+            tag_hash: r.u32("tag hash")?,
+            stored_at: r.i64("store time")?,
+        })
     }
 }
 
@@ -255,10 +255,16 @@ impl ConsumeQueue {
         let mut buf = vec![0u8; (count * ENTRY_LEN) as usize];
         file.read_exact_at(&mut buf, (from - base) * ENTRY_LEN)
             .map_err(io_err("reading consume queue", self.file_path(base)))?;
-        Ok(buf
-            .chunks_exact(ENTRY_LEN as usize)
-            .map(Entry::from_bytes)
-            .collect())
+        buf.chunks_exact(ENTRY_LEN as usize)
+            .enumerate()
+            .map(|(i, b)| {
+                Entry::from_bytes(b).map_err(|e| StorageError::Corrupt {
+                    file: self.file_path(base),
+                    position: (from - base + i as u64) * ENTRY_LEN,
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The first offset whose record is still in the log.
@@ -366,7 +372,12 @@ impl ConsumeQueue {
             let mut last = [0u8; ENTRY_LEN as usize];
             file.read_exact_at(&mut last, (ENTRIES_PER_FILE - 1) * ENTRY_LEN)
                 .map_err(io_err("reading consume queue", self.file_path(base)))?;
-            if Entry::from_bytes(&last).position >= log_start {
+            let last = Entry::from_bytes(&last).map_err(|e| StorageError::Corrupt {
+                file: self.file_path(base),
+                position: (ENTRIES_PER_FILE - 1) * ENTRY_LEN,
+                reason: e.to_string(),
+            })?;
+            if last.position >= log_start {
                 return Ok(());
             }
             let path = self.file_path(base);

@@ -20,9 +20,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use super::error::{Result, io_err};
+use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 use super::record::{MessageId, fnv1a64};
+use crate::codec::{ReadError, Reader};
 
 const MAGIC: &[u8; 8] = b"LOCKGIDX";
 const VERSION: u16 = 1;
@@ -117,8 +118,8 @@ impl Table {
             let e = b.get(
                 entries_at + i * ENTRY_LEN as usize..entries_at + (i + 1) * ENTRY_LEN as usize,
             )?;
-            let hash = u64::from_le_bytes(e[..8].try_into().ok()?);
-            let position = u64::from_le_bytes(e[8..16].try_into().ok()?);
+            let hash = Reader::at(e, 0).u64("hash").ok()?;
+            let position = Reader::at(e, 8).u64("position").ok()?;
             if position >= keep_below {
                 break;
             }
@@ -143,17 +144,15 @@ impl Header {
         if b.len() < HEADER_LEN as usize || &b[..8] != MAGIC {
             return None;
         }
-        let crc = u32::from_le_bytes(b[60..64].try_into().ok()?);
+        let crc = Reader::at(b, 60).u32("header checksum").ok()?;
         if crc != crc32c::crc32c(&b[..60]) || u16::from_le_bytes([b[8], b[9]]) != VERSION {
             return None;
         }
-        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let h = Header {
-            slots: u32_at(12),
-            entries: u32_at(16),
-            start: u64_at(24),
-            end: u64_at(32),
+            slots: Reader::at(b, 12).u32("slots").ok()?,
+            entries: Reader::at(b, 16).u32("entries").ok()?,
+            start: Reader::at(b, 24).u64("start").ok()?,
+            end: Reader::at(b, 32).u64("end").ok()?,
         };
         (h.slots > 0).then_some(h)
     }
@@ -193,11 +192,17 @@ impl Sealed {
         let entries_at = HEADER_LEN + u64::from(self.header.slots) * 4;
         let mut e = [0u8; ENTRY_LEN as usize];
         while link != 0 && link <= self.header.entries && out.len() < limit {
-            read(entries_at + u64::from(link - 1) * ENTRY_LEN, &mut e)?;
-            if u64::from_le_bytes(e[..8].try_into().expect("8 bytes")) == hash {
-                out.push(u64::from_le_bytes(e[8..16].try_into().expect("8 bytes")));
+            let at = entries_at + u64::from(link - 1) * ENTRY_LEN;
+            read(at, &mut e)?;
+            let corrupt = |err: ReadError| StorageError::Corrupt {
+                file: self.path.clone(),
+                position: at,
+                reason: err.to_string(),
+            };
+            if Reader::at(&e, 0).u64("hash").map_err(corrupt)? == hash {
+                out.push(Reader::at(&e, 8).u64("position").map_err(corrupt)?);
             }
-            let prev = u32::from_le_bytes(e[16..20].try_into().expect("4 bytes"));
+            let prev = Reader::at(&e, 16).u32("chain link").map_err(corrupt)?;
             if prev >= link {
                 break; // a damaged chain must not loop
             }

@@ -7,6 +7,7 @@ use super::error::{Result, StorageError};
 use super::key_index::{id_hash, key_hash};
 use super::record::{self, DecodeError, Message, MessageId, RecordView};
 use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
+use crate::codec::Reader;
 
 impl StoreCore {
     /// The earliest readable and the next offset of a queue.
@@ -249,7 +250,9 @@ impl StoreCore {
             let Some((_, len)) = self.log.read(position, 4)? else {
                 continue;
             };
-            let len = u32::from_le_bytes(len[..4].try_into().expect("4 bytes"));
+            let Ok(len) = Reader::new(&len).u32("record length") else {
+                continue; // a key-index hint that points at nothing: not a match
+            };
             let Some((_, bytes)) = self.log.read(position, len as usize)? else {
                 continue;
             };

@@ -461,7 +461,9 @@ pub fn decode_view(bytes: &[u8]) -> Result<RecordView<'_>, DecodeError> {
         });
     }
     let record = &bytes[..len];
-    let stored = u32::from_le_bytes(record[4..8].try_into().expect("4 bytes"));
+    let stored = Reader::at(record, 4)
+        .u32("record checksum")
+        .map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let computed = crc32c::crc32c(&record[8..]);
     if stored != computed {
         return Err(DecodeError::Checksum { stored, computed });

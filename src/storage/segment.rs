@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use super::error::{Result, StorageError, io_err};
+use crate::codec::Reader;
 
 pub const HEADER_LEN: u64 = 64;
 const MAGIC: &[u8; 8] = b"LOCKGLOG";
@@ -93,7 +94,14 @@ impl Segment {
             });
         }
         let flags = u16::from_le_bytes([header[10], header[11]]);
-        let max = i64::from_le_bytes(header[24..32].try_into().expect("8 bytes"));
+        let max =
+            Reader::at(&header, 24)
+                .i64("max store time")
+                .map_err(|e| StorageError::Corrupt {
+                    file: path.to_path_buf(),
+                    position: 24,
+                    reason: e.to_string(),
+                })?;
         let max_stored_at = if flags & SEALED != 0 { max } else { i64::MIN };
         Ok(Some(Segment {
             base,
@@ -186,7 +194,11 @@ fn check_header(h: &[u8; HEADER_LEN as usize], base: u64) -> Result<(), String> 
     if &h[..8] != MAGIC {
         return Err("not a Lockgate log segment (bad magic number)".into());
     }
-    let crc = u32::from_le_bytes(h[60..64].try_into().expect("4 bytes"));
+    let field =
+        |at: usize, name: &'static str| Reader::at(h, at).u64(name).map_err(|e| e.to_string());
+    let crc = Reader::at(h, 60)
+        .u32("header checksum")
+        .map_err(|e| e.to_string())?;
     if crc != crc32c::crc32c(&h[..60]) {
         return Err("segment header checksum mismatch".into());
     }
@@ -194,7 +206,7 @@ fn check_header(h: &[u8; HEADER_LEN as usize], base: u64) -> Result<(), String> 
     if version != VERSION {
         return Err(format!("unsupported segment format version {version}"));
     }
-    let stored_base = u64::from_le_bytes(h[16..24].try_into().expect("8 bytes"));
+    let stored_base = field(16, "base position")?;
     if stored_base != base {
         return Err(format!(
             "header says base position {stored_base}, file name says {base}"
