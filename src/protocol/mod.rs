@@ -9,6 +9,12 @@
 //! Frame header (12 bytes, little-endian): body length u32, kind u16, flags u16 (0),
 //! request id u32 (echoed in the response). A response's kind is its request's kind with bit 15
 //! set. Kind numbers and status codes are never reused.
+//!
+//! Requests come in families, one file each (`session`, `produce`, `fetch`, `topic`, `lookup`,
+//! `group_request`, `plugin`) holding the family's enum, its codec ([`Family`]) and its
+//! documented ranges ([`limits`]). **Adding a request kind**: one line in the kind table
+//! (`kinds!` below), the variant and its arms in its family's file, and its arm in the family's
+//! broker handler. Shared group types and responses live in `group` and `response`.
 
 mod fetch;
 mod group;

@@ -190,8 +190,21 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
     for _ in 0..key_count {
         keys.push(r.str16_ref("key")?);
     }
+    // Properties are a map: names sorted (by bytes), each once, so every reader of the stored
+    // bytes (consumers, filter plugins) sees the same one value per name.
+    let mut last: Option<&str> = None;
     for _ in 0..r.u16("property count")? {
-        r.str16_ref("property name")?;
+        let name = r.str16_ref("property name")?;
+        if last.is_some_and(|l| l >= name) {
+            return Err(ReadError::Invalid {
+                field: "property name",
+                reason: format!(
+                    "{name:?} follows {:?}: properties must be sorted by name, each name once",
+                    last.unwrap_or_default()
+                ),
+            });
+        }
+        last = Some(name);
         let n = r.u32("property value")? as usize;
         r.str_ref(n, "property value")?;
     }

@@ -581,3 +581,81 @@ fn golden_bytes_of_an_ack() {
         "clients cannot send deliveries"
     );
 }
+
+#[test]
+fn properties_out_of_order_or_repeated_are_malformed() {
+    let req = Request::Produce(ProduceRequest {
+        topic: "t".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Any,
+            message: Message {
+                properties: [("a".to_string(), "1".to_string()), ("b".into(), "2".into())].into(),
+                ..Message::default()
+            },
+        }],
+    });
+    let body = body_of_request(&req);
+    // Head: topic (2 + 1), producer id, sequence, count, then the checksum at 23..27.
+    let with = |from: u8, to: u8| {
+        let mut b = body.clone();
+        let at = b
+            .windows(3)
+            .rposition(|w| w == [1, 0, from])
+            .expect("the property name");
+        b[at + 2] = to;
+        let crc = crc32c::crc32c(&b[27..]);
+        b[23..27].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    assert!(Request::decode(Kind::Produce as u16, &with(b'b', b'c')).is_ok());
+    for (bad, why) in [
+        (with(b'a', b'c'), "\"b\" follows \"c\""),
+        (with(b'b', b'a'), "\"a\" follows \"a\""),
+    ] {
+        let e = Request::decode(Kind::Produce as u16, &bad).unwrap_err();
+        assert_eq!(e.status(), Status::Malformed);
+        let text = e.to_string();
+        assert!(
+            text.contains(why) && text.contains("sorted by name, each name once"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn ranges_are_checked_per_family() {
+    let fetch = |max_messages, max_wait_ms| {
+        Request::Fetch(FetchFamily::Fetch(FetchRequest {
+            topic: "t".into(),
+            queue: 0,
+            offset: 0,
+            max_messages,
+            max_bytes: 0,
+            max_wait_ms,
+        }))
+    };
+    assert!(fetch(1, 30_000).check_ranges().is_ok());
+    let e = fetch(0, 0).check_ranges().unwrap_err();
+    assert_eq!(
+        (e.field, e.value, e.min, e.max),
+        ("max messages", 0, 1, 10_000)
+    );
+    assert_eq!(
+        fetch(1, 30_001).check_ranges().unwrap_err().field,
+        "max wait ms"
+    );
+    let lookup = |limit| {
+        Request::Lookup(LookupRequest::Key {
+            topic: "t".into(),
+            key: "k".into(),
+            limit,
+        })
+    };
+    assert!(lookup(1000).check_ranges().is_ok());
+    assert_eq!(
+        lookup(1001).check_ranges().unwrap_err().to_string(),
+        "limit is 1001; it must be from 1 to 1000"
+    );
+}
