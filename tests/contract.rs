@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{connect, start, start_manual, test_config};
+use common::server::{connect, produce_all, start, start_manual, test_config};
 use lockgate::client::Client;
 use lockgate::protocol::{
     FetchRequest, JoinRequest, Mode, ProduceMessage, ProduceRequest, Request, Response, Route,
@@ -15,6 +15,22 @@ use lockgate::protocol::{
 use lockgate::storage::{Durability, Message, MessageId};
 
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A server on the system clock with one topic, and a client for it.
+async fn with_topic(
+    topic: &str,
+    queues: u32,
+    durability: Durability,
+) -> (tempfile::TempDir, lockgate::server::Running, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic(topic, queues, Some(durability), 0)
+        .await
+        .unwrap();
+    (dir, running, client)
+}
 
 fn join(group: &str, topic: &str) -> JoinRequest {
     JoinRequest {
@@ -73,20 +89,14 @@ async fn a_pending_receive_keeps_its_member_alive_past_the_session_timeout() {
     );
 
     // A message arrives: the pending Receive gets it, and the member is still known.
-    let producer = client
-        .producer(lockgate::client::ProducerOptions::new("quiet"))
-        .await
-        .unwrap();
-    producer
-        .send(ProduceMessage {
-            route: Route::Any,
-            message: Message {
-                body: b"late".to_vec(),
-                ..Message::default()
-            },
-        })
-        .await
-        .unwrap();
+    let late = ProduceMessage {
+        route: Route::Any,
+        message: Message {
+            body: b"late".to_vec(),
+            ..Message::default()
+        },
+    };
+    produce_all(&client, "quiet", [late]).await;
     let got = tokio::time::timeout(PATIENCE, receive)
         .await
         .unwrap()
@@ -129,13 +139,7 @@ fn fetch(max_messages: u32, max_wait_ms: u32) -> FetchRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_outside_their_documented_range_are_refused_not_clamped() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(&test_config(dir.path())).await;
-    let client = connect(&running, dir.path()).await;
-    client
-        .create_topic("ranges", 1, Some(Durability::Async), 0)
-        .await
-        .unwrap();
+    let (_dir, running, client) = with_topic("ranges", 1, Durability::Async).await;
     let c: &Client = &client;
 
     refused(
@@ -190,13 +194,7 @@ async fn values_outside_their_documented_range_are_refused_not_clamped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_batch_is_answered_with_the_ids_that_were_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(&test_config(dir.path())).await;
-    let client = connect(&running, dir.path()).await;
-    client
-        .create_topic("ids", 2, Some(Durability::Sync), 0)
-        .await
-        .unwrap();
+    let (_dir, running, client) = with_topic("ids", 2, Durability::Sync).await;
     // All-zero ids: the server assigns them.
     let batch = || {
         Request::Produce(ProduceRequest {

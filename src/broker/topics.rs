@@ -10,21 +10,16 @@ use super::{Broker, BrokerError, Result, blocking};
 pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response> {
     let store = broker.store.clone();
     match r {
-        TopicRequest::Create {
-            name,
-            queues,
-            durability,
-            retention_ms,
-        } => {
-            let name = TopicName::new(&name)?;
+        TopicRequest::Create(c) => {
+            let name = TopicName::new(&c.name)?;
             if name.is_reserved() {
                 return Err(BrokerError::ReservedName(name.to_string()));
             }
             let spec = TopicSpec {
                 name,
-                queues,
-                durability: durability.unwrap_or(broker.limits.default_durability),
-                retention: (retention_ms > 0).then(|| Duration::from_millis(retention_ms)),
+                queues: c.queues,
+                durability: c.durability.unwrap_or(broker.limits.default_durability),
+                retention: (c.retention_ms > 0).then(|| Duration::from_millis(c.retention_ms)),
             };
             blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
         }

@@ -23,6 +23,7 @@ use crate::protocol::{
     FilterSpec, GroupDelivered, GroupRequest, JoinRequest, Kind, PluginRequest, Request, Response,
     StartPosition, SubscribeRequest, frame,
 };
+use crate::protocol::{ReceiveRequest, ResetRequest};
 use crate::storage::record::content_len;
 
 /// Wire bytes of a delivered message besides its content (what credit counts).
@@ -544,12 +545,12 @@ impl Client {
         max_bytes: u32,
         wait: Duration,
     ) -> Result<Vec<GroupDelivered>, ClientError> {
-        let req = Request::Group(GroupRequest::Receive {
+        let req = Request::Group(GroupRequest::Receive(ReceiveRequest {
             member,
             max_messages,
             max_bytes,
             max_wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
-        });
+        }));
         match self.call(req).await? {
             Response::Deliveries(ms) => Ok(ms),
             _ => Err(ClientError::Unexpected {
@@ -631,12 +632,12 @@ impl Client {
         queue: Option<u32>,
         to: crate::protocol::ResetTo,
     ) -> Result<Vec<(u32, u64)>, ClientError> {
-        let req = Request::Group(GroupRequest::Reset {
+        let req = Request::Group(GroupRequest::Reset(ResetRequest {
             group: group.into(),
             topic: topic.into(),
             queue,
             to,
-        });
+        }));
         match self.call(req).await? {
             Response::Positions(p) => Ok(p),
             _ => Err(ClientError::Unexpected {

@@ -19,6 +19,7 @@ pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
 pub use producer::{Producer, ProducerOptions, SendHandle};
 
+use crate::protocol::CreateTopic;
 use crate::protocol::{
     Delivered, FetchFamily, FetchRequest, HEADER_LEN, Header, Kind, LookupRequest, ProtocolError,
     QueueRange, RESPONSE_BIT, Request, Response, SessionRequest, Status, TopicInfo, TopicRequest,
@@ -195,12 +196,12 @@ impl Client {
         retention_ms: u64,
     ) -> Result<TopicInfo, ClientError> {
         match self
-            .call(Request::Topic(TopicRequest::Create {
+            .call(Request::Topic(TopicRequest::Create(CreateTopic {
                 name: name.into(),
                 queues,
                 durability,
                 retention_ms,
-            }))
+            })))
             .await?
         {
             Response::Topic(t) => Ok(t),

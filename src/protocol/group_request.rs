@@ -11,6 +11,26 @@ use super::group::{
 use super::limits::{MAX_FETCH_MESSAGES, MAX_WAIT_MS, OutOfRange, check};
 use super::{Family, Kind};
 
+/// Long poll for a member: up to `max_messages` (1–10,000), waiting up to `max_wait_ms` (at
+/// most 30,000) for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveRequest {
+    pub member: u64,
+    pub max_messages: u32,
+    pub max_bytes: u32,
+    pub max_wait_ms: u32,
+}
+
+/// Moves a group's position on a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub group: String,
+    pub topic: String,
+    /// `None`: every queue.
+    pub queue: Option<u32>,
+    pub to: ResetTo,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupRequest {
     Join(JoinRequest),
@@ -20,14 +40,7 @@ pub enum GroupRequest {
     Heartbeat {
         member: u64,
     },
-    /// Long poll for a member: up to `max_messages` (1–10,000), waiting up to `max_wait_ms`
-    /// (at most 30,000) for one.
-    Receive {
-        member: u64,
-        max_messages: u32,
-        max_bytes: u32,
-        max_wait_ms: u32,
-    },
+    Receive(ReceiveRequest),
     Ack {
         member: u64,
         ranges: Vec<AckRange>,
@@ -48,13 +61,7 @@ pub enum GroupRequest {
     Describe {
         group: String,
     },
-    Reset {
-        group: String,
-        topic: String,
-        /// `None`: every queue.
-        queue: Option<u32>,
-        to: ResetTo,
-    },
+    Reset(ResetRequest),
     Delete {
         group: String,
     },
@@ -66,14 +73,14 @@ impl Family for GroupRequest {
             GroupRequest::Join(_) => Kind::GroupJoin,
             GroupRequest::Leave { .. } => Kind::GroupLeave,
             GroupRequest::Heartbeat { .. } => Kind::Heartbeat,
-            GroupRequest::Receive { .. } => Kind::Receive,
+            GroupRequest::Receive(_) => Kind::Receive,
             GroupRequest::Ack { .. } => Kind::Ack,
             GroupRequest::Nack { .. } => Kind::Nack,
             GroupRequest::Subscribe(_) => Kind::Subscribe,
             GroupRequest::Credit { .. } => Kind::Credit,
             GroupRequest::List => Kind::GroupList,
             GroupRequest::Describe { .. } => Kind::GroupDescribe,
-            GroupRequest::Reset { .. } => Kind::GroupReset,
+            GroupRequest::Reset(_) => Kind::GroupReset,
             GroupRequest::Delete { .. } => Kind::GroupDelete,
         }
     }
@@ -84,16 +91,11 @@ impl Family for GroupRequest {
             GroupRequest::Leave { member } | GroupRequest::Heartbeat { member } => {
                 buf.extend_from_slice(&member.to_le_bytes())
             }
-            GroupRequest::Receive {
-                member,
-                max_messages,
-                max_bytes,
-                max_wait_ms,
-            } => {
-                buf.extend_from_slice(&member.to_le_bytes());
-                buf.extend_from_slice(&max_messages.to_le_bytes());
-                buf.extend_from_slice(&max_bytes.to_le_bytes());
-                buf.extend_from_slice(&max_wait_ms.to_le_bytes());
+            GroupRequest::Receive(r) => {
+                buf.extend_from_slice(&r.member.to_le_bytes());
+                buf.extend_from_slice(&r.max_messages.to_le_bytes());
+                buf.extend_from_slice(&r.max_bytes.to_le_bytes());
+                buf.extend_from_slice(&r.max_wait_ms.to_le_bytes());
             }
             GroupRequest::Ack { member, ranges } => {
                 buf.extend_from_slice(&member.to_le_bytes());
@@ -121,16 +123,11 @@ impl Family for GroupRequest {
             GroupRequest::Describe { group } | GroupRequest::Delete { group } => {
                 put_str16(buf, group)
             }
-            GroupRequest::Reset {
-                group,
-                topic,
-                queue,
-                to,
-            } => {
-                put_str16(buf, group);
-                put_str16(buf, topic);
-                buf.extend_from_slice(&queue.unwrap_or(u32::MAX).to_le_bytes());
-                encode_reset_to(buf, *to);
+            GroupRequest::Reset(r) => {
+                put_str16(buf, &r.group);
+                put_str16(buf, &r.topic);
+                buf.extend_from_slice(&r.queue.unwrap_or(u32::MAX).to_le_bytes());
+                encode_reset_to(buf, r.to);
             }
         }
     }
@@ -144,12 +141,12 @@ impl Family for GroupRequest {
             Kind::Heartbeat => GroupRequest::Heartbeat {
                 member: r.u64("member")?,
             },
-            Kind::Receive => GroupRequest::Receive {
+            Kind::Receive => GroupRequest::Receive(ReceiveRequest {
                 member: r.u64("member")?,
                 max_messages: r.u32("max messages")?,
                 max_bytes: r.u32("max bytes")?,
                 max_wait_ms: r.u32("max wait")?,
-            },
+            }),
             Kind::Ack => GroupRequest::Ack {
                 member: r.u64("member")?,
                 ranges: decode_ranges(r)?,
@@ -172,12 +169,12 @@ impl Family for GroupRequest {
             Kind::GroupDescribe => GroupRequest::Describe {
                 group: r.str16("group")?,
             },
-            Kind::GroupReset => GroupRequest::Reset {
+            Kind::GroupReset => GroupRequest::Reset(ResetRequest {
                 group: r.str16("group")?,
                 topic: r.str16("topic")?,
                 queue: Some(r.u32("queue")?).filter(|&q| q != u32::MAX),
                 to: decode_reset_to(r)?,
-            },
+            }),
             Kind::GroupDelete => GroupRequest::Delete {
                 group: r.str16("group")?,
             },
@@ -192,13 +189,9 @@ impl Family for GroupRequest {
 
     fn check_ranges(&self) -> Result<(), OutOfRange> {
         match self {
-            GroupRequest::Receive {
-                max_messages,
-                max_wait_ms,
-                ..
-            } => {
-                check("max messages", *max_messages, 1, MAX_FETCH_MESSAGES)?;
-                check("max wait ms", *max_wait_ms, 0, MAX_WAIT_MS)
+            GroupRequest::Receive(r) => {
+                check("max messages", r.max_messages, 1, MAX_FETCH_MESSAGES)?;
+                check("max wait ms", r.max_wait_ms, 0, MAX_WAIT_MS)
             }
             _ => Ok(()),
         }

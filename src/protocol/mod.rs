@@ -34,7 +34,7 @@ pub use group::{
     GroupSettings, GroupSummary, JoinRequest, MemberInfo, Mode, ProgressInfo, ResetTo,
     StartPosition, SubscribeRequest, encode_deliveries,
 };
-pub use group_request::GroupRequest;
+pub use group_request::{GroupRequest, ReceiveRequest, ResetRequest};
 pub use limits::OutOfRange;
 pub use lookup::LookupRequest;
 pub use plugin::PluginRequest;
@@ -42,7 +42,7 @@ pub use produce::{MessageView, ProduceMessage, ProduceRequest, ProduceView, Rout
 pub use request::{Family, Request};
 pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
 pub use session::SessionRequest;
-pub use topic::TopicRequest;
+pub use topic::{CreateTopic, TopicRequest};
 
 use crate::codec::ReadError;
 

@@ -64,18 +64,18 @@ fn requests() -> Vec<Request> {
                 expression: "TagA || TagB".into(),
             },
         )),
-        Request::Topic(TopicRequest::Create {
+        Request::Topic(TopicRequest::Create(CreateTopic {
             name: "t".into(),
             queues: 8,
             durability: Some(Durability::Async),
             retention_ms: 0,
-        }),
-        Request::Topic(TopicRequest::Create {
+        })),
+        Request::Topic(TopicRequest::Create(CreateTopic {
             name: "t".into(),
             queues: 1,
             durability: None,
             retention_ms: 3_600_000,
-        }),
+        })),
         Request::Topic(TopicRequest::Delete { name: "t".into() }),
         Request::Topic(TopicRequest::List),
         Request::Topic(TopicRequest::Describe { name: "t".into() }),
@@ -98,12 +98,12 @@ fn requests() -> Vec<Request> {
         )))),
         Request::Group(GroupRequest::Leave { member: 3 }),
         Request::Group(GroupRequest::Heartbeat { member: 4 }),
-        Request::Group(GroupRequest::Receive {
+        Request::Group(GroupRequest::Receive(ReceiveRequest {
             member: 5,
             max_messages: 10,
             max_bytes: 1 << 20,
             max_wait_ms: 100,
-        }),
+        })),
         Request::Group(GroupRequest::Ack {
             member: 5,
             ranges: vec![range(0), range(1)],
@@ -124,18 +124,18 @@ fn requests() -> Vec<Request> {
         }),
         Request::Group(GroupRequest::List),
         Request::Group(GroupRequest::Describe { group: "g".into() }),
-        Request::Group(GroupRequest::Reset {
+        Request::Group(GroupRequest::Reset(ResetRequest {
             group: "g".into(),
             topic: "t".into(),
             queue: Some(2),
             to: ResetTo::Time(-1),
-        }),
-        Request::Group(GroupRequest::Reset {
+        })),
+        Request::Group(GroupRequest::Reset(ResetRequest {
             group: "g".into(),
             topic: "t".into(),
             queue: None,
             to: ResetTo::Offset(5),
-        }),
+        })),
         Request::Group(GroupRequest::Delete { group: "g".into() }),
         Request::Plugin(PluginRequest::List),
         Request::Plugin(PluginRequest::Reload { name: "vip".into() }),

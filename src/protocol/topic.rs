@@ -7,29 +7,28 @@ use super::limits::{MAX_QUEUES, OutOfRange, check};
 use super::{Family, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateTopic {
+    pub name: String,
+    /// 1–1024.
+    pub queues: u32,
+    /// `None`: the server's default.
+    pub durability: Option<Durability>,
+    /// 0: no topic-level retention.
+    pub retention_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicRequest {
-    Create {
-        name: String,
-        /// 1–1024.
-        queues: u32,
-        /// `None`: the server's default.
-        durability: Option<Durability>,
-        /// 0: no topic-level retention.
-        retention_ms: u64,
-    },
-    Delete {
-        name: String,
-    },
+    Create(CreateTopic),
+    Delete { name: String },
     List,
-    Describe {
-        name: String,
-    },
+    Describe { name: String },
 }
 
 impl Family for TopicRequest {
     fn kind(&self) -> Kind {
         match self {
-            TopicRequest::Create { .. } => Kind::TopicCreate,
+            TopicRequest::Create(_) => Kind::TopicCreate,
             TopicRequest::Delete { .. } => Kind::TopicDelete,
             TopicRequest::List => Kind::TopicList,
             TopicRequest::Describe { .. } => Kind::TopicDescribe,
@@ -38,16 +37,11 @@ impl Family for TopicRequest {
 
     fn encode(&self, buf: &mut Vec<u8>) {
         match self {
-            TopicRequest::Create {
-                name,
-                queues,
-                durability,
-                retention_ms,
-            } => {
-                put_str16(buf, name);
-                buf.extend_from_slice(&queues.to_le_bytes());
-                buf.push(durability_code(*durability));
-                buf.extend_from_slice(&retention_ms.to_le_bytes());
+            TopicRequest::Create(c) => {
+                put_str16(buf, &c.name);
+                buf.extend_from_slice(&c.queues.to_le_bytes());
+                buf.push(durability_code(c.durability));
+                buf.extend_from_slice(&c.retention_ms.to_le_bytes());
             }
             TopicRequest::Delete { name } | TopicRequest::Describe { name } => put_str16(buf, name),
             TopicRequest::List => {}
@@ -56,12 +50,12 @@ impl Family for TopicRequest {
 
     fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::TopicCreate => TopicRequest::Create {
+            Kind::TopicCreate => TopicRequest::Create(CreateTopic {
                 name: r.str16("topic name")?,
                 queues: r.u32("queues")?,
                 durability: durability_from(r.u8("durability")?, "durability")?,
                 retention_ms: r.u64("retention")?,
-            },
+            }),
             Kind::TopicDelete => TopicRequest::Delete {
                 name: r.str16("topic name")?,
             },
@@ -74,7 +68,7 @@ impl Family for TopicRequest {
 
     fn check_ranges(&self) -> Result<(), OutOfRange> {
         match self {
-            TopicRequest::Create { queues, .. } => check("queues", *queues, 1, MAX_QUEUES),
+            TopicRequest::Create(c) => check("queues", c.queues, 1, MAX_QUEUES),
             _ => Ok(()),
         }
     }

@@ -20,18 +20,13 @@ pub(in crate::broker) async fn handle(
         GroupRequest::Join(j) => broker.group_join(&conn, j).await,
         GroupRequest::Leave { member } => groups.leave(member).map(|()| Response::Done),
         GroupRequest::Heartbeat { member } => groups.heartbeat(member).map(|()| Response::Done),
-        GroupRequest::Receive {
-            member,
-            max_messages,
-            max_bytes,
-            max_wait_ms,
-        } => {
+        GroupRequest::Receive(r) => {
             let budget = ByteBudget {
-                max: (max_bytes.min(broker.limits.max_frame / 2)).max(1) as usize,
+                max: (r.max_bytes.min(broker.limits.max_frame / 2)).max(1) as usize,
                 at_least_one: true,
             };
-            let wait = Duration::from_millis(u64::from(max_wait_ms));
-            receive(broker, member, max_messages as usize, budget, wait).await
+            let wait = Duration::from_millis(u64::from(r.max_wait_ms));
+            receive(broker, r.member, r.max_messages as usize, budget, wait).await
         }
         GroupRequest::Ack { member, ranges } => {
             let (done, stale) = groups.ack(member, &ranges, None)?;
@@ -53,14 +48,14 @@ pub(in crate::broker) async fn handle(
             let groups = groups.clone();
             blocking(move || groups.describe(&group).map(Response::Group)).await
         }
-        GroupRequest::Reset {
-            group,
-            topic,
-            queue,
-            to,
-        } => {
+        GroupRequest::Reset(r) => {
             let groups = groups.clone();
-            blocking(move || groups.reset(&group, &topic, queue, to).map(Response::Positions)).await
+            blocking(move || {
+                groups
+                    .reset(&r.group, &r.topic, r.queue, r.to)
+                    .map(Response::Positions)
+            })
+            .await
         }
         GroupRequest::Delete { group } => {
             let groups = groups.clone();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::state::{AckRange, DeadLetter, Group, GroupSnapshot, Member, Mode, Policy, Settings};
+use super::state::{DeadLetter, Group, GroupSnapshot, Member, Mode, Policy, Settings};
 use super::{dead_letter, files};
 use crate::broker::appends::Appends;
 use crate::broker::filters::SharedFilter;
@@ -362,12 +362,11 @@ impl Groups {
     ) -> Result<(u64, u64)> {
         let cell = self.cell_of(member)?;
         let now = self.clock.now_ms();
-        let ranges: Vec<AckRange> = ranges.iter().map(AckRange::from).collect();
         let (result, dead) = {
             let mut g = cell.lock();
             let r = match nack_reason {
-                None => g.ack(member, now, &ranges),
-                Some(reason) => g.nack(member, now, &ranges, reason),
+                None => g.ack(member, now, ranges),
+                Some(reason) => g.nack(member, now, ranges, reason),
             };
             (r, g.take_dead_letters())
         };

@@ -124,25 +124,8 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
-/// One acked or nacked range: `count` offsets from `offset` of `queue`, delivered under `lease`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckRange {
-    pub queue: u32,
-    pub offset: u64,
-    pub count: u32,
-    pub lease: u32,
-}
-
-impl From<&wire::AckRange> for AckRange {
-    fn from(a: &wire::AckRange) -> AckRange {
-        AckRange {
-            queue: a.queue,
-            offset: a.offset,
-            count: a.count,
-            lease: a.lease,
-        }
-    }
-}
+/// One acked or nacked range is the protocol's: the group takes ranges as they travel.
+pub use crate::protocol::AckRange;
 
 /// Progress of one queue, for `describe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
