@@ -31,8 +31,17 @@ pub(super) struct Router {
 }
 
 impl Router {
-    fn any(&self, queues: u32) -> u32 {
-        (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(queues)) as u32
+    /// The queue of the `nth` message routed "any" in a batch. An idempotent producer's batch
+    /// `(id, sequence)` is spread by those numbers alone, so its resend, after any restart,
+    /// lands on the queues that remember it; other batches go round robin.
+    fn any(&self, producer: Option<(u64, u64)>, nth: u64, queues: u32) -> u32 {
+        let n = match producer {
+            Some((id, sequence)) => fnv1a64(&[&id.to_le_bytes()])
+                .wrapping_add(sequence)
+                .wrapping_add(nth),
+            None => self.round_robin.fetch_add(1, Ordering::Relaxed),
+        };
+        (n % u64::from(queues)) as u32
     }
 }
 
@@ -78,6 +87,8 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
     let meta = broker.store.topic_meta(view.topic)?;
     let now = broker.clock.now_ms();
     let count = view.messages.len();
+    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
+    let mut any = 0;
     let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
     for (i, mv) in view.messages.into_iter().enumerate() {
         let queue = match mv.route {
@@ -91,7 +102,10 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
                 });
             }
             RouteView::Key(k) => queue_for_key(k, meta.queues),
-            RouteView::Any => broker.produce.any(meta.queues),
+            RouteView::Any => {
+                any += 1;
+                broker.produce.any(producer, any - 1, meta.queues)
+            }
         };
         let mut message = mv.message;
         if message.id == MessageId::default() {
@@ -101,7 +115,6 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
         group.0.push(i);
         group.1.push(message);
     }
-    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let mut parts = Vec::with_capacity(by_queue.len());
     for (queue, (indexes, messages)) in by_queue {
         let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();

@@ -28,6 +28,16 @@ pub struct ProduceArgs {
     /// The message body; without it, every line of stdin is one message
     #[arg(long)]
     pub body: Option<String>,
+    /// A batch unanswered this long counts as lost: reconnect and resend it (the server stores
+    /// a resent batch once)
+    #[arg(long, default_value = "10s", value_parser = parse_timeout)]
+    pub request_timeout: std::time::Duration,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a duration above zero (like \"500ms\", \"10s\")"))
 }
 
 /// The fields of a message given on the command line (`produce`, `filter test`).
@@ -84,7 +94,9 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), CliError> {
     let client = connect.connect(config).await?;
-    let producer = client.producer(ProducerOptions::new(&args.topic)).await?;
+    let mut opts = ProducerOptions::new(&args.topic);
+    opts.request_timeout = args.request_timeout;
+    let producer = client.producer(opts).await?;
     // Acks are printed in send order by a task that awaits them one after another.
     let (tx, mut rx) = mpsc::channel::<SendHandle>(1024);
     let topic = args.topic.clone();

@@ -34,7 +34,9 @@ pub struct ProducerOptions {
     pub max_batch_bytes: usize,
     /// Or this many messages (keep it within the server's `max_batch_messages`).
     pub max_batch_messages: usize,
-    /// Batches sent and not yet answered, at most.
+    /// Batches sent and not yet answered, at most. An idempotent producer keeps within the
+    /// batches the server remembers per queue ([`crate::storage::KEEP_BATCHES`], 64), so a
+    /// resend after any crash is still recognized.
     pub max_in_flight: usize,
     /// Stamp batches with a producer id and sequence so that the server stores a resent batch
     /// only once (see `docs/protocol.md`). Retries need it.
@@ -193,6 +195,16 @@ struct Driver {
 }
 
 impl Driver {
+    /// Batches that may be unanswered at once.
+    fn pipeline_depth(&self) -> usize {
+        let depth = self.opts.max_in_flight.max(1);
+        if self.opts.idempotent {
+            depth.min(crate::storage::KEEP_BATCHES)
+        } else {
+            depth
+        }
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Outgoing>) {
         // A random non-zero id names this producer; its batches are numbered from 0.
         self.producer_id = if self.opts.idempotent {
@@ -207,7 +219,7 @@ impl Driver {
                 let _ = self.link.send.finish();
                 return;
             }
-            let room = self.in_flight.len() < self.opts.max_in_flight.max(1);
+            let room = self.in_flight.len() < self.pipeline_depth();
             let deadline = self
                 .in_flight
                 .front()

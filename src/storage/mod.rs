@@ -37,6 +37,7 @@ use crate::clock::Clock;
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
+pub use producers::KEEP_BATCHES;
 pub use record::{Message, MessageId};
 pub use store::{
     Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage,

@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 
-/// Batches remembered per (producer, topic, queue): how far back a retry is recognized.
-pub const KEEP_BATCHES: usize = 8;
+/// Batches remembered per (producer, topic, queue): how far back a retry is recognized. A
+/// producer must not have more batches unanswered than this (the Rust client keeps its
+/// idempotent pipelines within it), or a resend after a crash may be older than everything
+/// remembered and refused as stale.
+pub const KEEP_BATCHES: usize = 64;
 /// A producer silent this long is forgotten (its retries then count as new batches).
 pub const EXPIRY: Duration = Duration::from_secs(24 * 3600);
 pub const FILE: &str = "producers.json";
