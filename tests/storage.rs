@@ -632,3 +632,62 @@ fn one_read_returns_back_to_back_records_across_segment_boundaries() {
     assert_eq!(part.next_offset, 10 + part.messages.len() as u64);
     assert_is_msg(&part.messages[0].message, 10);
 }
+
+#[test]
+fn a_damaged_header_of_the_newest_segment_refuses_the_start_unless_it_holds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..50 {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    store.close().unwrap();
+    drop(store);
+    let newest = newest_log(dir.path());
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let data = bytes.len() as u64 - 64;
+    bytes[3] ^= 0x40; // the magic number
+    std::fs::write(&newest, &bytes).unwrap();
+
+    let err = match Store::open(opts.clone()) {
+        Ok(_) => panic!("opened over a newest segment whose header is damaged"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, StorageError::Corrupt { file, .. } if file == &newest),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "the {data} bytes of records after the header are at risk"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(&newest).unwrap(),
+        bytes,
+        "the file is left as it was"
+    );
+
+    // Restored, everything is there.
+    bytes[3] ^= 0x40;
+    std::fs::write(&newest, &bytes).unwrap();
+    let store = open(&opts);
+    assert_eq!(
+        fp(&read_all(&store, "t", 0)),
+        fp(&(0..50).map(msg).collect::<Vec<_>>())
+    );
+    drop(store);
+
+    // A newest segment cut inside its header holds nothing: it is made again.
+    // (A new segment starts where the previous one ends; this one was first, at 0.)
+    let next = newest.with_file_name(format!("{data:020}.log"));
+    std::fs::write(&next, &bytes[..20]).unwrap();
+    std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
+    let store = open(&opts);
+    assert_eq!(read_all(&store, "t", 0).len(), 50);
+}

@@ -69,7 +69,9 @@ impl Segment {
 
     /// Opens an existing segment and checks its header. A header that is missing or torn is
     /// reported as `Ok(None)` only when `may_be_fresh` (the newest segment, whose creation may
-    /// have been cut short by a crash); anywhere else it is corruption.
+    /// have been cut short by a crash) and the file provably holds nothing after the header
+    /// (creation writes the header before any record); anything else is corruption, with the
+    /// bytes at risk named.
     pub fn open(path: &Path, base: u64, may_be_fresh: bool) -> Result<Option<Segment>> {
         let file = OpenOptions::new()
             .read(true)
@@ -84,13 +86,21 @@ impl Segment {
             check_header(&header, base).err()
         };
         if let Some(reason) = problem {
-            if may_be_fresh {
+            let len = file
+                .metadata()
+                .map_err(io_err("reading size of", path))?
+                .len();
+            if may_be_fresh && len <= HEADER_LEN {
                 return Ok(None);
             }
             return Err(StorageError::Corrupt {
                 file: path.to_path_buf(),
                 position: 0,
-                reason,
+                reason: format!(
+                    "{reason}; the {} bytes of records after the header are at risk, so the \
+                     segment is neither used nor rewritten (restore the file from a copy)",
+                    len.saturating_sub(HEADER_LEN)
+                ),
             });
         }
         let flags = u16::from_le_bytes([header[10], header[11]]);
