@@ -208,7 +208,8 @@ async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
     assert_eq!(again, second);
 
     // A batch older than everything remembered cannot be judged: refused, not stored.
-    for seq in 2..12 {
+    let last = lockgate::storage::KEEP_BATCHES as u64 + 3;
+    for seq in 2..=last {
         produce_as(&client, 42, seq, &["x"]).await.unwrap();
     }
     let stale = produce_as(&client, 42, 0, &batch).await.unwrap_err();
@@ -218,7 +219,7 @@ async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
         "{stale}"
     );
     // The same sequence reused for a different batch is refused too.
-    let reused = produce_as(&client, 42, 11, &["x", "y", "z"])
+    let reused = produce_as(&client, 42, last, &["x", "y", "z"])
         .await
         .unwrap_err();
     assert_eq!(

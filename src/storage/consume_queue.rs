@@ -76,6 +76,8 @@ struct State {
     pending: Vec<Entry>,
     /// Files written since the last sync.
     dirty: BTreeSet<u64>,
+    /// What is wrong with the files as found at open (see [`ConsumeQueue::damage`]).
+    damage: Option<String>,
 }
 
 impl ConsumeQueue {
@@ -101,15 +103,91 @@ impl ConsumeQueue {
                 files,
                 pending: Vec::new(),
                 dirty: BTreeSet::new(),
+                damage: None,
             }),
             flushing: Mutex::new(()),
         };
+        cq.check_files()?;
         cq.recover(keep_below)?;
         Ok(cq)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("consume queue lock")
+    }
+
+    /// Notes files that cannot be what this queue wrote: a gap between files, a file short of
+    /// its entries before the last one, a last file ending inside an entry. The queue still
+    /// opens (its entries read as far as they go); the store rebuilds it from the log.
+    fn check_files(&self) -> Result<()> {
+        let mut st = self.lock();
+        let mut problem = None;
+        let mut expected_base = None;
+        let count = st.files.len();
+        for (i, (&base, f)) in st.files.iter().enumerate() {
+            let path = self.file_path(base);
+            let len = f
+                .metadata()
+                .map_err(io_err("reading size of", &path))?
+                .len();
+            let full = ENTRIES_PER_FILE * ENTRY_LEN;
+            problem = match expected_base {
+                Some(b) if b != base => Some(format!(
+                    "{} follows a file that ends at offset {b}: entries {b}..{base} are missing",
+                    path.display()
+                )),
+                _ if i + 1 < count && len != full => Some(format!(
+                    "{} holds {len} bytes; a file followed by another holds {full}",
+                    path.display()
+                )),
+                _ if len % ENTRY_LEN != 0 || len > full => Some(format!(
+                    "{} ends inside an entry ({len} bytes, entries are {ENTRY_LEN})",
+                    path.display()
+                )),
+                _ => None,
+            };
+            if problem.is_some() {
+                break;
+            }
+            expected_base = Some(base + ENTRIES_PER_FILE);
+        }
+        st.damage = problem;
+        Ok(())
+    }
+
+    /// What is wrong with the files as found at open, if anything.
+    pub fn damage(&self) -> Option<String> {
+        self.lock().damage.clone()
+    }
+
+    /// The offsets held: `(first, next)`.
+    pub fn held(&self) -> (u64, u64) {
+        let st = self.lock();
+        (st.start, st.flushed + st.pending.len() as u64)
+    }
+
+    /// Throws every entry away and starts over at `offset` (entries below it in its file are
+    /// holes): the first step of rebuilding a damaged queue from the log.
+    pub fn reset_to(&self, offset: u64) -> Result<()> {
+        let _one = self.flushing.lock().expect("consume queue flush lock");
+        let mut st = self.lock();
+        for base in std::mem::take(&mut st.files).into_keys() {
+            let path = self.file_path(base);
+            std::fs::remove_file(&path).map_err(io_err("deleting consume queue file", &path))?;
+        }
+        let base = offset - offset % ENTRIES_PER_FILE;
+        let file = self.create_file(base)?;
+        let holes = vec![0u8; ((offset - base) * ENTRY_LEN) as usize];
+        file.write_all_at(&holes, 0)
+            .map_err(io_err("writing consume queue", self.file_path(base)))?;
+        st.files.insert(base, Arc::new(file));
+        st.start = base;
+        st.earliest = offset;
+        st.flushed = offset;
+        st.pending.clear();
+        st.dirty.insert(base);
+        st.damage = None;
+        Ok(())
     }
 
     /// Finds the end of the entries on disk and cuts entries at or past `keep_below`.

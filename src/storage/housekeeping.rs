@@ -67,6 +67,22 @@ impl StoreCore {
         Ok(())
     }
 
+    /// `(topic id, queue, next offset)` of every queue.
+    fn queue_ends(&self) -> Vec<(u32, u32, u64)> {
+        let topics = self.topics.read().expect("topics lock");
+        topics
+            .by_id
+            .values()
+            .flat_map(|t| {
+                let id = t.meta.id;
+                t.queues
+                    .iter()
+                    .enumerate()
+                    .map(move |(q, cq)| (id, q as u32, cq.next_offset()))
+            })
+            .collect()
+    }
+
     fn all_queues(&self) -> Vec<Arc<super::consume_queue::ConsumeQueue>> {
         let topics = self.topics.read().expect("topics lock");
         topics
@@ -87,11 +103,13 @@ impl StoreCore {
         // Every record before `position` has its index entries (they are added under the write
         // lock), so once those are durable the checkpoint may say so.
         // The producer table is taken at the same log position as the checkpoint.
-        let (position, producers) = {
+        // So are the queues' next offsets, which the next open checks the queues against.
+        let (position, producers, ends) = {
             let w = self.log.lock_writer();
             (
                 self.log.end_locked(&w),
                 self.producers.lock().expect("producer table lock").clone(),
+                self.queue_ends(),
             )
         };
         self.log.flush()?;
@@ -101,6 +119,7 @@ impl StoreCore {
         }
         self.keys.checkpoint()?;
         producers.save(&self.opts.dir, position)?;
+        super::verify::QueueEnds::new(position, ends).save(&self.opts.dir)?;
         Checkpoint {
             position,
             clean,

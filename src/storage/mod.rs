@@ -28,6 +28,7 @@ pub mod record;
 mod segment;
 mod store;
 mod topics;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;

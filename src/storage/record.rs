@@ -406,6 +406,17 @@ pub fn peek_len(bytes: &[u8]) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Where a record says it belongs: `(length, topic id, queue, queue offset)`, read from its
+/// fixed fields without checking its CRC (enough to tell whether an index entry points at it).
+pub fn peek_place(bytes: &[u8]) -> Result<(u32, u32, u32, u64), ReadError> {
+    Ok((
+        Reader::at(bytes, 0).u32("record length")?,
+        Reader::at(bytes, 12).u32("topic id")?,
+        Reader::at(bytes, 16).u32("queue")?,
+        Reader::at(bytes, QUEUE_OFFSET_AT).u64("queue offset")?,
+    ))
+}
+
 /// A record whose frame is checked (length, CRC, version, flags) and whose fixed fields are
 /// read; the content (tag, keys, properties, body) stays bytes, in the very layout the wire
 /// protocol carries, so a reader can pass it on without decoding it.

@@ -17,6 +17,7 @@ use super::log::{CommitLog, ReplayReport};
 use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, RecordSource};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
+use super::verify::{QueueCheck, QueueEnds, check_queue};
 use super::{StoreOptions, fsutil};
 
 /// Most candidates a lookup by id or key examines.
@@ -214,16 +215,38 @@ impl StoreCore {
         }
         remove_orphan_queue_dirs(&dir, &topics)?;
 
+        // Derived data is checked against the log; what fails is rebuilt by the replay below.
+        let clean = checkpoint.is_some_and(|c| c.clean && c.position == keep_below);
+        let mut rebuild = damaged_queues(&dir, &log, &topics, keep_below, !clean)?;
         let mut producers = ProducerTable::load(&dir)?;
         let replay_from = keep_below.min(keys_from).max(log.start());
-        let recovery = log.replay(replay_from, |position, size, rec| {
+        // A rebuild needs every record of its queues: the whole log, once.
+        let scan_from = if rebuild.is_empty() {
+            replay_from
+        } else {
+            log.start()
+        };
+        let mut failed = None;
+        let recovery = log.replay(scan_from, |position, size, rec| {
             if let Some(topic) = topics.by_id.get(&rec.topic_id)
                 && let Some(cq) = topic.queues.get(rec.queue as usize)
             {
+                if let Some(r) = rebuild.get_mut(&(rec.topic_id, rec.queue))
+                    && !r.started
+                {
+                    // The queue's first record in the log: start the queue over there.
+                    r.started = true;
+                    if let Err(e) = cq.reset_to(rec.queue_offset) {
+                        failed.get_or_insert(e);
+                    }
+                }
                 cq.push_at(
                     rec.queue_offset,
                     entry_for(position, size, rec.stored_at, &rec.message.tag),
                 );
+                if position < replay_from {
+                    return; // before the checkpoint: only rebuilt queues need it
+                }
                 if let Some((producer, sequence)) = rec.producer {
                     producers.note(
                         BatchKey {
@@ -237,8 +260,22 @@ impl StoreCore {
                     );
                 }
             }
-            keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
+            if position >= replay_from {
+                keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
+            }
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        for ((topic_id, queue), r) in &rebuild {
+            let cq = &topics.by_id[topic_id].queues[*queue as usize];
+            if !r.started {
+                // No record of it is left in the log: keep its offsets moving forward.
+                cq.reset_to(r.next_at_least)?;
+            }
+            tracing::warn!(topic = %topics.by_id[topic_id].meta.name, queue, next = cq.next_offset(),
+                "consume queue rebuilt from the log");
+        }
         // Entries that point into segments deleted before the crash become unreachable.
         for topic in topics.by_id.values() {
             for cq in &topic.queues {
@@ -678,4 +715,49 @@ fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
 
 fn index_hashes<M: RecordSource>(topic_id: u32, m: &M) -> impl Iterator<Item = u64> + '_ {
     std::iter::once(id_hash(topic_id, &m.id())).chain(m.keys().map(move |k| key_hash(topic_id, k)))
+}
+
+/// A consume queue being rebuilt from the log.
+struct Rebuild {
+    /// Whether the replay reached its first record yet.
+    started: bool,
+    /// Its next offset must not fall below this (offsets are never given out twice).
+    next_at_least: u64,
+}
+
+/// Every queue whose index fails its check (see `verify`), each logged with the reason.
+fn damaged_queues(
+    dir: &Path,
+    log: &CommitLog,
+    topics: &Topics,
+    keep_below: u64,
+    full: bool,
+) -> Result<HashMap<(u32, u32), Rebuild>> {
+    let ends = QueueEnds::load_at(dir, keep_below)?;
+    let mut out = HashMap::new();
+    for topic in topics.by_id.values() {
+        for (q, cq) in topic.queues.iter().enumerate() {
+            let key = (topic.meta.id, q as u32);
+            let check = QueueCheck {
+                log,
+                topic_id: key.0,
+                queue: key.1,
+                expected_next: ends.get(&key).copied(),
+                full,
+            };
+            if let Some(why) = check_queue(cq, &check)? {
+                tracing::error!(topic = %topic.meta.name, queue = q, problem = %why,
+                    "consume queue is damaged; rebuilding it from the log");
+                let next_at_least = cq.held().1.max(check.expected_next.unwrap_or(0));
+                out.insert(
+                    key,
+                    Rebuild {
+                        started: false,
+                        next_at_least,
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
 }
