@@ -201,3 +201,70 @@ fn sigterm_shuts_down_cleanly() {
     };
     assert!(stderr.contains("stopped cleanly"), "{stderr}");
 }
+
+/// Stops a server with SIGTERM (a clean shutdown) and waits for it.
+fn stop_cleanly(mut server: ServeProcess) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(server.child.wait().unwrap().success());
+}
+
+#[test]
+fn a_damaged_record_stops_only_its_queue_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let server = ServeProcess::start(dir.path(), port);
+    server.ok_lines(&["topic", "create", "two", "--queues", "2"], None);
+    for q in 0..2 {
+        let input: String = (0..3000)
+            .map(|i| format!("queue {q} message {i:04}\n"))
+            .collect();
+        let acks = server.ok_lines(
+            &["produce", "--topic", "two", "--queue", &q.to_string()],
+            Some(&input),
+        );
+        assert_eq!(acks.len(), 3000);
+    }
+    stop_cleanly(server);
+    // Flip one byte of one message body of queue 0 in the log.
+    let marker: &[u8] = b"queue 0 message 1500";
+    let (log, mut bytes, at) = std::fs::read_dir(dir.path().join("data/log"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find_map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            let at = bytes.windows(marker.len()).position(|w| w == marker)?;
+            Some((p, bytes, at))
+        })
+        .expect("the segment holding the message");
+    bytes[at + marker.len() - 1] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+
+    let server = ServeProcess::start(dir.path(), port);
+    let out = server.cli(&[
+        "consume", "--topic", "two", "--from", "earliest", "--wait", "2s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a stopped queue is an error");
+    assert!(
+        stderr.contains("topic \"two\" queue 0 offset 1500")
+            && stderr.contains("the other queues go on"),
+        "{stderr}"
+    );
+    let printed: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let per_queue = |q: u64| {
+        printed
+            .iter()
+            .filter(|m| m["queue"].as_u64() == Some(q))
+            .count()
+    };
+    assert_eq!(per_queue(1), 3000, "the other queue reads in full");
+    assert_eq!(per_queue(0), 1500, "queue 0 up to the damaged record");
+}

@@ -89,29 +89,42 @@ pub async fn run(
 
 /// What `consume` prints from: the next message, with its delivery attempt for groups.
 pub(super) trait Printable {
+    /// An error stops only the queue it came from (the others go on); otherwise it ends all.
+    const ERRORS_STOP_ONE_QUEUE: bool = false;
     async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>>;
 }
 
 impl Printable for Consumer {
+    const ERRORS_STOP_ONE_QUEUE: bool = true;
+
     async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>> {
         self.next().await.map(|r| r.map(|d| (d, None)))
     }
 }
 
 /// Prints messages until `--max` of them, `--wait` without one, the end, or an error.
-pub(super) async fn print_messages(
-    source: &mut impl Printable,
+pub(super) async fn print_messages<S: Printable>(
+    source: &mut S,
     args: &ConsumeArgs,
 ) -> Result<(), CliError> {
     let mut printed = 0u64;
+    // Queues that stopped on an error (a damaged record, say), reported as they stop.
+    let mut stopped = Vec::new();
+    let outcome = |stopped: Vec<String>| match stopped.len() {
+        0 => Ok(()),
+        n => Err(CliError(format!(
+            "{n} queue(s) stopped early: {}",
+            stopped.join("; ")
+        ))),
+    };
     loop {
         if args.max.is_some_and(|m| printed >= m) {
-            return Ok(());
+            return outcome(stopped);
         }
         let next = match args.wait {
             Some(w) => match tokio::time::timeout(w, source.next_printable()).await {
                 Ok(m) => m,
-                Err(_) => return Ok(()), // nothing new for --wait
+                Err(_) => return outcome(stopped), // nothing new for --wait
             },
             None => source.next_printable().await,
         };
@@ -120,8 +133,12 @@ pub(super) async fn print_messages(
                 print_message(&args.topic, &d, attempt);
                 printed += 1;
             }
+            Some(Err(e)) if S::ERRORS_STOP_ONE_QUEUE => {
+                eprintln!("lockgate: {e}; the other queues go on");
+                stopped.push(e.to_string());
+            }
             Some(Err(e)) => return Err(CliError(e.to_string())),
-            None => return Ok(()),
+            None => return outcome(stopped),
         }
     }
 }

@@ -136,12 +136,15 @@ impl StoreCore {
                 }
                 let run = &entries[i..end];
                 let mut done = 0;
+                // A damaged record ends the read before it: what came before is served, and
+                // the next read (starting at it) reports it. Other queues are not affected.
+                let mut damaged = None;
                 match self.log.read(run[0].position, run_bytes)? {
                     Some((seg, buf)) => {
                         let mut within = 0usize;
                         for (k, entry) in run.iter().enumerate() {
                             let rec = &buf[within..within + entry.size as usize];
-                            self.check_record(
+                            if let Err(e) = self.check_record(
                                 &topic,
                                 queue,
                                 at + k as u64,
@@ -149,7 +152,10 @@ impl StoreCore {
                                 &seg,
                                 rec,
                                 &mut each,
-                            )?;
+                            ) {
+                                damaged = Some(e);
+                                break;
+                            }
                             within += entry.size as usize;
                             done += 1;
                         }
@@ -162,7 +168,7 @@ impl StoreCore {
                             else {
                                 break;
                             };
-                            self.check_record(
+                            if let Err(e) = self.check_record(
                                 &topic,
                                 queue,
                                 at + k as u64,
@@ -170,10 +176,18 @@ impl StoreCore {
                                 &seg,
                                 &rec,
                                 &mut each,
-                            )?;
+                            ) {
+                                damaged = Some(e);
+                                break;
+                            }
                             done += 1;
                         }
                     }
+                }
+                if let Some(e) = damaged
+                    && count + done == 0
+                {
+                    return Err(e);
                 }
                 if done == 0 {
                     if count == 0 {
@@ -211,7 +225,10 @@ impl StoreCore {
         let corrupt = |reason: String| StorageError::Corrupt {
             file: seg.path.clone(),
             position: super::segment::HEADER_LEN + (entry.position - seg.base),
-            reason,
+            reason: format!(
+                "the record of topic {:?} queue {queue} offset {offset}: {reason}",
+                topic.meta.name.as_str()
+            ),
         };
         let rec = record::decode_view(bytes).map_err(|e| corrupt(e.to_string()))?;
         if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
