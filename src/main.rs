@@ -49,6 +49,9 @@ enum Command {
     Plugin(cli::plugin::PluginCommand),
     /// Load generator over QUIC against a running server (`bench storage`: the storage engine alone).
     Bench(BenchArgs),
+    /// Offline checks of a stopped server's data directory (`storage verify`).
+    #[command(subcommand)]
+    Storage(cli::storage::StorageCommand),
 }
 
 #[derive(Subcommand)]
@@ -123,6 +126,22 @@ fn main() -> ExitCode {
                 lockgate::server::serve(config, config_path, shutdown).await
             })
         }
+        Command::Storage(cmd) => match cli::load_config(cli.config.as_deref()) {
+            Ok(config) => match cli::storage::run(cmd, &config) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {}", e.0);
+                    ExitCode::from(2)
+                }
+            },
+            Err(lines) => {
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                ExitCode::from(2)
+            }
+        },
         Command::Topic(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::topic::run(cmd, &conn, &c).await
         }),

@@ -240,8 +240,58 @@ fn a_damaged_record_stops_only_its_queue_and_is_named() {
             Some((p, bytes, at))
         })
         .expect("the segment holding the message");
+    let verify = |config: &std::path::Path| {
+        std::process::Command::new(common::process::bin())
+            .arg("--config")
+            .arg(config)
+            .args(["storage", "verify"])
+            .output()
+            .unwrap()
+    };
+    let config = dir.path().join("config.toml");
+    let sound = verify(&config);
+    assert!(
+        sound.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sound.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8(sound.stdout).unwrap().trim()).unwrap();
+    assert_eq!(
+        (summary["records"].as_u64(), summary["damaged"].as_u64()),
+        (Some(6000), Some(0))
+    );
+
     bytes[at + marker.len() - 1] ^= 0x01;
     std::fs::write(&log, &bytes).unwrap();
+
+    // Offline, `storage verify` names the damaged record and exits 1.
+    let found = verify(&config);
+    assert_eq!(found.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8(found.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (
+            lines[0]["topic"].as_str(),
+            lines[0]["queue"].as_u64(),
+            lines[0]["offset"].as_u64()
+        ),
+        (Some("two"), Some(0), Some(1500))
+    );
+    assert_eq!(lines[0]["file"].as_str(), log.to_str());
+    assert!(
+        lines[0]["problem"].as_str().unwrap().contains("checksum"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        (lines[1]["records"].as_u64(), lines[1]["damaged"].as_u64()),
+        (Some(5999), Some(1))
+    );
 
     let server = ServeProcess::start(dir.path(), port);
     let out = server.cli(&[
@@ -267,4 +317,11 @@ fn a_damaged_record_stops_only_its_queue_and_is_named() {
     };
     assert_eq!(per_queue(1), 3000, "the other queue reads in full");
     assert_eq!(per_queue(0), 1500, "queue 0 up to the damaged record");
+    // Beside a running server it refuses.
+    let busy = verify(&config);
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("in use"),
+        "{busy:?}"
+    );
 }

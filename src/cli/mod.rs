@@ -6,6 +6,7 @@ pub mod group;
 pub mod output;
 pub mod plugin;
 pub mod produce;
+pub mod storage;
 pub mod time;
 pub mod topic;
 

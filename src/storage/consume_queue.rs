@@ -218,6 +218,9 @@ impl ConsumeQueue {
                 hi = mid;
             }
         }
+        if lo == end {
+            return Ok(()); // nothing to cut: the files stay as they are (verify reads only)
+        }
         self.truncate_files(lo)
     }
 

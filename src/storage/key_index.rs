@@ -226,6 +226,29 @@ pub struct KeyIndex {
     unsynced: Mutex<Vec<PathBuf>>,
 }
 
+/// Key-index files in `dir` whose header does not check out, with why (reads only).
+pub fn damaged_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for (_, path) in fsutil::numbered_files(dir, EXT)? {
+        let bytes = std::fs::read(&path).map_err(io_err("reading key index", &path))?;
+        if bytes
+            .get(..HEADER_LEN as usize)
+            .and_then(Header::parse)
+            .is_none()
+        {
+            out.push((
+                path,
+                "the key-index header is damaged (lookups by id and key miss what it covers)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 impl KeyIndex {
     /// Opens the index in `dir`, keeping entries for positions below `keep_below`. Returns the
     /// index and the log position from which it must be fed again by a replay (at most

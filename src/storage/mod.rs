@@ -28,7 +28,7 @@ pub mod record;
 mod segment;
 mod store;
 mod topics;
-mod verify;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -674,7 +674,7 @@ fn check_spec(spec: &TopicSpec) -> Result<()> {
     Ok(())
 }
 
-fn queue_dir(dir: &Path, topic_id: u32, queue: u32) -> PathBuf {
+pub(super) fn queue_dir(dir: &Path, topic_id: u32, queue: u32) -> PathBuf {
     dir.join("queues")
         .join(topic_id.to_string())
         .join(queue.to_string())
