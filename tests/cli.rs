@@ -324,4 +324,57 @@ fn a_damaged_record_stops_only_its_queue_and_is_named() {
         String::from_utf8_lossy(&busy.stderr).contains("in use"),
         "{busy:?}"
     );
+    stop_cleanly(server);
+
+    // The operator skips the damaged record, explicitly; a sound one cannot be skipped.
+    let skip = |offset: &str| {
+        std::process::Command::new(common::process::bin())
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "storage", "skip", "--topic", "two", "--queue", "0", "--offset", offset,
+            ])
+            .output()
+            .unwrap()
+    };
+    let refused = skip("1499");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("reads fine"),
+        "{refused:?}"
+    );
+    let skipped = skip("1500");
+    assert!(
+        skipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skipped.stderr)
+    );
+    let server = ServeProcess::start(dir.path(), port);
+    assert!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .contains("a damaged record is skipped"),
+        "the skip is logged at start"
+    );
+    let out = server.cli(&[
+        "consume", "--topic", "two", "--queue", "0", "--from", "earliest", "--wait", "2s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let offsets: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["offset"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(offsets.len(), 2999, "every other record of queue 0");
+    assert!(!offsets.contains(&1500));
 }

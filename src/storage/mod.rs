@@ -26,6 +26,7 @@ mod producers;
 mod reads;
 pub mod record;
 mod segment;
+mod skips;
 mod store;
 mod topics;
 pub mod verify;

@@ -104,6 +104,15 @@ impl StoreCore {
                 next,
             });
         }
+        let skipped = self
+            .skips
+            .read()
+            .expect("skips lock")
+            .of(topic.meta.id, queue)
+            .cloned()
+            .unwrap_or_default();
+        // Holes, records the prefilter refuses and records an operator skipped are passed over.
+        let pass = |e: &Entry, at: u64| e.is_hole() || !keep(e.tag_hash) || skipped.contains(&at);
         let mut count = 0usize;
         let mut bytes = 0usize;
         let mut at = offset;
@@ -114,7 +123,7 @@ impl StoreCore {
             }
             let mut i = 0;
             while i < entries.len() {
-                if entries[i].is_hole() || !keep(entries[i].tag_hash) {
+                if pass(&entries[i], at) {
                     at += 1;
                     i += 1;
                     continue;
@@ -125,8 +134,7 @@ impl StoreCore {
                 let mut end = i + 1;
                 let mut run_bytes = entries[i].size as usize;
                 while end < entries.len()
-                    && !entries[end].is_hole()
-                    && keep(entries[end].tag_hash)
+                    && !pass(&entries[end], at + (end - i) as u64)
                     && entries[end].position
                         == entries[end - 1].position + u64::from(entries[end - 1].size)
                     && run_bytes < budget

@@ -16,6 +16,7 @@ use super::key_index::{KeyIndex, id_hash, key_hash};
 use super::log::{CommitLog, ReplayReport};
 use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, RecordSource};
+use super::skips::{Skip, Skips};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::verify::{QueueCheck, QueueEnds, check_queue};
 use super::{StoreOptions, fsutil};
@@ -64,6 +65,8 @@ pub struct StoreCore {
     pub(super) closed: AtomicBool,
     /// Batches of idempotent producers; changed only under the log's write lock.
     pub(super) producers: Mutex<ProducerTable>,
+    /// Damaged records an operator chose to skip: read as holes.
+    pub(super) skips: RwLock<Skips>,
     recovery: ReplayReport,
     _lock: File,
 }
@@ -219,6 +222,15 @@ impl StoreCore {
         let clean = checkpoint.is_some_and(|c| c.clean && c.position == keep_below);
         let mut rebuild = damaged_queues(&dir, &log, &topics, keep_below, !clean)?;
         let mut producers = ProducerTable::load(&dir)?;
+        let skips = Skips::load(&dir)?;
+        for s in skips.all() {
+            let topic = topics
+                .by_id
+                .get(&s.topic_id)
+                .map(|t| t.meta.name.to_string());
+            tracing::warn!(topic = ?topic, queue = s.queue, offset = s.offset, reason = %s.reason,
+                "a damaged record is skipped (lockgate storage skip); consumers pass over it");
+        }
         let replay_from = keep_below.min(keys_from).max(log.start());
         // A rebuild needs every record of its queues: the whole log, once.
         let scan_from = if rebuild.is_empty() {
@@ -300,12 +312,52 @@ impl StoreCore {
             checkpointing: Mutex::new(()),
             closed: AtomicBool::new(false),
             producers: Mutex::new(producers),
+            skips: RwLock::new(skips),
             recovery,
             _lock: lock,
         };
         // From here on a crash must not look like a clean shutdown.
         store.checkpoint_now(false)?;
         Ok(store)
+    }
+
+    /// Skips a damaged record for good: consumers pass over it like a hole from now on. Only
+    /// a record that does not read can be skipped; the skip is persisted and logged.
+    pub fn skip_damaged(&self, topic: &str, queue: u32, offset: u64) -> Result<Skip> {
+        let t = self.topic(topic)?;
+        let reason = match self.read_with(
+            topic,
+            queue,
+            offset,
+            1,
+            usize::MAX,
+            &|_| true,
+            |_| Ok(()),
+        ) {
+            Err(e @ StorageError::Corrupt { .. }) => e.to_string(),
+            Err(e) => return Err(e),
+            Ok(_) => {
+                return Err(StorageError::BadMessage {
+                    index: 0,
+                    reason: format!(
+                        "the record of {topic:?} queue {queue} offset {offset} reads fine; only a damaged record can be skipped"
+                    ),
+                });
+            }
+        };
+        let skip = Skip {
+            topic_id: t.meta.id,
+            queue,
+            offset,
+            reason,
+            skipped_at: self.opts.clock.now_ms(),
+        };
+        self.skips
+            .write()
+            .expect("skips lock")
+            .add(&self.opts.dir, skip.clone())?;
+        tracing::warn!(topic, queue, offset, reason = %skip.reason, "damaged record skipped by the operator");
+        Ok(skip)
     }
 
     /// What recovery found when this store was opened.
