@@ -109,3 +109,28 @@ fn serve_refuses_an_invalid_file_with_the_same_text() {
         "stderr was: {stderr}"
     );
 }
+
+#[test]
+fn a_plugin_that_is_not_webassembly_is_one_line_naming_the_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("garbage.wasm");
+    std::fs::write(&wasm, [0x8c_u8, 0xa4, 0x55, 0xff, 1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins.g]\npath = {:?}\n", wasm.display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("plugins.g: ") && text.contains("not a WebAssembly file"),
+        "{text}"
+    );
+}

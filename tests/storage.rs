@@ -547,6 +547,11 @@ fn bad_appends_are_refused_whole_and_a_directory_opens_once() {
         matches!(err, StorageError::MessageTooLarge { index: 1, limit, .. } if limit == 16 << 10),
         "{err}"
     );
+    let text = err.to_string();
+    assert!(
+        text.contains("storage.max_message_size") && text.contains("as stored"),
+        "the error names the setting and what it counts: {text}"
+    );
     assert!(matches!(
         store.append::<Message>("t", 0, &[]),
         Err(StorageError::EmptyBatch)

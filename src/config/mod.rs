@@ -281,6 +281,27 @@ impl Config {
             }
         };
         let client_ca = raw_tls.client_ca.map(PathBuf::from);
+        // Certificate files are checked now, so that check-config finds what serve would.
+        let tls_files = tls
+            .iter()
+            .flat_map(|t| [("server.tls.cert", &t.cert), ("server.tls.key", &t.key)])
+            .chain(client_ca.iter().map(|p| ("server.tls.client_ca", p)));
+        for (key, path) in tls_files {
+            if path.is_dir() {
+                v.problem(
+                    key,
+                    format!(
+                        "{:?} is a directory, not a PEM file",
+                        path.display().to_string()
+                    ),
+                );
+            } else if !path.is_file() {
+                v.problem(
+                    key,
+                    format!("file {:?} is missing", path.display().to_string()),
+                );
+            }
+        }
 
         let d = defaults.storage;
         let rs = raw.storage;
@@ -473,9 +494,19 @@ fn parse_raw(text: &str) -> Result<RawConfig, Problem> {
 
 fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
     let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+    let mut message = format!("invalid TOML: {}", e.message().trim());
+    // The parser says "duplicate key" and points at it: name it.
+    if let Some(key) = e
+        .span()
+        .and_then(|s| text.get(s))
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && message.contains("duplicate key"))
+    {
+        message = format!("{message} {key}");
+    }
     Problem {
         path: format!("line {line}"),
-        message: format!("invalid TOML: {}", e.message().trim()),
+        message,
     }
 }
 

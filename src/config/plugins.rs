@@ -116,8 +116,16 @@ pub(super) fn validate_plugins(
                     format!("there is no built-in plugin {b:?} (tag, sql92)"),
                 );
             }
-        } else if !std::path::Path::new(&source).is_file() {
-            v.problem(&at("path"), format!("file {source:?} is missing"));
+        } else {
+            let path = std::path::Path::new(&source);
+            if path.is_dir() {
+                v.problem(
+                    &at("path"),
+                    format!("{source:?} is a directory, not a .wasm file"),
+                );
+            } else if !path.is_file() {
+                v.problem(&at("path"), format!("file {source:?} is missing"));
+            }
         }
         let memory_limit = v.value(
             &at("memory_limit"),

@@ -63,7 +63,7 @@ impl CompileCache {
         {
             return Ok(component);
         }
-        let component = Component::from_binary(engine, wasm).map_err(|e| format!("{e:#}"))?;
+        let component = Component::from_binary(engine, wasm).map_err(|e| super::one_line(&e))?;
         match component.serialize() {
             Ok(mut artifact) => {
                 let tag = hmac::sign(&self.key, &artifact);

@@ -228,6 +228,11 @@ impl Plugins {
 
     /// Compiles (or loads from the cache) and links a component as a filter.
     fn link(&self, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
+        if !wasm.starts_with(b"\0asm") {
+            return Err(
+                "not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
+            );
+        }
         if wasmparser_is_core_module(wasm) {
             return Err("not a component: a core WebAssembly module (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)".into());
         }
@@ -235,7 +240,7 @@ impl Plugins {
         let component = match &self.cache {
             Some(c) => c.component(engine, wasm)?,
             None => wasmtime::component::Component::from_binary(engine, wasm)
-                .map_err(|e| format!("not a valid component: {e:#}"))?,
+                .map_err(|e| format!("not a valid component: {}", one_line(&e)))?,
         };
         let pre = self
             .engine
@@ -343,6 +348,15 @@ fn info_of(spec: &PluginSpec, loaded: Option<&LoadedPlugin>) -> PluginInfo {
 }
 
 /// A core module starts with the magic and version 1; a component with layer 1.
+/// An engine error on one line: its chain joined, white space folded (some carry byte arrays
+/// printed one per line).
+pub(crate) fn one_line(e: &impl std::fmt::Display) -> String {
+    format!("{e:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
     wasm.len() >= 8 && wasm[..4] == *b"\0asm" && wasm[4..8] == [1, 0, 0, 0]
 }

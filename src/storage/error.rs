@@ -41,7 +41,9 @@ pub enum StorageError {
     },
     #[error("invalid topic settings for {topic:?}: {reason}")]
     InvalidTopic { topic: String, reason: String },
-    #[error("message {index} of the batch is {size} bytes; the limit is {limit}")]
+    #[error(
+        "message {index} of the batch takes {size} bytes as stored (body, tag, keys and properties, plus the record header); the limit is {limit} bytes (storage.max_message_size)"
+    )]
     MessageTooLarge {
         index: usize,
         size: usize,
