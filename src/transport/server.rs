@@ -27,6 +27,14 @@ use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response,
 const PIPELINE_DEPTH: usize = 256;
 /// Application error code sent when a stream is stopped after an oversized frame.
 pub(super) const STOP_FRAME_TOO_LARGE: u32 = 1;
+/// Handshakes in progress at most; more new connections are dropped unanswered until some
+/// finish (a flood of first packets must not cost unbounded state).
+const MAX_HANDSHAKES: usize = 256;
+/// Above this many handshakes in progress, a client must first prove its address with a
+/// stateless Retry (costs the server nothing until the client answers it).
+const RETRY_ABOVE: usize = 16;
+/// A handshake not finished in this time is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct EndpointOptions {
@@ -184,7 +192,11 @@ async fn accept_loop(
     max_connections: usize,
     max_frame: u32,
 ) {
-    let connections = Arc::new(AtomicUsize::new(0));
+    // Only established connections count against `max_connections`; handshakes in progress
+    // have their own bound, and under load must validate their address first.
+    let established = Arc::new(AtomicUsize::new(0));
+    let handshaking = Arc::new(AtomicUsize::new(0));
+    let mut refusals = RateLimited::default();
     loop {
         let incoming = tokio::select! {
             _ = stopped.changed() => return,
@@ -193,21 +205,59 @@ async fn accept_loop(
                 None => return,
             },
         };
-        if connections.load(Ordering::Acquire) >= max_connections {
-            tracing::warn!(remote = %incoming.remote_address(), max_connections, "refusing a connection: at the limit");
+        let pending = handshaking.load(Ordering::Acquire);
+        if pending >= MAX_HANDSHAKES {
+            refusals.warn(|n| {
+                tracing::warn!(
+                    pending,
+                    dropped = n,
+                    "dropping new connections: too many handshakes in progress"
+                )
+            });
+            incoming.ignore();
+            continue;
+        }
+        let incoming = if pending >= RETRY_ABOVE && !incoming.remote_address_validated() {
+            // A stateless retry: a real client answers it at once; a flood of first packets
+            // leaves nothing behind.
+            match incoming.retry() {
+                Ok(()) => continue,
+                Err(e) => e.into_incoming(),
+            }
+        } else {
+            incoming
+        };
+        if established.load(Ordering::Acquire) >= max_connections {
+            refusals.warn(|n| {
+                tracing::warn!(
+                    max_connections,
+                    refused = n,
+                    "refusing connections: at the limit"
+                )
+            });
             incoming.refuse();
             continue;
         }
-        connections.fetch_add(1, Ordering::AcqRel);
-        let (broker, in_flight, connections) =
-            (broker.clone(), in_flight.clone(), connections.clone());
+        handshaking.fetch_add(1, Ordering::AcqRel);
+        let (broker, in_flight, established, handshaking) = (
+            broker.clone(),
+            in_flight.clone(),
+            established.clone(),
+            handshaking.clone(),
+        );
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            match incoming.await {
-                Ok(conn) => serve_connection(conn, broker, in_flight, max_frame).await,
-                Err(e) => tracing::debug!(%remote, error = %e, "handshake failed"),
+            let shaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await;
+            handshaking.fetch_sub(1, Ordering::AcqRel);
+            match shaken {
+                Ok(Ok(conn)) => {
+                    established.fetch_add(1, Ordering::AcqRel);
+                    serve_connection(conn, broker, in_flight, max_frame).await;
+                    established.fetch_sub(1, Ordering::AcqRel);
+                }
+                Ok(Err(e)) => tracing::debug!(%remote, error = %e, "handshake failed"),
+                Err(_) => tracing::debug!(%remote, "handshake not finished in time; dropped"),
             }
-            connections.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }
@@ -402,4 +452,26 @@ pub(super) fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
         ));
     }
     Request::decode(kind, body).map_err(|e| Response::error(e.status(), e.to_string()))
+}
+
+/// A warning said at most once a second, with how many times it happened meanwhile.
+#[derive(Default)]
+struct RateLimited {
+    last: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl RateLimited {
+    fn warn(&mut self, say: impl FnOnce(u64)) {
+        self.since += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            say(self.since);
+            self.last = Some(now);
+            self.since = 0;
+        }
+    }
 }
