@@ -182,3 +182,72 @@ fn group_progress_survives_a_server_sigkill() {
     assert!(a.is_disjoint(&b));
     assert_eq!(a.union(&b).count(), 90, "nothing lost");
 }
+
+#[test]
+fn a_group_consumer_resumes_after_the_broker_is_killed() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let mut server = ServeProcess::start(dir.path(), port);
+    server.ok_lines(&["topic", "create", "jobs", "--queues", "2"], None);
+    produce_lines(&server, "jobs", 100);
+    let mut consumer = std::process::Command::new(common::process::bin())
+        .arg("--config")
+        .arg(&server.config)
+        .args([
+            "consume", "--topic", "jobs", "--group", "g", "--from", "earliest",
+        ])
+        .env("RUST_LOG", "info,lockgate=debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("consumer.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let (tx, printed) = std::sync::mpsc::channel::<String>();
+    let stdout = consumer.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if tx.send(v["body"].as_str().unwrap().to_string()).is_err() {
+                return;
+            }
+        }
+    });
+    let patience = Duration::from_secs(60);
+    let mut seen = BTreeSet::new();
+    while seen.len() < 100 {
+        seen.insert(
+            printed
+                .recv_timeout(patience)
+                .expect("the first 100 arrive"),
+        );
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = ServeProcess::start(dir.path(), port);
+    let input: String = (100..200).map(|i| format!("line {i}\n")).collect();
+    let acks = server.ok_lines(&["produce", "--topic", "jobs"], Some(&input));
+    assert_eq!(acks.len(), 100);
+    // The same consumer process reconnects, joins again and goes on (redeliveries of what it
+    // had not acked yet may come too).
+    while seen.len() < 200 {
+        match printed.recv_timeout(patience) {
+            Ok(body) => {
+                seen.insert(body);
+            }
+            Err(e) => panic!(
+                "{} of 200 seen ({e}); the consumer {:?} logged:\n{}",
+                seen.len(),
+                consumer.try_wait().unwrap(),
+                std::fs::read_to_string(dir.path().join("consumer.log")).unwrap()
+            ),
+        }
+    }
+    assert!(consumer.try_wait().unwrap().is_none(), "still consuming");
+    consumer.kill().unwrap();
+    consumer.wait().unwrap();
+}

@@ -62,6 +62,9 @@ pub struct GroupConsumerOptions {
     pub session_timeout: Option<Duration>,
     /// Only what this filter selects is delivered (`tag`, `sql92` or a configured plugin).
     pub filter: Option<FilterSpec>,
+    /// When the connection is lost (a broker restart, say) or the member was removed, how long
+    /// to keep trying to reconnect and join again before giving up. Zero: never.
+    pub reconnect_for: Duration,
 }
 
 impl GroupConsumerOptions {
@@ -79,6 +82,7 @@ impl GroupConsumerOptions {
             max_attempts: None,
             session_timeout: None,
             filter: None,
+            reconnect_for: Duration::from_secs(60),
         }
     }
 
@@ -105,6 +109,9 @@ enum AckCmd {
 
 /// A member of a group, receiving over a subscription stream.
 pub struct GroupConsumer {
+    /// For joining again after a lost connection.
+    client: Client,
+    opts: GroupConsumerOptions,
     member: u64,
     mode: Mode,
     ack_mode: AckMode,
@@ -165,9 +172,11 @@ impl GroupConsumer {
         let tasks = vec![
             tokio::spawn(read_pushes(recv, tx)),
             tokio::spawn(send_credits(send, grant_rx, heartbeat)),
-            tokio::spawn(send_acks(client, member, ack_rx)),
+            tokio::spawn(send_acks(client.clone(), member, ack_rx)),
         ];
         Ok(GroupConsumer {
+            client,
+            opts: opts.clone(),
             member,
             mode: opts.mode,
             ack_mode: opts.ack,
@@ -229,15 +238,66 @@ impl GroupConsumer {
         }
     }
 
-    /// Waits for the next pushed batch; acks gathered so far go out first.
+    /// Waits for the next pushed batch; acks gathered so far go out first. A subscription
+    /// that ended because the connection went away, or the member was removed, is joined again
+    /// (see [`GroupConsumerOptions::reconnect_for`]).
     async fn fill(&mut self) -> Option<Result<(), ClientError>> {
         self.send_pending_acks();
-        match self.rx.recv().await? {
-            Ok(batch) => {
+        let lost = match self.rx.recv().await {
+            Some(Ok(batch)) => {
                 self.buffered.extend(batch);
-                Some(Ok(()))
+                return Some(Ok(()));
             }
-            Err(e) => Some(Err(e)),
+            Some(Err(e)) if !rejoinable(&e) => return Some(Err(e)),
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
+        if self.opts.reconnect_for.is_zero() {
+            return lost.map(Err);
+        }
+        Some(self.rejoin(lost).await)
+    }
+
+    /// Connects and joins again, for up to `reconnect_for`. What was delivered and not yet
+    /// acked in the old session is dropped (its leases are gone with it: it comes again), and
+    /// so are acks not yet sent.
+    async fn rejoin(&mut self, why: Option<ClientError>) -> Result<(), ClientError> {
+        let why = why.map_or("the subscription ended".to_string(), |e| e.to_string());
+        tracing::info!(group = %self.opts.group, member = self.member, reason = %why, "group consumer reconnecting");
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        self.buffered.clear();
+        self.pending_acks.clear();
+        self.pending_since = None;
+        self.unacked.clear();
+        self.blocked.clear();
+        let deadline = tokio::time::Instant::now() + self.opts.reconnect_for;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let attempt = match self.client.reconnect().await {
+                Ok(client) => GroupConsumer::start(client, self.opts.clone()).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(fresh) => {
+                    tracing::info!(group = %self.opts.group, member = fresh.member, "group consumer joined again");
+                    let mode = self.ack_mode;
+                    *self = fresh;
+                    self.ack_mode = mode;
+                    return Ok(());
+                }
+                Err(e)
+                    if tokio::time::Instant::now() + pause >= deadline || !rejoinable_start(&e) =>
+                {
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "not joined yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
         }
     }
 
@@ -383,6 +443,21 @@ impl Drop for GroupConsumer {
             t.abort();
         }
     }
+}
+
+/// A subscription that ended with this can be joined again: the connection or stream went
+/// away, or the member was removed (missed heartbeats).
+fn rejoinable(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Connection(_) | ClientError::Stream(_) | ClientError::Connect { .. }
+    ) || e.status() == Some(crate::protocol::Status::UnknownMember)
+}
+
+/// A join attempt that failed with this is tried again: the server is not back yet, or is
+/// shutting down or starting.
+fn rejoinable_start(e: &ClientError) -> bool {
+    rejoinable(e) || e.status() == Some(crate::protocol::Status::ShuttingDown)
 }
 
 fn range_of(m: &GroupDelivered) -> AckRange {

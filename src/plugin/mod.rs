@@ -230,7 +230,7 @@ impl Plugins {
     fn link(&self, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
         if !wasm.starts_with(b"\0asm") {
             return Err(
-                "not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
+                "not a valid component: not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
             );
         }
         if wasmparser_is_core_module(wasm) {

@@ -128,12 +128,26 @@ impl Endpoint {
             .receive_window((64u32 << 20).into())
             .send_window(64 << 20);
         server_config.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(server_config, opts.listen).map_err(|source| {
-            EndpointError::Bind {
-                addr: opts.listen,
-                source,
-            }
-        })?;
+        let keys = tls::restart_keys(&opts.data_dir)?;
+        let mut endpoint_config = quinn::EndpointConfig::default();
+        let id_key = keys.connection_ids;
+        endpoint_config
+            .reset_key(Arc::new(keys.reset))
+            .cid_generator(move || {
+                Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(id_key))
+            });
+        let bind = |source| EndpointError::Bind {
+            addr: opts.listen,
+            source,
+        };
+        let socket = std::net::UdpSocket::bind(opts.listen).map_err(bind)?;
+        let endpoint = quinn::Endpoint::new(
+            endpoint_config,
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind)?;
 
         let (stop_accepting, stopped) = watch::channel(false);
         let in_flight = Arc::new(InFlight::default());

@@ -45,6 +45,65 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Keys that make a restarted server recognize its old connection ids and answer packets for
+/// them with a stateless reset its old clients can verify, so that they reconnect at once
+/// instead of waiting for their idle timeout.
+pub struct RestartKeys {
+    /// Signs stateless-reset tokens.
+    pub reset: ring::hmac::Key,
+    /// Keys the connection-id hash that tells this server's ids from random ones.
+    pub connection_ids: u64,
+}
+
+/// The [`RestartKeys`] of a data directory, from `<data_dir>/tls/reset.key` (32 random bytes,
+/// owner-only), made on first use.
+pub fn restart_keys(data_dir: &Path) -> Result<RestartKeys, TlsError> {
+    let path = data_dir.join("tls/reset.key");
+    let secret = match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => bytes,
+        Ok(_) => {
+            return Err(TlsError::BadPem {
+                path,
+                reason: "a stateless-reset key is 32 bytes; remove the file to make a new one"
+                    .into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut bytes = vec![0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(
+                |_| TlsError::BadPem {
+                    path: path.clone(),
+                    reason: "no randomness for a stateless-reset key".into(),
+                },
+            )?;
+            let write = |e| TlsError::Write {
+                path: path.clone(),
+                source: e,
+            };
+            std::fs::create_dir_all(data_dir.join("tls")).map_err(write)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
+                .map_err(write)?;
+            bytes
+        }
+        Err(e) => return Err(TlsError::Read { path, source: e }),
+    };
+    let reset = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+    let tag = ring::hmac::sign(&reset, b"lockgate connection ids");
+    let mut id_key = [0u8; 8];
+    id_key.copy_from_slice(&tag.as_ref()[..8]);
+    Ok(RestartKeys {
+        reset,
+        connection_ids: u64::from_le_bytes(id_key),
+    })
+}
+
 /// Paths of the development CA and server certificate under a data directory.
 pub struct DevPaths {
     pub ca_cert: PathBuf,
