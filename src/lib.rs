@@ -19,6 +19,7 @@ pub mod client;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod log_limit;
 pub mod plugin;
 pub mod protocol;
 pub mod server;

@@ -84,6 +84,20 @@ pub enum StorageError {
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
+impl StorageError {
+    /// The disk (or the file system's quota) is full: nothing is wrong with the data, and
+    /// writes work again once space returns.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => {
+                source.kind() == std::io::ErrorKind::StorageFull
+                    || source.kind() == std::io::ErrorKind::QuotaExceeded
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Wraps an `io::Error` with what was being done and to which file.
 pub(crate) fn io_err(
     op: &'static str,

@@ -15,12 +15,21 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 
 /// Replaces `path` atomically: write a temporary file, fsync it, rename it over `path`, fsync
 /// the directory. A crash leaves either the old or the new content, never a mix.
+///
+/// A write that fails (a full disk, say) leaves the old file as it was and removes the
+/// temporary one, so failed attempts neither leak space nor leave debris.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(io_err("creating", &tmp))?;
-    f.write_all(bytes).map_err(io_err("writing", &tmp))?;
-    f.sync_all().map_err(io_err("syncing", &tmp))?;
-    drop(f);
+    let written = File::create(&tmp)
+        .map_err(io_err("creating", &tmp))
+        .and_then(|mut f| {
+            f.write_all(bytes).map_err(io_err("writing", &tmp))?;
+            f.sync_all().map_err(io_err("syncing", &tmp))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }

@@ -175,10 +175,10 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
     let mut last_retention = Instant::now();
     while !stop.wait(tick) {
         if let Err(e) = s.flush_queues() {
-            tracing::error!(error = %e, "writing consume-queue entries failed");
+            crate::error_limited!("queue flush", error = %e, "writing consume-queue entries failed");
         }
         if let Err(e) = s.keys.write_frozen() {
-            tracing::error!(error = %e, "writing a full key-index table failed; it stays in memory");
+            crate::error_limited!("key index write", error = %e, "writing a full key-index table failed; it stays in memory");
         }
         if last_checkpoint.elapsed() >= checkpoint_every {
             last_checkpoint = Instant::now();
@@ -192,13 +192,13 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
                 .expect("producer table lock")
                 .expire(cutoff);
             if let Err(e) = s.checkpoint_now(false) {
-                tracing::error!(error = %e, "checkpoint failed");
+                crate::error_limited!("checkpoint", error = %e, "checkpoint failed");
             }
         }
         if last_retention.elapsed() >= retention_every {
             last_retention = Instant::now();
             if let Err(e) = s.enforce_retention(s.opts.clock.now_ms()) {
-                tracing::error!(error = %e, "retention failed");
+                crate::error_limited!("retention", error = %e, "retention failed");
             }
         }
     }

@@ -168,10 +168,20 @@ impl Store {
 
     /// Clean shutdown: stops the background threads, flushes everything and writes a clean
     /// checkpoint. Appends after this fail.
+    /// Stops taking writes, makes the log durable and writes the clean checkpoint. On a full
+    /// disk the checkpoint (derived data only) may not fit: the log is durable all the same, so
+    /// that is logged and the next open recovers from the previous checkpoint.
     pub fn close(&self) -> Result<()> {
         self.core.closed.store(true, Ordering::Release);
         self.stop_background();
-        self.core.checkpoint_now(true)
+        self.core.log.flush()?;
+        match self.core.checkpoint_now(true) {
+            Err(e) if e.is_disk_full() => {
+                tracing::error!(error = %e, "the disk is full: no clean checkpoint was written; every acknowledged message is in the log, and the next start recovers from it");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     fn stop_background(&self) {
@@ -316,8 +326,13 @@ impl StoreCore {
             recovery,
             _lock: lock,
         };
-        // From here on a crash must not look like a clean shutdown.
-        store.checkpoint_now(false)?;
+        // From here on a crash must not look like a clean shutdown. On a full disk the store
+        // still opens: reads are served, writes fail (and work again once space returns).
+        match store.checkpoint_now(false) {
+            Err(e) if e.is_disk_full() => tracing::error!(error = %e,
+                "the disk is full: serving reads; writes are refused until space returns"),
+            other => other?,
+        }
         Ok(store)
     }
 

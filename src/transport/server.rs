@@ -210,7 +210,6 @@ async fn accept_loop(
     // have their own bound, and under load must validate their address first.
     let established = Arc::new(AtomicUsize::new(0));
     let handshaking = Arc::new(AtomicUsize::new(0));
-    let mut refusals = RateLimited::default();
     loop {
         let incoming = tokio::select! {
             _ = stopped.changed() => return,
@@ -221,13 +220,11 @@ async fn accept_loop(
         };
         let pending = handshaking.load(Ordering::Acquire);
         if pending >= MAX_HANDSHAKES {
-            refusals.warn(|n| {
-                tracing::warn!(
-                    pending,
-                    dropped = n,
-                    "dropping new connections: too many handshakes in progress"
-                )
-            });
+            crate::error_limited!(
+                "handshakes",
+                pending,
+                "dropping new connections: too many handshakes in progress"
+            );
             incoming.ignore();
             continue;
         }
@@ -242,13 +239,11 @@ async fn accept_loop(
             incoming
         };
         if established.load(Ordering::Acquire) >= max_connections {
-            refusals.warn(|n| {
-                tracing::warn!(
-                    max_connections,
-                    refused = n,
-                    "refusing connections: at the limit"
-                )
-            });
+            crate::error_limited!(
+                "connections",
+                max_connections,
+                "refusing connections: at the limit"
+            );
             incoming.refuse();
             continue;
         }
@@ -466,26 +461,4 @@ pub(super) fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {
         ));
     }
     Request::decode(kind, body).map_err(|e| Response::error(e.status(), e.to_string()))
-}
-
-/// A warning said at most once a second, with how many times it happened meanwhile.
-#[derive(Default)]
-struct RateLimited {
-    last: Option<std::time::Instant>,
-    since: u64,
-}
-
-impl RateLimited {
-    fn warn(&mut self, say: impl FnOnce(u64)) {
-        self.since += 1;
-        let now = std::time::Instant::now();
-        if self
-            .last
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
-            say(self.since);
-            self.last = Some(now);
-            self.since = 0;
-        }
-    }
 }

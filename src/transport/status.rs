@@ -27,11 +27,17 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {
-        tracing::error!(error = %e, "failure answered to a client");
+        crate::error_limited!("answered failure", error = %e, "failure answered to a client");
     }
+    let message = match e {
+        BrokerError::Storage(s) if s.is_disk_full() => {
+            format!("the server's disk is full; nothing was stored ({e})")
+        }
+        _ => e.to_string(),
+    };
     Response::Error {
         status,
-        message: e.to_string(),
+        message,
         detail,
     }
 }

@@ -404,7 +404,7 @@ impl Groups {
                     tracing::info!(group = %name, topic = %d.topic, queue = d.queue, offset = d.offset, reason = %d.reason, "message dead-lettered");
                 }
                 Err(e) => {
-                    tracing::error!(group = %name, error = %e, "cannot write a dead letter; will try again");
+                    crate::error_limited!("dead letter", group = %name, error = %e, "cannot write a dead letter; will try again");
                     failed.push(d);
                 }
             }
@@ -597,7 +597,7 @@ impl Groups {
             let snap: Option<GroupSnapshot> = cell.lock().snapshot_if_dirty();
             let Some(snap) = snap else { continue };
             if let Err(e) = files::save(&self.dir, &snap) {
-                tracing::error!(group = %name, error = %e, "cannot persist group progress");
+                crate::error_limited!("group persist", group = %name, error = %e, "cannot persist group progress; the last saved progress stays");
                 cell.lock().mark_dirty();
             }
             // Deleted while it was being written: take the file back out.
