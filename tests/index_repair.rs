@@ -140,3 +140,33 @@ fn sound_queues_are_left_as_they_are() {
         std::fs::remove_dir_all(dir.path()).unwrap();
     }
 }
+
+#[test]
+fn a_damaged_older_key_index_file_is_rebuilt_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path()); // 64 entries per key-index file: several files
+    store_with_two_queues(&opts, true);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.path().join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let mut bytes = std::fs::read(&files[1]).unwrap();
+    bytes[2] ^= 0xff; // its magic number
+    std::fs::write(&files[1], &bytes).unwrap();
+
+    let store = open(&opts);
+    // Every message can be found by its unique key again, those the damaged file covered too.
+    for n in 0..COUNT {
+        let found = store.find_by_key("t", &format!("unique-{n}"), 10).unwrap();
+        assert_eq!(found.len(), 2, "unique-{n} in both queues");
+    }
+    drop(store);
+    assert_ne!(
+        std::fs::read(&files[1]).ok(),
+        Some(bytes),
+        "the damaged file was replaced"
+    );
+}

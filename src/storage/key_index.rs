@@ -264,8 +264,33 @@ impl KeyIndex {
             std::fs::remove_file(&path).map_err(io_err("deleting key index", &path))?;
             files.pop();
         }
-        let mut active = Table::new(keep_below, capacity);
-        if let Some((start, path)) = files.pop() {
+        // A damaged older file is rebuilt with everything after it: those files go, and the
+        // replay re-indexes the log from where the damaged one began.
+        let damaged = files
+            .iter()
+            .rev()
+            .skip(1)
+            .filter(|(_, path)| Sealed::open(path).ok().flatten().is_none())
+            .map(|(start, path)| (*start, path.clone()))
+            .last();
+        let rebuild_from = damaged.map(|(from, path)| {
+            tracing::warn!(file = %path.display(), "key index file is damaged; rebuilding it and the ones after it from the log");
+            from
+        });
+        if let Some(from) = rebuild_from {
+            while files.last().is_some_and(|(start, _)| *start >= from) {
+                let (_, p) = files.pop().expect("checked");
+                std::fs::remove_file(&p).map_err(io_err("deleting key index", &p))?;
+            }
+        }
+        let mut active = Table::new(rebuild_from.unwrap_or(keep_below), capacity);
+        // After a rebuild nothing newer is left; otherwise the newest file becomes active.
+        let newest = if rebuild_from.is_none() {
+            files.pop()
+        } else {
+            None
+        };
+        if let Some((start, path)) = newest {
             let bytes = std::fs::read(&path).map_err(io_err("reading key index", &path))?;
             match Table::from_bytes(&bytes, keep_below, capacity) {
                 Some(t) => active = t,
@@ -278,9 +303,9 @@ impl KeyIndex {
         }
         let mut sealed = Vec::new();
         for (_, path) in files {
-            match Sealed::open(&path)? {
-                Some(s) => sealed.push(Arc::new(s)),
-                None => tracing::warn!(file = %path.display(), "ignoring a damaged key index file"),
+            // Damaged ones were removed above: these all open.
+            if let Some(s) = Sealed::open(&path)? {
+                sealed.push(Arc::new(s));
             }
         }
         let replay_from = active.end;
