@@ -266,13 +266,11 @@ impl KeyIndex {
         }
         // A damaged older file is rebuilt with everything after it: those files go, and the
         // replay re-indexes the log from where the damaged one began.
-        let damaged = files
+        let older = &files[..files.len().saturating_sub(1)];
+        let damaged = older
             .iter()
-            .rev()
-            .skip(1)
-            .filter(|(_, path)| Sealed::open(path).ok().flatten().is_none())
-            .map(|(start, path)| (*start, path.clone()))
-            .last();
+            .find(|(_, path)| Sealed::open(path).ok().flatten().is_none())
+            .map(|(start, path)| (*start, path.clone()));
         let rebuild_from = damaged.map(|(from, path)| {
             tracing::warn!(file = %path.display(), "key index file is damaged; rebuilding it and the ones after it from the log");
             from
