@@ -106,8 +106,7 @@ fn group_commands_as_written() {
     );
     let again = server.ok_lines(
         &[
-            "consume", "--topic", "orders", "--group", "billing", "--wait", "2s", "--ack",
-            "manual",
+            "consume", "--topic", "orders", "--group", "billing", "--wait", "2s", "--ack", "manual",
         ],
         None,
     );

@@ -25,12 +25,7 @@ const PATIENCE: Duration = Duration::from_secs(120);
 type Ack = (usize, usize, u32, u64);
 
 fn options(server: &ServeProcess) -> ClientOptions {
-    ClientOptions {
-        server: format!("127.0.0.1:{}", server.port).parse().unwrap(),
-        server_name: "localhost".into(),
-        ca: server.ca(),
-        client_cert: None,
-    }
+    server.client_options()
 }
 
 fn line(producer: usize, n: usize) -> String {

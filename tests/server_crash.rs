@@ -14,12 +14,7 @@ use lockgate::storage::{Durability, Message};
 type Acked = Arc<Mutex<Vec<(u32, u64, Vec<u8>)>>>;
 
 fn options(server: &ServeProcess) -> ClientOptions {
-    ClientOptions {
-        server: format!("127.0.0.1:{}", server.port).parse().unwrap(),
-        server_name: "localhost".into(),
-        ca: server.ca(),
-        client_cert: None,
-    }
+    server.client_options()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

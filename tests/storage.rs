@@ -139,6 +139,18 @@ fn crash_after_appends(opts: &lockgate::storage::StoreOptions, count: u64) -> Ve
     msgs
 }
 
+/// A store with topic "t" (one async queue) of messages `0..count`, cleanly closed.
+fn closed_store_with(opts: &lockgate::storage::StoreOptions, count: u64) {
+    let store = open(opts);
+    store
+        .create_topic(&spec("t", 1, Durability::Async))
+        .unwrap();
+    for n in 0..count {
+        store.append("t", 0, &[msg(n)]).unwrap();
+    }
+    store.close().unwrap();
+}
+
 fn newest_log(dir: &std::path::Path) -> std::path::PathBuf {
     log_files(dir).pop().unwrap()
 }
@@ -194,15 +206,7 @@ fn corrupt_last_record_is_cut() {
 fn corruption_inside_a_sealed_segment_is_reported_never_served() {
     let dir = tempfile::tempdir().unwrap();
     let opts = small_opts(dir.path());
-    let store = open(&opts);
-    store
-        .create_topic(&spec("t", 1, Durability::Async))
-        .unwrap();
-    for n in 0..400 {
-        store.append("t", 0, &[msg(n)]).unwrap();
-    }
-    store.close().unwrap();
-    drop(store);
+    closed_store_with(&opts, 400);
     let first = log_files(dir.path()).remove(0);
     let mut bytes = std::fs::read(&first).unwrap();
     bytes[64 + 70] ^= 0x01; // inside the first record's id
@@ -642,15 +646,7 @@ fn one_read_returns_back_to_back_records_across_segment_boundaries() {
 fn a_damaged_header_of_the_newest_segment_refuses_the_start_unless_it_holds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let opts = small_opts(dir.path());
-    let store = open(&opts);
-    store
-        .create_topic(&spec("t", 1, Durability::Async))
-        .unwrap();
-    for n in 0..50 {
-        store.append("t", 0, &[msg(n)]).unwrap();
-    }
-    store.close().unwrap();
-    drop(store);
+    closed_store_with(&opts, 50);
     let newest = newest_log(dir.path());
     let mut bytes = std::fs::read(&newest).unwrap();
     let data = bytes.len() as u64 - 64;

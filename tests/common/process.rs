@@ -134,6 +134,16 @@ impl ServeProcess {
     pub fn ca(&self) -> PathBuf {
         self.dir.join("data/tls/ca.pem")
     }
+
+    /// Options for a Rust client of this server.
+    pub fn client_options(&self) -> lockgate::client::ClientOptions {
+        lockgate::client::ClientOptions {
+            server: format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            server_name: "localhost".into(),
+            ca: self.ca(),
+            client_cert: None,
+        }
+    }
 }
 
 impl Drop for ServeProcess {
