@@ -7,6 +7,7 @@
 //! The driver does not know what a deadline means; services do not sleep.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -26,11 +27,35 @@ pub trait Timed: Send + Sync + 'static {
 
 /// Wakes the driver to look at deadlines again; cheap to clone and to call.
 #[derive(Clone, Default)]
-pub struct Rearm(Arc<Notify>);
+pub struct Rearm(Arc<Armed>);
+
+struct Armed {
+    notify: Notify,
+    /// The deadline the driver sleeps until; `i64::MAX` while it has none and while it is
+    /// awake (it may be computing a deadline that misses the new one: wake it regardless,
+    /// the permit makes it look again).
+    until: AtomicI64,
+}
+
+impl Default for Armed {
+    fn default() -> Armed {
+        Armed {
+            notify: Notify::new(),
+            until: AtomicI64::new(i64::MAX),
+        }
+    }
+}
 
 impl Rearm {
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.0.notify.notify_one();
+    }
+
+    /// Wakes the driver only if `deadline` comes before the one it sleeps until.
+    pub fn wake_before(&self, deadline: i64) {
+        if deadline < self.0.until.load(Ordering::Acquire) {
+            self.wake();
+        }
     }
 }
 
@@ -92,6 +117,10 @@ impl TimerDriver {
                     continue;
                 }
                 let next = this.next_deadline();
+                this.rearm
+                    .0
+                    .until
+                    .store(next.unwrap_or(i64::MAX), Ordering::Release);
                 let sleep = async {
                     match next {
                         Some(d) => this.clock.sleep_until_ms(d).await,
@@ -100,9 +129,11 @@ impl TimerDriver {
                 };
                 tokio::select! {
                     _ = stop.changed() => {}
-                    _ = this.rearm.0.notified() => {}
+                    _ = this.rearm.0.notify.notified() => {}
                     _ = sleep => {}
                 }
+                // Awake: every new deadline must wake it again.
+                this.rearm.0.until.store(i64::MAX, Ordering::Release);
             }
         })
     }
@@ -189,6 +220,40 @@ mod tests {
             "polled once the clock passed it"
         );
 
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_later_deadline_does_not_wake_the_driver_and_an_earlier_one_does() {
+        let clock = Clock::manual(10_000);
+        let (tx, _polls) = tokio::sync::mpsc::unbounded_channel();
+        let service = Arc::new(OneShot {
+            deadline: Mutex::new(Some(10_500)),
+            looked: AtomicUsize::new(0),
+            polls: tx,
+        });
+        let mut driver = TimerDriver::new(clock.clone());
+        driver.register(service.clone());
+        let rearm = driver.rearm();
+        let driver = Arc::new(driver);
+        let (stop_tx, stop) = watch::channel(false);
+        let task = driver.spawn(stop);
+        settle().await;
+        let asleep = service.looked.load(Ordering::Relaxed);
+        rearm.wake_before(11_000);
+        settle().await;
+        assert_eq!(
+            service.looked.load(Ordering::Relaxed),
+            asleep,
+            "woken for a later deadline"
+        );
+        rearm.wake_before(10_100);
+        settle().await;
+        assert!(
+            service.looked.load(Ordering::Relaxed) > asleep,
+            "not woken for an earlier one"
+        );
         stop_tx.send(true).unwrap();
         task.await.unwrap();
     }

@@ -56,14 +56,18 @@ impl Groups {
             .as_ref()
             .and_then(|f| f.lock().expect("filter lock").filter.tag_prefilter());
         let bounds = bounds_of(self.store(), &topic)?;
-        let taken = cell
-            .lock()
-            .take(member, self.clock().now_ms(), &bounds, max_messages)
-            .map_err(|_| BrokerError::UnknownMember(member))?;
+        let now = self.clock().now_ms();
+        let (taken, lease_ms) = {
+            let mut g = cell.lock();
+            let taken = g
+                .take(member, now, &bounds, max_messages)
+                .map_err(|_| BrokerError::UnknownMember(member))?;
+            (taken, g.settings().lease_ms)
+        };
         if taken.handouts.is_empty() {
             return Ok(EncodedDeliveries::default());
         }
-        self.leased();
+        self.leased(now.saturating_add(lease_ms as i64));
         let lease = taken.lease;
         let mut r = Reading {
             out: EncodedDeliveries {

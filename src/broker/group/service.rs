@@ -384,9 +384,10 @@ impl Groups {
         Ok((done, stale))
     }
 
-    /// Marks a take's leases as new deadlines for the driver.
-    pub(super) fn leased(&self) {
-        self.rearm.wake();
+    /// A take's leases end at `expiry`: the driver looks again only if it sleeps past that
+    /// (a busy group's takes then cost no wakeups).
+    pub(super) fn leased(&self, expiry: i64) {
+        self.rearm.wake_before(expiry);
     }
 
     /// Writes dead letters on the blocking pool; each is marked done once stored. A failed
