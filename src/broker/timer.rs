@@ -174,87 +174,103 @@ mod tests {
         }
     }
 
+    /// A running driver over one [`OneShot`] due at 10 500 ms, on a manual clock at 10 000.
+    struct Rig {
+        clock: Clock,
+        service: Arc<OneShot>,
+        polls: tokio::sync::mpsc::UnboundedReceiver<i64>,
+        rearm: Rearm,
+        stop: watch::Sender<bool>,
+        task: JoinHandle<()>,
+    }
+
+    impl Rig {
+        fn start() -> Rig {
+            let clock = Clock::manual(10_000);
+            let (tx, polls) = tokio::sync::mpsc::unbounded_channel();
+            let service = Arc::new(OneShot {
+                deadline: Mutex::new(Some(10_500)),
+                looked: AtomicUsize::new(0),
+                polls: tx,
+            });
+            let mut driver = TimerDriver::new(clock.clone());
+            driver.register(service.clone());
+            let rearm = driver.rearm();
+            let (stop, stopped) = watch::channel(false);
+            let task = Arc::new(driver).spawn(stopped);
+            Rig {
+                clock,
+                service,
+                polls,
+                rearm,
+                stop,
+                task,
+            }
+        }
+
+        fn looked(&self) -> usize {
+            self.service.looked.load(Ordering::Relaxed)
+        }
+
+        async fn stop(self) {
+            self.stop.send(true).unwrap();
+            self.task.await.unwrap();
+        }
+    }
+
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn the_driver_wakes_at_the_earliest_deadline_and_never_ticks() {
-        let clock = Clock::manual(10_000);
-        let (tx, mut polls) = tokio::sync::mpsc::unbounded_channel();
-        let service = Arc::new(OneShot {
-            deadline: Mutex::new(Some(10_500)),
-            looked: AtomicUsize::new(0),
-            polls: tx,
-        });
-        let mut driver = TimerDriver::new(clock.clone());
-        driver.register(service.clone());
-        let rearm = driver.rearm();
-        let driver = Arc::new(driver);
-        let (stop_tx, stop) = watch::channel(false);
-        let task = driver.spawn(stop);
-
+        let mut rig = Rig::start();
         // Paused tokio time runs far ahead: a fixed tick would look at deadlines again and
         // again, while the manual clock stands still.
         settle().await;
         tokio::time::sleep(Duration::from_secs(3600)).await;
         settle().await;
-        let looked = service.looked.load(Ordering::Relaxed);
+        let looked = rig.looked();
         assert!(
             looked <= 4,
             "the driver looked {looked} times while nothing was due"
         );
-        assert!(polls.try_recv().is_err(), "polled before its deadline");
+        assert!(rig.polls.try_recv().is_err(), "polled before its deadline");
 
-        clock.advance(Duration::from_millis(499));
+        rig.clock.advance(Duration::from_millis(499));
         settle().await;
-        assert!(polls.try_recv().is_err(), "polled 1 ms before its deadline");
-        clock.advance(Duration::from_millis(1));
-        assert_eq!(polls.recv().await, Some(10_500), "polled at its deadline");
+        assert!(
+            rig.polls.try_recv().is_err(),
+            "polled 1 ms before its deadline"
+        );
+        rig.clock.advance(Duration::from_millis(1));
+        assert_eq!(
+            rig.polls.recv().await,
+            Some(10_500),
+            "polled at its deadline"
+        );
 
         // A deadline set earlier than none at all: the service rearms the driver.
-        *service.deadline.lock().unwrap() = Some(10_520);
-        rearm.wake();
+        *rig.service.deadline.lock().unwrap() = Some(10_520);
+        rig.rearm.wake();
         settle().await;
-        assert!(polls.try_recv().is_err());
-        clock.advance(Duration::from_millis(30));
+        assert!(rig.polls.try_recv().is_err());
+        rig.clock.advance(Duration::from_millis(30));
         assert_eq!(
-            polls.recv().await,
+            rig.polls.recv().await,
             Some(10_530),
             "polled once the clock passed it"
         );
-
-        stop_tx.send(true).unwrap();
-        task.await.unwrap();
+        rig.stop().await;
     }
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_later_deadline_does_not_wake_the_driver_and_an_earlier_one_does() {
-        let clock = Clock::manual(10_000);
-        let (tx, _polls) = tokio::sync::mpsc::unbounded_channel();
-        let service = Arc::new(OneShot {
-            deadline: Mutex::new(Some(10_500)),
-            looked: AtomicUsize::new(0),
-            polls: tx,
-        });
-        let mut driver = TimerDriver::new(clock.clone());
-        driver.register(service.clone());
-        let rearm = driver.rearm();
-        let driver = Arc::new(driver);
-        let (stop_tx, stop) = watch::channel(false);
-        let task = driver.spawn(stop);
+        let rig = Rig::start();
         settle().await;
-        let asleep = service.looked.load(Ordering::Relaxed);
-        rearm.wake_before(11_000);
+        let asleep = rig.looked();
+        rig.rearm.wake_before(11_000);
         settle().await;
-        assert_eq!(
-            service.looked.load(Ordering::Relaxed),
-            asleep,
-            "woken for a later deadline"
-        );
-        rearm.wake_before(10_100);
+        assert_eq!(rig.looked(), asleep, "woken for a later deadline");
+        rig.rearm.wake_before(10_100);
         settle().await;
-        assert!(
-            service.looked.load(Ordering::Relaxed) > asleep,
-            "not woken for an earlier one"
-        );
-        stop_tx.send(true).unwrap();
-        task.await.unwrap();
+        assert!(rig.looked() > asleep, "not woken for an earlier one");
+        rig.stop().await;
     }
 }
