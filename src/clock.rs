@@ -72,11 +72,6 @@ impl Clock {
         }
     }
 
-    /// Whether this is a manual clock.
-    pub fn is_manual(&self) -> bool {
-        matches!(&*self.0, Source::Manual(_))
-    }
-
     /// Moves a manual clock forward and wakes its sleepers that are due.
     ///
     /// # Panics

@@ -104,10 +104,6 @@ impl Broker {
         &self.store
     }
 
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     pub fn groups(&self) -> &Arc<group::Groups> {
         &self.groups
     }

@@ -16,8 +16,6 @@ use crate::clock::Clock;
 
 /// A service with deadlines.
 pub trait Timed: Send + Sync + 'static {
-    /// For logs.
-    fn name(&self) -> &'static str;
     /// The earliest time (ms since the epoch) at which [`Timed::poll`] has work, if any.
     fn next_deadline(&self) -> Option<i64>;
     /// Does what is due at `now_ms`, after which `next_deadline` is later than `now_ms` (or
@@ -109,14 +107,14 @@ impl TimerDriver {
                     return;
                 }
                 let now = this.clock.now_ms();
-                if this.next_deadline().is_some_and(|d| d <= now) {
+                let next = this.next_deadline();
+                if next.is_some_and(|d| d <= now) {
                     let t = this.clone();
                     if let Err(e) = tokio::task::spawn_blocking(move || t.poll_due(now)).await {
                         tracing::error!(error = %e, "a timed service's poll failed");
                     }
                     continue;
                 }
-                let next = this.next_deadline();
                 this.rearm
                     .0
                     .until
@@ -155,9 +153,6 @@ mod tests {
     }
 
     impl Timed for OneShot {
-        fn name(&self) -> &'static str {
-            "one-shot"
-        }
         fn next_deadline(&self) -> Option<i64> {
             self.looked.fetch_add(1, Ordering::Relaxed);
             *self.deadline.lock().unwrap()

@@ -616,10 +616,6 @@ impl Groups {
 }
 
 impl Timed for Groups {
-    fn name(&self) -> &'static str {
-        "groups"
-    }
-
     fn next_deadline(&self) -> Option<i64> {
         let groups = self
             .cells()
