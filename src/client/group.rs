@@ -267,11 +267,8 @@ impl GroupConsumer {
         for t in self.tasks.drain(..) {
             t.abort();
         }
-        self.buffered.clear();
-        self.pending_acks.clear();
-        self.pending_since = None;
-        self.unacked.clear();
-        self.blocked.clear();
+        // (Nothing is buffered and no ack is pending here: `fill` runs on an empty buffer,
+        // after sending the acks. A fresh session replaces the rest.)
         let deadline = tokio::time::Instant::now() + self.opts.reconnect_for;
         let mut pause = Duration::from_millis(100);
         loop {
