@@ -35,9 +35,12 @@ enum Command {
     Produce(ProduceArgs),
     /// Read messages; prints one JSON line per message.
     Consume(ConsumeArgs),
-    /// Find messages by id or key.
+    /// Find messages by id or key; cancel a pending delay message.
     #[command(subcommand)]
     Message(MessageCommand),
+    /// Delay messages: `delay stats`.
+    #[command(subcommand)]
+    Delay(cli::DelayCommand),
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -169,6 +172,9 @@ fn main() -> ExitCode {
         }),
         Command::Message(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::message(cmd, &conn, &c).await
+        }),
+        Command::Delay(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::delay::run(cmd, &conn, &c).await
         }),
         Command::Bench(BenchArgs {
             what: Some(BenchCommand::Storage(args)),

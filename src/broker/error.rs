@@ -52,6 +52,11 @@ pub enum BrokerError {
     UnknownPlugin(String),
     #[error(transparent)]
     Plugin(PluginError),
+    /// A cancel came after the delay message's delivery (or during it).
+    #[error("{0}")]
+    AlreadyDelivered(String),
+    #[error("{0}")]
+    UnknownMessage(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -17,6 +17,8 @@ use super::lookup::delivered;
 use super::{Broker, BrokerError, Result, blocking};
 
 pub(super) async fn handle(broker: &Arc<Broker>, r: FetchFamily) -> Result<Response> {
+    let (FetchFamily::Fetch(f) | FetchFamily::Filtered(f, _)) = &r;
+    super::delay::guard_internal(&f.topic)?;
     match r {
         FetchFamily::Fetch(f) => fetch(broker, f, None).await,
         FetchFamily::Filtered(f, spec) => {

@@ -6,6 +6,10 @@ use crate::storage::StoredMessage;
 use super::{Broker, Result, blocking};
 
 pub(super) async fn handle(broker: &Broker, r: LookupRequest) -> Result<Response> {
+    let (LookupRequest::Id { topic, .. }
+    | LookupRequest::Key { topic, .. }
+    | LookupRequest::OffsetForTime { topic, .. }) = &r;
+    super::delay::guard_internal(topic)?;
     let store = broker.store.clone();
     blocking(move || {
         Ok(match r {

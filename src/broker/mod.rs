@@ -1,16 +1,18 @@
 //! The broker: turns requests into work on its services and answers with responses or
 //! [`BrokerError`]s. [`Broker::handle`] only routes: each request family has its handler in
-//! one file (`session`, `produce`, `fetch`, `topics`, `lookup`, `plugins`, and
-//! `group::handler`). Bytes on the wire are not its business (see `transport`), nor are wire
+//! one file (`session`, `produce`, `fetch`, `topics`, `lookup`, `plugins`,
+//! `group::handler` and `delay::handler`). Bytes on the wire are not its business (see `transport`), nor are wire
 //! statuses (the transport maps errors once).
 //!
-//! Services own their state: [`group::Groups`] (consumer groups), [`filters::Filters`]
+//! Services own their state: [`group::Groups`] (consumer groups), [`delay::Delays`] (delay
+//! messages and their timer), [`filters::Filters`]
 //! (subscription filters and pipelines), [`appends::Appends`] (append signals for long
 //! polls). Time comes from one [`Clock`]; one [`timer::TimerDriver`] wakes the services that
 //! have deadlines. Storage calls block (disk I/O, `sync` flushes), so they run on tokio's
 //! blocking pool.
 
 pub mod appends;
+pub mod delay;
 mod error;
 mod fetch;
 pub mod filters;
@@ -58,6 +60,7 @@ pub struct Broker {
     appends: Arc<appends::Appends>,
     produce: produce::Router,
     groups: Arc<group::Groups>,
+    delays: Arc<delay::Delays>,
     filters: filters::Filters,
     timers: Arc<timer::TimerDriver>,
 }
@@ -88,7 +91,16 @@ impl Broker {
             rearm: timers.rearm(),
         })?);
         timers.register(groups.clone());
+        let delays = Arc::new(delay::Delays::open(delay::DelaysOptions {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.delay.clone(),
+            appends: appends.clone(),
+            rearm: timers.rearm(),
+        })?);
+        timers.register(delays.clone());
         Ok(Broker {
+            delays,
             filters: filters::Filters::new(plugins, config.pipelines.clone()),
             produce: produce::Router::default(),
             groups,
@@ -106,6 +118,10 @@ impl Broker {
 
     pub fn groups(&self) -> &Arc<group::Groups> {
         &self.groups
+    }
+
+    pub fn delays(&self) -> &Arc<delay::Delays> {
+        &self.delays
     }
 
     /// The driver of every service deadline; `server` spawns it.
@@ -130,6 +146,10 @@ impl Broker {
     ) -> JoinHandle<Result<Response>> {
         match req {
             Request::Produce(p) => self.dispatch_produce(produce::body_of(p)).await,
+            // Levels and limits are checked as the delivery times are resolved.
+            Request::Delay(crate::protocol::DelayRequest::Produce(p)) => {
+                delay::handler::dispatch_produce(self, p).await
+            }
             other => {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other, conn).await })
@@ -155,6 +175,7 @@ impl Broker {
             Request::Lookup(r) => lookup::handle(self, r).await,
             Request::Group(r) => group::handler::handle(self, r, conn).await,
             Request::Plugin(r) => plugins::handle(self, r).await,
+            Request::Delay(r) => delay::handler::handle(self, r).await,
         }
     }
 

@@ -14,7 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
 use crate::storage::record::{MessageId, RawMessage, fnv1a64};
-use crate::storage::{PendingAppend, Store};
+use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
+use crate::storage::{PendingAppend, Store, TopicMeta};
 
 use super::{Broker, BrokerError, Result, blocking};
 
@@ -42,6 +43,35 @@ impl Router {
             None => self.round_robin.fetch_add(1, Ordering::Relaxed),
         };
         (n % u64::from(queues)) as u32
+    }
+
+    /// The queue of message `i` of a batch for `topic`; `any` counts the batch's messages
+    /// routed "any" so far.
+    pub(super) fn queue_of(
+        &self,
+        topic: &str,
+        meta: &TopicMeta,
+        route: &RouteView<'_>,
+        producer: Option<(u64, u64)>,
+        any: &mut u64,
+        i: usize,
+    ) -> Result<u32> {
+        Ok(match *route {
+            RouteView::Queue(q) if q < meta.queues => q,
+            RouteView::Queue(q) => {
+                return Err(BrokerError::UnknownQueue {
+                    context: format!("message {i}: "),
+                    topic: topic.to_string(),
+                    queues: meta.queues,
+                    queue: q,
+                });
+            }
+            RouteView::Key(k) => queue_for_key(k, meta.queues),
+            RouteView::Any => {
+                *any += 1;
+                self.any(producer, *any - 1, meta.queues)
+            }
+        })
     }
 }
 
@@ -84,6 +114,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
             limit,
         });
     }
+    super::delay::guard_internal(view.topic)?;
     let meta = broker.store.topic_meta(view.topic)?;
     let now = broker.clock.now_ms();
     let count = view.messages.len();
@@ -91,22 +122,14 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
     let mut any = 0;
     let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
     for (i, mv) in view.messages.into_iter().enumerate() {
-        let queue = match mv.route {
-            RouteView::Queue(q) if q < meta.queues => q,
-            RouteView::Queue(q) => {
-                return Err(BrokerError::UnknownQueue {
-                    context: format!("message {i}: "),
-                    topic: view.topic.to_string(),
-                    queues: meta.queues,
-                    queue: q,
-                });
-            }
-            RouteView::Key(k) => queue_for_key(k, meta.queues),
-            RouteView::Any => {
-                any += 1;
-                broker.produce.any(producer, any - 1, meta.queues)
-            }
-        };
+        if mv.reserved_property {
+            return Err(BrokerError::InvalidArgument(format!(
+                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
+            )));
+        }
+        let queue = broker
+            .produce
+            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
         let mut message = mv.message;
         if message.id == MessageId::default() {
             message.id = MessageId::generate(now);

@@ -24,6 +24,7 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
             blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
         }
         TopicRequest::Delete { name } => {
+            super::delay::guard_internal(&name)?;
             blocking(move || {
                 store.delete_topic(&name)?;
                 Ok(Response::TopicDeleted)
@@ -32,8 +33,14 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
         }
         TopicRequest::List => {
             blocking(move || {
+                // The delay topic is the timer's store, not a topic anyone reads.
                 Ok(Response::Topics(
-                    store.list_topics().iter().map(info_of).collect(),
+                    store
+                        .list_topics()
+                        .iter()
+                        .filter(|t| t.name.as_str() != crate::storage::timers::DELAY_TOPIC)
+                        .map(info_of)
+                        .collect(),
                 ))
             })
             .await

@@ -1,8 +1,11 @@
-//! The network commands of the `lockgate` CLI (`topic`, `produce`, `consume`, `message`):
+//! The network commands of the `lockgate` CLI (`topic`, `produce`, `consume`, `message`,
+//! `delay`, `group`, `plugin`):
 //! argument types (clap), connection defaults, and JSON output. `main.rs` only dispatches.
 
 pub mod consume;
+pub mod delay;
 pub mod group;
+pub mod message;
 pub mod output;
 pub mod plugin;
 pub mod produce;
@@ -15,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use consume::ConsumeArgs;
+pub use delay::DelayCommand;
 pub use group::GroupCommand;
+pub use message::{MessageCommand, message};
 pub use produce::ProduceArgs;
 pub use topic::TopicCommand;
 
@@ -40,20 +45,6 @@ pub struct ConnectArgs {
     /// Private key (PEM) of --client-cert
     #[arg(long, global = true, value_name = "PATH", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum MessageCommand {
-    /// Find a message by id or by key; prints one JSON object per message.
-    Get {
-        #[arg(long)]
-        topic: String,
-        /// Message id (32 hex digits)
-        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
-        id: Option<String>,
-        #[arg(long)]
-        key: Option<String>,
-    },
 }
 
 /// A CLI failure: one line for stderr.
@@ -117,37 +108,6 @@ fn resolve(server: &str) -> Result<(String, SocketAddr), CliError> {
         .next()
         .ok_or_else(|| CliError(format!("{server:?} resolves to no address")))?;
     Ok((host, addr))
-}
-
-/// `message get`.
-pub async fn message(
-    cmd: MessageCommand,
-    connect: &ConnectArgs,
-    config: &Config,
-) -> Result<(), CliError> {
-    let MessageCommand::Get { topic, id, key } = cmd;
-    let client = connect.connect(config).await?;
-    let found = match (id, key) {
-        (Some(id), _) => {
-            let id = id.parse().map_err(CliError)?;
-            client.find_by_id(&topic, id).await?.into_iter().collect()
-        }
-        (None, Some(key)) => {
-            client
-                .find_by_key(&topic, &key, crate::protocol::limits::MAX_LOOKUP)
-                .await?
-        }
-        (None, None) => return Err(CliError("give --id or --key".into())),
-    };
-    if found.is_empty() {
-        client.close().await;
-        return Err(CliError(format!("no such message in topic {topic:?}")));
-    }
-    for d in &found {
-        output::print_message(&topic, d, None);
-    }
-    client.close().await;
-    Ok(())
 }
 
 /// The config `--config` names, else ./config.toml when present, else the defaults.

@@ -20,6 +20,13 @@ pub fn emit(line: impl std::fmt::Display) {
     }
 }
 
+/// `{"id","topic","queue","deliver_at"}` for an acknowledged delay message.
+pub fn print_scheduled(topic: &str, ack: &crate::protocol::ScheduledAck) {
+    emit(
+        json!({"id": ack.id.to_string(), "topic": topic, "queue": ack.queue, "deliver_at": ack.deliver_at}),
+    );
+}
+
 /// `{"id","topic","queue","offset"}` for an acknowledged message.
 pub fn print_ack(topic: &str, ack: &Ack) {
     emit(
@@ -28,7 +35,8 @@ pub fn print_ack(topic: &str, ack: &Ack) {
 }
 
 /// `{"topic","queue","offset","id","tag","keys","properties","body"|"body_b64","born_at","stored_at"}`
-/// (plus `"attempt"` for group deliveries). Times are ms since the Unix epoch.
+/// (plus `"attempt"` for group deliveries, `"deliver_at"` for delay messages). Times are ms
+/// since the Unix epoch.
 pub fn print_message(topic: &str, d: &Delivered, attempt: Option<u32>) {
     let m = &d.message;
     let mut o = Map::new();
@@ -48,6 +56,14 @@ pub fn print_message(topic: &str, d: &Delivered, attempt: Option<u32>) {
     };
     o.insert("born_at".into(), json!(m.born_at));
     o.insert("stored_at".into(), json!(d.stored_at));
+    // A delivered delay message: the time it was asked to be delivered at.
+    if let Some(at) = m
+        .properties
+        .get(crate::storage::timers::PROP_DELIVER_AT)
+        .and_then(|t| t.parse::<i64>().ok())
+    {
+        o.insert("deliver_at".into(), json!(at));
+    }
     if let Some(a) = attempt {
         o.insert("attempt".into(), json!(a));
     }

@@ -1,16 +1,24 @@
 //! `lockgate produce`: one message from `--body`, or one per line of stdin; prints one JSON
-//! object per acknowledged message, in order.
+//! object per acknowledged message, in order. `--delay`, `--deliver-at` or `--delay-level`
+//! make them delay messages.
 
 use std::collections::BTreeMap;
 
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use super::{CliError, ConnectArgs, output::print_ack};
-use crate::client::{ProducerOptions, SendHandle};
+use super::output::{print_ack, print_scheduled};
+use super::{CliError, ConnectArgs};
+use crate::client::{ProducerOptions, ScheduleHandle, SendHandle};
 use crate::clock::system_now_ms as now_ms;
 use crate::config::Config;
-use crate::protocol::{ProduceMessage, Route};
+use crate::protocol::{Delivery, ProduceMessage, Route};
+
+/// An acknowledgement to print, of a message or of a delay message.
+enum Handle {
+    Stored(SendHandle),
+    Scheduled(ScheduleHandle),
+}
 use crate::storage::{Message, MessageId};
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +40,20 @@ pub struct ProduceArgs {
     /// a resent batch once)
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
     pub request_timeout: std::time::Duration,
+    /// Deliver this long after the server receives it (like "1500ms", "10m", "2h")
+    #[arg(long, value_parser = parse_delay, group = "when")]
+    pub delay: Option<std::time::Duration>,
+    /// Deliver at this time (RFC 3339, like 2026-12-02T08:00:00Z)
+    #[arg(long, value_parser = super::time::parse_rfc3339, group = "when")]
+    pub deliver_at: Option<i64>,
+    /// Deliver after RocketMQ delay level N (1 = 1s … 18 = 2h; `[delay] levels`)
+    #[arg(long, group = "when")]
+    pub delay_level: Option<u8>,
+}
+
+fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(s)
+        .ok_or_else(|| format!("{s:?} is not a duration (like \"1500ms\", \"10m\", \"2h\")"))
 }
 
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
@@ -76,6 +98,16 @@ fn parse_prop(s: &str) -> Result<(String, String), String> {
 }
 
 impl ProduceArgs {
+    /// The delivery time the flags ask for, if any.
+    fn delivery(&self) -> Option<Delivery> {
+        match (self.delay, self.deliver_at, self.delay_level) {
+            (Some(d), _, _) => Some(Delivery::After(d.as_millis() as u64)),
+            (_, Some(at), _) => Some(Delivery::At(at)),
+            (_, _, Some(level)) => Some(Delivery::Level(level)),
+            _ => None,
+        }
+    }
+
     fn message(&self, body: Vec<u8>) -> ProduceMessage {
         ProduceMessage {
             route: match (&self.sharding_key, self.queue) {
@@ -98,23 +130,32 @@ pub async fn run(
     opts.request_timeout = args.request_timeout;
     let producer = client.producer(opts).await?;
     // Acks are printed in send order by a task that awaits them one after another.
-    let (tx, mut rx) = mpsc::channel::<SendHandle>(1024);
+    let (tx, mut rx) = mpsc::channel::<Handle>(1024);
     let topic = args.topic.clone();
     let printer = tokio::spawn(async move {
         while let Some(handle) = rx.recv().await {
-            match handle.await {
-                Ok(ack) => print_ack(&topic, &ack),
-                Err(e) => return Err(CliError(e.to_string())),
-            }
+            let printed = match handle {
+                Handle::Stored(h) => h.await.map(|ack| print_ack(&topic, &ack)),
+                Handle::Scheduled(h) => h.await.map(|ack| print_scheduled(&topic, &ack)),
+            };
+            printed.map_err(|e| CliError(e.to_string()))?;
         }
         Ok(())
     });
+    let delivery = args.delivery();
+    let send = |message: ProduceMessage| {
+        let producer = &producer;
+        async move {
+            Ok::<Handle, CliError>(match delivery {
+                Some(d) => Handle::Scheduled(producer.send_delayed_async(message, d).await?),
+                None => Handle::Stored(producer.send_async(message).await?),
+            })
+        }
+    };
     let sent = async {
         match &args.body {
             Some(body) => {
-                let handle = producer
-                    .send_async(args.message(body.clone().into_bytes()))
-                    .await?;
+                let handle = send(args.message(body.clone().into_bytes())).await?;
                 let _ = tx.send(handle).await;
             }
             None => {
@@ -124,7 +165,7 @@ pub async fn run(
                     .await
                     .map_err(|e| CliError(format!("reading stdin: {e}")))?
                 {
-                    let handle = producer.send_async(args.message(line.into_bytes())).await?;
+                    let handle = send(args.message(line.into_bytes())).await?;
                     if tx.send(handle).await.is_err() {
                         break; // the printer stopped on an error
                     }

@@ -17,13 +17,13 @@ use quinn::crypto::rustls::QuicClientConfig;
 
 pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
-pub use producer::{Producer, ProducerOptions, SendHandle};
+pub use producer::{Producer, ProducerOptions, ScheduleHandle, SendHandle};
 
 use crate::protocol::CreateTopic;
 use crate::protocol::{
-    Delivered, FetchFamily, FetchRequest, HEADER_LEN, Header, Kind, LookupRequest, ProtocolError,
-    QueueRange, RESPONSE_BIT, Request, Response, SessionRequest, Status, TopicInfo, TopicRequest,
-    VERSION, frame,
+    DelayRequest, DelayState, DelayStatsInfo, Delivered, FetchFamily, FetchRequest, HEADER_LEN,
+    Header, Kind, LookupRequest, ProtocolError, QueueRange, RESPONSE_BIT, Request, Response,
+    SessionRequest, Status, TopicInfo, TopicRequest, VERSION, frame,
 };
 use crate::storage::{Durability, MessageId};
 use crate::transport::tls::{self, TlsError};
@@ -341,6 +341,57 @@ impl Client {
         }
     }
 
+    /// Cancels a pending delay message of `topic`: returns its delivery time, and whether it
+    /// was cancelled before. A message already delivered is refused with `AlreadyDelivered`.
+    pub async fn cancel_delayed(
+        &self,
+        topic: &str,
+        id: MessageId,
+    ) -> Result<(i64, bool), ClientError> {
+        match self
+            .call(Request::Delay(DelayRequest::Cancel {
+                topic: topic.into(),
+                id,
+            }))
+            .await?
+        {
+            Response::Cancelled {
+                deliver_at,
+                already,
+            } => Ok((deliver_at, already)),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::DelayCancel,
+            }),
+        }
+    }
+
+    /// Pending delay messages per topic, and the next due time.
+    pub async fn delay_stats(&self) -> Result<DelayStatsInfo, ClientError> {
+        match self.call(Request::Delay(DelayRequest::Stats)).await? {
+            Response::DelayStats(s) => Ok(s),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::DelayStats,
+            }),
+        }
+    }
+
+    /// A delay message's state: pending (with its due time), delivered or cancelled. An
+    /// empty `topic` matches any.
+    pub async fn delay_state(&self, topic: &str, id: MessageId) -> Result<DelayState, ClientError> {
+        match self
+            .call(Request::Delay(DelayRequest::State {
+                topic: topic.into(),
+                id,
+            }))
+            .await?
+        {
+            Response::DelayState(s) => Ok(s),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::MessageState,
+            }),
+        }
+    }
+
     /// A consumer of `opts.topic` (all or some queues) from a starting point.
     pub async fn consumer(&self, opts: ConsumerOptions) -> Result<Consumer, ClientError> {
         Consumer::start(self.clone(), opts).await
@@ -357,14 +408,22 @@ pub(crate) async fn read_response(
     recv: &mut quinn::RecvStream,
     kind: Kind,
 ) -> Result<(u32, Response), ClientError> {
+    read_response_of(recv, &[kind]).await
+}
+
+/// Reads one response frame, which must answer one of `kinds`.
+pub(crate) async fn read_response_of(
+    recv: &mut quinn::RecvStream,
+    kinds: &[Kind],
+) -> Result<(u32, Response), ClientError> {
     let mut header = [0u8; HEADER_LEN];
     recv.read_exact(&mut header)
         .await
         .map_err(|e| ClientError::Stream(e.to_string()))?;
     let h = Header::decode(&header);
-    if h.kind != kind as u16 | RESPONSE_BIT {
-        return Err(ClientError::Unexpected { asked: kind });
-    }
+    let Some(&kind) = kinds.iter().find(|k| h.kind == **k as u16 | RESPONSE_BIT) else {
+        return Err(ClientError::Unexpected { asked: kinds[0] });
+    };
     let mut body = vec![0u8; h.body_len as usize];
     recv.read_exact(&mut body)
         .await

@@ -9,6 +9,9 @@
 //! shutting down), the driver reconnects with back-off and writes the unanswered batches again,
 //! unchanged: the server recognizes any it had stored and answers with their original offsets,
 //! so a retry never stores a message twice.
+//!
+//! `send_delayed` queues a delay message the same way; consecutive delay messages share a
+//! ProduceDelayed batch, and batches of both kinds share the pipeline and its sequence.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -19,9 +22,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Client, ClientError, read_response};
+use super::{Client, ClientError, read_response_of};
 use crate::protocol::{
-    Ack, Kind, ProduceMessage, ProduceRequest, Request, Response, Status, frame,
+    Ack, DelayRequest, DelayedProduce, Delivery, Kind, ProduceMessage, ProduceRequest, Request,
+    Response, ScheduledAck, Status, frame,
 };
 use crate::storage::record;
 
@@ -64,15 +68,24 @@ impl ProducerOptions {
     }
 }
 
-type Done = oneshot::Sender<Result<Ack, ClientError>>;
+/// What the server answered for one message.
+enum Answer {
+    Stored(Ack),
+    Scheduled(ScheduledAck),
+}
+
+type Done = oneshot::Sender<Result<Answer, ClientError>>;
 
 struct Outgoing {
     message: ProduceMessage,
+    /// A delay message's delivery time.
+    delivery: Option<Delivery>,
     done: Option<Done>,
 }
 
 /// A batch written and not yet answered: its frame, kept for resending.
 struct InFlight {
+    kind: Kind,
     frame: Vec<u8>,
     dones: Vec<Option<Done>>,
     /// When it was last written.
@@ -85,17 +98,41 @@ pub struct Producer {
 }
 
 /// Resolves to the acknowledgement of one message.
-pub struct SendHandle(oneshot::Receiver<Result<Ack, ClientError>>);
+pub struct SendHandle(oneshot::Receiver<Result<Answer, ClientError>>);
+
+/// Resolves to the acknowledgement of one delay message: where and when it will be delivered.
+pub struct ScheduleHandle(oneshot::Receiver<Result<Answer, ClientError>>);
+
+fn answered(
+    r: Result<Result<Answer, ClientError>, oneshot::error::RecvError>,
+) -> Result<Answer, ClientError> {
+    r.unwrap_or_else(|_| {
+        Err(ClientError::Stream(
+            "the producer stopped before an answer".into(),
+        ))
+    })
+}
 
 impl Future for SendHandle {
     type Output = Result<Ack, ClientError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|r| {
-            r.unwrap_or_else(|_| {
-                Err(ClientError::Stream(
-                    "the producer stopped before an answer".into(),
-                ))
-            })
+        Pin::new(&mut self.0).poll(cx).map(|r| match answered(r)? {
+            Answer::Stored(ack) => Ok(ack),
+            Answer::Scheduled(_) => Err(ClientError::Unexpected {
+                asked: Kind::Produce,
+            }),
+        })
+    }
+}
+
+impl Future for ScheduleHandle {
+    type Output = Result<ScheduledAck, ClientError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|r| match answered(r)? {
+            Answer::Scheduled(ack) => Ok(ack),
+            Answer::Stored(_) => Err(ClientError::Unexpected {
+                asked: Kind::ProduceDelayed,
+            }),
         })
     }
 }
@@ -113,6 +150,7 @@ impl Producer {
                 opts,
                 link,
                 in_flight: VecDeque::new(),
+                carry: None,
                 producer_id: 0,
                 sequence: 0,
             }
@@ -129,16 +167,46 @@ impl Producer {
     /// Queues a message; the handle resolves to its acknowledgement. Waits only when the queue
     /// is full.
     pub async fn send_async(&self, message: ProduceMessage) -> Result<SendHandle, ClientError> {
+        self.queue(message, None).await.map(SendHandle)
+    }
+
+    /// Sends a delay message (delivered to the topic at its time) and waits for the server to
+    /// acknowledge it.
+    pub async fn send_delayed(
+        &self,
+        message: ProduceMessage,
+        delivery: Delivery,
+    ) -> Result<ScheduledAck, ClientError> {
+        self.send_delayed_async(message, delivery).await?.await
+    }
+
+    /// Queues a delay message; the handle resolves to its acknowledgement.
+    pub async fn send_delayed_async(
+        &self,
+        message: ProduceMessage,
+        delivery: Delivery,
+    ) -> Result<ScheduleHandle, ClientError> {
+        self.queue(message, Some(delivery))
+            .await
+            .map(ScheduleHandle)
+    }
+
+    async fn queue(
+        &self,
+        message: ProduceMessage,
+        delivery: Option<Delivery>,
+    ) -> Result<oneshot::Receiver<Result<Answer, ClientError>>, ClientError> {
         record::check_limits(&message.message).map_err(|e| ClientError::Invalid(e.to_string()))?;
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Outgoing {
                 message,
+                delivery,
                 done: Some(done),
             })
             .await
             .map_err(|_| ClientError::Stream("the producer has stopped".into()))?;
-        Ok(SendHandle(rx))
+        Ok(rx)
     }
 
     /// Queues a message without waiting for (or reporting) its acknowledgement.
@@ -147,6 +215,7 @@ impl Producer {
         self.tx
             .send(Outgoing {
                 message,
+                delivery: None,
                 done: None,
             })
             .await
@@ -172,7 +241,7 @@ impl Link {
         let (tx, answers) = mpsc::channel(1024);
         tokio::spawn(async move {
             loop {
-                let answer = read_response(&mut recv, Kind::Produce)
+                let answer = read_response_of(&mut recv, &[Kind::Produce, Kind::ProduceDelayed])
                     .await
                     .map(|(_, r)| r);
                 let failed = answer.is_err();
@@ -190,6 +259,8 @@ struct Driver {
     opts: ProducerOptions,
     link: Link,
     in_flight: VecDeque<InFlight>,
+    /// A message that ended the last batch by being of the other kind: it starts the next.
+    carry: Option<Outgoing>,
     producer_id: u64,
     sequence: u64,
 }
@@ -220,6 +291,13 @@ impl Driver {
                 return;
             }
             let room = self.in_flight.len() < self.pipeline_depth();
+            if room && let Some(first) = self.carry.take() {
+                let batch = self.gather(first, &mut rx).await;
+                if let Err(e) = self.write(batch).await {
+                    failures = self.recover(failures, e).await;
+                }
+                continue;
+            }
             let deadline = self
                 .in_flight
                 .front()
@@ -275,6 +353,10 @@ impl Driver {
                     .flatten()
             };
             match next {
+                Some(m) if m.delivery.is_some() != batch[0].delivery.is_some() => {
+                    self.carry = Some(m);
+                    break;
+                }
                 Some(m) => {
                     bytes += record::content_len(&m.message.message);
                     batch.push(m);
@@ -287,19 +369,36 @@ impl Driver {
 
     /// Encodes a batch with the next sequence, keeps it, and writes it.
     async fn write(&mut self, batch: Vec<Outgoing>) -> Result<(), ClientError> {
-        let (messages, dones): (Vec<ProduceMessage>, Vec<Option<Done>>) =
-            batch.into_iter().map(|o| (o.message, o.done)).unzip();
-        let mut body = Vec::new();
-        Request::Produce(ProduceRequest {
+        let delayed = batch[0].delivery.is_some();
+        let mut messages = Vec::with_capacity(batch.len());
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut dones = Vec::with_capacity(batch.len());
+        for o in batch {
+            messages.push(o.message);
+            deliveries.extend(o.delivery);
+            dones.push(o.done);
+        }
+        let produce = ProduceRequest {
             topic: self.opts.topic.clone(),
             producer_id: self.producer_id,
             sequence: self.sequence,
             messages,
-        })
-        .encode_body(&mut body);
+        };
+        let request = if delayed {
+            Request::Delay(DelayRequest::Produce(DelayedProduce {
+                produce,
+                deliveries,
+            }))
+        } else {
+            Request::Produce(produce)
+        };
+        let kind = request.kind();
+        let mut body = Vec::new();
+        request.encode_body(&mut body);
         self.sequence += u64::from(self.producer_id != 0);
-        let frame = frame(Kind::Produce as u16, self.client.next_id(), &body);
+        let frame = frame(kind as u16, self.client.next_id(), &body);
         self.in_flight.push_back(InFlight {
+            kind,
             frame,
             dones,
             sent_at: tokio::time::Instant::now(),
@@ -319,10 +418,21 @@ impl Driver {
             return;
         };
         match answer {
-            Response::Produced { acks, .. } if acks.len() == batch.dones.len() => {
+            Response::Produced { acks, .. }
+                if acks.len() == batch.dones.len() && batch.kind == Kind::Produce =>
+            {
                 for (done, ack) in batch.dones.into_iter().zip(acks) {
                     if let Some(d) = done {
-                        let _ = d.send(Ok(ack));
+                        let _ = d.send(Ok(Answer::Stored(ack)));
+                    }
+                }
+            }
+            Response::Scheduled { acks, .. }
+                if acks.len() == batch.dones.len() && batch.kind == Kind::ProduceDelayed =>
+            {
+                for (done, ack) in batch.dones.into_iter().zip(acks) {
+                    if let Some(d) = done {
+                        let _ = d.send(Ok(Answer::Scheduled(ack)));
                     }
                 }
             }
@@ -342,12 +452,10 @@ impl Driver {
                     }));
                 }
             }
-            _ => fail(
-                batch,
-                &ClientError::Unexpected {
-                    asked: Kind::Produce,
-                },
-            ),
+            _ => {
+                let asked = batch.kind;
+                fail(batch, &ClientError::Unexpected { asked })
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! with its TOML path (`storage.segment_size: "12 XB" is not a size`), before anything starts.
 //! This module reads and checks configuration; it does not create directories or open storage.
 
+pub mod delay;
 pub mod groups;
 pub mod plugins;
 mod raw;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::storage::{Durability, StoreOptions, TopicName};
+pub use delay::DelayConfig;
 pub use groups::GroupsConfig;
 pub use raw::RawConfig;
 use units::{parse_duration, parse_size};
@@ -28,6 +30,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub groups: GroupsConfig,
+    pub delay: DelayConfig,
     pub topics: Vec<TopicConfig>,
     /// `[plugins.NAME]`, in name order (the built-ins need no entry).
     pub plugins: Vec<crate::plugin::PluginSpec>,
@@ -115,6 +118,7 @@ impl Default for Config {
                 max_message_size: StoreOptions::DEFAULT_MAX_MESSAGE_SIZE,
             },
             groups: GroupsConfig::default(),
+            delay: DelayConfig::default(),
             topics: Vec::new(),
             plugins: Vec::new(),
             pipelines: Vec::new(),
@@ -135,6 +139,16 @@ impl Config {
             retention_size: s.retention_size,
             max_message_size: s.max_message_size,
             clock,
+            // A delay record is written again within a third of the retention age, so
+            // retention is never held back for long.
+            timer_horizon: s
+                .retention
+                .map_or(StoreOptions::DEFAULT_TIMER_HORIZON, |r| {
+                    (r / 3).clamp(
+                        std::time::Duration::from_secs(60),
+                        StoreOptions::DEFAULT_TIMER_HORIZON,
+                    )
+                }),
             ..StoreOptions::new(&self.server.data_dir)
         }
     }
@@ -372,6 +386,7 @@ impl Config {
         }
 
         let groups = groups::validate(&mut v, raw.groups);
+        let delay = delay::validate(&mut v, raw.delay);
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
 
@@ -461,6 +476,7 @@ impl Config {
                     max_message_size,
                 },
                 groups,
+                delay,
                 topics,
                 plugins: plugin_specs,
                 pipelines,

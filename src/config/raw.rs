@@ -13,6 +13,8 @@ pub struct RawConfig {
     pub storage: RawStorage,
     #[serde(default)]
     pub groups: RawGroups,
+    #[serde(default)]
+    pub delay: RawDelay,
     #[serde(default, rename = "topic")]
     pub topics: Vec<RawTopic>,
     #[serde(default)]
@@ -53,6 +55,15 @@ pub struct RawGroups {
     pub ordered_retry_interval: Option<String>,
     pub session_timeout: Option<String>,
     pub persist_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelay {
+    pub levels: Option<Vec<String>>,
+    pub max_delay: Option<String>,
+    pub fire_rate: Option<i64>,
+    pub group_retry_threshold: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

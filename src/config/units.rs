@@ -64,6 +64,34 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_millis(total_ms))
 }
 
+/// Formats a duration the way the config accepts it: `365d`, `1h30m`, `1500ms`.
+pub fn format_duration(d: Duration) -> String {
+    const UNITS: [(&str, u128); 4] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ];
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0".into();
+    }
+    if !ms.is_multiple_of(1_000) && ms < 60_000 {
+        return format!("{ms}ms");
+    }
+    let mut out = String::new();
+    for (name, unit) in UNITS {
+        if ms >= unit {
+            out.push_str(&format!("{}{name}", ms / unit));
+            ms %= unit;
+        }
+    }
+    if ms > 0 {
+        out.push_str(&format!("{ms}ms"));
+    }
+    out
+}
+
 /// Formats a byte count the way the config accepts it, choosing the largest exact binary unit.
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 4] = [
@@ -129,6 +157,15 @@ mod tests {
         assert_eq!(parse_size("0.5 B"), None);
         assert_eq!(parse_size("99999999999 TiB"), None);
         assert_eq!(parse_size("-1 MiB"), None);
+    }
+
+    #[test]
+    fn durations_format_as_they_parse() {
+        for text in ["365d", "1h30m", "1500ms", "2s", "1d2h3m4s5ms"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(format_duration(d), text);
+        }
+        assert_eq!(format_duration(Duration::ZERO), "0");
     }
 
     #[test]

@@ -11,11 +11,12 @@
 //! set. Kind numbers and status codes are never reused.
 //!
 //! Requests come in families, one file each (`session`, `produce`, `fetch`, `topic`, `lookup`,
-//! `group_request`, `plugin`) holding the family's enum, its codec ([`Family`]) and its
+//! `group_request`, `plugin`, `delay`) holding the family's enum, its codec ([`Family`]) and its
 //! documented ranges ([`limits`]). **Adding a request kind**: one line in the kind table
 //! (`kinds!` below), the variant and its arms in its family's file, and its arm in the family's
 //! broker handler. Shared group types and responses live in `group` and `response`.
 
+mod delay;
 mod fetch;
 mod group;
 mod group_request;
@@ -28,6 +29,9 @@ mod response;
 mod session;
 mod topic;
 
+pub use delay::{
+    DelayPhase, DelayRequest, DelayState, DelayStatsInfo, DelayedProduce, Delivery, ScheduledAck,
+};
 pub use fetch::{FetchFamily, FetchRequest};
 pub use group::{
     AckRange, DeliveryParts, EncodedDeliveries, FilterSpec, GroupDelivered, GroupInfo,
@@ -95,12 +99,15 @@ pub enum FamilyId {
     Lookup,
     Group,
     Plugin,
+    Delay,
 }
 
 kinds! {
     Ping = 1 => Session,
     Hello = 2 => Session,
     Produce = 16 => Produce,
+    /// A Produce body followed by each message's delivery time (see `delay`).
+    ProduceDelayed = 17 => Delay,
     Fetch = 32 => Fetch,
     /// A Fetch whose messages pass through a filter first.
     FetchFiltered = 33 => Fetch,
@@ -129,6 +136,9 @@ kinds! {
     GroupDelete = 115 => Group,
     PluginList = 120 => Plugin,
     PluginReload = 121 => Plugin,
+    DelayCancel = 130 => Delay,
+    DelayStats = 131 => Delay,
+    MessageState = 132 => Delay,
 }
 
 /// Response status codes. Numbers are part of the protocol and never reused.
@@ -177,6 +187,10 @@ pub enum Status {
     FilterRejected = 23,
     /// A filter plugin failed and the topic's pipeline says `on_error = "pause"`.
     FilterFailed = 24,
+    /// The delay message was delivered (or is being delivered) before the cancel arrived.
+    AlreadyDelivered = 25,
+    /// No delay message with this id is known (in this topic).
+    UnknownMessage = 26,
 }
 
 impl Status {
@@ -208,6 +222,8 @@ impl Status {
             22 => GroupConflict,
             23 => FilterRejected,
             24 => FilterFailed,
+            25 => AlreadyDelivered,
+            26 => UnknownMessage,
             _ => return None,
         })
     }

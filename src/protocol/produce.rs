@@ -4,6 +4,7 @@
 
 use crate::codec::{ReadError, Reader, put_str16};
 use crate::storage::record::{self, Message, MessageId};
+use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
 
 use super::{Kind, ProtocolError};
 
@@ -16,6 +17,17 @@ pub enum Route {
     Key(String),
     /// Any queue; the server spreads such messages.
     Any,
+}
+
+impl Route {
+    /// The borrowed form the server routes by.
+    pub fn as_view(&self) -> RouteView<'_> {
+        match self {
+            Route::Queue(q) => RouteView::Queue(*q),
+            Route::Key(k) => RouteView::Key(k),
+            Route::Any => RouteView::Any,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +57,12 @@ const MIN_MESSAGE_LEN: usize = 1 + 16 + 8 + 2 + 2 + 2 + 4;
 /// message bytes that follow, then the messages: route (u8 0 = queue + u32, 1 = key + str16,
 /// 2 = any), id [16], born time i64, content (the log record's layout from byte 60).
 pub(super) fn encode_produce(buf: &mut Vec<u8>, p: &ProduceRequest) {
+    encode_produce_with(buf, p, &[]);
+}
+
+/// A produce body followed by `tail` (ProduceDelayed's deliveries), the checksum covering the
+/// messages and the tail.
+pub(super) fn encode_produce_with(buf: &mut Vec<u8>, p: &ProduceRequest, tail: &[u8]) {
     put_str16(buf, &p.topic);
     buf.extend_from_slice(&p.producer_id.to_le_bytes());
     buf.extend_from_slice(&p.sequence.to_le_bytes());
@@ -68,6 +86,7 @@ pub(super) fn encode_produce(buf: &mut Vec<u8>, p: &ProduceRequest) {
         buf.extend_from_slice(&m.message.born_at.to_le_bytes());
         record::encode_content(buf, &m.message);
     }
+    buf.extend_from_slice(tail);
     let crc = crc32c::crc32c(&buf[messages_at..]);
     buf[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
 }
@@ -93,13 +112,30 @@ pub enum RouteView<'a> {
 #[derive(Debug, Clone)]
 pub struct MessageView<'a> {
     pub route: RouteView<'a>,
+    /// A property name starts with `lockgate.`: those are the broker's own.
+    pub reserved_property: bool,
     pub message: record::RawMessage<'a>,
 }
 
 impl<'a> ProduceView<'a> {
     /// Decodes and validates a produce body, checksum included.
     pub fn decode(body: &'a [u8]) -> Result<ProduceView<'a>, ProtocolError> {
-        let kind = Kind::Produce;
+        let (view, end) = Self::decode_prefix(body, Kind::Produce)?;
+        Reader::at(body, end)
+            .finish("request")
+            .map_err(|source| ProtocolError::Body {
+                kind: Kind::Produce,
+                source,
+            })?;
+        Ok(view)
+    }
+
+    /// Decodes a produce body at the start of a `kind` body and returns where it ends. The
+    /// checksum covers everything after it, so what follows the messages is checked too.
+    pub fn decode_prefix(
+        body: &'a [u8],
+        kind: Kind,
+    ) -> Result<(ProduceView<'a>, usize), ProtocolError> {
         let err = |source| ProtocolError::Body { kind, source };
         let mut r = Reader::new(body);
         let topic = r.str16_ref("topic").map_err(err)?;
@@ -121,13 +157,13 @@ impl<'a> ProduceView<'a> {
         for _ in 0..count {
             messages.push(decode_message_view(&mut r).map_err(err)?);
         }
-        r.finish("request").map_err(err)?;
-        Ok(ProduceView {
+        let view = ProduceView {
             topic,
             producer_id,
             sequence,
             messages,
-        })
+        };
+        Ok((view, r.position()))
     }
 }
 
@@ -193,6 +229,7 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
     // Properties are a map: names sorted (by bytes), each once, so every reader of the stored
     // bytes (consumers, filter plugins) sees the same one value per name.
     let mut last: Option<&str> = None;
+    let mut reserved = false;
     for _ in 0..r.u16("property count")? {
         let name = r.str16_ref("property name")?;
         if last.is_some_and(|l| l >= name) {
@@ -205,6 +242,7 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
             });
         }
         last = Some(name);
+        reserved |= name.starts_with(RESERVED_PROPERTY_PREFIX);
         let n = r.u32("property value")? as usize;
         r.str_ref(n, "property value")?;
     }
@@ -212,6 +250,7 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
     let content = r.slice(start, r.position());
     Ok(MessageView {
         route,
+        reserved_property: reserved,
         message: record::RawMessage {
             id,
             born_at,

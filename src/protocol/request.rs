@@ -4,6 +4,7 @@
 
 use crate::codec::{ReadError, Reader};
 
+use super::delay::DelayRequest;
 use super::fetch::FetchFamily;
 use super::group_request::GroupRequest;
 use super::limits::OutOfRange;
@@ -38,6 +39,7 @@ pub enum Request {
     Lookup(LookupRequest),
     Group(GroupRequest),
     Plugin(PluginRequest),
+    Delay(DelayRequest),
 }
 
 impl Request {
@@ -50,6 +52,7 @@ impl Request {
             Request::Lookup(r) => r.kind(),
             Request::Group(r) => r.kind(),
             Request::Plugin(r) => r.kind(),
+            Request::Delay(r) => r.kind(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Request {
             Request::Lookup(r) => r.encode(buf),
             Request::Group(r) => r.encode(buf),
             Request::Plugin(r) => r.encode(buf),
+            Request::Delay(r) => r.encode(buf),
         }
     }
 
@@ -76,6 +80,7 @@ impl Request {
             Request::Lookup(r) => r.check_ranges(),
             Request::Group(r) => r.check_ranges(),
             Request::Plugin(r) => r.check_ranges(),
+            Request::Delay(r) => r.check_ranges(),
         }
     }
 
@@ -88,6 +93,7 @@ impl Request {
             FamilyId::Produce => {
                 return ProduceView::decode(body)?.to_owned().map(Request::Produce);
             }
+            FamilyId::Delay => return DelayRequest::decode_body(kind, body).map(Request::Delay),
             FamilyId::Session => SessionRequest::decode(kind, &mut r).map(Request::Session),
             FamilyId::Fetch => FetchFamily::decode(kind, &mut r).map(Request::Fetch),
             FamilyId::Topic => TopicRequest::decode(kind, &mut r).map(Request::Topic),

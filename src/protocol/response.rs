@@ -9,6 +9,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::storage::Durability;
 use crate::storage::record::{self, Message, MessageId};
 
+use super::delay::{self, DelayState, DelayStatsInfo, ScheduledAck};
 use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};
 use super::topic::{durability_code, durability_from};
 use super::{Kind, ProtocolError, Status};
@@ -104,6 +105,19 @@ pub enum Response {
     Positions(Vec<(u32, u64)>),
     /// To `PluginList` (all) and `PluginReload` (the one reloaded).
     Plugins(Vec<PluginEntry>),
+    /// To `ProduceDelayed`; `duplicate` as for `Produced`.
+    Scheduled {
+        duplicate: bool,
+        acks: Vec<ScheduledAck>,
+    },
+    /// To `DelayCancel`: the delivery time the message had; `already`: it was cancelled
+    /// before (nothing changed).
+    Cancelled {
+        deliver_at: i64,
+        already: bool,
+    },
+    DelayStats(DelayStatsInfo),
+    DelayState(DelayState),
 }
 
 /// A plugin as the server has it.
@@ -245,6 +259,26 @@ impl Response {
                     buf.extend_from_slice(&p.generation.to_le_bytes());
                 }
             }
+            Response::Scheduled { duplicate, acks } => {
+                ok(buf);
+                delay::encode_scheduled(buf, *duplicate, acks);
+            }
+            Response::Cancelled {
+                deliver_at,
+                already,
+            } => {
+                ok(buf);
+                buf.push(u8::from(*already));
+                buf.extend_from_slice(&deliver_at.to_le_bytes());
+            }
+            Response::DelayStats(s) => {
+                ok(buf);
+                delay::encode_stats(buf, s);
+            }
+            Response::DelayState(s) => {
+                ok(buf);
+                delay::encode_state(buf, s);
+            }
             Response::Positions(ps) => {
                 ok(buf);
                 buf.extend_from_slice(&(ps.len() as u32).to_le_bytes());
@@ -341,6 +375,16 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
                 })
             })?)
         }
+        Kind::ProduceDelayed => {
+            let (duplicate, acks) = delay::decode_scheduled(r)?;
+            Response::Scheduled { duplicate, acks }
+        }
+        Kind::DelayCancel => Response::Cancelled {
+            already: r.u8("already flag")? != 0,
+            deliver_at: r.i64("delivery time")?,
+        },
+        Kind::DelayStats => Response::DelayStats(delay::decode_stats(r)?),
+        Kind::MessageState => Response::DelayState(delay::decode_state(r)?),
         Kind::GroupReset => Response::Positions(list(r, 12, "queue count", |r| {
             Ok((r.u32("queue")?, r.u64("offset")?))
         })?),

@@ -64,7 +64,7 @@ impl StoreCore {
         for cq in self.all_queues() {
             cq.flush()?;
         }
-        Ok(())
+        self.timers.flush()
     }
 
     /// `(topic id, queue, next offset)` of every queue.
@@ -104,12 +104,13 @@ impl StoreCore {
         // lock), so once those are durable the checkpoint may say so.
         // The producer table is taken at the same log position as the checkpoint.
         // So are the queues' next offsets, which the next open checks the queues against.
-        let (position, producers, ends) = {
+        let (position, producers, ends, timer_counts) = {
             let w = self.log.lock_writer();
             (
                 self.log.end_locked(&w),
                 self.producers.lock().expect("producer table lock").clone(),
                 self.queue_ends(),
+                self.timers.snapshot(),
             )
         };
         self.log.flush()?;
@@ -120,12 +121,16 @@ impl StoreCore {
         self.keys.checkpoint()?;
         producers.save(&self.opts.dir, position)?;
         super::verify::QueueEnds::new(position, ends).save(&self.opts.dir)?;
+        // The timers are on disk before the checkpoint says no replay is needed up to here.
+        self.timers.checkpoint(position, timer_counts)?;
         Checkpoint {
             position,
             clean,
             written_at: self.opts.clock.now_ms(),
         }
-        .write(&self.opts.dir)
+        .write(&self.opts.dir)?;
+        // Only now may settled buckets go: no replay from an earlier checkpoint needs them.
+        self.timers.remove_finished()
     }
 
     /// Deletes whole sealed segments, oldest first, while the oldest is past the retention age
@@ -144,6 +149,14 @@ impl StoreCore {
             });
             let too_big = self.opts.retention_size.is_some_and(|max| total > max);
             if !(too_old || too_big) {
+                break;
+            }
+            // A segment that may hold a pending delay record stays until the record is
+            // delivered or written again (within the timer horizon).
+            if let Some(needed) = self.timers.oldest_needed()
+                && oldest.max_stored_at() >= needed
+            {
+                tracing::debug!(file = %oldest.path.display(), "retention waits for pending delay records");
                 break;
             }
             match self.log.delete_oldest()? {

@@ -7,13 +7,16 @@
 //! <dir>/log/<base>.log       commit-log segments, named by the 20-digit position of their first record
 //! <dir>/queues/<id>/<q>/     consume-queue files of topic id <id>, queue <q>
 //! <dir>/index/<start>.idx    key-index files (message id and keys → log position)
+//! <dir>/timers/<bucket>.tmr  timer index of pending delay records, one file per minute
 //! ```
 //!
 //! [`Store`] is the entry point: topic administration, appends with per-topic durability, reads
 //! by (topic, queue, offset), lookups by id, key and time, retention, checkpoints and recovery.
 //! It is synchronous (blocking I/O on the caller's thread, plus two background threads); the
-//! network layer calls it from blocking tasks. It does not know about consumer groups, delay or
-//! transactions: those are built on top, as ordinary (internal) topics.
+//! network layer calls it from blocking tasks. It does not know about consumer groups or
+//! transactions: those are built on top, as ordinary (internal) topics. Delay messages are
+//! records of an internal topic too; the store keeps their timer index (`timers`), because it
+//! must be exactly as durable as the log, but the firing is the broker's.
 
 mod checkpoint;
 mod consume_queue;
@@ -28,6 +31,7 @@ pub mod record;
 mod segment;
 mod skips;
 mod store;
+pub mod timers;
 mod topics;
 pub mod verify;
 
@@ -42,8 +46,8 @@ pub use log::ReplayReport;
 pub use producers::KEEP_BATCHES;
 pub use record::{Message, MessageId};
 pub use store::{
-    Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage,
-    TopicInfo,
+    AppendOptions, Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats,
+    StoredMessage, TopicInfo,
 };
 pub use topics::{Durability, MAX_QUEUES, TopicMeta, TopicName, TopicSpec};
 
@@ -69,6 +73,9 @@ pub struct StoreOptions {
     pub index_capacity: u32,
     /// Where store times and retention ages come from.
     pub clock: Clock,
+    /// Longest a delay record waits before it is written again, nearer its time (see
+    /// `timers`); keep it well below `retention`, which holds segments back for it.
+    pub timer_horizon: Duration,
 }
 
 impl StoreOptions {
@@ -77,6 +84,7 @@ impl StoreOptions {
     pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
     pub const DEFAULT_RETENTION: Duration = Duration::from_secs(72 * 3600);
     pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 4 << 20;
+    pub const DEFAULT_TIMER_HORIZON: Duration = Duration::from_secs(24 * 3600);
 
     pub fn new(dir: impl Into<PathBuf>) -> StoreOptions {
         StoreOptions {
@@ -89,6 +97,7 @@ impl StoreOptions {
             max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
             index_capacity: key_index::DEFAULT_CAPACITY,
             clock: Clock::system(),
+            timer_horizon: Self::DEFAULT_TIMER_HORIZON,
         }
     }
 }

@@ -252,15 +252,51 @@ impl StoreCore {
     pub fn find_by_id(&self, topic: &str, id: &MessageId) -> Result<Option<StoredMessage>> {
         let topic = self.topic(topic)?;
         let found = self.lookup(&topic, id_hash(topic.meta.id, id), 1, |m| m.id == *id)?;
-        Ok(found.into_iter().next())
+        Ok(found.into_iter().next().map(|(_, m)| m))
+    }
+
+    /// Every stored record of `topic` with this id, newest first, with its log position and
+    /// size (a delay message has its delay record, records that moved it, a cancel marker).
+    pub fn find_all_by_id(
+        &self,
+        topic: &str,
+        id: &MessageId,
+        limit: usize,
+    ) -> Result<Vec<(u64, u32, StoredMessage)>> {
+        let topic = self.topic(topic)?;
+        let mut found = self.lookup(&topic, id_hash(topic.meta.id, id), limit, |m| m.id == *id)?;
+        found.sort_by_key(|(p, _)| std::cmp::Reverse(p.0));
+        Ok(found.into_iter().map(|((p, n), m)| (p, n, m)).collect())
+    }
+
+    /// The timer index of delay records (see `timers`).
+    pub fn timer_index(&self) -> &super::timers::TimerIndex {
+        &self.timers
+    }
+
+    /// The record at a log position (as the timer index names it).
+    pub fn read_record(&self, position: u64, size: u32) -> Result<record::Record> {
+        let Some((seg, bytes)) = self.log.read(position, size as usize)? else {
+            return Err(StorageError::Corrupt {
+                file: self.opts.dir.join("log"),
+                position,
+                reason: format!("no record of {size} bytes at log position {position} any more"),
+            });
+        };
+        record::decode(&bytes).map_err(|e| StorageError::Corrupt {
+            file: seg.path.clone(),
+            position: super::segment::HEADER_LEN + (position - seg.base),
+            reason: e.to_string(),
+        })
     }
 
     /// Messages carrying `key`, newest first, at most `limit`.
     pub fn find_by_key(&self, topic: &str, key: &str, limit: usize) -> Result<Vec<StoredMessage>> {
         let topic = self.topic(topic)?;
-        self.lookup(&topic, key_hash(topic.meta.id, key), limit, |m| {
+        let found = self.lookup(&topic, key_hash(topic.meta.id, key), limit, |m| {
             m.keys.iter().any(|k| k == key)
-        })
+        })?;
+        Ok(found.into_iter().map(|(_, m)| m).collect())
     }
 
     fn lookup(
@@ -269,7 +305,7 @@ impl StoreCore {
         hash: u64,
         limit: usize,
         matches: impl Fn(&Message) -> bool,
-    ) -> Result<Vec<StoredMessage>> {
+    ) -> Result<Vec<((u64, u32), StoredMessage)>> {
         let mut out = Vec::new();
         for position in self.keys.lookup(hash, LOOKUP_CANDIDATES.max(limit))? {
             let Some((_, len)) = self.log.read(position, 4)? else {
@@ -299,13 +335,16 @@ impl StoreCore {
             {
                 continue;
             }
-            out.push(StoredMessage {
-                topic: topic.meta.name.to_string(),
-                queue: rec.queue,
-                offset: rec.queue_offset,
-                stored_at: rec.stored_at,
-                message: rec.message,
-            });
+            out.push((
+                (position, len),
+                StoredMessage {
+                    topic: topic.meta.name.to_string(),
+                    queue: rec.queue,
+                    offset: rec.queue_offset,
+                    stored_at: rec.stored_at,
+                    message: rec.message,
+                },
+            ));
             if out.len() >= limit {
                 break;
             }

@@ -17,6 +17,7 @@ use super::log::{CommitLog, ReplayReport};
 use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, RecordSource};
 use super::skips::{Skip, Skips};
+use super::timers::{self, Schedule, Settled, TimerIndex, TimerMark, TimerRef};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::verify::{QueueCheck, QueueEnds, check_queue};
 use super::{StoreOptions, fsutil};
@@ -67,6 +68,8 @@ pub struct StoreCore {
     pub(super) producers: Mutex<ProducerTable>,
     /// Damaged records an operator chose to skip: read as holes.
     pub(super) skips: RwLock<Skips>,
+    /// Pending timers of delay records.
+    pub(super) timers: TimerIndex,
     recovery: ReplayReport,
     _lock: File,
 }
@@ -104,6 +107,17 @@ impl PendingAppend {
     pub fn is_duplicate(&self) -> bool {
         self.duplicate
     }
+}
+
+/// How [`StoreCore::append_with`] writes a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendOptions<'a> {
+    /// `(producer id, sequence)` of an idempotent producer's batch.
+    pub producer: Option<(u64, u64)>,
+    /// Wait for this durability instead of the topic's.
+    pub durability: Option<Durability>,
+    /// What each record does to the timer index (empty: nothing).
+    pub marks: &'a [TimerMark],
 }
 
 /// A message read back, with where and when it was stored.
@@ -220,6 +234,9 @@ impl StoreCore {
         }
         let (keys, keys_from) =
             KeyIndex::open(&dir.join("index"), keep_below, opts.index_capacity)?;
+        let horizon = opts.timer_horizon.as_millis() as i64;
+        let (timers, timers_from) = TimerIndex::open(&dir, keep_below, horizon)?;
+        let timers_from = timers_from.max(log.start());
         let mut topics = Topics::default();
         for meta in registry.topics() {
             let topic = Arc::new(open_topic(&dir, meta.clone(), keep_below)?);
@@ -244,12 +261,22 @@ impl StoreCore {
         let replay_from = keep_below.min(keys_from).max(log.start());
         // A rebuild needs every record of its queues: the whole log, once.
         let scan_from = if rebuild.is_empty() {
-            replay_from
+            replay_from.min(timers_from)
         } else {
             log.start()
         };
+        let delay_topic = topics
+            .by_name
+            .get(&TopicName::new(timers::DELAY_TOPIC)?)
+            .map(|t| t.meta.id);
         let mut failed = None;
         let recovery = log.replay(scan_from, |position, size, rec| {
+            if position >= timers_from {
+                let mark = mark_of(rec, delay_topic, &topics);
+                if mark != TimerMark::default() {
+                    timers.apply(&mark, position, size, rec.stored_at);
+                }
+            }
             if let Some(topic) = topics.by_id.get(&rec.topic_id)
                 && let Some(cq) = topic.queues.get(rec.queue as usize)
             {
@@ -323,6 +350,7 @@ impl StoreCore {
             closed: AtomicBool::new(false),
             producers: Mutex::new(producers),
             skips: RwLock::new(skips),
+            timers,
             recovery,
             _lock: lock,
         };
@@ -568,6 +596,38 @@ impl StoreCore {
         messages: &[M],
         producer: Option<(u64, u64)>,
     ) -> Result<PendingAppend> {
+        self.append_with(
+            topic,
+            queue,
+            messages,
+            &AppendOptions {
+                producer,
+                ..AppendOptions::default()
+            },
+        )
+    }
+
+    /// The most general append: [`StoreCore::append_pending_as`] with a durability other than
+    /// the topic's, and timer marks (one per message, or none) that the timer index applies
+    /// under the write lock, so they are exactly as durable as the records that carry them.
+    pub fn append_with<M: RecordSource>(
+        &self,
+        topic: &str,
+        queue: u32,
+        messages: &[M],
+        opts: &AppendOptions<'_>,
+    ) -> Result<PendingAppend> {
+        let producer = opts.producer;
+        if !opts.marks.is_empty() && opts.marks.len() != messages.len() {
+            return Err(StorageError::BadMessage {
+                index: 0,
+                reason: format!(
+                    "{} timer marks for {} messages",
+                    opts.marks.len(),
+                    messages.len()
+                ),
+            });
+        }
         if messages.is_empty() {
             return Err(StorageError::EmptyBatch);
         }
@@ -577,7 +637,7 @@ impl StoreCore {
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
         let (mut buf, ranges) = self.encode_batch(&topic, queue, messages, producer)?;
-        let sync = topic.meta.durability == Durability::Sync;
+        let sync = opts.durability.unwrap_or(topic.meta.durability) == Durability::Sync;
         let now = self.opts.clock.now_ms();
 
         let (first_offset, stored_at, end) = {
@@ -601,11 +661,14 @@ impl StoreCore {
             let start = self.log.append(&mut w, &buf)?;
             // Index under the write lock, so queue order is log order and a checkpoint taken at
             // any log position finds every record before it indexed.
-            for (r, m) in ranges.iter().zip(messages) {
+            for (i, (r, m)) in ranges.iter().zip(messages).enumerate() {
                 let position = start + r.start as u64;
                 cq.push(entry_for(position, r.len() as u32, stored_at, m.tag()));
                 self.keys
                     .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
+                if let Some(mark) = opts.marks.get(i) {
+                    self.timers.apply(mark, position, r.len() as u32, stored_at);
+                }
             }
             if let Some((id, sequence)) = producer {
                 let mut table = self.producers.lock().expect("producer table lock");
@@ -778,6 +841,42 @@ fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
         tag_hash: record::tag_hash(tag),
         stored_at,
     }
+}
+
+/// What a replayed record does to the timer index (see `timers`): a delay record schedules a
+/// timer; the one record that names a timer in its properties settles it. Only a copy in the
+/// timer's own topic, or a record of the delay topic, settles: a dead-letter copy of a delivered
+/// message carries the property too.
+fn mark_of(rec: &record::Record, delay_topic: Option<u32>, topics: &Topics) -> TimerMark {
+    let props = &rec.message.properties;
+    let in_delay = Some(rec.topic_id) == delay_topic;
+    let cancel = in_delay && props.contains_key(timers::PROP_CANCEL);
+    let settles = props
+        .get(timers::PROP_REF)
+        .and_then(|p| TimerRef::parse(p))
+        .filter(|r| in_delay || r.topic_id == rec.topic_id)
+        .map(|r| {
+            let kind = match (in_delay, cancel) {
+                (false, _) => Settled::Fired,
+                (true, true) => Settled::Cancelled,
+                (true, false) => Settled::Moved,
+            };
+            (r, kind)
+        });
+    let schedule = (in_delay && !cancel)
+        .then(|| {
+            let due = props.get(timers::PROP_DELIVER_AT)?.parse().ok()?;
+            let name = TopicName::new(props.get(timers::PROP_TOPIC)?).ok()?;
+            let topic_id = topics.by_name.get(&name).map_or(u32::MAX, |t| t.meta.id);
+            let queue = props.get(timers::PROP_QUEUE)?.parse().ok()?;
+            Some(Schedule {
+                due,
+                topic_id,
+                queue,
+            })
+        })
+        .flatten();
+    TimerMark { schedule, settles }
 }
 
 fn index_hashes<M: RecordSource>(topic_id: u32, m: &M) -> impl Iterator<Item = u64> + '_ {

@@ -24,6 +24,8 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::GroupConflict(_) => (Status::GroupConflict, 0),
         BrokerError::FilterRejected(_) => (Status::FilterRejected, 0),
         BrokerError::FilterFailed(_) => (Status::FilterFailed, 0),
+        BrokerError::AlreadyDelivered(_) => (Status::AlreadyDelivered, 0),
+        BrokerError::UnknownMessage(_) => (Status::UnknownMessage, 0),
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {

@@ -1,0 +1,30 @@
+//! Delay messages: produced with a delivery time, held in the durable timer, delivered to their
+//! topic at that time (never before), cancelled, inspected.
+//!
+//! - `wheel`: the pure timing wheel (time as an argument);
+//! - `service`: [`Delays`], its I/O shell, polled by the timer driver;
+//! - `handler`: the Delay request family (ProduceDelayed, DelayCancel, DelayStats,
+//!   MessageState) and the resolution of a delivery (time, delay or level) to a time.
+//!
+//! The durable part, the timer index, is the store's (`storage::timers`): it must be exactly
+//! as durable as the records it indexes.
+
+pub mod handler;
+pub mod service;
+pub mod wheel;
+
+pub use service::{Delays, DelaysOptions};
+
+use crate::storage::timers::DELAY_TOPIC;
+
+use super::{BrokerError, Result};
+
+/// Refuses requests that would read or write the delay topic directly: its messages are
+/// invisible until their time.
+pub(super) fn guard_internal(topic: &str) -> Result<()> {
+    if topic == DELAY_TOPIC {
+        // Delay messages are delivered to their own topics at their time.
+        return Err(BrokerError::ReservedName(topic.to_string()));
+    }
+    Ok(())
+}
