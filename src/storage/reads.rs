@@ -269,6 +269,11 @@ impl StoreCore {
         Ok(found.into_iter().map(|((p, n), m)| (p, n, m)).collect())
     }
 
+    /// The largest batch one append takes, in encoded bytes (a segment's room).
+    pub fn max_batch_bytes(&self) -> u64 {
+        self.log.capacity()
+    }
+
     /// The timer index of delay records (see `timers`).
     pub fn timer_index(&self) -> &super::timers::TimerIndex {
         &self.timers

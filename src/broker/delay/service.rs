@@ -216,6 +216,12 @@ impl Delays {
         let mut settled = Vec::new();
         let mut failed = Vec::new();
         let mut notified = Vec::new();
+        let room = self.store.max_batch_bytes() / 4;
+        let fires = fires.into_iter().flat_map(|(dest, batch)| {
+            chunks(batch, room)
+                .into_iter()
+                .map(move |b| (dest.clone(), b))
+        });
         for ((topic, queue), batch) in fires {
             match self.fire(&topic, queue, &batch) {
                 Ok(()) => {
@@ -236,7 +242,7 @@ impl Delays {
                 }
             }
         }
-        if !moves.is_empty() {
+        for moves in chunks(moves, room) {
             match self.move_forward(&moves) {
                 Ok(()) => settled.extend(moves.iter().map(|(t, _)| t.position)),
                 Err(e) => {
@@ -375,6 +381,7 @@ impl Delays {
     /// Cancels the pending delay message `id` of `topic` (blocking). Returns its delivery time
     /// and whether it was cancelled before.
     pub fn cancel(&self, topic: &str, id: MessageId) -> Result<(i64, bool)> {
+        let meta = self.store.topic_meta(topic)?;
         // Under the wheel's lock: a bucket cannot be loaded between the look and the marker.
         let mut wheel = self.wheel();
         let found = self.find(topic, id)?;
@@ -393,7 +400,7 @@ impl Delays {
             slot: self.store.timer_index().slot_for(deliver_at, rec.stored_at),
             position,
             size,
-            topic_id: self.store.topic_meta(topic).map_or(u32::MAX, |m| m.id),
+            topic_id: meta.id,
             queue: rec.queue,
         };
         let timer = match wheel.take_for_cancel(position) {
@@ -551,6 +558,23 @@ impl Timed for Delays {
     fn poll(&self, now_ms: i64) {
         self.turn(now_ms);
     }
+}
+
+/// Splits timers into batches of at most `room` bytes of records (at least one each).
+fn chunks(batch: Vec<(Timer, Message)>, room: u64) -> Vec<Vec<(Timer, Message)>> {
+    let mut out: Vec<Vec<(Timer, Message)>> = Vec::new();
+    let mut bytes = 0u64;
+    for item in batch {
+        // The record grows by the timer ref it gains.
+        let size = u64::from(item.0.size) + 64;
+        if out.is_empty() || bytes + size > room {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        out.last_mut().expect("pushed").push(item);
+    }
+    out
 }
 
 struct Found {
