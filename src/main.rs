@@ -78,6 +78,8 @@ enum BenchCommand {
     Storage(lockgate::bench::storage::StorageBenchArgs),
     /// Filter cost per message: plugin calls against the native evaluator, on one core.
     Plugins(lockgate::bench::plugins::PluginBenchArgs),
+    /// The durable timer: enqueue against plain produce, lateness, firing, memory.
+    Delay(lockgate::bench::delay::DelayBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -196,6 +198,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Delay(args)),
+            ..
+        }) => network(cli.config, cli.connect, move |c, conn| async move {
+            lockgate::bench::delay::run(args, &conn, &c).await
+        }),
         Command::Bench(BenchArgs { what: None, net }) => {
             network(cli.config, cli.connect, move |c, conn| async move {
                 lockgate::bench::net::run(net, &conn, &c).await
