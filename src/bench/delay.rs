@@ -81,11 +81,18 @@ pub async fn run(
     let rss_before = args.pid.map(rss_kib).transpose()?;
 
     // 1. Enqueue, plain against delayed, back to back.
-    let plain = send(&client, &topic("plain"), args.count, args.msg_size, |_| None).await?;
-    let far = system_now_ms() + 2 * 3_600_000;
-    let delayed = send(&client, &topic("delayed"), args.count, args.msg_size, |_| {
-        Some(Delivery::At(far))
+    let plain = send(&client, &topic("plain"), args.count, args.msg_size, |_| {
+        None
     })
+    .await?;
+    let far = system_now_ms() + 2 * 3_600_000;
+    let delayed = send(
+        &client,
+        &topic("delayed"),
+        args.count,
+        args.msg_size,
+        |_| Some(Delivery::At(far)),
+    )
     .await?;
     let plain_rate = args.count as f64 / plain;
     let delayed_rate = args.count as f64 / delayed;
@@ -251,8 +258,7 @@ async fn lateness(
     let mut window = VecDeque::new();
     for i in 0..count {
         if i % 100 == 0 {
-            tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / rate as f64))
-                .await;
+            tokio::time::sleep_until(begin + Duration::from_secs_f64(i as f64 / rate as f64)).await;
         }
         let due = system_now_ms() + 2_000;
         let h = producer
@@ -274,8 +280,11 @@ async fn lateness(
     // Recorded +1 so that 0 ms fits the histogram; take it back.
     let mut out = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).expect("histogram bounds");
     for v in h.iter_recorded() {
-        out.record_n(v.value_iterated_to().saturating_sub(1).max(1), v.count_at_value())
-            .ok();
+        out.record_n(
+            v.value_iterated_to().saturating_sub(1).max(1),
+            v.count_at_value(),
+        )
+        .ok();
     }
     Ok(out)
 }
