@@ -1,13 +1,13 @@
 //! `lockgate bench delay`: the durable timer against a running server, in one run.
 //!
-//! 1. **Enqueue**: `--count` messages through one pipelined producer as plain produce, then
+//! 1. **Memory**: the server's RSS (`--pid`) before anything is pending and with `--pending`
+//!    delay messages pending (due in 1 to 2 hours), first, on the fresh broker.
+//! 2. **Enqueue**: `--count` messages through one pipelined producer as plain produce, then
 //!    the same as delay messages (due in two hours): messages/s of each and their ratio.
-//! 2. **Lateness**: delay messages due 2 s after sending, sent at `--rate` for `--duration`;
+//! 3. **Lateness**: delay messages due 2 s after sending, sent at `--rate` for `--duration`;
 //!    lateness is the delivered copy's store time minus its requested time (p50/p99/p99.9).
-//! 3. **Firing**: `--burst` messages all due at one instant; firing throughput is the burst
+//! 4. **Firing**: `--burst` messages all due at one instant; firing throughput is the burst
 //!    over the spread of the copies' store times.
-//! 4. **Memory**: the server's RSS (`--pid`) before anything was pending and with
-//!    `--pending` delay messages pending (due in 1 to 2 hours).
 //!
 //! Use a fresh data directory: the pending messages stay behind.
 
@@ -79,8 +79,23 @@ pub async fn run(
         }
     }
     let rss_before = args.pid.map(rss_kib).transpose()?;
+    // 1. Many pending, on the fresh broker (later phases leave memory behind them).
+    let rss_after = if args.pending > 0 && args.pid.is_some() {
+        let base = system_now_ms() + 3_600_000;
+        send(
+            &client,
+            &topic("pending"),
+            args.pending,
+            args.msg_size,
+            move |i| Some(Delivery::At(base + (i % 3_600_000) as i64)),
+        )
+        .await?;
+        args.pid.map(rss_kib).transpose()?
+    } else {
+        None
+    };
 
-    // 1. Enqueue, plain against delayed, back to back.
+    // 2. Enqueue, plain against delayed, back to back.
     let plain = send(&client, &topic("plain"), args.count, args.msg_size, |_| {
         None
     })
@@ -97,28 +112,15 @@ pub async fn run(
     let plain_rate = args.count as f64 / plain;
     let delayed_rate = args.count as f64 / delayed;
 
-    // 2. Lateness at a steady rate of timers coming due.
+    // 3. Lateness at a steady rate of timers coming due.
     let late_topic = topic("late");
     let late_count = (args.rate as f64 * args.duration.as_secs_f64()) as u64;
     let lateness = lateness(&client, &late_topic, late_count, args.rate, args.msg_size).await?;
 
-    // 3. A burst due at once.
+    // 4. A burst due at once.
     let burst_topic = topic("burst");
     let (burst_secs, burst_rate) = burst(&client, &burst_topic, args.burst, args.msg_size).await?;
 
-    // 4. Many pending.
-    let rss_after = if args.pending > 0 && args.pid.is_some() {
-        let already = args.count; // the delayed enqueue phase left these pending
-        let more = args.pending.saturating_sub(already);
-        let base = system_now_ms() + 3_600_000;
-        send(&client, &topic("pending"), more, args.msg_size, move |i| {
-            Some(Delivery::At(base + (i % 3_600_000) as i64))
-        })
-        .await?;
-        args.pid.map(rss_kib).transpose()?
-    } else {
-        None
-    };
     client.close().await;
 
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q);

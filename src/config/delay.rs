@@ -12,7 +12,7 @@ pub const DEFAULT_LEVELS_MS: [u64; 18] = [
     480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
 ];
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
-pub const DEFAULT_FIRE_RATE: u64 = 250_000;
+pub const DEFAULT_FIRE_RATE: u64 = 300_000;
 pub const DEFAULT_GROUP_RETRY_THRESHOLD: Duration = Duration::from_secs(5);
 /// Most levels a configuration may define (a level is a u8 on the wire).
 pub const MAX_LEVELS: usize = 255;

@@ -279,6 +279,51 @@ impl StoreCore {
         &self.timers
     }
 
+    /// The records at these log positions, in the order given. Runs of adjacent records (a
+    /// batch scheduled together) are read with one call; each record is read at most once.
+    pub fn read_records(&self, at: &[(u64, u32)]) -> Vec<Result<record::Record>> {
+        const RUN_BYTES: u64 = 1 << 20;
+        let mut order: Vec<usize> = (0..at.len()).collect();
+        order.sort_by_key(|&i| at[i].0);
+        let mut out: Vec<Option<Result<record::Record>>> = (0..at.len()).map(|_| None).collect();
+        let mut i = 0;
+        while i < order.len() {
+            let (start, size) = at[order[i]];
+            let mut end = start + u64::from(size);
+            let mut j = i + 1;
+            while j < order.len() && at[order[j]].0 == end && end - start < RUN_BYTES {
+                end += u64::from(at[order[j]].1);
+                j += 1;
+            }
+            match self.log.read(start, (end - start) as usize) {
+                Ok(Some((seg, bytes))) if j > i + 1 => {
+                    for &k in &order[i..j] {
+                        let (p, n) = at[k];
+                        let from = (p - start) as usize;
+                        let rec = record::decode(&bytes[from..from + n as usize]).map_err(|e| {
+                            StorageError::Corrupt {
+                                file: seg.path.clone(),
+                                position: super::segment::HEADER_LEN + (p - seg.base),
+                                reason: e.to_string(),
+                            }
+                        });
+                        out[k] = Some(rec);
+                    }
+                }
+                // One record, or a run that crosses a segment: read them one by one.
+                _ => {
+                    for &k in &order[i..j] {
+                        out[k] = Some(self.read_record(at[k].0, at[k].1));
+                    }
+                }
+            }
+            i = j;
+        }
+        out.into_iter()
+            .map(|r| r.expect("every record was read"))
+            .collect()
+    }
+
     /// The record at a log position (as the timer index names it).
     pub fn read_record(&self, position: u64, size: u32) -> Result<record::Record> {
         let Some((seg, bytes)) = self.log.read(position, size as usize)? else {

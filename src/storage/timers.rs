@@ -188,6 +188,8 @@ pub struct TimerIndex {
     dir: PathBuf,
     horizon_ms: i64,
     inner: Mutex<Inner>,
+    /// One flush (or bucket load) at a time.
+    flushing: Mutex<()>,
 }
 
 /// A snapshot of the counts, taken under the log's write lock at a checkpoint position.
@@ -248,6 +250,7 @@ impl TimerIndex {
                 fresh: Vec::new(),
                 pending_by_topic,
             }),
+            flushing: Mutex::new(()),
         };
         Ok((index, from))
     }
@@ -276,21 +279,46 @@ impl TimerIndex {
         }
     }
 
-    /// Writes buffered events to their files.
+    /// Writes buffered events to their files. The buffers are taken under the lock and
+    /// written outside it, so appends (which apply marks under the log's write lock) never
+    /// wait for this I/O; `flushing` keeps flushes (and bucket loads) one at a time, so each
+    /// file gets its events in order.
     pub fn flush(&self) -> Result<()> {
-        let mut inner = self.inner.lock().expect("timer index lock");
-        let dir = self.dir.clone();
-        for (&b, bucket) in inner.buckets.iter_mut() {
-            if bucket.buffer.is_empty() {
-                continue;
+        let _one = self.flushing.lock().expect("timer flush lock");
+        let taken: Vec<(i64, Vec<u8>)> = {
+            let mut inner = self.inner.lock().expect("timer index lock");
+            inner
+                .buckets
+                .iter_mut()
+                .filter(|(_, b)| !b.buffer.is_empty())
+                .map(|(&b, bucket)| {
+                    bucket.dirty = true;
+                    (b, std::mem::take(&mut bucket.buffer))
+                })
+                .collect()
+        };
+        let mut failed = None;
+        for (i, (b, bytes)) in taken.iter().enumerate() {
+            let path = self.dir.join(fsutil::numbered_name(*b as u64, EXT));
+            let written = open_bucket_file(&path).and_then(|mut f| {
+                f.seek(SeekFrom::End(0)).map_err(io_err("seeking", &path))?;
+                f.write_all(bytes)
+                    .map_err(io_err("writing timers to", &path))
+            });
+            if let Err(e) = written {
+                failed = Some((i, e));
+                break;
             }
-            let path = dir.join(fsutil::numbered_name(b as u64, EXT));
-            let mut f = open_bucket_file(&path)?;
-            f.seek(SeekFrom::End(0)).map_err(io_err("seeking", &path))?;
-            f.write_all(&bucket.buffer)
-                .map_err(io_err("writing timers to", &path))?;
-            bucket.buffer.clear();
-            bucket.dirty = true;
+        }
+        if let Some((i, e)) = failed {
+            // Put back what was not written, ahead of anything buffered since.
+            let mut inner = self.inner.lock().expect("timer index lock");
+            for (b, mut bytes) in taken.into_iter().skip(i) {
+                let bucket = inner.buckets.entry(b).or_default();
+                bytes.extend_from_slice(&bucket.buffer);
+                bucket.buffer = bytes;
+            }
+            return Err(e);
         }
         Ok(())
     }
@@ -351,6 +379,7 @@ impl TimerIndex {
     /// Deletes the files of buckets the wheel finished and whose every timer is settled (call
     /// after a checkpoint: their events are durable, and no replay will need them).
     pub fn remove_finished(&self) -> Result<()> {
+        let _no_flush = self.flushing.lock().expect("timer flush lock");
         let mut inner = self.inner.lock().expect("timer index lock");
         let done: Vec<i64> = inner
             .buckets
@@ -377,6 +406,8 @@ impl TimerIndex {
     /// every earlier one) are handed over by [`TimerIndex::take_fresh`]. `None` when no such
     /// bucket exists; everything up to `until` is watched then.
     pub fn watch_next(&self, until: i64) -> Result<Option<(i64, Vec<Timer>)>> {
+        // No flush in flight: every event is either in its file or in its buffer.
+        let _no_flush = self.flushing.lock().expect("timer flush lock");
         let mut inner = self.inner.lock().expect("timer index lock");
         let from = inner.watched_below;
         let next = inner.buckets.range(from..).next().map(|(&b, _)| b);

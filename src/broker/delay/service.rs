@@ -191,9 +191,14 @@ impl Delays {
         let mut fires: BTreeMap<(String, u32), Vec<(Timer, Message)>> = BTreeMap::new();
         let mut moves = Vec::new();
         let mut lost = Vec::new();
-        for a in actions {
+        let places: Vec<(u64, u32)> = actions
+            .iter()
+            .map(|(Action::Fire(t) | Action::Move(t))| (t.position, t.size))
+            .collect();
+        let records = self.store.read_records(&places);
+        for (a, rec) in actions.into_iter().zip(records) {
             let (Action::Fire(t) | Action::Move(t)) = a;
-            let rec = match self.store.read_record(t.position, t.size) {
+            let rec = match rec {
                 Ok(rec) => rec,
                 Err(e) => {
                     crate::error_limited!("timer record", error = %e, position = t.position,
