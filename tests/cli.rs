@@ -378,3 +378,87 @@ fn a_damaged_record_stops_only_its_queue_and_is_named() {
     assert_eq!(offsets.len(), 2999, "every other record of queue 0");
     assert!(!offsets.contains(&1500));
 }
+
+#[test]
+fn delay_messages_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    server.ok_lines(&["topic", "create", "later", "--queues", "1"], None);
+    let far = server.ok_lines(
+        &[
+            "produce", "--topic", "later", "--body", "far", "--delay", "2h",
+        ],
+        None,
+    );
+    let far_id = far[0]["id"].as_str().unwrap().to_string();
+    let due = far[0]["deliver_at"].as_i64().unwrap();
+    assert!(
+        due > lockgate::clock::system_now_ms() + 7_000_000,
+        "{far:?}"
+    );
+    let soon = server.ok_lines(
+        &["produce", "--topic", "later", "--delay-level", "1"],
+        Some("a\nb\n"),
+    );
+    assert_eq!(soon.len(), 2);
+
+    let state = server.ok_lines(&["message", "get", "--id", &far_id], None);
+    assert_eq!(state[0]["state"], "pending");
+    assert_eq!(state[0]["deliver_at"].as_i64(), Some(due));
+    let stats = server.ok_lines(&["delay", "stats"], None);
+    assert!(stats[0]["pending"].as_u64().unwrap() >= 1, "{stats:?}");
+
+    // Level 1 is one second: the consumer waits for both, each with its requested time.
+    let got = server.ok_lines(
+        &[
+            "consume", "--topic", "later", "--from", "earliest", "--max", "2",
+        ],
+        None,
+    );
+    let bodies: Vec<&str> = got.iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["a", "b"]);
+    for (m, ack) in got.iter().zip(&soon) {
+        assert_eq!(m["deliver_at"], ack["deliver_at"]);
+        assert!(m["stored_at"].as_i64() >= m["deliver_at"].as_i64());
+    }
+
+    let cancelled = server.ok_lines(
+        &["message", "cancel", "--topic", "later", "--id", &far_id],
+        None,
+    );
+    assert_eq!(cancelled[0]["state"], "cancelled");
+    let late = server.cli(&[
+        "message",
+        "cancel",
+        "--topic",
+        "later",
+        "--id",
+        soon[0]["id"].as_str().unwrap(),
+    ]);
+    assert!(!late.status.success());
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert!(stderr.contains("delivered"), "{stderr}");
+    let bad = server.cli(&[
+        "produce",
+        "--topic",
+        "later",
+        "--body",
+        "x",
+        "--delay-level",
+        "19",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("1 to 18"));
+    let both = server.cli(&[
+        "produce",
+        "--topic",
+        "later",
+        "--body",
+        "x",
+        "--delay",
+        "1s",
+        "--delay-level",
+        "2",
+    ]);
+    assert!(!both.status.success(), "one delivery flag at a time");
+}

@@ -18,8 +18,13 @@ const QUEUES: u32 = 2;
 /// Upper bound for the final wait: reaching it is a failure.
 const PATIENCE: Duration = Duration::from_secs(90);
 
-/// Acknowledged delay messages: id → requested delivery time.
-type Acked = Arc<Mutex<HashMap<MessageId, i64>>>;
+/// Acknowledged delay messages: id → requested delivery time; notified at each new one.
+#[derive(Default)]
+struct AckedInner {
+    map: Mutex<HashMap<MessageId, i64>>,
+    more: tokio::sync::Notify,
+}
+type Acked = Arc<AckedInner>;
 
 /// Sends delay messages due within 0–1.5 s until the producer fails (the kill).
 async fn enqueue(client: Client, acked: Acked, round: u32) {
@@ -45,7 +50,8 @@ async fn enqueue(client: Client, acked: Acked, round: u32) {
         if pending.len() >= 16 {
             match pending.pop_front().unwrap().await {
                 Ok(ack) => {
-                    acked.lock().unwrap().insert(ack.id, ack.deliver_at);
+                    acked.map.lock().unwrap().insert(ack.id, ack.deliver_at);
+                    acked.more.notify_one();
                 }
                 Err(_) => return,
             }
@@ -102,15 +108,11 @@ async fn sigkill_during_enqueue_and_firing_delivers_every_acked_delay_message_on
         }
         let producer = tokio::spawn(enqueue(client.clone(), acked.clone(), round));
         // Kill once some messages of this round are acknowledged (and earlier ones fire).
-        let target = acked.lock().unwrap().len() + fastrand::usize(100..600);
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        while acked.lock().unwrap().len() < target {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "round {round}: no progress"
-            );
-            tokio::task::yield_now().await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let target = acked.map.lock().unwrap().len() + fastrand::usize(100..600);
+        while acked.map.lock().unwrap().len() < target {
+            tokio::time::timeout(PATIENCE, acked.more.notified())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: no progress"));
         }
         drop(server); // SIGKILL
         let _ = producer.await;
@@ -118,7 +120,7 @@ async fn sigkill_during_enqueue_and_firing_delivers_every_acked_delay_message_on
     }
     let server = ServeProcess::start(dir.path(), port);
     let client = Client::connect(&server.client_options()).await.unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = acked.map.lock().unwrap().clone();
     let last_due = acked.values().copied().max().unwrap();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let (seen, twice) = loop {

@@ -1,5 +1,5 @@
-//! The `[delay]` section: RocketMQ's delay levels, the longest delay accepted, how fast timers
-//! that came due are fired, and which group redeliveries go through the durable timer.
+//! The `[delay]` section: RocketMQ's delay levels, the longest delay accepted, and how fast
+//! timers that came due are fired.
 
 use std::time::Duration;
 
@@ -13,7 +13,6 @@ pub const DEFAULT_LEVELS_MS: [u64; 18] = [
 ];
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
 pub const DEFAULT_FIRE_RATE: u64 = 300_000;
-pub const DEFAULT_GROUP_RETRY_THRESHOLD: Duration = Duration::from_secs(5);
 /// Most levels a configuration may define (a level is a u8 on the wire).
 pub const MAX_LEVELS: usize = 255;
 
@@ -26,10 +25,6 @@ pub struct DelayConfig {
     /// Most timers fired (or moved) per second: a backlog after downtime drains at this pace,
     /// leaving room for produce and fetch.
     pub fire_rate: u64,
-    /// A clustering group's redelivery that waits at least this long goes through the durable
-    /// timer (it survives restarts and does not hold its queue's window open); shorter waits
-    /// stay in the group's memory.
-    pub group_retry_threshold: Duration,
 }
 
 impl Default for DelayConfig {
@@ -41,7 +36,6 @@ impl Default for DelayConfig {
                 .collect(),
             max_delay: DEFAULT_MAX_DELAY,
             fire_rate: DEFAULT_FIRE_RATE,
-            group_retry_threshold: DEFAULT_GROUP_RETRY_THRESHOLD,
         }
     }
 }
@@ -86,11 +80,5 @@ pub(super) fn validate(v: &mut Validator, raw: RawDelay) -> DelayConfig {
             positive_duration_of,
         ),
         fire_rate,
-        group_retry_threshold: v.value(
-            "delay.group_retry_threshold",
-            raw.group_retry_threshold,
-            d.group_retry_threshold,
-            positive_duration_of,
-        ),
     }
 }

@@ -63,7 +63,6 @@ pub struct RawDelay {
     pub levels: Option<Vec<String>>,
     pub max_delay: Option<String>,
     pub fire_rate: Option<i64>,
-    pub group_retry_threshold: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -139,6 +139,41 @@ fn requests() -> Vec<Request> {
         Request::Group(GroupRequest::Delete { group: "g".into() }),
         Request::Plugin(PluginRequest::List),
         Request::Plugin(PluginRequest::Reload { name: "vip".into() }),
+        Request::Delay(DelayRequest::Produce(DelayedProduce {
+            produce: ProduceRequest {
+                topic: "later".into(),
+                producer_id: 9,
+                sequence: 2,
+                messages: vec![
+                    ProduceMessage {
+                        route: Route::Key("k".into()),
+                        message: message(1),
+                    },
+                    ProduceMessage {
+                        route: Route::Any,
+                        message: message(2),
+                    },
+                    ProduceMessage {
+                        route: Route::Queue(1),
+                        message: message(3),
+                    },
+                ],
+            },
+            deliveries: vec![
+                Delivery::At(1_800_000_000_000),
+                Delivery::After(1_500),
+                Delivery::Level(18),
+            ],
+        })),
+        Request::Delay(DelayRequest::Cancel {
+            topic: "later".into(),
+            id: MessageId([4; 16]),
+        }),
+        Request::Delay(DelayRequest::Stats),
+        Request::Delay(DelayRequest::State {
+            topic: String::new(),
+            id: MessageId([5; 16]),
+        }),
     ]
 }
 
@@ -340,6 +375,50 @@ fn responses() -> Vec<(Kind, Response)> {
             Kind::Produce,
             Response::error(Status::UnknownTopic, "topic \"x\" does not exist"),
         ),
+        (
+            Kind::ProduceDelayed,
+            Response::Scheduled {
+                duplicate: false,
+                acks: vec![ScheduledAck {
+                    queue: 3,
+                    id: MessageId([6; 16]),
+                    deliver_at: 1_800_000_001_500,
+                }],
+            },
+        ),
+        (
+            Kind::DelayCancel,
+            Response::Cancelled {
+                deliver_at: 42,
+                already: true,
+            },
+        ),
+        (
+            Kind::DelayCancel,
+            Response::error(Status::AlreadyDelivered, "delivered"),
+        ),
+        (
+            Kind::DelayStats,
+            Response::DelayStats(DelayStatsInfo {
+                next_due: 7,
+                topics: vec![("a".into(), 2), ("b".into(), 0)],
+            }),
+        ),
+        (
+            Kind::MessageState,
+            Response::DelayState(DelayState {
+                phase: DelayPhase::Delivered,
+                topic: "later".into(),
+                queue: 1,
+                deliver_at: 9,
+                born_at: 8,
+                offset: 77,
+            }),
+        ),
+        (
+            Kind::MessageState,
+            Response::error(Status::UnknownMessage, "no such"),
+        ),
     ]
 }
 
@@ -441,6 +520,82 @@ fn golden_bytes() {
     };
     assert_eq!(Header::decode(&h.encode()), h);
     assert_eq!(h.encode(), [3, 0, 0, 0, 32, 0x80, 0, 0, 9, 0, 0, 0]);
+}
+
+#[test]
+fn golden_bytes_of_a_delayed_produce() {
+    let produce = ProduceRequest {
+        topic: "t".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Any,
+            message: Message {
+                body: b"hi".to_vec(),
+                born_at: 3,
+                ..Message::default()
+            },
+        }],
+    };
+    let plain = body_of_request(&Request::Produce(produce.clone()));
+    let delayed = body_of_request(&Request::Delay(DelayRequest::Produce(DelayedProduce {
+        produce,
+        deliveries: vec![Delivery::After(0x0102)],
+    })));
+    // The Produce body unchanged but for the checksum, which also covers the deliveries.
+    let crc_at = 3 + 16 + 4;
+    assert_eq!(delayed[..crc_at], plain[..crc_at]);
+    assert_eq!(delayed[crc_at + 4..plain.len()], plain[crc_at + 4..]);
+    let tail = [2u8, 2, 1, 0, 0, 0, 0, 0, 0];
+    assert_eq!(delayed[plain.len()..], tail);
+    let crc = crc32c::crc32c(&delayed[crc_at + 4..]);
+    assert_eq!(delayed[crc_at..crc_at + 4], crc.to_le_bytes());
+
+    let mut flipped = delayed.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert!(matches!(
+        Request::decode(Kind::ProduceDelayed as u16, &flipped),
+        Err(ProtocolError::Checksum { .. })
+    ));
+    let ack = body_of_response(&Response::Scheduled {
+        duplicate: true,
+        acks: vec![ScheduledAck {
+            queue: 2,
+            id: MessageId([0xab; 16]),
+            deliver_at: 5,
+        }],
+    });
+    let mut expected = vec![0, 0, 1, 1, 0, 0, 0, 2, 0, 0, 0];
+    expected.extend_from_slice(&[0xab; 16]);
+    expected.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(ack, expected);
+}
+
+#[test]
+fn bad_deliveries_name_the_problem() {
+    let produce = ProduceRequest {
+        topic: "t".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Any,
+            message: Message::default(),
+        }],
+    };
+    let mut body = body_of_request(&Request::Produce(produce));
+    let crc_at = 3 + 16 + 4;
+    body.extend_from_slice(&[9, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let crc = crc32c::crc32c(&body[crc_at + 4..]);
+    body[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    let e = Request::decode(Kind::ProduceDelayed as u16, &body).unwrap_err();
+    assert!(e.to_string().contains("not a delivery kind"), "{e}");
+    let n = body.len();
+    body[n - 9] = 2; // after, with a negative value
+    body[n - 8..].copy_from_slice(&(-5i64).to_le_bytes());
+    let crc = crc32c::crc32c(&body[crc_at + 4..]);
+    body[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    let e = Request::decode(Kind::ProduceDelayed as u16, &body).unwrap_err();
+    assert!(e.to_string().contains("negative"), "{e}");
 }
 
 #[test]
