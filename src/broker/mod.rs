@@ -81,16 +81,6 @@ impl Broker {
         };
         let appends = Arc::new(appends::Appends::default());
         let mut timers = timer::TimerDriver::new(clock.clone());
-        let groups = Arc::new(group::Groups::open(group::GroupsOptions {
-            store: store.clone(),
-            clock: clock.clone(),
-            data_dir: config.server.data_dir.clone(),
-            config: config.groups.clone(),
-            dead_letter_durability: limits.default_durability,
-            appends: appends.clone(),
-            rearm: timers.rearm(),
-        })?);
-        timers.register(groups.clone());
         let delays = Arc::new(delay::Delays::open(delay::DelaysOptions {
             store: store.clone(),
             clock: clock.clone(),
@@ -99,6 +89,17 @@ impl Broker {
             rearm: timers.rearm(),
         })?);
         timers.register(delays.clone());
+        let groups = Arc::new(group::Groups::open(group::GroupsOptions {
+            store: store.clone(),
+            clock: clock.clone(),
+            data_dir: config.server.data_dir.clone(),
+            config: config.groups.clone(),
+            dead_letter_durability: limits.default_durability,
+            appends: appends.clone(),
+            delays: delays.clone(),
+            rearm: timers.rearm(),
+        })?);
+        timers.register(groups.clone());
         Ok(Broker {
             delays,
             filters: filters::Filters::new(plugins, config.pipelines.clone()),

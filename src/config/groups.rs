@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::raw::RawGroups;
+use super::units::parse_duration;
 use super::{Validator, positive_duration_of};
 
 /// RocketMQ's consumer retry schedule: 10s, 30s, 1m, 2m … 10m, 20m, 30m, 1h, 2h.
@@ -24,6 +25,11 @@ pub struct GroupsConfig {
     pub retry_delays: Vec<Duration>,
     /// Ordered groups: wait before retrying a failed message (its queue is blocked meanwhile).
     pub ordered_retry_interval: Duration,
+    /// Clustering groups: a redelivery that waits at least this long goes through the durable
+    /// timer and the group's `%RETRY%` topic instead of waiting in its queue's window; `None`
+    /// (`"off"`) keeps every retry in place. Ordered and broadcasting groups always retry in
+    /// place.
+    pub timer_retry_threshold: Option<Duration>,
     /// A member not heard from for this long is removed and its queues rebalanced.
     pub session_timeout: Duration,
     /// How often changed group progress is written to disk: a crash redelivers at most the acks
@@ -41,6 +47,7 @@ impl Default for GroupsConfig {
                 .map(|&ms| Duration::from_millis(ms))
                 .collect(),
             ordered_retry_interval: Duration::from_secs(1),
+            timer_retry_threshold: Some(Duration::from_secs(10)),
             session_timeout: Duration::from_secs(10),
             persist_interval: Duration::from_secs(1),
         }
@@ -89,6 +96,12 @@ pub(super) fn validate(v: &mut Validator, raw: RawGroups) -> GroupsConfig {
             d.ordered_retry_interval,
             positive_duration_of,
         ),
+        timer_retry_threshold: v.value(
+            "groups.timer_retry_threshold",
+            raw.timer_retry_threshold,
+            d.timer_retry_threshold,
+            threshold_of,
+        ),
         session_timeout: v.value(
             "groups.session_timeout",
             raw.session_timeout,
@@ -102,4 +115,14 @@ pub(super) fn validate(v: &mut Validator, raw: RawGroups) -> GroupsConfig {
             positive_duration_of,
         ),
     }
+}
+
+/// `"off"`, or a duration (zero sends every clustering retry through the timer).
+fn threshold_of(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    parse_duration(s)
+        .map(Some)
+        .ok_or_else(|| format!("{s:?} is not a duration (e.g. \"10s\", \"0s\") nor \"off\""))
 }

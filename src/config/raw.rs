@@ -53,6 +53,7 @@ pub struct RawGroups {
     pub max_attempts: Option<i64>,
     pub retry_delays: Option<Vec<String>>,
     pub ordered_retry_interval: Option<String>,
+    pub timer_retry_threshold: Option<String>,
     pub session_timeout: Option<String>,
     pub persist_interval: Option<String>,
 }

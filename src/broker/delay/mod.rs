@@ -15,15 +15,16 @@ pub mod wheel;
 
 pub use service::{Delays, DelaysOptions};
 
+use crate::broker::group::timer_retry::is_retry_topic;
 use crate::storage::timers::DELAY_TOPIC;
 
 use super::{BrokerError, Result};
 
-/// Refuses requests that would read or write the delay topic directly: its messages are
-/// invisible until their time.
+/// Refuses requests that would read or write the delay topic or a group's retry topic
+/// directly: delay messages are invisible until their time, and a retry topic belongs to its
+/// group's members (who take from it through their own topic).
 pub(super) fn guard_internal(topic: &str) -> Result<()> {
-    if topic == DELAY_TOPIC {
-        // Delay messages are delivered to their own topics at their time.
+    if topic == DELAY_TOPIC || is_retry_topic(topic) {
         return Err(BrokerError::ReservedName(topic.to_string()));
     }
     Ok(())

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::state::DeadLetter;
+use crate::storage::record::Message;
 use crate::storage::{Durability, StorageError, Store, TopicName, TopicSpec};
 
 /// The dead-letter topic of a group.
@@ -20,12 +21,73 @@ pub const PROP_OFFSET: &str = "lockgate.dlq.offset";
 pub const PROP_ATTEMPTS: &str = "lockgate.dlq.attempts";
 pub const PROP_REASON: &str = "lockgate.dlq.reason";
 
+/// Where a message was first stored: what a dead letter names as its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+}
+
 /// Copies the message to the dead-letter topic and waits for its durability (blocking).
 /// A message retention already removed is reported as done: there is nothing left to copy.
 pub fn write(
     store: &Store,
     group: &str,
     d: &DeadLetter,
+    durability: Durability,
+) -> Result<(), StorageError> {
+    let Some(message) = read_one(store, group, &d.topic, d.queue, d.offset)? else {
+        return Ok(());
+    };
+    let origin = Origin {
+        topic: d.topic.clone(),
+        queue: d.queue,
+        offset: d.offset,
+    };
+    append_copy(
+        store, group, message, &origin, d.attempt, &d.reason, durability,
+    )
+}
+
+/// The message at one offset; `None` when there is none (a hole, or removed by retention).
+pub fn read_one(
+    store: &Store,
+    group: &str,
+    topic: &str,
+    queue: u32,
+    offset: u64,
+) -> Result<Option<Message>, StorageError> {
+    let read = match store.read(topic, queue, offset, 1, usize::MAX) {
+        Ok(r) => r,
+        Err(StorageError::OffsetTrimmed { .. }) => {
+            tracing::warn!(
+                group,
+                topic,
+                queue,
+                offset,
+                "a failed message to move was already removed by retention"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(read
+        .messages
+        .into_iter()
+        .find(|m| m.offset == offset)
+        .map(|m| m.message))
+}
+
+/// Appends `message` to the group's dead-letter topic with its origin, attempts and reason, and
+/// waits for its durability (blocking).
+pub fn append_copy(
+    store: &Store,
+    group: &str,
+    mut message: Message,
+    origin: &Origin,
+    attempts: u32,
+    reason: &str,
     durability: Durability,
 ) -> Result<(), StorageError> {
     let dlq = topic_of(group);
@@ -37,26 +99,13 @@ pub fn write(
             retention: None::<Duration>,
         })?;
     }
-    let read = match store.read(&d.topic, d.queue, d.offset, 1, usize::MAX) {
-        Ok(r) => r,
-        Err(StorageError::OffsetTrimmed { .. }) => {
-            tracing::warn!(group, topic = %d.topic, queue = d.queue, offset = d.offset,
-                "a message to dead-letter was already removed by retention");
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(stored) = read.messages.into_iter().find(|m| m.offset == d.offset) else {
-        return Ok(()); // a hole: no message at that offset
-    };
-    let mut message = stored.message;
     let props = &mut message.properties;
     props.insert(PROP_GROUP.into(), group.into());
-    props.insert(PROP_TOPIC.into(), d.topic.clone());
-    props.insert(PROP_QUEUE.into(), d.queue.to_string());
-    props.insert(PROP_OFFSET.into(), d.offset.to_string());
-    props.insert(PROP_ATTEMPTS.into(), d.attempt.to_string());
-    props.insert(PROP_REASON.into(), d.reason.clone());
+    props.insert(PROP_TOPIC.into(), origin.topic.clone());
+    props.insert(PROP_QUEUE.into(), origin.queue.to_string());
+    props.insert(PROP_OFFSET.into(), origin.offset.to_string());
+    props.insert(PROP_ATTEMPTS.into(), attempts.to_string());
+    props.insert(PROP_REASON.into(), reason.into());
     store.append(&dlq, 0, &[message])?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! passed in) and what runs it for the broker: [`service`] (the registry of groups and
 //! members, dead letters, persistence, deadlines), [`read`] (reading what a take handed out,
 //! through the subscription's filter), [`files`] (progress on disk), [`dead_letter`] (the
-//! `%DLQ%` copy) and [`handler`] (the Group request family).
+//! `%DLQ%` copy), [`timer_retry`] (retries through the durable timer and the `%RETRY%`
+//! topics) and [`handler`] (the Group request family).
 
 pub mod dead_letter;
 mod files;
@@ -11,13 +12,14 @@ mod read;
 pub mod retry;
 pub mod service;
 pub mod state;
+pub mod timer_retry;
 pub mod window;
 
 pub use read::ByteBudget;
 pub use retry::{Decision, RetryPolicy};
 pub use service::{ConnInfo, Groups, GroupsOptions, Hold};
 pub use state::{
-    AckRange, DeadLetter, Group, GroupError, GroupSnapshot, Member, Mode, Policy, QueueProgress,
-    Settings, Taken,
+    AckRange, DeadLetter, Forward, Group, GroupError, GroupSnapshot, Member, Mode, Policy,
+    QueueProgress, Settings, Taken,
 };
 pub use window::Handout;

@@ -6,8 +6,13 @@
 //! Handed-out messages that are not delivered are given back (over the byte budget, removed by
 //! retention meanwhile, a paused filter); offsets without a message (holes, prefiltered) and
 //! messages the filter skips are done for the member's subscription.
+//!
+//! Retries from the group's retry topic (queue ids from `RETRY_QUEUE` on) are read from that
+//! topic and not filtered again (they passed the filter before); their attempt continues the
+//! count the message carries.
 
 use super::service::{Groups, bounds_of};
+use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::Handout;
 use crate::broker::filters::{self, SharedFilter};
 use crate::broker::{BrokerError, Result};
@@ -48,19 +53,29 @@ impl Groups {
         max_messages: usize,
         budget: ByteBudget,
     ) -> Result<EncodedDeliveries> {
-        let (cell, topic, filter) = self.with_member(member, |m| {
+        let (cell, topic, filter, retry_topic) = self.with_member(member, |m| {
             let filter = m.filter.as_ref().map(|(_, f)| f.clone());
-            (m.cell.clone(), m.topic.clone(), filter)
+            (
+                m.cell.clone(),
+                m.topic.clone(),
+                filter,
+                m.retry_topic.clone(),
+            )
         })?;
         let tags = filter
             .as_ref()
             .and_then(|f| f.lock().expect("filter lock").filter.tag_prefilter());
         let bounds = bounds_of(self.store(), &topic)?;
+        let retry_topic = retry_topic.filter(|t| self.retry_topic_exists(t));
+        let retry_bounds = match &retry_topic {
+            Some(t) => bounds_of(self.store(), t).unwrap_or_default(),
+            None => Vec::new(),
+        };
         let now = self.clock().now_ms();
         let (taken, lease_ms) = {
             let mut g = cell.lock();
             let taken = g
-                .take(member, now, &bounds, max_messages)
+                .take_with_retries(member, now, &bounds, &retry_bounds, max_messages)
                 .map_err(|_| BrokerError::UnknownMember(member))?;
             (taken, g.settings().lease_ms)
         };
@@ -106,19 +121,34 @@ impl Groups {
             }
             let mut seen = vec![false; run.len()];
             let left = budget.max.saturating_sub(r.out.items.len());
+            let retry = start.queue >= RETRY_QUEUE;
+            let (read_topic, read_queue) = match (&retry_topic, retry) {
+                (Some(t), true) => (t.as_str(), start.queue - RETRY_QUEUE),
+                _ => (topic.as_str(), start.queue),
+            };
+            let keep_all = |_: u32| true;
+            let keep: &dyn Fn(u32) -> bool = if retry { &keep_all } else { &keep };
             let read = self.store().read_with(
-                &topic,
-                start.queue,
+                read_topic,
+                read_queue,
                 start.offset,
                 run.len(),
                 left,
-                &keep,
+                keep,
                 |view| {
                     let k = (view.queue_offset - start.offset) as usize;
                     if k >= run.len() {
                         return Ok(()); // past the run (holes before it): not handed out here
                     }
-                    if let Some((batch, batched)) = &mut r.batch {
+                    if retry {
+                        let size = EncodedDeliveries::OVERHEAD + view.content.len();
+                        if !r.full && r.fits(size, budget) {
+                            push_retry(&mut r.out, lease, run[k], view);
+                            seen[k] = true;
+                        } else {
+                            r.full = true;
+                        }
+                    } else if let Some((batch, batched)) = &mut r.batch {
                         batch.push_record(view, run[k].attempt);
                         batched.push(run[k]);
                         seen[k] = true;
@@ -172,6 +202,29 @@ impl Groups {
             _ => Ok(r.out),
         }
     }
+}
+
+/// A retry-topic delivery: on its wire queue id, with the attempt count the message carries.
+fn push_retry(
+    out: &mut EncodedDeliveries,
+    lease: u32,
+    h: Handout,
+    view: &crate::storage::record::RecordView<'_>,
+) {
+    let earlier = view
+        .message()
+        .map(|m| timer_retry::earlier_attempts(&m))
+        .unwrap_or(0);
+    out.push_parts(&DeliveryParts {
+        lease,
+        attempt: earlier.saturating_add(h.attempt),
+        queue: h.queue,
+        offset: h.offset,
+        stored_at: view.stored_at,
+        born_at: view.born_at,
+        id: &view.id.0,
+        content: view.content,
+    });
 }
 
 /// Decides the batch with the member's filter and files every message: delivered (within the

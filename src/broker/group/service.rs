@@ -1,11 +1,11 @@
 //! The consumer-group service: runs the pure [`Group`] state machines for the broker. It owns
 //! the registry of groups and connected members, resolves queue bounds from the store, writes
-//! dead letters, persists progress, and wakes waiting receivers. Its deadlines (leases,
-//! retries, sessions, persistence, dead-letter retries) are driven by the broker's timer
-//! driver through [`Timed`]. It does not read messages for members (`read`) nor speak the
+//! dead letters and retries through the timer, persists progress, and wakes waiting receivers.
+//! Its deadlines (leases, retries, sessions, persistence, failed writes tried again) are
+//! driven by the broker's timer driver through [`Timed`]. It does not read messages for members (`read`) nor speak the
 //! wire protocol (`handler`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::state::{DeadLetter, Group, GroupSnapshot, Member, Mode, Policy, Settings};
-use super::{dead_letter, files};
+use super::state::{DeadLetter, Forward, Group, GroupSnapshot, Member, Mode, Policy, Settings};
+use super::{dead_letter, files, timer_retry};
 use crate::broker::appends::Appends;
+use crate::broker::delay::Delays;
 use crate::broker::filters::SharedFilter;
 use crate::broker::timer::{Rearm, Timed};
 use crate::broker::{BrokerError, Result};
@@ -24,8 +25,8 @@ use crate::config::GroupsConfig;
 use crate::protocol::{self as wire, FilterSpec, JoinRequest, ResetTo, StartPosition};
 use crate::storage::{Durability, Store, TopicName};
 
-/// A dead-letter write that failed is tried again after this.
-const DEAD_LETTER_RETRY: Duration = Duration::from_secs(1);
+/// A dead-letter or retry write that failed is tried again after this.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 /// The connection a request came on.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +44,15 @@ pub struct GroupsOptions {
     /// Of the `%DLQ%` topics it creates.
     pub dead_letter_durability: Durability,
     pub appends: Arc<Appends>,
+    /// The durable timer that group retries go through.
+    pub delays: Arc<Delays>,
     pub rearm: Rearm,
+}
+
+/// A failed message on its way out of a window.
+enum Moving {
+    Dead(DeadLetter),
+    Forward(Forward),
 }
 
 /// Every group of the broker and the members connected to them.
@@ -54,14 +63,17 @@ pub struct Groups {
     config: GroupsConfig,
     dead_letter_durability: Durability,
     appends: Arc<Appends>,
+    delays: Arc<Delays>,
     rearm: Rearm,
     by_name: Mutex<BTreeMap<String, Arc<GroupCell>>>,
+    /// Retry topics that exist: a take looks at a member's only once it does.
+    retry_topics: Mutex<HashSet<String>>,
     members: Mutex<HashMap<u64, MemberRef>>,
     next_member: AtomicU64,
     /// When changed groups are written next (ms since the epoch).
     next_persist: AtomicI64,
-    /// Dead letters whose write failed, with when to try again.
-    dead_letter_retries: Mutex<Vec<(Arc<GroupCell>, DeadLetter, i64)>>,
+    /// Dead letters and retries whose write failed, with when to try again.
+    write_retries: Mutex<Vec<(Arc<GroupCell>, Moving, i64)>>,
 }
 
 pub(super) struct MemberRef {
@@ -69,6 +81,8 @@ pub(super) struct MemberRef {
     conn: u64,
     remote: String,
     pub topic: String,
+    /// The group's retry topic for `topic`, when its retries go through the timer.
+    pub retry_topic: Option<String>,
     /// The subscription's filter, as asked for and as running.
     pub filter: Option<(FilterSpec, SharedFilter)>,
 }
@@ -135,19 +149,28 @@ impl Groups {
             })
             .collect();
         let first_persist = o.clock.now_ms() + o.config.persist_interval.as_millis() as i64;
+        let retry_topics = o
+            .store
+            .list_topics()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .filter(|t| timer_retry::is_retry_topic(t))
+            .collect();
         Ok(Groups {
             store: o.store,
             dir,
             dead_letter_durability: o.dead_letter_durability,
             appends: o.appends,
+            delays: o.delays,
             rearm: o.rearm,
             config: o.config,
             clock: o.clock,
             by_name: Mutex::new(by_name),
+            retry_topics: Mutex::new(retry_topics),
             members: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
             next_persist: AtomicI64::new(first_persist),
-            dead_letter_retries: Mutex::new(Vec::new()),
+            write_retries: Mutex::new(Vec::new()),
         })
     }
 
@@ -223,7 +246,7 @@ impl Groups {
                 })
                 .clone()
         };
-        {
+        let retry_topic = {
             let mut g = cell.lock();
             let live = g.members().next().is_some();
             let mode: Mode = j.mode.into();
@@ -247,6 +270,11 @@ impl Groups {
                 },
                 &joining.starts,
             );
+            g.retry_topic(&j.topic)
+        };
+        if let Some(retry) = &retry_topic {
+            // Retries stored in the retry topic wake the topic's waiting receivers.
+            self.appends.link(retry, &j.topic);
         }
         self.members.lock().expect("members lock").insert(
             id,
@@ -255,6 +283,7 @@ impl Groups {
                 conn: joining.conn.id,
                 remote: joining.conn.remote.to_string(),
                 topic: j.topic.clone(),
+                retry_topic,
                 filter: j.filter.clone().zip(joining.filter),
             },
         );
@@ -362,20 +391,20 @@ impl Groups {
     ) -> Result<(u64, u64)> {
         let cell = self.cell_of(member)?;
         let now = self.clock.now_ms();
-        let (result, dead) = {
+        let (result, out) = {
             let mut g = cell.lock();
             let r = match nack_reason {
                 None => g.ack(member, now, ranges),
                 Some(reason) => g.nack(member, now, ranges, reason),
             };
-            (r, g.take_dead_letters())
+            (r, moving_of(&mut g))
         };
         if nack_reason.is_some() {
             self.rearm.wake(); // a retry deadline
         }
-        if !dead.is_empty() {
+        if !out.is_empty() {
             let this = self.clone();
-            tokio::task::spawn_blocking(move || this.write_dead_letters(&cell, dead));
+            tokio::task::spawn_blocking(move || this.write_out(&cell, out));
         }
         let (done, stale) = result.map_err(|_| BrokerError::UnknownMember(member))?;
         if done == 0 && stale > 0 {
@@ -390,15 +419,35 @@ impl Groups {
         self.rearm.wake_before(expiry);
     }
 
-    /// Writes dead letters on the blocking pool; each is marked done once stored. A failed
-    /// write is tried again after [`DEAD_LETTER_RETRY`], by the timer driver.
-    fn write_dead_letters(&self, cell: &Arc<GroupCell>, dead: Vec<DeadLetter>) {
-        if dead.is_empty() {
+    /// Whether a retry topic was created: a take looks at it only then.
+    pub(super) fn retry_topic_exists(&self, topic: &str) -> bool {
+        self.retry_topics
+            .lock()
+            .expect("retry topics")
+            .contains(topic)
+    }
+
+    /// Writes failed messages out of their windows (blocking): dead letters to `%DLQ%`, retries
+    /// to the timer. Each is marked done once stored; a failed write is tried again after
+    /// [`WRITE_RETRY`], by the timer driver.
+    fn write_out(&self, cell: &Arc<GroupCell>, out: Vec<Moving>) {
+        if out.is_empty() {
             return;
         }
-        let name = cell.lock().name().to_string();
+        let (name, max_attempts) = {
+            let g = cell.lock();
+            (g.name().to_string(), g.settings().max_attempts)
+        };
         let mut failed = Vec::new();
-        for d in dead {
+        let mut forwards = Vec::new();
+        for m in out {
+            let d = match m {
+                Moving::Forward(f) => {
+                    forwards.push(f);
+                    continue;
+                }
+                Moving::Dead(d) => d,
+            };
             match dead_letter::write(&self.store, &name, &d, self.dead_letter_durability) {
                 Ok(()) => {
                     cell.lock().dead_lettered(&d);
@@ -406,20 +455,54 @@ impl Groups {
                 }
                 Err(e) => {
                     crate::error_limited!("dead letter", group = %name, error = %e, "cannot write a dead letter; will try again");
-                    failed.push(d);
+                    failed.push(Moving::Dead(d));
                 }
             }
         }
+        if !forwards.is_empty() {
+            let policy = policy_of(&self.config);
+            let writer = timer_retry::Writer {
+                store: &self.store,
+                delays: &self.delays,
+                group: &name,
+                delays_ms: &policy.retry_delays_ms,
+                max_attempts,
+                now: self.clock.now_ms(),
+                durability: self.dead_letter_durability,
+            };
+            let (done, again) = timer_retry::write(&writer, forwards);
+            {
+                let mut known = self.retry_topics.lock().expect("retry topics");
+                for f in &done {
+                    if let Some(t) = timer_retry::topic_of(&name, &f.topic) {
+                        known.insert(t);
+                    }
+                }
+            }
+            let mut g = cell.lock();
+            for f in &done {
+                g.forwarded(f);
+            }
+            drop(g);
+            failed.extend(again.into_iter().map(Moving::Forward));
+            // Windows moved on: write them soon, so a crash does not deliver a message both
+            // from its queue and, later, from the retry topic.
+            self.persist_soon();
+        }
         cell.bump();
         if !failed.is_empty() {
-            let at = self.clock.now_ms() + DEAD_LETTER_RETRY.as_millis() as i64;
-            let mut retries = self
-                .dead_letter_retries
-                .lock()
-                .expect("dead letter retries");
-            retries.extend(failed.into_iter().map(|d| (cell.clone(), d, at)));
+            let at = self.clock.now_ms() + WRITE_RETRY.as_millis() as i64;
+            let mut retries = self.write_retries.lock().expect("write retries");
+            retries.extend(failed.into_iter().map(|m| (cell.clone(), m, at)));
             self.rearm.wake();
         }
+    }
+
+    /// Brings the next persistence forward to now.
+    fn persist_soon(&self) {
+        let now = self.clock.now_ms();
+        self.next_persist.fetch_min(now, Ordering::AcqRel);
+        self.rearm.wake();
     }
 
     pub fn list(&self) -> Vec<wire::GroupSummary> {
@@ -574,7 +657,8 @@ impl Groups {
             .collect())
     }
 
-    /// Deletes a group with no live members, and its persisted progress (blocking).
+    /// Deletes a group with no live members, its persisted progress and its retry topics
+    /// (blocking).
     pub fn delete(&self, name: &str) -> Result<()> {
         let mut map = self.by_name.lock().expect("groups lock");
         let Some(cell) = map.get(name) else {
@@ -588,6 +672,14 @@ impl Groups {
         }
         files::remove(&self.dir, name)?;
         map.remove(name);
+        // Its retry topics go too; retries still in the timer then end undelivered.
+        for t in self.store.list_topics() {
+            let t = t.name.to_string();
+            if timer_retry::is_retry_topic_of(name, &t) {
+                self.store.delete_topic(&t)?;
+                self.retry_topics.lock().expect("retry topics").remove(&t);
+            }
+        }
         Ok(())
     }
 
@@ -622,9 +714,9 @@ impl Timed for Groups {
             .into_iter()
             .filter_map(|(_, c)| c.lock().next_deadline());
         let retries = self
-            .dead_letter_retries
+            .write_retries
             .lock()
-            .expect("dead letter retries")
+            .expect("write retries")
             .iter()
             .map(|(_, _, at)| *at)
             .min();
@@ -632,15 +724,16 @@ impl Timed for Groups {
         groups.chain(retries).chain([persist]).min()
     }
 
-    /// Expires sessions and leases, wakes due retries, writes dead letters, retries failed
-    /// dead-letter writes, and persists changed groups when their interval is up.
+    /// Expires sessions and leases, wakes due retries, writes dead letters and retries through
+    /// the timer, tries failed writes again, and persists changed groups when their interval is
+    /// up.
     fn poll(&self, now: i64) {
         for (_, cell) in self.cells() {
-            let (gone, woke, dead) = {
+            let (gone, woke, out) = {
                 let mut g = cell.lock();
                 let gone = g.expire_sessions(now);
                 let woke = g.poll(now);
-                (gone, woke, g.take_dead_letters())
+                (gone, woke, moving_of(&mut g))
             };
             if !gone.is_empty() {
                 let mut members = self.members.lock().expect("members lock");
@@ -652,21 +745,18 @@ impl Timed for Groups {
             if woke || !gone.is_empty() {
                 cell.bump();
             }
-            self.write_dead_letters(&cell, dead);
+            self.write_out(&cell, out);
         }
-        let due: Vec<(Arc<GroupCell>, DeadLetter)> = {
-            let mut retries = self
-                .dead_letter_retries
-                .lock()
-                .expect("dead letter retries");
+        let due: Vec<(Arc<GroupCell>, Moving)> = {
+            let mut retries = self.write_retries.lock().expect("write retries");
             let (due, later) = std::mem::take(&mut *retries)
                 .into_iter()
                 .partition(|(_, _, at)| *at <= now);
             *retries = later;
-            due.into_iter().map(|(c, d, _)| (c, d)).collect()
+            due.into_iter().map(|(c, m, _)| (c, m)).collect()
         };
-        for (cell, d) in due {
-            self.write_dead_letters(&cell, vec![d]);
+        for (cell, m) in due {
+            self.write_out(&cell, vec![m]);
         }
         if self.next_persist.load(Ordering::Acquire) <= now {
             let interval = self.config.persist_interval.as_millis() as i64;
@@ -675,6 +765,13 @@ impl Timed for Groups {
             self.persist();
         }
     }
+}
+
+/// What a group decided to move out of its windows since the last call.
+fn moving_of(g: &mut Group) -> Vec<Moving> {
+    let dead = g.take_dead_letters().into_iter().map(Moving::Dead);
+    dead.chain(g.take_forwards().into_iter().map(Moving::Forward))
+        .collect()
 }
 
 fn nonzero_or(v: u64, default: u64) -> u64 {
@@ -689,6 +786,7 @@ fn policy_of(c: &GroupsConfig) -> Policy {
             .map(|d| d.as_millis() as u64)
             .collect(),
         ordered_retry_ms: c.ordered_retry_interval.as_millis() as u64,
+        timer_retry_ms: c.timer_retry_threshold.map(|d| d.as_millis() as u64),
     }
 }
 

@@ -3,9 +3,16 @@
 //! nacks, retries and dead-lettering. Pure: no I/O; every input that depends on time takes
 //! `now` (ms since the epoch), and queue bounds come from the caller.
 //!
-//! It does not read messages, write the dead-letter topic or persist itself: the broker's
-//! group service does that with what this returns ([`Taken`], [`DeadLetter`],
-//! [`GroupSnapshot`]).
+//! A clustering group's retries that wait at least the policy's timer threshold leave the
+//! queue's window: the failed message becomes a [`Forward`], which the service writes as a
+//! delay message to the group's retry topic (`%RETRY%<group>%<topic>`, see [`timer_retry`]).
+//! Members of the topic take from that topic's subscription too; its queues appear in
+//! handouts, acks and nacks as `RETRY_QUEUE + q`. A retry-topic delivery that fails again is
+//! a forward as well, decided by the service, which knows the attempts the message carries.
+//!
+//! It does not read messages, write the dead-letter or retry topics, or persist itself: the
+//! broker's group service does that with what this returns ([`Taken`], [`DeadLetter`],
+//! [`Forward`], [`GroupSnapshot`]).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -13,6 +20,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::{Deserialize, Serialize};
 
 use super::retry::{self, Decision};
+use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::{Grant, Handout, QueueWindow, WindowSnapshot};
 use crate::protocol as wire;
 
@@ -83,6 +91,9 @@ pub struct Policy {
     pub retry_delays_ms: Vec<u64>,
     /// Ordered mode: how long a failed message's queue waits before the same message again.
     pub ordered_retry_ms: u64,
+    /// Clustering mode: retries waiting at least this long go through the durable timer
+    /// ([`Forward`]); `None` keeps them all in place.
+    pub timer_retry_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +132,23 @@ pub struct DeadLetter {
     pub queue: u32,
     pub offset: u64,
     pub attempt: u32,
+    pub reason: String,
+}
+
+/// A failed message to move out of its subscription's window: written by the service as a
+/// delay message to the group's retry topic (or, once its attempts are used up, to
+/// `%DLQ%<group>`), then reported with [`Group::forwarded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// The subscription it failed in: the consumed topic, or the group's retry topic for it.
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+    /// Deliveries from this subscription (a retry-topic message carries its earlier ones).
+    pub attempt: u32,
+    /// When to deliver it again, decided here for a first forward; `None` for a message that
+    /// failed in the retry topic: the service decides with its whole attempt count.
+    pub retry_at: Option<i64>,
     pub reason: String,
 }
 
@@ -196,6 +224,7 @@ pub struct Group {
     subs: BTreeMap<SubKey, Subscription>,
     next_lease: u32,
     dead_letters: Vec<DeadLetter>,
+    forwards: Vec<Forward>,
     /// Changed since the last snapshot.
     dirty: bool,
 }
@@ -210,6 +239,7 @@ impl Group {
             subs: BTreeMap::new(),
             next_lease: 1,
             dead_letters: Vec::new(),
+            forwards: Vec::new(),
             dirty: true,
         }
     }
@@ -259,6 +289,30 @@ impl Group {
     fn member_key(&self, id: u64) -> Result<SubKey, GroupError> {
         let m = self.members.get(&id).ok_or(GroupError::UnknownMember(id))?;
         Ok(self.key(&m.topic, &m.instance))
+    }
+
+    /// The retry topic of a topic this group consumes, when its retries go through the timer:
+    /// clustering mode, a threshold set, and a name that fits.
+    pub fn retry_topic(&self, topic: &str) -> Option<String> {
+        if self.settings.mode != Mode::Clustering || self.policy.timer_retry_ms.is_none() {
+            return None;
+        }
+        timer_retry::topic_of(&self.name, topic)
+    }
+
+    /// Whether a subscription's topic is one of this group's retry topics.
+    fn is_retry_topic(&self, topic: &str) -> bool {
+        timer_retry::is_retry_topic_of(&self.name, topic)
+    }
+
+    /// The subscription and window index an acked, nacked or handed-out queue id names: ids
+    /// from [`RETRY_QUEUE`] on are queues of the topic's retry subscription.
+    fn route(&self, key: &SubKey, queue: u32) -> Option<(SubKey, u32)> {
+        if queue < RETRY_QUEUE {
+            return Some((key.clone(), queue));
+        }
+        let retry = self.retry_topic(&key.0)?;
+        Some(((retry, String::new()), queue - RETRY_QUEUE))
     }
 
     /// Adds a member. `starts` (one offset per queue) places a subscription that does not exist
@@ -378,9 +432,48 @@ impl Group {
         bounds: &[(u64, u64)],
         max: usize,
     ) -> Result<Taken, GroupError> {
+        self.take_with_retries(id, now, bounds, &[], max)
+    }
+
+    /// [`Group::take`], with the bounds of the topic's retry topic (empty while it does not
+    /// exist): due retries first, as `RETRY_QUEUE + q`, then the topic's own queues.
+    pub fn take_with_retries(
+        &mut self,
+        id: u64,
+        now: i64,
+        bounds: &[(u64, u64)],
+        retry_bounds: &[(u64, u64)],
+        max: usize,
+    ) -> Result<Taken, GroupError> {
         // Not a sign of life: a subscription takes for its member without hearing from it.
         let key = self.member_key(id)?;
+        let mut handouts = Vec::new();
         let lease = self.next_lease;
+        if !retry_bounds.is_empty()
+            && let Some(retry) = self.retry_topic(&key.0)
+        {
+            let grant = Grant {
+                member: id,
+                lease,
+                deadline: now.saturating_add(self.settings.lease_ms as i64),
+                ordered: false,
+            };
+            let sub = self
+                .subs
+                .entry((retry, String::new()))
+                .or_insert_with(|| Subscription::new(&vec![0; retry_bounds.len()]));
+            Self::sync_bounds(sub, retry_bounds);
+            for (w, &(_, end)) in sub.windows.iter_mut().zip(retry_bounds) {
+                if handouts.len() >= max {
+                    break;
+                }
+                w.take(grant, end, max - handouts.len(), &mut handouts);
+            }
+            push_expiries(&mut sub.expiries, grant.deadline, lease, &handouts);
+            for h in &mut handouts {
+                h.queue += RETRY_QUEUE;
+            }
+        }
         self.next_lease = self.next_lease.wrapping_add(1).max(1);
         let ordered = self.settings.mode == Mode::Ordered;
         let grant = Grant {
@@ -400,7 +493,6 @@ impl Group {
             .subs
             .get_mut(&key)
             .expect("a member's subscription exists");
-        let mut handouts = Vec::new();
         let n = sub.windows.len();
         for i in 0..n {
             if handouts.len() >= max {
@@ -435,13 +527,17 @@ impl Group {
     /// Gives back handed-out messages that were not delivered after all.
     pub fn release(&mut self, id: u64, lease: u32, handouts: &[Handout]) {
         let Ok(key) = self.member_key(id) else { return };
-        if let Some(sub) = self.subs.get_mut(&key) {
-            for h in handouts {
-                if let Some(w) = sub.windows.get_mut(h.queue as usize) {
-                    w.release(h.offset, lease);
-                }
+        for h in handouts {
+            if let Some(w) = self.window_mut(&key, h.queue) {
+                w.release(h.offset, lease);
             }
         }
+    }
+
+    /// The window a queue id of a member's subscription names (see [`Group::route`]).
+    fn window_mut(&mut self, key: &SubKey, queue: u32) -> Option<&mut QueueWindow> {
+        let (key, q) = self.route(key, queue)?;
+        self.subs.get_mut(&key)?.windows.get_mut(q as usize)
     }
 
     /// Acks ranges; returns `(acked, stale)` message counts. Stale acks (expired, revoked or
@@ -454,21 +550,19 @@ impl Group {
     ) -> Result<(u64, u64), GroupError> {
         let key = self.member_key(id)?;
         self.heartbeat(id, now)?;
-        let sub = self
-            .subs
-            .get_mut(&key)
-            .expect("a member's subscription exists");
         let (mut acked, mut stale) = (0, 0);
         for r in ranges {
-            let n = match sub.windows.get_mut(r.queue as usize) {
+            let n = match self.window_mut(&key, r.queue) {
                 Some(w) => w.ack(r.offset, u64::from(r.count), r.lease),
                 None => 0,
             };
             acked += n;
             stale += u64::from(r.count) - n;
         }
-        for w in &mut sub.windows {
-            w.settle_handover();
+        if let Some(sub) = self.subs.get_mut(&key) {
+            for w in &mut sub.windows {
+                w.settle_handover();
+            }
         }
         if acked > 0 {
             self.dirty = true;
@@ -489,8 +583,12 @@ impl Group {
         self.heartbeat(id, now)?;
         let (mut nacked, mut stale) = (0, 0);
         for r in ranges {
+            let Some((sub_key, queue)) = self.route(&key, r.queue) else {
+                stale += u64::from(r.count);
+                continue;
+            };
             for offset in r.offset..r.offset.saturating_add(u64::from(r.count)) {
-                if self.fail(&key, r.queue, offset, r.lease, now, reason) {
+                if self.fail(&sub_key, queue, offset, r.lease, now, reason) {
                     nacked += 1;
                 } else {
                     stale += 1;
@@ -500,7 +598,8 @@ impl Group {
         Ok((nacked, stale))
     }
 
-    /// A delivery failed (nack or lease expiry): wait for a retry, or dead-letter.
+    /// A delivery failed (nack or lease expiry): wait for a retry in place, forward it to the
+    /// timer, or dead-letter.
     fn fail(
         &mut self,
         key: &SubKey,
@@ -512,6 +611,11 @@ impl Group {
     ) -> bool {
         let mode = self.settings.mode;
         let max_attempts = self.settings.max_attempts;
+        let in_retry_topic = self.is_retry_topic(&key.0);
+        let timer_from = self
+            .retry_topic(&key.0)
+            .and(self.policy.timer_retry_ms)
+            .map(|ms| now.saturating_add(ms as i64));
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };
@@ -521,6 +625,21 @@ impl Group {
         let Some(failed) = w.fail(offset, lease) else {
             return false;
         };
+        let forward = |retry_at| Forward {
+            topic: key.0.clone(),
+            queue,
+            offset,
+            attempt: failed.attempt,
+            retry_at,
+            reason: reason.to_string(),
+        };
+        if in_retry_topic {
+            // Its earlier attempts are in the message: the service decides.
+            w.moving_out(offset);
+            self.forwards.push(forward(None));
+            self.dirty = true;
+            return true;
+        }
         let delays: &[u64] = if mode == Mode::Ordered {
             w.revoke_above(offset);
             &[self.policy.ordered_retry_ms]
@@ -530,12 +649,16 @@ impl Group {
         let decision = retry::decide(delays, max_attempts, failed.attempt, now);
         w.settle_handover();
         match decision {
+            Decision::RetryAt(due) if timer_from.is_some_and(|from| due >= from) => {
+                w.moving_out(offset);
+                self.forwards.push(forward(Some(due)));
+            }
             Decision::RetryAt(due) => {
                 w.wait(offset, due);
                 sub.waits.push(Reverse((due, queue, offset)));
             }
             Decision::DeadLetter => {
-                w.dead_lettering(offset);
+                w.moving_out(offset);
                 self.dead_letters.push(DeadLetter {
                     topic: key.0.clone(),
                     instance: key.1.clone(),
@@ -632,13 +755,27 @@ impl Group {
 
     /// The dead-letter copy of a message is stored: it is done.
     pub fn dead_lettered(&mut self, d: &DeadLetter) {
-        let key = (d.topic.clone(), d.instance.clone());
+        self.finish(&(d.topic.clone(), d.instance.clone()), d.queue, d.offset);
+    }
+
+    /// Failed messages decided for the timer since the last call.
+    pub fn take_forwards(&mut self) -> Vec<Forward> {
+        std::mem::take(&mut self.forwards)
+    }
+
+    /// A forward is stored (its retry scheduled, or its dead-letter copy written): it is done
+    /// here.
+    pub fn forwarded(&mut self, f: &Forward) {
+        self.finish(&(f.topic.clone(), String::new()), f.queue, f.offset);
+    }
+
+    fn finish(&mut self, key: &SubKey, queue: u32, offset: u64) {
         if let Some(w) = self
             .subs
-            .get_mut(&key)
-            .and_then(|s| s.windows.get_mut(d.queue as usize))
+            .get_mut(key)
+            .and_then(|s| s.windows.get_mut(queue as usize))
         {
-            w.finish(d.offset);
+            w.finish(offset);
             self.dirty = true;
         }
     }
@@ -646,11 +783,7 @@ impl Group {
     /// Offsets that hold no message (holes in the queue) are done.
     pub fn skip(&mut self, id: u64, lease: u32, queue: u32, offsets: &[u64]) {
         let Ok(key) = self.member_key(id) else { return };
-        if let Some(w) = self
-            .subs
-            .get_mut(&key)
-            .and_then(|s| s.windows.get_mut(queue as usize))
-        {
+        if let Some(w) = self.window_mut(&key, queue) {
             for &o in offsets {
                 if w.ack(o, 1, lease) == 0 {
                     w.finish(o);
@@ -693,6 +826,7 @@ impl Group {
                 .retain(|Reverse((_, q, _))| queue.is_some_and(|only| only != *q));
         }
         self.dead_letters.clear();
+        self.forwards.retain(|f| f.topic != topic);
         self.dirty = true;
     }
 

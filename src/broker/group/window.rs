@@ -4,8 +4,9 @@
 //! Every offset below `base` (the acked watermark) is done. Offsets `base..cursor` have a slot
 //! each; offsets from `cursor` on were never handed out. Done slots at the front are dropped as
 //! the watermark passes them, so the window holds what is in flight plus whatever is acked
-//! above an unacked message. A message stuck in a long retry wait keeps the window open behind
-//! it (32 bytes per later offset); that is the price of per-message acks.
+//! above an unacked message. A message waiting for a retry in place keeps the window open
+//! behind it (32 bytes per later offset); that is why a clustering group's long retries leave
+//! the window for the durable timer (`timer_retry`).
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -19,8 +20,8 @@ pub enum SlotState {
     Leased,
     /// Failed; waits for its retry time.
     Waiting,
-    /// Being copied to the dead-letter topic.
-    DeadLettering,
+    /// Being copied out: to the dead-letter topic, or to the timer for a retry.
+    MovingOut,
     Done,
 }
 
@@ -70,7 +71,7 @@ pub struct QueueWindow {
     /// Offsets in the window whose slot is `Ready`.
     ready: BTreeSet<u64>,
     leased: u64,
-    /// `Waiting` plus `DeadLettering`.
+    /// `Waiting` plus `MovingOut`.
     held: u64,
     /// The member that owns this queue (ordered mode).
     pub owner: Option<u64>,
@@ -157,7 +158,7 @@ impl QueueWindow {
                 self.ready.remove(&offset);
             }
             SlotState::Leased => self.leased -= 1,
-            SlotState::Waiting | SlotState::DeadLettering => self.held -= 1,
+            SlotState::Waiting | SlotState::MovingOut => self.held -= 1,
             SlotState::Done => {}
         }
         match state {
@@ -165,7 +166,7 @@ impl QueueWindow {
                 self.ready.insert(offset);
             }
             SlotState::Leased => self.leased += 1,
-            SlotState::Waiting | SlotState::DeadLettering => self.held += 1,
+            SlotState::Waiting | SlotState::MovingOut => self.held += 1,
             SlotState::Done => {}
         }
         self.slots[i].state = state;
@@ -264,7 +265,7 @@ impl QueueWindow {
     }
 
     /// Takes back a leased offset (nack or expiry) if `lease` is still its lease; the caller
-    /// decides between [`QueueWindow::wait`] and [`QueueWindow::dead_lettering`].
+    /// decides between [`QueueWindow::wait`] and [`QueueWindow::moving_out`].
     pub fn fail(&mut self, offset: u64, lease: u32) -> Option<Failed> {
         if !self.leased_by(offset, lease) {
             return None;
@@ -300,9 +301,11 @@ impl QueueWindow {
         }
     }
 
-    pub fn dead_lettering(&mut self, offset: u64) {
+    /// A failed offset is being copied out (to the dead-letter topic, or to the timer for a
+    /// retry through the retry topic); [`QueueWindow::finish`] ends it once stored.
+    pub fn moving_out(&mut self, offset: u64) {
         if self.index(offset).is_some() {
-            self.set_state(offset, SlotState::DeadLettering);
+            self.set_state(offset, SlotState::MovingOut);
         }
     }
 

@@ -15,6 +15,7 @@ fn policy() -> Policy {
     Policy {
         retry_delays_ms: vec![100, 200],
         ordered_retry_ms: 50,
+        timer_retry_ms: None,
     }
 }
 
@@ -380,4 +381,137 @@ fn a_held_member_stays_alive_past_its_session_timeout() {
     assert_eq!(g.next_deadline(), Some(70_001));
     g.poll(70_001);
     assert!(g.member(1).is_none(), "silent after the hold ended");
+}
+
+/// A clustering group whose retries from 1 s on go through the timer.
+fn timer_group(mode: Mode) -> Group {
+    let policy = Policy {
+        retry_delays_ms: vec![100, 5_000],
+        ordered_retry_ms: 50,
+        timer_retry_ms: Some(1_000),
+    };
+    let mut g = Group::new("g", settings(mode), policy);
+    g.join(member(1, "i1"), &[0]);
+    g
+}
+
+fn nack_one(g: &mut Group, id: u64, now: i64, queue: u32, offset: u64, lease: u32) {
+    let r = AckRange {
+        queue,
+        offset,
+        count: 1,
+        lease,
+    };
+    assert_eq!(g.nack(id, now, &[r], "boom").unwrap(), (1, 0));
+}
+
+#[test]
+fn a_long_retry_leaves_the_window_through_the_timer() {
+    let mut g = timer_group(Mode::Clustering);
+    let bounds = [(0, 2)];
+    let t = g.take(1, 0, &bounds, 1).unwrap();
+    // A 100 ms retry is short: it waits in place.
+    nack_one(&mut g, 1, 0, 0, 0, t.lease);
+    assert!(g.take_forwards().is_empty());
+    assert!(g.poll(100));
+    let t = g.take(1, 100, &bounds, 1).unwrap();
+    assert_eq!(t.handouts[0].attempt, 2);
+    // A 5 s retry goes to the timer; the window holds it only until that is stored.
+    nack_one(&mut g, 1, 200, 0, 0, t.lease);
+    let f = g.take_forwards();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].topic.as_str(), f[0].queue, f[0].offset, f[0].attempt),
+        ("t", 0, 0, 2)
+    );
+    assert_eq!(f[0].retry_at, Some(5_200));
+    assert!(f[0].reason.contains("boom"));
+    assert_eq!(g.progress(|_| vec![2])[0].retrying, 1);
+    let t2 = g.take(1, 200, &bounds, 10).unwrap();
+    assert_eq!(t2.handouts.len(), 1, "the next message goes out meanwhile");
+    ack_all(&mut g, 1, 200, &t2);
+    g.forwarded(&f[0]);
+    let p = g.progress(|_| vec![2]);
+    assert_eq!(
+        (p[0].acked, p[0].retrying),
+        (2, 0),
+        "nothing holds the queue"
+    );
+    // Past the leases, nothing of the message is left to wake for: only the session.
+    assert!(!g.poll(1_300));
+    assert!(g.take_forwards().is_empty());
+    assert_eq!(g.next_deadline(), Some(10_201));
+}
+
+#[test]
+fn retries_are_taken_from_the_retry_topic_on_their_own_queue_ids() {
+    let mut g = timer_group(Mode::Clustering);
+    let retry = g.retry_topic("t").unwrap();
+    assert_eq!(retry, "%RETRY%g%t");
+    let t = g.take_with_retries(1, 0, &[(0, 1)], &[(0, 2)], 10).unwrap();
+    let queues: Vec<(u32, u64)> = t.handouts.iter().map(|h| (h.queue, h.offset)).collect();
+    assert_eq!(
+        queues,
+        vec![(RETRY_QUEUE, 0), (RETRY_QUEUE, 1), (0, 0)],
+        "due retries first"
+    );
+    // Ack one retry, nack the other: a retry-topic failure is the service's to decide.
+    let ack = AckRange {
+        queue: RETRY_QUEUE,
+        offset: 0,
+        count: 1,
+        lease: t.lease,
+    };
+    assert_eq!(g.ack(1, 10, &[ack]).unwrap(), (1, 0));
+    nack_one(&mut g, 1, 10, RETRY_QUEUE, 1, t.lease);
+    let f = g.take_forwards();
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (f[0].topic.as_str(), f[0].queue, f[0].offset, f[0].retry_at),
+        (retry.as_str(), 0, 1, None)
+    );
+    g.forwarded(&f[0]);
+    let p = g.progress(|_| vec![2]);
+    let r = p.iter().find(|p| p.topic == retry).unwrap();
+    assert_eq!((r.acked, r.retrying, r.in_flight), (2, 0, 0));
+    // The retry subscription's progress survives a restart.
+    let back = Group::restore(&g.snapshot(), policy());
+    let p = back.progress(|_| vec![2]);
+    assert_eq!(p.iter().find(|p| p.topic == retry).unwrap().acked, 2);
+    // An expired lease on a retry is a forward too.
+    let mut g = timer_group(Mode::Clustering);
+    g.take_with_retries(1, 0, &[(0, 0)], &[(0, 1)], 10).unwrap();
+    g.poll(1_000);
+    let f = g.take_forwards();
+    assert_eq!(f.len(), 1);
+    assert!(f[0].reason.contains("lease expired"));
+}
+
+#[test]
+fn ordered_and_broadcasting_groups_keep_their_retries_in_place() {
+    for mode in [Mode::Ordered, Mode::Broadcasting] {
+        let mut g = timer_group(mode);
+        assert_eq!(g.retry_topic("t"), None);
+        // Retry bounds are ignored: such a group has no retry subscription.
+        let t = g.take_with_retries(1, 0, &[(0, 1)], &[(0, 5)], 10).unwrap();
+        assert_eq!(t.handouts.len(), 1);
+        let r = AckRange {
+            queue: 0,
+            offset: 0,
+            count: 1,
+            lease: t.lease,
+        };
+        g.nack(1, 0, &[r], "x").unwrap();
+        assert!(g.take_forwards().is_empty(), "{mode:?}");
+        assert_eq!(g.progress(|_| vec![1])[0].retrying, 1);
+    }
+    // A retry-topic queue id without a retry topic is stale.
+    let mut g = group(Mode::Clustering, 1, &[1]);
+    let r = AckRange {
+        queue: RETRY_QUEUE,
+        offset: 0,
+        count: 1,
+        lease: 1,
+    };
+    assert_eq!(g.nack(1, 0, &[r], "x").unwrap(), (0, 1));
 }

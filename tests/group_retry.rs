@@ -1,0 +1,260 @@
+//! Group retries through the durable timer, end to end over QUIC on a manual clock: a long
+//! retry leaves its queue's window at once, waits in the timer across a restart, comes back
+//! from the group's retry topic at its time with its attempt count, and is dead-lettered with
+//! its origin once its attempts are used up.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::server::{connect, number_of, produce_all, test_config};
+use lockgate::broker::group::timer_retry::{self, RETRY_QUEUE};
+use lockgate::client::Client;
+use lockgate::clock::Clock;
+use lockgate::protocol::{
+    AckRange, FetchRequest, GroupDelivered, JoinRequest, Mode, ProduceMessage, Route, StartPosition,
+};
+use lockgate::server::Running;
+use lockgate::storage::{Durability, Message};
+
+/// Upper bound for any wait in these tests: reaching it is a failure, not a pass.
+const PATIENCE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn join() -> JoinRequest {
+    JoinRequest {
+        group: "billing".into(),
+        topic: "orders".into(),
+        instance: String::new(),
+        mode: Mode::Clustering,
+        start: StartPosition::Earliest,
+        lease_ms: 0,
+        max_attempts: 3,
+        // The clock jumps hours ahead: the member must outlive that.
+        session_timeout_ms: 100 * 3_600_000,
+        filter: None,
+    }
+}
+
+fn range(m: &GroupDelivered) -> AckRange {
+    AckRange {
+        queue: m.delivered.queue,
+        offset: m.delivered.offset,
+        count: 1,
+        lease: m.lease,
+    }
+}
+
+/// Receives until `n` messages came, by number.
+async fn receive_n(client: &Client, member: u64, n: usize) -> BTreeMap<u64, GroupDelivered> {
+    let mut got = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while got.len() < n {
+        assert!(tokio::time::Instant::now() < deadline, "only {got:?} came");
+        let batch = client
+            .receive(member, n as u32, 1 << 20, Duration::from_secs(5))
+            .await
+            .unwrap();
+        for m in batch {
+            got.insert(number_of(&m.delivered.message.body), m);
+        }
+    }
+    got
+}
+
+/// Waits until `check` holds for the group's progress on `topic` (acked, retrying) summed.
+async fn until_progress(client: &Client, topic: &str, want: (u64, u64)) {
+    let waiting = async {
+        loop {
+            let g = client.describe_group("billing").await.unwrap();
+            let p = g.progress.iter().filter(|p| p.topic == topic);
+            let got = p.fold((0, 0), |(a, r), p| (a + p.acked, r + p.retrying));
+            if got == want {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, waiting).await.unwrap();
+}
+
+async fn start(config: &lockgate::config::Config, clock: &Clock) -> Running {
+    Running::start_with_clock(config, clock.clone())
+        .await
+        .expect("server starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_retry_waits_in_the_timer_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![HOUR * 2];
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let running = start(&config, &clock).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("orders", 1, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    let messages = (0..3u64).map(|n| ProduceMessage {
+        route: Route::Queue(0),
+        message: Message {
+            body: n.to_le_bytes().to_vec(),
+            ..Message::default()
+        },
+    });
+    produce_all(&client, "orders", messages).await;
+    let member = client.join_group(join()).await.unwrap();
+    let first = receive_n(&client, member, 3).await;
+    assert!(first.values().all(|m| m.attempt == 1));
+    client
+        .nack(
+            member,
+            "db down",
+            vec![range(&first[&0]), range(&first[&1])],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client.ack(member, vec![range(&first[&2])]).await.unwrap(),
+        (1, 0)
+    );
+    // The two-hour retries are in the timer: the queue's progress is past them.
+    until_progress(&client, "orders", (3, 0)).await;
+    let retry_topic = timer_retry::topic_of("billing", "orders").unwrap();
+    let stats = client.delay_stats().await.unwrap();
+    assert_eq!(stats.topics, vec![(retry_topic.clone(), 2)]);
+    client.close().await;
+    running.stop().await.unwrap();
+
+    // Restarted, an hour later: nothing is due yet.
+    clock.advance(HOUR);
+    let running = start(&config, &clock).await;
+    let client = connect(&running, dir.path()).await;
+    let member = client.join_group(join()).await.unwrap();
+    let early = client
+        .receive(member, 10, 1 << 20, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{early:?}");
+    // At their time, both come back from the retry topic with their attempt count.
+    clock.advance(HOUR);
+    let second = receive_n(&client, member, 2).await;
+    for (n, m) in &second {
+        assert_eq!(m.attempt, 2, "message {n}");
+        assert_eq!(m.delivered.queue, RETRY_QUEUE);
+        let p = &m.delivered.message.properties;
+        assert_eq!(p[timer_retry::PROP_TOPIC], "orders");
+        assert_eq!(p[timer_retry::PROP_QUEUE], "0");
+        assert_eq!(p[timer_retry::PROP_OFFSET], n.to_string());
+        assert_eq!(p[timer_retry::PROP_ATTEMPTS], "1");
+        assert!(p[timer_retry::PROP_REASON].contains("db down"));
+        assert_eq!(m.delivered.message.id, first[n].delivered.message.id);
+        assert!(m.delivered.stored_at >= clock.now_ms() - 1);
+    }
+    // One is acked (done), the other fails again: back to the timer, then its last attempt.
+    assert_eq!(
+        client.ack(member, vec![range(&second[&1])]).await.unwrap(),
+        (1, 0)
+    );
+    client
+        .nack(member, "still down", vec![range(&second[&0])])
+        .await
+        .unwrap();
+    until_progress(&client, &retry_topic, (2, 0)).await;
+    clock.advance(HOUR * 2);
+    let third = receive_n(&client, member, 1).await;
+    assert_eq!(third[&0].attempt, 3);
+    client
+        .nack(member, "gave up", vec![range(&third[&0])])
+        .await
+        .unwrap();
+
+    // Its attempts used up, it is dead-lettered with where it first was.
+    let dlq = lockgate::broker::dead_letter_topic("billing");
+    let dead = async {
+        loop {
+            if let Ok((_, q)) = client.describe_topic(&dlq).await
+                && q[0].next == 1
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, dead).await.unwrap();
+    let (_, dead) = client
+        .fetch(FetchRequest {
+            topic: dlq,
+            queue: 0,
+            offset: 0,
+            max_messages: 10,
+            max_bytes: 1 << 20,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap();
+    let p = &dead[0].message.properties;
+    assert_eq!(number_of(&dead[0].message.body), 0);
+    assert_eq!(p[lockgate::broker::PROP_TOPIC], "orders");
+    assert_eq!(p[lockgate::broker::PROP_QUEUE], "0");
+    assert_eq!(p[lockgate::broker::PROP_OFFSET], "0");
+    assert_eq!(p[lockgate::broker::PROP_ATTEMPTS], "3");
+    assert!(p[lockgate::broker::PROP_REASON].contains("gave up"));
+    until_progress(&client, &retry_topic, (3, 0)).await;
+    assert!(client.delay_stats().await.unwrap().topics.is_empty());
+    // The retry topic is the group's: nobody produces to it or reads it directly.
+    let refused = client
+        .fetch(FetchRequest {
+            topic: retry_topic,
+            queue: 0,
+            offset: 0,
+            max_messages: 10,
+            max_bytes: 1 << 20,
+            max_wait_ms: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status(),
+        Some(lockgate::protocol::Status::ReservedName)
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_retries_and_off_keep_retrying_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![HOUR];
+    config.groups.timer_retry_threshold = None;
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let running = start(&config, &clock).await;
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("orders", 1, Some(Durability::Sync), 0)
+        .await
+        .unwrap();
+    let messages = (0..1u64).map(|n| ProduceMessage {
+        route: Route::Queue(0),
+        message: Message {
+            body: n.to_le_bytes().to_vec(),
+            ..Message::default()
+        },
+    });
+    produce_all(&client, "orders", messages).await;
+    let member = client.join_group(join()).await.unwrap();
+    let first = receive_n(&client, member, 1).await;
+    client
+        .nack(member, "x", vec![range(&first[&0])])
+        .await
+        .unwrap();
+    // With the timer off, the retry waits in the queue's window.
+    until_progress(&client, "orders", (0, 1)).await;
+    assert!(client.delay_stats().await.unwrap().topics.is_empty());
+    clock.advance(HOUR);
+    let again = receive_n(&client, member, 1).await;
+    assert_eq!((again[&0].attempt, again[&0].delivered.queue), (2, 0));
+    running.stop().await.unwrap();
+}
