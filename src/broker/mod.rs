@@ -149,7 +149,7 @@ impl Broker {
             Request::Produce(p) => self.dispatch_produce(produce::body_of(p)).await,
             // Levels and limits are checked as the delivery times are resolved.
             Request::Delay(crate::protocol::DelayRequest::Produce(p)) => {
-                delay::handler::dispatch_produce(self, p).await
+                self.dispatch_delayed(delay::handler::body_of(p)).await
             }
             other => {
                 let this = self.clone();
@@ -162,6 +162,11 @@ impl Broker {
     /// contents go from the frame into the log as they are.
     pub async fn dispatch_produce(self: &Arc<Self>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
         produce::dispatch(self, body).await
+    }
+
+    /// [`Broker::dispatch`] for a ProduceDelayed frame's body, decoded here without copying.
+    pub async fn dispatch_delayed(self: &Arc<Self>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
+        delay::handler::dispatch_produce(self, body).await
     }
 
     /// Handles a request to completion: checks its documented ranges, then routes it to its

@@ -88,27 +88,9 @@ impl DelayRequest {
     /// Produce parser).
     pub(super) fn decode_body(kind: Kind, body: &[u8]) -> Result<DelayRequest, ProtocolError> {
         if kind == Kind::ProduceDelayed {
-            let (view, rest) = ProduceView::decode_prefix(body, kind)?;
-            let produce = view.to_owned()?;
-            let err = |source| ProtocolError::Body { kind, source };
-            let mut r = Reader::at(body, rest);
-            let n = produce.messages.len();
-            if r.remaining() != n * DELIVERY_LEN {
-                return Err(err(ReadError::Invalid {
-                    field: "deliveries",
-                    reason: format!(
-                        "{} bytes follow the messages; {n} deliveries take {}",
-                        r.remaining(),
-                        n * DELIVERY_LEN
-                    ),
-                }));
-            }
-            let deliveries = (0..n)
-                .map(|_| Delivery::decode(&mut r))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(err)?;
+            let (view, deliveries) = decode_delayed_view(body)?;
             return Ok(DelayRequest::Produce(DelayedProduce {
-                produce,
+                produce: view.to_owned()?,
                 deliveries,
             }));
         }
@@ -118,6 +100,31 @@ impl DelayRequest {
             .map_err(|source| ProtocolError::Body { kind, source })?;
         Ok(req)
     }
+}
+
+/// Decodes a ProduceDelayed body without copying the messages (the server stores the views),
+/// with its deliveries.
+pub fn decode_delayed_view(body: &[u8]) -> Result<(ProduceView<'_>, Vec<Delivery>), ProtocolError> {
+    let kind = Kind::ProduceDelayed;
+    let (view, rest) = ProduceView::decode_prefix(body, kind)?;
+    let err = |source| ProtocolError::Body { kind, source };
+    let mut r = Reader::at(body, rest);
+    let n = view.messages.len();
+    if r.remaining() != n * DELIVERY_LEN {
+        return Err(err(ReadError::Invalid {
+            field: "deliveries",
+            reason: format!(
+                "{} bytes follow the messages; {n} deliveries take {}",
+                r.remaining(),
+                n * DELIVERY_LEN
+            ),
+        }));
+    }
+    let deliveries = (0..n)
+        .map(|_| Delivery::decode(&mut r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok((view, deliveries))
 }
 
 impl Family for DelayRequest {

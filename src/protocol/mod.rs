@@ -31,6 +31,7 @@ mod topic;
 
 pub use delay::{
     DelayPhase, DelayRequest, DelayState, DelayStatsInfo, DelayedProduce, Delivery, ScheduledAck,
+    decode_delayed_view,
 };
 pub use fetch::{FetchFamily, FetchRequest};
 pub use group::{
@@ -42,7 +43,9 @@ pub use group_request::{GroupRequest, ReceiveRequest, ResetRequest};
 pub use limits::OutOfRange;
 pub use lookup::LookupRequest;
 pub use plugin::PluginRequest;
-pub use produce::{MessageView, ProduceMessage, ProduceRequest, ProduceView, Route, RouteView};
+pub use produce::{
+    MessageView, ProduceMessage, ProduceRequest, ProduceView, PropertySplice, Route, RouteView,
+};
 pub use request::{Family, Request};
 pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
 pub use session::SessionRequest;

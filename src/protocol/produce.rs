@@ -114,7 +114,20 @@ pub struct MessageView<'a> {
     pub route: RouteView<'a>,
     /// A property name starts with `lockgate.`: those are the broker's own.
     pub reserved_property: bool,
+    /// Where the broker's own properties would go in the content, to store the message with
+    /// them without decoding it (delay records).
+    pub splice: PropertySplice,
     pub message: record::RawMessage<'a>,
+}
+
+/// The property section of a message's content: where its count is, the count, and where the
+/// names that sort after `lockgate.` start (the broker's own properties go there, keeping the
+/// names sorted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropertySplice {
+    pub count_at: usize,
+    pub count: u16,
+    pub insert_at: usize,
 }
 
 impl<'a> ProduceView<'a> {
@@ -230,8 +243,15 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
     // bytes (consumers, filter plugins) sees the same one value per name.
     let mut last: Option<&str> = None;
     let mut reserved = false;
-    for _ in 0..r.u16("property count")? {
+    let count_at = r.position() - start;
+    let count = r.u16("property count")?;
+    let mut insert_at = None;
+    for _ in 0..count {
+        let at = r.position() - start;
         let name = r.str16_ref("property name")?;
+        if insert_at.is_none() && name > RESERVED_PROPERTY_PREFIX {
+            insert_at = Some(at);
+        }
         if last.is_some_and(|l| l >= name) {
             return Err(ReadError::Invalid {
                 field: "property name",
@@ -246,11 +266,17 @@ fn decode_message_view<'a>(r: &mut Reader<'a>) -> Result<MessageView<'a>, ReadEr
         let n = r.u32("property value")? as usize;
         r.str_ref(n, "property value")?;
     }
+    let body_at = r.position() - start;
     r.bytes32("body")?;
     let content = r.slice(start, r.position());
     Ok(MessageView {
         route,
         reserved_property: reserved,
+        splice: PropertySplice {
+            count_at,
+            count,
+            insert_at: insert_at.unwrap_or(body_at),
+        },
         message: record::RawMessage {
             id,
             born_at,

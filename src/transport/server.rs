@@ -435,6 +435,8 @@ async fn serve_requests(
         let pending = if h.kind == Kind::Produce as u16 {
             // Produce bodies go to the broker undecoded: their message bytes become log records.
             Pending::Task(broker.dispatch_produce(body).await)
+        } else if h.kind == Kind::ProduceDelayed as u16 {
+            Pending::Task(broker.dispatch_delayed(body).await)
         } else {
             match decode(h.kind, &body) {
                 Ok(req) => Pending::Task(broker.dispatch(req, conn).await),

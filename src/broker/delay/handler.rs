@@ -7,19 +7,23 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::config::DelayConfig;
-use crate::protocol::{DelayRequest, DelayedProduce, Delivery, Response, ScheduledAck};
+use crate::protocol::{
+    DelayRequest, DelayedProduce, Delivery, Request, Response, ScheduledAck, decode_delayed_view,
+};
 use crate::storage::record::MessageId;
-use crate::storage::timers::{DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, RESERVED_PROPERTY_PREFIX};
+use crate::storage::timers::{
+    DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, RESERVED_PROPERTY_PREFIX, Schedule,
+};
 use crate::storage::{PendingAppend, Store};
 
 use super::guard_internal;
-use super::service::ToSchedule;
+use super::record::DelayRecord;
 use crate::broker::{Broker, BrokerError, Result, blocking};
 
 pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: DelayRequest) -> Result<Response> {
     let delays = broker.delays.clone();
     match r {
-        DelayRequest::Produce(p) => dispatch_produce(broker, p)
+        DelayRequest::Produce(p) => dispatch_produce(broker, body_of(p))
             .await
             .await
             .map_err(|e| BrokerError::Internal(format!("delayed produce failed: {e}")))?,
@@ -42,17 +46,26 @@ pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: DelayRequest) -> 
 }
 
 /// Writes the batch's delay records before returning (so a stream's batches keep their
-/// order); the task completes with the acknowledgement once they are durable.
+/// order); the task completes with the acknowledgement once they are durable. `body` is a
+/// ProduceDelayed frame body, decoded here without copying: message contents go from the frame
+/// into the log with their delay properties spliced in.
 pub(in crate::broker) async fn dispatch_produce(
     broker: &Arc<Broker>,
-    p: DelayedProduce,
+    body: Vec<u8>,
 ) -> JoinHandle<Result<Response>> {
     let this = broker.clone();
-    let written = blocking(move || write(&this, p)).await;
+    let written = blocking(move || write(&this, &body)).await;
     match written {
         Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
         Err(e) => tokio::spawn(async move { Err(e) }),
     }
+}
+
+/// An owned ProduceDelayed request as the frame body [`dispatch_produce`] decodes.
+pub(in crate::broker) fn body_of(p: DelayedProduce) -> Vec<u8> {
+    let mut body = Vec::new();
+    Request::Delay(DelayRequest::Produce(p)).encode_body(&mut body);
+    body
 }
 
 /// When a delivery is due, at `now`; refused beyond `[delay] max_delay`.
@@ -86,13 +99,10 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
     Ok(at)
 }
 
-fn write(broker: &Broker, p: DelayedProduce) -> Result<PendingDelayed> {
-    let DelayedProduce {
-        produce,
-        deliveries,
-    } = p;
-    guard_internal(&produce.topic)?;
-    let count = produce.messages.len();
+fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
+    let (view, deliveries) = decode_delayed_view(body)?;
+    guard_internal(view.topic)?;
+    let count = view.messages.len();
     if count == 0 {
         return Err(BrokerError::InvalidArgument(
             "a produce batch needs at least one message".into(),
@@ -104,60 +114,55 @@ fn write(broker: &Broker, p: DelayedProduce) -> Result<PendingDelayed> {
             limit: broker.limits.max_batch,
         });
     }
-    if deliveries.len() != count {
-        return Err(BrokerError::InvalidArgument(format!(
-            "{} deliveries for {count} messages",
-            deliveries.len()
-        )));
-    }
-    let meta = broker.store.topic_meta(&produce.topic)?;
+    let meta = broker.store.topic_meta(view.topic)?;
     let now = broker.clock.now_ms();
-    let producer = (produce.producer_id != 0).then_some((produce.producer_id, produce.sequence));
+    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();
     let mut any = 0;
-    let mut batch = Vec::with_capacity(count);
-    for (i, (pm, d)) in produce.messages.into_iter().zip(deliveries).enumerate() {
-        if let Some(name) = pm
-            .message
-            .properties
-            .keys()
-            .find(|k| k.starts_with(RESERVED_PROPERTY_PREFIX))
-        {
+    let mut records = Vec::with_capacity(count);
+    let mut schedules = Vec::with_capacity(count);
+    for (i, (mv, d)) in view.messages.iter().zip(deliveries).enumerate() {
+        if mv.reserved_property {
             return Err(BrokerError::InvalidArgument(format!(
-                "message {i}: property {name:?}: names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
+                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
             )));
         }
         let deliver_at = resolve(d, now, config)
             .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?;
-        let queue = broker.produce.queue_of(
-            &produce.topic,
-            &meta,
-            &pm.route.as_view(),
-            producer,
-            &mut any,
-            i,
-        )?;
-        let mut message = pm.message;
-        if message.id == MessageId::default() {
-            message.id = MessageId::generate(now);
-        }
-        batch.push(ToSchedule {
-            message,
-            topic: produce.topic.clone(),
+        let queue = broker
+            .produce
+            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
+        let id = if mv.message.id == MessageId::default() {
+            MessageId::generate(now)
+        } else {
+            mv.message.id
+        };
+        records.push(DelayRecord {
+            raw: &mv.message,
+            id,
+            splice: mv.splice,
+            deliver_at,
+            topic: view.topic,
+            queue,
+        });
+        schedules.push(Schedule {
+            due: deliver_at,
             topic_id: meta.id,
             queue,
-            deliver_at,
         });
     }
-    let acks = batch
+    let acks = records
         .iter()
-        .map(|m| ScheduledAck {
-            queue: m.queue,
-            id: m.message.id,
-            deliver_at: m.deliver_at,
+        .map(|r| ScheduledAck {
+            queue: r.queue,
+            id: r.id,
+            deliver_at: r.deliver_at,
         })
         .collect();
-    let pending = broker.delays.schedule(batch, producer, meta.durability)?;
+    let pending =
+        broker
+            .delays
+            .schedule_records(&records, &schedules, producer, meta.durability)?;
     Ok(PendingDelayed {
         store: broker.store.clone(),
         acks,

@@ -13,7 +13,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::DelayConfig;
 use crate::protocol::{DelayPhase, DelayState, DelayStatsInfo};
-use crate::storage::record::{Message, MessageId, Record};
+use crate::storage::record::{Message, MessageId, Record, RecordSource};
 use crate::storage::timers::{
     self, BUCKET_MS, DELAY_TOPIC, PROP_CANCEL, PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC,
     Schedule, Settled, Timer, TimerMark, TimerRef,
@@ -109,25 +109,40 @@ impl Delays {
         producer: Option<(u64, u64)>,
         durability: Durability,
     ) -> Result<PendingAppend> {
-        let mut marks = Vec::with_capacity(messages.len());
+        let mut schedules = Vec::with_capacity(messages.len());
         let mut records = Vec::with_capacity(messages.len());
-        let mut earliest = i64::MAX;
         for m in messages {
-            earliest = earliest.min(m.deliver_at);
-            marks.push(TimerMark {
-                schedule: Some(Schedule {
-                    due: m.deliver_at,
-                    topic_id: m.topic_id,
-                    queue: m.queue,
-                }),
-                settles: None,
+            schedules.push(Schedule {
+                due: m.deliver_at,
+                topic_id: m.topic_id,
+                queue: m.queue,
             });
             records.push(delay_record(m.message, &m.topic, m.queue, m.deliver_at));
         }
+        self.schedule_records(&records, &schedules, producer, durability)
+    }
+
+    /// Writes delay records that carry their delay properties already, one schedule each
+    /// (blocking; acknowledge after `wait`).
+    pub fn schedule_records<M: RecordSource>(
+        &self,
+        records: &[M],
+        schedules: &[Schedule],
+        producer: Option<(u64, u64)>,
+        durability: Durability,
+    ) -> Result<PendingAppend> {
+        let marks: Vec<TimerMark> = schedules
+            .iter()
+            .map(|&s| TimerMark {
+                schedule: Some(s),
+                settles: None,
+            })
+            .collect();
+        let earliest = schedules.iter().map(|s| s.due).min().unwrap_or(i64::MAX);
         let pending = self.store.append_with(
             DELAY_TOPIC,
             0,
-            &records,
+            records,
             &AppendOptions {
                 producer,
                 durability: Some(durability),

@@ -1,0 +1,206 @@
+//! A produced message as its delay record, without decoding it: the message's content bytes
+//! from the frame, with the broker's three delay properties (`lockgate.deliver_at`,
+//! `lockgate.queue`, `lockgate.topic`) spliced in where their names sort. It is what a plain
+//! produce stores plus those properties, so enqueueing a delay message costs little more than
+//! producing one.
+
+use crate::protocol::PropertySplice;
+use crate::storage::record::{EncodeError, MessageId, RawMessage, RecordSource};
+use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC};
+
+/// The delay record of one produced message.
+pub struct DelayRecord<'a> {
+    pub raw: &'a RawMessage<'a>,
+    /// The message's id (the producer's, or one the server made up).
+    pub id: MessageId,
+    pub splice: PropertySplice,
+    pub deliver_at: i64,
+    pub topic: &'a str,
+    pub queue: u32,
+}
+
+/// An integer's decimal digits, without an allocation.
+struct Decimal {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    fn new(v: i64) -> Decimal {
+        let mut buf = [0u8; 20];
+        let mut start = buf.len();
+        let negative = v < 0;
+        let mut n = v.unsigned_abs();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if negative {
+            start -= 1;
+            buf[start] = b'-';
+        }
+        Decimal { buf, start }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn property_len(name: &str, value: &[u8]) -> usize {
+    2 + name.len() + 4 + value.len()
+}
+
+fn put_property(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
+    buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    buf.extend_from_slice(value);
+}
+
+impl DelayRecord<'_> {
+    /// The three properties, in name order.
+    fn with_properties<T>(&self, f: impl FnOnce([(&str, &[u8]); 3]) -> T) -> T {
+        let at = Decimal::new(self.deliver_at);
+        let queue = Decimal::new(i64::from(self.queue));
+        f([
+            (PROP_DELIVER_AT, at.bytes()),
+            (PROP_QUEUE, queue.bytes()),
+            (PROP_TOPIC, self.topic.as_bytes()),
+        ])
+    }
+}
+
+impl RecordSource for DelayRecord<'_> {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn born_at(&self) -> i64 {
+        self.raw.born_at
+    }
+    fn tag(&self) -> &str {
+        self.raw.tag
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.raw.keys.iter().copied()
+    }
+    fn content_len(&self) -> usize {
+        let added: usize =
+            self.with_properties(|p| p.iter().map(|(n, v)| property_len(n, v)).sum());
+        self.raw.content.len() + added
+    }
+    fn check(&self) -> Result<(), EncodeError> {
+        let limit = usize::from(u16::MAX);
+        if usize::from(self.splice.count) + 3 > limit {
+            return Err(EncodeError::TooMany {
+                field: "properties",
+                count: usize::from(self.splice.count) + 3,
+                limit,
+            });
+        }
+        Ok(())
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
+        let c = self.raw.content;
+        let s = self.splice;
+        buf.extend_from_slice(&c[..s.count_at]);
+        buf.extend_from_slice(&(s.count + 3).to_le_bytes());
+        buf.extend_from_slice(&c[s.count_at + 2..s.insert_at]);
+        self.with_properties(|p| {
+            for (name, value) in p {
+                put_property(buf, name, value);
+            }
+        });
+        buf.extend_from_slice(&c[s.insert_at..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Reader;
+    use crate::protocol::{ProduceMessage, ProduceRequest, ProduceView, Request, Route};
+    use crate::storage::record::{Message, message_of};
+
+    /// Property names in the order the content stores them.
+    fn names_in(content: &[u8]) -> Vec<String> {
+        let mut r = Reader::new(content);
+        r.str16_ref("tag").unwrap();
+        for _ in 0..r.u16("keys").unwrap() {
+            r.str16_ref("key").unwrap();
+        }
+        let mut names = Vec::new();
+        for _ in 0..r.u16("properties").unwrap() {
+            names.push(r.str16_ref("name").unwrap().to_string());
+            let n = r.u32("value").unwrap() as usize;
+            r.str_ref(n, "value").unwrap();
+        }
+        names
+    }
+
+    #[test]
+    fn the_record_is_the_message_with_its_delay_properties_in_name_order() {
+        for props in [
+            vec![],
+            vec![("a", "1")],
+            vec![("zz", "2")],
+            vec![("a", "1"), ("m", "x"), ("z", "")],
+        ] {
+            let mut m = Message {
+                tag: "t".into(),
+                keys: vec!["k1".into(), "k2".into()],
+                body: b"hello".to_vec(),
+                ..Message::default()
+            };
+            for (k, v) in &props {
+                m.properties.insert((*k).into(), (*v).into());
+            }
+            let req = ProduceRequest {
+                topic: "orders".into(),
+                producer_id: 0,
+                sequence: 0,
+                messages: vec![ProduceMessage {
+                    route: Route::Any,
+                    message: m.clone(),
+                }],
+            };
+            let mut body = Vec::new();
+            Request::Produce(req).encode_body(&mut body);
+            let view = ProduceView::decode(&body).unwrap();
+            let v = &view.messages[0];
+            let rec = DelayRecord {
+                raw: &v.message,
+                id: v.message.id,
+                splice: v.splice,
+                deliver_at: -1_700_000_000_123,
+                topic: "orders",
+                queue: 7,
+            };
+            let mut content = Vec::new();
+            rec.encode_content(&mut content);
+            assert_eq!(content.len(), rec.content_len());
+            let back = message_of(rec.id, rec.born_at(), &content).unwrap();
+            let mut want = m.clone();
+            want.properties
+                .insert(PROP_DELIVER_AT.into(), "-1700000000123".into());
+            want.properties.insert(PROP_QUEUE.into(), "7".into());
+            want.properties.insert(PROP_TOPIC.into(), "orders".into());
+            assert_eq!(back, want, "with {props:?}");
+            // Names stay sorted in the bytes, as every reader of a record expects.
+            let names = names_in(&content);
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted);
+            assert_eq!(names.len(), props.len() + 3);
+        }
+        assert_eq!(Decimal::new(0).bytes(), b"0");
+        assert_eq!(
+            Decimal::new(i64::MIN).bytes(),
+            i64::MIN.to_string().as_bytes()
+        );
+    }
+}
