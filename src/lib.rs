@@ -10,6 +10,7 @@
 //! - [`cli`]: the network commands of the `lockgate` binary (topic, produce, consume, message).
 //! - [`client`]: the Rust client library (the CLI, tests and benchmarks use it).
 //! - [`transport`]: the QUIC endpoint, TLS, streams.
+//! - [`metrics`]: metric names, the recorder and the Prometheus `/metrics` endpoint.
 //! - [`bench`]: `lockgate bench …` load generators.
 
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod codec;
 pub mod config;
 pub mod log_limit;
+pub mod metrics;
 pub mod plugin;
 pub mod protocol;
 pub mod server;

@@ -96,6 +96,10 @@ fn main() -> ExitCode {
             Ok(config) => match lockgate::plugin::Plugins::load(None, &config.plugins) {
                 Ok(_) => {
                     println!("ok");
+                    match config.metrics.listen {
+                        Some(addr) => println!("metrics: http://{addr}/metrics"),
+                        None => println!("metrics: off"),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

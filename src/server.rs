@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::broker::Broker;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::http::MetricsServer;
+use crate::metrics::scrape::Scraper;
 use crate::storage::{StorageError, Store, TopicSpec};
 use crate::transport::{Endpoint, EndpointError, EndpointOptions};
 
@@ -34,6 +36,11 @@ pub enum ServerError {
     Plugin(#[from] crate::plugin::PluginError),
     #[error("broker: {0}")]
     Broker(#[from] crate::broker::BrokerError),
+    #[error("metrics.listen {addr}: {source}; set [metrics] listen to another address, or \"off\"")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Opens the store described by `config` and brings the configured topics to their settings.
@@ -62,6 +69,7 @@ pub struct Running {
     pub store: Arc<Store>,
     pub broker: Arc<Broker>,
     pub endpoint: Endpoint,
+    metrics: Option<MetricsServer>,
     timers: tokio::task::JoinHandle<()>,
     stop_timers: tokio::sync::watch::Sender<bool>,
 }
@@ -75,11 +83,15 @@ impl Running {
     /// [`Running::start`] with every service reading time from `clock` (tests pass a manual
     /// one to drive leases, retries and sessions).
     pub async fn start_with_clock(config: &Config, clock: Clock) -> Result<Running, ServerError> {
+        // Before anything records: the plugins' and services' handles bind to it.
+        let recorded = config.metrics.listen.map(|_| crate::metrics::install());
+        let opening = std::time::Instant::now();
         let store = tokio::task::spawn_blocking({
             let (config, clock) = (config.clone(), clock.clone());
             move || open_store(&config, clock)
         })
         .await??;
+        let recovery_seconds = opening.elapsed().as_secs_f64();
         let plugins = tokio::task::spawn_blocking({
             let (dir, specs) = (
                 config.server.data_dir.join("plugins/cache"),
@@ -98,6 +110,21 @@ impl Running {
         let (stop_timers, stopped) = tokio::sync::watch::channel(false);
         let timers = broker.timers().spawn(stopped);
         let s = &config.server;
+        let metrics = match (config.metrics.listen, recorded) {
+            (Some(addr), Some(recorded)) => {
+                let scraper = Scraper {
+                    broker: broker.clone(),
+                    per_queue: config.metrics.per_queue,
+                    data_dir: s.data_dir.clone(),
+                    recovery_seconds,
+                };
+                let server = MetricsServer::start(addr, recorded, scraper)
+                    .await
+                    .map_err(|source| ServerError::Metrics { addr, source })?;
+                Some(server)
+            }
+            _ => None,
+        };
         let endpoint = Endpoint::start(
             &EndpointOptions {
                 listen: s.listen,
@@ -110,16 +137,22 @@ impl Running {
             },
             broker.clone(),
         )?;
+        let metrics_at = metrics.as_ref().map_or_else(
+            || "off".to_string(),
+            |m| format!("http://{}/metrics", m.local_addr()),
+        );
         tracing::info!(
             listen = %endpoint.local_addr(),
             data_dir = %s.data_dir.display(),
             topics = store.list_topics().len(),
+            metrics = %metrics_at,
             "lockgate is serving"
         );
         Ok(Running {
             store,
             broker,
             endpoint,
+            metrics,
             timers,
             stop_timers,
         })
@@ -129,9 +162,15 @@ impl Running {
         self.endpoint.local_addr()
     }
 
+    /// Where `GET /metrics` is served, unless metrics are off.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
     /// Clean shutdown: stop accepting, finish in-flight requests, close connections, then
     /// persist group progress, flush and write the clean checkpoint.
     pub async fn stop(self) -> Result<(), ServerError> {
+        drop(self.metrics);
         self.endpoint.shutdown(SHUTDOWN_GRACE).await;
         let _ = self.stop_timers.send(true);
         let _ = self.timers.await;

@@ -66,7 +66,10 @@ fn check_config_command_prints_ok_or_each_problem_and_exits_2() {
         .arg(&shipped)
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\nmetrics: http://127.0.0.1:9464/metrics\n"
+    );
     assert!(out.status.success());
 
     let (path, expected) = invalid_cases()

@@ -125,6 +125,11 @@ impl Broker {
         &self.delays
     }
 
+    /// The counters of every loaded plugin, for metrics.
+    pub fn plugin_stats(&self) -> Vec<(String, &'static str, Arc<crate::plugin::PluginStats>)> {
+        self.filters.plugins().stats()
+    }
+
     /// The driver of every service deadline; `server` spawns it.
     pub fn timers(&self) -> &Arc<timer::TimerDriver> {
         &self.timers

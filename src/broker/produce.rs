@@ -9,13 +9,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
+use crate::metrics::PRODUCE_LATENCY_SECONDS;
 use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
 use crate::storage::record::{MessageId, RawMessage, fnv1a64};
 use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
-use crate::storage::{PendingAppend, Store, TopicMeta};
+use crate::storage::{Durability, PendingAppend, Store, TopicMeta};
 
 use super::{Broker, BrokerError, Result, blocking};
 
@@ -76,12 +78,30 @@ impl Router {
 }
 
 pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
+    let received = Instant::now();
     let this = broker.clone();
     let written = blocking(move || write(&this, &body)).await;
     match written {
-        Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+        Ok(pending) => {
+            let class = pending.durability;
+            tokio::task::spawn_blocking(move || acknowledged(class, received, pending.finish()))
+        }
         Err(e) => tokio::spawn(async move { Err(e) }),
     }
+}
+
+/// Records a produce request's time from receipt to its acknowledgement (for plain and delayed
+/// produce alike), and passes the answer on.
+pub(super) fn acknowledged(
+    class: Durability,
+    received: Instant,
+    answer: Result<Response>,
+) -> Result<Response> {
+    if answer.is_ok() {
+        metrics::histogram!(PRODUCE_LATENCY_SECONDS, "durability" => class.name())
+            .record(received.elapsed().as_secs_f64());
+    }
+    answer
 }
 
 pub(super) async fn handle(broker: &Arc<Broker>, p: ProduceRequest) -> Result<Response> {
@@ -153,6 +173,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
     broker.appends.notify(view.topic);
     Ok(PendingProduce {
         store: broker.store.clone(),
+        durability: meta.durability,
         topic: view.topic.to_string(),
         count,
         parts,
@@ -170,6 +191,7 @@ struct Part {
 /// A produce batch written to the log, waiting for its durability.
 struct PendingProduce {
     store: Arc<Store>,
+    durability: Durability,
     topic: String,
     count: usize,
     parts: Vec<Part>,

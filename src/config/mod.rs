@@ -7,6 +7,7 @@
 
 pub mod delay;
 pub mod groups;
+pub mod metrics;
 pub mod plugins;
 mod raw;
 pub mod units;
@@ -20,6 +21,7 @@ use crate::clock::Clock;
 use crate::storage::{Durability, StoreOptions, TopicName};
 pub use delay::DelayConfig;
 pub use groups::GroupsConfig;
+pub use metrics::MetricsConfig;
 pub use raw::RawConfig;
 use units::{parse_duration, parse_size};
 
@@ -31,6 +33,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub groups: GroupsConfig,
     pub delay: DelayConfig,
+    pub metrics: MetricsConfig,
     pub topics: Vec<TopicConfig>,
     /// `[plugins.NAME]`, in name order (the built-ins need no entry).
     pub plugins: Vec<crate::plugin::PluginSpec>,
@@ -119,6 +122,7 @@ impl Default for Config {
             },
             groups: GroupsConfig::default(),
             delay: DelayConfig::default(),
+            metrics: MetricsConfig::default(),
             topics: Vec::new(),
             plugins: Vec::new(),
             pipelines: Vec::new(),
@@ -387,6 +391,7 @@ impl Config {
 
         let groups = groups::validate(&mut v, raw.groups);
         let delay = delay::validate(&mut v, raw.delay);
+        let metrics = metrics::validate(&mut v, raw.metrics);
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
 
@@ -477,6 +482,7 @@ impl Config {
                 },
                 groups,
                 delay,
+                metrics,
                 topics,
                 plugins: plugin_specs,
                 pipelines,

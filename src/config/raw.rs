@@ -15,6 +15,8 @@ pub struct RawConfig {
     pub groups: RawGroups,
     #[serde(default)]
     pub delay: RawDelay,
+    #[serde(default)]
+    pub metrics: RawMetrics,
     #[serde(default, rename = "topic")]
     pub topics: Vec<RawTopic>,
     #[serde(default)]
@@ -56,6 +58,13 @@ pub struct RawGroups {
     pub timer_retry_threshold: Option<String>,
     pub session_timeout: Option<String>,
     pub persist_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+    pub per_queue: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -168,11 +168,25 @@ impl Filter {
         let plugin = live.plugin.clone();
         plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
         live.store.set_epoch_deadline(ticks(&plugin));
+        let _span =
+            tracing::debug_span!("plugin_call", plugin = %plugin.spec.name, kind = super::KIND, messages = count)
+                .entered();
+        let began = std::time::Instant::now();
         let answer = live
             .bindings
             .lockgate_plugin_filter()
             .matcher()
             .call_decide(&mut live.store, live.matcher, topic, batch);
+        metrics::histogram!(
+            crate::metrics::PLUGIN_CALL_DURATION_SECONDS,
+            "plugin" => plugin.spec.name.clone(),
+            "kind" => super::KIND
+        )
+        .record(began.elapsed().as_secs_f64());
+        tracing::debug!(
+            micros = began.elapsed().as_micros() as u64,
+            "plugin call returned"
+        );
         let failure = match answer {
             Ok(d) if d.len() == count => {
                 plugin

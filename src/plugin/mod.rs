@@ -327,6 +327,21 @@ impl Plugins {
         failures
     }
 
+    /// The counters of every loaded plugin, with its name and kind (a reload starts them anew:
+    /// a counter reset, as Prometheus understands it).
+    pub fn stats(&self) -> Vec<(String, &'static str, Arc<PluginStats>)> {
+        self.slots
+            .read()
+            .expect("plugins")
+            .values()
+            .filter_map(|s| {
+                let current = s.current.read().expect("plugin slot");
+                let p = current.as_deref()?;
+                Some((p.spec.name.clone(), KIND, p.stats.clone()))
+            })
+            .collect()
+    }
+
     pub fn list(&self) -> Vec<PluginInfo> {
         self.slots
             .read()

@@ -82,6 +82,13 @@ macro_rules! kinds {
                 }
             }
 
+            /// The kind's name, as docs and metrics labels spell it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$name => stringify!($name),)*
+                }
+            }
+
             /// The family whose file holds this kind's codec.
             pub fn family(self) -> FamilyId {
                 match self {
@@ -197,6 +204,40 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's name, as docs and metrics labels spell it.
+    pub fn name(self) -> &'static str {
+        use Status::*;
+        match self {
+            Ok => "Ok",
+            Malformed => "Malformed",
+            UnknownRequest => "UnknownRequest",
+            FrameTooLarge => "FrameTooLarge",
+            UnsupportedVersion => "UnsupportedVersion",
+            ChecksumMismatch => "ChecksumMismatch",
+            InvalidArgument => "InvalidArgument",
+            UnknownTopic => "UnknownTopic",
+            UnknownQueue => "UnknownQueue",
+            TopicExists => "TopicExists",
+            MessageTooLarge => "MessageTooLarge",
+            BatchTooLarge => "BatchTooLarge",
+            OffsetTrimmed => "OffsetTrimmed",
+            OffsetBeyondEnd => "OffsetBeyondEnd",
+            StorageFailure => "StorageFailure",
+            SequenceOutOfOrder => "SequenceOutOfOrder",
+            ShuttingDown => "ShuttingDown",
+            Internal => "Internal",
+            ReservedName => "ReservedName",
+            UnknownGroup => "UnknownGroup",
+            UnknownMember => "UnknownMember",
+            StaleLease => "StaleLease",
+            GroupConflict => "GroupConflict",
+            FilterRejected => "FilterRejected",
+            FilterFailed => "FilterFailed",
+            AlreadyDelivered => "AlreadyDelivered",
+            UnknownMessage => "UnknownMessage",
+        }
+    }
+
     pub fn from_u16(v: u16) -> Option<Status> {
         use Status::*;
         Some(match v {

@@ -132,6 +132,14 @@ pub struct PluginEntry {
 }
 
 impl Response {
+    /// The status this response carries.
+    pub fn status(&self) -> Status {
+        match self {
+            Response::Error { status, .. } => *status,
+            _ => Status::Ok,
+        }
+    }
+
     pub fn error(status: Status, message: impl Into<String>) -> Response {
         Response::Error {
             status,

@@ -379,9 +379,12 @@ impl CommitLog {
         }
         let began = Instant::now();
         let result = active.file.sync_data();
+        let took = began.elapsed();
+        metrics::histogram!(crate::metrics::STORAGE_FSYNC_DURATION_SECONDS)
+            .record(took.as_secs_f64());
         self.stats
             .sync_nanos
-            .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
         self.stats.data_syncs.fetch_add(1, Ordering::Relaxed);
         let mut d = self.lock_durable();
         match result {

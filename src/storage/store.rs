@@ -163,6 +163,10 @@ pub struct StoreStats {
     pub data_syncs: u64,
     /// Time spent in those calls.
     pub sync_nanos: u64,
+    /// Commit-log segment files.
+    pub segments: u64,
+    /// Bytes of commit log kept (from the oldest segment's start to the end).
+    pub log_bytes: u64,
 }
 
 impl Store {
@@ -416,6 +420,8 @@ impl StoreCore {
             writes: s.writes.load(Ordering::Relaxed),
             data_syncs: s.data_syncs.load(Ordering::Relaxed),
             sync_nanos: s.sync_nanos.load(Ordering::Relaxed),
+            segments: self.log.segments().len() as u64,
+            log_bytes: self.log.end().saturating_sub(self.log.start()),
         }
     }
 

@@ -87,12 +87,18 @@ pub enum Durability {
     Async,
 }
 
-impl fmt::Display for Durability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Durability {
+    pub fn name(self) -> &'static str {
+        match self {
             Durability::Sync => "sync",
             Durability::Async => "async",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

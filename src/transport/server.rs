@@ -16,11 +16,13 @@ use std::time::Duration;
 use quinn::crypto::rustls::QuicServerConfig;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::status::response_of;
 use super::subscription;
 use super::tls::{self, TlsError};
 use crate::broker::{Broker, ConnInfo};
+use crate::metrics as m;
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
@@ -245,6 +247,7 @@ async fn accept_loop(
                 "refusing connections: at the limit"
             );
             incoming.refuse();
+            metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL).increment(1);
             continue;
         }
         handshaking.fetch_add(1, Ordering::AcqRel);
@@ -261,7 +264,10 @@ async fn accept_loop(
             match shaken {
                 Ok(Ok(conn)) => {
                     established.fetch_add(1, Ordering::AcqRel);
+                    let open = metrics::gauge!(m::CONNECTIONS_OPEN);
+                    open.increment(1.0);
                     serve_connection(conn, broker, in_flight, max_frame).await;
+                    open.decrement(1.0);
                     established.fetch_sub(1, Ordering::AcqRel);
                 }
                 Ok(Err(e)) => tracing::debug!(%remote, error = %e, "handshake failed"),
@@ -282,18 +288,36 @@ async fn serve_connection(
         id: conn.stable_id() as u64,
         remote,
     };
-    tracing::debug!(%remote, "connection open");
+    // Every request's span and log line nests in its connection's.
+    let span = tracing::debug_span!("connection", %remote, id = info.id);
+    serve_connection_in(conn, broker, in_flight, max_frame, info)
+        .instrument(span)
+        .await;
+}
+
+async fn serve_connection_in(
+    conn: quinn::Connection,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    max_frame: u32,
+    info: ConnInfo,
+) {
+    let remote = info.remote;
+    tracing::debug!("connection open");
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                tokio::spawn(serve_stream(
-                    send,
-                    recv,
-                    broker.clone(),
-                    in_flight.clone(),
-                    max_frame,
-                    info,
-                ));
+                tokio::spawn(
+                    serve_stream(
+                        send,
+                        recv,
+                        broker.clone(),
+                        in_flight.clone(),
+                        max_frame,
+                        info,
+                    )
+                    .in_current_span(),
+                );
             }
             Err(e) => {
                 tracing::debug!(%remote, reason = %e, "connection closed");
@@ -333,6 +357,7 @@ pub(super) async fn read_frame(recv: &mut quinn::RecvStream, max_frame: u32) -> 
         tracing::debug!(error = %e, "stream ended inside a frame body");
         return FrameRead::End;
     }
+    metrics::counter!(m::RECEIVED_BYTES_TOTAL).increment((HEADER_LEN + body.len()) as u64);
     FrameRead::Frame(h, body)
 }
 
@@ -382,10 +407,11 @@ async fn serve_requests(
     conn: ConnInfo,
     first: FrameRead,
 ) {
-    let (tx, mut rx) = mpsc::channel::<(u16, u32, Pending, InFlightGuard)>(PIPELINE_DEPTH);
+    let (tx, mut rx) =
+        mpsc::channel::<(u16, u32, Pending, InFlightGuard, Answering)>(PIPELINE_DEPTH);
     let writer = tokio::spawn(async move {
         let mut body = Vec::new();
-        while let Some((kind, request_id, pending, _guard)) = rx.recv().await {
+        while let Some((kind, request_id, pending, _guard, answering)) = rx.recv().await {
             let response = match pending {
                 Pending::Ready(r) => r,
                 Pending::Task(t) => match t.await {
@@ -396,6 +422,8 @@ async fn serve_requests(
             };
             body.clear();
             response.encode_body(&mut body);
+            count_request(kind, &response, HEADER_LEN + body.len());
+            answering.done(&response);
             if send
                 .write_all(&frame(kind | RESPONSE_BIT, request_id, &body))
                 .await
@@ -424,6 +452,7 @@ async fn serve_requests(
                         h.request_id,
                         Pending::Ready(r),
                         guard,
+                        Answering::start(&h),
                     ))
                     .await;
                 let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
@@ -432,6 +461,7 @@ async fn serve_requests(
             FrameRead::Frame(h, body) => (h, body),
         };
         let guard = in_flight.enter();
+        let answering = Answering::start(&h);
         let pending = if h.kind == Kind::Produce as u16 {
             // Produce bodies go to the broker undecoded: their message bytes become log records.
             Pending::Task(broker.dispatch_produce(body).await)
@@ -444,7 +474,13 @@ async fn serve_requests(
             }
         };
         if tx
-            .send((h.kind & !RESPONSE_BIT, h.request_id, pending, guard))
+            .send((
+                h.kind & !RESPONSE_BIT,
+                h.request_id,
+                pending,
+                guard,
+                answering,
+            ))
             .await
             .is_err()
         {
@@ -453,6 +489,42 @@ async fn serve_requests(
     }
     drop(tx);
     let _ = writer.await;
+}
+
+/// A request's span, from its frame to its answer: `RUST_LOG=lockgate=debug` shows each
+/// request's kind, status and time (never its payload).
+struct Answering {
+    span: tracing::Span,
+    began: std::time::Instant,
+}
+
+impl Answering {
+    fn start(h: &Header) -> Answering {
+        let kind = Kind::from_u16(h.kind).map_or("Unknown", Kind::name);
+        Answering {
+            span: tracing::debug_span!(
+                "request",
+                kind,
+                id = h.request_id,
+                status = tracing::field::Empty
+            ),
+            began: std::time::Instant::now(),
+        }
+    }
+
+    fn done(self, response: &Response) {
+        self.span.record("status", response.status().name());
+        let _in = self.span.enter();
+        tracing::debug!(micros = self.began.elapsed().as_micros() as u64, "answered");
+    }
+}
+
+/// Counts an answered request by kind and status, and the bytes of its response.
+fn count_request(kind: u16, response: &Response, bytes: usize) {
+    let kind = Kind::from_u16(kind).map_or("Unknown", Kind::name);
+    let status = response.status().name();
+    metrics::counter!(m::REQUESTS_TOTAL, "kind" => kind, "status" => status).increment(1);
+    metrics::counter!(m::SENT_BYTES_TOTAL).increment(bytes as u64);
 }
 
 pub(super) fn decode(kind: u16, body: &[u8]) -> Result<Request, Response> {

@@ -223,6 +223,8 @@ async fn push_loop(
             .encode(),
         );
         first.extend_from_slice(&head);
+        let sent = first.len() + got.items.len();
+        metrics::counter!(crate::metrics::SENT_BYTES_TOTAL).increment(sent as u64);
         send.write_all_chunks(&mut [Bytes::from(first), Bytes::from(got.items)])
             .await
             .map_err(|e| e.to_string())?;

@@ -34,7 +34,7 @@ pub fn write_config(dir: &Path, port: u16) -> PathBuf {
     let data = dir.join("data");
     std::fs::write(
         &path,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[storage]\nsegment_size = \"8 MiB\"\n", data.display()),
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[storage]\nsegment_size = \"8 MiB\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n", data.display()),
     )
     .unwrap();
     path

@@ -12,6 +12,8 @@ pub fn test_config(dir: &Path) -> Config {
     c.server.listen = "127.0.0.1:0".parse().unwrap();
     c.server.data_dir = dir.to_path_buf();
     c.storage.segment_size = 8 << 20;
+    // In-process servers run side by side; the metrics tests turn the endpoint on.
+    c.metrics.listen = None;
     c
 }
 

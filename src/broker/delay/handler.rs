@@ -53,10 +53,16 @@ pub(in crate::broker) async fn dispatch_produce(
     broker: &Arc<Broker>,
     body: Vec<u8>,
 ) -> JoinHandle<Result<Response>> {
+    let received = std::time::Instant::now();
     let this = broker.clone();
     let written = blocking(move || write(&this, &body)).await;
     match written {
-        Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+        Ok(pending) => {
+            let class = pending.durability;
+            tokio::task::spawn_blocking(move || {
+                crate::broker::produce::acknowledged(class, received, pending.finish())
+            })
+        }
         Err(e) => tokio::spawn(async move { Err(e) }),
     }
 }
@@ -165,6 +171,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
             .schedule_records(&records, &schedules, producer, meta.durability)?;
     Ok(PendingDelayed {
         store: broker.store.clone(),
+        durability: meta.durability,
         acks,
         pending,
     })
@@ -172,6 +179,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
 
 struct PendingDelayed {
     store: Arc<Store>,
+    durability: crate::storage::Durability,
     acks: Vec<ScheduledAck>,
     pending: PendingAppend,
 }

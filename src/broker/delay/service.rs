@@ -19,7 +19,7 @@ use crate::storage::timers::{
     Schedule, Settled, Timer, TimerMark, TimerRef,
 };
 use crate::storage::{
-    AppendOptions, Durability, PendingAppend, StorageError, Store, TopicName, TopicSpec,
+    AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta, TopicName, TopicSpec,
 };
 
 use super::wheel::{Action, Held, Take, Wheel, WheelOptions};
@@ -52,6 +52,9 @@ pub struct Delays {
     wheel: Mutex<Wheel>,
     /// One poll at a time.
     turning: Mutex<()>,
+    /// Visibility time − requested time of fired messages.
+    lateness: metrics::Histogram,
+    fired: metrics::Counter,
 }
 
 /// A message to schedule: its destination and when.
@@ -90,6 +93,8 @@ impl Delays {
             rearm: o.rearm,
             wheel: Mutex::new(wheel),
             turning: Mutex::new(()),
+            lateness: metrics::histogram!(crate::metrics::DELAY_LATENESS_SECONDS),
+            fired: metrics::counter!(crate::metrics::DELAY_FIRED_TOTAL),
         })
     }
 
@@ -243,22 +248,40 @@ impl Delays {
                 .map(move |b| (dest.clone(), b))
         });
         for ((topic, queue), batch) in fires {
-            match self.fire(&topic, queue, &batch) {
-                Ok(()) => {
-                    settled.extend(batch.iter().map(|(t, _)| t.position));
-                    notified.push(topic);
-                }
-                Err(BrokerError::Storage(StorageError::UnknownTopic(_))) => {
+            let meta = match self.store.topic_meta(&topic) {
+                Ok(meta) => meta,
+                Err(StorageError::UnknownTopic(_)) => {
                     lost.extend(
                         batch
                             .into_iter()
                             .map(|(t, m)| (t, m, "its topic was deleted")),
                     );
+                    continue;
                 }
                 Err(e) => {
                     crate::error_limited!("timer fire", error = %e, topic = %topic,
                         "delivering delay messages failed; retrying");
                     failed.extend(batch.iter().map(|(t, _)| t.position));
+                    continue;
+                }
+            };
+            let positions: Vec<u64> = batch.iter().map(|(t, _)| t.position).collect();
+            let dues: Vec<i64> = batch.iter().map(|(t, _)| t.due).collect();
+            match self.fire(&topic, &meta, queue, batch) {
+                Ok(()) => {
+                    let visible = self.clock.now_ms();
+                    for due in &dues {
+                        self.lateness
+                            .record(crate::metrics::seconds_between(*due, visible));
+                    }
+                    self.fired.increment(dues.len() as u64);
+                    settled.extend(positions);
+                    notified.push(topic);
+                }
+                Err(e) => {
+                    crate::error_limited!("timer fire", error = %e, topic = %topic,
+                        "delivering delay messages failed; retrying");
+                    failed.extend(positions);
                 }
             }
         }
@@ -294,11 +317,16 @@ impl Delays {
     }
 
     /// Appends the delivered copies of one queue's due messages; each copy settles its timer.
-    fn fire(&self, topic: &str, queue: u32, batch: &[(Timer, Message)]) -> Result<()> {
-        let meta = self.store.topic_meta(topic)?;
+    fn fire(
+        &self,
+        topic: &str,
+        meta: &TopicMeta,
+        queue: u32,
+        batch: Vec<(Timer, Message)>,
+    ) -> Result<()> {
         let mut marks = Vec::with_capacity(batch.len());
         let mut copies = Vec::with_capacity(batch.len());
-        for (t, m) in batch {
+        for (t, mut copy) in batch {
             // Keep the timer's own topic id in the ref: the replay matches the copy's topic.
             let r = TimerRef {
                 topic_id: meta.id,
@@ -308,7 +336,6 @@ impl Delays {
                 schedule: None,
                 settles: Some((r, Settled::Fired)),
             });
-            let mut copy = m.clone();
             copy.properties.remove(PROP_TOPIC);
             copy.properties.remove(PROP_QUEUE);
             copy.properties.insert(PROP_REF.into(), r.to_property());

@@ -16,6 +16,7 @@ use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::Handout;
 use crate::broker::filters::{self, SharedFilter};
 use crate::broker::{BrokerError, Result};
+use crate::metrics::seconds_between;
 use crate::plugin::batch::BatchBuilder;
 use crate::protocol::{DeliveryParts, EncodedDeliveries};
 use crate::storage::StorageError;
@@ -100,6 +101,7 @@ impl Groups {
             }),
         };
         let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
+        let latency = &cell.delivery_latency;
         let mut failure = None;
         let handouts = &taken.handouts;
         let mut i = 0;
@@ -156,6 +158,9 @@ impl Groups {
                         && r.fits(EncodedDeliveries::OVERHEAD + view.content.len(), budget)
                     {
                         r.out.push(lease, run[k].attempt, view);
+                        if run[k].attempt == 1 {
+                            latency.record(seconds_between(view.stored_at, now));
+                        }
                         seen[k] = true;
                     } else {
                         r.full = true;
@@ -186,7 +191,15 @@ impl Groups {
             }
         }
         if let (Some(f), Some((batch, batched))) = (&filter, r.batch.take())
-            && let Err(e) = apply_filter(f, &topic, lease, budget, batch, batched, &mut r)
+            && let Err(e) = apply_filter(
+                f,
+                &topic,
+                lease,
+                budget,
+                (batch, batched),
+                &mut r,
+                |stored_at| latency.record(seconds_between(stored_at, now)),
+            )
         {
             failure = Some(e);
         }
@@ -235,9 +248,9 @@ fn apply_filter(
     topic: &str,
     lease: u32,
     budget: ByteBudget,
-    mut batch: BatchBuilder,
-    batched: Vec<Handout>,
+    (mut batch, batched): (BatchBuilder, Vec<Handout>),
     r: &mut Reading,
+    first_delivered: impl Fn(i64),
 ) -> Result<()> {
     if batched.is_empty() {
         return Ok(());
@@ -258,6 +271,9 @@ fn apply_filter(
             r.full = true;
             r.give_back.push(h);
             continue;
+        }
+        if h.attempt == 1 {
+            first_delivered(e.stored_at);
         }
         r.out.push_parts(&DeliveryParts {
             lease,

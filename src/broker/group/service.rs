@@ -22,6 +22,7 @@ use crate::broker::timer::{Rearm, Timed};
 use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::GroupsConfig;
+use crate::metrics as m;
 use crate::protocol::{self as wire, FilterSpec, JoinRequest, ResetTo, StartPosition};
 use crate::storage::{Durability, Store, TopicName};
 
@@ -92,13 +93,19 @@ pub struct GroupCell {
     /// Bumped when messages may have become ready without an append (retry due, leases
     /// released, queues rebalanced, a reset): waiting receivers look again.
     ready: watch::Sender<u64>,
+    /// Store → first delivery, and store → ack, of this group's messages.
+    pub(super) delivery_latency: metrics::Histogram,
+    ack_latency: metrics::Histogram,
 }
 
 impl GroupCell {
     fn new(group: Group) -> Arc<GroupCell> {
+        let name = group.name().to_string();
         Arc::new(GroupCell {
             state: Mutex::new(group),
             ready: watch::channel(0).0,
+            delivery_latency: metrics::histogram!(m::GROUP_DELIVERY_LATENCY_SECONDS, "group" => name.clone()),
+            ack_latency: metrics::histogram!(m::GROUP_ACK_LATENCY_SECONDS, "group" => name),
         })
     }
 
@@ -403,14 +410,45 @@ impl Groups {
             self.rearm.wake(); // a retry deadline
         }
         if !out.is_empty() {
-            let this = self.clone();
+            let (this, cell) = (self.clone(), cell.clone());
             tokio::task::spawn_blocking(move || this.write_out(&cell, out));
         }
         let (done, stale) = result.map_err(|_| BrokerError::UnknownMember(member))?;
         if done == 0 && stale > 0 {
             return Err(BrokerError::StaleLease { stale });
         }
+        if nack_reason.is_none() && done > 0 && m::enabled() {
+            self.record_ack_latency(member, &cell, ranges, now);
+        }
         Ok((done, stale))
+    }
+
+    /// Store → ack, per acked range by its first message's store time (one index read per
+    /// range, not per message).
+    fn record_ack_latency(
+        &self,
+        member: u64,
+        cell: &GroupCell,
+        ranges: &[wire::AckRange],
+        now: i64,
+    ) {
+        let Ok((topic, retry)) =
+            self.with_member(member, |m| (m.topic.clone(), m.retry_topic.clone()))
+        else {
+            return;
+        };
+        for r in ranges {
+            let (topic, queue) = match &retry {
+                Some(t) if r.queue >= timer_retry::RETRY_QUEUE => {
+                    (t.as_str(), r.queue - timer_retry::RETRY_QUEUE)
+                }
+                _ => (topic.as_str(), r.queue),
+            };
+            if let Ok(Some(stored)) = self.store.stored_at(topic, queue, r.offset) {
+                cell.ack_latency
+                    .record_many(m::seconds_between(stored, now), r.count as usize);
+            }
+        }
     }
 
     /// A take's leases end at `expiry`: the driver looks again only if it sleeps past that
@@ -451,6 +489,7 @@ impl Groups {
             match dead_letter::write(&self.store, &name, &d, self.dead_letter_durability) {
                 Ok(()) => {
                     cell.lock().dead_lettered(&d);
+                    metrics::counter!(m::GROUP_DEAD_LETTERS_TOTAL, "group" => name.clone(), "topic" => d.topic.clone()).increment(1);
                     tracing::info!(group = %name, topic = %d.topic, queue = d.queue, offset = d.offset, reason = %d.reason, "message dead-lettered");
                 }
                 Err(e) => {

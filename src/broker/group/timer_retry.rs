@@ -122,6 +122,7 @@ pub fn write(w: &Writer<'_>, forwards: Vec<Forward>) -> (Vec<Forward>, Vec<Forwa
                     w.durability,
                 ) {
                     Ok(()) => {
+                        metrics::counter!(crate::metrics::GROUP_DEAD_LETTERS_TOTAL, "group" => w.group.to_string(), "topic" => origin.topic.clone()).increment(1);
                         tracing::info!(group = w.group, topic = %origin.topic, queue = origin.queue, offset = origin.offset, %reason, "message dead-lettered");
                         done.push(f);
                     }

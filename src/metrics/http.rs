@@ -1,0 +1,162 @@
+//! The scrape endpoint: a minimal HTTP/1.1 server on `[metrics] listen` answering
+//! `GET /metrics` with the Prometheus text format (recorded series, then scraped ones), one
+//! request per connection. Anything else gets 404 or 405; a request head that is too large or
+//! too slow is dropped. It serves nothing but metrics, so it needs no HTTP library.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use super::scrape::Scraper;
+
+/// Longest request head read.
+const MAX_HEAD: usize = 8 * 1024;
+/// A client must send its request head within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The running endpoint; dropping it stops it.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// Binds `listen` and serves scrapes until dropped.
+    pub async fn start(
+        listen: SocketAddr,
+        recorded: PrometheusHandle,
+        scraper: Scraper,
+    ) -> std::io::Result<MetricsServer> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new((recorded, scraper));
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(serve(stream, state.clone()));
+            }
+        });
+        Ok(MetricsServer { addr, task })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a request head asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Asked {
+    Metrics,
+    NotFound,
+    BadMethod,
+    Malformed,
+}
+
+fn parse_head(head: &[u8]) -> Asked {
+    let Some(line) = head.split(|&b| b == b'\n').next() else {
+        return Asked::Malformed;
+    };
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.trim_end().split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Asked::Malformed;
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Asked::Malformed;
+    }
+    if method != "GET" {
+        return Asked::BadMethod;
+    }
+    let path = target.split('?').next().unwrap_or_default();
+    if path == "/metrics" {
+        Asked::Metrics
+    } else {
+        Asked::NotFound
+    }
+}
+
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Some(head);
+        }
+        if head.len() > MAX_HEAD {
+            return None;
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<(PrometheusHandle, Scraper)>) {
+    let Ok(Some(head)) = tokio::time::timeout(READ_TIMEOUT, read_head(&mut stream)).await else {
+        return;
+    };
+    let (status, body) = match parse_head(&head) {
+        Asked::Metrics => {
+            let rendered = tokio::task::spawn_blocking(move || {
+                let mut text = state.0.render();
+                text.push_str(&state.1.render());
+                text
+            })
+            .await;
+            match rendered {
+                Ok(text) => ("200 OK", text),
+                Err(e) => ("500 Internal Server Error", format!("scrape failed: {e}\n")),
+            }
+        }
+        Asked::NotFound => ("404 Not Found", "only /metrics is served here\n".into()),
+        Asked::BadMethod => (
+            "405 Method Not Allowed",
+            "only GET /metrics is served here\n".into(),
+        ),
+        Asked::Malformed => ("400 Bad Request", "not an HTTP/1 request\n".into()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_get_metrics_is_served() {
+        assert_eq!(parse_head(b"GET /metrics HTTP/1.1\r\n\r\n"), Asked::Metrics);
+        assert_eq!(
+            parse_head(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
+            Asked::Metrics
+        );
+        assert_eq!(parse_head(b"GET / HTTP/1.1\r\n\r\n"), Asked::NotFound);
+        assert_eq!(
+            parse_head(b"POST /metrics HTTP/1.1\r\n\r\n"),
+            Asked::BadMethod
+        );
+        assert_eq!(parse_head(b"hello\r\n\r\n"), Asked::Malformed);
+        assert_eq!(parse_head(b"GET /metrics SPDY/3\r\n\r\n"), Asked::Malformed);
+    }
+}
