@@ -6,11 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::server::{connect, produce_all, start, start_manual, test_config};
+use common::server::{clustering_join, connect, produce_all, start, start_manual, test_config};
 use lockgate::client::Client;
 use lockgate::protocol::{
-    FetchRequest, JoinRequest, Mode, ProduceMessage, ProduceRequest, Request, Response, Route,
-    StartPosition, Status,
+    FetchRequest, ProduceMessage, ProduceRequest, Request, Response, Route, Status,
 };
 use lockgate::storage::{Durability, Message, MessageId};
 
@@ -32,20 +31,6 @@ async fn with_topic(
     (dir, running, client)
 }
 
-fn join(group: &str, topic: &str) -> JoinRequest {
-    JoinRequest {
-        group: group.into(),
-        topic: topic.into(),
-        instance: String::new(),
-        mode: Mode::Clustering,
-        start: StartPosition::Earliest,
-        lease_ms: 0,
-        max_attempts: 0,
-        session_timeout_ms: 0,
-        filter: None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_receive_keeps_its_member_alive_past_the_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,8 +40,14 @@ async fn a_pending_receive_keeps_its_member_alive_past_the_session_timeout() {
         .create_topic("quiet", 1, Some(Durability::Async), 0)
         .await
         .unwrap();
-    let waiter = client.join_group(join("w", "quiet")).await.unwrap();
-    let idle = client.join_group(join("w", "quiet")).await.unwrap();
+    let waiter = client
+        .join_group(clustering_join("w", "quiet"))
+        .await
+        .unwrap();
+    let idle = client
+        .join_group(clustering_join("w", "quiet"))
+        .await
+        .unwrap();
 
     // The long poll may wait the allowed 30 s; the session timeout is 10 s.
     let receive = {
@@ -172,7 +163,7 @@ async fn values_outside_their_documented_range_are_refused_not_clamped() {
         "from 1 to 1000",
     );
     assert!(c.find_by_key("ranges", "k", 1000).await.is_ok());
-    let member = c.join_group(join("r", "ranges")).await.unwrap();
+    let member = c.join_group(clustering_join("r", "ranges")).await.unwrap();
     refused(
         c.receive(member, 0, 1 << 20, Duration::ZERO).await,
         "max messages is 0",

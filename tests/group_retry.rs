@@ -8,13 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::server::{connect, number_of, produce_all, test_config};
+use common::server::{
+    clustering_join, connect, fetch_start, number_of, produce_all, test_config, until_stored,
+};
 use lockgate::broker::group::timer_retry::{self, RETRY_QUEUE};
 use lockgate::client::Client;
 use lockgate::clock::Clock;
-use lockgate::protocol::{
-    AckRange, FetchRequest, GroupDelivered, JoinRequest, Mode, ProduceMessage, Route, StartPosition,
-};
+use lockgate::protocol::{AckRange, GroupDelivered, JoinRequest, ProduceMessage, Route};
 use lockgate::server::Running;
 use lockgate::storage::{Durability, Message};
 
@@ -24,16 +24,10 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 fn join() -> JoinRequest {
     JoinRequest {
-        group: "billing".into(),
-        topic: "orders".into(),
-        instance: String::new(),
-        mode: Mode::Clustering,
-        start: StartPosition::Earliest,
-        lease_ms: 0,
         max_attempts: 3,
         // The clock jumps hours ahead: the member must outlive that.
         session_timeout_ms: 100 * 3_600_000,
-        filter: None,
+        ..clustering_join("billing", "orders")
     }
 }
 
@@ -85,19 +79,20 @@ async fn start(config: &lockgate::config::Config, clock: &Clock) -> Running {
         .expect("server starts")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_retry_waits_in_the_timer_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path());
-    config.groups.retry_delays = vec![HOUR * 2];
-    let clock = Clock::manual(lockgate::clock::system_now_ms());
-    let running = start(&config, &clock).await;
-    let client = connect(&running, dir.path()).await;
+/// A server with topic `orders` (one queue) holding messages `0..n`.
+async fn with_orders(
+    config: &lockgate::config::Config,
+    clock: &Clock,
+    dir: &std::path::Path,
+    n: u64,
+) -> (Running, Client) {
+    let running = start(config, clock).await;
+    let client = connect(&running, dir).await;
     client
         .create_topic("orders", 1, Some(Durability::Sync), 0)
         .await
         .unwrap();
-    let messages = (0..3u64).map(|n| ProduceMessage {
+    let messages = (0..n).map(|n| ProduceMessage {
         route: Route::Queue(0),
         message: Message {
             body: n.to_le_bytes().to_vec(),
@@ -105,6 +100,16 @@ async fn a_group_retry_waits_in_the_timer_across_a_restart() {
         },
     });
     produce_all(&client, "orders", messages).await;
+    (running, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_retry_waits_in_the_timer_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![HOUR * 2];
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let (running, client) = with_orders(&config, &clock, dir.path(), 3).await;
     let member = client.join_group(join()).await.unwrap();
     let first = receive_n(&client, member, 3).await;
     assert!(first.values().all(|m| m.attempt == 1));
@@ -173,28 +178,8 @@ async fn a_group_retry_waits_in_the_timer_across_a_restart() {
 
     // Its attempts used up, it is dead-lettered with where it first was.
     let dlq = lockgate::broker::dead_letter_topic("billing");
-    let dead = async {
-        loop {
-            if let Ok((_, q)) = client.describe_topic(&dlq).await
-                && q[0].next == 1
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, dead).await.unwrap();
-    let (_, dead) = client
-        .fetch(FetchRequest {
-            topic: dlq,
-            queue: 0,
-            offset: 0,
-            max_messages: 10,
-            max_bytes: 1 << 20,
-            max_wait_ms: 0,
-        })
-        .await
-        .unwrap();
+    until_stored(&client, &dlq, 1).await;
+    let (_, dead) = client.fetch(fetch_start(&dlq)).await.unwrap();
     let p = &dead[0].message.properties;
     assert_eq!(number_of(&dead[0].message.body), 0);
     assert_eq!(p[lockgate::broker::PROP_TOPIC], "orders");
@@ -205,17 +190,7 @@ async fn a_group_retry_waits_in_the_timer_across_a_restart() {
     until_progress(&client, &retry_topic, (3, 0)).await;
     assert!(client.delay_stats().await.unwrap().topics.is_empty());
     // The retry topic is the group's: nobody produces to it or reads it directly.
-    let refused = client
-        .fetch(FetchRequest {
-            topic: retry_topic,
-            queue: 0,
-            offset: 0,
-            max_messages: 10,
-            max_bytes: 1 << 20,
-            max_wait_ms: 0,
-        })
-        .await
-        .unwrap_err();
+    let refused = client.fetch(fetch_start(&retry_topic)).await.unwrap_err();
     assert_eq!(
         refused.status(),
         Some(lockgate::protocol::Status::ReservedName)
@@ -230,20 +205,7 @@ async fn short_retries_and_off_keep_retrying_in_place() {
     config.groups.retry_delays = vec![HOUR];
     config.groups.timer_retry_threshold = None;
     let clock = Clock::manual(lockgate::clock::system_now_ms());
-    let running = start(&config, &clock).await;
-    let client = connect(&running, dir.path()).await;
-    client
-        .create_topic("orders", 1, Some(Durability::Sync), 0)
-        .await
-        .unwrap();
-    let messages = (0..1u64).map(|n| ProduceMessage {
-        route: Route::Queue(0),
-        message: Message {
-            body: n.to_le_bytes().to_vec(),
-            ..Message::default()
-        },
-    });
-    produce_all(&client, "orders", messages).await;
+    let (running, client) = with_orders(&config, &clock, dir.path(), 1).await;
     let member = client.join_group(join()).await.unwrap();
     let first = receive_n(&client, member, 1).await;
     client

@@ -6,7 +6,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::server::{connect, number_of, produce_all, start, start_manual, test_config};
+use common::server::{
+    connect, fetch_start, number_of, produce_all, start, start_manual, test_config, until_stored,
+};
 use lockgate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::clock::system_now_ms as now_ms;
 use lockgate::protocol::Mode;
@@ -275,28 +277,8 @@ async fn a_vanished_members_messages_are_redelivered_then_dead_lettered() {
         .unwrap();
 
     let dlq = lockgate::broker::dead_letter_topic("billing");
-    let dead = async {
-        loop {
-            if let Ok((_, q)) = client.describe_topic(&dlq).await
-                && q[0].next == 6
-            {
-                return;
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, dead).await.unwrap();
-    let (_, msgs) = client
-        .fetch(lockgate::protocol::FetchRequest {
-            topic: dlq,
-            queue: 0,
-            offset: 0,
-            max_messages: 10,
-            max_bytes: 1 << 20,
-            max_wait_ms: 0,
-        })
-        .await
-        .unwrap();
+    until_stored(&client, &dlq, 6).await;
+    let (_, msgs) = client.fetch(fetch_start(&dlq)).await.unwrap();
     let mut seen = BTreeSet::new();
     for m in &msgs {
         let p = &m.message.properties;

@@ -12,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::server::{connect, produce_all, test_config};
+use common::server::{clustering_join, connect, fetch_start, produce_all, test_config};
 use lockgate::config::Config;
 use lockgate::metrics::{DESCRIPTIONS, Type};
-use lockgate::protocol::{
-    AckRange, FetchRequest, JoinRequest, Mode, ProduceMessage, Route, StartPosition,
-};
+use lockgate::protocol::{AckRange, FetchRequest, ProduceMessage, Route};
 use lockgate::server::Running;
 use lockgate::storage::{Durability, Message};
 
@@ -126,17 +124,7 @@ async fn activity(running: &Running, dir: &Path) -> u64 {
     });
     produce_all(&client, "orders", messages).await;
     let member = client
-        .join_group(JoinRequest {
-            group: "billing".into(),
-            topic: "orders".into(),
-            instance: String::new(),
-            mode: Mode::Clustering,
-            start: StartPosition::Earliest,
-            lease_ms: 0,
-            max_attempts: 0,
-            session_timeout_ms: 0,
-            filter: None,
-        })
+        .join_group(clustering_join("billing", "orders"))
         .await
         .unwrap();
     let got = client
@@ -157,12 +145,8 @@ async fn activity(running: &Running, dir: &Path) -> u64 {
     let filtered = client
         .fetch_filtered(
             FetchRequest {
-                topic: "orders".into(),
-                queue: 0,
-                offset: 0,
                 max_messages: 50,
-                max_bytes: 1 << 20,
-                max_wait_ms: 0,
+                ..fetch_start("orders")
             },
             lockgate::protocol::FilterSpec {
                 plugin: "tag".into(),

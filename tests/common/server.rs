@@ -70,3 +70,47 @@ pub async fn produce_all(
 pub fn number_of(body: &[u8]) -> u64 {
     u64::from_le_bytes(body[..8].try_into().unwrap())
 }
+
+/// A clustering join from the earliest offset, with the server's defaults.
+pub fn clustering_join(group: &str, topic: &str) -> lockgate::protocol::JoinRequest {
+    lockgate::protocol::JoinRequest {
+        group: group.into(),
+        topic: topic.into(),
+        instance: String::new(),
+        mode: lockgate::protocol::Mode::Clustering,
+        start: lockgate::protocol::StartPosition::Earliest,
+        lease_ms: 0,
+        max_attempts: 0,
+        session_timeout_ms: 0,
+        filter: None,
+    }
+}
+
+/// A fetch of up to 10 messages of queue 0 from offset 0, without waiting.
+pub fn fetch_start(topic: &str) -> lockgate::protocol::FetchRequest {
+    lockgate::protocol::FetchRequest {
+        topic: topic.into(),
+        queue: 0,
+        offset: 0,
+        max_messages: 10,
+        max_bytes: 1 << 20,
+        max_wait_ms: 0,
+    }
+}
+
+/// Waits (up to a minute) until queue 0 of `topic` holds `n` messages.
+pub async fn until_stored(client: &Client, topic: &str, n: u64) {
+    let stored = async {
+        loop {
+            if let Ok((_, q)) = client.describe_topic(topic).await
+                && q[0].next == n
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), stored)
+        .await
+        .unwrap_or_else(|_| panic!("{topic} never held {n} messages"));
+}
