@@ -281,6 +281,21 @@ pub const DESCRIPTIONS: &[(&str, Type, &str)] = &[
     ),
 ];
 
+/// The series recorded through the `metrics` facade and the exporter (described to it at
+/// install); every other name is rendered by [`scrape`] or reserved.
+pub const RECORDED: &[&str] = &[
+    CONNECTIONS_OPEN,
+    CONNECTIONS_REFUSED_TOTAL,
+    REQUESTS_TOTAL,
+    RECEIVED_BYTES_TOTAL,
+    SENT_BYTES_TOTAL,
+    PRODUCE_LATENCY_SECONDS,
+    STORAGE_FSYNC_DURATION_SECONDS,
+    PLUGIN_CALL_DURATION_SECONDS,
+    GROUP_DEAD_LETTERS_TOTAL,
+    DELAY_FIRED_TOTAL,
+];
+
 /// A metric's Prometheus type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Type {
@@ -308,7 +323,7 @@ pub fn help_of(name: &str) -> &'static str {
 }
 
 /// Histogram bucket bounds in seconds: 0.5 ms to 1 h, for latencies from an fsync to a
-/// consumer that is hours behind.
+/// consumer that is hours behind. The exporter's histograms and [`Buckets`] share them.
 pub const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     60.0, 300.0, 1800.0, 3600.0,
@@ -331,7 +346,7 @@ pub fn install() -> PrometheusHandle {
                     "a metrics recorder was installed already; recorded metrics go there"
                 );
             }
-            for (name, kind, help) in DESCRIPTIONS {
+            for (name, kind, help) in DESCRIPTIONS.iter().filter(|d| RECORDED.contains(&d.0)) {
                 match kind {
                     Type::Counter => metrics::describe_counter!(*name, *help),
                     Type::Gauge => metrics::describe_gauge!(*name, *help),
@@ -354,9 +369,111 @@ pub fn seconds_between(from_ms: i64, to_ms: i64) -> f64 {
     (to_ms.saturating_sub(from_ms)).max(0) as f64 / 1000.0
 }
 
+/// A histogram with the fixed [`BUCKETS`], kept in atomics and rendered at scrape time: for
+/// per-message latencies, where recording a sample must cost a few nanoseconds and no memory
+/// (the exporter's histograms keep every sample until they are drained).
+pub struct Buckets {
+    /// Per bound, the samples at most that bound (not cumulative); the last counts the rest.
+    counts: [std::sync::atomic::AtomicU64; BUCKETS.len() + 1],
+    /// Sum of the samples, in microseconds.
+    sum_micros: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets {
+            counts: std::array::from_fn(|_| std::sync::atomic::AtomicU64::new(0)),
+            sum_micros: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Buckets {
+    /// Records `n` samples of `seconds`.
+    pub fn record_many(&self, seconds: f64, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let i = BUCKETS.partition_point(|&b| b < seconds);
+        self.counts[i].fetch_add(n, Relaxed);
+        self.sum_micros
+            .fetch_add((seconds.max(0.0) * 1e6) as u64 * n, Relaxed);
+    }
+
+    pub fn record(&self, seconds: f64) {
+        self.record_many(seconds, 1);
+    }
+
+    /// Adds what a [`Tally`] counted (one atomic add per bucket hit, not per sample).
+    pub fn add(&self, t: &Tally) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (c, &n) in self.counts.iter().zip(&t.counts) {
+            if n > 0 {
+                c.fetch_add(n, Relaxed);
+            }
+        }
+        if t.sum_micros > 0 {
+            self.sum_micros.fetch_add(t.sum_micros, Relaxed);
+        }
+    }
+
+    /// `(cumulative count per bound and +Inf, count, sum in seconds)`.
+    pub fn snapshot(&self) -> (Vec<u64>, u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut total = 0;
+        let cumulative = self
+            .counts
+            .iter()
+            .map(|c| {
+                total += c.load(Relaxed);
+                total
+            })
+            .collect();
+        (
+            cumulative,
+            total,
+            self.sum_micros.load(Relaxed) as f64 / 1e6,
+        )
+    }
+}
+
+/// Samples counted locally (one batch of deliveries, say), then added to [`Buckets`] at once.
+#[derive(Default)]
+pub struct Tally {
+    counts: [u64; BUCKETS.len() + 1],
+    sum_micros: u64,
+}
+
+impl Tally {
+    pub fn record(&mut self, seconds: f64) {
+        self.counts[BUCKETS.partition_point(|&b| b < seconds)] += 1;
+        self.sum_micros += (seconds.max(0.0) * 1e6) as u64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_count_cumulatively_by_bound() {
+        let b = Buckets::default();
+        b.record(0.0001);
+        b.record_many(0.003, 2);
+        b.record(7200.0);
+        let (cumulative, count, sum) = b.snapshot();
+        assert_eq!(count, 4);
+        assert_eq!(cumulative[0], 1, "≤ 0.5 ms");
+        assert_eq!(cumulative[2], 1, "≤ 2.5 ms");
+        assert_eq!(cumulative[3], 3, "≤ 5 ms");
+        assert_eq!(cumulative[BUCKETS.len() - 1], 3, "≤ 1 h");
+        assert_eq!(cumulative[BUCKETS.len()], 4, "+Inf");
+        assert!((sum - 7200.0061).abs() < 1e-6, "{sum}");
+        let mut t = Tally::default();
+        t.record(0.0001);
+        t.record(0.2);
+        b.add(&t);
+        let (cumulative, count, _) = b.snapshot();
+        assert_eq!((cumulative[0], count), (2, 6));
+    }
 
     #[test]
     fn every_name_has_its_unit_and_one_description() {
@@ -381,6 +498,12 @@ mod tests {
             assert_eq!(name.ends_with("_total"), *kind == Type::Counter, "{name}");
         }
         assert_eq!(help_of(GROUP_LAG_MESSAGES), DESCRIPTIONS[0].2);
+        for r in RECORDED {
+            assert!(
+                DESCRIPTIONS.iter().any(|d| d.0 == *r),
+                "{r} is not described"
+            );
+        }
         assert_eq!(seconds_between(1_000, 3_500), 2.5);
         assert_eq!(seconds_between(3_500, 1_000), 0.0);
     }

@@ -19,6 +19,18 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A client must send its request head within this.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the exporter's histogram samples are folded into buckets.
+const UPKEEP: Duration = Duration::from_secs(1);
+
+/// Aborts a task when dropped (with the task that owns it).
+struct DropAbort(JoinHandle<()>);
+
+impl Drop for DropAbort {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The running endpoint; dropping it stops it.
 pub struct MetricsServer {
     addr: SocketAddr,
@@ -34,8 +46,18 @@ impl MetricsServer {
     ) -> std::io::Result<MetricsServer> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let upkeep = recorded.clone();
         let state = Arc::new((recorded, scraper));
         let task = tokio::spawn(async move {
+            // The exporter keeps histogram samples until they are folded into their buckets:
+            // fold them often, scraped or not, so they cost bounded memory.
+            let _upkeep = DropAbort(tokio::spawn(async move {
+                let mut every = tokio::time::interval(UPKEEP);
+                loop {
+                    every.tick().await;
+                    upkeep.run_upkeep();
+                }
+            }));
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;

@@ -26,8 +26,11 @@ struct Text {
     out: String,
 }
 
+type Labels = Vec<(&'static str, String)>;
 /// One sample: label pairs and a value.
-type Sample = (Vec<(&'static str, String)>, f64);
+type Sample = (Labels, f64);
+/// One histogram series: label pairs and a [`Buckets::snapshot`].
+type HistogramSample = (Labels, (Vec<u64>, u64, f64));
 
 impl Text {
     fn family(&mut self, name: &str, samples: &[Sample]) {
@@ -50,6 +53,38 @@ impl Text {
                 self.out.push('}');
             }
             let _ = writeln!(self.out, " {value}");
+        }
+    }
+}
+
+impl Text {
+    /// A histogram family from [`Buckets`] snapshots: cumulative `_bucket` series per bound
+    /// and `+Inf`, then `_sum` and `_count`.
+    fn histogram(&mut self, name: &str, series: &[HistogramSample]) {
+        let _ = writeln!(self.out, "# HELP {name} {}", help_of(name));
+        let _ = writeln!(self.out, "# TYPE {name} histogram");
+        for (labels, (cumulative, count, sum)) in series {
+            let mut base = String::new();
+            for (k, v) in labels {
+                let _ = write!(base, "{k}=\"{}\",", escape(v));
+            }
+            let bounds = BUCKETS
+                .iter()
+                .map(|b| b.to_string())
+                .chain(["+Inf".to_string()]);
+            for (le, c) in bounds.zip(cumulative) {
+                let _ = writeln!(self.out, "{name}_bucket{{{base}le=\"{le}\"}} {c}");
+            }
+            let base = base.trim_end_matches(',');
+            let braces = |b: &str| {
+                if b.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{b}}}")
+                }
+            };
+            let _ = writeln!(self.out, "{name}_sum{} {sum}", braces(base));
+            let _ = writeln!(self.out, "{name}_count{} {count}", braces(base));
         }
     }
 }
@@ -144,6 +179,14 @@ impl Scraper {
         t.family(GROUP_IN_FLIGHT_MESSAGES, &series(&|b| b.in_flight as f64));
         t.family(GROUP_RETRYING_MESSAGES, &series(&|b| b.retrying as f64));
         t.family(GROUP_MEMBERS, &members);
+        let mut delivery = Vec::new();
+        let mut ack = Vec::new();
+        groups.latencies(|name, d, a| {
+            delivery.push((vec![("group", name.to_string())], d.snapshot()));
+            ack.push((vec![("group", name.to_string())], a.snapshot()));
+        });
+        t.histogram(GROUP_DELIVERY_LATENCY_SECONDS, &delivery);
+        t.histogram(GROUP_ACK_LATENCY_SECONDS, &ack);
     }
 
     fn queues(&self, t: &mut Text) {
@@ -197,6 +240,8 @@ impl Scraper {
             .map(|(topic, n)| (vec![("topic", topic)], n as f64))
             .collect();
         t.family(DELAY_PENDING_MESSAGES, &pending);
+        let lateness = self.broker.delays().lateness().snapshot();
+        t.histogram(DELAY_LATENESS_SECONDS, &[(Vec::new(), lateness)]);
     }
 
     fn plugins(&self, t: &mut Text) {

@@ -53,7 +53,7 @@ pub struct Delays {
     /// One poll at a time.
     turning: Mutex<()>,
     /// Visibility time − requested time of fired messages.
-    lateness: metrics::Histogram,
+    lateness: crate::metrics::Buckets,
     fired: metrics::Counter,
 }
 
@@ -93,9 +93,14 @@ impl Delays {
             rearm: o.rearm,
             wheel: Mutex::new(wheel),
             turning: Mutex::new(()),
-            lateness: metrics::histogram!(crate::metrics::DELAY_LATENESS_SECONDS),
+            lateness: crate::metrics::Buckets::default(),
             fired: metrics::counter!(crate::metrics::DELAY_FIRED_TOTAL),
         })
+    }
+
+    /// Visibility time − requested delivery time of the messages fired so far.
+    pub fn lateness(&self) -> &crate::metrics::Buckets {
+        &self.lateness
     }
 
     pub fn config(&self) -> &DelayConfig {
@@ -270,10 +275,11 @@ impl Delays {
             match self.fire(&topic, &meta, queue, batch) {
                 Ok(()) => {
                     let visible = self.clock.now_ms();
+                    let mut late = crate::metrics::Tally::default();
                     for due in &dues {
-                        self.lateness
-                            .record(crate::metrics::seconds_between(*due, visible));
+                        late.record(crate::metrics::seconds_between(*due, visible));
                     }
+                    self.lateness.add(&late);
                     self.fired.increment(dues.len() as u64);
                     settled.extend(positions);
                     notified.push(topic);

@@ -16,7 +16,7 @@ use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::Handout;
 use crate::broker::filters::{self, SharedFilter};
 use crate::broker::{BrokerError, Result};
-use crate::metrics::seconds_between;
+use crate::metrics::{Tally, seconds_between};
 use crate::plugin::batch::BatchBuilder;
 use crate::protocol::{DeliveryParts, EncodedDeliveries};
 use crate::storage::StorageError;
@@ -101,7 +101,8 @@ impl Groups {
             }),
         };
         let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
-        let latency = &cell.delivery_latency;
+        // First deliveries' store → delivery times, added to the group's histogram once.
+        let latency = std::cell::RefCell::new(Tally::default());
         let mut failure = None;
         let handouts = &taken.handouts;
         let mut i = 0;
@@ -159,7 +160,9 @@ impl Groups {
                     {
                         r.out.push(lease, run[k].attempt, view);
                         if run[k].attempt == 1 {
-                            latency.record(seconds_between(view.stored_at, now));
+                            latency
+                                .borrow_mut()
+                                .record(seconds_between(view.stored_at, now));
                         }
                         seen[k] = true;
                     } else {
@@ -198,11 +201,12 @@ impl Groups {
                 budget,
                 (batch, batched),
                 &mut r,
-                |stored_at| latency.record(seconds_between(stored_at, now)),
+                |stored_at| latency.borrow_mut().record(seconds_between(stored_at, now)),
             )
         {
             failure = Some(e);
         }
+        cell.delivery_latency.add(&latency.borrow());
         if !r.give_back.is_empty() || !r.done.is_empty() {
             let mut g = cell.lock();
             g.release(member, lease, &r.give_back);

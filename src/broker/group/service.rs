@@ -94,18 +94,17 @@ pub struct GroupCell {
     /// released, queues rebalanced, a reset): waiting receivers look again.
     ready: watch::Sender<u64>,
     /// Store → first delivery, and store → ack, of this group's messages.
-    pub(super) delivery_latency: metrics::Histogram,
-    ack_latency: metrics::Histogram,
+    pub(super) delivery_latency: m::Buckets,
+    ack_latency: m::Buckets,
 }
 
 impl GroupCell {
     fn new(group: Group) -> Arc<GroupCell> {
-        let name = group.name().to_string();
         Arc::new(GroupCell {
             state: Mutex::new(group),
             ready: watch::channel(0).0,
-            delivery_latency: metrics::histogram!(m::GROUP_DELIVERY_LATENCY_SECONDS, "group" => name.clone()),
-            ack_latency: metrics::histogram!(m::GROUP_ACK_LATENCY_SECONDS, "group" => name),
+            delivery_latency: m::Buckets::default(),
+            ack_latency: m::Buckets::default(),
         })
     }
 
@@ -446,7 +445,7 @@ impl Groups {
             };
             if let Ok(Some(stored)) = self.store.stored_at(topic, queue, r.offset) {
                 cell.ack_latency
-                    .record_many(m::seconds_between(stored, now), r.count as usize);
+                    .record_many(m::seconds_between(stored, now), u64::from(r.count));
             }
         }
     }
@@ -542,6 +541,13 @@ impl Groups {
         let now = self.clock.now_ms();
         self.next_persist.fetch_min(now, Ordering::AcqRel);
         self.rearm.wake();
+    }
+
+    /// Each group's latency histograms: (name, store → first delivery, store → ack).
+    pub fn latencies(&self, mut each: impl FnMut(&str, &m::Buckets, &m::Buckets)) {
+        for (name, cell) in self.cells() {
+            each(&name, &cell.delivery_latency, &cell.ack_latency);
+        }
     }
 
     pub fn list(&self) -> Vec<wire::GroupSummary> {
