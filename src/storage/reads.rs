@@ -282,10 +282,27 @@ impl StoreCore {
     /// The records at these log positions, in the order given. Runs of adjacent records (a
     /// batch scheduled together) are read with one call; each record is read at most once.
     pub fn read_records(&self, at: &[(u64, u32)]) -> Vec<Result<record::Record>> {
+        self.read_records_as(at, record::decode)
+    }
+
+    /// [`Store::read_records`] as each record's bytes, checked (length, CRC) but not decoded:
+    /// for callers that store the record's content again (`record::decode_view` reads it).
+    pub fn read_records_raw(&self, at: &[(u64, u32)]) -> Vec<Result<Vec<u8>>> {
+        self.read_records_as(at, |bytes| {
+            record::decode_view(bytes)?;
+            Ok(bytes.to_vec())
+        })
+    }
+
+    fn read_records_as<T>(
+        &self,
+        at: &[(u64, u32)],
+        decode: impl Fn(&[u8]) -> std::result::Result<T, record::DecodeError>,
+    ) -> Vec<Result<T>> {
         const RUN_BYTES: u64 = 1 << 20;
         let mut order: Vec<usize> = (0..at.len()).collect();
         order.sort_by_key(|&i| at[i].0);
-        let mut out: Vec<Option<Result<record::Record>>> = (0..at.len()).map(|_| None).collect();
+        let mut out: Vec<Option<Result<T>>> = (0..at.len()).map(|_| None).collect();
         let mut i = 0;
         while i < order.len() {
             let (start, size) = at[order[i]];
@@ -300,20 +317,15 @@ impl StoreCore {
                     for &k in &order[i..j] {
                         let (p, n) = at[k];
                         let from = (p - start) as usize;
-                        let rec = record::decode(&bytes[from..from + n as usize]).map_err(|e| {
-                            StorageError::Corrupt {
-                                file: seg.path.clone(),
-                                position: super::segment::HEADER_LEN + (p - seg.base),
-                                reason: e.to_string(),
-                            }
-                        });
+                        let rec = decode(&bytes[from..from + n as usize])
+                            .map_err(|e| corrupt_at(&seg, p, &e));
                         out[k] = Some(rec);
                     }
                 }
                 // One record, or a run that crosses a segment: read them one by one.
                 _ => {
                     for &k in &order[i..j] {
-                        out[k] = Some(self.read_record(at[k].0, at[k].1));
+                        out[k] = Some(self.read_record_as(at[k].0, at[k].1, &decode));
                     }
                 }
             }
@@ -326,6 +338,15 @@ impl StoreCore {
 
     /// The record at a log position (as the timer index names it).
     pub fn read_record(&self, position: u64, size: u32) -> Result<record::Record> {
+        self.read_record_as(position, size, &record::decode)
+    }
+
+    fn read_record_as<T>(
+        &self,
+        position: u64,
+        size: u32,
+        decode: &impl Fn(&[u8]) -> std::result::Result<T, record::DecodeError>,
+    ) -> Result<T> {
         let Some((seg, bytes)) = self.log.read(position, size as usize)? else {
             return Err(StorageError::Corrupt {
                 file: self.opts.dir.join("log"),
@@ -333,11 +354,7 @@ impl StoreCore {
                 reason: format!("no record of {size} bytes at log position {position} any more"),
             });
         };
-        record::decode(&bytes).map_err(|e| StorageError::Corrupt {
-            file: seg.path.clone(),
-            position: super::segment::HEADER_LEN + (position - seg.base),
-            reason: e.to_string(),
-        })
+        decode(&bytes).map_err(|e| corrupt_at(&seg, position, &e))
     }
 
     /// Messages carrying `key`, newest first, at most `limit`.
@@ -416,5 +433,18 @@ impl StoreCore {
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
         Ok(cq.entry(offset)?.map(|e| e.stored_at))
+    }
+}
+
+/// A record that does not decode at a log position: where, in its segment file, and why.
+fn corrupt_at(
+    seg: &super::segment::Segment,
+    position: u64,
+    e: &record::DecodeError,
+) -> StorageError {
+    StorageError::Corrupt {
+        file: seg.path.clone(),
+        position: super::segment::HEADER_LEN + (position - seg.base),
+        reason: e.to_string(),
     }
 }

@@ -1,12 +1,13 @@
-//! A produced message as its delay record, without decoding it: the message's content bytes
-//! from the frame, with the broker's three delay properties (`lockgate.deliver_at`,
-//! `lockgate.queue`, `lockgate.topic`) spliced in where their names sort. It is what a plain
-//! produce stores plus those properties, so enqueueing a delay message costs little more than
-//! producing one.
+//! Delay records and their delivered copies, without decoding messages: a produced message's
+//! content bytes from the frame with the broker's three delay properties (`lockgate.deliver_at`,
+//! `lockgate.queue`, `lockgate.topic`) spliced in where their names sort ([`DelayRecord`]), and
+//! a due record's content with its destination properties swapped for the timer ref that
+//! settles it ([`FiredCopy`]). Enqueueing and firing copy bytes, as a plain produce does.
 
+use crate::codec::{ReadError, Reader};
 use crate::protocol::PropertySplice;
 use crate::storage::record::{EncodeError, MessageId, RawMessage, RecordSource};
-use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC};
+use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC};
 
 /// The delay record of one produced message.
 pub struct DelayRecord<'a> {
@@ -119,6 +120,118 @@ impl RecordSource for DelayRecord<'_> {
     }
 }
 
+/// A stored record's content read in place: tag and keys, properties, and the bytes around
+/// them, so it can be stored again with its properties edited.
+pub struct Content<'a> {
+    content: &'a [u8],
+    pub tag: &'a str,
+    pub keys: Vec<&'a str>,
+    /// Where the property count starts.
+    props_at: usize,
+    pub props: Vec<(&'a str, &'a str)>,
+    /// Where the body starts.
+    body_at: usize,
+}
+
+impl<'a> Content<'a> {
+    pub fn parse(content: &'a [u8]) -> Result<Content<'a>, ReadError> {
+        let mut r = Reader::new(content);
+        let tag = r.str16_ref("tag")?;
+        let key_count = r.u16("key count")?;
+        let mut keys = Vec::with_capacity(usize::from(key_count));
+        for _ in 0..key_count {
+            keys.push(r.str16_ref("key")?);
+        }
+        let props_at = r.position();
+        let count = r.u16("property count")?;
+        let mut props = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let name = r.str16_ref("property name")?;
+            let n = r.u32("property value")? as usize;
+            props.push((name, r.str_ref(n, "property value")?));
+        }
+        Ok(Content {
+            content,
+            tag,
+            keys,
+            props_at,
+            props,
+            body_at: r.position(),
+        })
+    }
+
+    pub fn property(&self, name: &str) -> Option<&'a str> {
+        self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// The delivered copy of a delay record: its content without the destination properties
+/// (`lockgate.topic`, `lockgate.queue`), with the timer ref that settles it
+/// (`lockgate.timer`), everything else as stored. Firing copies bytes, decodes nothing.
+pub struct FiredCopy<'a> {
+    pub id: MessageId,
+    pub born_at: i64,
+    pub content: Content<'a>,
+    pub timer_ref: &'a str,
+}
+
+impl FiredCopy<'_> {
+    fn kept(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.content
+            .props
+            .iter()
+            .copied()
+            .filter(|(n, _)| ![PROP_TOPIC, PROP_QUEUE, PROP_REF].contains(n))
+    }
+
+    /// The properties of the copy, in name order.
+    fn each_property(&self, mut f: impl FnMut(&str, &[u8])) {
+        let mut placed = false;
+        for (name, value) in self.kept() {
+            if !placed && name > PROP_REF {
+                f(PROP_REF, self.timer_ref.as_bytes());
+                placed = true;
+            }
+            f(name, value.as_bytes());
+        }
+        if !placed {
+            f(PROP_REF, self.timer_ref.as_bytes());
+        }
+    }
+}
+
+impl RecordSource for FiredCopy<'_> {
+    fn id(&self) -> MessageId {
+        self.id
+    }
+    fn born_at(&self) -> i64 {
+        self.born_at
+    }
+    fn tag(&self) -> &str {
+        self.content.tag
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.content.keys.iter().copied()
+    }
+    fn content_len(&self) -> usize {
+        let c = &self.content;
+        let mut props = 0;
+        self.each_property(|n, v| props += property_len(n, v));
+        c.props_at + 2 + props + (c.content.len() - c.body_at)
+    }
+    fn check(&self) -> Result<(), EncodeError> {
+        Ok(()) // at most the stored count: one property replaces at least two
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
+        let c = &self.content;
+        buf.extend_from_slice(&c.content[..c.props_at]);
+        let count = self.kept().count() + 1;
+        buf.extend_from_slice(&(count as u16).to_le_bytes());
+        self.each_property(|n, v| put_property(buf, n, v));
+        buf.extend_from_slice(&c.content[c.body_at..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +311,53 @@ mod tests {
             assert_eq!(names.len(), props.len() + 3);
         }
         assert_eq!(Decimal::new(0).bytes(), b"0");
+    }
+
+    #[test]
+    fn a_fired_copy_drops_the_destination_and_carries_the_timer_ref() {
+        for props in [
+            vec![],
+            vec![("a", "1"), ("zz", "2")],
+            vec![("lockgate.retry.topic", "t")],
+        ] {
+            let mut m = Message {
+                tag: "t".into(),
+                keys: vec!["k".into()],
+                body: b"body".to_vec(),
+                ..Message::default()
+            };
+            for (k, v) in &props {
+                m.properties.insert((*k).into(), (*v).into());
+            }
+            let mut stored = m.clone();
+            stored.properties.insert(PROP_DELIVER_AT.into(), "5".into());
+            stored.properties.insert(PROP_QUEUE.into(), "2".into());
+            stored.properties.insert(PROP_TOPIC.into(), "orders".into());
+            stored.properties.insert(PROP_REF.into(), "old".into());
+            let mut content = Vec::new();
+            crate::storage::record::encode_content(&mut content, &stored);
+            let parsed = Content::parse(&content).unwrap();
+            assert_eq!(parsed.property(PROP_TOPIC), Some("orders"));
+            let copy = FiredCopy {
+                id: m.id,
+                born_at: 9,
+                content: parsed,
+                timer_ref: "1/2/3",
+            };
+            let mut out = Vec::new();
+            copy.encode_content(&mut out);
+            assert_eq!(out.len(), copy.content_len());
+            let back = message_of(m.id, 9, &out).unwrap();
+            let mut want = m.clone();
+            want.born_at = 9;
+            want.properties.insert(PROP_DELIVER_AT.into(), "5".into());
+            want.properties.insert(PROP_REF.into(), "1/2/3".into());
+            assert_eq!(back, want, "with {props:?}");
+            let names = names_in(&out);
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted);
+        }
         assert_eq!(
             Decimal::new(i64::MIN).bytes(),
             i64::MIN.to_string().as_bytes()

@@ -13,7 +13,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::DelayConfig;
 use crate::protocol::{DelayPhase, DelayState, DelayStatsInfo};
-use crate::storage::record::{Message, MessageId, Record, RecordSource};
+use crate::storage::record::{self, Message, MessageId, Record, RecordSource};
 use crate::storage::timers::{
     self, BUCKET_MS, DELAY_TOPIC, PROP_CANCEL, PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC,
     Schedule, Settled, Timer, TimerMark, TimerRef,
@@ -22,6 +22,7 @@ use crate::storage::{
     AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta, TopicName, TopicSpec,
 };
 
+use super::record::{Content, FiredCopy};
 use super::wheel::{Action, Held, Take, Wheel, WheelOptions};
 
 /// Most timers acted on in one batch, and most held in memory before loading waits.
@@ -213,34 +214,32 @@ impl Delays {
 
     /// Fires and moves (blocking). Each timer ends settled or back in the wheel for a retry.
     fn act(&self, actions: Vec<Action>, now: i64) {
-        let mut fires: BTreeMap<(String, u32), Vec<(Timer, Message)>> = BTreeMap::new();
+        // Due records stay bytes: a fired copy is their content with two properties swapped.
+        let mut fires: BTreeMap<(String, u32), Vec<DueRecord>> = BTreeMap::new();
         let mut moves = Vec::new();
         let mut lost = Vec::new();
         let places: Vec<(u64, u32)> = actions
             .iter()
             .map(|(Action::Fire(t) | Action::Move(t))| (t.position, t.size))
             .collect();
-        let records = self.store.read_records(&places);
-        for (a, rec) in actions.into_iter().zip(records) {
+        let records = self.store.read_records_raw(&places);
+        for (a, raw) in actions.into_iter().zip(records) {
             let (Action::Fire(t) | Action::Move(t)) = a;
-            let rec = match rec {
-                Ok(rec) => rec,
-                Err(e) => {
-                    crate::error_limited!("timer record", error = %e, position = t.position,
-                        "a delay record cannot be read; its message cannot be delivered");
-                    lost.push((t, Message::default(), "its delay record cannot be read"));
-                    continue;
-                }
-            };
-            match a {
+            let read = raw.map_err(BrokerError::from).and_then(|raw| match a {
                 Action::Fire(_) => {
-                    let (topic, queue) = destination(&rec);
-                    fires
-                        .entry((topic, queue))
-                        .or_default()
-                        .push((t, rec.message));
+                    let dest = destination_in(&raw)?;
+                    fires.entry(dest).or_default().push((t, raw));
+                    Ok(())
                 }
-                Action::Move(_) => moves.push((t, rec.message)),
+                Action::Move(_) => {
+                    moves.push((t, message_in(&raw)?));
+                    Ok(())
+                }
+            });
+            if let Err(e) = read {
+                crate::error_limited!("timer record", error = %e, position = t.position,
+                    "a delay record cannot be read; its message cannot be delivered");
+                lost.push((t, Message::default(), "its delay record cannot be read"));
             }
         }
         let mut settled = Vec::new();
@@ -256,11 +255,10 @@ impl Delays {
             let meta = match self.store.topic_meta(&topic) {
                 Ok(meta) => meta,
                 Err(StorageError::UnknownTopic(_)) => {
-                    lost.extend(
-                        batch
-                            .into_iter()
-                            .map(|(t, m)| (t, m, "its topic was deleted")),
-                    );
+                    lost.extend(batch.into_iter().map(|(t, raw)| {
+                        let m = message_in(&raw).unwrap_or_default();
+                        (t, m, "its topic was deleted")
+                    }));
                     continue;
                 }
                 Err(e) => {
@@ -328,11 +326,11 @@ impl Delays {
         topic: &str,
         meta: &TopicMeta,
         queue: u32,
-        batch: Vec<(Timer, Message)>,
+        batch: Vec<(Timer, Vec<u8>)>,
     ) -> Result<()> {
         let mut marks = Vec::with_capacity(batch.len());
-        let mut copies = Vec::with_capacity(batch.len());
-        for (t, mut copy) in batch {
+        let mut refs = Vec::with_capacity(batch.len());
+        for (t, _) in &batch {
             // Keep the timer's own topic id in the ref: the replay matches the copy's topic.
             let r = TimerRef {
                 topic_id: meta.id,
@@ -342,10 +340,17 @@ impl Delays {
                 schedule: None,
                 settles: Some((r, Settled::Fired)),
             });
-            copy.properties.remove(PROP_TOPIC);
-            copy.properties.remove(PROP_QUEUE);
-            copy.properties.insert(PROP_REF.into(), r.to_property());
-            copies.push(copy);
+            refs.push(r.to_property());
+        }
+        let mut copies = Vec::with_capacity(batch.len());
+        for ((_, raw), r) in batch.iter().zip(&refs) {
+            let view = record::decode_view(raw).map_err(undecodable)?;
+            copies.push(FiredCopy {
+                id: view.id,
+                born_at: view.born_at,
+                content: Content::parse(view.content).map_err(undecodable)?,
+                timer_ref: r,
+            });
         }
         // A topic recreated with fewer queues: the message still goes somewhere in it.
         let queue = queue % meta.queues.max(1);
@@ -613,9 +618,12 @@ impl Timed for Delays {
     }
 }
 
+/// A due timer and its delay record's bytes.
+type DueRecord = (Timer, Vec<u8>);
+
 /// Splits timers into batches of at most `room` bytes of records (at least one each).
-fn chunks(batch: Vec<(Timer, Message)>, room: u64) -> Vec<Vec<(Timer, Message)>> {
-    let mut out: Vec<Vec<(Timer, Message)>> = Vec::new();
+fn chunks<T>(batch: Vec<(Timer, T)>, room: u64) -> Vec<Vec<(Timer, T)>> {
+    let mut out: Vec<Vec<(Timer, T)>> = Vec::new();
     let mut bytes = 0u64;
     for item in batch {
         // The record grows by the timer ref it gains.
@@ -652,6 +660,28 @@ fn delay_record(mut m: Message, topic: &str, queue: u32, deliver_at: i64) -> Mes
 
 fn destination(rec: &Record) -> (String, u32) {
     destination_of(&rec.message)
+}
+
+/// A delay record's bytes did not decode (checked when read, so a bug, not damage).
+fn undecodable(e: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Internal(format!("a delay record does not decode: {e}"))
+}
+
+/// The destination a delay record's bytes name.
+fn destination_in(raw: &[u8]) -> Result<(String, u32)> {
+    let view = record::decode_view(raw).map_err(undecodable)?;
+    let c = Content::parse(view.content).map_err(undecodable)?;
+    let topic = c.property(PROP_TOPIC).unwrap_or_default().to_string();
+    let queue = c
+        .property(PROP_QUEUE)
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0);
+    Ok((topic, queue))
+}
+
+/// The message in a record's bytes.
+fn message_in(raw: &[u8]) -> Result<Message> {
+    Ok(record::decode(raw).map_err(undecodable)?.message)
 }
 
 fn destination_of(m: &Message) -> (String, u32) {
