@@ -425,12 +425,15 @@ impl GroupConsumer {
         let _ = self.acks.send(AckCmd::Nack(r, reason.to_string()));
     }
 
-    /// Flushes acks and leaves the group (unacked messages go to other members).
+    /// Flushes acks and leaves the group (unacked messages go to other members at once,
+    /// rather than when the server notices the connection is gone).
     pub async fn close(mut self) {
         self.flush().await;
         for t in self.tasks.drain(..) {
             t.abort();
         }
+        // Already gone (removed, or the connection lost) is fine: there is nothing to leave.
+        let _ = self.client.leave_group(self.member).await;
     }
 }
 
