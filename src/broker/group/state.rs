@@ -333,9 +333,12 @@ impl Group {
             return false;
         };
         let key = self.key(&m.topic, &m.instance);
-        if let Some(sub) = self.subs.get_mut(&key) {
-            for w in &mut sub.windows {
-                w.revoke(Some(id));
+        let retry = self.retry_topic(&m.topic).map(|t| (t, String::new()));
+        for k in std::iter::once(key).chain(retry) {
+            if let Some(sub) = self.subs.get_mut(&k) {
+                for w in &mut sub.windows {
+                    w.revoke(Some(id));
+                }
             }
         }
         self.rebalance(&m.topic);

@@ -478,6 +478,17 @@ fn retries_are_taken_from_the_retry_topic_on_their_own_queue_ids() {
     let back = Group::restore(&g.snapshot(), policy());
     let p = back.progress(|_| vec![2]);
     assert_eq!(p.iter().find(|p| p.topic == retry).unwrap().acked, 2);
+    // A member that leaves gives its retries back at once, their delivery counted.
+    let mut g = timer_group(Mode::Clustering);
+    g.join(member(2, "i2"), &[0]);
+    let t = g.take_with_retries(1, 0, &[(0, 0)], &[(0, 1)], 10).unwrap();
+    assert_eq!(t.handouts[0].queue, RETRY_QUEUE);
+    assert!(g.leave(1));
+    let again = g.take_with_retries(2, 0, &[(0, 0)], &[(0, 1)], 10).unwrap();
+    assert_eq!(
+        (again.handouts[0].queue, again.handouts[0].attempt),
+        (RETRY_QUEUE, 2)
+    );
     // An expired lease on a retry is a forward too.
     let mut g = timer_group(Mode::Clustering);
     g.take_with_retries(1, 0, &[(0, 0)], &[(0, 1)], 10).unwrap();
