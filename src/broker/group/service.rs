@@ -2,8 +2,8 @@
 //! the registry of groups and connected members, resolves queue bounds from the store, writes
 //! dead letters and retries through the timer, persists progress, and wakes waiting receivers.
 //! Its deadlines (leases, retries, sessions, persistence, failed writes tried again) are
-//! driven by the broker's timer driver through [`Timed`]. It does not read messages for members (`read`) nor speak the
-//! wire protocol (`handler`).
+//! driven by the broker's timer driver through [`Timed`]. It does not read messages for
+//! members (`read`) nor speak the wire protocol (`handler`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -511,11 +511,11 @@ impl Groups {
             let (done, again) = timer_retry::write(&writer, forwards);
             {
                 let mut known = self.retry_topics.lock().expect("retry topics");
-                for f in &done {
-                    if let Some(t) = timer_retry::topic_of(&name, &f.topic) {
-                        known.insert(t);
-                    }
-                }
+                // A first forward may have created its topic's retry topic.
+                let first = done
+                    .iter()
+                    .filter(|f| !timer_retry::is_retry_topic_of(&name, &f.topic));
+                known.extend(first.filter_map(|f| timer_retry::topic_of(&name, &f.topic)));
             }
             let mut g = cell.lock();
             for f in &done {
