@@ -227,6 +227,35 @@ async fn a_scrape_passes_promtool_and_shows_the_backlog() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_queue_off_gives_one_backlog_series_per_group_and_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = metrics_config(dir.path());
+    config.metrics.per_queue = false;
+    let running = Running::start(&config).await.unwrap();
+    let addr = running.metrics_addr().unwrap();
+    let lag = activity(&running, dir.path()).await;
+    let (_, scrape) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
+        .await
+        .unwrap();
+    let series: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("lockgate_group_lag_messages{"))
+        .collect();
+    assert_eq!(
+        series,
+        vec![format!(
+            "lockgate_group_lag_messages{{group=\"billing\",topic=\"orders\"}} {lag}"
+        )],
+        "{scrape}"
+    );
+    assert!(
+        !scrape.contains("lockgate_queue_first_offset{"),
+        "no per-queue offsets"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_serves_nothing_and_a_taken_port_stops_the_start_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(&test_config(dir.path())).await.unwrap();
