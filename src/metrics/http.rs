@@ -59,10 +59,16 @@ impl MetricsServer {
                 }
             }));
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(serve(stream, state.clone()));
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::spawn(serve(stream, state.clone()));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, say: wait instead of spinning.
+                        crate::error_limited!("metrics accept", error = %e, "cannot accept a metrics scrape");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
             }
         });
         Ok(MetricsServer { addr, task })
