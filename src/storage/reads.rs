@@ -279,14 +279,10 @@ impl StoreCore {
         &self.timers
     }
 
-    /// The records at these log positions, in the order given. Runs of adjacent records (a
-    /// batch scheduled together) are read with one call; each record is read at most once.
-    pub fn read_records(&self, at: &[(u64, u32)]) -> Vec<Result<record::Record>> {
-        self.read_records_as(at, record::decode)
-    }
-
-    /// [`Store::read_records`] as each record's bytes, checked (length, CRC) but not decoded:
-    /// for callers that store the record's content again (`record::decode_view` reads it).
+    /// The records at these log positions, in the order given, as their bytes: checked
+    /// (length, CRC) but not decoded, for callers that store the content again
+    /// (`record::decode_view` reads it). Runs of adjacent records (a batch scheduled together)
+    /// are read with one call; each record is read at most once.
     pub fn read_records_raw(&self, at: &[(u64, u32)]) -> Vec<Result<Vec<u8>>> {
         self.read_records_as(at, |bytes| {
             record::decode_view(bytes)?;

@@ -381,6 +381,53 @@ pub fn decode_content(r: &mut Reader<'_>) -> Result<Content, ReadError> {
     Ok((tag, keys, properties, body))
 }
 
+/// [`decode_content`] without copying: tag, keys and properties borrowed from the content,
+/// with where the properties and the body start, so the content can be stored again with its
+/// properties edited.
+pub struct ContentView<'a> {
+    /// The whole content.
+    pub content: &'a [u8],
+    pub tag: &'a str,
+    pub keys: Vec<&'a str>,
+    /// Where the property count starts.
+    pub props_at: usize,
+    pub props: Vec<(&'a str, &'a str)>,
+    /// Where the body starts.
+    pub body_at: usize,
+}
+
+impl<'a> ContentView<'a> {
+    pub fn parse(content: &'a [u8]) -> Result<ContentView<'a>, ReadError> {
+        let mut r = Reader::new(content);
+        let tag = r.str16_ref("tag")?;
+        let key_count = r.u16("key count")?;
+        let mut keys = Vec::with_capacity(usize::from(key_count));
+        for _ in 0..key_count {
+            keys.push(r.str16_ref("key")?);
+        }
+        let props_at = r.position();
+        let count = r.u16("property count")?;
+        let mut props = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let name = r.str16_ref("property name")?;
+            let n = r.u32("property value")? as usize;
+            props.push((name, r.str_ref(n, "property value")?));
+        }
+        Ok(ContentView {
+            content,
+            tag,
+            keys,
+            props_at,
+            props,
+            body_at: r.position(),
+        })
+    }
+
+    pub fn property(&self, name: &str) -> Option<&'a str> {
+        self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
 /// Appends an unsealed record (queue offset, store time and CRC zero) for `m` to `buf`.
 pub fn encode(
     buf: &mut Vec<u8>,

@@ -4,9 +4,8 @@
 //! a due record's content with its destination properties swapped for the timer ref that
 //! settles it ([`FiredCopy`]). Enqueueing and firing copy bytes, as a plain produce does.
 
-use crate::codec::{ReadError, Reader};
 use crate::protocol::PropertySplice;
-use crate::storage::record::{EncodeError, MessageId, RawMessage, RecordSource};
+use crate::storage::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC};
 
 /// The delay record of one produced message.
@@ -120,58 +119,13 @@ impl RecordSource for DelayRecord<'_> {
     }
 }
 
-/// A stored record's content read in place: tag and keys, properties, and the bytes around
-/// them, so it can be stored again with its properties edited.
-pub struct Content<'a> {
-    content: &'a [u8],
-    pub tag: &'a str,
-    pub keys: Vec<&'a str>,
-    /// Where the property count starts.
-    props_at: usize,
-    pub props: Vec<(&'a str, &'a str)>,
-    /// Where the body starts.
-    body_at: usize,
-}
-
-impl<'a> Content<'a> {
-    pub fn parse(content: &'a [u8]) -> Result<Content<'a>, ReadError> {
-        let mut r = Reader::new(content);
-        let tag = r.str16_ref("tag")?;
-        let key_count = r.u16("key count")?;
-        let mut keys = Vec::with_capacity(usize::from(key_count));
-        for _ in 0..key_count {
-            keys.push(r.str16_ref("key")?);
-        }
-        let props_at = r.position();
-        let count = r.u16("property count")?;
-        let mut props = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let name = r.str16_ref("property name")?;
-            let n = r.u32("property value")? as usize;
-            props.push((name, r.str_ref(n, "property value")?));
-        }
-        Ok(Content {
-            content,
-            tag,
-            keys,
-            props_at,
-            props,
-            body_at: r.position(),
-        })
-    }
-
-    pub fn property(&self, name: &str) -> Option<&'a str> {
-        self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-    }
-}
-
 /// The delivered copy of a delay record: its content without the destination properties
 /// (`lockgate.topic`, `lockgate.queue`), with the timer ref that settles it
 /// (`lockgate.timer`), everything else as stored. Firing copies bytes, decodes nothing.
 pub struct FiredCopy<'a> {
     pub id: MessageId,
     pub born_at: i64,
-    pub content: Content<'a>,
+    pub content: ContentView<'a>,
     pub timer_ref: &'a str,
 }
 
@@ -336,7 +290,7 @@ mod tests {
             stored.properties.insert(PROP_REF.into(), "old".into());
             let mut content = Vec::new();
             crate::storage::record::encode_content(&mut content, &stored);
-            let parsed = Content::parse(&content).unwrap();
+            let parsed = ContentView::parse(&content).unwrap();
             assert_eq!(parsed.property(PROP_TOPIC), Some("orders"));
             let copy = FiredCopy {
                 id: m.id,

@@ -13,7 +13,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::DelayConfig;
 use crate::protocol::{DelayPhase, DelayState, DelayStatsInfo};
-use crate::storage::record::{self, Message, MessageId, Record, RecordSource};
+use crate::storage::record::{self, ContentView, Message, MessageId, Record, RecordSource};
 use crate::storage::timers::{
     self, BUCKET_MS, DELAY_TOPIC, PROP_CANCEL, PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC,
     Schedule, Settled, Timer, TimerMark, TimerRef,
@@ -22,7 +22,7 @@ use crate::storage::{
     AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta, TopicName, TopicSpec,
 };
 
-use super::record::{Content, FiredCopy};
+use super::record::FiredCopy;
 use super::wheel::{Action, Held, Take, Wheel, WheelOptions};
 
 /// Most timers acted on in one batch, and most held in memory before loading waits.
@@ -348,7 +348,7 @@ impl Delays {
             copies.push(FiredCopy {
                 id: view.id,
                 born_at: view.born_at,
-                content: Content::parse(view.content).map_err(undecodable)?,
+                content: ContentView::parse(view.content).map_err(undecodable)?,
                 timer_ref: r,
             });
         }
@@ -670,7 +670,7 @@ fn undecodable(e: impl std::fmt::Display) -> BrokerError {
 /// The destination a delay record's bytes name.
 fn destination_in(raw: &[u8]) -> Result<(String, u32)> {
     let view = record::decode_view(raw).map_err(undecodable)?;
-    let c = Content::parse(view.content).map_err(undecodable)?;
+    let c = ContentView::parse(view.content).map_err(undecodable)?;
     let topic = c.property(PROP_TOPIC).unwrap_or_default().to_string();
     let queue = c
         .property(PROP_QUEUE)
