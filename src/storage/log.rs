@@ -588,6 +588,10 @@ impl CommitLog {
     }
 }
 
+/// Scans `[from, end)` of a segment, visiting each sound record. The records of an atomic
+/// append (see `record`) are visited together once its last record is read: a run cut short by
+/// a torn or damaged record, or by the end, is reported as bad from its first record, so
+/// replay cuts all of it.
 fn scan_segment(
     seg: &Segment,
     from: u64,
@@ -598,35 +602,62 @@ fn scan_segment(
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_pos = from;
     let mut pos = from;
+    // An atomic append read so far, waiting for its last record.
+    let mut run: Vec<(u64, u32, Record)> = Vec::new();
+    let cut = |run: &Vec<(u64, u32, Record)>, at: u64, reason: String| match run.first() {
+        Some(&(start, ..)) => Err((
+            start,
+            format!(
+                "an atomic append of which {} records were read is cut short at {at}: {reason}",
+                run.len()
+            ),
+        )),
+        None => Err((at, reason)),
+    };
     while pos < end {
         let have =
             |buf: &Vec<u8>, buf_pos: u64, pos: u64, n: u64| pos + n <= buf_pos + buf.len() as u64;
         if !have(&buf, buf_pos, pos, 4) {
             if end - pos < 4 {
-                return Ok(Err((pos, format!("{} stray bytes at the end", end - pos))));
+                return Ok(cut(
+                    &run,
+                    pos,
+                    format!("{} stray bytes at the end", end - pos),
+                ));
             }
             refill(seg, &mut buf, &mut buf_pos, pos, end, 4)?;
         }
         let at = (pos - buf_pos) as usize;
         let len = u64::from(record::peek_len(&buf[at..]).expect("4 bytes present"));
         if len < record::MIN_LEN as u64 || len > capacity {
-            return Ok(Err((pos, format!("impossible record length {len}"))));
+            return Ok(cut(&run, pos, format!("impossible record length {len}")));
         }
         if pos + len > end {
-            return Ok(Err((
+            return Ok(cut(
+                &run,
                 pos,
                 format!("record of {len} bytes cut short by the end of the file"),
-            )));
+            ));
         }
         if !have(&buf, buf_pos, pos, len) {
             refill(seg, &mut buf, &mut buf_pos, pos, end, len)?;
         }
         let at = (pos - buf_pos) as usize;
-        match record::decode(&buf[at..at + len as usize]) {
-            Ok(rec) => visit(pos, len as u32, &rec),
-            Err(e) => return Ok(Err((pos, e.to_string()))),
+        let bytes = &buf[at..at + len as usize];
+        match record::decode(bytes) {
+            Ok(rec) if record::is_continued(bytes) => run.push((pos, len as u32, rec)),
+            Ok(rec) => {
+                for (p, l, r) in run.drain(..) {
+                    visit(p, l, &r);
+                }
+                visit(pos, len as u32, &rec);
+            }
+            Err(e) => return Ok(cut(&run, pos, e.to_string())),
         }
         pos += len;
+    }
+    if !run.is_empty() {
+        return Ok(cut(&run, end, "its last record is missing".into()));
     }
     Ok(Ok(()))
 }

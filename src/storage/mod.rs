@@ -18,6 +18,7 @@
 //! records of an internal topic too; the store keeps their timer index (`timers`), because it
 //! must be exactly as durable as the log, but the firing is the broker's.
 
+mod atomic;
 mod checkpoint;
 mod consume_queue;
 mod error;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 
+pub use atomic::{AtomicPart, PendingAtomic};
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;

@@ -30,7 +30,12 @@ impl StoreCore {
                 cq.first_where(|e| e.stored_at >= cutoff)?
             }
         };
-        Ok((earliest, cq.next_offset()))
+        // Never in the middle of an atomic append's indexing (see `atomic`).
+        let next = {
+            let _visible = self.visible.read().expect("visibility lock");
+            cq.next_offset()
+        };
+        Ok((earliest, next))
     }
 
     /// Reads up to `max_messages` (and roughly `max_bytes`, at least one message) from `offset`.
@@ -117,7 +122,9 @@ impl StoreCore {
         let mut bytes = 0usize;
         let mut at = offset;
         'fill: while count < max_messages && at < next {
-            let entries = cq.entries(at, max_messages - count)?;
+            // Never past `next`: entries pushed since belong to a later view of the queue.
+            let want = (max_messages - count).min((next - at) as usize);
+            let entries = cq.entries(at, want)?;
             if entries.is_empty() {
                 break;
             }

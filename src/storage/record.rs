@@ -7,7 +7,8 @@
 //!  0      4    total length of the record in bytes, this field included
 //!  4      4    CRC32C of bytes [8, length)
 //!  8      1    format version (1)
-//!  9      1    flags: bit 0 = the producer stamp below is present; other bits 0
+//!  9      1    flags: bit 0 = the producer stamp below is present; bit 1 = more records of
+//!              the same atomic append follow (see below); other bits 0
 //! 10      2    reserved (0)
 //! 12      4    topic id (see topics.json; ids are never reused)
 //! 16      4    queue id
@@ -21,6 +22,11 @@
 //!  …      2    property count, then per property: u16 key length + key, u32 value length + value
 //!  …      4+n  body (u32 length + bytes)
 //! ```
+//!
+//! An atomic append (several records, possibly for several topics, that must all be stored or
+//! none: a transaction's commit, a routed fan-out) sets bit 1 on every record but its last.
+//! Recovery keeps such a run only when its last record is there too, so a crash in the middle
+//! of its write leaves none of it.
 //!
 //! The producer stamp marks records written for an idempotent producer: recovery rebuilds the
 //! table that recognizes retried batches from it, so duplicates are refused after a crash too.
@@ -42,6 +48,8 @@ pub const FIXED_LEN: usize = 60;
 /// The producer stamp's size, when present.
 pub const STAMP_LEN: usize = 16;
 const FLAG_STAMP: u8 = 1;
+const FLAG_CONTINUED: u8 = 2;
+const FLAGS_AT: usize = 9;
 /// The smallest valid record: fixed part plus empty tag, keys, properties and body.
 pub const MIN_LEN: usize = FIXED_LEN + 2 + 2 + 2 + 4;
 const QUEUE_OFFSET_AT: usize = 20;
@@ -446,6 +454,18 @@ pub fn seal(record: &mut [u8], queue_offset: u64, stored_at: i64) {
     record[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Marks an encoded (unsealed) record as followed by more records of the same atomic append.
+pub fn set_continued(record: &mut [u8]) {
+    record[FLAGS_AT] |= FLAG_CONTINUED;
+}
+
+/// Whether a record says more records of its atomic append follow it (see the module docs).
+pub fn is_continued(record: &[u8]) -> bool {
+    record
+        .get(FLAGS_AT)
+        .is_some_and(|f| f & FLAG_CONTINUED != 0)
+}
+
 /// The length a record announces in its first four bytes, if four bytes are there.
 pub fn peek_len(bytes: &[u8]) -> Option<u32> {
     bytes
@@ -533,7 +553,7 @@ pub fn decode_view(bytes: &[u8]) -> Result<RecordView<'_>, DecodeError> {
         return Err(DecodeError::Version(version));
     }
     let flags = r.u8("flags").map_err(malformed)?;
-    if flags & !FLAG_STAMP != 0 {
+    if flags & !(FLAG_STAMP | FLAG_CONTINUED) != 0 {
         return Err(DecodeError::Malformed(format!(
             "unknown flags {flags:#04x}"
         )));

@@ -70,6 +70,9 @@ pub struct StoreCore {
     pub(super) skips: RwLock<Skips>,
     /// Pending timers of delay records.
     pub(super) timers: TimerIndex,
+    /// Held for reading while a reader takes a queue's end, for writing while an atomic append
+    /// indexes its records: so no reader sees part of one, in any of its queues.
+    pub(super) visible: RwLock<()>,
     recovery: ReplayReport,
     _lock: File,
 }
@@ -86,7 +89,7 @@ pub struct Appended {
 /// A batch written to the log whose durability has not been waited for yet.
 #[must_use = "an append is acknowledged only after `wait`"]
 pub struct PendingAppend {
-    log: Arc<CommitLog>,
+    pub(super) log: Arc<CommitLog>,
     /// For `sync` topics: the log position that must be on disk.
     sync_to: Option<u64>,
     appended: Appended,
@@ -95,6 +98,16 @@ pub struct PendingAppend {
 }
 
 impl PendingAppend {
+    /// A fresh (not duplicate) append that must reach `sync_to` on disk before its answer.
+    pub(super) fn written(log: Arc<CommitLog>, sync_to: Option<u64>, appended: Appended) -> Self {
+        PendingAppend {
+            log,
+            sync_to,
+            appended,
+            duplicate: false,
+        }
+    }
+
     /// Blocks until the topic's durability class is met (for `sync`, the group-committed flush).
     pub fn wait(self) -> Result<Appended> {
         if let Some(end) = self.sync_to {
@@ -355,6 +368,7 @@ impl StoreCore {
             producers: Mutex::new(producers),
             skips: RwLock::new(skips),
             timers,
+            visible: RwLock::new(()),
             recovery,
             _lock: lock,
         };
@@ -755,7 +769,7 @@ impl StoreCore {
         }
     }
 
-    fn encode_batch<M: RecordSource>(
+    pub(super) fn encode_batch<M: RecordSource>(
         &self,
         topic: &Topic,
         queue: u32,
@@ -840,7 +854,7 @@ fn remove_orphan_queue_dirs(dir: &Path, topics: &Topics) -> Result<()> {
     Ok(())
 }
 
-fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
+pub(super) fn entry_for(position: u64, size: u32, stored_at: i64, tag: &str) -> Entry {
     Entry {
         position,
         size,
@@ -885,7 +899,10 @@ fn mark_of(rec: &record::Record, delay_topic: Option<u32>, topics: &Topics) -> T
     TimerMark { schedule, settles }
 }
 
-fn index_hashes<M: RecordSource>(topic_id: u32, m: &M) -> impl Iterator<Item = u64> + '_ {
+pub(super) fn index_hashes<M: RecordSource>(
+    topic_id: u32,
+    m: &M,
+) -> impl Iterator<Item = u64> + '_ {
     std::iter::once(id_hash(topic_id, &m.id())).chain(m.keys().map(move |k| key_hash(topic_id, k)))
 }
 
