@@ -57,6 +57,17 @@ pub enum BrokerError {
     AlreadyDelivered(String),
     #[error("{0}")]
     UnknownMessage(String),
+    /// A rollback of a committed transaction.
+    #[error("transaction {0:?} was committed; it cannot be rolled back")]
+    TxnCommitted(String),
+    /// A commit of a rolled-back transaction.
+    #[error("transaction {0:?} was rolled back; it cannot be committed")]
+    TxnRolledBack(String),
+    #[error("{0}")]
+    UnknownTransaction(String),
+    /// Sends to a transaction past its timeout, parked or ended.
+    #[error("{0}")]
+    TxnClosed(String),
     #[error("{0}")]
     Internal(String),
 }

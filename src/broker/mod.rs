@@ -1,11 +1,12 @@
 //! The broker: turns requests into work on its services and answers with responses or
 //! [`BrokerError`]s. [`Broker::handle`] only routes: each request family has its handler in
 //! one file (`session`, `produce`, `fetch`, `topics`, `lookup`, `plugins`,
-//! `group::handler` and `delay::handler`). Bytes on the wire are not its business (see `transport`), nor are wire
+//! `group::handler`, `delay::handler` and `txn::handler`). Bytes on the wire are not its business (see `transport`), nor are wire
 //! statuses (the transport maps errors once).
 //!
 //! Services own their state: [`group::Groups`] (consumer groups), [`delay::Delays`] (delay
-//! messages and their timer), [`filters::Filters`]
+//! messages and their timer), [`txn::Transactions`] (transaction messages and check-backs),
+//! [`filters::Filters`]
 //! (subscription filters and pipelines), [`appends::Appends`] (append signals for long
 //! polls). Time comes from one [`Clock`]; one [`timer::TimerDriver`] wakes the services that
 //! have deadlines. Storage calls block (disk I/O, `sync` flushes), so they run on tokio's
@@ -21,8 +22,10 @@ mod lookup;
 mod plugins;
 mod produce;
 mod session;
+mod splice;
 pub mod timer;
 mod topics;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -61,6 +64,7 @@ pub struct Broker {
     produce: produce::Router,
     groups: Arc<group::Groups>,
     delays: Arc<delay::Delays>,
+    txns: Arc<txn::Transactions>,
     filters: filters::Filters,
     timers: Arc<timer::TimerDriver>,
 }
@@ -100,8 +104,18 @@ impl Broker {
             rearm: timers.rearm(),
         })?);
         timers.register(groups.clone());
+        let txns = Arc::new(txn::Transactions::open(txn::TransactionsOptions {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.transactions.clone(),
+            appends: appends.clone(),
+            rearm: timers.rearm(),
+            durability: limits.default_durability,
+        })?);
+        timers.register(txns.clone());
         Ok(Broker {
             delays,
+            txns,
             filters: filters::Filters::new(plugins, config.pipelines.clone()),
             produce: produce::Router::default(),
             groups,
@@ -123,6 +137,10 @@ impl Broker {
 
     pub fn delays(&self) -> &Arc<delay::Delays> {
         &self.delays
+    }
+
+    pub fn transactions(&self) -> &Arc<txn::Transactions> {
+        &self.txns
     }
 
     /// The counters of every loaded plugin, for metrics.
@@ -156,6 +174,9 @@ impl Broker {
             Request::Delay(crate::protocol::DelayRequest::Produce(p)) => {
                 self.dispatch_delayed(delay::handler::body_of(p)).await
             }
+            Request::Txn(crate::protocol::TxnRequest::Send(s)) => {
+                self.dispatch_txn_send(txn::handler::body_of(s)).await
+            }
             other => {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other, conn).await })
@@ -174,6 +195,14 @@ impl Broker {
         delay::handler::dispatch_produce(self, body).await
     }
 
+    /// [`Broker::dispatch`] for a TxnSend frame's body, decoded here without copying.
+    pub async fn dispatch_txn_send(
+        self: &Arc<Self>,
+        body: Vec<u8>,
+    ) -> JoinHandle<Result<Response>> {
+        txn::handler::dispatch_send(self, body).await
+    }
+
     /// Handles a request to completion: checks its documented ranges, then routes it to its
     /// family's handler.
     pub async fn handle(self: &Arc<Self>, req: Request, conn: ConnInfo) -> Result<Response> {
@@ -187,6 +216,7 @@ impl Broker {
             Request::Group(r) => group::handler::handle(self, r, conn).await,
             Request::Plugin(r) => plugins::handle(self, r).await,
             Request::Delay(r) => delay::handler::handle(self, r).await,
+            Request::Txn(r) => txn::handler::handle(self, r).await,
         }
     }
 

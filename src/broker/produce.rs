@@ -134,7 +134,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
             limit,
         });
     }
-    super::delay::guard_internal(view.topic)?;
+    super::delay::guard_write(view.topic)?;
     let meta = broker.store.topic_meta(view.topic)?;
     let now = broker.clock.now_ms();
     let count = view.messages.len();

@@ -24,7 +24,7 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
             blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
         }
         TopicRequest::Delete { name } => {
-            super::delay::guard_internal(&name)?;
+            super::delay::guard_write(&name)?;
             blocking(move || {
                 store.delete_topic(&name)?;
                 Ok(Response::TopicDeleted)
@@ -33,12 +33,15 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
         }
         TopicRequest::List => {
             blocking(move || {
-                // The delay topic is the timer's store, not a topic anyone reads.
+                // The delay and transaction topics are the broker's stores, not topics anyone reads.
                 Ok(Response::Topics(
                     store
                         .list_topics()
                         .iter()
-                        .filter(|t| t.name.as_str() != crate::storage::timers::DELAY_TOPIC)
+                        .filter(|t| {
+                            ![crate::storage::timers::DELAY_TOPIC, super::txn::TXN_TOPIC]
+                                .contains(&t.name.as_str())
+                        })
                         .map(info_of)
                         .collect(),
                 ))

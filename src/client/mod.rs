@@ -1,5 +1,6 @@
 //! The Rust client: connecting (TLS, version check), one-shot requests on their own streams,
-//! admin and lookup calls, fetches, and a batching, pipelining [`Producer`].
+//! admin and lookup calls, fetches, a batching, pipelining [`Producer`], and a
+//! [`TransactionProducer`].
 //!
 //! Every call opens its own QUIC stream (≈ 4 µs), so calls never wait behind each other; the
 //! producer keeps one stream and pipelines its batches on it.
@@ -7,6 +8,7 @@
 mod consumer;
 mod group;
 mod producer;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use quinn::crypto::rustls::QuicClientConfig;
 pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
 pub use producer::{Producer, ProducerOptions, ScheduleHandle, SendHandle};
+pub use transaction::{Transaction, TransactionProducer, TransactionProducerOptions};
 
 use crate::protocol::CreateTopic;
 use crate::protocol::{

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod metrics;
 pub mod plugins;
 mod raw;
+pub mod transactions;
 pub mod units;
 
 use std::fmt;
@@ -23,6 +24,7 @@ pub use delay::DelayConfig;
 pub use groups::GroupsConfig;
 pub use metrics::MetricsConfig;
 pub use raw::RawConfig;
+pub use transactions::{OnUnresolved, TransactionsConfig};
 use units::{parse_duration, parse_size};
 
 /// The validated configuration. `Config::default()` is exactly what the shipped `config.toml`
@@ -33,6 +35,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub groups: GroupsConfig,
     pub delay: DelayConfig,
+    pub transactions: TransactionsConfig,
     pub metrics: MetricsConfig,
     pub topics: Vec<TopicConfig>,
     /// `[plugins.NAME]`, in name order (the built-ins need no entry).
@@ -122,6 +125,7 @@ impl Default for Config {
             },
             groups: GroupsConfig::default(),
             delay: DelayConfig::default(),
+            transactions: TransactionsConfig::default(),
             metrics: MetricsConfig::default(),
             topics: Vec::new(),
             plugins: Vec::new(),
@@ -391,6 +395,7 @@ impl Config {
 
         let groups = groups::validate(&mut v, raw.groups);
         let delay = delay::validate(&mut v, raw.delay);
+        let transactions = transactions::validate(&mut v, raw.transactions);
         let metrics = metrics::validate(&mut v, raw.metrics);
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
@@ -482,6 +487,7 @@ impl Config {
                 },
                 groups,
                 delay,
+                transactions,
                 metrics,
                 topics,
                 plugins: plugin_specs,

@@ -16,6 +16,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub delay: RawDelay,
     #[serde(default)]
+    pub transactions: RawTransactions,
+    #[serde(default)]
     pub metrics: RawMetrics,
     #[serde(default, rename = "topic")]
     pub topics: Vec<RawTopic>,
@@ -65,6 +67,15 @@ pub struct RawGroups {
 pub struct RawMetrics {
     pub listen: Option<String>,
     pub per_queue: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransactions {
+    pub check_after: Option<String>,
+    pub check_interval: Option<String>,
+    pub max_checks: Option<i64>,
+    pub on_unresolved: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

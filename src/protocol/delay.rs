@@ -29,7 +29,7 @@ const LEVEL: u8 = 3;
 const DELIVERY_LEN: usize = 9;
 
 impl Delivery {
-    fn encode(self, buf: &mut Vec<u8>) {
+    pub(super) fn encode(self, buf: &mut Vec<u8>) {
         let (kind, value) = match self {
             Delivery::At(t) => (AT, t),
             Delivery::After(ms) => (AFTER, ms.min(i64::MAX as u64) as i64),
@@ -107,9 +107,19 @@ impl DelayRequest {
 pub fn decode_delayed_view(body: &[u8]) -> Result<(ProduceView<'_>, Vec<Delivery>), ProtocolError> {
     let kind = Kind::ProduceDelayed;
     let (view, rest) = ProduceView::decode_prefix(body, kind)?;
+    let deliveries = decode_deliveries(body, rest, view.messages.len(), kind)?;
+    Ok((view, deliveries))
+}
+
+/// The `n` deliveries that fill `body` from `at` to its end.
+pub(super) fn decode_deliveries(
+    body: &[u8],
+    at: usize,
+    n: usize,
+    kind: Kind,
+) -> Result<Vec<Delivery>, ProtocolError> {
     let err = |source| ProtocolError::Body { kind, source };
-    let mut r = Reader::at(body, rest);
-    let n = view.messages.len();
+    let mut r = Reader::at(body, at);
     if r.remaining() != n * DELIVERY_LEN {
         return Err(err(ReadError::Invalid {
             field: "deliveries",
@@ -120,11 +130,10 @@ pub fn decode_delayed_view(body: &[u8]) -> Result<(ProduceView<'_>, Vec<Delivery
             ),
         }));
     }
-    let deliveries = (0..n)
+    (0..n)
         .map(|_| Delivery::decode(&mut r))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(err)?;
-    Ok((view, deliveries))
+        .map_err(err)
 }
 
 impl Family for DelayRequest {

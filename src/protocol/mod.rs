@@ -11,7 +11,7 @@
 //! set. Kind numbers and status codes are never reused.
 //!
 //! Requests come in families, one file each (`session`, `produce`, `fetch`, `topic`, `lookup`,
-//! `group_request`, `plugin`, `delay`) holding the family's enum, its codec ([`Family`]) and its
+//! `group_request`, `plugin`, `delay`, `txn`) holding the family's enum, its codec ([`Family`]) and its
 //! documented ranges ([`limits`]). **Adding a request kind**: one line in the kind table
 //! (`kinds!` below), the variant and its arms in its family's file, and its arm in the family's
 //! broker handler. Shared group types and responses live in `group` and `response`.
@@ -28,6 +28,7 @@ mod request;
 mod response;
 mod session;
 mod topic;
+mod txn;
 
 pub use delay::{
     DelayPhase, DelayRequest, DelayState, DelayStatsInfo, DelayedProduce, Delivery, ScheduledAck,
@@ -50,6 +51,10 @@ pub use request::{Family, Request};
 pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
 pub use session::SessionRequest;
 pub use topic::{CreateTopic, TopicRequest};
+pub use txn::{
+    CheckAnswer, MAX_TXN_NAME, Outcome, Placed, TxnEnded, TxnInfo, TxnPhase, TxnRequest, TxnSend,
+    decode_send_view,
+};
 
 use crate::codec::ReadError;
 
@@ -110,6 +115,7 @@ pub enum FamilyId {
     Group,
     Plugin,
     Delay,
+    Txn,
 }
 
 kinds! {
@@ -149,6 +155,17 @@ kinds! {
     DelayCancel = 130 => Delay,
     DelayStats = 131 => Delay,
     MessageState = 132 => Delay,
+    TxnBegin = 140 => Txn,
+    /// A transaction id, then a Produce body (and optional deliveries): half messages.
+    TxnSend = 141 => Txn,
+    TxnEnd = 142 => Txn,
+    TxnList = 143 => Txn,
+    /// Turns its stream into a producer group's check stream (see `docs/protocol.md`).
+    TxnCheckListen = 144 => Txn,
+    /// Server to client only, on a check stream: asks for a transaction's outcome.
+    TxnCheck = 145 => Txn,
+    /// One-way, on a check stream: the answer to a TxnCheck.
+    TxnCheckAnswer = 146 => Txn,
 }
 
 /// Response status codes. Numbers are part of the protocol and never reused.
@@ -201,6 +218,14 @@ pub enum Status {
     AlreadyDelivered = 25,
     /// No delay message with this id is known (in this topic).
     UnknownMessage = 26,
+    /// The transaction was committed before: a rollback is refused (a commit answers Ok).
+    TxnCommitted = 27,
+    /// The transaction was rolled back before: a commit is refused (a rollback answers Ok).
+    TxnRolledBack = 28,
+    /// No transaction with this id is known (never begun, or its outcome is forgotten).
+    UnknownTransaction = 29,
+    /// The transaction takes no more messages: past its timeout, parked, or ended.
+    TxnClosed = 30,
 }
 
 impl Status {
@@ -235,6 +260,10 @@ impl Status {
             FilterFailed => "FilterFailed",
             AlreadyDelivered => "AlreadyDelivered",
             UnknownMessage => "UnknownMessage",
+            TxnCommitted => "TxnCommitted",
+            TxnRolledBack => "TxnRolledBack",
+            UnknownTransaction => "UnknownTransaction",
+            TxnClosed => "TxnClosed",
         }
     }
 
@@ -268,6 +297,10 @@ impl Status {
             24 => FilterFailed,
             25 => AlreadyDelivered,
             26 => UnknownMessage,
+            27 => TxnCommitted,
+            28 => TxnRolledBack,
+            29 => UnknownTransaction,
+            30 => TxnClosed,
             _ => return None,
         })
     }

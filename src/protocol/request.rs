@@ -13,6 +13,7 @@ use super::plugin::PluginRequest;
 use super::produce::{ProduceRequest, ProduceView, encode_produce};
 use super::session::SessionRequest;
 use super::topic::TopicRequest;
+use super::txn::TxnRequest;
 use super::{FamilyId, Kind, ProtocolError};
 
 /// What every request family provides: its kinds, its body codec and its documented ranges.
@@ -40,6 +41,7 @@ pub enum Request {
     Group(GroupRequest),
     Plugin(PluginRequest),
     Delay(DelayRequest),
+    Txn(TxnRequest),
 }
 
 impl Request {
@@ -53,6 +55,7 @@ impl Request {
             Request::Group(r) => r.kind(),
             Request::Plugin(r) => r.kind(),
             Request::Delay(r) => r.kind(),
+            Request::Txn(r) => r.kind(),
         }
     }
 
@@ -67,6 +70,7 @@ impl Request {
             Request::Group(r) => r.encode(buf),
             Request::Plugin(r) => r.encode(buf),
             Request::Delay(r) => r.encode(buf),
+            Request::Txn(r) => r.encode(buf),
         }
     }
 
@@ -81,6 +85,7 @@ impl Request {
             Request::Group(r) => r.check_ranges(),
             Request::Plugin(r) => r.check_ranges(),
             Request::Delay(r) => r.check_ranges(),
+            Request::Txn(r) => r.check_ranges(),
         }
     }
 
@@ -94,6 +99,7 @@ impl Request {
                 return ProduceView::decode(body)?.to_owned().map(Request::Produce);
             }
             FamilyId::Delay => return DelayRequest::decode_body(kind, body).map(Request::Delay),
+            FamilyId::Txn => return TxnRequest::decode_body(kind, body).map(Request::Txn),
             FamilyId::Session => SessionRequest::decode(kind, &mut r).map(Request::Session),
             FamilyId::Fetch => FetchFamily::decode(kind, &mut r).map(Request::Fetch),
             FamilyId::Topic => TopicRequest::decode(kind, &mut r).map(Request::Topic),

@@ -12,6 +12,7 @@ use crate::storage::record::{self, Message, MessageId};
 use super::delay::{self, DelayState, DelayStatsInfo, ScheduledAck};
 use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};
 use super::topic::{durability_code, durability_from};
+use super::txn::{self, TxnEnded, TxnInfo};
 use super::{Kind, ProtocolError, Status};
 
 /// One acknowledged message of a produce batch.
@@ -118,6 +119,17 @@ pub enum Response {
     },
     DelayStats(DelayStatsInfo),
     DelayState(DelayState),
+    /// To `TxnSend`: each half message's queue and id (`deliver_at` 0: none); `duplicate` as
+    /// for `Produced`.
+    Prepared {
+        duplicate: bool,
+        acks: Vec<ScheduledAck>,
+    },
+    TxnEnded(TxnEnded),
+    /// To `TxnList`.
+    Transactions(Vec<TxnInfo>),
+    /// Pushed on a check stream: which transaction's outcome the broker asks for.
+    TxnCheck(TxnInfo),
 }
 
 /// A plugin as the server has it.
@@ -287,6 +299,25 @@ impl Response {
                 ok(buf);
                 delay::encode_state(buf, s);
             }
+            Response::Prepared { duplicate, acks } => {
+                ok(buf);
+                delay::encode_scheduled(buf, *duplicate, acks);
+            }
+            Response::TxnEnded(e) => {
+                ok(buf);
+                txn::encode_ended(buf, e);
+            }
+            Response::Transactions(ts) => {
+                ok(buf);
+                buf.extend_from_slice(&(ts.len() as u32).to_le_bytes());
+                for t in ts {
+                    txn::encode_info(buf, t);
+                }
+            }
+            Response::TxnCheck(t) => {
+                ok(buf);
+                txn::encode_info(buf, t);
+            }
             Response::Positions(ps) => {
                 ok(buf);
                 buf.extend_from_slice(&(ps.len() as u32).to_le_bytes());
@@ -393,6 +424,16 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         },
         Kind::DelayStats => Response::DelayStats(delay::decode_stats(r)?),
         Kind::MessageState => Response::DelayState(delay::decode_state(r)?),
+        Kind::TxnBegin | Kind::TxnCheckListen | Kind::TxnCheckAnswer => Response::Done,
+        Kind::TxnSend => {
+            let (duplicate, acks) = delay::decode_scheduled(r)?;
+            Response::Prepared { duplicate, acks }
+        }
+        Kind::TxnEnd => Response::TxnEnded(txn::decode_ended(r)?),
+        Kind::TxnList => {
+            Response::Transactions(list(r, 27, "transaction count", txn::decode_info)?)
+        }
+        Kind::TxnCheck => Response::TxnCheck(txn::decode_info(r)?),
         Kind::GroupReset => Response::Positions(list(r, 12, "queue count", |r| {
             Ok((r.u32("queue")?, r.u64("offset")?))
         })?),

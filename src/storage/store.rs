@@ -116,6 +116,11 @@ impl PendingAppend {
         Ok(self.appended)
     }
 
+    /// The queue offset of the batch's first message (its original one for a duplicate).
+    pub fn first_offset(&self) -> u64 {
+        self.appended.first_offset
+    }
+
     /// True for a retried batch that was stored before (its original offsets are reported).
     pub fn is_duplicate(&self) -> bool {
         self.duplicate

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::status::response_of;
-use super::subscription;
 use super::tls::{self, TlsError};
+use super::{check_stream, subscription};
 use crate::broker::{Broker, ConnInfo};
 use crate::metrics as m;
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
@@ -394,6 +394,13 @@ async fn serve_stream(
         subscription::serve(send, recv, broker, conn, *h, body, max_frame).await;
         return;
     }
+    if let FrameRead::Frame(h, body) = &first
+        && h.kind == Kind::TxnCheckListen as u16
+    {
+        // Not counted in flight either: it lasts as long as its producer keeps it open.
+        check_stream::serve(send, recv, broker, *h, body, max_frame).await;
+        return;
+    }
     serve_requests(send, recv, broker, in_flight, max_frame, conn, first).await;
 }
 
@@ -467,6 +474,8 @@ async fn serve_requests(
             Pending::Task(broker.dispatch_produce(body).await)
         } else if h.kind == Kind::ProduceDelayed as u16 {
             Pending::Task(broker.dispatch_delayed(body).await)
+        } else if h.kind == Kind::TxnSend as u16 {
+            Pending::Task(broker.dispatch_txn_send(body).await)
         } else {
             match decode(h.kind, &body) {
                 Ok(req) => Pending::Task(broker.dispatch(req, conn).await),

@@ -26,6 +26,10 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::FilterFailed(_) => (Status::FilterFailed, 0),
         BrokerError::AlreadyDelivered(_) => (Status::AlreadyDelivered, 0),
         BrokerError::UnknownMessage(_) => (Status::UnknownMessage, 0),
+        BrokerError::TxnCommitted(_) => (Status::TxnCommitted, 0),
+        BrokerError::TxnRolledBack(_) => (Status::TxnRolledBack, 0),
+        BrokerError::UnknownTransaction(_) => (Status::UnknownTransaction, 0),
+        BrokerError::TxnClosed(_) => (Status::TxnClosed, 0),
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {

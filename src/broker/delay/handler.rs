@@ -107,7 +107,7 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
 
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let (view, deliveries) = decode_delayed_view(body)?;
-    guard_internal(view.topic)?;
+    super::guard_write(view.topic)?;
     let count = view.messages.len();
     if count == 0 {
         return Err(BrokerError::InvalidArgument(

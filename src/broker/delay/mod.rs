@@ -18,15 +18,27 @@ pub mod wheel;
 pub use service::{Delays, DelaysOptions};
 
 use crate::broker::group::timer_retry::is_retry_topic;
+use crate::broker::txn::{TXN_TOPIC, UNRESOLVED_TOPIC};
 use crate::storage::timers::DELAY_TOPIC;
 
 use super::{BrokerError, Result};
 
-/// Refuses requests that would read or write the delay topic or a group's retry topic
-/// directly: delay messages are invisible until their time, and a retry topic belongs to its
-/// group's members (who take from it through their own topic).
+/// Refuses requests that would read or write the delay topic, the transaction topic or a
+/// group's retry topic directly: delay messages are invisible until their time, half messages
+/// until their commit, and a retry topic belongs to its group's members (who take from it
+/// through their own topic).
 pub(super) fn guard_internal(topic: &str) -> Result<()> {
-    if topic == DELAY_TOPIC || is_retry_topic(topic) {
+    if topic == DELAY_TOPIC || topic == TXN_TOPIC || is_retry_topic(topic) {
+        return Err(BrokerError::ReservedName(topic.to_string()));
+    }
+    Ok(())
+}
+
+/// [`guard_internal`] for writes and deletes, which `%TXN_UNRESOLVED%` (readable by
+/// operators, written by the broker alone) refuses too.
+pub(super) fn guard_write(topic: &str) -> Result<()> {
+    guard_internal(topic)?;
+    if topic == UNRESOLVED_TOPIC {
         return Err(BrokerError::ReservedName(topic.to_string()));
     }
     Ok(())

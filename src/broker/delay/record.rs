@@ -1,12 +1,34 @@
-//! Delay records and their delivered copies, without decoding messages: a produced message's
-//! content bytes from the frame with the broker's three delay properties (`lockgate.deliver_at`,
-//! `lockgate.queue`, `lockgate.topic`) spliced in where their names sort ([`DelayRecord`]), and
-//! a due record's content with its destination properties swapped for the timer ref that
-//! settles it ([`FiredCopy`]). Enqueueing and firing copy bytes, as a plain produce does.
+//! Delay records, without decoding messages: a produced message's content bytes from the
+//! frame with the broker's three delay properties (`lockgate.deliver_at`, `lockgate.queue`,
+//! `lockgate.topic`) spliced in where their names sort. A due record's delivered copy drops
+//! its destination and carries the timer ref that settles it ([`fired_copy`]). Enqueueing and
+//! firing copy bytes, as a plain produce does.
 
+use crate::broker::splice::{CopyOf, Decimal, check_splice, splice_content, spliced_len};
 use crate::protocol::PropertySplice;
 use crate::storage::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC};
+
+/// What a delivered copy leaves out of its delay record.
+const FIRED_DROPS: [&str; 3] = [PROP_TOPIC, PROP_QUEUE, PROP_REF];
+
+/// The delivered copy of a delay record: its content without the destination properties
+/// (`lockgate.topic`, `lockgate.queue`), with the timer ref that settles it (`lockgate.timer`),
+/// everything else as stored.
+pub fn fired_copy<'a>(
+    id: MessageId,
+    born_at: i64,
+    content: ContentView<'a>,
+    timer_ref: &'a str,
+) -> CopyOf<'a> {
+    CopyOf {
+        id,
+        born_at,
+        content,
+        drop: &FIRED_DROPS,
+        insert: Some((PROP_REF, timer_ref)),
+    }
+}
 
 /// The delay record of one produced message.
 pub struct DelayRecord<'a> {
@@ -17,49 +39,6 @@ pub struct DelayRecord<'a> {
     pub deliver_at: i64,
     pub topic: &'a str,
     pub queue: u32,
-}
-
-/// An integer's decimal digits, without an allocation.
-struct Decimal {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Decimal {
-    fn new(v: i64) -> Decimal {
-        let mut buf = [0u8; 20];
-        let mut start = buf.len();
-        let negative = v < 0;
-        let mut n = v.unsigned_abs();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if negative {
-            start -= 1;
-            buf[start] = b'-';
-        }
-        Decimal { buf, start }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-fn property_len(name: &str, value: &[u8]) -> usize {
-    2 + name.len() + 4 + value.len()
-}
-
-fn put_property(buf: &mut Vec<u8>, name: &str, value: &[u8]) {
-    buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    buf.extend_from_slice(value);
 }
 
 impl DelayRecord<'_> {
@@ -89,100 +68,13 @@ impl RecordSource for DelayRecord<'_> {
         self.raw.keys.iter().copied()
     }
     fn content_len(&self) -> usize {
-        let added: usize =
-            self.with_properties(|p| p.iter().map(|(n, v)| property_len(n, v)).sum());
-        self.raw.content.len() + added
+        self.with_properties(|p| spliced_len(self.raw.content, &p))
     }
     fn check(&self) -> Result<(), EncodeError> {
-        let limit = usize::from(u16::MAX);
-        if usize::from(self.splice.count) + 3 > limit {
-            return Err(EncodeError::TooMany {
-                field: "properties",
-                count: usize::from(self.splice.count) + 3,
-                limit,
-            });
-        }
-        Ok(())
+        check_splice(self.splice, 3)
     }
     fn encode_content(&self, buf: &mut Vec<u8>) {
-        let c = self.raw.content;
-        let s = self.splice;
-        buf.extend_from_slice(&c[..s.count_at]);
-        buf.extend_from_slice(&(s.count + 3).to_le_bytes());
-        buf.extend_from_slice(&c[s.count_at + 2..s.insert_at]);
-        self.with_properties(|p| {
-            for (name, value) in p {
-                put_property(buf, name, value);
-            }
-        });
-        buf.extend_from_slice(&c[s.insert_at..]);
-    }
-}
-
-/// The delivered copy of a delay record: its content without the destination properties
-/// (`lockgate.topic`, `lockgate.queue`), with the timer ref that settles it
-/// (`lockgate.timer`), everything else as stored. Firing copies bytes, decodes nothing.
-pub struct FiredCopy<'a> {
-    pub id: MessageId,
-    pub born_at: i64,
-    pub content: ContentView<'a>,
-    pub timer_ref: &'a str,
-}
-
-impl FiredCopy<'_> {
-    fn kept(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.content
-            .props
-            .iter()
-            .copied()
-            .filter(|(n, _)| ![PROP_TOPIC, PROP_QUEUE, PROP_REF].contains(n))
-    }
-
-    /// The properties of the copy, in name order.
-    fn each_property(&self, mut f: impl FnMut(&str, &[u8])) {
-        let mut placed = false;
-        for (name, value) in self.kept() {
-            if !placed && name > PROP_REF {
-                f(PROP_REF, self.timer_ref.as_bytes());
-                placed = true;
-            }
-            f(name, value.as_bytes());
-        }
-        if !placed {
-            f(PROP_REF, self.timer_ref.as_bytes());
-        }
-    }
-}
-
-impl RecordSource for FiredCopy<'_> {
-    fn id(&self) -> MessageId {
-        self.id
-    }
-    fn born_at(&self) -> i64 {
-        self.born_at
-    }
-    fn tag(&self) -> &str {
-        self.content.tag
-    }
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.content.keys.iter().copied()
-    }
-    fn content_len(&self) -> usize {
-        let c = &self.content;
-        let mut props = 0;
-        self.each_property(|n, v| props += property_len(n, v));
-        c.props_at + 2 + props + (c.content.len() - c.body_at)
-    }
-    fn check(&self) -> Result<(), EncodeError> {
-        Ok(()) // at most the stored count: one property replaces at least two
-    }
-    fn encode_content(&self, buf: &mut Vec<u8>) {
-        let c = &self.content;
-        buf.extend_from_slice(&c.content[..c.props_at]);
-        let count = self.kept().count() + 1;
-        buf.extend_from_slice(&(count as u16).to_le_bytes());
-        self.each_property(|n, v| put_property(buf, n, v));
-        buf.extend_from_slice(&c.content[c.body_at..]);
+        self.with_properties(|p| splice_content(buf, self.raw.content, self.splice, &p));
     }
 }
 
@@ -264,7 +156,6 @@ mod tests {
             assert_eq!(names, sorted);
             assert_eq!(names.len(), props.len() + 3);
         }
-        assert_eq!(Decimal::new(0).bytes(), b"0");
     }
 
     #[test]
@@ -292,12 +183,7 @@ mod tests {
             crate::storage::record::encode_content(&mut content, &stored);
             let parsed = ContentView::parse(&content).unwrap();
             assert_eq!(parsed.property(PROP_TOPIC), Some("orders"));
-            let copy = FiredCopy {
-                id: m.id,
-                born_at: 9,
-                content: parsed,
-                timer_ref: "1/2/3",
-            };
+            let copy = fired_copy(m.id, 9, parsed, "1/2/3");
             let mut out = Vec::new();
             copy.encode_content(&mut out);
             assert_eq!(out.len(), copy.content_len());
@@ -312,9 +198,5 @@ mod tests {
             sorted.sort();
             assert_eq!(names, sorted);
         }
-        assert_eq!(
-            Decimal::new(i64::MIN).bytes(),
-            i64::MIN.to_string().as_bytes()
-        );
     }
 }

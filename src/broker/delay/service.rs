@@ -22,7 +22,7 @@ use crate::storage::{
     AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta, TopicName, TopicSpec,
 };
 
-use super::record::FiredCopy;
+use super::record::fired_copy;
 use super::wheel::{Action, Held, Take, Wheel, WheelOptions};
 
 /// Most timers acted on in one batch, and most held in memory before loading waits.
@@ -345,12 +345,8 @@ impl Delays {
         let mut copies = Vec::with_capacity(batch.len());
         for ((_, raw), r) in batch.iter().zip(&refs) {
             let view = record::decode_view(raw).map_err(undecodable)?;
-            copies.push(FiredCopy {
-                id: view.id,
-                born_at: view.born_at,
-                content: ContentView::parse(view.content).map_err(undecodable)?,
-                timer_ref: r,
-            });
+            let content = ContentView::parse(view.content).map_err(undecodable)?;
+            copies.push(fired_copy(view.id, view.born_at, content, r));
         }
         // A topic recreated with fewer queues: the message still goes somewhere in it.
         let queue = queue % meta.queues.max(1);

@@ -1,0 +1,191 @@
+//! The Txn family: TxnBegin, TxnSend (half messages, routed to queues as Produce routes them,
+//! decoded without copying), TxnEnd, TxnList, and TxnCheckAnswer. TxnCheckListen opens a check
+//! stream, which the transport serves (`transport::check_stream`).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+
+use crate::broker::delay::handler::resolve;
+use crate::broker::{Broker, BrokerError, Result, blocking};
+use crate::protocol::{
+    MAX_TXN_NAME, Request, Response, ScheduledAck, TxnRequest, TxnSend, decode_send_view,
+};
+use crate::storage::record::MessageId;
+use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, RESERVED_PROPERTY_PREFIX};
+use crate::storage::{PendingAppend, Store};
+
+use super::record::{HALVES_QUEUE, HalfRecord, TXN_TOPIC};
+
+pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: TxnRequest) -> Result<Response> {
+    let txns = broker.txns.clone();
+    match r {
+        TxnRequest::Begin {
+            id,
+            producer_group,
+            timeout_ms,
+        } => {
+            blocking(move || {
+                txns.begin(&id, &producer_group, timeout_ms)?;
+                Ok(Response::Done)
+            })
+            .await
+        }
+        TxnRequest::Send(s) => dispatch_send(broker, body_of(s))
+            .await
+            .await
+            .map_err(|e| BrokerError::Internal(format!("transaction send failed: {e}")))?,
+        TxnRequest::End { id, outcome } => {
+            blocking(move || Ok(Response::TxnEnded(txns.end(&id, outcome)?.finish()?))).await
+        }
+        TxnRequest::List => blocking(move || Ok(Response::Transactions(txns.list()))).await,
+        TxnRequest::Answer { id, answer } => {
+            blocking(move || {
+                txns.answer(&id, answer)?;
+                Ok(Response::Done)
+            })
+            .await
+        }
+        TxnRequest::Listen { .. } => Err(BrokerError::InvalidArgument(
+            "TxnCheckListen must be the first frame of its own stream".into(),
+        )),
+    }
+}
+
+/// An owned TxnSend as the frame body [`dispatch_send`] decodes.
+pub(in crate::broker) fn body_of(s: TxnSend) -> Vec<u8> {
+    let mut body = Vec::new();
+    Request::Txn(TxnRequest::Send(s)).encode_body(&mut body);
+    body
+}
+
+/// Writes the half messages of a TxnSend body before returning (so a stream's sends keep
+/// their order); the task completes with the acknowledgement once they are durable.
+pub(in crate::broker) async fn dispatch_send(
+    broker: &Arc<Broker>,
+    body: Vec<u8>,
+) -> JoinHandle<Result<Response>> {
+    let this = broker.clone();
+    match blocking(move || write(&this, &body)).await {
+        Ok(pending) => tokio::task::spawn_blocking(move || pending.finish()),
+        Err(e) => tokio::spawn(async move { Err(e) }),
+    }
+}
+
+fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
+    let (id, view, deliveries) = decode_send_view(body)?;
+    if id.is_empty() || id.len() > MAX_TXN_NAME {
+        return Err(BrokerError::InvalidArgument(format!(
+            "a transaction id has 1 to {MAX_TXN_NAME} bytes, not {}",
+            id.len()
+        )));
+    }
+    crate::broker::delay::guard_write(view.topic)?;
+    let count = view.messages.len();
+    if count == 0 {
+        return Err(BrokerError::InvalidArgument(
+            "a send needs at least one message".into(),
+        ));
+    }
+    if count > broker.limits.max_batch as usize {
+        return Err(BrokerError::BatchTooLarge {
+            count,
+            limit: broker.limits.max_batch,
+        });
+    }
+    let meta = broker.store.topic_meta(view.topic)?;
+    let now = broker.clock.now_ms();
+    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
+    let config = broker.delays.config();
+    let mut any = 0;
+    let mut halves = Vec::with_capacity(count);
+    for (i, mv) in view.messages.iter().enumerate() {
+        if mv.reserved_property {
+            return Err(BrokerError::InvalidArgument(format!(
+                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
+            )));
+        }
+        let deliver_at = match deliveries.get(i) {
+            None => None,
+            Some(d) => Some(
+                resolve(*d, now, config)
+                    .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?,
+            ),
+        };
+        let queue = broker
+            .produce
+            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
+        let mid = if mv.message.id == MessageId::default() {
+            MessageId::generate(now)
+        } else {
+            mv.message.id
+        };
+        halves.push(HalfRecord {
+            raw: &mv.message,
+            id: mid,
+            splice: mv.splice,
+            topic: view.topic,
+            queue,
+            txn: id,
+            deliver_at,
+        });
+    }
+    let acks = halves
+        .iter()
+        .map(|h| ScheduledAck {
+            queue: h.queue,
+            id: h.id,
+            deliver_at: h.deliver_at.unwrap_or(0),
+        })
+        .collect();
+    let pending = broker.txns.send(id, &halves, producer, meta.durability)?;
+    Ok(PendingPrepared {
+        store: broker.store.clone(),
+        acks,
+        pending,
+    })
+}
+
+struct PendingPrepared {
+    store: Arc<Store>,
+    acks: Vec<ScheduledAck>,
+    pending: PendingAppend,
+}
+
+impl PendingPrepared {
+    fn finish(self) -> Result<Response> {
+        let duplicate = self.pending.is_duplicate();
+        let appended = self.pending.wait()?;
+        if !duplicate {
+            return Ok(Response::Prepared {
+                duplicate,
+                acks: self.acks,
+            });
+        }
+        // A resend: answer with what was stored the first time.
+        let stored = self.store.read(
+            TXN_TOPIC,
+            HALVES_QUEUE,
+            appended.first_offset,
+            appended.count as usize,
+            usize::MAX,
+        )?;
+        let prop = |m: &crate::storage::StoredMessage, name: &str| {
+            m.message
+                .properties
+                .get(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or_default()
+        };
+        let acks = stored
+            .messages
+            .iter()
+            .map(|m| ScheduledAck {
+                queue: prop(m, PROP_QUEUE) as u32,
+                id: m.message.id,
+                deliver_at: prop(m, PROP_DELIVER_AT),
+            })
+            .collect();
+        Ok(Response::Prepared { duplicate, acks })
+    }
+}

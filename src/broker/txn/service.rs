@@ -1,0 +1,711 @@
+//! [`Transactions`]: the I/O shell around the [`TxnTable`]. It writes half messages and
+//! operation records to `%TXN%`, commits by copying a transaction's half messages into their
+//! topics together with the commit record in one atomic append (see `storage::atomic`), asks
+//! producers about transactions without an outcome (check-backs, over their check streams),
+//! and rebuilds the table from the log at start.
+//!
+//! Every change to the table happens under its lock, after the record that says so is in the
+//! log, so the table is what a replay of the log would give. Durability waits happen after the
+//! lock is released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::mpsc;
+
+use crate::broker::appends::Appends;
+use crate::broker::splice::CopyOf;
+use crate::broker::timer::{Rearm, Timed};
+use crate::broker::{BrokerError, Result};
+use crate::clock::Clock;
+use crate::config::{OnUnresolved, TransactionsConfig};
+use crate::protocol::{CheckAnswer, Outcome, Placed, TxnEnded, TxnInfo};
+use crate::storage::record::{ContentView, MessageId, RecordSource};
+use crate::storage::timers::{
+    DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC, Schedule, TimerMark,
+};
+use crate::storage::{
+    AppendOptions, AtomicPart, Durability, PendingAppend, PendingAtomic, Store, TopicName,
+    TopicSpec,
+};
+
+use super::record::{
+    HALVES_QUEUE, HalfRecord, OP_BEGIN, OP_CHECK, OP_COMMIT, OP_PARK, OP_ROLLBACK, OPS_QUEUE,
+    PROP_CHECKS, PROP_GROUP, PROP_LOW_HALF, PROP_LOW_OP, PROP_TIMEOUT, PROP_TXN, TXN_TOPIC,
+    UNRESOLVED_TOPIC, operation,
+};
+use super::state::{Due, EndDecision, Settings, TxnTable};
+
+/// Due work that failed (the store refused a record) is tried again after this long.
+const RETRY_MS: i64 = 1_000;
+/// Check requests queued per listening stream before more are dropped (the next interval asks
+/// again).
+const LISTEN_QUEUE: usize = 1024;
+/// A committed copy leaves out its destination; a delayed one keeps it (the delay record needs
+/// it) and is stored as it is.
+const COPY_DROPS: [&str; 2] = [PROP_TOPIC, PROP_QUEUE];
+
+pub struct TransactionsOptions {
+    pub store: Arc<Store>,
+    pub clock: Clock,
+    pub config: TransactionsConfig,
+    pub appends: Arc<Appends>,
+    pub rearm: Rearm,
+    /// Durability of begin, rollback, park and check records.
+    pub durability: Durability,
+}
+
+/// Producers' check streams, by producer group.
+#[derive(Default)]
+struct Listeners {
+    next_id: u64,
+    by_group: HashMap<String, Vec<(u64, mpsc::Sender<TxnInfo>)>>,
+    /// Spreads check-backs over a group's streams.
+    turn: usize,
+}
+
+pub struct Transactions {
+    store: Arc<Store>,
+    clock: Clock,
+    appends: Arc<Appends>,
+    rearm: Rearm,
+    durability: Durability,
+    table: Mutex<TxnTable>,
+    listeners: Mutex<Listeners>,
+}
+
+/// What a commit or rollback wrote, waiting for its durability.
+pub struct PendingEnd {
+    pending: Option<PendingEndWrite>,
+    ended: TxnEnded,
+}
+
+enum PendingEndWrite {
+    Atomic(PendingAtomic, Vec<(String, u32)>),
+    Plain(PendingAppend),
+}
+
+impl PendingEnd {
+    /// Waits for durability (blocking); the answer to the TxnEnd.
+    pub fn finish(self) -> Result<TxnEnded> {
+        let mut ended = self.ended;
+        match self.pending {
+            None => {}
+            Some(PendingEndWrite::Plain(p)) => {
+                p.wait()?;
+            }
+            Some(PendingEndWrite::Atomic(p, names)) => {
+                let parts = p.wait()?;
+                // The last part is the commit record itself.
+                for ((topic, queue), a) in names.into_iter().zip(parts) {
+                    let delayed = topic.as_str() == DELAY_TOPIC;
+                    ended.placed.push(Placed {
+                        topic,
+                        queue,
+                        first_offset: if delayed { 0 } else { a.first_offset },
+                        count: a.count,
+                    });
+                }
+            }
+        }
+        Ok(ended)
+    }
+}
+
+/// A half message read back for its commit.
+struct Read {
+    id: MessageId,
+    born_at: i64,
+    content: Vec<u8>,
+}
+
+impl Transactions {
+    pub fn open(o: TransactionsOptions) -> Result<Transactions> {
+        for (name, queues) in [(TXN_TOPIC, 2), (UNRESOLVED_TOPIC, 1)] {
+            o.store.ensure_topic(&TopicSpec {
+                name: TopicName::new(name)?,
+                queues,
+                durability: Durability::Async,
+                retention: None,
+            })?;
+        }
+        let t = Transactions {
+            table: Mutex::new(TxnTable::new(Settings::of(&o.config))),
+            store: o.store,
+            clock: o.clock,
+            appends: o.appends,
+            rearm: o.rearm,
+            durability: o.durability,
+            listeners: Mutex::new(Listeners::default()),
+        };
+        t.recover()?;
+        Ok(t)
+    }
+
+    fn table(&self) -> MutexGuard<'_, TxnTable> {
+        self.table.lock().expect("transaction table lock")
+    }
+
+    /// Rebuilds the table from the operations from the last one's low mark on, and the half
+    /// messages from its half mark on.
+    fn recover(&self) -> Result<()> {
+        let (_, ops_end) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
+        if ops_end == 0 {
+            return Ok(());
+        }
+        let last = self
+            .store
+            .read(TXN_TOPIC, OPS_QUEUE, ops_end - 1, 1, usize::MAX)?;
+        let mark = |name: &str| {
+            last.messages
+                .first()
+                .and_then(|m| m.message.properties.get(name))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let (ops_earliest, _) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
+        let (halves_earliest, _) = self.store.queue_bounds(TXN_TOPIC, HALVES_QUEUE)?;
+        let from_op = mark(PROP_LOW_OP)
+            .unwrap_or(ops_end - 1)
+            .min(ops_end - 1)
+            .max(ops_earliest);
+        let from_half = mark(PROP_LOW_HALF).unwrap_or(0).max(halves_earliest);
+        let mut table = self.table();
+        let mut ops = 0u64;
+        self.scan(OPS_QUEUE, from_op, |offset, stored_at, c| {
+            ops += 1;
+            let Some(id) = c.property(PROP_TXN) else {
+                return;
+            };
+            match c.tag {
+                OP_BEGIN => {
+                    let group = c.property(PROP_GROUP).unwrap_or_default();
+                    let timeout = c
+                        .property(PROP_TIMEOUT)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    table.apply_begin(id, group, stored_at, timeout, offset);
+                }
+                OP_COMMIT => table.apply_outcome(id, Outcome::Commit, stored_at),
+                OP_ROLLBACK => table.apply_outcome(id, Outcome::Rollback, stored_at),
+                OP_PARK => table.apply_park(id),
+                OP_CHECK => {
+                    let n = c
+                        .property(PROP_CHECKS)
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    table.apply_check(id, n, stored_at);
+                }
+                other => tracing::warn!(op = other, "unknown transaction operation skipped"),
+            }
+        })?;
+        // Half messages, grouped into runs of one transaction.
+        let mut run: Option<(String, u64, u32, Vec<String>)> = None;
+        let mut halves = 0u64;
+        let flush = |table: &mut TxnTable, run: &mut Option<(String, u64, u32, Vec<String>)>| {
+            if let Some((id, first, count, topics)) = run.take() {
+                table.apply_halves(&id, first, count, topics.iter().map(String::as_str));
+            }
+        };
+        self.scan(HALVES_QUEUE, from_half, |offset, _, c| {
+            halves += 1;
+            let (Some(id), Some(topic)) = (c.property(PROP_TXN), c.property(PROP_TOPIC)) else {
+                return;
+            };
+            match &mut run {
+                Some((rid, first, count, topics))
+                    if rid == id && *first + u64::from(*count) == offset =>
+                {
+                    *count += 1;
+                    if !topics.iter().any(|t| t == topic) {
+                        topics.push(topic.to_string());
+                    }
+                }
+                _ => {
+                    flush(&mut table, &mut run);
+                    run = Some((id.to_string(), offset, 1, vec![topic.to_string()]));
+                }
+            }
+        })?;
+        flush(&mut table, &mut run);
+        let open = table.unresolved().len();
+        if open > 0 {
+            tracing::info!(
+                open,
+                ops,
+                halves,
+                "transactions without an outcome recovered; they are checked back when due"
+            );
+        }
+        drop(table);
+        self.rearm.wake();
+        Ok(())
+    }
+
+    /// Visits the records of a `%TXN%` queue from `from` on: offset, store time, content.
+    fn scan(
+        &self,
+        queue: u32,
+        from: u64,
+        mut each: impl FnMut(u64, i64, &ContentView<'_>),
+    ) -> Result<()> {
+        let mut at = from;
+        loop {
+            let next =
+                self.store
+                    .read_with(TXN_TOPIC, queue, at, 4096, 16 << 20, &|_| true, |v| {
+                        let c = ContentView::parse(v.content).map_err(|e| {
+                            crate::storage::record::DecodeError::Malformed(e.to_string())
+                        })?;
+                        each(v.queue_offset, v.stored_at, &c);
+                        Ok(())
+                    })?;
+            if next == at {
+                return Ok(());
+            }
+            at = next;
+        }
+    }
+
+    /// Low marks for an operation record written now (under the table lock).
+    fn low(&self, table: &TxnTable) -> Result<(u64, u64)> {
+        let (_, ops_next) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
+        let (_, halves_next) = self.store.queue_bounds(TXN_TOPIC, HALVES_QUEUE)?;
+        let (op, half) = table.low_marks();
+        Ok((
+            op.map_or(ops_next, |o| o.min(ops_next)),
+            half.map_or(halves_next, |h| h.min(halves_next)),
+        ))
+    }
+
+    fn write_op(
+        &self,
+        table: &TxnTable,
+        kind: &str,
+        id: &str,
+        extra: &[(&str, String)],
+        durability: Durability,
+    ) -> Result<PendingAppend> {
+        let op = operation(kind, id, extra, self.low(table)?, self.clock.now_ms());
+        Ok(self.store.append_with(
+            TXN_TOPIC,
+            OPS_QUEUE,
+            std::slice::from_ref(&op),
+            &AppendOptions {
+                durability: Some(durability),
+                ..AppendOptions::default()
+            },
+        )?)
+    }
+
+    /// Begins `id` for `group` (blocking); a repeat for the same group is fine.
+    pub fn begin(&self, id: &str, group: &str, timeout_ms: u64) -> Result<()> {
+        let mut table = self.table();
+        if !table.begin_check(id, group)? {
+            return Ok(());
+        }
+        let timeout = timeout_ms.min(i64::MAX as u64) as i64;
+        let pending = self.write_op(
+            &table,
+            OP_BEGIN,
+            id,
+            &[
+                (PROP_GROUP, group.to_string()),
+                (PROP_TIMEOUT, timeout.to_string()),
+            ],
+            self.durability,
+        )?;
+        let offset = pending_offset(&pending);
+        let begun_at = self.clock.now_ms();
+        table.apply_begin(id, group, begun_at, timeout, offset);
+        drop(table);
+        self.rearm
+            .wake_before(begun_at.saturating_add(timeout.max(1)));
+        pending.wait()?;
+        Ok(())
+    }
+
+    /// Writes half messages of `id` (blocking; acknowledge after `wait`). `producer` stamps
+    /// them for an idempotent producer: a resend is recognized and not added twice.
+    pub fn send(
+        &self,
+        id: &str,
+        halves: &[HalfRecord<'_>],
+        producer: Option<(u64, u64)>,
+        durability: Durability,
+    ) -> Result<PendingAppend> {
+        let mut table = self.table();
+        table.send_check(id, self.clock.now_ms())?;
+        let pending = self.store.append_with(
+            TXN_TOPIC,
+            HALVES_QUEUE,
+            halves,
+            &AppendOptions {
+                producer,
+                durability: Some(durability),
+                ..AppendOptions::default()
+            },
+        )?;
+        if !pending.is_duplicate() {
+            let first = pending_offset(&pending);
+            table.apply_halves(
+                id,
+                first,
+                halves.len() as u32,
+                halves.iter().map(|h| h.topic),
+            );
+        }
+        Ok(pending)
+    }
+
+    /// Commits or rolls back `id` (blocking until written; `finish` waits for durability).
+    pub fn end(&self, id: &str, outcome: Outcome) -> Result<PendingEnd> {
+        let mut table = self.table();
+        let mut ended = TxnEnded {
+            outcome,
+            already: false,
+            placed: Vec::new(),
+        };
+        if table.end_check(id, outcome)? == EndDecision::Already {
+            ended.already = true;
+            return Ok(PendingEnd {
+                pending: None,
+                ended,
+            });
+        }
+        let now = self.clock.now_ms();
+        let pending = match outcome {
+            Outcome::Rollback => {
+                let p = self.write_op(&table, OP_ROLLBACK, id, &[], self.durability)?;
+                PendingEndWrite::Plain(p)
+            }
+            Outcome::Commit => {
+                let (p, names, topics) = self.write_copies(&table, id, false)?;
+                for t in &topics {
+                    self.appends.notify(t);
+                }
+                PendingEndWrite::Atomic(p, names)
+            }
+        };
+        table.apply_outcome(id, outcome, now);
+        drop(table);
+        tracing::debug!(txn = id, outcome = outcome.name(), "transaction ended");
+        Ok(PendingEnd {
+            pending: Some(pending),
+            ended,
+        })
+    }
+
+    /// Copies `id`'s half messages to their topics (or, `park`, to `%TXN_UNRESOLVED%`) with
+    /// the commit (or park) record, atomically. Returns the write, each part's (topic, queue)
+    /// but the record's, and the topics written.
+    #[allow(clippy::type_complexity)]
+    fn write_copies(
+        &self,
+        table: &TxnTable,
+        id: &str,
+        park: bool,
+    ) -> Result<(PendingAtomic, Vec<(String, u32)>, Vec<String>)> {
+        let txn = table
+            .get(id)
+            .ok_or_else(|| BrokerError::Internal(format!("transaction {id:?} vanished")))?;
+        let mut reads = Vec::with_capacity(txn.messages as usize);
+        for &(first, count) in &txn.halves {
+            let next = self.store.read_with(
+                TXN_TOPIC,
+                HALVES_QUEUE,
+                first,
+                count as usize,
+                usize::MAX,
+                &|_| true,
+                |v| {
+                    reads.push(Read {
+                        id: v.id,
+                        born_at: v.born_at,
+                        content: v.content.to_vec(),
+                    });
+                    Ok(())
+                },
+            )?;
+            if next != first + u64::from(count) {
+                return Err(BrokerError::Internal(format!(
+                    "transaction {id:?}: half messages {first}..{} read as far as {next}",
+                    first + u64::from(count)
+                )));
+            }
+        }
+        let views = reads
+            .iter()
+            .map(|r| ContentView::parse(&r.content))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| BrokerError::Internal(format!("transaction {id:?}: {e}")))?;
+        // Destinations in first-seen order; each keeps its messages' send order.
+        let mut order: Vec<(String, u32)> = Vec::new();
+        let mut groups: HashMap<(String, u32), (Vec<CopyOf<'_>>, Vec<TimerMark>)> = HashMap::new();
+        let mut sync = false;
+        let mut metas = HashMap::new();
+        for (r, c) in reads.iter().zip(views) {
+            let topic = c.property(PROP_TOPIC).unwrap_or_default().to_string();
+            let topic = topic.as_str();
+            let queue: u32 = c
+                .property(PROP_QUEUE)
+                .and_then(|q| q.parse().ok())
+                .unwrap_or(0);
+            let meta = match metas.get(topic) {
+                Some(m) => m,
+                None => {
+                    let m = self.store.topic_meta(topic)?;
+                    metas.entry(topic.to_string()).or_insert(m)
+                }
+            };
+            sync |= meta.durability == Durability::Sync;
+            let deliver_at = c
+                .property(PROP_DELIVER_AT)
+                .and_then(|v| v.parse::<i64>().ok());
+            let (key, copy, mark) = match (park, deliver_at) {
+                (true, _) => (
+                    (UNRESOLVED_TOPIC.to_string(), 0),
+                    CopyOf {
+                        id: r.id,
+                        born_at: r.born_at,
+                        content: c,
+                        drop: &[],
+                        insert: None,
+                    },
+                    None,
+                ),
+                (false, Some(due)) => (
+                    (DELAY_TOPIC.to_string(), 0),
+                    CopyOf {
+                        id: r.id,
+                        born_at: r.born_at,
+                        content: c,
+                        drop: &[],
+                        insert: None,
+                    },
+                    Some(TimerMark {
+                        schedule: Some(Schedule {
+                            due,
+                            topic_id: meta.id,
+                            queue: queue % meta.queues.max(1),
+                        }),
+                        settles: None,
+                    }),
+                ),
+                (false, None) => (
+                    (topic.to_string(), queue % meta.queues.max(1)),
+                    CopyOf {
+                        id: r.id,
+                        born_at: r.born_at,
+                        content: c,
+                        drop: &COPY_DROPS,
+                        insert: None,
+                    },
+                    None,
+                ),
+            };
+            let entry = groups.entry(key.clone()).or_insert_with(|| {
+                order.push(key.clone());
+                (Vec::new(), Vec::new())
+            });
+            entry.0.push(copy);
+            if let Some(m) = mark {
+                entry.1.push(m);
+            }
+        }
+        let kind = if park { OP_PARK } else { OP_COMMIT };
+        let op = operation(kind, id, &[], self.low(table)?, self.clock.now_ms());
+        let op_content = {
+            let mut b = Vec::new();
+            op.encode_content(&mut b);
+            b
+        };
+        let op_view = ContentView::parse(&op_content)
+            .map_err(|e| BrokerError::Internal(format!("an operation record: {e}")))?;
+        let op_copy = [CopyOf {
+            id: op.id,
+            born_at: op.born_at,
+            content: op_view,
+            drop: &[],
+            insert: None,
+        }];
+        let mut parts: Vec<AtomicPart<'_, CopyOf<'_>>> = order
+            .iter()
+            .map(|key| {
+                let (copies, marks) = &groups[key];
+                AtomicPart {
+                    topic: &key.0,
+                    queue: key.1,
+                    records: copies,
+                    marks,
+                }
+            })
+            .collect();
+        parts.push(AtomicPart {
+            topic: TXN_TOPIC,
+            queue: OPS_QUEUE,
+            records: &op_copy,
+            marks: &[],
+        });
+        let durability = if sync || self.durability == Durability::Sync {
+            Durability::Sync
+        } else {
+            Durability::Async
+        };
+        let pending = self.store.append_atomic(&parts, Some(durability))?;
+        let topics = order
+            .iter()
+            .map(|(t, _)| t.clone())
+            .chain(metas.keys().cloned())
+            .collect();
+        Ok((pending, order, topics))
+    }
+
+    /// Open and parked transactions, oldest first.
+    pub fn list(&self) -> Vec<TxnInfo> {
+        self.table().unresolved().iter().map(|t| t.info()).collect()
+    }
+
+    /// A check stream for `group` opened: check-backs for the group's transactions may come
+    /// through it. Returns its id (for [`Transactions::unlisten`]) and the requests.
+    pub fn listen(&self, group: &str) -> (u64, mpsc::Receiver<TxnInfo>) {
+        let (tx, rx) = mpsc::channel(LISTEN_QUEUE);
+        let mut l = self.listeners.lock().expect("listeners lock");
+        l.next_id += 1;
+        let id = l.next_id;
+        l.by_group
+            .entry(group.to_string())
+            .or_default()
+            .push((id, tx));
+        (id, rx)
+    }
+
+    pub fn unlisten(&self, id: u64) {
+        let mut l = self.listeners.lock().expect("listeners lock");
+        for streams in l.by_group.values_mut() {
+            streams.retain(|(i, _)| *i != id);
+        }
+        l.by_group.retain(|_, s| !s.is_empty());
+    }
+
+    /// Hands a check-back to one live stream of its producer group; false if none took it.
+    fn ask(&self, info: &TxnInfo) -> bool {
+        let mut l = self.listeners.lock().expect("listeners lock");
+        l.turn = l.turn.wrapping_add(1);
+        let turn = l.turn;
+        let Some(streams) = l.by_group.get_mut(&info.producer_group) else {
+            return false;
+        };
+        streams.retain(|(_, tx)| !tx.is_closed());
+        let n = streams.len();
+        (0..n).any(|k| streams[(turn + k) % n].1.try_send(info.clone()).is_ok())
+    }
+
+    /// A producer's answer to a check-back. A late answer (the outcome is recorded already,
+    /// whichever it was) changes nothing.
+    pub fn answer(&self, id: &str, answer: CheckAnswer) -> Result<()> {
+        let CheckAnswer::Outcome(outcome) = answer else {
+            return Ok(());
+        };
+        match self.table().end_check(id, outcome) {
+            Ok(EndDecision::Apply) => {}
+            Ok(EndDecision::Already) | Err(_) => {
+                tracing::debug!(
+                    txn = id,
+                    outcome = outcome.name(),
+                    "a late check-back answer is ignored"
+                );
+                return Ok(());
+            }
+        }
+        match self.end(id, outcome) {
+            Ok(p) => p.finish().map(|_| ()),
+            // It ended meanwhile: the first outcome stands.
+            Err(
+                BrokerError::TxnCommitted(_)
+                | BrokerError::TxnRolledBack(_)
+                | BrokerError::UnknownTransaction(_),
+            ) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Does what is due at `now`: check-backs, and `on_unresolved` after the last one.
+    fn turn(&self, now: i64) {
+        let due = {
+            let mut table = self.table();
+            table.prune(now);
+            table.poll(now)
+        };
+        for d in due {
+            let id = match &d {
+                Due::Check(info) => info.id.clone(),
+                Due::Unresolved(id, _) => id.clone(),
+            };
+            if let Err(e) = self.act(d, now) {
+                tracing::warn!(txn = %id, error = %e, "transaction check-back failed; trying again");
+                self.table().retry_at(&id, now + RETRY_MS);
+            }
+        }
+    }
+
+    fn act(&self, due: Due, now: i64) -> Result<()> {
+        match due {
+            Due::Check(info) => {
+                let asked = self.ask(&info);
+                let checks = info.checks + 1;
+                if !asked {
+                    tracing::info!(txn = %info.id, group = %info.producer_group, check = checks,
+                        "no producer of the group is connected to check back with");
+                }
+                let mut table = self.table();
+                let pending = self.write_op(
+                    &table,
+                    OP_CHECK,
+                    &info.id,
+                    &[(PROP_CHECKS, checks.to_string())],
+                    Durability::Async,
+                )?;
+                table.apply_check(&info.id, checks, now);
+                drop(table);
+                pending.wait()?;
+                Ok(())
+            }
+            Due::Unresolved(id, OnUnresolved::Rollback) => {
+                tracing::warn!(txn = %id, "no answer to the last check-back: rolled back ([transactions] on_unresolved)");
+                match self.end(&id, Outcome::Rollback) {
+                    Ok(p) => p.finish().map(|_| ()),
+                    Err(BrokerError::TxnCommitted(_) | BrokerError::TxnRolledBack(_)) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Due::Unresolved(id, OnUnresolved::Park) => {
+                let mut table = self.table();
+                if table.get(&id).is_none_or(|t| t.is_resolved()) {
+                    return Ok(());
+                }
+                let (pending, _, _) = self.write_copies(&table, &id, true)?;
+                table.apply_park(&id);
+                drop(table);
+                tracing::warn!(txn = %id, topic = UNRESOLVED_TOPIC,
+                    "no answer to the last check-back: parked for an operator (lockgate txn list)");
+                pending.wait()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The first queue offset a fresh append got.
+fn pending_offset(p: &PendingAppend) -> u64 {
+    p.first_offset()
+}
+
+impl Timed for Transactions {
+    fn next_deadline(&self) -> Option<i64> {
+        self.table().next_deadline()
+    }
+
+    fn poll(&self, now_ms: i64) {
+        self.turn(now_ms);
+    }
+}

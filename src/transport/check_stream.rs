@@ -1,0 +1,90 @@
+//! Check streams. A `TxnCheckListen` frame as the first frame of a stream makes it a channel on
+//! which the broker asks the producer group about transactions without an outcome: the server
+//! answers the `TxnCheckListen` once (`Done`, or an error and the end of the stream), then
+//! sends a `TxnCheck` frame (kind 145 with the response bit, request id 0) per check-back; the
+//! producer sends `TxnCheckAnswer` frames, which get no response. A `TxnEnd` on any stream
+//! answers a check-back just as well. When either side finishes the stream, or the connection
+//! closes, the stream stops being asked.
+
+use std::sync::Arc;
+
+use super::server::{FrameRead, decode, read_frame};
+use super::status::response_of;
+use crate::broker::Broker;
+use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, TxnRequest, frame};
+
+pub(super) async fn serve(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    broker: Arc<Broker>,
+    h: Header,
+    body: &[u8],
+    max_frame: u32,
+) {
+    let answer_kind = Kind::TxnCheckListen as u16 | RESPONSE_BIT;
+    let group = match decode(h.kind, body) {
+        Ok(req @ Request::Txn(TxnRequest::Listen { .. })) => match req.check_ranges() {
+            Ok(()) => match req {
+                Request::Txn(TxnRequest::Listen { producer_group }) => producer_group,
+                _ => unreachable!("matched above"),
+            },
+            Err(e) => {
+                let r = response_of(&e.into());
+                let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+                let _ = send.finish();
+                return;
+            }
+        },
+        Ok(_) => unreachable!("the kind was TxnCheckListen"),
+        Err(r) => {
+            let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+            let _ = send.finish();
+            return;
+        }
+    };
+    let txns = broker.transactions().clone();
+    let (id, mut asks) = txns.listen(&group);
+    tracing::debug!(group = %group, "check stream open");
+    if send
+        .write_all(&encode(answer_kind, h.request_id, &Response::Done))
+        .await
+        .is_ok()
+    {
+        let check_kind = Kind::TxnCheck as u16 | RESPONSE_BIT;
+        loop {
+            tokio::select! {
+                ask = asks.recv() => {
+                    let Some(info) = ask else { break };
+                    let frame = encode(check_kind, 0, &Response::TxnCheck(info));
+                    if send.write_all(&frame).await.is_err() {
+                        break;
+                    }
+                }
+                read = read_frame(&mut recv, max_frame) => {
+                    let FrameRead::Frame(h, body) = read else { break };
+                    match decode(h.kind, &body) {
+                        Ok(Request::Txn(TxnRequest::Answer { id, answer })) => {
+                            let txns = txns.clone();
+                            let done = tokio::task::spawn_blocking(move || txns.answer(&id, answer)).await;
+                            if let Ok(Err(e)) = done {
+                                tracing::warn!(error = %e, "a check-back answer could not be recorded");
+                            }
+                        }
+                        _ => {
+                            tracing::debug!(kind = h.kind, "a check stream carries only TxnCheckAnswer frames");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    txns.unlisten(id);
+    let _ = send.finish();
+}
+
+fn encode(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    r.encode_body(&mut body);
+    frame(kind, request_id, &body)
+}
