@@ -41,6 +41,9 @@ enum Command {
     /// Delay messages: `delay stats`.
     #[command(subcommand)]
     Delay(cli::DelayCommand),
+    /// Transactions: `txn list`, `txn commit ID`, `txn rollback ID`.
+    #[command(subcommand)]
+    Txn(cli::TxnCommand),
     /// List, describe, reset and delete consumer groups.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -181,6 +184,9 @@ fn main() -> ExitCode {
         }),
         Command::Delay(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
             cli::delay::run(cmd, &conn, &c).await
+        }),
+        Command::Txn(cmd) => network(cli.config, cli.connect, move |c, conn| async move {
+            cli::txn::run(cmd, &conn, &c).await
         }),
         Command::Bench(BenchArgs {
             what: Some(BenchCommand::Storage(args)),

@@ -1,5 +1,5 @@
 //! The network commands of the `lockgate` CLI (`topic`, `produce`, `consume`, `message`,
-//! `delay`, `group`, `plugin`):
+//! `delay`, `group`, `plugin`, `txn`):
 //! argument types (clap), connection defaults, and JSON output. `main.rs` only dispatches.
 
 pub mod consume;
@@ -12,6 +12,7 @@ pub mod produce;
 pub mod storage;
 pub mod time;
 pub mod topic;
+pub mod txn;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use group::GroupCommand;
 pub use message::{MessageCommand, message};
 pub use produce::ProduceArgs;
 pub use topic::TopicCommand;
+pub use txn::TxnCommand;
 
 use crate::client::{Client, ClientOptions};
 use crate::config::Config;

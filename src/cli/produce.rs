@@ -1,6 +1,7 @@
 //! `lockgate produce`: one message from `--body`, or one per line of stdin; prints one JSON
 //! object per acknowledged message, in order. `--delay`, `--deliver-at` or `--delay-level`
-//! make them delay messages.
+//! make them delay messages; `--transaction` sends them all as one transaction, committed at
+//! the end of input (see `txn`).
 
 use std::collections::BTreeMap;
 
@@ -49,6 +50,53 @@ pub struct ProduceArgs {
     /// Deliver after RocketMQ delay level N (1 = 1s … 18 = 2h; `[delay] levels`)
     #[arg(long, group = "when")]
     pub delay_level: Option<u8>,
+    /// Send every message as one transaction, committed at the end of input: nothing is
+    /// visible before, all of it after. Prints the messages, then
+    /// `{"transaction","outcome","already","placed"}`
+    #[arg(long)]
+    pub transaction: bool,
+    /// With --transaction: roll it back at the end of input instead (nothing is ever visible)
+    #[arg(long, requires = "transaction")]
+    pub rollback: bool,
+    /// With --transaction: its id [default: a new "cli-…" id]
+    #[arg(long, requires = "transaction")]
+    pub txn_id: Option<String>,
+    /// With --transaction: the producer group check-backs would go to
+    #[arg(long, requires = "transaction", default_value = super::txn::CLI_PRODUCER_GROUP)]
+    pub producer_group: String,
+}
+
+/// Messages from `--body` or stdin lines, for `--transaction`.
+struct Lines<'a> {
+    args: &'a ProduceArgs,
+    body: Option<String>,
+    stdin: Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
+}
+
+impl super::txn::AsyncMessages for Lines<'_> {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<ProduceMessage>, CliError> {
+        if let Some(body) = self.body.take() {
+            return Ok(vec![self.args.message(body.into_bytes())]);
+        }
+        let mut out = Vec::new();
+        let Some(lines) = &mut self.stdin else {
+            return Ok(out);
+        };
+        while out.len() < max {
+            match lines
+                .next_line()
+                .await
+                .map_err(|e| CliError(format!("reading stdin: {e}")))?
+            {
+                Some(line) => out.push(self.args.message(line.into_bytes())),
+                None => {
+                    self.stdin = None;
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
@@ -126,6 +174,26 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), CliError> {
     let client = connect.connect(config).await?;
+    if args.transaction {
+        let t = super::txn::TxnProduce {
+            topic: args.topic.clone(),
+            id: args.txn_id.clone(),
+            producer_group: args.producer_group.clone(),
+            rollback: args.rollback,
+            delivery: args.delivery(),
+        };
+        let lines = Lines {
+            args: &args,
+            body: args.body.clone(),
+            stdin: args
+                .body
+                .is_none()
+                .then(|| tokio::io::BufReader::new(tokio::io::stdin()).lines()),
+        };
+        let done = super::txn::produce(&client, t, lines).await;
+        client.close().await;
+        return done;
+    }
     let mut opts = ProducerOptions::new(&args.topic);
     opts.request_timeout = args.request_timeout;
     let producer = client.producer(opts).await?;

@@ -174,7 +174,67 @@ fn requests() -> Vec<Request> {
             topic: String::new(),
             id: MessageId([5; 16]),
         }),
+        Request::Txn(TxnRequest::Begin {
+            id: "tx-1".into(),
+            producer_group: "shop".into(),
+            timeout_ms: 6_000,
+        }),
+        Request::Txn(TxnRequest::Send(txn_send(Vec::new()))),
+        Request::Txn(TxnRequest::Send(txn_send(vec![
+            Delivery::After(5),
+            Delivery::At(7),
+        ]))),
+        Request::Txn(TxnRequest::End {
+            id: "tx-1".into(),
+            outcome: Outcome::Rollback,
+        }),
+        Request::Txn(TxnRequest::List),
+        Request::Txn(TxnRequest::Listen {
+            producer_group: "shop".into(),
+        }),
+        Request::Txn(TxnRequest::Answer {
+            id: "tx-1".into(),
+            answer: CheckAnswer::Unknown,
+        }),
+        Request::Txn(TxnRequest::Answer {
+            id: "tx-2".into(),
+            answer: CheckAnswer::Outcome(Outcome::Commit),
+        }),
     ]
+}
+
+fn txn_send(deliveries: Vec<Delivery>) -> TxnSend {
+    TxnSend {
+        id: "tx-1".into(),
+        produce: ProduceRequest {
+            topic: "orders".into(),
+            producer_id: 9,
+            sequence: 1,
+            messages: vec![
+                ProduceMessage {
+                    route: Route::Key("k".into()),
+                    message: message(4),
+                },
+                ProduceMessage {
+                    route: Route::Any,
+                    message: message(5),
+                },
+            ],
+        },
+        deliveries,
+    }
+}
+
+fn txn_info() -> TxnInfo {
+    TxnInfo {
+        id: "tx-1".into(),
+        producer_group: "shop".into(),
+        phase: TxnPhase::Parked,
+        topics: vec!["audit".into(), "orders".into()],
+        messages: 3,
+        begun_at: 1_700_000_000_000,
+        checks: 15,
+    }
 }
 
 fn join(start: StartPosition) -> JoinRequest {
@@ -419,6 +479,37 @@ fn responses() -> Vec<(Kind, Response)> {
             Kind::MessageState,
             Response::error(Status::UnknownMessage, "no such"),
         ),
+        (Kind::TxnBegin, Response::Done),
+        (
+            Kind::TxnSend,
+            Response::Prepared {
+                duplicate: true,
+                acks: vec![ScheduledAck {
+                    queue: 1,
+                    id: MessageId([6; 16]),
+                    deliver_at: 0,
+                }],
+            },
+        ),
+        (
+            Kind::TxnEnd,
+            Response::TxnEnded(TxnEnded {
+                outcome: Outcome::Commit,
+                already: false,
+                placed: vec![Placed {
+                    topic: "orders".into(),
+                    queue: 2,
+                    first_offset: 10,
+                    count: 3,
+                }],
+            }),
+        ),
+        (Kind::TxnList, Response::Transactions(vec![txn_info()])),
+        (Kind::TxnCheck, Response::TxnCheck(txn_info())),
+        (
+            Kind::TxnEnd,
+            Response::error(Status::TxnRolledBack, "rolled back"),
+        ),
     ]
 }
 
@@ -520,6 +611,45 @@ fn golden_bytes() {
     };
     assert_eq!(Header::decode(&h.encode()), h);
     assert_eq!(h.encode(), [3, 0, 0, 0, 32, 0x80, 0, 0, 9, 0, 0, 0]);
+}
+
+#[test]
+fn golden_bytes_of_transactions() {
+    let begin = body_of_request(&Request::Txn(TxnRequest::Begin {
+        id: "t".into(),
+        producer_group: "g".into(),
+        timeout_ms: 0x0102,
+    }));
+    assert_eq!(begin, [1, 0, b't', 1, 0, b'g', 2, 1, 0, 0, 0, 0, 0, 0]);
+    let end = body_of_request(&Request::Txn(TxnRequest::End {
+        id: "t".into(),
+        outcome: Outcome::Commit,
+    }));
+    assert_eq!(end, [1, 0, b't', 1]);
+    let answer = body_of_request(&Request::Txn(TxnRequest::Answer {
+        id: "t".into(),
+        answer: CheckAnswer::Outcome(Outcome::Rollback),
+    }));
+    assert_eq!(answer, [1, 0, b't', 2]);
+    // A TxnSend is the id, then the Produce body as it is.
+    let send = txn_send(Vec::new());
+    let plain = body_of_request(&Request::Produce(send.produce.clone()));
+    let body = body_of_request(&Request::Txn(TxnRequest::Send(send)));
+    assert_eq!(body[..6], [4, 0, b't', b'x', b'-', b'1']);
+    assert_eq!(body[6..], plain[..]);
+    let ended = body_of_response(&Response::TxnEnded(TxnEnded {
+        outcome: Outcome::Rollback,
+        already: true,
+        placed: Vec::new(),
+    }));
+    assert_eq!(ended, [0, 0, 2, 1, 0, 0, 0, 0]);
+    assert_eq!(Status::from_u16(27), Some(Status::TxnCommitted));
+    assert_eq!(Status::from_u16(30), Some(Status::TxnClosed));
+    assert_eq!(Kind::from_u16(146), Some(Kind::TxnCheckAnswer));
+    assert!(matches!(
+        Request::decode(Kind::TxnEnd as u16, &[1, 0, b't', 3]),
+        Err(ProtocolError::Body { .. })
+    ));
 }
 
 #[test]
