@@ -43,7 +43,17 @@ pub fn write_config(dir: &Path, port: u16) -> PathBuf {
 impl ServeProcess {
     /// Starts `lockgate serve` and waits until it logs that it is serving.
     pub fn start(dir: &Path, port: u16) -> ServeProcess {
+        Self::start_with(dir, port, "")
+    }
+
+    /// [`ServeProcess::start`] with `extra` TOML sections appended to the config.
+    pub fn start_with(dir: &Path, port: u16, extra: &str) -> ServeProcess {
         let config = write_config(dir, port);
+        if !extra.is_empty() {
+            let mut text = std::fs::read_to_string(&config).unwrap();
+            text.push_str(extra);
+            std::fs::write(&config, text).unwrap();
+        }
         let mut child = Command::new(bin())
             .args(["serve", "--config"])
             .arg(&config)
