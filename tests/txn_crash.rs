@@ -93,7 +93,7 @@ async fn work(
             k.sent.extend(b.iter().map(|a| a.id));
             k.complete = true;
         }
-        if number % 3 != 0 {
+        if !number.is_multiple_of(3) {
             let outcome = intended(number);
             let ended = match outcome {
                 Outcome::Commit => tx.commit().await,
