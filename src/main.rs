@@ -83,6 +83,8 @@ enum BenchCommand {
     Plugins(lockgate::bench::plugins::PluginBenchArgs),
     /// The durable timer: enqueue against plain produce, lateness, firing, memory.
     Delay(lockgate::bench::delay::DelayBenchArgs),
+    /// Transactions: transactional produce against plain produce, commit → visible latency.
+    Txn(lockgate::bench::txn::TxnBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -213,6 +215,12 @@ fn main() -> ExitCode {
             ..
         }) => network(cli.config, cli.connect, move |c, conn| async move {
             lockgate::bench::delay::run(args, &conn, &c).await
+        }),
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Txn(args)),
+            ..
+        }) => network(cli.config, cli.connect, move |c, conn| async move {
+            lockgate::bench::txn::run(args, &conn, &c).await
         }),
         Command::Bench(BenchArgs { what: None, net }) => {
             network(cli.config, cli.connect, move |c, conn| async move {

@@ -5,3 +5,4 @@ pub mod delay;
 pub mod net;
 pub mod plugins;
 pub mod storage;
+pub mod txn;

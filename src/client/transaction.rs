@@ -10,6 +10,8 @@
 //!
 //! Sends are idempotent: each carries this producer's id and a sequence number, and a send
 //! that fails on the connection is written again on a new one; the broker stores it once.
+//! One producer's sends go one at a time (concurrent calls wait their turn); for concurrency,
+//! use several producers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +52,9 @@ pub struct TransactionProducer {
     opts: TransactionProducerOptions,
     producer_id: u64,
     sequence: AtomicU64,
+    /// Sends of one producer reach the server one at a time, in sequence order (the server
+    /// refuses a sequence older than the last it saw from this producer).
+    sending: Mutex<()>,
     listener: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -66,6 +71,7 @@ impl TransactionProducer {
             opts,
             producer_id: fastrand::u64(1..),
             sequence: AtomicU64::new(0),
+            sending: Mutex::new(()),
             listener: std::sync::Mutex::new(None),
         }
     }
@@ -200,6 +206,7 @@ impl Transaction<'_> {
         deliveries: Vec<Delivery>,
     ) -> Result<Vec<ScheduledAck>, ClientError> {
         let p = self.producer;
+        let _turn = p.sending.lock().await;
         let req = Request::Txn(TxnRequest::Send(TxnSend {
             id: self.id.clone(),
             produce: ProduceRequest {

@@ -136,6 +136,9 @@ pub struct AppendOptions<'a> {
     pub durability: Option<Durability>,
     /// What each record does to the timer index (empty: nothing).
     pub marks: &'a [TimerMark],
+    /// Leave the records out of the key index (nobody looks them up by id or key: the half
+    /// messages of transactions).
+    pub unindexed: bool,
 }
 
 /// A message read back, with where and when it was stored.
@@ -689,8 +692,10 @@ impl StoreCore {
             for (i, (r, m)) in ranges.iter().zip(messages).enumerate() {
                 let position = start + r.start as u64;
                 cq.push(entry_for(position, r.len() as u32, stored_at, m.tag()));
-                self.keys
-                    .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
+                if !opts.unindexed {
+                    self.keys
+                        .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
+                }
                 if let Some(mark) = opts.marks.get(i) {
                     self.timers.apply(mark, position, r.len() as u32, stored_at);
                 }

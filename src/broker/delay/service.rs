@@ -158,6 +158,7 @@ impl Delays {
                 producer,
                 durability: Some(durability),
                 marks: &marks,
+                ..AppendOptions::default()
             },
         )?;
         // Wake the driver in time to load the bucket (or fire, when it is loaded already).

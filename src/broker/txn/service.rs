@@ -19,7 +19,7 @@ use crate::broker::timer::{Rearm, Timed};
 use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::{OnUnresolved, TransactionsConfig};
-use crate::protocol::{CheckAnswer, Outcome, Placed, TxnEnded, TxnInfo};
+use crate::protocol::{CheckAnswer, Outcome, Placed, TxnEnded, TxnInfo, TxnPhase};
 use crate::storage::record::{ContentView, MessageId, RecordSource};
 use crate::storage::timers::{
     DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC, Schedule, TimerMark,
@@ -116,7 +116,8 @@ impl PendingEnd {
 struct Read {
     id: MessageId,
     born_at: i64,
-    content: Vec<u8>,
+    /// Where its content is in the shared buffer of the reads.
+    content: std::ops::Range<usize>,
 }
 
 impl Transactions {
@@ -325,7 +326,9 @@ impl Transactions {
     }
 
     /// Writes half messages of `id` (blocking; acknowledge after `wait`). `producer` stamps
-    /// them for an idempotent producer: a resend is recognized and not added twice.
+    /// them for an idempotent producer: a resend is recognized and not added twice. The write
+    /// happens outside the table's lock (sends of many producers encode in parallel); a
+    /// reservation keeps low marks written meanwhile from passing it.
     pub fn send(
         &self,
         id: &str,
@@ -333,23 +336,34 @@ impl Transactions {
         producer: Option<(u64, u64)>,
         durability: Durability,
     ) -> Result<PendingAppend> {
-        let mut table = self.table();
-        table.send_check(id, self.clock.now_ms())?;
-        let pending = self.store.append_with(
+        let lower = {
+            let mut table = self.table();
+            table.send_check(id, self.clock.now_ms())?;
+            let (_, next) = self.store.queue_bounds(TXN_TOPIC, HALVES_QUEUE)?;
+            table.reserve_halves(next);
+            next
+        };
+        let written = self.store.append_with(
             TXN_TOPIC,
             HALVES_QUEUE,
             halves,
             &AppendOptions {
                 producer,
                 durability: Some(durability),
+                unindexed: true,
                 ..AppendOptions::default()
             },
-        )?;
+        );
+        let mut table = self.table();
+        table.release_halves(lower);
+        let pending = written?;
         if !pending.is_duplicate() {
-            let first = pending_offset(&pending);
+            // It may have ended while this was written: then these messages are not part of
+            // it (they stay unreferenced in the half queue), and the send fails.
+            table.send_check(id, self.clock.now_ms())?;
             table.apply_halves(
                 id,
-                first,
+                pending_offset(&pending),
                 halves.len() as u32,
                 halves.iter().map(|h| h.topic),
             );
@@ -358,58 +372,67 @@ impl Transactions {
     }
 
     /// Commits or rolls back `id` (blocking until written; `finish` waits for durability).
+    /// A commit reads and copies its messages outside the table's lock; meanwhile the
+    /// transaction takes no sends and no other outcome.
     pub fn end(&self, id: &str, outcome: Outcome) -> Result<PendingEnd> {
-        let mut table = self.table();
         let mut ended = TxnEnded {
             outcome,
             already: false,
             placed: Vec::new(),
         };
-        if table.end_check(id, outcome)? == EndDecision::Already {
-            ended.already = true;
-            return Ok(PendingEnd {
-                pending: None,
-                ended,
-            });
-        }
-        let now = self.clock.now_ms();
-        let pending = match outcome {
-            Outcome::Rollback => {
-                let p = self.write_op(&table, OP_ROLLBACK, id, &[], self.durability)?;
-                PendingEndWrite::Plain(p)
+        let halves = {
+            let mut table = self.table();
+            if table.end_check(id, outcome)? == EndDecision::Already {
+                ended.already = true;
+                return Ok(PendingEnd {
+                    pending: None,
+                    ended,
+                });
             }
-            Outcome::Commit => {
-                let (p, names, topics) = self.write_copies(&table, id, false)?;
-                for t in &topics {
-                    self.appends.notify(t);
-                }
-                PendingEndWrite::Atomic(p, names)
+            if outcome == Outcome::Rollback {
+                let p = self.write_op(&table, OP_ROLLBACK, id, &[], self.durability)?;
+                table.apply_outcome(id, outcome, self.clock.now_ms());
+                return Ok(PendingEnd {
+                    pending: Some(PendingEndWrite::Plain(p)),
+                    ended,
+                });
+            }
+            table.start_end(id);
+            table.get(id).map(|t| t.halves.clone()).unwrap_or_default()
+        };
+        let (pending, names, topics) = match self.write_copies(id, &halves, false) {
+            Ok(w) => w,
+            Err(e) => {
+                self.table().end_failed(id);
+                return Err(e);
             }
         };
-        table.apply_outcome(id, outcome, now);
-        drop(table);
-        tracing::debug!(txn = id, outcome = outcome.name(), "transaction ended");
+        for t in &topics {
+            self.appends.notify(t);
+        }
+        tracing::debug!(txn = id, "transaction committed");
         Ok(PendingEnd {
-            pending: Some(pending),
+            pending: Some(PendingEndWrite::Atomic(pending, names)),
             ended,
         })
     }
 
-    /// Copies `id`'s half messages to their topics (or, `park`, to `%TXN_UNRESOLVED%`) with
-    /// the commit (or park) record, atomically. Returns the write, each part's (topic, queue)
-    /// but the record's, and the topics written.
+    /// Copies the half messages `halves` of `id` to their topics (or, `park`, to
+    /// `%TXN_UNRESOLVED%`) with the commit (or park) record, atomically, and applies the
+    /// commit (or park). Reading and building happen outside the table's lock (the caller
+    /// marked the transaction as ending); the record and the write under it. Returns the
+    /// write, each part's (topic, queue) but the record's, and the topics written.
     #[allow(clippy::type_complexity)]
     fn write_copies(
         &self,
-        table: &TxnTable,
         id: &str,
+        halves: &[(u64, u32)],
         park: bool,
     ) -> Result<(PendingAtomic, Vec<(String, u32)>, Vec<String>)> {
-        let txn = table
-            .get(id)
-            .ok_or_else(|| BrokerError::Internal(format!("transaction {id:?} vanished")))?;
-        let mut reads = Vec::with_capacity(txn.messages as usize);
-        for &(first, count) in &txn.halves {
+        // One buffer for every content read (no allocation per message).
+        let mut contents = Vec::new();
+        let mut reads = Vec::new();
+        for &(first, count) in halves {
             let next = self.store.read_with(
                 TXN_TOPIC,
                 HALVES_QUEUE,
@@ -418,10 +441,12 @@ impl Transactions {
                 usize::MAX,
                 &|_| true,
                 |v| {
+                    let at = contents.len();
+                    contents.extend_from_slice(v.content);
                     reads.push(Read {
                         id: v.id,
                         born_at: v.born_at,
-                        content: v.content.to_vec(),
+                        content: at..contents.len(),
                     });
                     Ok(())
                 },
@@ -435,7 +460,7 @@ impl Transactions {
         }
         let views = reads
             .iter()
-            .map(|r| ContentView::parse(&r.content))
+            .map(|r| ContentView::parse(&contents[r.content.clone()]))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| BrokerError::Internal(format!("transaction {id:?}: {e}")))?;
         // Destinations in first-seen order; each keeps its messages' send order.
@@ -513,7 +538,9 @@ impl Transactions {
             }
         }
         let kind = if park { OP_PARK } else { OP_COMMIT };
-        let op = operation(kind, id, &[], self.low(table)?, self.clock.now_ms());
+        // From here on under the lock: the record's low marks, the write and the outcome.
+        let mut table = self.table();
+        let op = operation(kind, id, &[], self.low(&table)?, self.clock.now_ms());
         let op_content = {
             let mut b = Vec::new();
             op.encode_content(&mut b);
@@ -552,6 +579,12 @@ impl Transactions {
             Durability::Async
         };
         let pending = self.store.append_atomic(&parts, Some(durability))?;
+        if park {
+            table.apply_park(id);
+        } else {
+            table.apply_outcome(id, Outcome::Commit, self.clock.now_ms());
+        }
+        drop(table);
         let topics = order
             .iter()
             .map(|(t, _)| t.clone())
@@ -679,13 +712,25 @@ impl Transactions {
                 }
             }
             Due::Unresolved(id, OnUnresolved::Park) => {
-                let mut table = self.table();
-                if table.get(&id).is_none_or(|t| t.is_resolved()) {
-                    return Ok(());
-                }
-                let (pending, _, _) = self.write_copies(&table, &id, true)?;
-                table.apply_park(&id);
-                drop(table);
+                let halves = {
+                    let mut table = self.table();
+                    match table.get(&id) {
+                        Some(t) if t.phase == TxnPhase::Open => {}
+                        _ => return Ok(()),
+                    }
+                    if table.end_check(&id, Outcome::Rollback).is_err() {
+                        return Ok(()); // being ended by its producer right now
+                    }
+                    table.start_end(&id);
+                    table.get(&id).map(|t| t.halves.clone()).unwrap_or_default()
+                };
+                let pending = match self.write_copies(&id, &halves, true) {
+                    Ok((p, _, _)) => p,
+                    Err(e) => {
+                        self.table().end_failed(&id);
+                        return Err(e);
+                    }
+                };
                 tracing::warn!(txn = %id, topic = UNRESOLVED_TOPIC,
                     "no answer to the last check-back: parked for an operator (lockgate txn list)");
                 pending.wait()?;

@@ -9,7 +9,7 @@
 //! Outcomes are final: the first recorded one wins. A repeat of it is answered as done; the
 //! other one is refused with the outcome recorded.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::broker::{BrokerError, Result};
 use crate::config::{OnUnresolved, TransactionsConfig};
@@ -110,6 +110,11 @@ pub struct TxnTable {
     halves: BTreeSet<(u64, String)>,
     /// Resolved ones, oldest first, for forgetting.
     resolved: VecDeque<(i64, String)>,
+    /// Half-message sends being written: a lower bound of each one's first offset (so a low
+    /// mark written meanwhile does not pass them), with how many share it.
+    reserved: BTreeMap<u64, u32>,
+    /// Transactions whose outcome is being written.
+    ending: HashSet<String>,
 }
 
 impl TxnTable {
@@ -121,6 +126,8 @@ impl TxnTable {
             ops: BTreeSet::new(),
             halves: BTreeSet::new(),
             resolved: VecDeque::new(),
+            reserved: BTreeMap::new(),
+            ending: HashSet::new(),
         }
     }
 
@@ -157,8 +164,10 @@ impl TxnTable {
                 t.phase.name(),
                 t.group
             ))),
-            TxnPhase::Committed => Err(BrokerError::TxnCommitted(id.to_string())),
-            TxnPhase::RolledBack => Err(BrokerError::TxnRolledBack(id.to_string())),
+            TxnPhase::Committed | TxnPhase::RolledBack => Err(BrokerError::TxnClosed(format!(
+                "transaction {id:?} ended already ({}); a new transaction needs a new id",
+                t.phase.name()
+            ))),
         }
     }
 
@@ -204,6 +213,9 @@ impl TxnTable {
     pub fn send_check(&self, id: &str, now: i64) -> Result<()> {
         let t = self.txns.get(id).ok_or_else(|| Self::unknown(id))?;
         let closed = |why: String| Err(BrokerError::TxnClosed(format!("transaction {id:?} {why}")));
+        if self.ending.contains(id) {
+            return closed("is being ended; it takes no more messages".into());
+        }
         match t.phase {
             TxnPhase::Open if now >= t.begun_at.saturating_add(t.timeout_ms) => closed(format!(
                 "passed its timeout of {} ms; it takes no more messages (commit or roll it back)",
@@ -242,9 +254,39 @@ impl TxnTable {
         }
     }
 
+    /// A send to the half queue, whose first offset will be at least `lower`, starts.
+    pub fn reserve_halves(&mut self, lower: u64) {
+        *self.reserved.entry(lower).or_default() += 1;
+    }
+
+    /// The send reserved at `lower` is written (and applied) or failed.
+    pub fn release_halves(&mut self, lower: u64) {
+        if let Some(n) = self.reserved.get_mut(&lower) {
+            *n -= 1;
+            if *n == 0 {
+                self.reserved.remove(&lower);
+            }
+        }
+    }
+
+    /// `id`'s outcome is being written: sends and other outcomes wait until
+    /// [`TxnTable::apply_outcome`], [`TxnTable::apply_park`] or [`TxnTable::end_failed`].
+    pub fn start_end(&mut self, id: &str) {
+        self.ending.insert(id.to_string());
+    }
+
+    pub fn end_failed(&mut self, id: &str) {
+        self.ending.remove(id);
+    }
+
     /// What `outcome` for `id` does (an operator may end a parked transaction too).
     pub fn end_check(&self, id: &str, outcome: Outcome) -> Result<EndDecision> {
         let t = self.txns.get(id).ok_or_else(|| Self::unknown(id))?;
+        if self.ending.contains(id) {
+            return Err(BrokerError::TxnClosed(format!(
+                "transaction {id:?} is being ended right now; ask again for its outcome"
+            )));
+        }
         match (t.phase, outcome) {
             (TxnPhase::Open | TxnPhase::Parked, _) => Ok(EndDecision::Apply),
             (TxnPhase::Committed, Outcome::Commit) | (TxnPhase::RolledBack, Outcome::Rollback) => {
@@ -260,6 +302,7 @@ impl TxnTable {
     }
 
     pub fn apply_outcome(&mut self, id: &str, outcome: Outcome, now: i64) {
+        self.ending.remove(id);
         let Some(t) = self.txns.get_mut(id) else {
             return;
         };
@@ -283,6 +326,7 @@ impl TxnTable {
 
     /// Parks `id`: no more check-backs; it waits for an operator.
     pub fn apply_park(&mut self, id: &str) {
+        self.ending.remove(id);
         let Some(t) = self.txns.get_mut(id) else {
             return;
         };
@@ -367,9 +411,11 @@ impl TxnTable {
     /// Where a restart must start reading to rebuild this table: the first operation record
     /// of any transaction held, and the first half message of any without an outcome.
     pub fn low_marks(&self) -> (Option<u64>, Option<u64>) {
+        let half = self.halves.first().map(|(o, _)| *o);
+        let reserved = self.reserved.keys().next().copied();
         (
             self.ops.first().map(|(o, _)| *o),
-            self.halves.first().map(|(o, _)| *o),
+            half.into_iter().chain(reserved).min(),
         )
     }
 }
@@ -436,6 +482,28 @@ mod tests {
             "after max_checks unanswered check-backs"
         );
         assert_eq!(t.low_marks(), (Some(7), Some(10)));
+        t.reserve_halves(4);
+        assert_eq!(
+            t.low_marks(),
+            (Some(7), Some(4)),
+            "a send being written holds it back"
+        );
+        t.release_halves(4);
+        assert_eq!(t.low_marks(), (Some(7), Some(10)));
+        t.start_end("t1");
+        assert!(matches!(
+            t.send_check("t1", 0),
+            Err(BrokerError::TxnClosed(_))
+        ));
+        assert!(matches!(
+            t.end_check("t1", Outcome::Commit),
+            Err(BrokerError::TxnClosed(m)) if m.contains("being ended")
+        ));
+        t.end_failed("t1");
+        assert_eq!(
+            t.end_check("t1", Outcome::Commit).unwrap(),
+            EndDecision::Apply
+        );
     }
 
     #[test]
@@ -464,7 +532,7 @@ mod tests {
         );
         assert!(matches!(
             t.begin_check("t1", "g"),
-            Err(BrokerError::TxnCommitted(_))
+            Err(BrokerError::TxnClosed(m)) if m.contains("committed")
         ));
         assert_eq!(
             t.low_marks(),
