@@ -52,8 +52,16 @@ pub const GROUP_ACK_LATENCY_SECONDS: &str = "lockgate_group_ack_latency_seconds"
 pub const PRODUCE_LATENCY_SECONDS: &str = "lockgate_produce_latency_seconds";
 /// Delay messages: time of visibility − requested delivery time.
 pub const DELAY_LATENESS_SECONDS: &str = "lockgate_delay_lateness_seconds";
-/// Reserved for transaction messages: commit → visible.
+/// Transaction messages: commit received → its messages visible (recorded).
 pub const TXN_COMMIT_VISIBLE_SECONDS: &str = "lockgate_txn_commit_visible_seconds";
+
+// ---- transactions --------------------------------------------------------------------------
+/// Transactions without an outcome, by state (scraped).
+pub const TXN_OPEN: &str = "lockgate_txn_open";
+/// Transactions ended, by outcome and by what ended them (recorded).
+pub const TXN_ENDED_TOTAL: &str = "lockgate_txn_ended_total";
+/// Check-backs made, by whether a producer's check stream took them (recorded).
+pub const TXN_CHECKS_TOTAL: &str = "lockgate_txn_checks_total";
 
 // ---- delay ---------------------------------------------------------------------------------
 /// Delay messages waiting in the timer, per destination topic (scraped).
@@ -102,10 +110,6 @@ pub const RECEIVED_BYTES_TOTAL: &str = "lockgate_received_bytes_total";
 pub const SENT_BYTES_TOTAL: &str = "lockgate_sent_bytes_total";
 
 // ---- reserved for later features -----------------------------------------------------------
-/// Reserved: open transactions.
-pub const TXN_OPEN: &str = "lockgate_txn_open";
-/// Reserved: transactions ended, by outcome.
-pub const TXN_ENDED_TOTAL: &str = "lockgate_txn_ended_total";
 /// Reserved: messages an ingress pipeline dropped (no destination), per topic.
 pub const PIPELINE_DROPPED_TOTAL: &str = "lockgate_pipeline_dropped_total";
 /// Reserved: duplicates an ingress pipeline's dedup stage refused, per topic.
@@ -178,7 +182,22 @@ pub const DESCRIPTIONS: &[(&str, Type, &str)] = &[
     (
         TXN_COMMIT_VISIBLE_SECONDS,
         Type::Histogram,
-        "Transaction messages: time from commit to visible (reserved).",
+        "Transaction messages: time from receiving a commit to its messages being visible.",
+    ),
+    (
+        TXN_OPEN,
+        Type::Gauge,
+        "Transactions without an outcome, by state (open, parked).",
+    ),
+    (
+        TXN_ENDED_TOTAL,
+        Type::Counter,
+        "Transactions ended, by outcome (commit, rollback, park) and by (request, check_back, unresolved).",
+    ),
+    (
+        TXN_CHECKS_TOTAL,
+        Type::Counter,
+        "Transaction check-backs made, by whether a producer's check stream took them.",
     ),
     (
         DELAY_PENDING_MESSAGES,
@@ -263,12 +282,6 @@ pub const DESCRIPTIONS: &[(&str, Type, &str)] = &[
         Type::Counter,
         "Frame bytes sent, headers included.",
     ),
-    (TXN_OPEN, Type::Gauge, "Open transactions (reserved)."),
-    (
-        TXN_ENDED_TOTAL,
-        Type::Counter,
-        "Transactions ended, by outcome (reserved).",
-    ),
     (
         PIPELINE_DROPPED_TOTAL,
         Type::Counter,
@@ -294,6 +307,9 @@ pub const RECORDED: &[&str] = &[
     PLUGIN_CALL_DURATION_SECONDS,
     GROUP_DEAD_LETTERS_TOTAL,
     DELAY_FIRED_TOTAL,
+    TXN_COMMIT_VISIBLE_SECONDS,
+    TXN_ENDED_TOTAL,
+    TXN_CHECKS_TOTAL,
 ];
 
 /// A metric's Prometheus type.

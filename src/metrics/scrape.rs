@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::broker::Broker;
+use crate::protocol::TxnPhase;
 
 /// What a scrape reads.
 pub struct Scraper {
@@ -126,6 +127,7 @@ impl Scraper {
         self.queues(&mut t);
         self.storage(&mut t);
         self.delay(&mut t);
+        self.transactions(&mut t);
         self.plugins(&mut t);
         t.out
     }
@@ -242,6 +244,16 @@ impl Scraper {
         t.family(DELAY_PENDING_MESSAGES, &pending);
         let lateness = self.broker.delays().lateness().snapshot();
         t.histogram(DELAY_LATENESS_SECONDS, &[(Vec::new(), lateness)]);
+    }
+
+    fn transactions(&self, t: &mut Text) {
+        let list = self.broker.transactions().list();
+        let count = |phase: TxnPhase| list.iter().filter(|x| x.phase == phase).count() as f64;
+        let open: Vec<Sample> = [TxnPhase::Open, TxnPhase::Parked]
+            .into_iter()
+            .map(|p| (vec![("state", p.name().to_string())], count(p)))
+            .collect();
+        t.family(TXN_OPEN, &open);
     }
 
     fn plugins(&self, t: &mut Text) {

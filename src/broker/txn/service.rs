@@ -375,6 +375,13 @@ impl Transactions {
     /// A commit reads and copies its messages outside the table's lock; meanwhile the
     /// transaction takes no sends and no other outcome.
     pub fn end(&self, id: &str, outcome: Outcome) -> Result<PendingEnd> {
+        self.end_by(id, outcome, "request")
+    }
+
+    /// [`Transactions::end`], counted as ended `by` a request, a check-back answer or
+    /// `on_unresolved`.
+    fn end_by(&self, id: &str, outcome: Outcome, by: &'static str) -> Result<PendingEnd> {
+        let received = std::time::Instant::now();
         let mut ended = TxnEnded {
             outcome,
             already: false,
@@ -392,6 +399,7 @@ impl Transactions {
             if outcome == Outcome::Rollback {
                 let p = self.write_op(&table, OP_ROLLBACK, id, &[], self.durability)?;
                 table.apply_outcome(id, outcome, self.clock.now_ms());
+                count_end("rollback", by);
                 return Ok(PendingEnd {
                     pending: Some(PendingEndWrite::Plain(p)),
                     ended,
@@ -410,6 +418,9 @@ impl Transactions {
         for t in &topics {
             self.appends.notify(t);
         }
+        metrics::histogram!(crate::metrics::TXN_COMMIT_VISIBLE_SECONDS)
+            .record(received.elapsed().as_secs_f64());
+        count_end("commit", by);
         tracing::debug!(txn = id, "transaction committed");
         Ok(PendingEnd {
             pending: Some(PendingEndWrite::Atomic(pending, names)),
@@ -650,7 +661,7 @@ impl Transactions {
                 return Ok(());
             }
         }
-        match self.end(id, outcome) {
+        match self.end_by(id, outcome, "check_back") {
             Ok(p) => p.finish().map(|_| ()),
             // It ended meanwhile: the first outcome stands.
             Err(
@@ -685,6 +696,8 @@ impl Transactions {
         match due {
             Due::Check(info) => {
                 let asked = self.ask(&info);
+                metrics::counter!(crate::metrics::TXN_CHECKS_TOTAL, "delivered" => if asked { "true" } else { "false" })
+                    .increment(1);
                 let checks = info.checks + 1;
                 if !asked {
                     tracing::info!(txn = %info.id, group = %info.producer_group, check = checks,
@@ -705,7 +718,7 @@ impl Transactions {
             }
             Due::Unresolved(id, OnUnresolved::Rollback) => {
                 tracing::warn!(txn = %id, "no answer to the last check-back: rolled back ([transactions] on_unresolved)");
-                match self.end(&id, Outcome::Rollback) {
+                match self.end_by(&id, Outcome::Rollback, "unresolved") {
                     Ok(p) => p.finish().map(|_| ()),
                     Err(BrokerError::TxnCommitted(_) | BrokerError::TxnRolledBack(_)) => Ok(()),
                     Err(e) => Err(e),
@@ -731,6 +744,7 @@ impl Transactions {
                         return Err(e);
                     }
                 };
+                count_end("park", "unresolved");
                 tracing::warn!(txn = %id, topic = UNRESOLVED_TOPIC,
                     "no answer to the last check-back: parked for an operator (lockgate txn list)");
                 pending.wait()?;
@@ -738,6 +752,11 @@ impl Transactions {
             }
         }
     }
+}
+
+fn count_end(outcome: &'static str, by: &'static str) {
+    metrics::counter!(crate::metrics::TXN_ENDED_TOTAL, "outcome" => outcome, "by" => by)
+        .increment(1);
 }
 
 /// The first queue offset a fresh append got.
