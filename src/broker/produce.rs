@@ -118,10 +118,10 @@ pub(super) fn body_of(p: ProduceRequest) -> Vec<u8> {
     body
 }
 
-/// Decodes a produce body, routes its messages to queues and writes each queue's part, in
-/// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
-fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
-    let view = ProduceView::decode(body)?;
+/// What every batch that writes messages (Produce, ProduceDelayed, TxnSend) is checked for
+/// first: a topic a client may write, at least one message and at most `max_batch_messages`.
+/// Returns the topic's settings.
+pub(super) fn check_batch(broker: &Broker, view: &ProduceView<'_>) -> Result<TopicMeta> {
     if view.messages.is_empty() {
         return Err(BrokerError::InvalidArgument(
             "a produce batch needs at least one message".into(),
@@ -135,7 +135,14 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
         });
     }
     super::delay::guard_write(view.topic)?;
-    let meta = broker.store.topic_meta(view.topic)?;
+    Ok(broker.store.topic_meta(view.topic)?)
+}
+
+/// Decodes a produce body, routes its messages to queues and writes each queue's part, in
+/// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
+fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
+    let view = ProduceView::decode(body)?;
+    let meta = check_batch(broker, &view)?;
     let now = broker.clock.now_ms();
     let count = view.messages.len();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));

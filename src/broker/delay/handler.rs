@@ -107,20 +107,8 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
 
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let (view, deliveries) = decode_delayed_view(body)?;
-    super::guard_write(view.topic)?;
+    let meta = crate::broker::produce::check_batch(broker, &view)?;
     let count = view.messages.len();
-    if count == 0 {
-        return Err(BrokerError::InvalidArgument(
-            "a produce batch needs at least one message".into(),
-        ));
-    }
-    if count > broker.limits.max_batch as usize {
-        return Err(BrokerError::BatchTooLarge {
-            count,
-            limit: broker.limits.max_batch,
-        });
-    }
-    let meta = broker.store.topic_meta(view.topic)?;
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();

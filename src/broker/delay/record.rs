@@ -157,46 +157,4 @@ mod tests {
             assert_eq!(names.len(), props.len() + 3);
         }
     }
-
-    #[test]
-    fn a_fired_copy_drops_the_destination_and_carries_the_timer_ref() {
-        for props in [
-            vec![],
-            vec![("a", "1"), ("zz", "2")],
-            vec![("lockgate.retry.topic", "t")],
-        ] {
-            let mut m = Message {
-                tag: "t".into(),
-                keys: vec!["k".into()],
-                body: b"body".to_vec(),
-                ..Message::default()
-            };
-            for (k, v) in &props {
-                m.properties.insert((*k).into(), (*v).into());
-            }
-            let mut stored = m.clone();
-            stored.properties.insert(PROP_DELIVER_AT.into(), "5".into());
-            stored.properties.insert(PROP_QUEUE.into(), "2".into());
-            stored.properties.insert(PROP_TOPIC.into(), "orders".into());
-            stored.properties.insert(PROP_REF.into(), "old".into());
-            let mut content = Vec::new();
-            crate::storage::record::encode_content(&mut content, &stored);
-            let parsed = ContentView::parse(&content).unwrap();
-            assert_eq!(parsed.property(PROP_TOPIC), Some("orders"));
-            let copy = fired_copy(m.id, 9, parsed, "1/2/3");
-            let mut out = Vec::new();
-            copy.encode_content(&mut out);
-            assert_eq!(out.len(), copy.content_len());
-            let back = message_of(m.id, 9, &out).unwrap();
-            let mut want = m.clone();
-            want.born_at = 9;
-            want.properties.insert(PROP_DELIVER_AT.into(), "5".into());
-            want.properties.insert(PROP_REF.into(), "1/2/3".into());
-            assert_eq!(back, want, "with {props:?}");
-            let names = names_in(&out);
-            let mut sorted = names.clone();
-            sorted.sort();
-            assert_eq!(names, sorted);
-        }
-    }
 }

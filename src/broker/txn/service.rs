@@ -122,14 +122,13 @@ struct Read {
 
 impl Transactions {
     pub fn open(o: TransactionsOptions) -> Result<Transactions> {
-        for (name, queues) in [(TXN_TOPIC, 2), (UNRESOLVED_TOPIC, 1)] {
-            o.store.ensure_topic(&TopicSpec {
-                name: TopicName::new(name)?,
-                queues,
-                durability: Durability::Async,
-                retention: None,
-            })?;
-        }
+        // `%TXN_UNRESOLVED%` is made by the first park (so topic lists show it only then).
+        o.store.ensure_topic(&TopicSpec {
+            name: TopicName::new(TXN_TOPIC)?,
+            queues: 2,
+            durability: Durability::Async,
+            retention: None,
+        })?;
         let t = Transactions {
             table: Mutex::new(TxnTable::new(Settings::of(&o.config))),
             store: o.store,
@@ -443,6 +442,14 @@ impl Transactions {
         // One buffer for every content read (no allocation per message).
         let mut contents = Vec::new();
         let mut reads = Vec::new();
+        if park {
+            self.store.ensure_topic(&TopicSpec {
+                name: TopicName::new(UNRESOLVED_TOPIC)?,
+                queues: 1,
+                durability: Durability::Async,
+                retention: None,
+            })?;
+        }
         for &(first, count) in halves {
             let next = self.store.read_with(
                 TXN_TOPIC,
@@ -497,47 +504,30 @@ impl Transactions {
             let deliver_at = c
                 .property(PROP_DELIVER_AT)
                 .and_then(|v| v.parse::<i64>().ok());
-            let (key, copy, mark) = match (park, deliver_at) {
-                (true, _) => (
-                    (UNRESOLVED_TOPIC.to_string(), 0),
-                    CopyOf {
-                        id: r.id,
-                        born_at: r.born_at,
-                        content: c,
-                        drop: &[],
-                        insert: None,
-                    },
-                    None,
-                ),
+            let queue = queue % meta.queues.max(1);
+            // Where the copy goes, what it leaves out, and the timer it schedules.
+            let (key, drop, mark): (_, &[&str], _) = match (park, deliver_at) {
+                (true, _) => ((UNRESOLVED_TOPIC.to_string(), 0), &[], None),
                 (false, Some(due)) => (
                     (DELAY_TOPIC.to_string(), 0),
-                    CopyOf {
-                        id: r.id,
-                        born_at: r.born_at,
-                        content: c,
-                        drop: &[],
-                        insert: None,
-                    },
+                    &[],
                     Some(TimerMark {
                         schedule: Some(Schedule {
                             due,
                             topic_id: meta.id,
-                            queue: queue % meta.queues.max(1),
+                            queue,
                         }),
                         settles: None,
                     }),
                 ),
-                (false, None) => (
-                    (topic.to_string(), queue % meta.queues.max(1)),
-                    CopyOf {
-                        id: r.id,
-                        born_at: r.born_at,
-                        content: c,
-                        drop: &COPY_DROPS,
-                        insert: None,
-                    },
-                    None,
-                ),
+                (false, None) => ((topic.to_string(), queue), &COPY_DROPS, None),
+            };
+            let copy = CopyOf {
+                id: r.id,
+                born_at: r.born_at,
+                content: c,
+                drop,
+                insert: None,
             };
             let entry = groups.entry(key.clone()).or_insert_with(|| {
                 order.push(key.clone());
