@@ -9,7 +9,9 @@
 //!    that was already waiting at the end of the topic (p50/p99/max).
 //!
 //! Commits copy their messages from the half-message queue into their topics (with the commit
-//! record, in one atomic append), so a transactional message is written twice.
+//! record, in one atomic append), so a transactional message is written twice. With
+//! `--metrics HOST:PORT` (the server's `[metrics] listen`) the bench reads the commit log's
+//! size before and after each throughput phase and reports log bytes per message of each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,9 +44,36 @@ pub struct TxnBenchArgs {
     /// One-message transactions timed from commit to visibility
     #[arg(long, default_value_t = 2_000)]
     pub latency_samples: u64,
+    /// The server's metrics endpoint (`[metrics] listen`), to report log bytes per message
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+/// `lockgate_storage_log_bytes` from a scrape of the server's metrics endpoint.
+fn log_bytes(addr: std::net::SocketAddr) -> Result<f64, CliError> {
+    use std::io::{Read, Write};
+    let fail = |e: std::io::Error| CliError(format!("scraping http://{addr}/metrics: {e}"));
+    let mut s = std::net::TcpStream::connect(addr).map_err(fail)?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .map_err(fail)?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).map_err(fail)?;
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(crate::metrics::STORAGE_LOG_BYTES)?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .ok_or_else(|| {
+            CliError(format!(
+                "http://{addr}/metrics has no {}",
+                crate::metrics::STORAGE_LOG_BYTES
+            ))
+        })
 }
 
 const QUEUES: u32 = 4;
@@ -83,6 +112,14 @@ pub async fn run(
         messages(args.size / 2, args.msg_size),
         messages(args.size - args.size / 2, args.msg_size),
     ));
+    let total = (args.transactions * args.size as u64) as f64;
+    let bytes = |at: Option<f64>| -> Result<Option<f64>, CliError> {
+        match (args.metrics, at) {
+            (Some(m), Some(before)) => Ok(Some((log_bytes(m)? - before) / total)),
+            _ => Ok(None),
+        }
+    };
+    let start = args.metrics.map(log_bytes).transpose()?;
     let plain = throughput(
         &client,
         &args,
@@ -91,8 +128,10 @@ pub async fn run(
         false,
     )
     .await?;
+    let plain_bytes = bytes(start)?;
+    let start = args.metrics.map(log_bytes).transpose()?;
     let txn = throughput(&client, &args, unit, [topic("txn-a"), topic("txn-b")], true).await?;
-    let total = (args.transactions * args.size as u64) as f64;
+    let txn_bytes = bytes(start)?;
     let (plain_rate, txn_rate) = (total / plain, total / txn);
     let lat = latency(
         &client,
@@ -111,6 +150,7 @@ pub async fn run(
                 "txn_msgs_per_s": txn_rate,
                 "ratio": txn_rate / plain_rate,
                 "commit_visible_ms": {"p50": us(0.5), "p99": us(0.99), "max": lat.max() as f64 / 1000.0},
+                "log_bytes_per_msg": {"plain": plain_bytes, "txn": txn_bytes},
             })
         );
     } else {
@@ -124,6 +164,12 @@ pub async fn run(
             txn_rate,
             txn_rate / plain_rate
         );
+        if let (Some(p), Some(t)) = (plain_bytes, txn_bytes) {
+            println!(
+                "  log bytes per message: plain {p:.0}, transactional {t:.0} ({:.2}×)",
+                t / p
+            );
+        }
         println!(
             "commit → visible ({} samples): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
             lat.len(),
@@ -162,7 +208,7 @@ async fn throughput(
                     return Ok::<(), crate::client::ClientError>(());
                 }
                 if transactional {
-                    let tx = p.begin(&format!("bench-{stamp}-{w}-{n}")).await?;
+                    let tx = p.begin(&format!("bench-{stamp}-{w}-{n}"));
                     tx.send(&topics[0], unit.0.clone()).await?;
                     tx.send(&topics[1], unit.1.clone()).await?;
                     tx.commit().await?;
@@ -199,7 +245,7 @@ async fn latency(
     let p = TransactionProducer::new(client.clone(), TransactionProducerOptions::new("bench"));
     let stamp = system_now_ms();
     for n in 0..samples {
-        let tx = p.begin(&format!("latency-{stamp}-{n}")).await?;
+        let tx = p.begin(&format!("latency-{stamp}-{n}"));
         let mut m = messages(1, msg_size);
         m[0].route = Route::Queue(0);
         tx.send(topic, m).await?;

@@ -161,7 +161,8 @@ impl Broker {
     }
 
     /// Starts handling a request. Requests on one stream are dispatched in order, and a produce
-    /// request's messages are written before this returns, so batches keep their stream order;
+    /// request's messages (and a transaction's begin, sends and end) are written before this
+    /// returns, so they keep their stream order;
     /// the returned task completes with the response (for `sync` topics, after the flush).
     pub async fn dispatch(
         self: &Arc<Self>,
@@ -177,6 +178,13 @@ impl Broker {
             Request::Txn(crate::protocol::TxnRequest::Send(s)) => {
                 self.dispatch_txn_send(txn::handler::body_of(s)).await
             }
+            Request::Txn(
+                r @ (crate::protocol::TxnRequest::Begin { .. }
+                | crate::protocol::TxnRequest::End { .. }),
+            ) => match crate::protocol::Family::check_ranges(&r) {
+                Ok(()) => txn::handler::dispatch_ordered(self, r).await,
+                Err(e) => tokio::spawn(async move { Err(e.into()) }),
+            },
             other => {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other, conn).await })

@@ -171,6 +171,32 @@ impl Client {
         into_result(resp)
     }
 
+    /// Sends `reqs` pipelined on one new stream and returns each answer, in order (the server
+    /// starts them in order: see `docs/protocol.md`). A failure of the stream itself is the
+    /// outer error.
+    pub async fn call_all(
+        &self,
+        reqs: &[Request],
+    ) -> Result<Vec<Result<Response, ClientError>>, ClientError> {
+        let (mut send, mut recv) = self.conn.open_bi().await?;
+        let mut bytes = Vec::new();
+        let mut body = Vec::new();
+        for req in reqs {
+            body.clear();
+            req.encode_body(&mut body);
+            bytes.extend_from_slice(&frame(req.kind() as u16, self.next_id(), &body));
+        }
+        send.write_all(&bytes)
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        let _ = send.finish();
+        let mut out = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            out.push(into_result(read_response(&mut recv, req.kind()).await?));
+        }
+        Ok(out)
+    }
+
     /// Closes the connection gracefully.
     pub async fn close(&self) {
         self.conn.close(0u32.into(), b"bye");

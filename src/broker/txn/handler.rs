@@ -1,5 +1,6 @@
 //! The Txn family: TxnBegin, TxnSend (half messages, routed to queues as Produce routes them,
-//! decoded without copying), TxnEnd, TxnList, and TxnCheckAnswer. TxnCheckListen opens a check
+//! decoded without copying), TxnEnd, TxnList, and TxnCheckAnswer. Begin, sends and end are
+//! applied in their stream's order. TxnCheckListen opens a check
 //! stream, which the transport serves (`transport::check_stream`).
 
 use std::sync::Arc;
@@ -49,6 +50,28 @@ pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: TxnRequest) -> Re
         TxnRequest::Listen { .. } => Err(BrokerError::InvalidArgument(
             "TxnCheckListen must be the first frame of its own stream".into(),
         )),
+    }
+}
+
+/// Applies a TxnBegin or TxnEnd before returning, so that the requests after it on its
+/// stream see it (a producer may pipeline a whole transaction on one stream); the task
+/// completes with the answer (for an end, once it is durable).
+pub(in crate::broker) async fn dispatch_ordered(
+    broker: &Arc<Broker>,
+    r: TxnRequest,
+) -> JoinHandle<Result<Response>> {
+    let txns = broker.txns.clone();
+    match r {
+        TxnRequest::End { id, outcome } => match blocking(move || txns.end(&id, outcome)).await {
+            Ok(pending) => {
+                tokio::task::spawn_blocking(move || Ok(Response::TxnEnded(pending.finish()?)))
+            }
+            Err(e) => tokio::spawn(async move { Err(e) }),
+        },
+        other => {
+            let answer = handle(broker, other).await;
+            tokio::spawn(async move { answer })
+        }
     }
 }
 
