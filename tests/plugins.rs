@@ -125,6 +125,11 @@ fn failing_plugins_are_contained_and_replaced() {
     let mut f = plugins.filter("bad", "trap-if:poison").unwrap();
     let e = f.decide("t", one(&poison).finish(), 1).unwrap_err();
     assert_eq!(e.kind, FailureKind::Trap, "{e}");
+    // What the guest printed to stderr (here its panic message) is in the report.
+    assert!(
+        e.detail.contains("stderr ends with") && e.detail.contains("poison message"),
+        "{e}"
+    );
     assert_eq!(f.decide("t", one(&fine).finish(), 1).unwrap(), vec![true]);
 
     // A loop is stopped at its time limit.

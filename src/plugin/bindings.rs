@@ -1,12 +1,15 @@
 //! The one place that generates bindings for the WIT contract (`wit/plugin.wit`), and the
-//! host side of its imports: logging and the clock. Guests get nothing else but an empty WASI
-//! context (no files, sockets, environment, arguments or preopened directories).
+//! host side of its imports: logging and the clock. Guests get nothing else but a WASI
+//! context without files, sockets, environment, arguments or preopened directories; their
+//! stdout and stderr go to the broker's log (`output`).
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::output::{GuestOutput, Stream};
 
 wasmtime::component::bindgen!({
     world: "filter-plugin",
@@ -19,6 +22,8 @@ use self::lockgate::plugin::host::Level;
 pub struct HostState {
     /// `kind:name`, for logs.
     pub plugin: Arc<str>,
+    /// The guest's stderr, whose end a failure report quotes.
+    pub stderr: GuestOutput,
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: Limiter,
@@ -27,10 +32,16 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(plugin: Arc<str>, memory_limit: usize, clock: crate::clock::Clock) -> HostState {
+        let stderr = GuestOutput::new(plugin.clone(), Stream::Stderr);
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(plugin.clone(), Stream::Stdout))
+            .stderr(stderr.clone())
+            .build();
         HostState {
             plugin,
+            stderr,
             clock,
-            wasi: WasiCtx::builder().build(),
+            wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
                 inner: wasmtime::StoreLimitsBuilder::new()

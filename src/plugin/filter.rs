@@ -242,6 +242,13 @@ fn classify(plugin: &LoadedPlugin, store: &Store<HostState>, e: &wasmtime::Error
             .unwrap_or("trap")
             .to_string(),
     };
+    // What the guest printed to stderr before failing (a traceback, an exception's message).
+    let printed = store.data().stderr.tail();
+    let detail = if printed.is_empty() {
+        detail
+    } else {
+        format!("{detail}; the plugin's stderr ends with: {printed}")
+    };
     Failure {
         plugin: plugin.spec.name.clone(),
         kind,

@@ -12,6 +12,7 @@ mod bindings;
 mod cache;
 mod engine;
 mod filter;
+mod output;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
