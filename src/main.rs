@@ -98,7 +98,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig => match cli::load_config(cli.config.as_deref()) {
             // Values are fine: load the plugins too (component, world).
-            Ok(config) => match lockgate::plugin::Plugins::load(None, &config.plugins) {
+            Ok(config) => match lockgate::plugin::Plugins::load(
+                lockgate::plugin::Plugins::existing_cache_dir(&config.server.data_dir).as_deref(),
+                &config.plugins,
+            ) {
                 Ok(_) => {
                     println!("ok");
                     match config.metrics.listen {

@@ -94,7 +94,7 @@ impl Running {
         let recovery_seconds = opening.elapsed().as_secs_f64();
         let plugins = tokio::task::spawn_blocking({
             let (dir, specs) = (
-                config.server.data_dir.join("plugins/cache"),
+                crate::plugin::Plugins::cache_dir(&config.server.data_dir),
                 config.plugins.clone(),
             );
             let clock = clock.clone();

@@ -249,3 +249,56 @@ fn unsafe_kill(pid: i32) -> i32 {
         libc::kill(pid, libc::SIGHUP)
     }
 }
+
+#[test]
+fn filter_test_takes_a_body_and_uses_the_data_directorys_compile_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n\n[plugins.probe]\npath = \"{}\"\n\n[plugins.unused]\npath = \"{}\"\n",
+            data.display(),
+            plugin_file("misbehave"),
+            plugin_file("wrong_world"),
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let test = |extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            cfg,
+            "filter",
+            "test",
+            "--type",
+            "probe",
+            "--expr",
+            "body-has:needle",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Only the plugin asked for is loaded: the unloadable one beside it is not touched.
+    let (code, out, err) = test(&["--body", "hay needle hay"]);
+    assert_eq!((code, out.as_str()), (0, "true"), "{err}");
+    let (code, out, err) = test(&["--body", "only hay"]);
+    assert_eq!((code, out.as_str()), (0, "false"), "{err}");
+    let file = dir.path().join("body.bin");
+    std::fs::write(&file, b"\x00\x01needle\xff").unwrap();
+    let (code, out, err) = test(&["--body-file", file.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (0, "true"), "{err}");
+    let (code, _, err) = test(&["--body-file", "/no/such/file"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--body-file /no/such/file"), "{err}");
+    // The compiled plugin was cached in the data directory, under its name.
+    let cached: Vec<String> = std::fs::read_dir(data.join("plugins/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with("probe-"), "{cached:?}");
+}

@@ -235,6 +235,41 @@ fn compiled_components_are_cached_and_a_tampered_artifact_is_not_loaded() {
 }
 
 #[test]
+fn a_rebuilt_plugin_replaces_its_cache_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let entries = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cwasm"))
+            .collect();
+        v.sort();
+        v
+    };
+    let file = dir.path().join("p.wasm");
+    let mut builds = Vec::new();
+    // Two builds of one plugin (here: two components) under one name, one after the other.
+    for component in ["misbehave", "sql92_filter"] {
+        std::fs::copy(plugin_file(component), &file).unwrap();
+        let s = PluginSpec {
+            source: file.display().to_string(),
+            ..spec("mine", "misbehave", 8 << 20, 50)
+        };
+        Plugins::load(Some(&cache), &[s]).unwrap();
+        let now = entries();
+        assert_eq!(now.len(), 1, "one entry for the plugin: {now:?}");
+        assert!(now[0].starts_with("mine-"));
+        builds.push(now[0].clone());
+    }
+    assert_ne!(builds[0], builds[1], "the old build's entry is gone");
+    // Another plugin's entries stay.
+    let plugins = Plugins::load(Some(&cache), &[]).unwrap();
+    plugins.filter("tag", "*").unwrap();
+    assert_eq!(entries().len(), 2);
+}
+
+#[test]
 fn a_reload_moves_filters_to_the_new_plugin_before_their_next_batch() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.wasm");

@@ -22,6 +22,23 @@ pub struct FilterTestArgs {
     pub expr: String,
     #[command(flatten)]
     pub fields: MessageArgs,
+    /// The message's body (for plugins that look at it)
+    #[arg(long, conflicts_with = "body_file")]
+    pub body: Option<String>,
+    /// The message's body, read from a file
+    #[arg(long, value_name = "PATH")]
+    pub body_file: Option<PathBuf>,
+}
+
+impl FilterTestArgs {
+    fn body(&self) -> Result<Vec<u8>, String> {
+        match (&self.body, &self.body_file) {
+            (Some(b), _) => Ok(b.clone().into_bytes()),
+            (None, Some(path)) => std::fs::read(path)
+                .map_err(|e| format!("cannot read --body-file {}: {e}", path.display())),
+            (None, None) => Ok(Vec::new()),
+        }
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -34,9 +51,24 @@ pub enum PluginCommand {
     Reload { name: String },
 }
 
-/// Prints `true` or `false` (exit 0), or the expression's error (exit 2).
+/// Prints `true` or `false` (exit 0), or the expression's error (exit 2). Loads only the
+/// plugin asked for, through the data directory's compile cache when there is one.
 pub fn filter_test(args: FilterTestArgs, config: &Config) -> ExitCode {
-    let plugins = match Plugins::load(None, &config.plugins) {
+    let body = match args.body() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let specs: Vec<_> = config
+        .plugins
+        .iter()
+        .filter(|s| s.name == args.kind)
+        .cloned()
+        .collect();
+    let cache = Plugins::existing_cache_dir(&config.server.data_dir);
+    let plugins = match Plugins::load(cache.as_deref(), &specs) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -54,7 +86,7 @@ pub fn filter_test(args: FilterTestArgs, config: &Config) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let message = args.fields.message(Vec::new());
+    let message = args.fields.message(body);
     let mut batch = BatchBuilder::with_capacity(256);
     batch.push_message(&message, 0, 0, crate::clock::system_now_ms(), 1);
     match filter.decide("test", batch.finish(), 1) {

@@ -1,6 +1,12 @@
-//! Compiled components cached on disk: `<data_dir>/plugins/cache/<wasm sha256>-<engine>.cwasm`,
-//! keyed by the component's SHA-256 and the engine's compatibility hash (compiling takes tens of
-//! milliseconds, loading an artifact a tenth of one).
+//! Compiled components cached on disk:
+//! `<data_dir>/plugins/cache/<plugin>-<wasm sha256>-<engine>.cwasm`, keyed by the plugin's
+//! name, the component's SHA-256 and the engine's compatibility hash (compiling takes tens of
+//! milliseconds for a Rust component and seconds for an interpreter's; loading an artifact a
+//! tenth of a millisecond, or ≈ 12 ms).
+//!
+//! Stale entries are removed: when a plugin is compiled anew, its entries for other builds
+//! (other hashes) and for other engines go. Python and JavaScript builds are not reproducible,
+//! so without this every rebuild would leave tens of MB behind.
 //!
 //! Deserializing an artifact runs machine code, so only artifacts Lockgate wrote are loaded:
 //! each carries an HMAC-SHA256 under a key that this data directory keeps (`cache/key`, created
@@ -50,20 +56,27 @@ impl CompileCache {
         })
     }
 
-    /// The component for `wasm`: from the cache when a valid artifact is there, else compiled
-    /// (and cached; a failure to write the cache is only logged).
-    pub fn component(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+    /// The component for `wasm` of plugin `plugin`: from the cache when a valid artifact is
+    /// there, else compiled (and cached, replacing the plugin's other entries; a failure to
+    /// write the cache is only logged).
+    pub fn component(
+        &self,
+        engine: &Engine,
+        plugin: &str,
+        wasm: &[u8],
+    ) -> Result<Component, String> {
         let sha = digest::digest(&digest::SHA256, wasm);
-        let name: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let path = self
-            .dir
-            .join(format!("{name}-{:016x}.cwasm", self.engine_hash));
+        let sha: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let prefix = format!("{}-", file_safe(plugin));
+        let file = format!("{prefix}{sha}-{:016x}.cwasm", self.engine_hash);
+        let path = self.dir.join(&file);
         if let Ok(bytes) = std::fs::read(&path)
             && let Some(component) = self.load(engine, &bytes)
         {
             return Ok(component);
         }
         let component = Component::from_binary(engine, wasm).map_err(|e| super::one_line(&e))?;
+        self.evict(&prefix, &file);
         match component.serialize() {
             Ok(mut artifact) => {
                 let tag = hmac::sign(&self.key, &artifact);
@@ -80,6 +93,36 @@ impl CompileCache {
         Ok(component)
     }
 
+    /// Removes the plugin's entries (names starting with `prefix`) other than `keep`, and
+    /// entries of the old unnamed layout (`<sha>-<engine>.cwasm`).
+    fn evict(&self, prefix: &str, keep: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(stem) = name.strip_suffix(".cwasm") else {
+                continue;
+            };
+            let unnamed = stem.split('-').count() == 2;
+            let superseded = stem.starts_with(prefix)
+                && stem[prefix.len()..].split('-').count() == 2
+                && name != keep;
+            if unnamed || superseded {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => tracing::info!(
+                        file = name,
+                        "removed a stale compiled plugin from the cache"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(file = name, error = %e, "cannot remove a stale compiled plugin")
+                    }
+                }
+            }
+        }
+    }
+
     fn load(&self, engine: &Engine, bytes: &[u8]) -> Option<Component> {
         let split = bytes.len().checked_sub(MAC_LEN)?;
         let (artifact, mac) = bytes.split_at(split);
@@ -91,6 +134,20 @@ impl CompileCache {
         let component = unsafe { Component::deserialize(engine, artifact) };
         component.ok()
     }
+}
+
+/// A plugin name as part of a file name: letters, digits and `_` kept, anything else `_`
+/// (`-` separates the parts of a cache file name).
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

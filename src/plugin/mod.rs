@@ -149,6 +149,17 @@ pub struct Plugins {
 }
 
 impl Plugins {
+    /// Where a data directory keeps compiled plugins.
+    pub fn cache_dir(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("plugins/cache")
+    }
+
+    /// The compile cache for commands that only check (`check-config`, `filter test`): the
+    /// data directory's, when it exists (they never create a data directory).
+    pub fn existing_cache_dir(data_dir: &Path) -> Option<std::path::PathBuf> {
+        data_dir.is_dir().then(|| Self::cache_dir(data_dir))
+    }
+
     /// Starts the engine and loads the built-ins and `specs`. With `cache_dir`, compiled
     /// components are cached there.
     pub fn load(cache_dir: Option<&Path>, specs: &[PluginSpec]) -> Result<Plugins, PluginError> {
@@ -217,7 +228,7 @@ impl Plugins {
             reason,
         };
         let wasm = Self::wasm_of(spec).map_err(fail)?;
-        let pre = self.link(&wasm).map_err(fail)?;
+        let pre = self.link(&spec.name, &wasm).map_err(fail)?;
         Ok(LoadedPlugin {
             spec: spec.clone(),
             pre,
@@ -228,7 +239,7 @@ impl Plugins {
     }
 
     /// Compiles (or loads from the cache) and links a component as a filter.
-    fn link(&self, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
+    fn link(&self, name: &str, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
         if !wasm.starts_with(b"\0asm") {
             return Err(
                 "not a valid component: not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
@@ -239,7 +250,7 @@ impl Plugins {
         }
         let engine = &self.engine.engine;
         let component = match &self.cache {
-            Some(c) => c.component(engine, wasm)?,
+            Some(c) => c.component(engine, name, wasm)?,
             None => wasmtime::component::Component::from_binary(engine, wasm)
                 .map_err(|e| format!("not a valid component: {}", one_line(&e)))?,
         };
@@ -255,7 +266,7 @@ impl Plugins {
 
     /// Which Lockgate worlds a component implements, or why it is not a plugin.
     pub fn check(&self, wasm: &[u8]) -> Result<Vec<&'static str>, String> {
-        self.link(wasm)
+        self.link("check", wasm)
             .map(|_| vec!["lockgate:plugin/filter-plugin@0.1.0"])
     }
 

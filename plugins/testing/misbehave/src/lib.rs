@@ -2,7 +2,8 @@
 //! `pass` delivers everything; `trap` traps on every batch; `spin` loops forever; `hog`
 //! allocates until the memory limit stops it; `trap-if:NAME` traps on a batch holding a
 //! message with property NAME; `skip-if:NAME` skips messages with property NAME;
-//! `attempt-below:N` delivers only deliveries before the N-th.
+//! `attempt-below:N` delivers only deliveries before the N-th; `body-has:TEXT` delivers the
+//! messages whose body contains TEXT.
 
 use lockgate_plugin_sdk::{ExpressionError, Filter, Level, Message, log};
 
@@ -14,6 +15,7 @@ enum Mode {
     TrapIf(String),
     SkipIf(String),
     AttemptBelow(u32),
+    BodyHas(String),
 }
 
 struct Misbehave(Mode);
@@ -27,6 +29,7 @@ impl Filter for Misbehave {
             "hog" => Mode::Hog,
             e if e.starts_with("trap-if:") => Mode::TrapIf(e[8..].to_string()),
             e if e.starts_with("skip-if:") => Mode::SkipIf(e[8..].to_string()),
+            e if e.starts_with("body-has:") => Mode::BodyHas(e[9..].to_string()),
             e if e.starts_with("attempt-below:") => match e[14..].parse() {
                 Ok(n) => Mode::AttemptBelow(n),
                 Err(_) => {
@@ -72,6 +75,10 @@ impl Filter for Misbehave {
             }
             Mode::SkipIf(name) => m.property(name).is_none(),
             Mode::AttemptBelow(n) => m.attempt < *n,
+            Mode::BodyHas(text) => m
+                .body
+                .windows(text.len().max(1))
+                .any(|w| w == text.as_bytes()),
         }
     }
 }
