@@ -172,6 +172,14 @@ fn plugins_on_a_running_server() {
     );
     assert_eq!(plain.len(), 20);
     assert!(plain.iter().all(|m| m["tag"] == "TagA"));
+    // `plugin list` counts calls, the messages they decided, and failures by kind.
+    let listed = server.ok_lines(&["plugin", "list"], None);
+    for p in &listed {
+        assert!(p["calls"].as_u64().unwrap() > 0, "{p}");
+        assert!(p["messages"].as_u64().unwrap() >= 20, "{p}");
+        assert_eq!(p["failures"]["trap"], 0, "{p}");
+        assert_eq!(p["failures"]["timeout"], 0, "{p}");
+    }
     let bad = server.cli(&[
         "consume",
         "--topic",

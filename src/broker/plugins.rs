@@ -1,6 +1,8 @@
-//! The Plugin family: list the server's plugins, reload one from its source.
+//! The Plugin family: list the server's plugins, reload one from its source, their counters.
 
-use crate::protocol::{PluginEntry, PluginRequest, Response};
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::protocol::{PluginCounters, PluginEntry, PluginRequest, Response};
 
 use super::{Broker, Result, blocking};
 
@@ -9,6 +11,21 @@ pub(super) async fn handle(broker: &Broker, r: PluginRequest) -> Result<Response
     match r {
         PluginRequest::List => Ok(Response::Plugins(
             plugins.list().into_iter().map(entry_of).collect(),
+        )),
+        PluginRequest::Stats => Ok(Response::PluginCounters(
+            broker
+                .plugin_stats()
+                .into_iter()
+                .map(|(name, _, s)| PluginCounters {
+                    name,
+                    calls: s.calls.load(Relaxed),
+                    messages: s.messages.load(Relaxed),
+                    traps: s.traps.load(Relaxed),
+                    timeouts: s.timeouts.load(Relaxed),
+                    memory: s.memory.load(Relaxed),
+                    bad_answers: s.bad_answers.load(Relaxed),
+                })
+                .collect(),
         )),
         PluginRequest::Reload { name } => {
             blocking(move || {

@@ -45,7 +45,8 @@ impl FilterTestArgs {
 pub enum PluginCommand {
     /// Which Lockgate worlds a component implements (or why it is not a plugin).
     Check { path: PathBuf },
-    /// The plugins the server has loaded, one JSON object per line.
+    /// The plugins the server has loaded, one JSON object per line:
+    /// `{"name","kind","source","generation","calls","messages","failures":{"trap","timeout","memory","bad_answer"}}`.
     List,
     /// Reload a plugin from its source on the server (filters switch before their next batch).
     Reload { name: String },
@@ -124,19 +125,37 @@ pub async fn run(
             Ok(())
         }
         PluginCommand::List | PluginCommand::Reload { .. } => {
+            let listing = matches!(cmd, PluginCommand::List);
             let client = connect.connect(config).await?;
             let result = match cmd {
-                PluginCommand::List => client.list_plugins().await,
-                PluginCommand::Reload { name } => {
-                    client.reload_plugin(&name).await.map(|p| vec![p])
-                }
+                PluginCommand::List => match client.list_plugins().await {
+                    Ok(list) => client.plugin_counters().await.map(|c| (list, c)),
+                    Err(e) => Err(e),
+                },
+                PluginCommand::Reload { name } => client
+                    .reload_plugin(&name)
+                    .await
+                    .map(|p| (vec![p], Vec::new())),
                 PluginCommand::Check { .. } => unreachable!("handled above"),
             };
             client.close().await;
-            for p in result? {
-                emit(
-                    json!({"name": p.name, "kind": p.kind, "source": p.source, "generation": p.generation}),
-                );
+            let (plugins, counters) = result?;
+            for p in plugins {
+                let mut line = json!({"name": p.name, "kind": p.kind, "source": p.source, "generation": p.generation});
+                if listing {
+                    // A built-in not used yet has no counters: all zero.
+                    let c = counters.iter().find(|c| c.name == p.name);
+                    let n = |f: fn(&crate::protocol::PluginCounters) -> u64| c.map_or(0, f);
+                    line["calls"] = json!(n(|c| c.calls));
+                    line["messages"] = json!(n(|c| c.messages));
+                    line["failures"] = json!({
+                        "trap": n(|c| c.traps),
+                        "timeout": n(|c| c.timeouts),
+                        "memory": n(|c| c.memory),
+                        "bad_answer": n(|c| c.bad_answers),
+                    });
+                }
+                emit(line);
             }
             Ok(())
         }

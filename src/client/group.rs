@@ -731,6 +731,18 @@ impl Client {
         }
     }
 
+    /// Every plugin's call and failure counters.
+    pub async fn plugin_counters(
+        &self,
+    ) -> Result<Vec<crate::protocol::PluginCounters>, ClientError> {
+        match self.call(Request::Plugin(PluginRequest::Stats)).await? {
+            Response::PluginCounters(c) => Ok(c),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::PluginStats,
+            }),
+        }
+    }
+
     /// Reloads a plugin from its source; filters move to it before their next batch.
     pub async fn reload_plugin(
         &self,

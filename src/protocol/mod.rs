@@ -43,7 +43,7 @@ pub use group::{
 pub use group_request::{GroupRequest, ReceiveRequest, ResetRequest};
 pub use limits::OutOfRange;
 pub use lookup::LookupRequest;
-pub use plugin::PluginRequest;
+pub use plugin::{PluginCounters, PluginRequest};
 pub use produce::{
     MessageView, ProduceMessage, ProduceRequest, ProduceView, PropertySplice, Route, RouteView,
 };
@@ -152,6 +152,7 @@ kinds! {
     GroupDelete = 115 => Group,
     PluginList = 120 => Plugin,
     PluginReload = 121 => Plugin,
+    PluginStats = 122 => Plugin,
     DelayCancel = 130 => Delay,
     DelayStats = 131 => Delay,
     MessageState = 132 => Delay,

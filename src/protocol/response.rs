@@ -106,6 +106,8 @@ pub enum Response {
     Positions(Vec<(u32, u64)>),
     /// To `PluginList` (all) and `PluginReload` (the one reloaded).
     Plugins(Vec<PluginEntry>),
+    /// To `PluginStats`.
+    PluginCounters(Vec<super::plugin::PluginCounters>),
     /// To `ProduceDelayed`; `duplicate` as for `Produced`.
     Scheduled {
         duplicate: bool,
@@ -279,6 +281,13 @@ impl Response {
                     buf.extend_from_slice(&p.generation.to_le_bytes());
                 }
             }
+            Response::PluginCounters(cs) => {
+                ok(buf);
+                buf.extend_from_slice(&(cs.len() as u32).to_le_bytes());
+                for c in cs {
+                    c.encode(buf);
+                }
+            }
             Response::Scheduled { duplicate, acks } => {
                 ok(buf);
                 delay::encode_scheduled(buf, *duplicate, acks);
@@ -414,6 +423,12 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
                 })
             })?)
         }
+        Kind::PluginStats => Response::PluginCounters(list(
+            r,
+            50,
+            "plugin count",
+            super::plugin::PluginCounters::decode,
+        )?),
         Kind::ProduceDelayed => {
             let (duplicate, acks) = delay::decode_scheduled(r)?;
             Response::Scheduled { duplicate, acks }

@@ -189,6 +189,7 @@ fn requests() -> Vec<Request> {
             outcome: Outcome::Rollback,
         }),
         Request::Txn(TxnRequest::List),
+        Request::Plugin(PluginRequest::Stats),
         Request::Txn(TxnRequest::Listen {
             producer_group: "shop".into(),
         }),
@@ -480,6 +481,18 @@ fn responses() -> Vec<(Kind, Response)> {
             Response::error(Status::UnknownMessage, "no such"),
         ),
         (Kind::TxnBegin, Response::Done),
+        (
+            Kind::PluginStats,
+            Response::PluginCounters(vec![PluginCounters {
+                name: "sql92".into(),
+                calls: 1,
+                messages: 2,
+                traps: 3,
+                timeouts: 4,
+                memory: 5,
+                bad_answers: 6,
+            }]),
+        ),
         (
             Kind::TxnSend,
             Response::Prepared {
