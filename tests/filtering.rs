@@ -401,5 +401,25 @@ async fn a_filtered_fetch_returns_the_selected_messages_and_moves_past_the_other
         (90, 0),
         "skipped messages are passed over"
     );
+    // Polling again and again with one filter makes its instance once (the plugin's `create`
+    // runs once for the subscription, not once per fetch).
+    let sql = FilterSpec {
+        plugin: "sql92".into(),
+        expression: "a >= 0".into(),
+    };
+    let creates = |c: Vec<lockgate::protocol::PluginCounters>| {
+        c.into_iter()
+            .find(|p| p.name == "sql92")
+            .map_or(0, |p| p.creates)
+    };
+    let before = creates(client.plugin_counters().await.unwrap());
+    for offset in 0..15 {
+        client
+            .fetch_filtered(req(offset), sql.clone())
+            .await
+            .unwrap();
+    }
+    let counters = client.plugin_counters().await.unwrap();
+    assert_eq!(creates(counters.clone()) - before, 1, "{counters:?}");
     running.stop().await.unwrap();
 }

@@ -1,7 +1,8 @@
 //! The Fetch family: plain reads by (topic, queue, offset), and filtered ones whose messages
 //! pass through a filter first. With nothing there yet, a fetch waits up to its max wait for
-//! an append. A filtered fetch's filter is made for the request (its topic's pipeline decides
-//! `on_error` and which plugins are allowed); messages it skips are passed over (the next
+//! an append. A filtered fetch's filter is the one kept for its (topic, plugin, expression), made
+//! by the first such fetch (its topic's pipeline decides `on_error` and which plugins are
+//! allowed; see `filters`); messages it skips are passed over (the next
 //! offset moves past them), and a tag filter skips misses by their index entries' tag hash,
 //! without reading them.
 
@@ -22,7 +23,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, r: FetchFamily) -> Result<Respo
     match r {
         FetchFamily::Fetch(f) => fetch(broker, f, None).await,
         FetchFamily::Filtered(f, spec) => {
-            let filter = broker.filters.make(&f.topic, &spec).await?;
+            let filter = broker.filters.for_fetch(&f.topic, &spec).await?;
             fetch(broker, f, Some(filter)).await
         }
     }

@@ -2,7 +2,12 @@
 //! pipeline allows, and deciding batches in one plugin call. A plugin failure becomes the
 //! pipeline's `on_error` here. Group subscriptions and filtered fetches both use this; the
 //! pipelines and the plugins are replaced by a configuration reload.
+//!
+//! A plain consumer has no subscription the broker knows of, so its filtered fetches share one
+//! filter per (topic, plugin, expression): the plugin's `create` runs once for them, not once
+//! per fetch (at most [`MAX_FETCH_FILTERS`] are kept, the least recently used going first).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::config::Config;
@@ -21,10 +26,17 @@ pub struct SubscriptionFilter {
 
 pub type SharedFilter = Arc<Mutex<SubscriptionFilter>>;
 
+/// Most filters kept for plain consumers' filtered fetches.
+pub const MAX_FETCH_FILTERS: usize = 1024;
+
+type FetchKey = (String, String, String);
+
 /// The plugins and the pipelines that say which may filter which topic.
 pub struct Filters {
     plugins: Arc<Plugins>,
     pipelines: RwLock<Vec<PipelineConfig>>,
+    /// Filters of filtered fetches, with when each was last used.
+    fetched: Mutex<(HashMap<FetchKey, (SharedFilter, u64)>, u64)>,
 }
 
 impl Filters {
@@ -32,6 +44,7 @@ impl Filters {
         Filters {
             plugins,
             pipelines: RwLock::new(pipelines),
+            fetched: Mutex::new((HashMap::new(), 0)),
         }
     }
 
@@ -43,12 +56,53 @@ impl Filters {
     pub fn reload(&self, config: &Config) -> Vec<PluginError> {
         let failures = self.plugins.apply(&config.plugins);
         *self.pipelines.write().expect("pipelines lock") = config.pipelines.clone();
+        // Their pipelines may say otherwise now: filtered fetches make theirs again.
+        self.fetched.lock().expect("fetch filters lock").0.clear();
         failures
     }
 
-    /// A filter for `topic`, as its pipeline allows (blocking work on the pool: a built-in
-    /// plugin may compile on first use).
-    pub async fn make(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter> {
+    /// The filter of a plain consumer's filtered fetch: the one kept for (topic, plugin,
+    /// expression), else a new one (kept from then on). The pipeline's `allow` is checked
+    /// every time.
+    pub async fn for_fetch(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter> {
+        let key = (
+            topic.to_string(),
+            spec.plugin.clone(),
+            spec.expression.clone(),
+        );
+        {
+            let mut fetched = self.fetched.lock().expect("fetch filters lock");
+            let (map, tick) = &mut *fetched;
+            *tick += 1;
+            if let Some((f, used)) = map.get_mut(&key) {
+                *used = *tick;
+                let f = f.clone();
+                drop(fetched);
+                self.allowed(topic, spec)?;
+                return Ok(f);
+            }
+        }
+        let f = self.make(topic, spec).await?;
+        let mut fetched = self.fetched.lock().expect("fetch filters lock");
+        let (map, tick) = &mut *fetched;
+        if map.len() >= MAX_FETCH_FILTERS
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(key, (f.clone(), *tick));
+        Ok(f)
+    }
+
+    /// Refuses a plugin the topic's pipeline does not allow.
+    fn allowed(
+        &self,
+        topic: &str,
+        spec: &FilterSpec,
+    ) -> Result<crate::config::plugins::FilterStage> {
         let stage =
             filter_stage(&self.pipelines.read().expect("pipelines lock"), topic).into_owned();
         if let Some(allow) = &stage.allow
@@ -60,6 +114,13 @@ impl Filters {
                 allow.join(", ")
             )));
         }
+        Ok(stage)
+    }
+
+    /// A filter for `topic`, as its pipeline allows (blocking work on the pool: a built-in
+    /// plugin may compile on first use).
+    pub async fn make(&self, topic: &str, spec: &FilterSpec) -> Result<SharedFilter> {
+        let stage = self.allowed(topic, spec)?;
         let plugins = self.plugins.clone();
         let spec = spec.clone();
         blocking(move || {

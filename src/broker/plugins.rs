@@ -18,6 +18,7 @@ pub(super) async fn handle(broker: &Broker, r: PluginRequest) -> Result<Response
                 .into_iter()
                 .map(|(name, _, s)| PluginCounters {
                     name,
+                    creates: s.creates.load(Relaxed),
                     calls: s.calls.load(Relaxed),
                     messages: s.messages.load(Relaxed),
                     traps: s.traps.load(Relaxed),

@@ -46,7 +46,7 @@ pub enum PluginCommand {
     /// Which Lockgate worlds a component implements (or why it is not a plugin).
     Check { path: PathBuf },
     /// The plugins the server has loaded, one JSON object per line:
-    /// `{"name","kind","source","generation","calls","messages","failures":{"trap","timeout","memory","bad_answer"}}`.
+    /// `{"name","kind","source","generation","creates","calls","messages","failures":{"trap","timeout","memory","bad_answer"}}`.
     List,
     /// Reload a plugin from its source on the server (filters switch before their next batch).
     Reload { name: String },
@@ -146,6 +146,7 @@ pub async fn run(
                     // A built-in not used yet has no counters: all zero.
                     let c = counters.iter().find(|c| c.name == p.name);
                     let n = |f: fn(&crate::protocol::PluginCounters) -> u64| c.map_or(0, f);
+                    line["creates"] = json!(n(|c| c.creates));
                     line["calls"] = json!(n(|c| c.calls));
                     line["messages"] = json!(n(|c| c.messages));
                     line["failures"] = json!({

@@ -130,6 +130,7 @@ impl Filter {
             .pre
             .instantiate(&mut store)
             .map_err(|e| failed(&store, e))?;
+        plugin.stats.creates.fetch_add(1, Ordering::Relaxed);
         let created = bindings
             .lockgate_plugin_filter()
             .matcher()

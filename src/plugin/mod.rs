@@ -90,6 +90,9 @@ impl PluginSpec {
 /// Counters of one plugin.
 #[derive(Debug, Default)]
 pub struct PluginStats {
+    /// Instances made: each calls the guest's `create` once (a subscription's first batch, and
+    /// again after a failure).
+    pub creates: AtomicU64,
     pub calls: AtomicU64,
     pub messages: AtomicU64,
     pub traps: AtomicU64,

@@ -20,6 +20,8 @@ pub enum PluginRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginCounters {
     pub name: String,
+    /// Instances made (each ran the guest's `create` once).
+    pub creates: u64,
     /// Calls (one decides a batch) and the messages they decided.
     pub calls: u64,
     pub messages: u64,
@@ -34,6 +36,7 @@ impl PluginCounters {
     pub(super) fn encode(&self, buf: &mut Vec<u8>) {
         put_str16(buf, &self.name);
         for v in [
+            self.creates,
             self.calls,
             self.messages,
             self.traps,
@@ -48,6 +51,7 @@ impl PluginCounters {
     pub(super) fn decode(r: &mut Reader<'_>) -> Result<PluginCounters, ReadError> {
         Ok(PluginCounters {
             name: r.str16("plugin")?,
+            creates: r.u64("creates")?,
             calls: r.u64("calls")?,
             messages: r.u64("messages")?,
             traps: r.u64("traps")?,

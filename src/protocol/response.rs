@@ -425,7 +425,7 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         }
         Kind::PluginStats => Response::PluginCounters(list(
             r,
-            50,
+            58,
             "plugin count",
             super::plugin::PluginCounters::decode,
         )?),

@@ -485,6 +485,7 @@ fn responses() -> Vec<(Kind, Response)> {
             Kind::PluginStats,
             Response::PluginCounters(vec![PluginCounters {
                 name: "sql92".into(),
+                creates: 7,
                 calls: 1,
                 messages: 2,
                 traps: 3,
