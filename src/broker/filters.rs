@@ -30,13 +30,15 @@ pub type SharedFilter = Arc<Mutex<SubscriptionFilter>>;
 pub const MAX_FETCH_FILTERS: usize = 1024;
 
 type FetchKey = (String, String, String);
+/// Kept fetch filters with when each was last used, and the use counter.
+type FetchFilters = (HashMap<FetchKey, (SharedFilter, u64)>, u64);
 
 /// The plugins and the pipelines that say which may filter which topic.
 pub struct Filters {
     plugins: Arc<Plugins>,
     pipelines: RwLock<Vec<PipelineConfig>>,
     /// Filters of filtered fetches, with when each was last used.
-    fetched: Mutex<(HashMap<FetchKey, (SharedFilter, u64)>, u64)>,
+    fetched: Mutex<FetchFilters>,
 }
 
 impl Filters {
