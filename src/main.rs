@@ -206,11 +206,19 @@ fn main() -> ExitCode {
         Command::Bench(BenchArgs {
             what: Some(BenchCommand::Plugins(args)),
             ..
-        }) => match lockgate::bench::plugins::run(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
+        }) => match cli::load_config(cli.config.as_deref()) {
+            Ok(config) => match lockgate::bench::plugins::run(&args, &config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(lines) => {
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                ExitCode::from(2)
             }
         },
         Command::Bench(BenchArgs {

@@ -310,3 +310,54 @@ fn filter_test_takes_a_body_and_uses_the_data_directorys_compile_cache() {
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0].starts_with("probe-"), "{cached:?}");
 }
+
+#[test]
+fn bench_plugins_benches_a_configured_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n\n[plugins.probe]\npath = \"{}\"\n",
+            dir.path().join("data").display(),
+            plugin_file("misbehave")
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "--config",
+        cfg,
+        "bench",
+        "plugins",
+        "--duration",
+        "20ms",
+        "--batch",
+        "64",
+        "--json",
+        "--plugin",
+        "probe",
+        "--plugin-expr",
+        "skip-if:c",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plugin"]["name"], "probe");
+    assert_eq!(
+        v["plugin"]["selected"], 0,
+        "every bench message has property c: {v}"
+    );
+    assert!(v["plugin"]["ns_per_msg"].as_f64().unwrap() > 0.0);
+    let (code, _, err) = run(&[
+        "--config",
+        cfg,
+        "bench",
+        "plugins",
+        "--plugin",
+        "nope",
+        "--plugin-expr",
+        "x",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no [plugins.nope]"), "{err}");
+}

@@ -1,7 +1,8 @@
 //! `lockgate bench plugins`: what filtering costs per message on one core, in one run: an
 //! empty plugin call, the tag filter, the SQL92 filter as a plugin, and the same SQL92
-//! evaluator compiled natively reading the same batch. Messages: 100-byte bodies, a tag and
-//! 3 properties; batches as the broker builds them.
+//! evaluator compiled natively reading the same batch; with `--plugin NAME --plugin-expr E`,
+//! a filter configured as `[plugins.NAME]` too. Messages: 100-byte bodies, a tag and
+//! 3 properties (`a`, `b`, `c`); batches as the broker builds them.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,13 @@ pub struct PluginBenchArgs {
     /// The SQL92 expression
     #[arg(long, default_value = "a > 5 AND (b = 'x' OR TAGS = 'TagA')")]
     pub expr: String,
+    /// Also bench this `[plugins.NAME]` filter of the configuration (through the data
+    /// directory's compile cache)
+    #[arg(long, requires = "plugin_expr")]
+    pub plugin: Option<String>,
+    /// The expression for --plugin
+    #[arg(long, requires = "plugin")]
+    pub plugin_expr: Option<String>,
     /// Print one JSON object instead of text
     #[arg(long)]
     pub json: bool,
@@ -79,8 +87,22 @@ fn measure(d: Duration, per_call: usize, mut f: impl FnMut() -> usize) -> (f64, 
     (ns / per_call.max(1) as f64, selected)
 }
 
-pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
-    let plugins = Plugins::load(None, &[])?;
+pub fn run(args: &PluginBenchArgs, config: &crate::config::Config) -> anyhow::Result<()> {
+    let specs: Vec<_> = match &args.plugin {
+        None => Vec::new(),
+        Some(name) => {
+            let spec = config
+                .plugins
+                .iter()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no [plugins.{name}] in the configuration to bench")
+                })?;
+            vec![spec.clone()]
+        }
+    };
+    let cache = Plugins::existing_cache_dir(&config.server.data_dir);
+    let plugins = Plugins::load(cache.as_deref(), &specs)?;
     let mut batch = messages(args.batch);
     let bytes = batch.finish().to_vec();
     let n = args.batch;
@@ -105,7 +127,15 @@ pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
         sql_sel == native_sel,
         "the plugin and the native evaluator disagree: {sql_sel} vs {native_sel}"
     );
-    let v = json!({
+    let configured = match (&args.plugin, &args.plugin_expr) {
+        (Some(name), Some(expr)) => {
+            let mut f = plugins.filter(name, expr)?;
+            let (ns, selected) = measure(args.duration, n, || count(f.decide("bench", &bytes, n)));
+            Some((name.clone(), ns, selected))
+        }
+        _ => None,
+    };
+    let mut v = json!({
         "batch": n,
         "expr": args.expr,
         "empty_call_ns": empty_call.round(),
@@ -116,6 +146,10 @@ pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
         "sql92_vs_native": (sql_ns / native_ns * 100.0).round() / 100.0,
         "selected": {"tag": tag_sel, "sql92": sql_sel},
     });
+    if let Some((name, ns, selected)) = &configured {
+        v["plugin"] = json!({"name": name, "ns_per_msg": (ns * 10.0).round() / 10.0,
+            "msgs_per_s": (1e9 / ns).round(), "selected": selected});
+    }
     if args.json {
         crate::cli::output::emit(v);
     } else {
@@ -128,6 +162,12 @@ pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
         );
         println!("sql92 evaluator (native) {native_ns:>8.1} ns per message");
         println!("plugin / native          {:>8.2}x", sql_ns / native_ns);
+        if let Some((name, ns, selected)) = &configured {
+            println!(
+                "{name} (configured)  {ns:>8.1} ns per message  ({:.2} M msgs/s, {selected} of {n} selected)",
+                1e3 / ns
+            );
+        }
     }
     Ok(())
 }
