@@ -98,15 +98,13 @@ impl Running {
                 config.plugins.clone(),
             );
             let clock = clock.clone();
-            move || crate::plugin::Plugins::load_with_clock(clock, Some(&dir), &specs)
+            move || crate::plugin::Plugins::load_for_serving(clock, &dir, &specs)
         })
         .await??;
-        let broker = Arc::new(Broker::new(
-            store.clone(),
-            config,
-            Arc::new(plugins),
-            clock,
-        )?);
+        let plugins = Arc::new(plugins);
+        // Plugins not compiled before (no cached artifact) compile while the broker serves.
+        plugins.compile_deferred();
+        let broker = Arc::new(Broker::new(store.clone(), config, plugins, clock)?);
         let (stop_timers, stopped) = tokio::sync::watch::channel(false);
         let timers = broker.timers().spawn(stopped);
         let s = &config.server;

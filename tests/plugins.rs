@@ -235,6 +235,65 @@ fn compiled_components_are_cached_and_a_tampered_artifact_is_not_loaded() {
 }
 
 #[test]
+fn a_serving_broker_compiles_uncached_plugins_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let clock = lockgate::clock::Clock::system();
+    let good = spec("probe", "misbehave", 8 << 20, 50);
+    let generation = |p: &Plugins, name: &str| {
+        p.list()
+            .into_iter()
+            .find(|i| i.name == name)
+            .unwrap()
+            .generation
+    };
+    let plugins = std::sync::Arc::new(
+        Plugins::load_for_serving(clock.clone(), &cache, std::slice::from_ref(&good)).unwrap(),
+    );
+    assert_eq!(
+        generation(&plugins, "probe"),
+        0,
+        "not compiled at start: nothing cached"
+    );
+    // A subscription waits for it (here it compiles it itself); the background thread finds
+    // it done.
+    let mut f = plugins.filter("probe", "pass").unwrap();
+    assert_eq!(
+        f.decide("t", one(&Message::default()).finish(), 1).unwrap(),
+        vec![true]
+    );
+    plugins.compile_deferred();
+    assert!(generation(&plugins, "probe") > 0);
+    // Next start: cached, so loaded (and checked) at once.
+    let again = Plugins::load_for_serving(clock.clone(), &cache, &[good]).unwrap();
+    assert!(
+        generation(&again, "probe") > 0,
+        "cached plugins load at start"
+    );
+
+    // Cheap checks still stop the start; what needs a compile fails the plugin's
+    // subscriptions with the reason instead.
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let bad = PluginSpec {
+        source: garbage.display().to_string(),
+        ..spec("g", "misbehave", 8 << 20, 50)
+    };
+    let e = Plugins::load_for_serving(clock.clone(), &cache, &[bad])
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("not a WebAssembly file"), "{e}");
+    let other = spec("other", "wrong_world", 8 << 20, 50);
+    let plugins = Plugins::load_for_serving(clock, &cache, &[other]).unwrap();
+    let e = plugins.filter("other", "x").err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("does not implement the filter-plugin world"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_rebuilt_plugin_replaces_its_cache_entry() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");

@@ -65,10 +65,7 @@ impl CompileCache {
         plugin: &str,
         wasm: &[u8],
     ) -> Result<Component, String> {
-        let sha = digest::digest(&digest::SHA256, wasm);
-        let sha: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        let prefix = format!("{}-", file_safe(plugin));
-        let file = format!("{prefix}{sha}-{:016x}.cwasm", self.engine_hash);
+        let (prefix, file) = self.file_name(plugin, wasm);
         let path = self.dir.join(&file);
         if let Ok(bytes) = std::fs::read(&path)
             && let Some(component) = self.load(engine, &bytes)
@@ -91,6 +88,22 @@ impl CompileCache {
             Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled plugin"),
         }
         Ok(component)
+    }
+
+    /// The cached component for `wasm` of plugin `plugin`, if a valid artifact is there
+    /// (nothing is compiled).
+    pub fn cached(&self, engine: &Engine, plugin: &str, wasm: &[u8]) -> Option<Component> {
+        let bytes = std::fs::read(self.dir.join(self.file_name(plugin, wasm).1)).ok()?;
+        self.load(engine, &bytes)
+    }
+
+    /// `(the plugin's prefix, the artifact's file name)`.
+    fn file_name(&self, plugin: &str, wasm: &[u8]) -> (String, String) {
+        let sha = digest::digest(&digest::SHA256, wasm);
+        let sha: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let prefix = format!("{}-", file_safe(plugin));
+        let file = format!("{prefix}{sha}-{:016x}.cwasm", self.engine_hash);
+        (prefix, file)
     }
 
     /// Removes the plugin's entries (names starting with `prefix`) other than `keep`, and

@@ -113,10 +113,24 @@ pub struct LoadedPlugin {
     clock: Clock,
 }
 
-/// A name's current plugin; reloading swaps it. Built-ins are compiled on first use.
+/// A name's current plugin; reloading swaps it. Built-ins are compiled on first use, and so
+/// are configured plugins a serving broker found no compiled artifact for (in the background).
 pub struct PluginSlot {
     spec: RwLock<PluginSpec>,
     current: RwLock<Option<Arc<LoadedPlugin>>>,
+    /// Held while the plugin compiles on first use: others wanting it wait here, while
+    /// listing and metrics (which read `current`) do not.
+    compiling: std::sync::Mutex<()>,
+}
+
+impl PluginSlot {
+    fn new(spec: PluginSpec, loaded: Option<Arc<LoadedPlugin>>) -> Arc<PluginSlot> {
+        Arc::new(PluginSlot {
+            spec: RwLock::new(spec),
+            current: RwLock::new(loaded),
+            compiling: std::sync::Mutex::new(()),
+        })
+    }
 }
 
 impl PluginSlot {
@@ -149,6 +163,8 @@ pub struct Plugins {
     slots: RwLock<BTreeMap<String, Arc<PluginSlot>>>,
     generations: AtomicU64,
     clock: Clock,
+    /// Configured plugins left to compile in the background (see `load_for_serving`).
+    deferred: std::sync::Mutex<Vec<String>>,
 }
 
 impl Plugins {
@@ -175,6 +191,57 @@ impl Plugins {
         cache_dir: Option<&Path>,
         specs: &[PluginSpec],
     ) -> Result<Plugins, PluginError> {
+        Self::load_inner(clock, cache_dir, specs, false).map(|(p, _)| p)
+    }
+
+    /// For a serving broker: like [`Plugins::load_with_clock`], but a configured plugin whose
+    /// compiled artifact is not in the cache yet (a first start, a rebuilt `.wasm`) is only
+    /// checked (readable, a component) and left to compile in the background, so serving
+    /// starts at once: call [`Plugins::compile_deferred`]. A subscription to it waits for it;
+    /// if it then fails to load, the failure is logged with its name and its subscriptions are
+    /// refused with the reason (`check-config` finds that beforehand).
+    pub fn load_for_serving(
+        clock: Clock,
+        cache_dir: &Path,
+        specs: &[PluginSpec],
+    ) -> Result<Plugins, PluginError> {
+        let (plugins, deferred) = Self::load_inner(clock, Some(cache_dir), specs, true)?;
+        *plugins.deferred.lock().expect("deferred plugins") = deferred;
+        Ok(plugins)
+    }
+
+    /// Compiles the plugins [`Plugins::load_for_serving`] left for later, one after the other
+    /// on a thread of its own (each takes one core while it compiles).
+    pub fn compile_deferred(self: &Arc<Self>) {
+        let names = std::mem::take(&mut *self.deferred.lock().expect("deferred plugins"));
+        if names.is_empty() {
+            return;
+        }
+        let plugins = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lockgate-plugin-compile".into())
+            .spawn(move || {
+                for name in names {
+                    let started = std::time::Instant::now();
+                    match plugins.slot(&name) {
+                        Ok(_) => tracing::info!(plugin = %name, seconds = started.elapsed().as_secs_f64(),
+                            "plugin compiled (in the background; its subscriptions may start)"),
+                        Err(e) => tracing::error!(plugin = %name, error = %e,
+                            "plugin cannot be loaded; subscriptions to it are refused"),
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start a compile thread; plugins compile on first use");
+        }
+    }
+
+    fn load_inner(
+        clock: Clock,
+        cache_dir: Option<&Path>,
+        specs: &[PluginSpec],
+        defer_cold: bool,
+    ) -> Result<(Plugins, Vec<String>), PluginError> {
         let engine = PluginEngine::new()?;
         let cache = cache_dir
             .map(|d| CompileCache::open(d, &engine.engine))
@@ -185,30 +252,48 @@ impl Plugins {
             slots: RwLock::new(BTreeMap::new()),
             generations: AtomicU64::new(1),
             clock,
+            deferred: std::sync::Mutex::new(Vec::new()),
         };
         // Built-ins are compiled when first used; configured plugins now, so that a plugin
-        // that cannot load stops the start with its name.
+        // that cannot load stops the start with its name (but for the cold ones a serving
+        // broker defers, which are checked as far as that is cheap).
         let builtins = BUILTINS
             .iter()
             .filter(|(name, _)| !specs.iter().any(|s| s.name == *name))
             .map(|(name, _)| (PluginSpec::builtin(name), None));
         let mut all = Vec::new();
+        let mut deferred = Vec::new();
         for spec in specs {
+            if defer_cold && !plugins.is_cached(spec)? {
+                deferred.push(spec.name.clone());
+                all.push((spec.clone(), None));
+                continue;
+            }
             let loaded = Arc::new(plugins.compile(spec)?);
             all.push((spec.clone(), Some(loaded)));
         }
         let mut slots = plugins.slots.write().expect("plugins");
         for (spec, loaded) in builtins.chain(all) {
-            slots.insert(
-                spec.name.clone(),
-                Arc::new(PluginSlot {
-                    spec: RwLock::new(spec),
-                    current: RwLock::new(loaded),
-                }),
-            );
+            slots.insert(spec.name.clone(), PluginSlot::new(spec, loaded));
         }
         drop(slots);
-        Ok(plugins)
+        Ok((plugins, deferred))
+    }
+
+    /// Whether `spec`'s component has a compiled artifact in the cache; its cheap checks
+    /// (readable, WebAssembly, a component) fail here already.
+    fn is_cached(&self, spec: &PluginSpec) -> Result<bool, PluginError> {
+        let fail = |reason: String| PluginError::Load {
+            plugin: spec.name.clone(),
+            source_: spec.source.clone(),
+            reason,
+        };
+        let wasm = Self::wasm_of(spec).map_err(fail)?;
+        precheck(&wasm).map_err(fail)?;
+        Ok(self
+            .cache
+            .as_ref()
+            .is_some_and(|c| c.cached(&self.engine.engine, &spec.name, &wasm).is_some()))
     }
 
     fn wasm_of(spec: &PluginSpec) -> Result<std::borrow::Cow<'static, [u8]>, String> {
@@ -243,14 +328,7 @@ impl Plugins {
 
     /// Compiles (or loads from the cache) and links a component as a filter.
     fn link(&self, name: &str, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
-        if !wasm.starts_with(b"\0asm") {
-            return Err(
-                "not a valid component: not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
-            );
-        }
-        if wasmparser_is_core_module(wasm) {
-            return Err("not a component: a core WebAssembly module (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)".into());
-        }
+        precheck(wasm)?;
         let engine = &self.engine.engine;
         let component = match &self.cache {
             Some(c) => c.component(engine, name, wasm)?,
@@ -282,11 +360,17 @@ impl Plugins {
             .get(name)
             .cloned()
             .ok_or_else(|| PluginError::Unknown(name.to_string()))?;
-        let mut current = slot.current.write().expect("plugin slot");
-        if current.is_none() {
-            *current = Some(Arc::new(self.compile(&slot.spec())?));
+        if slot.current.read().expect("plugin slot").is_some() {
+            return Ok(slot);
         }
-        drop(current);
+        // Compile outside `current`'s lock: who wants this plugin waits, listing does not.
+        {
+            let _compiling = slot.compiling.lock().expect("plugin compile lock");
+            if slot.current.read().expect("plugin slot").is_none() {
+                let loaded = Arc::new(self.compile(&slot.spec())?);
+                *slot.current.write().expect("plugin slot") = Some(loaded);
+            }
+        }
         Ok(slot)
     }
 
@@ -328,10 +412,7 @@ impl Plugins {
                 None => self.compile(spec).map(|loaded| {
                     self.slots.write().expect("plugins").insert(
                         spec.name.clone(),
-                        Arc::new(PluginSlot {
-                            spec: RwLock::new(spec.clone()),
-                            current: RwLock::new(Some(Arc::new(loaded))),
-                        }),
+                        PluginSlot::new(spec.clone(), Some(Arc::new(loaded))),
                     );
                 }),
             };
@@ -385,6 +466,19 @@ pub(crate) fn one_line(e: &impl std::fmt::Display) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The checks that need no compiling: a WebAssembly file, and a component.
+fn precheck(wasm: &[u8]) -> Result<(), String> {
+    if !wasm.starts_with(b"\0asm") {
+        return Err(
+            "not a valid component: not a WebAssembly file (it does not start with the \\0asm magic number)".into(),
+        );
+    }
+    if wasmparser_is_core_module(wasm) {
+        return Err("not a component: a core WebAssembly module (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)".into());
+    }
+    Ok(())
 }
 
 fn wasmparser_is_core_module(wasm: &[u8]) -> bool {
