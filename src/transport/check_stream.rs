@@ -15,7 +15,7 @@ use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, TxnRequest,
 
 pub(super) async fn serve(
     mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    recv: quinn::RecvStream,
     broker: Arc<Broker>,
     h: Header,
     body: &[u8],
@@ -50,6 +50,9 @@ pub(super) async fn serve(
         .await
         .is_ok()
     {
+        // Answers are read by a task of their own: a frame read must never be cut short by
+        // a check going out (that would lose the bytes read so far).
+        let mut reader = tokio::spawn(read_answers(recv, txns.clone(), max_frame));
         let check_kind = Kind::TxnCheck as u16 | RESPONSE_BIT;
         loop {
             tokio::select! {
@@ -60,27 +63,42 @@ pub(super) async fn serve(
                         break;
                     }
                 }
-                read = read_frame(&mut recv, max_frame) => {
-                    let FrameRead::Frame(h, body) = read else { break };
-                    match decode(h.kind, &body) {
-                        Ok(Request::Txn(TxnRequest::Answer { id, answer })) => {
-                            let txns = txns.clone();
-                            let done = tokio::task::spawn_blocking(move || txns.answer(&id, answer)).await;
-                            if let Ok(Err(e)) = done {
-                                tracing::warn!(error = %e, "a check-back answer could not be recorded");
-                            }
-                        }
-                        _ => {
-                            tracing::debug!(kind = h.kind, "a check stream carries only TxnCheckAnswer frames");
-                            break;
-                        }
-                    }
-                }
+                _ = &mut reader => break,
             }
         }
+        reader.abort();
     }
     txns.unlisten(id);
     let _ = send.finish();
+}
+
+/// Applies the TxnCheckAnswer frames of a check stream until it ends or carries anything else.
+async fn read_answers(
+    mut recv: quinn::RecvStream,
+    txns: Arc<crate::broker::txn::Transactions>,
+    max_frame: u32,
+) {
+    loop {
+        let FrameRead::Frame(h, body) = read_frame(&mut recv, max_frame).await else {
+            return;
+        };
+        match decode(h.kind, &body) {
+            Ok(Request::Txn(TxnRequest::Answer { id, answer })) => {
+                let txns = txns.clone();
+                let done = tokio::task::spawn_blocking(move || txns.answer(&id, answer)).await;
+                if let Ok(Err(e)) = done {
+                    tracing::warn!(error = %e, "a check-back answer could not be recorded");
+                }
+            }
+            _ => {
+                tracing::debug!(
+                    kind = h.kind,
+                    "a check stream carries only TxnCheckAnswer frames"
+                );
+                return;
+            }
+        }
+    }
 }
 
 fn encode(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
