@@ -138,6 +138,39 @@ pub(super) fn check_batch(broker: &Broker, view: &ProduceView<'_>) -> Result<Top
     Ok(broker.store.topic_meta(view.topic)?)
 }
 
+/// Where each message of a batch goes and the id it is stored with (its own, or a new one),
+/// for every batch that writes messages (Produce, ProduceDelayed, TxnSend); property names of
+/// the broker's own are refused here.
+pub(super) fn route_batch(
+    broker: &Broker,
+    view: &ProduceView<'_>,
+    meta: &TopicMeta,
+    producer: Option<(u64, u64)>,
+    now: i64,
+) -> Result<Vec<(u32, MessageId)>> {
+    let mut any = 0;
+    view.messages
+        .iter()
+        .enumerate()
+        .map(|(i, mv)| {
+            if mv.reserved_property {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
+                )));
+            }
+            let queue = broker
+                .produce
+                .queue_of(view.topic, meta, &mv.route, producer, &mut any, i)?;
+            let id = if mv.message.id == MessageId::default() {
+                MessageId::generate(now)
+            } else {
+                mv.message.id
+            };
+            Ok((queue, id))
+        })
+        .collect()
+}
+
 /// Decodes a produce body, routes its messages to queues and writes each queue's part, in
 /// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
@@ -146,21 +179,11 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
     let now = broker.clock.now_ms();
     let count = view.messages.len();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
-    let mut any = 0;
+    let placed = route_batch(broker, &view, &meta, producer, now)?;
     let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
-    for (i, mv) in view.messages.into_iter().enumerate() {
-        if mv.reserved_property {
-            return Err(BrokerError::InvalidArgument(format!(
-                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
-            )));
-        }
-        let queue = broker
-            .produce
-            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
+    for (i, (mv, (queue, id))) in view.messages.into_iter().zip(placed).enumerate() {
         let mut message = mv.message;
-        if message.id == MessageId::default() {
-            message.id = MessageId::generate(now);
-        }
+        message.id = id;
         let group = by_queue.entry(queue).or_default();
         group.0.push(i);
         group.1.push(message);

@@ -10,10 +10,7 @@ use crate::config::DelayConfig;
 use crate::protocol::{
     DelayRequest, DelayedProduce, Delivery, Request, Response, ScheduledAck, decode_delayed_view,
 };
-use crate::storage::record::MessageId;
-use crate::storage::timers::{
-    DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, RESERVED_PROPERTY_PREFIX, Schedule,
-};
+use crate::storage::timers::{DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, Schedule};
 use crate::storage::{PendingAppend, Store};
 
 use super::guard_internal;
@@ -112,25 +109,13 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();
-    let mut any = 0;
     let mut records = Vec::with_capacity(count);
     let mut schedules = Vec::with_capacity(count);
-    for (i, (mv, d)) in view.messages.iter().zip(deliveries).enumerate() {
-        if mv.reserved_property {
-            return Err(BrokerError::InvalidArgument(format!(
-                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
-            )));
-        }
+    let placed = crate::broker::produce::route_batch(broker, &view, &meta, producer, now)?;
+    for (i, ((mv, d), (queue, id))) in view.messages.iter().zip(deliveries).zip(placed).enumerate()
+    {
         let deliver_at = resolve(d, now, config)
             .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?;
-        let queue = broker
-            .produce
-            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
-        let id = if mv.message.id == MessageId::default() {
-            MessageId::generate(now)
-        } else {
-            mv.message.id
-        };
         records.push(DelayRecord {
             raw: &mv.message,
             id,

@@ -12,8 +12,7 @@ use crate::broker::{Broker, BrokerError, Result, blocking};
 use crate::protocol::{
     MAX_TXN_NAME, Request, Response, ScheduledAck, TxnRequest, TxnSend, decode_send_view,
 };
-use crate::storage::record::MessageId;
-use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, RESERVED_PROPERTY_PREFIX};
+use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE};
 use crate::storage::{PendingAppend, Store};
 
 use super::record::{HALVES_QUEUE, HalfRecord, TXN_TOPIC};
@@ -108,28 +107,15 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();
-    let mut any = 0;
     let mut halves = Vec::with_capacity(count);
-    for (i, mv) in view.messages.iter().enumerate() {
-        if mv.reserved_property {
-            return Err(BrokerError::InvalidArgument(format!(
-                "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
-            )));
-        }
+    let placed = crate::broker::produce::route_batch(broker, &view, &meta, producer, now)?;
+    for (i, (mv, (queue, mid))) in view.messages.iter().zip(placed).enumerate() {
         let deliver_at = match deliveries.get(i) {
             None => None,
             Some(d) => Some(
                 resolve(*d, now, config)
                     .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?,
             ),
-        };
-        let queue = broker
-            .produce
-            .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
-        let mid = if mv.message.id == MessageId::default() {
-            MessageId::generate(now)
-        } else {
-            mv.message.id
         };
         halves.push(HalfRecord {
             raw: &mv.message,
