@@ -168,6 +168,24 @@ impl RecordSource for CopyOf<'_> {
     }
 }
 
+/// The Produce frame body of `m` alone, for tests that splice its view.
+#[cfg(test)]
+pub(crate) fn produce_body_of(m: &crate::storage::record::Message) -> Vec<u8> {
+    use crate::protocol::{ProduceMessage, ProduceRequest, Request, Route};
+    let req = ProduceRequest {
+        topic: "orders".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Any,
+            message: m.clone(),
+        }],
+    };
+    let mut body = Vec::new();
+    Request::Produce(req).encode_body(&mut body);
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,7 +82,7 @@ impl RecordSource for DelayRecord<'_> {
 mod tests {
     use super::*;
     use crate::codec::Reader;
-    use crate::protocol::{ProduceMessage, ProduceRequest, ProduceView, Request, Route};
+    use crate::protocol::ProduceView;
     use crate::storage::record::{Message, message_of};
 
     /// Property names in the order the content stores them.
@@ -118,17 +118,7 @@ mod tests {
             for (k, v) in &props {
                 m.properties.insert((*k).into(), (*v).into());
             }
-            let req = ProduceRequest {
-                topic: "orders".into(),
-                producer_id: 0,
-                sequence: 0,
-                messages: vec![ProduceMessage {
-                    route: Route::Any,
-                    message: m.clone(),
-                }],
-            };
-            let mut body = Vec::new();
-            Request::Produce(req).encode_body(&mut body);
+            let body = crate::broker::splice::produce_body_of(&m);
             let view = ProduceView::decode(&body).unwrap();
             let v = &view.messages[0];
             let rec = DelayRecord {

@@ -118,7 +118,7 @@ pub fn operation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ProduceMessage, ProduceRequest, ProduceView, Request, Route};
+    use crate::protocol::ProduceView;
     use crate::storage::record::{ContentView, message_of};
 
     #[test]
@@ -132,17 +132,7 @@ mod tests {
             };
             m.properties.insert("a".into(), "1".into());
             m.properties.insert("z".into(), "2".into());
-            let req = ProduceRequest {
-                topic: "orders".into(),
-                producer_id: 0,
-                sequence: 0,
-                messages: vec![ProduceMessage {
-                    route: Route::Any,
-                    message: m.clone(),
-                }],
-            };
-            let mut body = Vec::new();
-            Request::Produce(req).encode_body(&mut body);
+            let body = crate::broker::splice::produce_body_of(&m);
             let view = ProduceView::decode(&body).unwrap();
             let v = &view.messages[0];
             let half = HalfRecord {
