@@ -314,7 +314,7 @@ impl Transactions {
             ],
             self.durability,
         )?;
-        let offset = pending_offset(&pending);
+        let offset = pending.first_offset();
         let begun_at = self.clock.now_ms();
         table.apply_begin(id, group, begun_at, timeout, offset);
         drop(table);
@@ -362,7 +362,7 @@ impl Transactions {
             table.send_check(id, self.clock.now_ms())?;
             table.apply_halves(
                 id,
-                pending_offset(&pending),
+                pending.first_offset(),
                 halves.len() as u32,
                 halves.iter().map(|h| h.topic),
             );
@@ -747,11 +747,6 @@ impl Transactions {
 fn count_end(outcome: &'static str, by: &'static str) {
     metrics::counter!(crate::metrics::TXN_ENDED_TOTAL, "outcome" => outcome, "by" => by)
         .increment(1);
-}
-
-/// The first queue offset a fresh append got.
-fn pending_offset(p: &PendingAppend) -> u64 {
-    p.first_offset()
 }
 
 impl Timed for Transactions {
