@@ -9,7 +9,7 @@
 //! Property names stay sorted in the bytes, as every reader of a record expects.
 
 use crate::protocol::PropertySplice;
-use crate::storage::record::{ContentView, EncodeError, MessageId, RecordSource};
+use crate::storage::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
 
 /// An integer's decimal digits, without an allocation.
 #[derive(Clone, Copy)]
@@ -88,6 +88,44 @@ pub(crate) fn splice_content(
         put_property(buf, name, value);
     }
     buf.extend_from_slice(&content[splice.insert_at..]);
+}
+
+/// A produced message stored with some of the broker's own properties spliced into its
+/// content (a delay record, a half message): every such type is a [`RecordSource`].
+pub(crate) trait Spliced {
+    /// The message as the frame carries it.
+    fn raw(&self) -> &RawMessage<'_>;
+    /// The id it is stored with (the producer's, or one the server made up).
+    fn stored_id(&self) -> MessageId;
+    fn splice(&self) -> PropertySplice;
+    /// At most how many properties [`Spliced::with_added`] adds.
+    const MAX_ADDED: usize;
+    /// Calls `f` with the added properties, sorted by name.
+    fn with_added<T>(&self, f: impl FnOnce(&[(&str, &[u8])]) -> T) -> T;
+}
+
+impl<S: Spliced> RecordSource for S {
+    fn id(&self) -> MessageId {
+        self.stored_id()
+    }
+    fn born_at(&self) -> i64 {
+        self.raw().born_at
+    }
+    fn tag(&self) -> &str {
+        self.raw().tag
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.raw().keys.iter().copied()
+    }
+    fn content_len(&self) -> usize {
+        self.with_added(|p| spliced_len(self.raw().content, p))
+    }
+    fn check(&self) -> Result<(), EncodeError> {
+        check_splice(self.splice(), S::MAX_ADDED)
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
+        self.with_added(|p| splice_content(buf, self.raw().content, self.splice(), p));
+    }
 }
 
 /// A copy of a stored record's content: the properties named in `drop` left out, `insert` put

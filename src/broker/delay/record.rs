@@ -4,9 +4,9 @@
 //! its destination and carries the timer ref that settles it ([`fired_copy`]). Enqueueing and
 //! firing copy bytes, as a plain produce does.
 
-use crate::broker::splice::{CopyOf, Decimal, check_splice, splice_content, spliced_len};
+use crate::broker::splice::{CopyOf, Decimal, Spliced};
 use crate::protocol::PropertySplice;
-use crate::storage::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
+use crate::storage::record::{ContentView, MessageId, RawMessage};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC};
 
 /// What a delivered copy leaves out of its delay record.
@@ -41,40 +41,26 @@ pub struct DelayRecord<'a> {
     pub queue: u32,
 }
 
-impl DelayRecord<'_> {
+impl Spliced for DelayRecord<'_> {
+    fn raw(&self) -> &RawMessage<'_> {
+        self.raw
+    }
+    fn stored_id(&self) -> MessageId {
+        self.id
+    }
+    fn splice(&self) -> PropertySplice {
+        self.splice
+    }
+    const MAX_ADDED: usize = 3;
     /// The three properties, in name order.
-    fn with_properties<T>(&self, f: impl FnOnce([(&str, &[u8]); 3]) -> T) -> T {
+    fn with_added<T>(&self, f: impl FnOnce(&[(&str, &[u8])]) -> T) -> T {
         let at = Decimal::new(self.deliver_at);
         let queue = Decimal::new(i64::from(self.queue));
-        f([
+        f(&[
             (PROP_DELIVER_AT, at.bytes()),
             (PROP_QUEUE, queue.bytes()),
             (PROP_TOPIC, self.topic.as_bytes()),
         ])
-    }
-}
-
-impl RecordSource for DelayRecord<'_> {
-    fn id(&self) -> MessageId {
-        self.id
-    }
-    fn born_at(&self) -> i64 {
-        self.raw.born_at
-    }
-    fn tag(&self) -> &str {
-        self.raw.tag
-    }
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.raw.keys.iter().copied()
-    }
-    fn content_len(&self) -> usize {
-        self.with_properties(|p| spliced_len(self.raw.content, &p))
-    }
-    fn check(&self) -> Result<(), EncodeError> {
-        check_splice(self.splice, 3)
-    }
-    fn encode_content(&self, buf: &mut Vec<u8>) {
-        self.with_properties(|p| splice_content(buf, self.raw.content, self.splice, &p));
     }
 }
 
@@ -83,6 +69,7 @@ mod tests {
     use super::*;
     use crate::codec::Reader;
     use crate::protocol::ProduceView;
+    use crate::storage::record::RecordSource;
     use crate::storage::record::{Message, message_of};
 
     /// Property names in the order the content stores them.

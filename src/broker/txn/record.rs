@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::broker::splice::{Decimal, check_splice, splice_content, spliced_len};
+use crate::broker::splice::{Decimal, Spliced};
 use crate::protocol::PropertySplice;
-use crate::storage::record::{EncodeError, Message, MessageId, RawMessage, RecordSource};
+use crate::storage::record::{Message, MessageId, RawMessage};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC};
 
 /// The internal topic of transactions: queue 0 operations, queue 1 half messages.
@@ -49,9 +49,19 @@ pub struct HalfRecord<'a> {
     pub deliver_at: Option<i64>,
 }
 
-impl HalfRecord<'_> {
+impl Spliced for HalfRecord<'_> {
+    fn raw(&self) -> &RawMessage<'_> {
+        self.raw
+    }
+    fn stored_id(&self) -> MessageId {
+        self.id
+    }
+    fn splice(&self) -> PropertySplice {
+        self.splice
+    }
+    const MAX_ADDED: usize = 4;
     /// The spliced properties, in name order.
-    fn with_properties<T>(&self, f: impl FnOnce(&[(&str, &[u8])]) -> T) -> T {
+    fn with_added<T>(&self, f: impl FnOnce(&[(&str, &[u8])]) -> T) -> T {
         let queue = Decimal::new(i64::from(self.queue));
         let at = self.deliver_at.map(Decimal::new);
         let mut props: Vec<(&str, &[u8])> = Vec::with_capacity(4);
@@ -62,30 +72,6 @@ impl HalfRecord<'_> {
         props.push((PROP_TOPIC, self.topic.as_bytes()));
         props.push((PROP_TXN, self.txn.as_bytes()));
         f(&props)
-    }
-}
-
-impl RecordSource for HalfRecord<'_> {
-    fn id(&self) -> MessageId {
-        self.id
-    }
-    fn born_at(&self) -> i64 {
-        self.raw.born_at
-    }
-    fn tag(&self) -> &str {
-        self.raw.tag
-    }
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.raw.keys.iter().copied()
-    }
-    fn content_len(&self) -> usize {
-        self.with_properties(|p| spliced_len(self.raw.content, p))
-    }
-    fn check(&self) -> Result<(), EncodeError> {
-        check_splice(self.splice, 4)
-    }
-    fn encode_content(&self, buf: &mut Vec<u8>) {
-        self.with_properties(|p| splice_content(buf, self.raw.content, self.splice, p));
     }
 }
 
@@ -119,6 +105,7 @@ pub fn operation(
 mod tests {
     use super::*;
     use crate::protocol::ProduceView;
+    use crate::storage::record::RecordSource;
     use crate::storage::record::{ContentView, message_of};
 
     #[test]
