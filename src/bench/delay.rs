@@ -21,8 +21,8 @@ use crate::cli::{CliError, ConnectArgs};
 use crate::client::{Client, ProducerOptions, ScheduleHandle, SendHandle};
 use crate::clock::system_now_ms;
 use crate::config::Config;
-use crate::protocol::{Delivery, FetchRequest, ProduceMessage, Route, Status};
-use crate::storage::{Durability, Message};
+use crate::protocol::{Delivery, FetchRequest, ProduceMessage, Route};
+use crate::storage::Message;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DelayBenchArgs {
@@ -66,18 +66,13 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), CliError> {
     let client = connect.connect(config).await?;
-    let stamp = system_now_ms();
-    let topic = |what: &str| format!("bench-delay-{what}-{stamp}");
-    for what in ["plain", "delayed", "late", "burst", "pending"] {
-        match client
-            .create_topic(&topic(what), QUEUES, Some(Durability::Async), 0)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.status() == Some(Status::TopicExists) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let topic = super::bench_topics(
+        &client,
+        "delay",
+        &["plain", "delayed", "late", "burst", "pending"],
+        QUEUES,
+    )
+    .await?;
     let rss_before = args.pid.map(rss_kib).transpose()?;
     // 1. Many pending, on the fresh broker (later phases leave memory behind them).
     let rss_after = if args.pending > 0 && args.pid.is_some() {

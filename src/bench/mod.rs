@@ -6,3 +6,32 @@ pub mod net;
 pub mod plugins;
 pub mod storage;
 pub mod txn;
+
+/// Makes the bench's `async` topics (an existing one is fine) and returns the name function:
+/// `bench-<bench>-<what>-<start time>`, so runs never share topics.
+pub(crate) async fn bench_topics(
+    client: &crate::client::Client,
+    bench: &str,
+    whats: &[&str],
+    queues: u32,
+) -> Result<impl Fn(&str) -> String + use<>, crate::cli::CliError> {
+    let stamp = crate::clock::system_now_ms();
+    let bench = bench.to_string();
+    let name = move |what: &str| format!("bench-{bench}-{what}-{stamp}");
+    for what in whats {
+        match client
+            .create_topic(
+                &name(what),
+                queues,
+                Some(crate::storage::Durability::Async),
+                0,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.status() == Some(crate::protocol::Status::TopicExists) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(name)
+}

@@ -24,8 +24,8 @@ use crate::cli::{CliError, ConnectArgs};
 use crate::client::{Client, TransactionProducer, TransactionProducerOptions};
 use crate::clock::system_now_ms;
 use crate::config::Config;
-use crate::protocol::{FetchRequest, ProduceMessage, ProduceRequest, Request, Route, Status};
-use crate::storage::{Durability, Message};
+use crate::protocol::{FetchRequest, ProduceMessage, ProduceRequest, Request, Route};
+use crate::storage::Message;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TxnBenchArgs {
@@ -96,18 +96,13 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), CliError> {
     let client = connect.connect(config).await?;
-    let stamp = system_now_ms();
-    let topic = |what: &str| format!("bench-txn-{what}-{stamp}");
-    for what in ["plain-a", "plain-b", "txn-a", "txn-b", "latency"] {
-        match client
-            .create_topic(&topic(what), QUEUES, Some(Durability::Async), 0)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.status() == Some(Status::TopicExists) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let topic = super::bench_topics(
+        &client,
+        "txn",
+        &["plain-a", "plain-b", "txn-a", "txn-b", "latency"],
+        QUEUES,
+    )
+    .await?;
     let unit = Arc::new((
         messages(args.size / 2, args.msg_size),
         messages(args.size - args.size / 2, args.msg_size),
