@@ -73,7 +73,7 @@ async fn a_commit_makes_every_message_visible_once_and_nothing_before() {
     let client = connect(&running, dir.path()).await;
     topics(&client, &["orders", "audit"]).await;
     let p = producer(&client, "shop");
-    let tx = p.begin("tx-1");
+    let tx = p.begin("tx-1").await.unwrap();
     let acks = tx
         .send("orders", vec![message("o1"), message("o2")])
         .await
@@ -169,7 +169,7 @@ async fn a_rollback_shows_nothing_ever_and_refuses_a_commit_after() {
     let client = connect(&running, dir.path()).await;
     topics(&client, &["orders"]).await;
     let p = producer(&client, "shop");
-    let tx = p.begin("tx-r");
+    let tx = p.begin("tx-r").await.unwrap();
     tx.send("orders", vec![message("x")]).await.unwrap();
     let ended = tx.rollback().await.unwrap();
     assert_eq!((ended.outcome, ended.already), (Outcome::Rollback, false));
@@ -178,7 +178,7 @@ async fn a_rollback_shows_nothing_ever_and_refuses_a_commit_after() {
     assert!(e.to_string().contains("rolled back"), "{e}");
     assert!(p.resume("tx-r").rollback().await.unwrap().already);
     // A committed one after it shows only its own message.
-    let tx = p.begin("tx-c");
+    let tx = p.begin("tx-c").await.unwrap();
     tx.send("orders", vec![message("y")]).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(bodies(&fetch(&client, "orders", 0).await), vec!["y"]);
@@ -212,7 +212,7 @@ async fn concurrent_consumers_never_see_part_of_a_transaction() {
     }
     let p = producer(&client, "g");
     for i in 0..40 {
-        let tx = p.begin(&format!("t{i}"));
+        let tx = p.begin(&format!("t{i}")).await.unwrap();
         tx.send("a", vec![message("1"), message("2")])
             .await
             .unwrap();
@@ -275,6 +275,8 @@ async fn a_check_back_answered_commit_or_rollback_settles_the_transaction() {
     .unwrap();
     for (id, body) in [("keep", "kept"), ("drop", "dropped"), ("wait", "waited")] {
         p.begin(id)
+            .await
+            .unwrap()
             .send("orders", vec![message(body)])
             .await
             .unwrap();
@@ -311,7 +313,7 @@ async fn without_a_producer_the_transaction_is_resolved_as_configured() {
         let dir = tempfile::tempdir().unwrap();
         let (_running, clock, client) = check_server(dir.path(), on_unresolved).await;
         let p = producer(&client, "gone");
-        let tx = p.begin("orphan");
+        let tx = p.begin("orphan").await.unwrap();
         tx.send("orders", vec![message("m")]).await.unwrap();
         for (advance, checks) in [(6_000, 1), (60_000, 2)] {
             clock.advance(Duration::from_millis(advance));
@@ -367,6 +369,8 @@ async fn a_producer_that_reconnects_answers_on_its_new_connection() {
     first.listen(|_| CheckAnswer::Unknown).await.unwrap();
     first
         .begin("t")
+        .await
+        .unwrap()
         .send("orders", vec![message("m")])
         .await
         .unwrap();
@@ -393,7 +397,7 @@ async fn past_its_timeout_a_transaction_takes_no_more_messages_but_can_commit() 
     let mut opts = TransactionProducerOptions::new("shop");
     opts.timeout = Duration::from_millis(1_000);
     let p = TransactionProducer::new(client.clone(), opts);
-    let tx = p.begin("t");
+    let tx = p.begin("t").await.unwrap();
     tx.send("orders", vec![message("in time")]).await.unwrap();
     clock.advance(Duration::from_millis(1_000));
     let e = tx.send("orders", vec![message("late")]).await.unwrap_err();
@@ -414,13 +418,7 @@ async fn a_resent_send_is_stored_once() {
     let client = connect(&running, dir.path()).await;
     topics(&client, &["orders"]).await;
     let p = producer(&client, "shop");
-    let tx = p.begin("t");
-    let begin = Request::Txn(TxnRequest::Begin {
-        id: "t".into(),
-        producer_group: "shop".into(),
-        timeout_ms: 0,
-    });
-    assert_eq!(client.call(begin).await.unwrap(), Response::Done);
+    let tx = p.begin("t").await.unwrap();
     let send = Request::Txn(TxnRequest::Send(TxnSend {
         id: "t".into(),
         produce: ProduceRequest {
@@ -467,7 +465,7 @@ async fn a_group_receives_committed_messages_once_and_rolled_back_ones_never() {
     let mut consumer = client.subscribe(opts).await.unwrap();
     let p = producer(&client, "shop");
     for (id, commit) in [("a", true), ("b", false), ("c", true)] {
-        let tx = p.begin(id);
+        let tx = p.begin(id).await.unwrap();
         tx.send("orders", vec![message(id)]).await.unwrap();
         if commit {
             tx.commit().await.unwrap();
@@ -501,7 +499,7 @@ async fn a_committed_message_with_a_delivery_time_waits_for_it_from_the_commit()
     let dir = tempfile::tempdir().unwrap();
     let (_running, clock, client) = check_server(dir.path(), OnUnresolved::Rollback).await;
     let p = producer(&client, "shop");
-    let tx = p.begin("t");
+    let tx = p.begin("t").await.unwrap();
     let acks = tx
         .send_delayed(
             "orders",

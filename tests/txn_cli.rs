@@ -36,7 +36,7 @@ fn leave_open(server: &ServeProcess, id: &str) {
         .await
         .unwrap();
         let p = TransactionProducer::new(client.clone(), TransactionProducerOptions::new("app"));
-        let tx = p.begin(id);
+        let tx = p.begin(id).await.unwrap();
         let m = ProduceMessage {
             route: Route::Queue(0),
             message: Message {

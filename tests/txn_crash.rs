@@ -72,7 +72,7 @@ async fn work(
     for n in 0u64.. {
         let id = format!("r{round}-w{worker}-{}", n * 7 + u64::from(worker));
         let number = number_of(&id);
-        let tx = p.begin(&id);
+        let Ok(tx) = p.begin(&id).await else { return };
         ledger.lock().unwrap().insert(id.clone(), Known::default());
         let Ok(a) = tx.send("ta", vec![msg(&id, 0), msg(&id, 1)]).await else {
             return;

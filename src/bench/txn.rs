@@ -203,7 +203,7 @@ async fn throughput(
                     return Ok::<(), crate::client::ClientError>(());
                 }
                 if transactional {
-                    let tx = p.begin(&format!("bench-{stamp}-{w}-{n}"));
+                    let tx = p.begin(&format!("bench-{stamp}-{w}-{n}")).await?;
                     tx.send(&topics[0], unit.0.clone()).await?;
                     tx.send(&topics[1], unit.1.clone()).await?;
                     tx.commit().await?;
@@ -240,7 +240,7 @@ async fn latency(
     let p = TransactionProducer::new(client.clone(), TransactionProducerOptions::new("bench"));
     let stamp = system_now_ms();
     for n in 0..samples {
-        let tx = p.begin(&format!("latency-{stamp}-{n}"));
+        let tx = p.begin(&format!("latency-{stamp}-{n}")).await?;
         let mut m = messages(1, msg_size);
         m[0].route = Route::Queue(0);
         tx.send(topic, m).await?;

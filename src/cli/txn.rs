@@ -101,7 +101,7 @@ pub async fn produce(
         client.clone(),
         TransactionProducerOptions::new(&t.producer_group),
     );
-    let tx = p.begin(&id);
+    let tx = p.begin(&id).await?;
     let mut acks: Vec<ScheduledAck> = Vec::new();
     let sent = async {
         loop {

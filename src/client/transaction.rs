@@ -62,8 +62,6 @@ pub struct TransactionProducer {
 pub struct Transaction<'a> {
     producer: &'a TransactionProducer,
     id: String,
-    /// The TxnBegin not sent yet: it goes with the first send (or the end), on one stream.
-    begin: std::sync::Mutex<Option<Request>>,
 }
 
 impl TransactionProducer {
@@ -79,17 +77,20 @@ impl TransactionProducer {
     }
 
     /// Begins transaction `id` (a repeat for the same group is fine: it resumes it). The
-    /// begin travels with the transaction's first send (or its end), pipelined on one stream,
-    /// so it costs no round trip of its own; its errors come from that call.
-    pub fn begin(&self, id: &str) -> Transaction<'_> {
-        let begin = Request::Txn(TxnRequest::Begin {
+    /// begin is answered before anything is sent for it: an id already open for another
+    /// producer group is refused here, before a message of this producer could join that
+    /// transaction.
+    pub async fn begin(&self, id: &str) -> Result<Transaction<'_>, ClientError> {
+        let req = Request::Txn(TxnRequest::Begin {
             id: id.to_string(),
             producer_group: self.opts.producer_group.clone(),
             timeout_ms: self.opts.timeout.as_millis() as u64,
         });
-        Transaction {
-            begin: std::sync::Mutex::new(Some(begin)),
-            ..self.resume(id)
+        match self.call(req).await? {
+            Response::Done => Ok(self.resume(id)),
+            _ => Err(ClientError::Unexpected {
+                asked: Kind::TxnBegin,
+            }),
         }
     }
 
@@ -98,7 +99,6 @@ impl TransactionProducer {
         Transaction {
             producer: self,
             id: id.to_string(),
-            begin: std::sync::Mutex::new(None),
         }
     }
 
@@ -137,22 +137,12 @@ impl TransactionProducer {
         Ok(())
     }
 
-    /// One request on its own stream (after `before`, pipelined, when given), written again
-    /// on a new connection if the old one fails. An error answer to `before` is the result.
-    async fn call(&self, before: Option<&Request>, req: Request) -> Result<Response, ClientError> {
+    /// One request on its own stream, written again on a new connection if the old one fails.
+    async fn call(&self, req: Request) -> Result<Response, ClientError> {
         let mut failures = 0;
         loop {
             let client = self.client.lock().await.clone();
-            let answer = match before {
-                None => client.call(req.clone()).await,
-                Some(b) => match client.call_all(&[b.clone(), req.clone()]).await {
-                    Ok(mut answers) => {
-                        let second = answers.pop().expect("two answers");
-                        answers.pop().expect("two answers").and(second)
-                    }
-                    Err(e) => Err(e),
-                },
-            };
+            let answer = client.call(req.clone()).await;
             match answer {
                 Err(e @ (ClientError::Connection(_) | ClientError::Stream(_)))
                     if failures < self.opts.retries =>
@@ -231,15 +221,7 @@ impl Transaction<'_> {
             },
             deliveries,
         }));
-        let before = self.begin.lock().expect("begin lock").take();
-        let answer = p.call(before.as_ref(), req).await;
-        if answer.is_err()
-            && let Some(b) = before
-        {
-            // Begin again with the next call (a repeated begin is fine).
-            *self.begin.lock().expect("begin lock") = Some(b);
-        }
-        match answer? {
+        match p.call(req).await? {
             Response::Prepared { acks, .. } => Ok(acks),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::TxnSend,
@@ -262,8 +244,7 @@ impl Transaction<'_> {
             id: self.id.clone(),
             outcome,
         });
-        let before = self.begin.lock().expect("begin lock").take();
-        match self.producer.call(before.as_ref(), req).await? {
+        match self.producer.call(req).await? {
             Response::TxnEnded(e) => Ok(e),
             _ => Err(ClientError::Unexpected {
                 asked: Kind::TxnEnd,
