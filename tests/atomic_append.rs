@@ -171,3 +171,30 @@ fn a_reader_never_sees_part_of_an_atomic_append() {
     assert!(looks > 0);
     assert_eq!(store.queue_bounds("a", 0).unwrap().1, 4000);
 }
+
+#[test]
+fn a_plain_batch_cut_short_is_gone_whole() {
+    // A kill in the middle of a batch's write leaves its first records on disk; they must not
+    // count as stored (an idempotent resend then stores the whole batch again).
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path());
+    let store = open(&opts);
+    store.create_topic(&spec("a", 1, Durability::Sync)).unwrap();
+    store.append("a", 0, &[msg(0)]).unwrap();
+    let batch: Vec<Message> = (1..4).map(msg).collect();
+    store.append("a", 0, &batch).unwrap();
+    drop(store);
+    let path = newest_log(dir.path());
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
+    let store = open(&opts);
+    assert_eq!(fp(&read_all(&store, "a", 0)), fp(&[msg(0)]));
+    let again = store.append("a", 0, &batch).unwrap();
+    assert_eq!(again.first_offset, 1);
+    assert_eq!(read_all(&store, "a", 0).len(), 4);
+}

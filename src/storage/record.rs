@@ -8,7 +8,7 @@
 //!  4      4    CRC32C of bytes [8, length)
 //!  8      1    format version (1)
 //!  9      1    flags: bit 0 = the producer stamp below is present; bit 1 = more records of
-//!              the same atomic append follow (see below); other bits 0
+//!              the same append follow (see below); other bits 0
 //! 10      2    reserved (0)
 //! 12      4    topic id (see topics.json; ids are never reused)
 //! 16      4    queue id
@@ -23,8 +23,9 @@
 //!  …      4+n  body (u32 length + bytes)
 //! ```
 //!
-//! An atomic append (several records, possibly for several topics, that must all be stored or
-//! none: a transaction's commit, a routed fan-out) sets bit 1 on every record but its last.
+//! A batch (several records of one append: a produce batch's share of a queue, or an atomic
+//! append for several topics, such as a transaction's commit) must be stored whole or not at
+//! all, so every record of it but the last sets bit 1.
 //! Recovery keeps such a run only when its last record is there too, so a crash in the middle
 //! of its write leaves none of it.
 //!
@@ -454,12 +455,12 @@ pub fn seal(record: &mut [u8], queue_offset: u64, stored_at: i64) {
     record[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Marks an encoded (unsealed) record as followed by more records of the same atomic append.
+/// Marks an encoded (unsealed) record as followed by more records of the same append.
 pub fn set_continued(record: &mut [u8]) {
     record[FLAGS_AT] |= FLAG_CONTINUED;
 }
 
-/// Whether a record says more records of its atomic append follow it (see the module docs).
+/// Whether a record says more records of its append follow it (see the module docs).
 pub fn is_continued(record: &[u8]) -> bool {
     record
         .get(FLAGS_AT)

@@ -684,6 +684,11 @@ impl StoreCore {
             let stored_at = self.log.next_stored_at(&mut w, now);
             let first_offset = cq.next_offset();
             for (i, r) in ranges.iter().enumerate() {
+                // A batch is all stored or none (a kill can cut a write short): every record
+                // but the last says more follow, and recovery keeps only whole runs.
+                if i + 1 < ranges.len() {
+                    record::set_continued(&mut buf[r.clone()]);
+                }
                 record::seal(&mut buf[r.clone()], first_offset + i as u64, stored_at);
             }
             let start = self.log.append(&mut w, &buf)?;
