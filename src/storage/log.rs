@@ -215,12 +215,13 @@ impl CommitLog {
                 continue;
             }
             let start = from.max(seg.base);
-            let outcome = scan_segment(seg, start, seg_end, self.capacity, |pos, len, rec| {
-                last_stored_at = last_stored_at.max(rec.stored_at);
-                seg.note_stored_at(rec.stored_at);
-                report.records += 1;
-                visit(pos, len, rec);
-            })?;
+            let outcome =
+                scan_segment(seg, start, seg_end, self.capacity, true, |pos, len, rec| {
+                    last_stored_at = last_stored_at.max(rec.stored_at);
+                    seg.note_stored_at(rec.stored_at);
+                    report.records += 1;
+                    visit(pos, len, rec);
+                })?;
             match outcome {
                 Ok(()) => end = seg_end.max(end),
                 Err((at, reason)) => {
@@ -551,7 +552,8 @@ impl CommitLog {
             let end = seg.base + seg.data_len()?;
             let mut pos = seg.base;
             while pos < end {
-                match scan_segment(&seg, pos, end, self.capacity, |_, _, _| sound += 1)? {
+                // Record by record: a damage is named where it is, not at its batch's start.
+                match scan_segment(&seg, pos, end, self.capacity, false, |_, _, _| sound += 1)? {
                     Ok(()) => break,
                     Err((at, reason)) => {
                         let file_at = HEADER_LEN + (at - seg.base);
@@ -588,15 +590,16 @@ impl CommitLog {
     }
 }
 
-/// Scans `[from, end)` of a segment, visiting each sound record. The records of an atomic
-/// append (see `record`) are visited together once its last record is read: a run cut short by
-/// a torn or damaged record, or by the end, is reported as bad from its first record, so
-/// replay cuts all of it.
+/// Scans `[from, end)` of a segment, visiting each sound record. With `whole_runs`, the
+/// records of one append (see `record`) are visited together once its last record is read: a
+/// run cut short by a torn or damaged record, or by the end, is reported as bad from its first
+/// record, so replay cuts all of it. Without, every record stands alone (verification).
 fn scan_segment(
     seg: &Segment,
     from: u64,
     end: u64,
     capacity: u64,
+    whole_runs: bool,
     mut visit: impl FnMut(u64, u32, &Record),
 ) -> Result<Result<(), (u64, String)>> {
     let mut buf: Vec<u8> = Vec::new();
@@ -645,7 +648,9 @@ fn scan_segment(
         let at = (pos - buf_pos) as usize;
         let bytes = &buf[at..at + len as usize];
         match record::decode(bytes) {
-            Ok(rec) if record::is_continued(bytes) => run.push((pos, len as u32, rec)),
+            Ok(rec) if whole_runs && record::is_continued(bytes) => {
+                run.push((pos, len as u32, rec))
+            }
             Ok(rec) => {
                 for (p, l, r) in run.drain(..) {
                     visit(p, l, &r);
