@@ -63,30 +63,10 @@ async fn enqueue(client: Client, acked: Acked, round: u32) {
 async fn read_all(client: &Client) -> (HashMap<MessageId, (i64, i64)>, Vec<MessageId>) {
     let mut seen = HashMap::new();
     let mut twice = Vec::new();
-    for q in 0..QUEUES {
-        let mut offset = 0;
-        loop {
-            let (next, got) = client
-                .fetch(FetchRequest {
-                    topic: "dc".into(),
-                    queue: q,
-                    offset,
-                    max_messages: 10_000,
-                    max_bytes: 8 << 20,
-                    max_wait_ms: 0,
-                })
-                .await
-                .unwrap();
-            if got.is_empty() {
-                break;
-            }
-            offset = next;
-            for d in got {
-                let due = d.message.properties["lockgate.deliver_at"].parse().unwrap();
-                if seen.insert(d.message.id, (due, d.stored_at)).is_some() {
-                    twice.push(d.message.id);
-                }
-            }
+    for d in common::server::read_everything(client, "dc", QUEUES).await {
+        let due = d.message.properties["lockgate.deliver_at"].parse().unwrap();
+        if seen.insert(d.message.id, (due, d.stored_at)).is_some() {
+            twice.push(d.message.id);
         }
     }
     (seen, twice)

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use common::process::{ServeProcess, bin, free_udp_port};
 use lockgate::client::{Client, ClientOptions};
-use lockgate::protocol::FetchRequest;
 use lockgate::storage::Durability;
 
 const PRODUCERS: usize = 4;
@@ -69,34 +68,16 @@ fn producer(server: &ServeProcess, i: usize, acks: mpsc::Sender<Ack>) -> Child {
 }
 
 async fn every_stored_body(client: &Client, queues: u32) -> BTreeMap<(u32, u64), String> {
-    let mut out = BTreeMap::new();
-    for queue in 0..queues {
-        let mut offset = 0;
-        loop {
-            let (next, msgs) = client
-                .fetch(FetchRequest {
-                    topic: "spread".into(),
-                    queue,
-                    offset,
-                    max_messages: 10_000,
-                    max_bytes: 8 << 20,
-                    max_wait_ms: 0,
-                })
-                .await
-                .unwrap();
-            if msgs.is_empty() {
-                break;
-            }
-            for m in msgs {
-                out.insert(
-                    (queue, m.offset),
-                    String::from_utf8(m.message.body).unwrap(),
-                );
-            }
-            offset = next;
-        }
-    }
-    out
+    common::server::read_everything(client, "spread", queues)
+        .await
+        .into_iter()
+        .map(|m| {
+            (
+                (m.queue, m.offset),
+                String::from_utf8(m.message.body).unwrap(),
+            )
+        })
+        .collect()
 }
 
 async fn kill_and_resend(durability: Durability) {

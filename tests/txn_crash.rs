@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::process::{ServeProcess, free_udp_port};
 use lockgate::client::{Client, TransactionProducer, TransactionProducerOptions};
-use lockgate::protocol::{CheckAnswer, FetchRequest, Outcome, ProduceMessage, Route};
+use lockgate::protocol::{CheckAnswer, Outcome, ProduceMessage, Route};
 use lockgate::storage::{Durability, Message, MessageId};
 
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -116,28 +116,8 @@ async fn listen(client: &Client) -> TransactionProducer {
 
 /// Every visible message id of a topic, with how often it is there.
 async fn visible(client: &Client, topic: &str, into: &mut HashMap<MessageId, u32>) {
-    for q in 0..2 {
-        let mut offset = 0;
-        loop {
-            let (next, got) = client
-                .fetch(FetchRequest {
-                    topic: topic.into(),
-                    queue: q,
-                    offset,
-                    max_messages: 10_000,
-                    max_bytes: 8 << 20,
-                    max_wait_ms: 0,
-                })
-                .await
-                .unwrap();
-            if got.is_empty() {
-                break;
-            }
-            offset = next;
-            for d in got {
-                *into.entry(d.message.id).or_default() += 1;
-            }
-        }
+    for d in common::server::read_everything(client, topic, 2).await {
+        *into.entry(d.message.id).or_default() += 1;
     }
 }
 

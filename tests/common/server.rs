@@ -114,3 +114,34 @@ pub async fn until_stored(client: &Client, topic: &str, n: u64) {
         .await
         .unwrap_or_else(|_| panic!("{topic} never held {n} messages"));
 }
+
+/// Every message stored in `topic`'s queues `0..queues`, queue after queue, in offset order.
+pub async fn read_everything(
+    client: &Client,
+    topic: &str,
+    queues: u32,
+) -> Vec<lockgate::protocol::Delivered> {
+    let mut out = Vec::new();
+    for queue in 0..queues {
+        let mut offset = 0;
+        loop {
+            let (next, got) = client
+                .fetch(lockgate::protocol::FetchRequest {
+                    topic: topic.into(),
+                    queue,
+                    offset,
+                    max_messages: 10_000,
+                    max_bytes: 8 << 20,
+                    max_wait_ms: 0,
+                })
+                .await
+                .unwrap();
+            if got.is_empty() {
+                break;
+            }
+            out.extend(got);
+            offset = next;
+        }
+    }
+    out
+}
