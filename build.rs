@@ -92,8 +92,9 @@ fn wasm_target_installed() -> bool {
         .is_dir()
 }
 
-/// Reruns the build script when a plugin source, manifest or WIT file changes (not on the
-/// plugins' own build output).
+/// Reruns the build script when a plugin source, manifest or WIT file changes or is added (not
+/// on the plugins' own build output): a folder given to cargo is scanned whole, so the top
+/// level's folders are given but for `target`.
 fn watch(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -103,10 +104,6 @@ fn watch(dir: &Path) {
         if path.file_name().is_some_and(|n| n == "target") {
             continue;
         }
-        if path.is_dir() {
-            watch(&path);
-        } else {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 }

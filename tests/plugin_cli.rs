@@ -82,11 +82,11 @@ fn filter_test_prints_the_plugins_decision_or_the_expression_error() {
 fn plugin_check_and_check_config_name_the_problem() {
     let (code, out, _) = run(&["plugin", "check", &plugin_file("tag_filter")]);
     assert_eq!(code, 0);
-    assert!(out.contains("lockgate:plugin/filter-plugin@0.1.0"), "{out}");
+    assert!(out.contains("lockgate:plugin/filter-plugin@0.2.0"), "{out}");
     let (code, _, err) = run(&["plugin", "check", &plugin_file("wrong_world")]);
     assert_ne!(code, 0);
     assert!(
-        err.contains("does not implement the filter-plugin world"),
+        err.contains("implements none of Lockgate's plugin worlds"),
         "{err}"
     );
 
@@ -104,7 +104,7 @@ fn plugin_check_and_check_config_name_the_problem() {
     assert_eq!(code, 2);
     assert!(out.starts_with("plugins.other: "), "{out}");
     assert!(
-        out.contains("does not implement the filter-plugin world"),
+        out.contains("implements none of Lockgate's plugin worlds"),
         "{out}"
     );
 }

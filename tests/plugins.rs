@@ -160,6 +160,41 @@ fn failing_plugins_are_contained_and_replaced() {
 }
 
 #[test]
+fn filters_built_for_0_1_0_keep_loading_and_filtering() {
+    let plugins = Plugins::load(None, &[spec("old", "filter_v010", 8 << 20, 50)]).unwrap();
+    let worlds = plugins
+        .check(&std::fs::read(plugin_file("filter_v010")).unwrap())
+        .unwrap();
+    assert_eq!(worlds, vec!["lockgate:plugin/filter-plugin@0.1.0"]);
+    let mut f = plugins.filter("old", "TagA").unwrap();
+    let mut b = BatchBuilder::with_capacity(256);
+    for tag in ["TagA", "TagB", "TagA"] {
+        let m = Message {
+            tag: tag.into(),
+            ..Message::default()
+        };
+        b.push_message(&m, 0, 0, 0, 1);
+    }
+    assert_eq!(
+        f.decide("t", b.finish(), 3).unwrap(),
+        vec![true, false, true]
+    );
+    match plugins.filter("old", "") {
+        Err(FilterError::Expression {
+            position: 1,
+            message,
+        }) => assert_eq!(message, "name a tag"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let info = plugins
+        .list()
+        .into_iter()
+        .find(|p| p.name == "old")
+        .unwrap();
+    assert_eq!(info.kind, "filter");
+}
+
+#[test]
 fn components_of_another_world_or_no_component_are_refused_with_the_reason() {
     let e = Plugins::load(None, &[spec("other", "wrong_world", 8 << 20, 20)])
         .err()
@@ -168,7 +203,7 @@ fn components_of_another_world_or_no_component_are_refused_with_the_reason() {
     assert!(matches!(e, PluginError::Load { .. }));
     assert!(text.starts_with("plugins.other: "), "{text}");
     assert!(
-        text.contains("does not implement the filter-plugin world"),
+        text.contains("implements none of Lockgate's plugin worlds"),
         "{text}"
     );
 
@@ -193,7 +228,7 @@ fn components_of_another_world_or_no_component_are_refused_with_the_reason() {
     let worlds = plugins
         .check(&std::fs::read(plugin_file("sql92_filter")).unwrap())
         .unwrap();
-    assert_eq!(worlds, vec!["lockgate:plugin/filter-plugin@0.1.0"]);
+    assert_eq!(worlds, vec!["lockgate:plugin/filter-plugin@0.2.0"]);
     assert!(
         plugins
             .check(&std::fs::read(plugin_file("wrong_world")).unwrap())
@@ -288,7 +323,7 @@ fn a_serving_broker_compiles_uncached_plugins_in_the_background() {
     let e = plugins.filter("other", "x").err().unwrap();
     assert!(
         e.to_string()
-            .contains("does not implement the filter-plugin world"),
+            .contains("implements none of Lockgate's plugin worlds"),
         "{e}"
     );
 }

@@ -144,7 +144,7 @@ impl Broker {
     }
 
     /// The counters of every loaded plugin, for metrics.
-    pub fn plugin_stats(&self) -> Vec<(String, &'static str, Arc<crate::plugin::PluginStats>)> {
+    pub fn plugin_stats(&self) -> Vec<(String, String, Arc<crate::plugin::PluginStats>)> {
         self.filters.plugins().stats()
     }
 

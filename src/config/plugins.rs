@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::raw::{RawPipeline, RawPlugin};
 use super::{Validator, positive_duration_of, size_of};
-use crate::plugin::{BUILTINS, DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, PluginSpec};
+use crate::plugin::{
+    DEFAULT_CALL_TIMEOUT, DEFAULT_MEMORY_LIMIT, PluginSpec, builtin, builtin_names,
+};
 
 /// What a filter stage does with a batch when its plugin fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,10 +112,10 @@ pub(super) fn validate_plugins(
             Some(p) => p,
         };
         if let Some(b) = source.strip_prefix("builtin:") {
-            if !BUILTINS.iter().any(|(n, _)| *n == b) {
+            if builtin(b).is_none() {
                 v.problem(
                     &at("path"),
-                    format!("there is no built-in plugin {b:?} (tag, sql92)"),
+                    format!("there is no built-in plugin {b:?} ({})", builtin_names()),
                 );
             }
         } else {
@@ -203,8 +205,7 @@ pub(super) fn validate_pipelines(
             }
             if let Some(allow) = rf.allow {
                 for p in &allow {
-                    let known = BUILTINS.iter().any(|(n, _)| n == p)
-                        || plugins.iter().any(|s| &s.name == p);
+                    let known = builtin(p).is_some() || plugins.iter().any(|s| &s.name == p);
                     if !known {
                         v.problem(
                             &at("filter.allow"),

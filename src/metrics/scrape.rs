@@ -258,9 +258,8 @@ impl Scraper {
 
     fn plugins(&self, t: &mut Text) {
         let stats = self.broker.plugin_stats();
-        let labels = |name: &str, kind: &'static str| {
-            vec![("plugin", name.to_string()), ("kind", kind.to_string())]
-        };
+        let labels =
+            |name: &str, kind: &str| vec![("plugin", name.to_string()), ("kind", kind.to_string())];
         let mut calls = Vec::new();
         let mut messages = Vec::new();
         let mut outcomes = Vec::new();

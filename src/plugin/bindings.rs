@@ -11,12 +11,27 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::output::{GuestOutput, Stream};
 
+// What the broker links every plugin against: the imports of every guest world (0.1.0's too)
+// and every interface a plugin may export. A plugin exports some of them; `Worlds` notes which.
 wasmtime::component::bindgen!({
-    world: "filter-plugin",
-    path: "wit",
+    inline: "
+        package lockgate:broker;
+
+        world broker {
+            import lockgate:plugin/host@0.2.0;
+            import lockgate:plugin/host@0.1.0;
+            export lockgate:plugin/filter@0.2.0;
+            export lockgate:plugin/filter@0.1.0;
+            export lockgate:plugin/router@0.2.0;
+            export lockgate:plugin/dedup@0.2.0;
+            export lockgate:plugin/retry@0.2.0;
+        }
+    ",
+    path: ["wit", "wit/v0.1.0"],
 });
 
-use self::lockgate::plugin::host::Level;
+use self::lockgate::plugin0_1_0::host as host_v1;
+use self::lockgate::plugin0_2_0::host::{self, Level};
 
 /// What a plugin instance's store holds.
 pub struct HostState {
@@ -111,7 +126,7 @@ impl WasiView for HostState {
     }
 }
 
-impl self::lockgate::plugin::host::Host for HostState {
+impl host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.plugin;
         match level {
@@ -124,5 +139,22 @@ impl self::lockgate::plugin::host::Host for HostState {
 
     fn now_ms(&mut self) -> i64 {
         self.clock.now_ms()
+    }
+}
+
+/// 0.1.0's host interface is 0.2.0's.
+impl host_v1::Host for HostState {
+    fn log(&mut self, level: host_v1::Level, message: String) {
+        let level = match level {
+            host_v1::Level::Debug => Level::Debug,
+            host_v1::Level::Info => Level::Info,
+            host_v1::Level::Warn => Level::Warn,
+            host_v1::Level::Error => Level::Error,
+        };
+        host::Host::log(self, level, message)
+    }
+
+    fn now_ms(&mut self) -> i64 {
+        host::Host::now_ms(self)
     }
 }

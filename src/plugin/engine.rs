@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
 use super::PluginError;
-use super::bindings::{FilterPlugin, HostState};
+use super::bindings::{Broker, HostState};
 
 /// One epoch tick: call time limits are counted in these.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -34,7 +34,7 @@ impl PluginEngine {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Engine(e.to_string()))?;
-        FilterPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        Broker::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ticking, flag) = (engine.clone(), stop.clone());

@@ -4,46 +4,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{FilterPlugin, HostState};
-use super::{LoadedPlugin, PluginSlot, TICK};
+use super::PluginSlot;
+use super::exports::{FilterGuest, Role};
+use super::sandbox::{Failure, FailureKind, Sandbox};
 use crate::storage::record::tag_hash;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The guest trapped (a panic, an out-of-bounds access, …).
-    Trap,
-    /// It ran past its call timeout.
-    Timeout,
-    /// It needed more memory than its limit.
-    Memory,
-    /// It answered something that is not one decision per message.
-    BadAnswer,
-}
-
-impl FailureKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FailureKind::Trap => "trap",
-            FailureKind::Timeout => "timeout",
-            FailureKind::Memory => "memory",
-            FailureKind::BadAnswer => "bad_answer",
-        }
-    }
-}
-
-/// A plugin call that failed; the instance is gone and a new one serves the next batch.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("filter plugin {plugin:?} failed ({}): {detail}", kind.name())]
-pub struct Failure {
-    pub plugin: String,
-    pub kind: FailureKind,
-    pub detail: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
@@ -58,10 +25,9 @@ pub enum FilterError {
 }
 
 struct Live {
-    store: Store<HostState>,
-    bindings: FilterPlugin,
+    sandbox: Sandbox,
+    guest: FilterGuest,
     matcher: ResourceAny,
-    plugin: Arc<LoadedPlugin>,
 }
 
 pub struct Filter {
@@ -106,45 +72,36 @@ impl Filter {
         if self
             .live
             .as_ref()
-            .is_some_and(|l| l.plugin.generation == plugin.generation)
+            .is_some_and(|l| l.sandbox.plugin.generation == plugin.generation)
         {
             return Ok(());
         }
         self.live = None;
-        let name: Arc<str> = format!("filter:{}", plugin.spec.name).into();
-        let mut store = Store::new(
-            plugin.pre.engine(),
-            HostState::new(
-                name,
-                plugin.spec.memory_limit as usize,
-                plugin.clock.clone(),
-            ),
-        );
-        store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks(&plugin));
-        let failed = |store: &Store<HostState>, e: wasmtime::Error| {
-            FilterError::Failed(classify(&plugin, store, &e))
+        let Some(_) = plugin.exports.filter else {
+            return Err(FilterError::Unavailable(format!(
+                "plugin {:?} implements none of Lockgate's plugin worlds (it implements {})",
+                plugin.spec.name,
+                plugin.worlds().join(", ")
+            )));
         };
-        let bindings = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| failed(&store, e))?;
-        plugin.stats.creates.fetch_add(1, Ordering::Relaxed);
-        let created = bindings
-            .lockgate_plugin_filter()
-            .matcher()
-            .call_create(&mut store, &self.expression, &plugin.spec.config)
-            .map_err(|e| failed(&store, e))?;
-        let matcher = created.map_err(|e| FilterError::Expression {
-            position: e.position,
-            message: e.message,
-        })?;
+        let mut sandbox = Sandbox::new(plugin.clone(), Role::Filter)?;
+        let guest = match plugin
+            .exports
+            .load_filter(&mut sandbox.store, &sandbox.instance)
+            .expect("checked above")
+        {
+            Ok(g) => g,
+            Err(e) => return Err(sandbox.classify(&e).into()),
+        };
+        let created = guest
+            .create(&mut sandbox.store, &self.expression, &plugin.spec.config)
+            .map_err(|e| FilterError::Failed(sandbox.classify(&e)))?;
+        let matcher =
+            created.map_err(|(position, message)| FilterError::Expression { position, message })?;
         self.live = Some(Live {
-            store,
-            bindings,
+            sandbox,
+            guest,
             matcher,
-            plugin,
         });
         Ok(())
     }
@@ -161,99 +118,30 @@ impl Filter {
             FilterError::Failed(f) => f,
             other => Failure {
                 plugin: self.slot.current().spec.name.clone(),
+                role: Role::Filter,
                 kind: FailureKind::BadAnswer,
                 detail: format!("the reloaded plugin refused the expression: {other}"),
             },
         })?;
         let live = self.live.as_mut().expect("made live above");
-        let plugin = live.plugin.clone();
-        plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
-        live.store.set_epoch_deadline(ticks(&plugin));
-        let _span =
-            tracing::debug_span!("plugin_call", plugin = %plugin.spec.name, kind = super::KIND, messages = count)
-                .entered();
+        live.sandbox.arm();
         let began = std::time::Instant::now();
         let answer = live
-            .bindings
-            .lockgate_plugin_filter()
-            .matcher()
-            .call_decide(&mut live.store, live.matcher, topic, batch);
-        metrics::histogram!(
-            crate::metrics::PLUGIN_CALL_DURATION_SECONDS,
-            "plugin" => plugin.spec.name.clone(),
-            "kind" => super::KIND
-        )
-        .record(began.elapsed().as_secs_f64());
-        tracing::debug!(
-            micros = began.elapsed().as_micros() as u64,
-            "plugin call returned"
-        );
+            .guest
+            .decide(&mut live.sandbox.store, live.matcher, topic, batch);
         let failure = match answer {
             Ok(d) if d.len() == count => {
-                plugin
-                    .stats
-                    .messages
-                    .fetch_add(count as u64, Ordering::Relaxed);
+                live.sandbox.observe(began, count);
                 return Ok(d.into_iter().map(|b| b != 0).collect());
             }
-            Ok(d) => Failure {
-                plugin: plugin.spec.name.clone(),
-                kind: FailureKind::BadAnswer,
-                detail: format!("{} decisions for {count} messages", d.len()),
-            },
-            Err(e) => classify(&plugin, &live.store, &e),
+            Ok(d) => live
+                .sandbox
+                .bad_answer(format!("{} decisions for {count} messages", d.len())),
+            Err(e) => live.sandbox.classify(&e),
         };
-        let counter = match failure.kind {
-            FailureKind::Trap => &plugin.stats.traps,
-            FailureKind::Timeout => &plugin.stats.timeouts,
-            FailureKind::Memory => &plugin.stats.memory,
-            FailureKind::BadAnswer => &plugin.stats.bad_answers,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(plugin = %plugin.spec.name, kind = "filter", failure = failure.kind.name(), detail = %failure.detail, "plugin call failed; its instance is replaced");
+        live.sandbox.count(&failure);
         self.live = None;
         Err(failure)
-    }
-}
-
-fn ticks(plugin: &LoadedPlugin) -> u64 {
-    (plugin.spec.call_timeout.as_micros() / TICK.as_micros()).max(1) as u64 + 1
-}
-
-fn classify(plugin: &LoadedPlugin, store: &Store<HostState>, e: &wasmtime::Error) -> Failure {
-    let kind = if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-        FailureKind::Timeout
-    } else if store.data().limiter.denied {
-        FailureKind::Memory
-    } else {
-        FailureKind::Trap
-    };
-    let detail = match kind {
-        FailureKind::Timeout => format!(
-            "ran past its call timeout of {:?}",
-            plugin.spec.call_timeout
-        ),
-        FailureKind::Memory => format!(
-            "needed more than its memory limit of {} bytes",
-            plugin.spec.memory_limit
-        ),
-        _ => format!("{e:#}")
-            .lines()
-            .next()
-            .unwrap_or("trap")
-            .to_string(),
-    };
-    // What the guest printed to stderr before failing (a traceback, an exception's message).
-    let printed = store.data().stderr.tail();
-    let detail = if printed.is_empty() {
-        detail
-    } else {
-        format!("{detail}; the plugin's stderr ends with: {printed}")
-    };
-    Failure {
-        plugin: plugin.spec.name.clone(),
-        kind,
-        detail,
     }
 }
 

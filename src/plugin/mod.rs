@@ -11,8 +11,10 @@ pub mod batch;
 mod bindings;
 mod cache;
 mod engine;
+mod exports;
 mod filter;
 mod output;
+mod sandbox;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,28 +23,55 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub use engine::TICK;
-pub use filter::{Failure, FailureKind, Filter, FilterError};
+pub use exports::Role;
+pub use filter::{Filter, FilterError};
+pub use sandbox::{Failure, FailureKind};
 
-use bindings::{FilterPluginPre, HostState};
+use bindings::HostState;
 use cache::CompileCache;
 use engine::PluginEngine;
+use exports::Exports;
 
 use crate::clock::Clock;
 
-/// The built-in plugins, embedded at build time (see `build.rs`), by name.
-pub const BUILTINS: [(&str, &[u8]); 2] = [
-    (
-        "tag",
-        include_bytes!(concat!(env!("LOCKGATE_PLUGIN_DIR"), "/tag_filter.wasm")),
-    ),
-    (
-        "sql92",
-        include_bytes!(concat!(env!("LOCKGATE_PLUGIN_DIR"), "/sql92_filter.wasm")),
-    ),
+/// A built-in plugin, embedded at build time (see `build.rs`).
+pub struct Builtin {
+    /// Its name, as a plugin and after `builtin:`.
+    pub name: &'static str,
+    pub role: Role,
+    pub wasm: &'static [u8],
+}
+
+macro_rules! builtin {
+    ($name:literal, $role:expr, $file:literal) => {
+        Builtin {
+            name: $name,
+            role: $role,
+            wasm: include_bytes!(concat!(env!("LOCKGATE_PLUGIN_DIR"), "/", $file)),
+        }
+    };
+}
+
+/// The built-in plugins, by name.
+pub const BUILTINS: &[Builtin] = &[
+    builtin!("tag", Role::Filter, "tag_filter.wasm"),
+    builtin!("sql92", Role::Filter, "sql92_filter.wasm"),
 ];
 
-/// The only plugin kind so far (routers, dedup and retry policies come next).
-pub const KIND: &str = "filter";
+/// The built-in plugin named `name`.
+pub fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// The built-ins' names, for messages: `tag, sql92, …`.
+pub fn builtin_names() -> String {
+    BUILTINS
+        .iter()
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub const DEFAULT_MEMORY_LIMIT: u64 = 32 << 20;
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(20);
 
@@ -58,7 +87,7 @@ pub enum PluginError {
         source_: String,
         reason: String,
     },
-    #[error("no plugin named {0:?} (built-in: tag, sql92; others come from [plugins.NAME])")]
+    #[error("no plugin named {name:?} (built-in: {}; others come from [plugins.NAME])", builtin_names(), name = .0)]
     Unknown(String),
 }
 
@@ -104,7 +133,9 @@ pub struct PluginStats {
 /// A plugin compiled and linked, ready to instantiate.
 pub struct LoadedPlugin {
     pub spec: PluginSpec,
-    pre: FilterPluginPre<HostState>,
+    pre: wasmtime::component::InstancePre<HostState>,
+    /// The interfaces it exports: the roles it can play.
+    exports: Exports,
     /// Bumped by each reload; live instances of an older one are replaced before their next
     /// batch.
     pub generation: u64,
@@ -130,6 +161,18 @@ impl PluginSlot {
             current: RwLock::new(loaded),
             compiling: std::sync::Mutex::new(()),
         })
+    }
+}
+
+impl LoadedPlugin {
+    /// The roles it can play, in [`Role::ALL`] order.
+    pub fn roles(&self) -> Vec<Role> {
+        self.exports.roles()
+    }
+
+    /// The worlds it implements (`lockgate:plugin/filter-plugin@0.2.0`, …).
+    pub fn worlds(&self) -> Vec<&'static str> {
+        self.exports.worlds()
     }
 }
 
@@ -259,8 +302,8 @@ impl Plugins {
         // broker defers, which are checked as far as that is cheap).
         let builtins = BUILTINS
             .iter()
-            .filter(|(name, _)| !specs.iter().any(|s| s.name == *name))
-            .map(|(name, _)| (PluginSpec::builtin(name), None));
+            .filter(|b| !specs.iter().any(|s| s.name == b.name))
+            .map(|b| (PluginSpec::builtin(b.name), None));
         let mut all = Vec::new();
         let mut deferred = Vec::new();
         for spec in specs {
@@ -298,11 +341,11 @@ impl Plugins {
 
     fn wasm_of(spec: &PluginSpec) -> Result<std::borrow::Cow<'static, [u8]>, String> {
         if let Some(name) = spec.source.strip_prefix("builtin:") {
-            return BUILTINS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, b)| std::borrow::Cow::Borrowed(*b))
-                .ok_or_else(|| format!("there is no built-in plugin {name:?} (tag, sql92)"));
+            return builtin(name)
+                .map(|b| std::borrow::Cow::Borrowed(b.wasm))
+                .ok_or_else(|| {
+                    format!("there is no built-in plugin {name:?} ({})", builtin_names())
+                });
         }
         std::fs::read(PathBuf::from(&spec.source))
             .map(std::borrow::Cow::Owned)
@@ -316,18 +359,23 @@ impl Plugins {
             reason,
         };
         let wasm = Self::wasm_of(spec).map_err(fail)?;
-        let pre = self.link(&spec.name, &wasm).map_err(fail)?;
+        let (pre, exports) = self.link(&spec.name, &wasm).map_err(fail)?;
         Ok(LoadedPlugin {
             spec: spec.clone(),
             pre,
+            exports,
             generation: self.generations.fetch_add(1, Ordering::Relaxed),
             stats: Arc::new(PluginStats::default()),
             clock: self.clock.clone(),
         })
     }
 
-    /// Compiles (or loads from the cache) and links a component as a filter.
-    fn link(&self, name: &str, wasm: &[u8]) -> Result<FilterPluginPre<HostState>, String> {
+    /// Compiles (or loads from the cache) and links a component, finding the roles it plays.
+    fn link(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(wasmtime::component::InstancePre<HostState>, Exports), String> {
         precheck(wasm)?;
         let engine = &self.engine.engine;
         let component = match &self.cache {
@@ -340,15 +388,13 @@ impl Plugins {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| format!("it needs imports Lockgate does not provide: {e:#}"))?;
-        FilterPluginPre::new(pre).map_err(|e| {
-            format!("it does not implement the filter-plugin world of lockgate:plugin@0.1.0: {e:#}")
-        })
+        let exports = Exports::find(&pre)?;
+        Ok((pre, exports))
     }
 
     /// Which Lockgate worlds a component implements, or why it is not a plugin.
     pub fn check(&self, wasm: &[u8]) -> Result<Vec<&'static str>, String> {
-        self.link("check", wasm)
-            .map(|_| vec!["lockgate:plugin/filter-plugin@0.1.0"])
+        self.link("check", wasm).map(|(_, e)| e.worlds())
     }
 
     /// A name's slot, its plugin loaded.
@@ -423,9 +469,9 @@ impl Plugins {
         failures
     }
 
-    /// The counters of every loaded plugin, with its name and kind (a reload starts them anew:
-    /// a counter reset, as Prometheus understands it).
-    pub fn stats(&self) -> Vec<(String, &'static str, Arc<PluginStats>)> {
+    /// The counters of every loaded plugin, with its name and kind (its roles joined by `+`; a
+    /// reload starts them anew: a counter reset, as Prometheus understands it).
+    pub fn stats(&self) -> Vec<(String, String, Arc<PluginStats>)> {
         self.slots
             .read()
             .expect("plugins")
@@ -433,7 +479,7 @@ impl Plugins {
             .filter_map(|s| {
                 let current = s.current.read().expect("plugin slot");
                 let p = current.as_deref()?;
-                Some((p.spec.name.clone(), KIND, p.stats.clone()))
+                Some((p.spec.name.clone(), kind_of(p), p.stats.clone()))
             })
             .collect()
     }
@@ -448,11 +494,30 @@ impl Plugins {
     }
 }
 
-/// A plugin's description; generation 0: not loaded yet (a built-in before its first use).
+/// A plugin's roles joined by `+` (`filter`, `router+dedup`).
+fn kind_of(p: &LoadedPlugin) -> String {
+    p.roles()
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// A plugin's description; generation 0: not loaded yet (a built-in before its first use, or
+/// a plugin compiling in the background, whose kind is known only once it is loaded).
 fn info_of(spec: &PluginSpec, loaded: Option<&LoadedPlugin>) -> PluginInfo {
+    let kind = match loaded {
+        Some(p) => kind_of(p),
+        None => spec
+            .source
+            .strip_prefix("builtin:")
+            .and_then(builtin)
+            .map_or("loading", |b| b.role.name())
+            .to_string(),
+    };
     PluginInfo {
         name: spec.name.clone(),
-        kind: KIND.to_string(),
+        kind,
         source: spec.source.clone(),
         generation: loaded.map_or(0, |p| p.generation),
     }
