@@ -115,9 +115,23 @@ fn plugins_on_a_running_server() {
     let server = ServeProcess::start(dir.path(), free_udp_port());
     let listed = server.ok_lines(&["plugin", "list"], None);
     let names: Vec<&str> = listed.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["sql92", "tag"]);
-    assert_eq!(listed[0]["source"], "builtin:sql92");
-    assert_eq!(listed[0]["kind"], "filter");
+    assert_eq!(
+        names,
+        vec![
+            "content-router",
+            "dedup",
+            "retry-schedule",
+            "sql92",
+            "tag",
+            "topic-exchange"
+        ]
+    );
+    let kinds: Vec<&str> = listed.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["router", "dedup", "retry", "filter", "filter", "router"]
+    );
+    assert_eq!(listed[3]["source"], "builtin:sql92");
     let reloaded = server.ok_lines(&["plugin", "reload", "sql92"], None);
     assert!(reloaded[0]["generation"].as_u64().unwrap() > 0);
     let bad = server.cli(&["plugin", "reload", "nope"]);
@@ -174,7 +188,9 @@ fn plugins_on_a_running_server() {
     assert!(plain.iter().all(|m| m["tag"] == "TagA"));
     // `plugin list` counts calls, the messages they decided, and failures by kind.
     let listed = server.ok_lines(&["plugin", "list"], None);
-    for p in &listed {
+    let filters = listed.iter().filter(|p| p["kind"] == "filter");
+    assert_eq!(filters.clone().count(), 2);
+    for p in filters {
         assert!(p["calls"].as_u64().unwrap() > 0, "{p}");
         assert!(p["messages"].as_u64().unwrap() >= 20, "{p}");
         assert_eq!(p["failures"]["trap"], 0, "{p}");

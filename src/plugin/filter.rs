@@ -79,7 +79,7 @@ impl Filter {
         self.live = None;
         let Some(_) = plugin.exports.filter else {
             return Err(FilterError::Unavailable(format!(
-                "plugin {:?} implements none of Lockgate's plugin worlds (it implements {})",
+                "plugin {:?} does not implement the filter-plugin world (it implements {})",
                 plugin.spec.name,
                 plugin.worlds().join(", ")
             )));

@@ -15,6 +15,7 @@ mod exports;
 mod filter;
 mod output;
 mod sandbox;
+pub mod stages;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,10 @@ macro_rules! builtin {
 pub const BUILTINS: &[Builtin] = &[
     builtin!("tag", Role::Filter, "tag_filter.wasm"),
     builtin!("sql92", Role::Filter, "sql92_filter.wasm"),
+    builtin!("topic-exchange", Role::Router, "topic_exchange.wasm"),
+    builtin!("content-router", Role::Router, "content_router.wasm"),
+    builtin!("dedup", Role::Dedup, "dedup_key.wasm"),
+    builtin!("retry-schedule", Role::Retry, "retry_schedule.wasm"),
 ];
 
 /// The built-in plugin named `name`.
@@ -427,6 +432,32 @@ impl Plugins {
             other => FilterError::Unavailable(other.to_string()),
         })?;
         Filter::new(slot, expression)
+    }
+
+    /// A stage's slot: `plugin` loaded (waiting for a background compile).
+    fn stage_slot(&self, plugin: &str) -> Result<Arc<PluginSlot>, stages::StageError> {
+        self.slot(plugin)
+            .map_err(|e| stages::StageError::Unavailable(e.to_string()))
+    }
+
+    /// A router stage of `plugin`, made with its config.
+    pub fn router(&self, plugin: &str) -> Result<stages::Router, stages::StageError> {
+        stages::Router::new(self.stage_slot(plugin)?)
+    }
+
+    /// A dedup stage of `plugin`, made with its config.
+    pub fn dedup(&self, plugin: &str) -> Result<stages::Deduper, stages::StageError> {
+        stages::Deduper::new(self.stage_slot(plugin)?)
+    }
+
+    /// A retry stage of `plugin`, made with its config.
+    pub fn retry(&self, plugin: &str) -> Result<stages::RetryPolicy, stages::StageError> {
+        stages::RetryPolicy::new(self.stage_slot(plugin)?)
+    }
+
+    /// The roles `plugin` plays, compiling it if needed (for validating pipelines).
+    pub fn roles_of(&self, plugin: &str) -> Result<Vec<Role>, PluginError> {
+        Ok(self.slot(plugin)?.current().roles())
     }
 
     /// Reloads a plugin from its source (the file may have changed). Batches being decided

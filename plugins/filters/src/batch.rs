@@ -209,3 +209,35 @@ fn str16<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a str> {
     *at += 2 + n;
     Some(s)
 }
+
+/// A batch message as the filter expressions see it ([`crate::MessageFields`]); the keys are
+/// joined only if an expression asks for them.
+pub struct Fields<'m, 'a> {
+    m: &'m Message<'a>,
+    keys: std::cell::OnceCell<String>,
+}
+
+impl<'m, 'a> Fields<'m, 'a> {
+    pub fn new(m: &'m Message<'a>) -> Fields<'m, 'a> {
+        Fields {
+            m,
+            keys: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+impl crate::MessageFields for Fields<'_, '_> {
+    fn tag(&self) -> &str {
+        self.m.tag
+    }
+    fn keys(&self) -> &str {
+        self.keys
+            .get_or_init(|| self.m.keys().collect::<Vec<_>>().join(" "))
+    }
+    fn property(&self, name: &str) -> Option<&str> {
+        self.m.property(name)
+    }
+    fn property_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.m.property_bytes(name)
+    }
+}

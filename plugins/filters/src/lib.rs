@@ -1,10 +1,15 @@
-//! Lockgate's message filters, pure Rust with no dependencies: [`tag`] (`TagA || TagB`) and
-//! [`sql92`] (RocketMQ 5 compatible SQL92 over message properties, plus `LIKE`). The built-in
-//! `builtin:tag` and `builtin:sql92` plugins are these compiled to WebAssembly; the host links
+//! Lockgate's built-in policies, pure Rust with no dependencies: the filters [`tag`]
+//! (`TagA || TagB`) and [`sql92`] (RocketMQ 5 compatible SQL92 over message properties, plus
+//! `LIKE`), the routers in [`route`] (topic exchange, content router), [`dedup`] keys and the
+//! retry [`schedule`]. The built-in plugins are these compiled to WebAssembly; the host links
 //! them natively only to measure the plugins against them.
 
 pub mod batch;
 pub mod cases;
+pub mod dedup;
+pub mod route;
+pub mod schedule;
+pub mod settings;
 pub mod sql92;
 pub mod tag;
 

@@ -14,7 +14,10 @@ impl Guest for Component {
 }
 
 impl GuestMatcher for TagIs {
-    fn create(expression: String, _config: Vec<(String, String)>) -> Result<Matcher, ExpressionError> {
+    fn create(
+        expression: String,
+        _config: Vec<(String, String)>,
+    ) -> Result<Matcher, ExpressionError> {
         if expression.is_empty() {
             return Err(ExpressionError {
                 position: 1,

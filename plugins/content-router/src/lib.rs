@@ -1,0 +1,29 @@
+//! `builtin:content-router`: `lockgate_filters::route::content` as a router plugin.
+
+use lockgate_filters::route::content::ContentRouter;
+use lockgate_plugin_sdk::{Message, Router, Targets};
+
+struct Content {
+    inner: ContentRouter,
+    scratch: std::cell::RefCell<Vec<usize>>,
+}
+
+impl Router for Content {
+    fn create(config: &[(String, String)]) -> Result<Self, String> {
+        Ok(Content {
+            inner: ContentRouter::new(config)?,
+            scratch: Default::default(),
+        })
+    }
+
+    fn route(&self, _topic: &str, m: &Message<'_>, to: &mut Targets) -> Result<(), String> {
+        let mut out = self.scratch.borrow_mut();
+        self.inner.route(m, &mut out);
+        for &t in out.iter() {
+            to.topic(&self.inner.topics()[t]);
+        }
+        Ok(())
+    }
+}
+
+lockgate_plugin_sdk::export_router!(Content);

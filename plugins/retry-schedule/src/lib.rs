@@ -1,0 +1,42 @@
+//! `builtin:retry-schedule`: `lockgate_filters::schedule` as a retry plugin. Jitter draws from
+//! a generator seeded by the broker's clock when the policy is made.
+
+use std::cell::Cell;
+
+use lockgate_filters::schedule::{Schedule, Verdict};
+use lockgate_plugin_sdk::{Decision, FailedDelivery, Retry};
+
+struct Policy {
+    schedule: Schedule,
+    state: Cell<u64>,
+}
+
+impl Policy {
+    /// xorshift64*, in [0, 1).
+    fn random(&self) -> f64 {
+        let mut x = self.state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Retry for Policy {
+    fn create(config: &[(String, String)]) -> Result<Self, String> {
+        Ok(Policy {
+            schedule: Schedule::new(config)?,
+            state: Cell::new(lockgate_plugin_sdk::now_ms() as u64 | 1),
+        })
+    }
+
+    fn decide(&self, f: &FailedDelivery) -> Decision {
+        match self.schedule.decide(f.attempt, self.random()) {
+            Verdict::RetryAfter(ms) => Decision::RetryAfter(ms),
+            Verdict::DeadLetter(why) => Decision::DeadLetter(why),
+        }
+    }
+}
+
+lockgate_plugin_sdk::export_retry!(Policy);
