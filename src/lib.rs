@@ -22,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod log_limit;
 pub mod metrics;
+pub mod pipeline;
 pub mod plugin;
 pub mod protocol;
 pub mod server;

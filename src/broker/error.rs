@@ -68,6 +68,9 @@ pub enum BrokerError {
     /// Sends to a transaction past its timeout, parked or ended.
     #[error("{0}")]
     TxnClosed(String),
+    /// An ingress stage failed and its pipeline rejects the batch (nothing stored).
+    #[error("{0}")]
+    PipelineFailed(String),
     #[error("{0}")]
     Internal(String),
 }

@@ -1,8 +1,9 @@
 //! `[plugins.NAME]` (plugin instances: where the component is, its limits, its config) and
-//! `[[pipeline]]` (which stages apply to which topics, and what a failure does). Only the
-//! `filter` stage exists today; `ingress` (router, dedup) and `retry` stages will sit beside it.
-//! This checks values and that files exist; whether a file is a component of the right world
-//! is checked when the plugins load (`serve`, `check-config`).
+//! `[[pipeline]]` (which stages apply to which topics, and what a failure does): `ingress`
+//! (dedup and router stages, run on produce), `filter` (which filter plugins subscriptions may
+//! use) and `retry` (what follows a failed delivery). This checks values, names and that files
+//! exist; whether a plugin implements the world its stage needs, and routing loops, are
+//! checked when the plugins load (`serve`, `check-config`: `crate::pipeline::validate`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,7 +40,53 @@ impl OnError {
 pub struct PipelineConfig {
     /// Topic names, or prefixes ending in `*` (`*` alone: every topic).
     pub topics: Vec<String>,
+    pub ingress: Option<IngressStage>,
     pub filter: FilterStage,
+    pub retry: Option<RetryStage>,
+}
+
+/// What an ingress stage does with a batch when one of its plugins fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngressOnError {
+    /// Refuse the batch (status `PipelineFailed`, nothing stored): the producer may resend it.
+    Reject,
+    /// Store the batch as produced, in the topic it was produced to, unrouted and not
+    /// deduplicated (the acknowledgement says so: its one destination is that topic).
+    StoreUnrouted,
+}
+
+impl IngressOnError {
+    pub fn name(self) -> &'static str {
+        match self {
+            IngressOnError::Reject => "reject",
+            IngressOnError::StoreUnrouted => "store-unrouted",
+        }
+    }
+}
+
+/// `[pipeline.ingress]`: plugins run on every produced batch, in order, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngressStage {
+    /// Plugin names (a `[plugins.NAME]` or a built-in): at most one router and one dedup.
+    pub stages: Vec<String>,
+    pub on_error: IngressOnError,
+    /// How long a dedup key is remembered after the message carrying it was stored (a
+    /// duplicate does not extend it). Zero turns dedup off: the dedup stage is not called.
+    pub dedup_window: Duration,
+    /// At most this many keys are remembered per topic (the oldest are forgotten first). Zero
+    /// turns dedup off too.
+    pub dedup_max_keys: u64,
+}
+
+pub const DEFAULT_DEDUP_WINDOW: Duration = Duration::from_secs(600);
+pub const DEFAULT_DEDUP_MAX_KEYS: u64 = 1_000_000;
+const MAX_DEDUP_KEYS: u64 = 100_000_000;
+
+/// `[pipeline.retry]`: the plugin deciding what follows a failed delivery of these topics'
+/// messages, for every group consuming them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryStage {
+    pub plugin: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +112,11 @@ impl PipelineConfig {
             None => p == topic,
         })
     }
+}
+
+/// The pipeline that applies to `topic`: the first naming it.
+pub fn pipeline_of<'a>(pipelines: &'a [PipelineConfig], topic: &str) -> Option<&'a PipelineConfig> {
+    pipelines.iter().find(|p| p.applies_to(topic))
 }
 
 /// The filter stage for `topic`: the first pipeline naming it, else the default (deliver on
@@ -105,7 +157,10 @@ pub(super) fn validate_plugins(
             None => {
                 v.problem(
                     &at("path"),
-                    "is required (a .wasm file, or builtin:tag / builtin:sql92)".to_string(),
+                    format!(
+                        "is required (a .wasm file, or builtin:NAME: {})",
+                        builtin_names()
+                    ),
                 );
                 continue;
             }
@@ -187,6 +242,93 @@ pub(super) fn validate_pipelines(
                 );
             }
         }
+        let known = |p: &str| builtin(p).is_some() || plugins.iter().any(|s| s.name == p);
+        let ingress = rp.ingress.map(|ri| {
+            let stages = ri.stages.unwrap_or_default();
+            if stages.is_empty() {
+                v.problem(
+                    &at("ingress.stages"),
+                    "needs at least one plugin name (a dedup or router plugin)".to_string(),
+                );
+            }
+            for (n, p) in stages.iter().enumerate() {
+                if !known(p) {
+                    v.problem(
+                        &format!("pipeline[{i}].ingress.stages[{n}]"),
+                        format!(
+                            "no plugin named {p:?} (built-in: {}; or a [plugins.NAME])",
+                            builtin_names()
+                        ),
+                    );
+                }
+                if stages[..n].contains(p) {
+                    v.problem(
+                        &format!("pipeline[{i}].ingress.stages[{n}]"),
+                        format!("{p:?} is named twice"),
+                    );
+                }
+            }
+            let on_error = v.value(
+                &at("ingress.on_error"),
+                ri.on_error,
+                IngressOnError::Reject,
+                |s| match s {
+                    "reject" => Ok(IngressOnError::Reject),
+                    "store-unrouted" => Ok(IngressOnError::StoreUnrouted),
+                    other => Err(format!("{other:?} is not reject or store-unrouted")),
+                },
+            );
+            let dedup_window = v.value(
+                &at("ingress.dedup_window"),
+                ri.dedup_window,
+                DEFAULT_DEDUP_WINDOW,
+                |s| {
+                    super::units::parse_duration(s).ok_or_else(|| {
+                        format!(
+                            "{s:?} is not a duration (e.g. \"10m\", \"1h\"; \"0s\" disables dedup)"
+                        )
+                    })
+                },
+            );
+            let dedup_max_keys = match ri.dedup_max_keys {
+                None => DEFAULT_DEDUP_MAX_KEYS,
+                Some(n) if (0..=MAX_DEDUP_KEYS as i64).contains(&n) => n as u64,
+                Some(n) => {
+                    v.problem(
+                        &at("ingress.dedup_max_keys"),
+                        format!("{n} is out of range (0 to {MAX_DEDUP_KEYS}; 0 turns dedup off)"),
+                    );
+                    DEFAULT_DEDUP_MAX_KEYS
+                }
+            };
+            IngressStage {
+                stages,
+                on_error,
+                dedup_window,
+                dedup_max_keys,
+            }
+        });
+        let retry = rp.retry.and_then(|rr| match rr.plugin {
+            None => {
+                v.problem(
+                    &at("retry.plugin"),
+                    "is required (a retry plugin: builtin retry-schedule or a [plugins.NAME])"
+                        .to_string(),
+                );
+                None
+            }
+            Some(p) if !known(&p) => {
+                v.problem(
+                    &at("retry.plugin"),
+                    format!(
+                        "no plugin named {p:?} (built-in: {}; or a [plugins.NAME])",
+                        builtin_names()
+                    ),
+                );
+                None
+            }
+            Some(plugin) => Some(RetryStage { plugin }),
+        });
         let mut filter = FilterStage::default();
         if let Some(rf) = rp.filter {
             if let Some(e) = rf.on_error {
@@ -218,7 +360,12 @@ pub(super) fn validate_pipelines(
                 filter.allow = Some(allow);
             }
         }
-        out.push(PipelineConfig { topics, filter });
+        out.push(PipelineConfig {
+            topics,
+            ingress,
+            filter,
+            retry,
+        });
     }
     out
 }

@@ -40,7 +40,24 @@ pub struct RawPlugin {
 #[serde(deny_unknown_fields)]
 pub struct RawPipeline {
     pub topics: Option<Vec<String>>,
+    pub ingress: Option<RawIngressStage>,
     pub filter: Option<RawFilterStage>,
+    pub retry: Option<RawRetryStage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngressStage {
+    pub stages: Option<Vec<String>>,
+    pub on_error: Option<String>,
+    pub dedup_window: Option<String>,
+    pub dedup_max_keys: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryStage {
+    pub plugin: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -48,7 +48,9 @@ pub use produce::{
     MessageView, ProduceMessage, ProduceRequest, ProduceView, PropertySplice, Route, RouteView,
 };
 pub use request::{Family, Request};
-pub use response::{Ack, Delivered, PluginEntry, QueueRange, Response, TopicInfo};
+pub use response::{
+    Ack, Delivered, PluginEntry, QueueRange, Response, RouteOutcome, RoutedAck, RoutedTo, TopicInfo,
+};
 pub use session::SessionRequest;
 pub use topic::{CreateTopic, TopicRequest};
 pub use txn::{
@@ -227,6 +229,9 @@ pub enum Status {
     UnknownTransaction = 29,
     /// The transaction takes no more messages: past its timeout, parked, or ended.
     TxnClosed = 30,
+    /// An ingress pipeline's plugin failed or routed somewhere it may not, and the pipeline
+    /// says `on_error = "reject"`: nothing of the batch is stored; it may be sent again.
+    PipelineFailed = 31,
 }
 
 impl Status {
@@ -265,6 +270,7 @@ impl Status {
             TxnRolledBack => "TxnRolledBack",
             UnknownTransaction => "UnknownTransaction",
             TxnClosed => "TxnClosed",
+            PipelineFailed => "PipelineFailed",
         }
     }
 
@@ -302,6 +308,7 @@ impl Status {
             28 => TxnRolledBack,
             29 => UnknownTransaction,
             30 => TxnClosed,
+            31 => PipelineFailed,
             _ => return None,
         })
     }

@@ -23,6 +23,37 @@ pub struct Ack {
     pub id: MessageId,
 }
 
+/// In a Produce answer's first byte: the acks are [`RoutedAck`]s.
+pub const ROUTED_FLAG: u8 = 2;
+
+/// What an ingress pipeline did with one message of a produce batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteOutcome {
+    /// Stored at the destinations listed.
+    Stored = 0,
+    /// A repeat of a message inside the dedup window: not stored; the destinations are the
+    /// original's.
+    Duplicate = 1,
+    /// Routed nowhere: not stored.
+    Dropped = 2,
+}
+
+/// Where a routed message is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedTo {
+    pub topic: String,
+    pub queue: u32,
+    pub offset: u64,
+}
+
+/// One acknowledged message of a batch produced to a topic with an ingress pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedAck {
+    pub id: MessageId,
+    pub outcome: RouteOutcome,
+    pub destinations: Vec<RoutedTo>,
+}
+
 /// A message as delivered to a consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
@@ -68,6 +99,12 @@ pub enum Response {
     Produced {
         duplicate: bool,
         acks: Vec<Ack>,
+    },
+    /// To `Produce` on a topic with an ingress pipeline: per message, what became of it and
+    /// every place it is stored. `duplicate` as for `Produced`.
+    Routed {
+        duplicate: bool,
+        acks: Vec<RoutedAck>,
     },
     Fetched {
         next_offset: u64,
@@ -200,6 +237,21 @@ impl Response {
                     buf.extend_from_slice(&a.queue.to_le_bytes());
                     buf.extend_from_slice(&a.offset.to_le_bytes());
                     buf.extend_from_slice(&a.id.0);
+                }
+            }
+            Response::Routed { duplicate, acks } => {
+                ok(buf);
+                buf.push(u8::from(*duplicate) | ROUTED_FLAG);
+                buf.extend_from_slice(&(acks.len() as u32).to_le_bytes());
+                for a in acks {
+                    buf.extend_from_slice(&a.id.0);
+                    buf.push(a.outcome as u8);
+                    buf.extend_from_slice(&(a.destinations.len() as u16).to_le_bytes());
+                    for d in &a.destinations {
+                        put_str16(buf, &d.topic);
+                        buf.extend_from_slice(&d.queue.to_le_bytes());
+                        buf.extend_from_slice(&d.offset.to_le_bytes());
+                    }
                 }
             }
             Response::Fetched {
@@ -371,7 +423,37 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
             server: r.str16("server name")?,
         },
         Kind::Produce => {
-            let duplicate = r.u8("duplicate flag")? != 0;
+            let flags = r.u8("flags")?;
+            let duplicate = flags & 1 != 0;
+            if flags & ROUTED_FLAG != 0 {
+                let acks = list(r, 19, "ack count", |r| {
+                    let id = MessageId(r.array16("message id")?);
+                    let outcome = match r.u8("outcome")? {
+                        0 => RouteOutcome::Stored,
+                        1 => RouteOutcome::Duplicate,
+                        2 => RouteOutcome::Dropped,
+                        other => {
+                            return Err(ReadError::Invalid {
+                                field: "outcome",
+                                reason: format!("{other} is not 0, 1 or 2"),
+                            });
+                        }
+                    };
+                    let destinations = list16(r, 14, "destination count", |r| {
+                        Ok(RoutedTo {
+                            topic: r.str16("destination topic")?,
+                            queue: r.u32("destination queue")?,
+                            offset: r.u64("destination offset")?,
+                        })
+                    })?;
+                    Ok(RoutedAck {
+                        id,
+                        outcome,
+                        destinations,
+                    })
+                })?;
+                return Ok(Response::Routed { duplicate, acks });
+            }
             let acks = list(r, 28, "ack count", |r| {
                 Ok(Ack {
                     queue: r.u32("queue")?,
@@ -475,6 +557,23 @@ pub(super) fn list<'a, T>(
         out.push(item(r)?);
     }
     Ok(out)
+}
+
+/// [`list`] with a `u16` count.
+fn list16<'a, T>(
+    r: &mut Reader<'a>,
+    min: usize,
+    field: &'static str,
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
+) -> Result<Vec<T>, ReadError> {
+    let n = r.u16(field)? as usize;
+    if n > r.remaining() / min {
+        return Err(ReadError::Invalid {
+            field,
+            reason: format!("{n} items cannot fit in {} bytes", r.remaining()),
+        });
+    }
+    (0..n).map(|_| item(r)).collect()
 }
 
 fn encode_topic(buf: &mut Vec<u8>, t: &TopicInfo) {

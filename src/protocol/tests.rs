@@ -297,6 +297,35 @@ fn responses() -> Vec<(Kind, Response)> {
         ),
         (
             Kind::Produce,
+            Response::Routed {
+                duplicate: false,
+                acks: vec![
+                    RoutedAck {
+                        id: MessageId([3; 16]),
+                        outcome: RouteOutcome::Stored,
+                        destinations: vec![
+                            RoutedTo {
+                                topic: "eu".into(),
+                                queue: 1,
+                                offset: 40,
+                            },
+                            RoutedTo {
+                                topic: "audit".into(),
+                                queue: 0,
+                                offset: 7,
+                            },
+                        ],
+                    },
+                    RoutedAck {
+                        id: MessageId([4; 16]),
+                        outcome: RouteOutcome::Dropped,
+                        destinations: vec![],
+                    },
+                ],
+            },
+        ),
+        (
+            Kind::Produce,
             Response::Produced {
                 duplicate: true,
                 acks: vec![
@@ -664,6 +693,27 @@ fn golden_bytes_of_transactions() {
         Request::decode(Kind::TxnEnd as u16, &[1, 0, b't', 3]),
         Err(ProtocolError::Body { .. })
     ));
+}
+
+#[test]
+fn golden_bytes_of_a_routed_acknowledgement() {
+    let body = body_of_response(&Response::Routed {
+        duplicate: true,
+        acks: vec![RoutedAck {
+            id: MessageId([9; 16]),
+            outcome: RouteOutcome::Duplicate,
+            destinations: vec![RoutedTo {
+                topic: "t".into(),
+                queue: 2,
+                offset: 5,
+            }],
+        }],
+    });
+    let mut want = vec![0, 0, 3, 1, 0, 0, 0];
+    want.extend_from_slice(&[9; 16]);
+    want.extend_from_slice(&[1, 1, 0, 1, 0, b't', 2, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(body, want);
+    assert_eq!(Status::from_u16(31), Some(Status::PipelineFailed));
 }
 
 #[test]

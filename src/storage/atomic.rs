@@ -10,8 +10,10 @@
 //!   topics too.
 //!
 //! A transaction's commit (its messages' copies plus the commit record) and a routed fan-out
-//! are such appends. Producer stamps are not written: callers that must recognize a resend do
-//! it themselves (a transaction's outcome is recorded once).
+//! are such appends. An idempotent producer's stamp goes on the last part only
+//! ([`AtomicOptions::producer`]): a resend is recognized by that part's queue, and nothing is
+//! written for it. [`AtomicOptions::fill_last`] lets the last record name the offsets the
+//! others were given (a routed batch's summary record does).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -31,6 +33,21 @@ pub struct AtomicPart<'a, M> {
     pub marks: &'a [TimerMark],
 }
 
+/// Fills the last record's bytes (it is sealed after) once every part has its offsets.
+pub type FillLast<'a> = &'a dyn Fn(&[Appended], &mut [u8]);
+
+/// How an atomic append is made.
+#[derive(Default)]
+pub struct AtomicOptions<'a> {
+    /// Durability other than the strictest of the parts' topics.
+    pub durability: Option<Durability>,
+    /// An idempotent producer's batch `(id, sequence)`, stamped on the last part's records.
+    pub producer: Option<(u64, u64)>,
+    /// Called with every part's offsets and the last record's bytes before it is sealed: the
+    /// record may carry them. It must not change the record's length.
+    pub fill_last: Option<FillLast<'a>>,
+}
+
 /// An atomic append written to the log; acknowledge after [`PendingAtomic::wait`].
 #[must_use = "an append is acknowledged only after `wait`"]
 pub struct PendingAtomic {
@@ -39,7 +56,14 @@ pub struct PendingAtomic {
 }
 
 impl PendingAtomic {
-    /// Blocks until the append's durability is met; returns each part's offsets, in order.
+    /// For a resend of a producer's batch stored before: where its last part is (nothing was
+    /// written; the other parts' offsets are whatever that part's record says).
+    pub fn resent(&self) -> Option<Appended> {
+        self.pending.is_duplicate().then(|| self.pending.appended())
+    }
+
+    /// Blocks until the append's durability is met; returns each part's offsets, in order
+    /// (empty for a resend).
     pub fn wait(self) -> Result<Vec<Appended>> {
         self.pending.wait()?;
         Ok(self.parts)
@@ -55,6 +79,22 @@ impl StoreCore {
         parts: &[AtomicPart<'_, M>],
         durability: Option<Durability>,
     ) -> Result<PendingAtomic> {
+        self.append_atomic_with(
+            parts,
+            &AtomicOptions {
+                durability,
+                ..AtomicOptions::default()
+            },
+        )
+    }
+
+    /// [`StoreCore::append_atomic`] with a producer stamp and a fill hook ([`AtomicOptions`]).
+    pub fn append_atomic_with<M: RecordSource>(
+        &self,
+        parts: &[AtomicPart<'_, M>],
+        opts: &AtomicOptions<'_>,
+    ) -> Result<PendingAtomic> {
+        let durability = opts.durability;
         if parts.iter().all(|p| p.records.is_empty()) {
             return Err(StorageError::EmptyBatch);
         }
@@ -64,7 +104,12 @@ impl StoreCore {
         let mut buf = Vec::new();
         let mut encoded = Vec::with_capacity(parts.len());
         let mut sync = durability == Some(Durability::Sync);
-        for part in parts {
+        for (n, part) in parts.iter().enumerate() {
+            let stamp = if n + 1 == parts.len() {
+                opts.producer
+            } else {
+                None
+            };
             if !part.marks.is_empty() && part.marks.len() != part.records.len() {
                 return Err(StorageError::BadMessage {
                     index: 0,
@@ -80,7 +125,7 @@ impl StoreCore {
             if durability.is_none() && topic.meta.durability == Durability::Sync {
                 sync = true;
             }
-            let (bytes, ranges) = self.encode_batch(&topic, part.queue, part.records, None)?;
+            let (bytes, ranges) = self.encode_batch(&topic, part.queue, part.records, stamp)?;
             let base = buf.len();
             buf.extend_from_slice(&bytes);
             let ranges: Vec<_> = ranges
@@ -115,6 +160,22 @@ impl StoreCore {
         let mut appended = Vec::with_capacity(parts.len());
         let end = {
             let mut w = self.log.lock_writer();
+            if let (Some(producer), Some(last_part), Some((last_topic, _))) =
+                (opts.producer, parts.last(), encoded.last())
+                && let Some(original) = self.recognize(
+                    last_topic,
+                    last_part.queue,
+                    last_part.records.len(),
+                    Some(producer),
+                )?
+            {
+                let end = self.log.end_locked(&w);
+                drop(w);
+                return Ok(PendingAtomic {
+                    pending: PendingAppend::resent(self.log.clone(), sync.then_some(end), original),
+                    parts: Vec::new(),
+                });
+            }
             let stored_at = self.log.next_stored_at(&mut w, now);
             // Offsets first (a queue named twice continues where its earlier part ended).
             let mut next: HashMap<(u32, u32), u64> = HashMap::new();
@@ -124,7 +185,9 @@ impl StoreCore {
                     .entry((topic.meta.id, part.queue))
                     .or_insert_with(|| cq.next_offset());
                 for (i, r) in ranges.iter().enumerate() {
-                    record::seal(&mut buf[r.clone()], first + i as u64, stored_at);
+                    if *r != last {
+                        record::seal(&mut buf[r.clone()], first + i as u64, stored_at);
+                    }
                 }
                 next.insert((topic.meta.id, part.queue), first + ranges.len() as u64);
                 appended.push(Appended {
@@ -134,6 +197,13 @@ impl StoreCore {
                     stored_at,
                 });
             }
+            // The last record last: it may name the others' offsets.
+            let last_appended = appended.last().expect("a part has records");
+            let last_offset = last_appended.first_offset + u64::from(last_appended.count) - 1;
+            if let Some(fill) = opts.fill_last {
+                fill(&appended, &mut buf[last.clone()]);
+            }
+            record::seal(&mut buf[last.clone()], last_offset, stored_at);
             let start = self.log.append(&mut w, &buf)?;
             let _visible = self.visible.write().expect("visibility lock");
             for (part, (topic, ranges)) in parts.iter().zip(&encoded) {
@@ -148,6 +218,24 @@ impl StoreCore {
                         self.timers.apply(mark, position, size, stored_at);
                     }
                 }
+            }
+            if let (Some((id, sequence)), Some(part), Some((topic, _)), Some(a)) =
+                (opts.producer, parts.last(), encoded.last(), appended.last())
+            {
+                self.producers
+                    .lock()
+                    .expect("producer table lock")
+                    .note_batch(
+                        super::producers::BatchKey {
+                            producer: id,
+                            topic: topic.meta.id,
+                            queue: part.queue,
+                            sequence,
+                        },
+                        a.first_offset,
+                        a.count,
+                        stored_at,
+                    );
             }
             start + buf.len() as u64
         };

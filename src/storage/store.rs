@@ -98,6 +98,17 @@ pub struct PendingAppend {
 }
 
 impl PendingAppend {
+    /// An idempotent resend of `appended`, stored before: answered once the log up to
+    /// `sync_to` is on disk.
+    pub(super) fn resent(log: Arc<CommitLog>, sync_to: Option<u64>, appended: Appended) -> Self {
+        PendingAppend {
+            log,
+            sync_to,
+            appended,
+            duplicate: true,
+        }
+    }
+
     /// A fresh (not duplicate) append that must reach `sync_to` on disk before its answer.
     pub(super) fn written(log: Arc<CommitLog>, sync_to: Option<u64>, appended: Appended) -> Self {
         PendingAppend {
@@ -122,6 +133,11 @@ impl PendingAppend {
     }
 
     /// True for a retried batch that was stored before (its original offsets are reported).
+    /// Where the batch is (for a duplicate: where it was stored before).
+    pub fn appended(&self) -> Appended {
+        self.appended
+    }
+
     pub fn is_duplicate(&self) -> bool {
         self.duplicate
     }
@@ -739,7 +755,7 @@ impl StoreCore {
     }
 
     /// For an idempotent producer's batch: its original offsets if this queue holds it already.
-    fn recognize(
+    pub(super) fn recognize(
         &self,
         topic: &Topic,
         queue: u32,

@@ -30,6 +30,7 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::TxnRolledBack(_) => (Status::TxnRolledBack, 0),
         BrokerError::UnknownTransaction(_) => (Status::UnknownTransaction, 0),
         BrokerError::TxnClosed(_) => (Status::TxnClosed, 0),
+        BrokerError::PipelineFailed(_) => (Status::PipelineFailed, 0),
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {
