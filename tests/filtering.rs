@@ -278,10 +278,12 @@ async fn run_with_on_error(on_error: OnError) -> (BTreeSet<u64>, Option<Status>,
     config.plugins = vec![misbehave_copy(dir.path(), "fragile")];
     config.pipelines = vec![PipelineConfig {
         topics: vec!["fr*".into()],
+        ingress: None,
         filter: FilterStage {
             on_error,
             allow: None,
         },
+        retry: None,
     }];
     let running = start(&config).await;
     let client = connect(&running, dir.path()).await;
