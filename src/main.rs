@@ -102,7 +102,18 @@ fn main() -> ExitCode {
                 lockgate::plugin::Plugins::existing_cache_dir(&config.server.data_dir).as_deref(),
                 &config.plugins,
             ) {
-                Ok(_) => {
+                Ok(plugins) => {
+                    let problems = lockgate::pipeline::validate::validate(
+                        &config.pipelines,
+                        &config.plugins,
+                        &|name| Some(plugins.roles_of(name).map_err(|e| e.to_string())),
+                    );
+                    if !problems.is_empty() {
+                        for p in problems {
+                            println!("{p}");
+                        }
+                        return ExitCode::from(2);
+                    }
                     println!("ok");
                     match config.metrics.listen {
                         Some(addr) => println!("metrics: http://{addr}/metrics"),

@@ -79,6 +79,11 @@ pub const PLUGIN_OUTCOMES_TOTAL: &str = "lockgate_plugin_outcomes_total";
 /// Duration of one plugin call (recorded).
 pub const PLUGIN_CALL_DURATION_SECONDS: &str = "lockgate_plugin_call_duration_seconds";
 
+// ---- pipelines -----------------------------------------------------------------------------
+/// Messages through ingress pipelines by source topic and outcome: stored, duplicate, dropped,
+/// rejected, unrouted (recorded).
+pub const PIPELINE_MESSAGES_TOTAL: &str = "lockgate_pipeline_messages_total";
+
 // ---- storage -------------------------------------------------------------------------------
 /// Records appended to the commit log since start (scraped).
 pub const STORAGE_APPENDED_RECORDS_TOTAL: &str = "lockgate_storage_appended_records_total";
@@ -228,6 +233,11 @@ pub const DESCRIPTIONS: &[(&str, Type, &str)] = &[
         PLUGIN_CALL_DURATION_SECONDS,
         Type::Histogram,
         "Duration of one plugin call.",
+    ),
+    (
+        PIPELINE_MESSAGES_TOTAL,
+        Type::Counter,
+        "Messages through ingress pipelines, by source topic and outcome (stored, duplicate, dropped, rejected, unrouted).",
     ),
     (
         STORAGE_APPENDED_RECORDS_TOTAL,

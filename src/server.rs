@@ -36,6 +36,8 @@ pub enum ServerError {
     Plugin(#[from] crate::plugin::PluginError),
     #[error("broker: {0}")]
     Broker(#[from] crate::broker::BrokerError),
+    #[error("{0}")]
+    Pipelines(String),
     #[error("metrics.listen {addr}: {source}; set [metrics] listen to another address, or \"off\"")]
     Metrics {
         addr: std::net::SocketAddr,
@@ -102,6 +104,13 @@ impl Running {
         })
         .await??;
         let plugins = Arc::new(plugins);
+        let problems =
+            crate::pipeline::validate::validate(&config.pipelines, &config.plugins, &|name| {
+                plugins.known_roles(name)
+            });
+        if !problems.is_empty() {
+            return Err(ServerError::Pipelines(problems.join("; ")));
+        }
         // Plugins not compiled before (no cached artifact) compile while the broker serves.
         plugins.compile_deferred();
         let broker = Arc::new(Broker::new(store.clone(), config, plugins, clock)?);

@@ -40,10 +40,7 @@ fn the_topic_exchange_routes_by_binding_with_fan_out_and_a_default() {
             "x",
             "topic-exchange",
             &[
-                (
-                    "bindings",
-                    "orders.*.eu -> eu\norders.# -> all, audit   # every order\n",
-                ),
+                ("bindings", "orders.*.eu -> eu\norders.# -> all, audit\n"),
                 ("headers", "all tier=vip, region -> vip"),
                 ("default", "unrouted"),
             ],

@@ -66,6 +66,7 @@ pub struct Broker {
     delays: Arc<delay::Delays>,
     txns: Arc<txn::Transactions>,
     filters: filters::Filters,
+    pipelines: crate::pipeline::Pipelines,
     timers: Arc<timer::TimerDriver>,
 }
 
@@ -113,9 +114,16 @@ impl Broker {
             durability: limits.default_durability,
         })?);
         timers.register(txns.clone());
+        let pipelines = crate::pipeline::Pipelines::open(
+            plugins.clone(),
+            store.clone(),
+            &config.server.data_dir,
+            config.pipelines.clone(),
+        )?;
         Ok(Broker {
             delays,
             txns,
+            pipelines,
             filters: filters::Filters::new(plugins, config.pipelines.clone()),
             produce: produce::Router::default(),
             groups,
@@ -157,7 +165,14 @@ impl Broker {
     /// Other settings need a restart. Returns the plugins that failed to load (they keep their
     /// old version).
     pub fn reload_config(&self, config: &Config) -> Vec<crate::plugin::PluginError> {
-        self.filters.reload(config)
+        let failures = self.filters.reload(config);
+        self.pipelines.reload(config.pipelines.clone());
+        failures
+    }
+
+    /// The ingress pipelines.
+    pub fn pipelines(&self) -> &crate::pipeline::Pipelines {
+        &self.pipelines
     }
 
     /// Starts handling a request. Requests on one stream are dispatched in order, and a produce

@@ -81,6 +81,16 @@ pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<
     let received = Instant::now();
     let this = broker.clone();
     let written = blocking(move || write(&this, &body)).await;
+    let written = match written {
+        Ok(Written::Plain(p)) => Ok(p),
+        Ok(Written::Routed(class, routed)) => {
+            let store = broker.store.clone();
+            return tokio::task::spawn_blocking(move || {
+                acknowledged(class, received, routed.finish(&store))
+            });
+        }
+        Err(e) => Err(e),
+    };
     match written {
         Ok(pending) => {
             let class = pending.durability;
@@ -171,15 +181,54 @@ pub(super) fn route_batch(
         .collect()
 }
 
+/// A produce batch written: plainly, or through its topic's ingress pipeline.
+enum Written {
+    Plain(PendingProduce),
+    Routed(Durability, crate::pipeline::ingress::PendingRouted),
+}
+
 /// Decodes a produce body, routes its messages to queues and writes each queue's part, in
-/// order (blocking). The result is acknowledged by [`PendingProduce::finish`].
-fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
+/// order (blocking); a topic with an ingress pipeline hands the batch to it. The result is
+/// acknowledged by [`PendingProduce::finish`] (or the pipeline's).
+fn write(broker: &Broker, body: &[u8]) -> Result<Written> {
     let view = ProduceView::decode(body)?;
     let meta = check_batch(broker, &view)?;
     let now = broker.clock.now_ms();
     let count = view.messages.len();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let placed = route_batch(broker, &view, &meta, producer, now)?;
+    if let Some(ingress) = broker.pipelines.ingress(view.topic)? {
+        let given_ids: Vec<MessageId> = view.messages.iter().map(|m| m.message.id).collect();
+        let routes: Vec<RouteView<'_>> = view.messages.iter().map(|m| m.route.clone()).collect();
+        let queues: Vec<u32> = placed.iter().map(|(q, _)| *q).collect();
+        let messages: Vec<RawMessage<'_>> = view
+            .messages
+            .into_iter()
+            .zip(&placed)
+            .map(|(mv, (_, id))| RawMessage {
+                id: *id,
+                ..mv.message
+            })
+            .collect();
+        let routed = ingress.write(
+            broker.pipelines.plugins(),
+            &broker.store,
+            broker.pipelines.hasher(),
+            meta.durability,
+            now,
+            &crate::pipeline::ingress::Batch {
+                messages: &messages,
+                routes: &routes,
+                queues: &queues,
+                given_ids: &given_ids,
+                producer,
+            },
+        )?;
+        for t in &routed.touched {
+            broker.appends.notify(t);
+        }
+        return Ok(Written::Routed(meta.durability, routed));
+    }
     let mut by_queue: BTreeMap<u32, (Vec<usize>, Vec<RawMessage<'_>>)> = BTreeMap::new();
     for (i, (mv, (queue, id))) in view.messages.into_iter().zip(placed).enumerate() {
         let mut message = mv.message;
@@ -201,13 +250,13 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingProduce> {
         });
     }
     broker.appends.notify(view.topic);
-    Ok(PendingProduce {
+    Ok(Written::Plain(PendingProduce {
         store: broker.store.clone(),
         durability: meta.durability,
         topic: view.topic.to_string(),
         count,
         parts,
-    })
+    }))
 }
 
 /// One queue's share of a batch: which of the batch's messages, with the ids they were

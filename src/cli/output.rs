@@ -34,6 +34,26 @@ pub fn print_ack(topic: &str, ack: &Ack) {
     );
 }
 
+/// A message produced to a topic with an ingress pipeline: `{"id","topic","outcome"
+/// ("stored", "duplicate", "dropped"),"destinations":[{"topic","queue","offset"}]}`; a
+/// duplicate's destinations are its original's.
+pub fn print_routed(topic: &str, ack: &crate::protocol::RoutedAck) {
+    let outcome = match ack.outcome {
+        crate::protocol::RouteOutcome::Stored => "stored",
+        crate::protocol::RouteOutcome::Duplicate => "duplicate",
+        crate::protocol::RouteOutcome::Dropped => "dropped",
+    };
+    let destinations: Vec<_> = ack
+        .destinations
+        .iter()
+        .map(|d| json!({"topic": d.topic, "queue": d.queue, "offset": d.offset}))
+        .collect();
+    emit(
+        json!({"id": ack.id.to_string(), "topic": topic, "outcome": outcome,
+        "destinations": destinations}),
+    );
+}
+
 /// `{"topic","queue","offset","id","tag","keys","properties","body"|"body_b64","born_at","stored_at"}`
 /// (plus `"attempt"` for group deliveries, `"deliver_at"` for delay messages). Times are ms
 /// since the Unix epoch.

@@ -8,16 +8,16 @@ use std::collections::BTreeMap;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use super::output::{print_ack, print_scheduled};
+use super::output::{print_ack, print_routed, print_scheduled};
 use super::{CliError, ConnectArgs};
-use crate::client::{ProducerOptions, ScheduleHandle, SendHandle};
+use crate::client::{Acknowledged, AnyHandle, ProducerOptions, ScheduleHandle};
 use crate::clock::system_now_ms as now_ms;
 use crate::config::Config;
 use crate::protocol::{Delivery, ProduceMessage, Route};
 
 /// An acknowledgement to print, of a message or of a delay message.
 enum Handle {
-    Stored(SendHandle),
+    Stored(AnyHandle),
     Scheduled(ScheduleHandle),
 }
 use crate::storage::{Message, MessageId};
@@ -203,7 +203,10 @@ pub async fn run(
     let printer = tokio::spawn(async move {
         while let Some(handle) = rx.recv().await {
             let printed = match handle {
-                Handle::Stored(h) => h.await.map(|ack| print_ack(&topic, &ack)),
+                Handle::Stored(h) => h.await.map(|ack| match ack {
+                    Acknowledged::Stored(ack) => print_ack(&topic, &ack),
+                    Acknowledged::Routed(ack) => print_routed(&topic, &ack),
+                }),
                 Handle::Scheduled(h) => h.await.map(|ack| print_scheduled(&topic, &ack)),
             };
             printed.map_err(|e| CliError(e.to_string()))?;
@@ -216,7 +219,7 @@ pub async fn run(
         async move {
             Ok::<Handle, CliError>(match delivery {
                 Some(d) => Handle::Scheduled(producer.send_delayed_async(message, d).await?),
-                None => Handle::Stored(producer.send_async(message).await?),
+                None => Handle::Stored(producer.send_any_async(message).await?),
             })
         }
     };

@@ -19,7 +19,9 @@ use quinn::crypto::rustls::QuicClientConfig;
 
 pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
-pub use producer::{Producer, ProducerOptions, ScheduleHandle, SendHandle};
+pub use producer::{
+    Acknowledged, AnyHandle, Producer, ProducerOptions, ScheduleHandle, SendHandle,
+};
 pub use transaction::{Transaction, TransactionProducer, TransactionProducerOptions};
 
 use crate::protocol::CreateTopic;
@@ -64,6 +66,11 @@ pub enum ClientError {
     Unexpected { asked: Kind },
     #[error("{0}")]
     Invalid(String),
+    /// The topic's ingress pipeline routed the message nowhere (it is not stored).
+    #[error("the message {id} was routed nowhere by the topic's ingress pipeline (not stored)")]
+    Dropped {
+        id: crate::storage::record::MessageId,
+    },
 }
 
 impl ClientError {

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Client, ClientError, read_response_of};
+use crate::protocol::RoutedAck;
 use crate::protocol::{
     Ack, DelayRequest, DelayedProduce, Delivery, Kind, ProduceMessage, ProduceRequest, Request,
     Response, ScheduledAck, Status, frame,
@@ -72,6 +73,16 @@ impl ProducerOptions {
 enum Answer {
     Stored(Ack),
     Scheduled(ScheduledAck),
+    Routed(RoutedAck),
+}
+
+/// A message's acknowledgement, whether its topic routes messages or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledged {
+    /// Stored in the topic produced to.
+    Stored(Ack),
+    /// Through the topic's ingress pipeline: where it went.
+    Routed(RoutedAck),
 }
 
 type Done = oneshot::Sender<Result<Answer, ClientError>>;
@@ -113,11 +124,37 @@ fn answered(
     })
 }
 
+/// Resolves to the acknowledgement of one message, routed or not ([`Producer::send_any`]).
+pub struct AnyHandle(oneshot::Receiver<Result<Answer, ClientError>>);
+
 impl Future for SendHandle {
     type Output = Result<Ack, ClientError>;
+    /// On a topic with an ingress pipeline: the first place the message was stored (its
+    /// original's, for a duplicate); [`Producer::send_any`] tells every place.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|r| match answered(r)? {
             Answer::Stored(ack) => Ok(ack),
+            Answer::Routed(r) => match r.destinations.first() {
+                Some(d) => Ok(Ack {
+                    queue: d.queue,
+                    offset: d.offset,
+                    id: r.id,
+                }),
+                None => Err(ClientError::Dropped { id: r.id }),
+            },
+            Answer::Scheduled(_) => Err(ClientError::Unexpected {
+                asked: Kind::Produce,
+            }),
+        })
+    }
+}
+
+impl Future for AnyHandle {
+    type Output = Result<Acknowledged, ClientError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|r| match answered(r)? {
+            Answer::Stored(ack) => Ok(Acknowledged::Stored(ack)),
+            Answer::Routed(r) => Ok(Acknowledged::Routed(r)),
             Answer::Scheduled(_) => Err(ClientError::Unexpected {
                 asked: Kind::Produce,
             }),
@@ -130,7 +167,7 @@ impl Future for ScheduleHandle {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|r| match answered(r)? {
             Answer::Scheduled(ack) => Ok(ack),
-            Answer::Stored(_) => Err(ClientError::Unexpected {
+            Answer::Stored(_) | Answer::Routed(_) => Err(ClientError::Unexpected {
                 asked: Kind::ProduceDelayed,
             }),
         })
@@ -162,6 +199,17 @@ impl Producer {
     /// Sends a message and waits for its acknowledgement.
     pub async fn send(&self, message: ProduceMessage) -> Result<Ack, ClientError> {
         self.send_async(message).await?.await
+    }
+
+    /// Sends a message and waits for its acknowledgement, which on a topic with an ingress
+    /// pipeline lists every place it went (or says it was a duplicate, or dropped).
+    pub async fn send_any(&self, message: ProduceMessage) -> Result<Acknowledged, ClientError> {
+        self.send_any_async(message).await?.await
+    }
+
+    /// [`Producer::send_any`], queued: the handle resolves to the acknowledgement.
+    pub async fn send_any_async(&self, message: ProduceMessage) -> Result<AnyHandle, ClientError> {
+        self.queue(message, None).await.map(AnyHandle)
     }
 
     /// Queues a message; the handle resolves to its acknowledgement. Waits only when the queue
@@ -424,6 +472,15 @@ impl Driver {
                 for (done, ack) in batch.dones.into_iter().zip(acks) {
                     if let Some(d) = done {
                         let _ = d.send(Ok(Answer::Stored(ack)));
+                    }
+                }
+            }
+            Response::Routed { acks, .. }
+                if acks.len() == batch.dones.len() && batch.kind == Kind::Produce =>
+            {
+                for (done, ack) in batch.dones.into_iter().zip(acks) {
+                    if let Some(d) = done {
+                        let _ = d.send(Ok(Answer::Routed(ack)));
                     }
                 }
             }

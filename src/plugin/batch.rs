@@ -86,6 +86,31 @@ impl BatchBuilder {
         self.bytes.extend_from_slice(view.content);
     }
 
+    /// Adds a message about to be stored (an ingress stage's batch), with the id its producer
+    /// gave it (zero: none).
+    pub fn push_source(
+        &mut self,
+        m: &impl record::RecordSource,
+        id: record::MessageId,
+        queue: u32,
+        offset: u64,
+        stored_at: i64,
+        attempt: u32,
+    ) {
+        self.head(
+            m.content_len(),
+            Fixed {
+                queue,
+                offset,
+                stored_at,
+                born_at: m.born_at(),
+                id: &id.0,
+                attempt,
+            },
+        );
+        m.encode_content(&mut self.bytes);
+    }
+
     /// Adds a message that is not stored (`lockgate filter test`, tests).
     pub fn push_message(
         &mut self,

@@ -455,6 +455,21 @@ impl Plugins {
         stages::RetryPolicy::new(self.stage_slot(plugin)?)
     }
 
+    /// The roles `plugin` plays if known without compiling: loaded, or a built-in. `None` for
+    /// one compiling in the background (for validating pipelines at start).
+    pub fn known_roles(&self, plugin: &str) -> Option<Result<Vec<Role>, String>> {
+        let slot = match self.slots.read().expect("plugins").get(plugin).cloned() {
+            Some(s) => s,
+            None => return Some(Err(PluginError::Unknown(plugin.to_string()).to_string())),
+        };
+        if let Some(p) = slot.current.read().expect("plugin slot").as_ref() {
+            return Some(Ok(p.roles()));
+        }
+        let spec = slot.spec();
+        let b = spec.source.strip_prefix("builtin:").and_then(builtin)?;
+        Some(Ok(vec![b.role]))
+    }
+
     /// The roles `plugin` plays, compiling it if needed (for validating pipelines).
     pub fn roles_of(&self, plugin: &str) -> Result<Vec<Role>, PluginError> {
         Ok(self.slot(plugin)?.current().roles())

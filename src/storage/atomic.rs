@@ -62,6 +62,12 @@ impl PendingAtomic {
         self.pending.is_duplicate().then(|| self.pending.appended())
     }
 
+    /// The offset of the last record written (none for a resend).
+    pub fn last_offset(&self) -> Option<u64> {
+        let last = self.parts.last()?;
+        Some(last.first_offset + u64::from(last.count) - 1)
+    }
+
     /// Blocks until the append's durability is met; returns each part's offsets, in order
     /// (empty for a resend).
     pub fn wait(self) -> Result<Vec<Appended>> {

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 
-pub use atomic::{AtomicPart, PendingAtomic};
+pub use atomic::{AtomicOptions, AtomicPart, PendingAtomic};
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;

@@ -28,12 +28,13 @@ impl<'a> Settings<'a> {
     }
 }
 
-/// The non-empty lines of `text`, trimmed, with `#` comments removed, numbered from 1.
+/// The non-empty lines of `text`, trimmed, numbered from 1. There are no comments: `#` is a
+/// topic-exchange pattern word (comment the TOML around the string instead).
 pub fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.lines()
         .enumerate()
-        .map(|(i, l)| (i + 1, l.split_once(" #").map_or(l, |(a, _)| a).trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
 }
 
 /// `LEFT -> topic, topic`: the left part and the topics (at least one).

@@ -28,7 +28,11 @@ use super::{BrokerError, Result};
 /// until their commit, and a retry topic belongs to its group's members (who take from it
 /// through their own topic).
 pub(super) fn guard_internal(topic: &str) -> Result<()> {
-    if topic == DELAY_TOPIC || topic == TXN_TOPIC || is_retry_topic(topic) {
+    if topic == DELAY_TOPIC
+        || topic == TXN_TOPIC
+        || is_retry_topic(topic)
+        || crate::pipeline::is_summary_topic(topic)
+    {
         return Err(BrokerError::ReservedName(topic.to_string()));
     }
     Ok(())

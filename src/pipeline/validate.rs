@@ -1,0 +1,101 @@
+//! The checks a configuration's pipelines need their plugins for, each naming the pipeline, the
+//! stage and the problem: a plugin without the world its stage needs, two routers or two dedup
+//! stages, and routing loops: a built-in router (whose destinations its config names) sending
+//! to a topic the same pipeline covers. A user router's destinations are known only when it
+//! runs; a loop there fails the batch (`on_error`).
+
+use lockgate_filters::route::content::ContentRouter;
+use lockgate_filters::route::exchange::TopicExchange;
+
+use crate::config::plugins::PipelineConfig;
+use crate::plugin::{PluginSpec, Role};
+
+/// The roles of a plugin by name: `None` when not known yet (compiling in the background; it
+/// is checked when first used), else its roles or why it cannot load.
+pub type RolesOf<'a> = &'a dyn Fn(&str) -> Option<Result<Vec<Role>, String>>;
+
+/// Every problem, one line each (`pipeline[0].ingress.stages[1]: …`).
+pub fn validate(
+    pipelines: &[PipelineConfig],
+    specs: &[PluginSpec],
+    roles: RolesOf<'_>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let spec_of = |name: &str| {
+        specs
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .unwrap_or_else(|| PluginSpec::builtin(name))
+    };
+    for (i, p) in pipelines.iter().enumerate() {
+        if let Some(ingress) = &p.ingress {
+            let mut seen: Vec<Role> = Vec::new();
+            for (n, name) in ingress.stages.iter().enumerate() {
+                let at = format!("pipeline[{i}].ingress.stages[{n}]");
+                let role = match roles(name) {
+                    None => continue,
+                    Some(Err(e)) => {
+                        problems.push(format!("{at}: {e}"));
+                        continue;
+                    }
+                    Some(Ok(r)) => match super::stage_role(name, &r) {
+                        Ok(role) => role,
+                        Err(e) => {
+                            problems.push(format!("{at}: {e}"));
+                            continue;
+                        }
+                    },
+                };
+                if seen.contains(&role) {
+                    problems.push(format!(
+                        "{at}: a second {} stage ({name:?}); a pipeline has at most one of each",
+                        role.name()
+                    ));
+                }
+                seen.push(role);
+                if role == Role::Router {
+                    let spec = spec_of(name);
+                    if let Err(e) = builtin_loops(p, &spec) {
+                        problems.push(format!("{at}: {e}"));
+                    }
+                }
+            }
+        }
+        if let Some(retry) = &p.retry {
+            match roles(&retry.plugin) {
+                Some(Ok(r)) if !r.contains(&Role::Retry) => problems.push(format!(
+                    "pipeline[{i}].retry.plugin: plugin {:?} does not implement the retry-plugin world (it implements {})",
+                    retry.plugin,
+                    r.iter().map(|r| r.world()).collect::<Vec<_>>().join(", ")
+                )),
+                Some(Err(e)) => problems.push(format!("pipeline[{i}].retry.plugin: {e}")),
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
+/// For the built-in routers: their config, and the topics it routes to, none covered by the
+/// pipeline itself.
+fn builtin_loops(p: &PipelineConfig, spec: &PluginSpec) -> Result<(), String> {
+    let topics: Vec<String> = match spec.source.as_str() {
+        "builtin:topic-exchange" => TopicExchange::new(&spec.config)
+            .map_err(|e| format!("plugins.{}.config: {e}", spec.name))?
+            .topics()
+            .to_vec(),
+        "builtin:content-router" => ContentRouter::new(&spec.config)
+            .map_err(|e| format!("plugins.{}.config: {e}", spec.name))?
+            .topics()
+            .to_vec(),
+        _ => return Ok(()),
+    };
+    match topics.iter().find(|t| p.applies_to(t)) {
+        Some(t) => Err(format!(
+            "router {:?} routes to {t:?}, a topic this pipeline covers (a routing loop)",
+            spec.name
+        )),
+        None => Ok(()),
+    }
+}
