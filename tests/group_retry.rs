@@ -220,3 +220,71 @@ async fn short_retries_and_off_keep_retrying_in_place() {
     assert_eq!((again[&0].attempt, again[&0].delivered.queue), (2, 0));
     running.stop().await.unwrap();
 }
+
+/// With a retry plugin in the topic's pipeline, the plugin decides every failed delivery: its
+/// delays go through the timer, and its dead-letter reason reaches `%DLQ%`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_plugin_decides_the_delays_and_the_dead_letter() {
+    use lockgate::config::plugins::{FilterStage, PipelineConfig, RetryStage};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    // The group's own schedule would wait two hours; the plugin says 5 s, then gives up.
+    config.groups.retry_delays = vec![HOUR * 2];
+    config.plugins = vec![lockgate::plugin::PluginSpec {
+        name: "retry-fixed".into(),
+        config: vec![
+            ("schedule".into(), "fixed".into()),
+            ("delays".into(), "5s".into()),
+            ("max_attempts".into(), "2".into()),
+        ],
+        ..lockgate::plugin::PluginSpec::builtin("retry-schedule")
+    }];
+    config.pipelines = vec![PipelineConfig {
+        topics: vec!["orders".into()],
+        ingress: None,
+        filter: FilterStage::default(),
+        retry: Some(RetryStage {
+            plugin: "retry-fixed".into(),
+        }),
+    }];
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let (running, client) = with_orders(&config, &clock, dir.path(), 2).await;
+    let member = client.join_group(join()).await.unwrap();
+    let first = receive_n(&client, member, 2).await;
+    client
+        .nack(
+            member,
+            "db down",
+            vec![range(&first[&0]), range(&first[&1])],
+        )
+        .await
+        .unwrap();
+    // Both left the window for the timer (the plugin decided, not the in-place schedule).
+    until_progress(&client, "orders", (2, 0)).await;
+    clock.advance(Duration::from_secs(5));
+    let second = receive_n(&client, member, 2).await;
+    assert!(second.values().all(|m| m.attempt == 2));
+    client
+        .nack(
+            member,
+            "still down",
+            vec![range(&second[&0]), range(&second[&1])],
+        )
+        .await
+        .unwrap();
+    let dlq = lockgate::broker::dead_letter_topic("billing");
+    until_stored(&client, &dlq, 2).await;
+    let (_, dead) = client.fetch(fetch_start(&dlq)).await.unwrap();
+    for d in &dead {
+        let reason = &d.message.properties[lockgate::broker::PROP_REASON];
+        assert!(reason.contains("max_attempts = 2"), "{reason}");
+    }
+    let listed = client.list_plugins().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|p| p.name == "retry-fixed" && p.kind == "retry"),
+        "{listed:?}"
+    );
+    running.stop().await.unwrap();
+}

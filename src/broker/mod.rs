@@ -85,6 +85,8 @@ impl Broker {
             default_durability: config.storage.durability,
         };
         let appends = Arc::new(appends::Appends::default());
+        // One copy of the pipelines, which a reload replaces: ingress and group retries read it.
+        let pipeline_configs = Arc::new(std::sync::RwLock::new(config.pipelines.clone()));
         let mut timers = timer::TimerDriver::new(clock.clone());
         let delays = Arc::new(delay::Delays::open(delay::DelaysOptions {
             store: store.clone(),
@@ -103,6 +105,8 @@ impl Broker {
             appends: appends.clone(),
             delays: delays.clone(),
             rearm: timers.rearm(),
+            pipelines: pipeline_configs.clone(),
+            plugins: plugins.clone(),
         })?);
         timers.register(groups.clone());
         let txns = Arc::new(txn::Transactions::open(txn::TransactionsOptions {
@@ -118,7 +122,7 @@ impl Broker {
             plugins.clone(),
             store.clone(),
             &config.server.data_dir,
-            config.pipelines.clone(),
+            pipeline_configs,
         )?;
         Ok(Broker {
             delays,

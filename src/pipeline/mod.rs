@@ -149,7 +149,8 @@ pub struct Pipelines {
     plugins: Arc<Plugins>,
     store: Arc<Store>,
     hasher: KeyHasher,
-    configs: RwLock<Vec<PipelineConfig>>,
+    /// Shared with the group service (retry stages).
+    configs: Arc<RwLock<Vec<PipelineConfig>>>,
     /// Built on a topic's first batch; cleared by a reload.
     ingress: RwLock<HashMap<String, Arc<Ingress>>>,
     /// Kept across reloads that keep the window's settings.
@@ -163,13 +164,13 @@ impl Pipelines {
         plugins: Arc<Plugins>,
         store: Arc<Store>,
         data_dir: &Path,
-        configs: Vec<PipelineConfig>,
+        configs: Arc<RwLock<Vec<PipelineConfig>>>,
     ) -> Result<Pipelines> {
         Ok(Pipelines {
             plugins,
             store,
             hasher: KeyHasher::new(secret(data_dir)?),
-            configs: RwLock::new(configs),
+            configs,
             ingress: RwLock::new(HashMap::new()),
             windows: Mutex::new(HashMap::new()),
         })

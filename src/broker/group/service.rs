@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::state::{DeadLetter, Forward, Group, GroupSnapshot, Member, Mode, Policy, Settings};
+use super::state::{
+    DeadLetter, Forward, Group, GroupSnapshot, Member, Mode, PluginRetry, Policy, Settings,
+};
 use super::{dead_letter, files, timer_retry};
 use crate::broker::appends::Appends;
 use crate::broker::delay::Delays;
@@ -48,6 +50,9 @@ pub struct GroupsOptions {
     /// The durable timer that group retries go through.
     pub delays: Arc<Delays>,
     pub rearm: Rearm,
+    /// The pipelines (as reloaded) and the plugins their retry stages name.
+    pub pipelines: Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
+    pub plugins: Arc<crate::plugin::Plugins>,
 }
 
 /// A failed message on its way out of a window.
@@ -75,6 +80,10 @@ pub struct Groups {
     next_persist: AtomicI64,
     /// Dead letters and retries whose write failed, with when to try again.
     write_retries: Mutex<Vec<(Arc<GroupCell>, Moving, i64)>>,
+    plugin_retry: PluginRetry,
+    plugins: Arc<crate::plugin::Plugins>,
+    /// Idle retry plugin instances, by plugin name.
+    retry_pools: Mutex<HashMap<String, Vec<crate::plugin::stages::RetryPolicy>>>,
 }
 
 pub(super) struct MemberRef {
@@ -144,7 +153,8 @@ impl Groups {
     /// Loads the persisted groups under `<data_dir>/groups/`.
     pub fn open(o: GroupsOptions) -> Result<Groups> {
         let dir = files::dir_of(&o.data_dir);
-        let policy = policy_of(&o.config);
+        let plugin_retry = PluginRetry::new(o.pipelines.clone());
+        let policy = policy_of(&o.config, &plugin_retry);
         let by_name = files::load_all(&dir)?
             .into_iter()
             .map(|snap| {
@@ -163,6 +173,9 @@ impl Groups {
             .filter(|t| timer_retry::is_retry_topic(t))
             .collect();
         Ok(Groups {
+            plugin_retry,
+            plugins: o.plugins,
+            retry_pools: Mutex::new(HashMap::new()),
             store: o.store,
             dir,
             dead_letter_durability: o.dead_letter_durability,
@@ -247,7 +260,7 @@ impl Groups {
                     GroupCell::new(Group::new(
                         &j.group,
                         settings.clone(),
-                        policy_of(&self.config),
+                        policy_of(&self.config, &self.plugin_retry),
                     ))
                 })
                 .clone()
@@ -498,7 +511,7 @@ impl Groups {
             }
         }
         if !forwards.is_empty() {
-            let policy = policy_of(&self.config);
+            let policy = policy_of(&self.config, &self.plugin_retry);
             let writer = timer_retry::Writer {
                 store: &self.store,
                 delays: &self.delays,
@@ -507,6 +520,8 @@ impl Groups {
                 max_attempts,
                 now: self.clock.now_ms(),
                 durability: self.dead_letter_durability,
+                plugin_retry: &self.plugin_retry,
+                decide: &|plugin, failures| self.retry_decide(plugin, failures),
             };
             let (done, again) = timer_retry::write(&writer, forwards);
             {
@@ -534,6 +549,33 @@ impl Groups {
             retries.extend(failed.into_iter().map(|m| (cell.clone(), m, at)));
             self.rearm.wake();
         }
+    }
+
+    /// Asks retry plugin `plugin` about failed deliveries (an idle instance of it, or a new
+    /// one; blocking).
+    fn retry_decide(
+        &self,
+        plugin: &str,
+        failures: &[crate::plugin::stages::FailedDelivery],
+    ) -> std::result::Result<Vec<crate::plugin::stages::Decision>, String> {
+        let idle = self
+            .retry_pools
+            .lock()
+            .expect("retry pools")
+            .get_mut(plugin)
+            .and_then(Vec::pop);
+        let mut policy = match idle {
+            Some(p) => p,
+            None => self.plugins.retry(plugin).map_err(|e| e.to_string())?,
+        };
+        let decided = policy.decide(failures).map_err(|e| e.to_string());
+        self.retry_pools
+            .lock()
+            .expect("retry pools")
+            .entry(plugin.to_string())
+            .or_default()
+            .push(policy);
+        decided
     }
 
     /// Brings the next persistence forward to now.
@@ -686,7 +728,7 @@ impl Groups {
                     GroupCell::new(Group::new(
                         name,
                         self.settings_for(&defaults),
-                        policy_of(&self.config),
+                        policy_of(&self.config, &self.plugin_retry),
                     ))
                 })
                 .clone()
@@ -823,8 +865,9 @@ fn nonzero_or(v: u64, default: u64) -> u64 {
     if v == 0 { default } else { v }
 }
 
-fn policy_of(c: &GroupsConfig) -> Policy {
+fn policy_of(c: &GroupsConfig, plugin_retry: &PluginRetry) -> Policy {
     Policy {
+        plugin_retry: plugin_retry.clone(),
         retry_delays_ms: c
             .retry_delays
             .iter()

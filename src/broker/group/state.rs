@@ -94,7 +94,49 @@ pub struct Policy {
     /// Clustering mode: retries waiting at least this long go through the durable timer
     /// ([`Forward`]); `None` keeps them all in place.
     pub timer_retry_ms: Option<u64>,
+    /// Topics whose pipeline names a retry plugin: with the timer on, every failed delivery
+    /// of theirs is forwarded undecided, and the service asks the plugin (a batch at a time,
+    /// outside the group's lock).
+    pub plugin_retry: PluginRetry,
 }
+
+/// Which topics' failed deliveries a retry plugin decides (the pipelines, as reloaded).
+#[derive(Clone, Default)]
+pub struct PluginRetry(
+    Option<std::sync::Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>>,
+);
+
+impl PluginRetry {
+    pub fn new(
+        pipelines: std::sync::Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
+    ) -> PluginRetry {
+        PluginRetry(Some(pipelines))
+    }
+
+    /// The retry plugin of `topic`'s pipeline.
+    pub fn plugin_of(&self, topic: &str) -> Option<String> {
+        let pipelines = self.0.as_ref()?.read().expect("pipelines");
+        crate::config::plugins::pipeline_of(&pipelines, topic)?
+            .retry
+            .as_ref()
+            .map(|r| r.plugin.clone())
+    }
+}
+
+impl std::fmt::Debug for PluginRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PluginRetry")
+    }
+}
+
+/// The pipelines are configuration, not group state: any two compare equal.
+impl PartialEq for PluginRetry {
+    fn eq(&self, _: &PluginRetry) -> bool {
+        true
+    }
+}
+
+impl Eq for PluginRetry {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -636,8 +678,12 @@ impl Group {
             retry_at,
             reason: reason.to_string(),
         };
-        if in_retry_topic {
-            // Its earlier attempts are in the message: the service decides.
+        let plugin_decides = mode != Mode::Ordered
+            && timer_from.is_some()
+            && self.policy.plugin_retry.plugin_of(&key.0).is_some();
+        if in_retry_topic || plugin_decides {
+            // Its earlier attempts are in the message, or a retry plugin decides: the service
+            // does, outside this lock.
             w.moving_out(offset);
             self.forwards.push(forward(None));
             self.dirty = true;

@@ -10,7 +10,11 @@
 //!
 //! This file names the topic and properties and writes forwards ([`write`]); when a first
 //! retry is due the group state machine decides, and for a retry that failed again [`write`]
-//! decides with the retry schedule and the attempts the message carries.
+//! decides with the retry schedule and the attempts the message carries. When the topic's
+//! pipeline names a retry plugin, every failed delivery comes here undecided and the plugin
+//! decides — a batch of failures in one call, outside the group's lock: `retry-after` goes
+//! through the timer, `dead-letter` to `%DLQ%` with the plugin's reason, `drop` is done. A
+//! plugin that fails is counted and its batch falls back to the group's schedule.
 
 use std::sync::Arc;
 
@@ -20,6 +24,7 @@ use super::state::Forward;
 use crate::broker::Result;
 use crate::broker::delay::Delays;
 use crate::broker::delay::service::ToSchedule;
+use crate::plugin::stages;
 use crate::storage::record::Message;
 use crate::storage::timers::PROP_REF;
 use crate::storage::{Durability, Store, TopicName, TopicSpec};
@@ -89,6 +94,23 @@ pub struct Writer<'a> {
     pub now: i64,
     /// Of the retry topics it creates, and of dead letters.
     pub durability: Durability,
+    /// Which topics' failures a retry plugin decides.
+    pub plugin_retry: &'a super::state::PluginRetry,
+    /// Calls a retry plugin (by name) on a batch of failures.
+    pub decide: PluginDecide<'a>,
+}
+
+/// Asks retry plugin `name` about a batch of failed deliveries.
+pub type PluginDecide<'a> = &'a dyn Fn(
+    &str,
+    &[stages::FailedDelivery],
+) -> std::result::Result<Vec<stages::Decision>, String>;
+
+/// A retry plugin's decision for one forward.
+enum Verdict {
+    RetryAt(i64),
+    DeadLetter(String),
+    Drop,
 }
 
 /// Writes forwards (blocking): each becomes a retry scheduled in the timer, a dead-letter copy
@@ -98,8 +120,9 @@ pub fn write(w: &Writer<'_>, forwards: Vec<Forward>) -> (Vec<Forward>, Vec<Forwa
     let mut done = Vec::new();
     let mut failed = Vec::new();
     let mut retries: Vec<(Forward, Message, String, i64)> = Vec::new();
-    for f in forwards {
-        match plan(w, &f) {
+    let verdicts = plugin_verdicts(w, &forwards);
+    for (f, verdict) in forwards.into_iter().zip(verdicts) {
+        match plan(w, &f, verdict) {
             Ok(Plan::Nothing) => done.push(f),
             Ok(Plan::Retry {
                 message,
@@ -110,8 +133,9 @@ pub fn write(w: &Writer<'_>, forwards: Vec<Forward>) -> (Vec<Forward>, Vec<Forwa
                 message,
                 origin,
                 attempts,
+                reason,
             }) => {
-                let reason = format!("{} (attempt {attempts})", f.reason);
+                let reason = reason.unwrap_or_else(|| format!("{} (attempt {attempts})", f.reason));
                 match dead_letter::append_copy(
                     w.store,
                     w.group,
@@ -168,22 +192,20 @@ enum Plan {
         message: Message,
         origin: Origin,
         attempts: u32,
+        /// A retry plugin's reason.
+        reason: Option<String>,
     },
 }
 
-/// Reads a forward's message and decides what it becomes.
-fn plan(w: &Writer<'_>, f: &Forward) -> Result<Plan> {
-    let Some(mut message) = dead_letter::read_one(w.store, w.group, &f.topic, f.queue, f.offset)?
-    else {
-        return Ok(Plan::Nothing);
-    };
-    let (origin, attempts) = if is_retry_topic_of(w.group, &f.topic) {
-        let origin = origin_of(&message).unwrap_or_else(|| Origin {
+/// Where a forward's message was first stored, and its deliveries so far.
+fn origin_and_attempts(w: &Writer<'_>, f: &Forward, message: &Message) -> (Origin, u32) {
+    if is_retry_topic_of(w.group, &f.topic) {
+        let origin = origin_of(message).unwrap_or_else(|| Origin {
             topic: f.topic.clone(),
             queue: f.queue,
             offset: f.offset,
         });
-        (origin, earlier_attempts(&message).saturating_add(f.attempt))
+        (origin, earlier_attempts(message).saturating_add(f.attempt))
     } else {
         let origin = Origin {
             topic: f.topic.clone(),
@@ -191,10 +213,98 @@ fn plan(w: &Writer<'_>, f: &Forward) -> Result<Plan> {
             offset: f.offset,
         };
         (origin, f.attempt)
+    }
+}
+
+/// The plugin verdicts of the undecided forwards whose topic has a retry plugin, one call per
+/// plugin for the whole batch; `None` where the schedule decides (a plugin that fails leaves
+/// its batch to the schedule).
+fn plugin_verdicts(w: &Writer<'_>, forwards: &[Forward]) -> Vec<Option<Verdict>> {
+    let mut out: Vec<Option<Verdict>> = forwards.iter().map(|_| None).collect();
+    let mut asks: std::collections::BTreeMap<String, Vec<(usize, stages::FailedDelivery)>> =
+        Default::default();
+    for (i, f) in forwards.iter().enumerate() {
+        if f.retry_at.is_some() {
+            continue;
+        }
+        let Ok(Some(message)) =
+            dead_letter::read_one(w.store, w.group, &f.topic, f.queue, f.offset)
+        else {
+            continue; // plan() sees the same and answers it
+        };
+        let (origin, attempts) = origin_and_attempts(w, f, &message);
+        let Some(plugin) = w.plugin_retry.plugin_of(&origin.topic) else {
+            continue;
+        };
+        let reason = if f.reason.contains("lease") {
+            stages::Reason::LeaseExpired
+        } else {
+            stages::Reason::Nack
+        };
+        asks.entry(plugin).or_default().push((
+            i,
+            stages::FailedDelivery {
+                topic: origin.topic.clone(),
+                group: w.group.to_string(),
+                attempt: attempts,
+                reason,
+                tag: message.tag.clone(),
+                keys: message.keys.clone(),
+                properties: message
+                    .properties
+                    .iter()
+                    .filter(|(k, _)| {
+                        !k.starts_with(crate::storage::timers::RESERVED_PROPERTY_PREFIX)
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        ));
+    }
+    for (plugin, batch) in asks {
+        let failures: Vec<stages::FailedDelivery> = batch.iter().map(|(_, f)| f.clone()).collect();
+        match (w.decide)(&plugin, &failures) {
+            Ok(decisions) => {
+                for ((i, _), d) in batch.iter().zip(decisions) {
+                    out[*i] = Some(match d {
+                        stages::Decision::RetryAfter(ms) => {
+                            Verdict::RetryAt(w.now.saturating_add(ms.min(i64::MAX as u64) as i64))
+                        }
+                        stages::Decision::DeadLetter(why) => Verdict::DeadLetter(why),
+                        stages::Decision::Drop => Verdict::Drop,
+                    });
+                }
+            }
+            Err(e) => {
+                crate::error_limited!("retry plugin", group = w.group, plugin = %plugin, error = %e,
+                    "the retry plugin failed; its batch follows the group's retry schedule");
+            }
+        }
+    }
+    out
+}
+
+/// Reads a forward's message and decides what it becomes.
+fn plan(w: &Writer<'_>, f: &Forward, verdict: Option<Verdict>) -> Result<Plan> {
+    let Some(mut message) = dead_letter::read_one(w.store, w.group, &f.topic, f.queue, f.offset)?
+    else {
+        return Ok(Plan::Nothing);
     };
-    let decision = match f.retry_at {
-        Some(due) => Decision::RetryAt(due),
-        None => retry::decide(w.delays_ms, w.max_attempts, attempts, w.now),
+    let mut plugin_reason = None;
+    let (origin, attempts) = origin_and_attempts(w, f, &message);
+    let decision = match (f.retry_at, verdict) {
+        (Some(due), _) => Decision::RetryAt(due),
+        (None, Some(Verdict::RetryAt(due))) => Decision::RetryAt(due),
+        (None, Some(Verdict::DeadLetter(why))) => {
+            plugin_reason = Some(why);
+            Decision::DeadLetter
+        }
+        (None, Some(Verdict::Drop)) => {
+            tracing::info!(group = w.group, topic = %origin.topic, queue = origin.queue, offset = origin.offset,
+                "failed message dropped by the retry plugin");
+            return Ok(Plan::Nothing);
+        }
+        (None, None) => retry::decide(w.delays_ms, w.max_attempts, attempts, w.now),
     };
     let topic = topic_of(w.group, &origin.topic);
     match (decision, topic) {
@@ -228,6 +338,7 @@ fn plan(w: &Writer<'_>, f: &Forward) -> Result<Plan> {
                 message,
                 origin,
                 attempts,
+                reason: plugin_reason,
             })
         }
     }

@@ -16,6 +16,7 @@ fn policy() -> Policy {
         retry_delays_ms: vec![100, 200],
         ordered_retry_ms: 50,
         timer_retry_ms: None,
+        plugin_retry: Default::default(),
     }
 }
 
@@ -389,6 +390,7 @@ fn timer_group(mode: Mode) -> Group {
         retry_delays_ms: vec![100, 5_000],
         ordered_retry_ms: 50,
         timer_retry_ms: Some(1_000),
+        plugin_retry: Default::default(),
     };
     let mut g = Group::new("g", settings(mode), policy);
     g.join(member(1, "i1"), &[0]);
