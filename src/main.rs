@@ -79,8 +79,10 @@ struct BenchArgs {
 enum BenchCommand {
     /// Append throughput of the storage engine against the disk's own limit.
     Storage(lockgate::bench::storage::StorageBenchArgs),
-    /// Filter cost per message: plugin calls against the native evaluator, on one core.
+    /// Plugin cost per message: built-in plugins against their logic compiled natively.
     Plugins(lockgate::bench::plugins::PluginBenchArgs),
+    /// Produce through an ingress pipeline (dedup + topic exchange) against plain produce.
+    Pipeline(lockgate::bench::pipeline::PipelineBenchArgs),
     /// The durable timer: enqueue against plain produce, lateness, firing, memory.
     Delay(lockgate::bench::delay::DelayBenchArgs),
     /// Transactions: transactional produce against plain produce, commit → visible latency.
@@ -243,6 +245,12 @@ fn main() -> ExitCode {
             ..
         }) => network(cli.config, cli.connect, move |c, conn| async move {
             lockgate::bench::txn::run(args, &conn, &c).await
+        }),
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Pipeline(args)),
+            ..
+        }) => network(cli.config, cli.connect, move |_, _| async move {
+            lockgate::bench::pipeline::run(args).await
         }),
         Command::Bench(BenchArgs { what: None, net }) => {
             network(cli.config, cli.connect, move |c, conn| async move {

@@ -390,5 +390,16 @@ fn a_reload_moves_filters_to_the_new_plugin_before_their_next_batch() {
         vec![true]
     );
     let names: Vec<String> = plugins.list().into_iter().map(|p| p.name).collect();
-    assert_eq!(names, vec!["sql92", "swap", "tag"]);
+    assert_eq!(
+        names,
+        vec![
+            "content-router",
+            "dedup",
+            "retry-schedule",
+            "sql92",
+            "swap",
+            "tag",
+            "topic-exchange"
+        ]
+    );
 }

@@ -3,6 +3,7 @@
 
 pub mod delay;
 pub mod net;
+pub mod pipeline;
 pub mod plugins;
 pub mod storage;
 pub mod txn;

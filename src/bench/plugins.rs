@@ -1,8 +1,9 @@
-//! `lockgate bench plugins`: what filtering costs per message on one core, in one run: an
-//! empty plugin call, the tag filter, the SQL92 filter as a plugin, and the same SQL92
-//! evaluator compiled natively reading the same batch; with `--plugin NAME --plugin-expr E`,
-//! a filter configured as `[plugins.NAME]` too. Messages: 100-byte bodies, a tag and
-//! 3 properties (`a`, `b`, `c`); batches as the broker builds them.
+//! `lockgate bench plugins`: what plugins cost per message on one core, in one run: an empty
+//! plugin call, the tag filter, each built-in (SQL92 filter, topic exchange, content router,
+//! dedup keys) as a plugin and the same logic compiled natively reading the same batch; with
+//! `--plugin NAME`, a `[plugins.NAME]` of the configuration too (a filter with
+//! `--plugin-expr E`, or a router). Messages: 100-byte bodies, a tag and 3 properties (`a`,
+//! `b`, `c`); batches as the broker builds them.
 
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,9 @@ pub struct PluginBenchArgs {
     /// The SQL92 expression
     #[arg(long, default_value = "a > 5 AND (b = 'x' OR TAGS = 'TagA')")]
     pub expr: String,
-    /// Also bench this `[plugins.NAME]` filter of the configuration (through the data
-    /// directory's compile cache)
-    #[arg(long, requires = "plugin_expr")]
+    /// Also bench this `[plugins.NAME]` of the configuration, a filter or a router (through
+    /// the data directory's compile cache)
+    #[arg(long)]
     pub plugin: Option<String>,
     /// The expression for --plugin
     #[arg(long, requires = "plugin")]
@@ -133,8 +134,17 @@ pub fn run(args: &PluginBenchArgs, config: &crate::config::Config) -> anyhow::Re
             let (ns, selected) = measure(args.duration, n, || count(f.decide("bench", &bytes, n)));
             Some((name.clone(), ns, selected))
         }
+        (Some(name), None) => {
+            let mut r = plugins.router(name)?;
+            let (ns, routed) = measure(args.duration, n, || {
+                r.route("bench", &bytes, n)
+                    .map_or(0, |r| r.targets.iter().filter(|t| !t.is_empty()).count())
+            });
+            Some((name.clone(), ns, routed))
+        }
         _ => None,
     };
+    let builtins = builtin_costs(&plugins, args.duration, &bytes, n)?;
     let mut v = json!({
         "batch": n,
         "expr": args.expr,
@@ -146,6 +156,11 @@ pub fn run(args: &PluginBenchArgs, config: &crate::config::Config) -> anyhow::Re
         "sql92_vs_native": (sql_ns / native_ns * 100.0).round() / 100.0,
         "selected": {"tag": tag_sel, "sql92": sql_sel},
     });
+    for (name, plugin_ns, native_ns) in &builtins {
+        v[format!("{name}_ns_per_msg")] = json!((plugin_ns * 10.0).round() / 10.0);
+        v[format!("native_{name}_ns_per_msg")] = json!((native_ns * 10.0).round() / 10.0);
+        v[format!("{name}_vs_native")] = json!((plugin_ns / native_ns * 100.0).round() / 100.0);
+    }
     if let Some((name, ns, selected)) = &configured {
         v["plugin"] = json!({"name": name, "ns_per_msg": (ns * 10.0).round() / 10.0,
             "msgs_per_s": (1e9 / ns).round(), "selected": selected});
@@ -162,6 +177,12 @@ pub fn run(args: &PluginBenchArgs, config: &crate::config::Config) -> anyhow::Re
         );
         println!("sql92 evaluator (native) {native_ns:>8.1} ns per message");
         println!("plugin / native          {:>8.2}x", sql_ns / native_ns);
+        for (name, plugin_ns, native_ns) in &builtins {
+            println!(
+                "{name:<15} plugin {plugin_ns:>7.1} ns, native {native_ns:>6.1} ns per message  ({:.2}x)",
+                plugin_ns / native_ns
+            );
+        }
         if let Some((name, ns, selected)) = &configured {
             println!(
                 "{name} (configured)  {ns:>8.1} ns per message  ({:.2} M msgs/s, {selected} of {n} selected)",
@@ -170,6 +191,103 @@ pub fn run(args: &PluginBenchArgs, config: &crate::config::Config) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// The built-in routers and dedup against their logic compiled natively, producing the same
+/// answer (a routes table, a key per message): (name, plugin ns, native ns) per message.
+fn builtin_costs(
+    plugins: &Plugins,
+    d: Duration,
+    bytes: &[u8],
+    n: usize,
+) -> anyhow::Result<Vec<(&'static str, f64, f64)>> {
+    use lockgate_filters::dedup::DedupKey;
+    use lockgate_filters::route::content::ContentRouter;
+    use lockgate_filters::route::exchange::TopicExchange;
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let exchange_cfg = vec![pair(
+        "bindings",
+        "TagA -> a\n# -> all, audit\nTag* -> never",
+    )];
+    let content_cfg = vec![
+        pair("rules", "a > 5 -> big\nb = 'x' -> xs"),
+        pair("mode", "all"),
+        pair("default", "rest"),
+    ];
+    let dedup_cfg = vec![pair("key", "property:c")];
+    let specs = [
+        ("topic-exchange", exchange_cfg.clone()),
+        ("content-router", content_cfg.clone()),
+        ("dedup", dedup_cfg.clone()),
+    ];
+    let mut out = Vec::new();
+    for (builtin, config) in specs {
+        let loaded = Plugins::load(
+            None,
+            &[crate::plugin::PluginSpec {
+                name: format!("bench-{builtin}"),
+                config: config.clone(),
+                ..crate::plugin::PluginSpec::builtin(builtin)
+            }],
+        )?;
+        let _ = plugins;
+        let name = format!("bench-{builtin}");
+        let (plugin_ns, native_ns) = match builtin {
+            "dedup" => {
+                let mut p = loaded.dedup(&name)?;
+                let native = DedupKey::new(&config).map_err(anyhow::Error::msg)?;
+                let (pn, _) = measure(d, n, || p.keys("bench", bytes, n).map_or(0, |k| k.len()));
+                let (nn, _) = measure(d, n, || {
+                    let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
+                    let mut key = Vec::new();
+                    let keys: Vec<Option<Vec<u8>>> = b
+                        .map(|m| {
+                            let m = m.expect("a valid message");
+                            native.key(&m, &mut key).then(|| key.clone())
+                        })
+                        .collect();
+                    keys.len()
+                });
+                (pn, nn)
+            }
+            _ => {
+                let mut p = loaded.router(&name)?;
+                let (pn, _) = measure(d, n, || {
+                    p.route("bench", bytes, n).map_or(0, |r| r.targets.len())
+                });
+                let nn = if builtin == "topic-exchange" {
+                    let native = TopicExchange::new(&config).map_err(anyhow::Error::msg)?;
+                    measure(d, n, || {
+                        let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
+                        let mut routes = native.builder(n);
+                        let mut to = Vec::new();
+                        for m in b {
+                            native.route(&m.expect("a valid message"), &mut to);
+                            routes.push(&to);
+                        }
+                        routes.routes.targets.len()
+                    })
+                    .0
+                } else {
+                    let native = ContentRouter::new(&config).map_err(anyhow::Error::msg)?;
+                    measure(d, n, || {
+                        let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
+                        let mut routes = native.builder(n);
+                        let mut to = Vec::new();
+                        for m in b {
+                            native.route(&m.expect("a valid message"), &mut to);
+                            routes.push(&to);
+                        }
+                        routes.routes.targets.len()
+                    })
+                    .0
+                };
+                (pn, nn)
+            }
+        };
+        out.push((builtin, plugin_ns, native_ns));
+    }
+    Ok(out)
 }
 
 fn count(d: Result<Vec<bool>, crate::plugin::Failure>) -> usize {

@@ -7,8 +7,9 @@
 //!   during it leaves none of them, and the producer's resend stores the batch whole.
 //! - **Resends**: an idempotent producer's stamp is on the summary; a resend of a stored batch
 //!   is recognized there and answered from the summary, nothing stored twice.
-//! - **Dedup**: the window's lock is held from the check to the insert, around the append, so
-//!   two batches carrying one key cannot both store it.
+//! - **Dedup**: a batch's new keys are checked and reserved under the window's lock, appended
+//!   without it, then stored in the window; a batch meeting a reserved key waits for it to
+//!   settle, so two batches carrying one key cannot both store it.
 //! - **Failures** (a plugin trap, an error answer, a destination that does not exist or that
 //!   the same pipeline covers) follow `on_error`: `reject` refuses the batch, `store-unrouted`
 //!   stores it in the topic produced to, as produced.
@@ -185,11 +186,6 @@ impl Ingress {
                 .map(|&q| vec![(self.topic.clone(), q)])
                 .collect(),
         };
-        // The window's lock spans the check, the append and the insert.
-        let mut window_guard = match (&self.window, &keys) {
-            (Some(cell), Some(_)) => Some(cell.lock(store, &self.topic, hasher, now)?),
-            _ => None,
-        };
         let hashes: Vec<Option<u128>> = match &keys {
             Some(k) => k
                 .iter()
@@ -197,8 +193,27 @@ impl Ingress {
                 .collect(),
             None => vec![None; count],
         };
+        // Checked and reserved under the window's lock, appended without it, then stored in
+        // it: a batch carrying a key another batch is appending waits for that one to settle,
+        // so two batches with one key never both store it.
+        let cell = self.window.as_ref().filter(|_| keys.is_some());
+        let mut window_guard = match cell {
+            Some(c) => Some(c.lock(store, &self.topic, hasher, now)?),
+            None => None,
+        };
+        if let Some(c) = cell {
+            loop {
+                let g = window_guard.take().expect("locked");
+                let w = g.as_ref().expect("loaded");
+                if !hashes.iter().flatten().any(|h| w.is_pending(*h)) {
+                    window_guard = Some(g);
+                    break;
+                }
+                window_guard = Some(c.settled.wait(g).expect("dedup window"));
+            }
+        }
         let mut fates = Vec::with_capacity(count);
-        let mut first_of: HashMap<u128, usize> = HashMap::new();
+        let mut first_of: super::window::PreHashedMap<u128, usize> = Default::default();
         for (i, d) in destinations.into_iter().enumerate() {
             let dup = hashes[i].and_then(|h| {
                 if let Some(&j) = first_of.get(&h) {
@@ -218,23 +233,35 @@ impl Ingress {
                 }
             });
         }
-        let written = self.append(store, durability, now, batch, &fates, &hashes)?;
-        if let (Some(guard), Some(summary_at)) = (window_guard.as_mut(), written.summary_offset) {
-            let w = guard.as_mut().expect("loaded");
-            w.insert(
-                now,
-                first_of.iter().map(|(&h, &i)| {
-                    (
-                        h,
-                        Original {
-                            summary: summary_at,
-                            index: i as u32,
-                        },
-                    )
-                }),
-            );
+        if let Some(g) = window_guard.as_mut() {
+            g.as_mut()
+                .expect("loaded")
+                .reserve(first_of.keys().copied());
         }
         drop(window_guard);
+        let written = self.append(store, durability, now, batch, &fates, &hashes);
+        if let Some(c) = cell {
+            let mut g = c.window.lock().expect("dedup window");
+            let w = g.as_mut().expect("loaded");
+            w.release(first_of.keys().copied());
+            if let Ok(Some(summary_at)) = written.as_ref().map(|w| w.summary_offset) {
+                w.insert(
+                    now,
+                    first_of.iter().map(|(&h, &i)| {
+                        (
+                            h,
+                            Original {
+                                summary: summary_at,
+                                index: i as u32,
+                            },
+                        )
+                    }),
+                );
+            }
+            drop(g);
+            c.settled.notify_all();
+        }
+        let written = written?;
         Ok(written)
     }
 

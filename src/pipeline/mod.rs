@@ -73,6 +73,8 @@ pub fn stage_role(plugin: &str, roles: &[Role]) -> std::result::Result<Role, Str
 /// A topic's dedup window, loaded from its summaries on first use.
 pub struct WindowCell {
     window: Mutex<Option<DedupWindow>>,
+    /// Signalled when a batch's reserved keys are settled.
+    settled: std::sync::Condvar,
     window_ms: u64,
     max_keys: u64,
 }
@@ -81,6 +83,7 @@ impl WindowCell {
     fn new(window_ms: u64, max_keys: u64) -> WindowCell {
         WindowCell {
             window: Mutex::new(None),
+            settled: std::sync::Condvar::new(),
             window_ms,
             max_keys,
         }

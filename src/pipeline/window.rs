@@ -60,12 +60,41 @@ fn split(key: u128) -> Key {
     ((key >> 64) as u64, key as u64)
 }
 
+/// Keys are already keyed hashes: the table uses their bits as they are.
+#[derive(Default, Clone, Copy)]
+pub struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(5) ^ n;
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= n as u64;
+    }
+}
+
+/// A map keyed by already-hashed keys.
+pub type PreHashedMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<PreHashed>>;
+
 pub struct DedupWindow {
     window_ms: i64,
     max_keys: usize,
-    keys: HashMap<Key, Entry>,
+    keys: PreHashedMap<Key, Entry>,
     /// Keys in the order they were stored (so, by store time).
     order: VecDeque<Key>,
+    /// Keys of batches being appended right now (checked, not yet stored): another batch
+    /// carrying one waits until they are settled.
+    pending: PreHashedMap<Key, ()>,
 }
 
 impl DedupWindow {
@@ -73,8 +102,9 @@ impl DedupWindow {
         DedupWindow {
             window_ms: window_ms.min(i64::MAX as u64) as i64,
             max_keys: max_keys as usize,
-            keys: HashMap::new(),
+            keys: PreHashedMap::default(),
             order: VecDeque::new(),
+            pending: PreHashedMap::default(),
         }
     }
 
@@ -86,6 +116,24 @@ impl DedupWindow {
             summary: e.summary,
             index: e.index,
         })
+    }
+
+    /// Whether `key` belongs to a batch being appended.
+    pub fn is_pending(&self, key: u128) -> bool {
+        self.pending.contains_key(&split(key))
+    }
+
+    /// Marks keys as being appended (see [`DedupWindow::is_pending`]).
+    pub fn reserve(&mut self, keys: impl IntoIterator<Item = u128>) {
+        self.pending
+            .extend(keys.into_iter().map(|k| (split(k), ())));
+    }
+
+    /// The append of reserved keys is over (stored or not).
+    pub fn release(&mut self, keys: impl IntoIterator<Item = u128>) {
+        for k in keys {
+            self.pending.remove(&split(k));
+        }
     }
 
     /// Remembers keys stored at `at_ms` (not present before), then forgets what is past the

@@ -31,6 +31,7 @@ impl fmt::Display for LayoutError {
 }
 
 /// A batch, read lazily message by message.
+#[derive(Debug, Clone)]
 pub struct Batch<'a> {
     rest: &'a [u8],
     left: u32,

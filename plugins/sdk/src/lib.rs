@@ -146,7 +146,17 @@ pub trait Router: Sized + 'static {
     /// Adds the destinations of one message to `to` ([`Targets::to`]); none: the message is
     /// dropped. An error fails the whole batch (the pipeline's `on_error` applies).
     fn route(&self, topic: &str, message: &Message<'_>, to: &mut Targets) -> Result<(), String>;
+
+    /// For routers whose destinations are a fixed list of topics: the whole batch at once,
+    /// as (topics, per message the indexes of its own). `None` (the default): [`Router::route`]
+    /// per message.
+    fn route_all(&self, _topic: &str, _batch: &Batch<'_>) -> Option<Result<TopicRoutes, String>> {
+        None
+    }
 }
+
+/// A batch's routing by topic: the topics, and per message the indexes of its own.
+pub type TopicRoutes = (Vec<String>, Vec<Vec<u32>>);
 
 /// A batch's destinations as a router adds them: each destination once, and per message the
 /// indexes of its own.
@@ -159,11 +169,25 @@ pub struct Targets {
 impl Targets {
     /// The message being routed goes to `topic` (the broker picks the queue).
     pub fn topic(&mut self, topic: &str) {
-        self.to(Destination {
-            topic: topic.to_string(),
-            queue: None,
-            sharding_key: None,
-        })
+        let found = self
+            .destinations
+            .iter()
+            .position(|e| e.topic == topic && e.queue.is_none() && e.sharding_key.is_none());
+        match found {
+            Some(i) => self.add(i as u32),
+            None => self.to(Destination {
+                topic: topic.to_string(),
+                queue: None,
+                sharding_key: None,
+            }),
+        }
+    }
+
+    fn add(&mut self, i: u32) {
+        let current = self.targets.last_mut().expect("a message is being routed");
+        if !current.contains(&i) {
+            current.push(i);
+        }
     }
 
     /// The message being routed goes to `d`.
@@ -178,10 +202,7 @@ impl Targets {
                 self.destinations.len() - 1
             }
         } as u32;
-        let current = self.targets.last_mut().expect("a message is being routed");
-        if !current.contains(&i) {
-            current.push(i);
-        }
+        self.add(i);
     }
 
     /// Starts the next message (the SDK calls it).
@@ -208,6 +229,20 @@ pub fn route_batch<R: Router>(
     bytes: &[u8],
 ) -> Result<router_bindings::exports::lockgate::plugin::router::Routes, String> {
     let batch = Batch::new(bytes).map_err(|e| format!("unreadable batch: {e}"))?;
+    if let Some(all) = r.route_all(topic, &batch) {
+        let (topics, targets) = all?;
+        return Ok(router_bindings::exports::lockgate::plugin::router::Routes {
+            destinations: topics
+                .into_iter()
+                .map(|topic| Destination {
+                    topic,
+                    queue: None,
+                    sharding_key: None,
+                })
+                .collect(),
+            targets,
+        });
+    }
     let mut targets = Targets::default();
     for m in batch {
         let m = m.map_err(|e| format!("unreadable message: {e}"))?;

@@ -1,7 +1,7 @@
 //! `builtin:topic-exchange`: `lockgate_filters::route::exchange` as a router plugin.
 
 use lockgate_filters::route::exchange::TopicExchange;
-use lockgate_plugin_sdk::{Message, Router, Targets};
+use lockgate_plugin_sdk::{Batch, Message, Router, Targets, TopicRoutes};
 
 struct Exchange {
     inner: TopicExchange,
@@ -23,6 +23,21 @@ impl Router for Exchange {
             to.topic(&self.inner.topics()[t]);
         }
         Ok(())
+    }
+
+    /// The whole batch through the router's own topic numbering: no string compares.
+    fn route_all(&self, _topic: &str, batch: &Batch<'_>) -> Option<Result<TopicRoutes, String>> {
+        let mut routes = self.inner.builder(batch.len());
+        let mut out = self.scratch.borrow_mut();
+        for m in batch.clone() {
+            match m {
+                Ok(m) => self.inner.route(&m, &mut out),
+                Err(e) => return Some(Err(format!("unreadable message: {e}"))),
+            }
+            routes.push(&out);
+        }
+        let r = routes.routes;
+        Some(Ok((r.topics, r.targets)))
     }
 }
 

@@ -55,34 +55,37 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split('.').filter(move |_| !empty)
 }
 
-/// Backtracking over `#`, remembering the (pattern, key) positions already tried so that
-/// patterns like `#.#.#.x` stay linear in practice.
+/// Wildcard matching over words, without allocating: `*` is exactly one word, `#` any run of
+/// words (the classic single-backtrack glob algorithm: after a mismatch, the last `#` takes
+/// one more word), linear for patterns with one `#`, O(pattern × key) at worst.
 fn matches(pattern: &[Word], key: &[&str]) -> bool {
-    let mut failed = std::collections::HashSet::new();
-    fn go(
-        p: &[Word],
-        k: &[&str],
-        pi: usize,
-        ki: usize,
-        failed: &mut std::collections::HashSet<(usize, usize)>,
-    ) -> bool {
-        if failed.contains(&(pi, ki)) {
-            return false;
-        }
-        let ok = match p.get(pi) {
-            None => ki == k.len(),
-            Some(Word::Any) => (ki..=k.len()).any(|next| go(p, k, pi + 1, next, failed)),
-            Some(Word::One) => ki < k.len() && go(p, k, pi + 1, ki + 1, failed),
-            Some(Word::Exact(w)) => {
-                k.get(ki) == Some(&w.as_str()) && go(p, k, pi + 1, ki + 1, failed)
+    let (mut p, mut k) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while k < key.len() {
+        match pattern.get(p) {
+            Some(Word::Any) => {
+                star = Some((p, k));
+                p += 1;
             }
-        };
-        if !ok {
-            failed.insert((pi, ki));
+            Some(Word::One) => {
+                p += 1;
+                k += 1;
+            }
+            Some(Word::Exact(w)) if w == key[k] => {
+                p += 1;
+                k += 1;
+            }
+            _ => match star {
+                Some((sp, sk)) => {
+                    p = sp + 1;
+                    k = sk + 1;
+                    star = Some((sp, sk + 1));
+                }
+                None => return false,
+            },
         }
-        ok
     }
-    go(pattern, key, 0, 0, &mut failed)
+    pattern[p..].iter().all(|w| *w == Word::Any)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,17 +197,33 @@ impl TopicExchange {
             KeyField::Property(p) => m.property(p).unwrap_or(""),
             KeyField::Id | KeyField::Body => "",
         };
+        let add = |to: &[usize], out: &mut Vec<usize>| {
+            for t in to {
+                if !out.contains(t) {
+                    out.push(*t);
+                }
+            }
+        };
         if !self.bindings.is_empty() {
-            let key_words: Vec<&str> = words(key).collect();
+            let mut buf = [""; 16];
+            let n = words(key).count();
+            let key_words: std::borrow::Cow<'_, [&str]> = if n <= buf.len() {
+                for (slot, w) in buf.iter_mut().zip(words(key)) {
+                    *slot = w;
+                }
+                std::borrow::Cow::Borrowed(&buf[..n])
+            } else {
+                std::borrow::Cow::Owned(words(key).collect())
+            };
             for (p, to) in &self.bindings {
                 if matches(&p.0, &key_words) {
-                    out.extend(to.iter().filter(|t| !out.contains(t)).collect::<Vec<_>>());
+                    add(to, out);
                 }
             }
         }
         for (h, to) in &self.headers {
             if h.matches(m) {
-                out.extend(to.iter().filter(|t| !out.contains(t)).collect::<Vec<_>>());
+                add(to, out);
             }
         }
         if out.is_empty() {
@@ -237,6 +256,13 @@ mod tests {
             ("a.*", "a.", true),
             ("a", "A", false),
             ("#.b.#", "a.b.c.b.d", true),
+            ("#.a.#", "a", true),
+            ("a.#.#.b", "a.b", true),
+            ("*.#", "", false),
+            ("#.*", "x", true),
+            ("#.x.*", "x.y.x", false),
+            ("#.x.*", "x.y.x.z", true),
+            ("a.*.#", "a", false),
         ];
         for (pattern, key, want) in cases {
             assert_eq!(
