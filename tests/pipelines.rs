@@ -300,3 +300,49 @@ fn validation_names_the_pipeline_the_stage_and_the_problem() {
         Some("ok")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_with_one_key_store_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::parse(&config_text(dir.path(), "reject", BINDINGS)).unwrap();
+    let running = start(&config).await;
+    let client = connect(&running, dir.path()).await;
+    topics(&client).await;
+    let sends: Vec<_> = (0..8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                produce(
+                    &client,
+                    (0, 0),
+                    vec![
+                        order("orders.a", &format!("own-{i}")),
+                        order("orders.a", "shared"),
+                    ],
+                )
+                .await
+                .unwrap()
+                .1
+            })
+        })
+        .collect();
+    let mut shared = Vec::new();
+    for s in sends {
+        let acks = s.await.unwrap();
+        assert_eq!(acks[0].outcome, RouteOutcome::Stored);
+        shared.push(acks[1].clone());
+    }
+    let stored = shared
+        .iter()
+        .filter(|a| a.outcome == RouteOutcome::Stored)
+        .count();
+    assert_eq!(stored, 1, "{shared:?}");
+    let original = shared
+        .iter()
+        .find(|a| a.outcome == RouteOutcome::Stored)
+        .unwrap();
+    assert!(shared.iter().all(|a| places(a) == places(original)));
+    assert_eq!(read_everything(&client, "orders.all", 3).await.len(), 9);
+    client.close().await;
+    running.stop().await.unwrap();
+}
