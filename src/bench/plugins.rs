@@ -256,31 +256,9 @@ fn builtin_costs(
                     p.route("bench", bytes, n).map_or(0, |r| r.targets.len())
                 });
                 let nn = if builtin == "topic-exchange" {
-                    let native = TopicExchange::new(&config).map_err(anyhow::Error::msg)?;
-                    measure(d, n, || {
-                        let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
-                        let mut routes = native.builder(n);
-                        let mut to = Vec::new();
-                        for m in b {
-                            native.route(&m.expect("a valid message"), &mut to);
-                            routes.push(&to);
-                        }
-                        routes.routes.targets.len()
-                    })
-                    .0
+                    native_router::<TopicExchange>(d, &config, bytes, n)?
                 } else {
-                    let native = ContentRouter::new(&config).map_err(anyhow::Error::msg)?;
-                    measure(d, n, || {
-                        let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
-                        let mut routes = native.builder(n);
-                        let mut to = Vec::new();
-                        for m in b {
-                            native.route(&m.expect("a valid message"), &mut to);
-                            routes.push(&to);
-                        }
-                        routes.routes.targets.len()
-                    })
-                    .0
+                    native_router::<ContentRouter>(d, &config, bytes, n)?
                 };
                 (pn, nn)
             }
@@ -288,6 +266,21 @@ fn builtin_costs(
         out.push((builtin, plugin_ns, native_ns));
     }
     Ok(out)
+}
+
+/// A built-in router's logic natively: ns per message, building the same routes table.
+fn native_router<R: lockgate_filters::route::TopicRouter>(
+    d: Duration,
+    config: &[(String, String)],
+    bytes: &[u8],
+    n: usize,
+) -> anyhow::Result<f64> {
+    let native = R::new(config).map_err(anyhow::Error::msg)?;
+    Ok(measure(d, n, || {
+        let b = Batch::new(std::hint::black_box(bytes)).expect("a valid batch");
+        native.route_batch(b).map_or(0, |r| r.targets.len())
+    })
+    .0)
 }
 
 fn count(d: Result<Vec<bool>, crate::plugin::Failure>) -> usize {

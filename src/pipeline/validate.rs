@@ -4,6 +4,7 @@
 //! to a topic the same pipeline covers. A user router's destinations are known only when it
 //! runs; a loop there fails the batch (`on_error`).
 
+use lockgate_filters::route::TopicRouter;
 use lockgate_filters::route::content::ContentRouter;
 use lockgate_filters::route::exchange::TopicExchange;
 
@@ -81,14 +82,8 @@ pub fn validate(
 /// pipeline itself.
 fn builtin_loops(p: &PipelineConfig, spec: &PluginSpec) -> Result<(), String> {
     let topics: Vec<String> = match spec.source.as_str() {
-        "builtin:topic-exchange" => TopicExchange::new(&spec.config)
-            .map_err(|e| format!("plugins.{}.config: {e}", spec.name))?
-            .topics()
-            .to_vec(),
-        "builtin:content-router" => ContentRouter::new(&spec.config)
-            .map_err(|e| format!("plugins.{}.config: {e}", spec.name))?
-            .topics()
-            .to_vec(),
+        "builtin:topic-exchange" => topics_of::<TopicExchange>(spec)?,
+        "builtin:content-router" => topics_of::<ContentRouter>(spec)?,
         _ => return Ok(()),
     };
     match topics.iter().find(|t| p.applies_to(t)) {
@@ -98,4 +93,10 @@ fn builtin_loops(p: &PipelineConfig, spec: &PluginSpec) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+fn topics_of<R: TopicRouter>(spec: &PluginSpec) -> Result<Vec<String>, String> {
+    R::new(&spec.config)
+        .map(|r| r.topics().to_vec())
+        .map_err(|e| format!("plugins.{}.config: {e}", spec.name))
 }

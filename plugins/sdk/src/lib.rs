@@ -221,6 +221,34 @@ impl Targets {
     }
 }
 
+/// A router of `lockgate_filters::route` (a fixed list of topics) as a plugin: the built-in
+/// routers are `export_router!(TopicsOf<TopicExchange>)`.
+pub struct TopicsOf<R>(R);
+
+impl<R: lockgate_filters::route::TopicRouter + 'static> Router for TopicsOf<R> {
+    fn create(config: &[(String, String)]) -> Result<Self, String> {
+        R::new(config).map(TopicsOf)
+    }
+
+    fn route(&self, _topic: &str, m: &Message<'_>, to: &mut Targets) -> Result<(), String> {
+        let mut out = Vec::new();
+        self.0.route(m, &mut out);
+        for t in out {
+            to.topic(&self.0.topics()[t]);
+        }
+        Ok(())
+    }
+
+    /// Through the router's own topic numbering: no string compares.
+    fn route_all(&self, _topic: &str, batch: &Batch<'_>) -> Option<Result<TopicRoutes, String>> {
+        Some(
+            self.0
+                .route_batch(batch.clone())
+                .map(|r| (r.topics, r.targets)),
+        )
+    }
+}
+
 /// Routes a flat batch with a [`Router`]; used by [`export_router!`].
 #[doc(hidden)]
 pub fn route_batch<R: Router>(

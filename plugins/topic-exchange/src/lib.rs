@@ -1,44 +1,6 @@
 //! `builtin:topic-exchange`: `lockgate_filters::route::exchange` as a router plugin.
 
 use lockgate_filters::route::exchange::TopicExchange;
-use lockgate_plugin_sdk::{Batch, Message, Router, Targets, TopicRoutes};
+use lockgate_plugin_sdk::TopicsOf;
 
-struct Exchange {
-    inner: TopicExchange,
-    scratch: std::cell::RefCell<Vec<usize>>,
-}
-
-impl Router for Exchange {
-    fn create(config: &[(String, String)]) -> Result<Self, String> {
-        Ok(Exchange {
-            inner: TopicExchange::new(config)?,
-            scratch: Default::default(),
-        })
-    }
-
-    fn route(&self, _topic: &str, m: &Message<'_>, to: &mut Targets) -> Result<(), String> {
-        let mut out = self.scratch.borrow_mut();
-        self.inner.route(m, &mut out);
-        for &t in out.iter() {
-            to.topic(&self.inner.topics()[t]);
-        }
-        Ok(())
-    }
-
-    /// The whole batch through the router's own topic numbering: no string compares.
-    fn route_all(&self, _topic: &str, batch: &Batch<'_>) -> Option<Result<TopicRoutes, String>> {
-        let mut routes = self.inner.builder(batch.len());
-        let mut out = self.scratch.borrow_mut();
-        for m in batch.clone() {
-            match m {
-                Ok(m) => self.inner.route(&m, &mut out),
-                Err(e) => return Some(Err(format!("unreadable message: {e}"))),
-            }
-            routes.push(&out);
-        }
-        let r = routes.routes;
-        Some(Ok((r.topics, r.targets)))
-    }
-}
-
-lockgate_plugin_sdk::export_router!(Exchange);
+lockgate_plugin_sdk::export_router!(TopicsOf<TopicExchange>);

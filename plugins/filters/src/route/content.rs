@@ -7,7 +7,7 @@
 //! - `default`: the topics of a message no rule is met for; without it such a message is
 //!   dropped (and counted).
 
-use super::{RoutesBuilder, TopicTable};
+use super::{TopicRouter, TopicTable};
 use crate::batch::{Fields, Message};
 use crate::settings::{Settings, arrow, lines, topic_list};
 use crate::sql92::Expr;
@@ -23,7 +23,8 @@ pub struct ContentRouter {
 impl ContentRouter {
     pub const OPTIONS: [&str; 3] = ["rules", "mode", "default"];
 
-    pub fn new(config: &[(String, String)]) -> Result<ContentRouter, String> {
+    /// Reads the config (see the module docs).
+    pub fn parse(config: &[(String, String)]) -> Result<ContentRouter, String> {
         let s = Settings::new(config, &Self::OPTIONS)?;
         let all = match s.get("mode").unwrap_or("first") {
             "first" => false,
@@ -52,15 +53,7 @@ impl ContentRouter {
         })
     }
 
-    pub fn topics(&self) -> &[String] {
-        &self.topics.names
-    }
-
-    pub fn builder(&self, messages: usize) -> RoutesBuilder<'_> {
-        RoutesBuilder::new(&self.topics.names, messages)
-    }
-
-    pub fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
+    fn route_one(&self, m: &Message<'_>, out: &mut Vec<usize>) {
         out.clear();
         let fields = Fields::new(m);
         for (expr, to) in &self.rules {
@@ -78,5 +71,19 @@ impl ContentRouter {
         if out.is_empty() {
             out.extend_from_slice(&self.default);
         }
+    }
+}
+
+impl TopicRouter for ContentRouter {
+    fn new(config: &[(String, String)]) -> Result<ContentRouter, String> {
+        ContentRouter::parse(config)
+    }
+
+    fn topics(&self) -> &[String] {
+        &self.topics.names
+    }
+
+    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
+        self.route_one(m, out)
     }
 }

@@ -6,6 +6,30 @@
 pub mod content;
 pub mod exchange;
 
+/// A router whose destinations are topics of its config, numbered: the built-ins.
+pub trait TopicRouter: Sized {
+    /// Reads the config (`[plugins.NAME.config]`).
+    fn new(config: &[(String, String)]) -> Result<Self, String>;
+    /// Every topic it can route to, numbered by position.
+    fn topics(&self) -> &[String];
+    /// Routes one message: its topics' numbers into `out` (cleared first).
+    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>);
+
+    /// Routes a whole batch, each topic named once in the answer.
+    fn route_batch(&self, batch: Batch<'_>) -> Result<Routes, String> {
+        let mut routes = RoutesBuilder::new(self.topics(), batch.len());
+        let mut out = Vec::new();
+        for m in batch {
+            let m = m.map_err(|e| format!("unreadable message: {e}"))?;
+            self.route(&m, &mut out);
+            routes.push(&out);
+        }
+        Ok(routes.routes)
+    }
+}
+
+use crate::batch::{Batch, Message};
+
 /// A batch's routing: destination topics by index, and per message the indexes it goes to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Routes {
