@@ -195,6 +195,19 @@ async fn the_issue_toml_routes_fans_out_and_deduplicates() {
     }
     let dropped = producer.send(order("nowhere", "o-11")).await.unwrap_err();
     assert!(dropped.to_string().contains("routed nowhere"), "{dropped}");
+    // Delay messages are not routed: refused rather than stored past the pipeline.
+    let delayed = producer
+        .send_delayed(
+            order("orders.c.eu", "o-12"),
+            lockgate::protocol::Delivery::After(1000),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(delayed.status(), Some(Status::InvalidArgument), "{delayed}");
+    assert!(
+        delayed.to_string().contains("has an ingress pipeline"),
+        "{delayed}"
+    );
     producer.close().await;
     client.close().await;
     running.stop().await.unwrap();

@@ -148,6 +148,17 @@ pub(super) fn check_batch(broker: &Broker, view: &ProduceView<'_>) -> Result<Top
     Ok(broker.store.topic_meta(view.topic)?)
 }
 
+/// Delay and transaction messages are not routed yet: to a topic with an ingress pipeline they
+/// are refused (rather than stored unrouted, past its dedup and routing).
+pub(super) fn refuse_routed(broker: &Broker, topic: &str, what: &str) -> Result<()> {
+    if broker.pipelines.ingress(topic)?.is_some() {
+        return Err(BrokerError::InvalidArgument(format!(
+            "topic {topic:?} has an ingress pipeline; {what} to it are not supported (produce them plainly, or to a topic without one)"
+        )));
+    }
+    Ok(())
+}
+
 /// Where each message of a batch goes and the id it is stored with (its own, or a new one),
 /// for every batch that writes messages (Produce, ProduceDelayed, TxnSend); property names of
 /// the broker's own are refused here.

@@ -105,6 +105,7 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let (view, deliveries) = decode_delayed_view(body)?;
     let meta = crate::broker::produce::check_batch(broker, &view)?;
+    crate::broker::produce::refuse_routed(broker, view.topic, "delay messages")?;
     let count = view.messages.len();
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));

@@ -103,6 +103,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
         )));
     }
     let meta = crate::broker::produce::check_batch(broker, &view)?;
+    crate::broker::produce::refuse_routed(broker, view.topic, "transaction messages")?;
     let count = view.messages.len();
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
