@@ -198,7 +198,7 @@ impl Ingress {
         // so two batches with one key never both store it.
         let cell = self.window.as_ref().filter(|_| keys.is_some());
         let mut window_guard = match cell {
-            Some(c) => Some(c.lock(store, &self.topic, hasher, now)?),
+            Some(c) => Some(c.lock(store, &self.topic, now)?),
             None => None,
         };
         if let Some(c) = cell {

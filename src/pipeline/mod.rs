@@ -95,7 +95,6 @@ impl WindowCell {
         &self,
         store: &Store,
         topic: &str,
-        _hasher: &KeyHasher,
         now: i64,
     ) -> Result<MutexGuard<'_, Option<DedupWindow>>> {
         let mut guard = self.window.lock().expect("dedup window");
