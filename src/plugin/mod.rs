@@ -1,11 +1,12 @@
 //! WebAssembly plugins: the wasmtime engine, loading (built-in, from files, from the compile
-//! cache), and sandboxed instances. Policies are plugins; today that is the `filter` kind.
+//! cache), the roles a component plays ([`Role`]: filter, router, dedup, retry; `exports`),
+//! and sandboxed instances: [`Filter`] per subscription, `stages` for the others.
 //!
-//! Each subscription's filter is its own instance with its own `Store`, a memory limit and a
-//! time limit per call (epoch interruption). A trap, a timeout or a memory blow-up fails only
-//! the batch at hand: the instance is dropped, counted and logged, and the next batch gets a
-//! fresh one from the plugin's cached `InstancePre`. What happens to the failed batch is the
-//! caller's policy (`on_error`). This module does not know about topics, groups or the wire.
+//! Each instance has its own `Store`, a memory limit and a time limit per call (epoch
+//! interruption; `sandbox`). A trap, a timeout or a memory blow-up fails only the call at
+//! hand: the instance is dropped, counted and logged, and the next call gets a fresh one from
+//! the plugin's cached `InstancePre`. What happens to the failed batch is the caller's policy
+//! (`on_error`). This module does not know about topics, groups or the wire.
 
 pub mod batch;
 mod bindings;
