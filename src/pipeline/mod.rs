@@ -153,8 +153,9 @@ pub struct Pipelines {
     hasher: KeyHasher,
     /// Shared with the group service (retry stages).
     configs: Arc<RwLock<Vec<PipelineConfig>>>,
-    /// Built on a topic's first batch; cleared by a reload.
-    ingress: RwLock<HashMap<String, Arc<Ingress>>>,
+    /// Built on a topic's first batch, `None` for a topic without ingress (so plain produce
+    /// pays one map lookup); cleared by a reload.
+    ingress: RwLock<HashMap<String, Option<Arc<Ingress>>>>,
     /// Kept across reloads that keep the window's settings.
     windows: Mutex<HashMap<String, Arc<WindowCell>>>,
 }
@@ -200,15 +201,20 @@ impl Pipelines {
     /// compiling).
     pub fn ingress(&self, topic: &str) -> Result<Option<Arc<Ingress>>> {
         if let Some(i) = self.ingress.read().expect("ingress").get(topic) {
-            return Ok(Some(i.clone()));
+            return Ok(i.clone());
         }
-        let configs = self.configs.read().expect("pipelines").clone();
-        let Some(p) = pipeline_of(&configs, topic) else {
+        let pipeline = pipeline_of(&self.configs.read().expect("pipelines"), topic)
+            .filter(|p| p.ingress.is_some())
+            .cloned();
+        let Some(p) = pipeline else {
+            self.ingress
+                .write()
+                .expect("ingress")
+                .insert(topic.to_string(), None);
             return Ok(None);
         };
-        let Some(stage) = &p.ingress else {
-            return Ok(None);
-        };
+        let p = &p;
+        let stage = p.ingress.as_ref().expect("filtered above");
         let window = (!stage.dedup_window.is_zero() && stage.dedup_max_keys > 0).then(|| {
             let ms = stage.dedup_window.as_millis().min(u128::from(u64::MAX)) as u64;
             let mut windows = self.windows.lock().expect("windows");
@@ -229,7 +235,7 @@ impl Pipelines {
         self.ingress
             .write()
             .expect("ingress")
-            .insert(topic.to_string(), ingress.clone());
+            .insert(topic.to_string(), Some(ingress.clone()));
         Ok(Some(ingress))
     }
 }

@@ -543,9 +543,20 @@ pub(super) fn list<'a, T>(
     r: &mut Reader<'a>,
     min: usize,
     field: &'static str,
-    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
+    item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
 ) -> Result<Vec<T>, ReadError> {
     let n = r.u32(field)? as usize;
+    items(r, n, min, field, item)
+}
+
+/// `n` items read by `item`, refused before anything is allocated when they cannot fit.
+fn items<'a, T>(
+    r: &mut Reader<'a>,
+    n: usize,
+    min: usize,
+    field: &'static str,
+    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
+) -> Result<Vec<T>, ReadError> {
     if n > r.remaining() / min {
         return Err(ReadError::Invalid {
             field,
@@ -564,16 +575,10 @@ fn list16<'a, T>(
     r: &mut Reader<'a>,
     min: usize,
     field: &'static str,
-    mut item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
+    item: impl FnMut(&mut Reader<'a>) -> Result<T, ReadError>,
 ) -> Result<Vec<T>, ReadError> {
     let n = r.u16(field)? as usize;
-    if n > r.remaining() / min {
-        return Err(ReadError::Invalid {
-            field,
-            reason: format!("{n} items cannot fit in {} bytes", r.remaining()),
-        });
-    }
-    (0..n).map(|_| item(r)).collect()
+    items(r, n, min, field, item)
 }
 
 fn encode_topic(buf: &mut Vec<u8>, t: &TopicInfo) {

@@ -22,9 +22,10 @@ pub struct ContentRouter {
 
 impl ContentRouter {
     pub const OPTIONS: [&str; 3] = ["rules", "mode", "default"];
+}
 
-    /// Reads the config (see the module docs).
-    pub fn parse(config: &[(String, String)]) -> Result<ContentRouter, String> {
+impl TopicRouter for ContentRouter {
+    fn new(config: &[(String, String)]) -> Result<ContentRouter, String> {
         let s = Settings::new(config, &Self::OPTIONS)?;
         let all = match s.get("mode").unwrap_or("first") {
             "first" => false,
@@ -53,7 +54,11 @@ impl ContentRouter {
         })
     }
 
-    fn route_one(&self, m: &Message<'_>, out: &mut Vec<usize>) {
+    fn topics(&self) -> &[String] {
+        &self.topics.names
+    }
+
+    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
         out.clear();
         let fields = Fields::new(m);
         for (expr, to) in &self.rules {
@@ -71,19 +76,5 @@ impl ContentRouter {
         if out.is_empty() {
             out.extend_from_slice(&self.default);
         }
-    }
-}
-
-impl TopicRouter for ContentRouter {
-    fn new(config: &[(String, String)]) -> Result<ContentRouter, String> {
-        ContentRouter::parse(config)
-    }
-
-    fn topics(&self) -> &[String] {
-        &self.topics.names
-    }
-
-    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
-        self.route_one(m, out)
     }
 }

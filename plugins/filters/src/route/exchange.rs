@@ -122,9 +122,10 @@ pub struct TopicExchange {
 
 impl TopicExchange {
     pub const OPTIONS: [&str; 4] = ["routing_key", "bindings", "headers", "default"];
+}
 
-    /// Reads the config (see the module docs).
-    pub fn parse(config: &[(String, String)]) -> Result<TopicExchange, String> {
+impl TopicRouter for TopicExchange {
+    fn new(config: &[(String, String)]) -> Result<TopicExchange, String> {
         let s = Settings::new(config, &Self::OPTIONS)?;
         let key = match s.get("routing_key") {
             Some(k) => KeyField::parse(k, false).map_err(|e| format!("routing_key: {e}"))?,
@@ -180,7 +181,11 @@ impl TopicExchange {
         })
     }
 
-    fn route_one(&self, m: &Message<'_>, out: &mut Vec<usize>) {
+    fn topics(&self) -> &[String] {
+        &self.topics.names
+    }
+
+    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
         out.clear();
         let key = match &self.key {
             KeyField::Tag => m.tag,
@@ -220,20 +225,6 @@ impl TopicExchange {
         if out.is_empty() {
             out.extend_from_slice(&self.default);
         }
-    }
-}
-
-impl TopicRouter for TopicExchange {
-    fn new(config: &[(String, String)]) -> Result<TopicExchange, String> {
-        TopicExchange::parse(config)
-    }
-
-    fn topics(&self) -> &[String] {
-        &self.topics.names
-    }
-
-    fn route(&self, m: &Message<'_>, out: &mut Vec<usize>) {
-        self.route_one(m, out)
     }
 }
 
@@ -281,14 +272,14 @@ mod tests {
     #[test]
     fn config_errors_name_the_line_and_the_problem() {
         let c = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
-        let e = TopicExchange::parse(&c("bindings", "a.b orders")).unwrap_err();
+        let e = TopicExchange::new(&c("bindings", "a.b orders")).unwrap_err();
         assert!(e.starts_with("bindings line 1:"), "{e}");
-        let e = TopicExchange::parse(&c("headers", "some x=1 -> t")).unwrap_err();
+        let e = TopicExchange::new(&c("headers", "some x=1 -> t")).unwrap_err();
         assert!(e.contains("not all or any"), "{e}");
-        let e = TopicExchange::parse(&c("bindngs", "a -> t")).unwrap_err();
+        let e = TopicExchange::new(&c("bindngs", "a -> t")).unwrap_err();
         assert!(e.contains("unknown option \"bindngs\""), "{e}");
-        assert!(TopicExchange::parse(&[]).is_err());
-        let e = TopicExchange::parse(&c("bindings", "a -> b!d")).unwrap_err();
+        assert!(TopicExchange::new(&[]).is_err());
+        let e = TopicExchange::new(&c("bindings", "a -> b!d")).unwrap_err();
         assert!(e.contains("not a topic name"), "{e}");
     }
 }
