@@ -70,6 +70,37 @@ fn the_sql92_plugin_passes_the_conformance_table() {
 }
 
 #[test]
+fn the_sql92_plugin_takes_the_sql_dialect_from_its_config() {
+    let sql = PluginSpec {
+        name: "sql".into(),
+        config: vec![("dialect".into(), "sql".into())],
+        ..PluginSpec::builtin("sql92")
+    };
+    let typo = PluginSpec {
+        name: "typo".into(),
+        config: vec![("dialect".into(), "mysql".into())],
+        ..PluginSpec::builtin("sql92")
+    };
+    let plugins = Plugins::load(None, &[sql, typo]).unwrap();
+    for (expr, sample, expected) in cases::SQL92_SQL {
+        let mut f = plugins
+            .filter("sql", expr)
+            .unwrap_or_else(|e| panic!("{expr:?}: {e}"));
+        let mut b = one(&message_of(sample));
+        let got = f.decide("t", b.finish(), 1).unwrap();
+        assert_eq!(got, vec![*expected], "sql: {expr:?} on {sample:?}");
+    }
+    match plugins.filter("typo", "a = 1") {
+        Err(e @ FilterError::Expression { position: 0, .. }) => {
+            let text = e.to_string();
+            assert!(text.starts_with("filter config error: dialect:"), "{text}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a bad dialect was accepted"),
+    }
+}
+
+#[test]
 fn the_tag_plugin_follows_the_rules_and_decides_whole_batches() {
     let plugins = Plugins::load(None, &[]).unwrap();
     for (expr, tag, expected) in cases::TAG {

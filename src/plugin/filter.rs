@@ -16,12 +16,20 @@ use crate::storage::record::tag_hash;
 pub enum FilterError {
     #[error("no filter plugin named {0:?} (built-in: tag, sql92; others come from [plugins.NAME])")]
     UnknownPlugin(String),
-    #[error("filter expression error at position {position}: {message}")]
+    /// The expression (or, at position 0, the plugin's config) was refused.
+    #[error("{}", expression_error(*.position, .message))]
     Expression { position: u32, message: String },
     #[error(transparent)]
     Failed(#[from] Failure),
     #[error("the filter plugin cannot be loaded: {0}")]
     Unavailable(String),
+}
+
+fn expression_error(position: u32, message: &str) -> String {
+    match position {
+        0 => format!("filter config error: {message}"),
+        p => format!("filter expression error at position {p}: {message}"),
+    }
 }
 
 struct Live {
