@@ -1,7 +1,7 @@
-//! Routers written in Python (componentize-py) and JavaScript (ComponentizeJS), built from
-//! `examples/plugins/` by their own build scripts, route produced messages through a real
-//! pipeline. `.ci/run` installs both tools (PyPI, npm); a missing tool fails the test with how
-//! to install it.
+//! Routers written in Python (componentize-py), JavaScript (ComponentizeJS) and C (clang +
+//! wasi-libc), built from `examples/plugins/` by their own build scripts, route produced
+//! messages through a real pipeline. `.ci/run` installs the tools (PyPI, npm, apt); a missing
+//! tool fails the test with how to install it.
 
 mod common;
 
@@ -143,6 +143,18 @@ async fn the_javascript_router_routes() {
         "js-router",
         &wasm,
         "npm ci --prefix examples/plugins/js-router",
+    );
+    routes_through(wasm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_router_routes() {
+    let out = tempfile::tempdir().unwrap();
+    let wasm = out.path().join("router.wasm");
+    build(
+        "c-router",
+        &wasm,
+        "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32",
     );
     routes_through(wasm).await;
 }
