@@ -278,6 +278,7 @@ async fn a_retry_plugin_decides_the_delays_and_the_dead_letter() {
     for d in &dead {
         let reason = &d.message.properties[lockgate::broker::PROP_REASON];
         assert!(reason.contains("max_attempts = 2"), "{reason}");
+        assert!(reason.contains("the last by a nack"), "{reason}");
     }
     let listed = client.list_plugins().await.unwrap();
     assert!(
@@ -286,5 +287,97 @@ async fn a_retry_plugin_decides_the_delays_and_the_dead_letter() {
             .any(|p| p.name == "retry-fixed" && p.kind == "retry"),
         "{listed:?}"
     );
+    running.stop().await.unwrap();
+}
+
+/// With a retry plugin, a filter that fails under `on_error = "pause"` does not pause the
+/// member: the batch's messages are failed deliveries (reason filter-failed) the plugin
+/// decides; their retries are filtered again, and the last failure shows in the dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_failure_under_pause_goes_to_the_retry_plugin() {
+    use lockgate::config::plugins::{FilterStage, OnError, PipelineConfig, RetryStage};
+    use lockgate::protocol::FilterSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.groups.retry_delays = vec![HOUR * 2];
+    let fragile = dir.path().join("fragile.wasm");
+    std::fs::copy(
+        format!("{}/misbehave.wasm", env!("LOCKGATE_PLUGIN_DIR")),
+        &fragile,
+    )
+    .unwrap();
+    config.plugins = vec![
+        lockgate::plugin::PluginSpec {
+            name: "retry-fixed".into(),
+            config: vec![
+                ("schedule".into(), "fixed".into()),
+                ("delays".into(), "5s".into()),
+                ("max_attempts".into(), "2".into()),
+            ],
+            ..lockgate::plugin::PluginSpec::builtin("retry-schedule")
+        },
+        lockgate::plugin::PluginSpec {
+            name: "fragile".into(),
+            source: fragile.display().to_string(),
+            ..lockgate::plugin::PluginSpec::builtin("fragile")
+        },
+    ];
+    config.pipelines = vec![PipelineConfig {
+        topics: vec!["orders".into()],
+        ingress: None,
+        filter: FilterStage {
+            on_error: OnError::Pause,
+            allow: None,
+        },
+        retry: Some(RetryStage {
+            plugin: "retry-fixed".into(),
+        }),
+    }];
+    let clock = Clock::manual(lockgate::clock::system_now_ms());
+    let (running, client) = with_orders(&config, &clock, dir.path(), 2).await;
+    let member = client
+        .join_group(JoinRequest {
+            filter: Some(FilterSpec {
+                plugin: "fragile".into(),
+                expression: "trap".into(),
+            }),
+            ..join()
+        })
+        .await
+        .unwrap();
+    // The take runs the filter, which traps: nothing is delivered and nothing is paused.
+    let got = client
+        .receive(member, 10, 1 << 20, Duration::from_millis(50))
+        .await
+        .expect("no FilterFailed: the retry plugin decides");
+    assert!(got.is_empty(), "{got:?}");
+    until_progress(&client, "orders", (2, 0)).await;
+    // At the plugin's 5 s the retries come back, are filtered again, fail again: dead letters.
+    clock.advance(Duration::from_secs(5));
+    let dlq = lockgate::broker::dead_letter_topic("billing");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let got = client
+            .receive(member, 10, 1 << 20, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert!(
+            got.is_empty(),
+            "a message the filter failed on was delivered: {got:?}"
+        );
+        let (_, dead) = client.fetch(fetch_start(&dlq)).await.unwrap_or_default();
+        if dead.len() == 2 {
+            for d in &dead {
+                let reason = &d.message.properties[lockgate::broker::PROP_REASON];
+                assert!(reason.contains("the last by a failed filter"), "{reason}");
+                assert!(reason.contains("max_attempts = 2"), "{reason}");
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "dead letters: {dead:?}"
+        );
+    }
     running.stop().await.unwrap();
 }

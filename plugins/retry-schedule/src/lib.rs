@@ -1,10 +1,11 @@
 //! `builtin:retry-schedule`: `lockgate_filters::schedule` as a retry plugin. Jitter draws from
-//! a generator seeded by the broker's clock when the policy is made.
+//! a generator seeded by the broker's clock when the policy is made. A dead-letter reason says
+//! what failed last (a nack, an expired lease, a failed filter).
 
 use std::cell::Cell;
 
 use lockgate_filters::schedule::{Schedule, Verdict};
-use lockgate_plugin_sdk::{Decision, FailedDelivery, Retry};
+use lockgate_plugin_sdk::{Decision, FailedDelivery, Reason, Retry};
 
 struct Policy {
     schedule: Schedule,
@@ -34,7 +35,14 @@ impl Retry for Policy {
     fn decide(&self, f: &FailedDelivery) -> Decision {
         match self.schedule.decide(f.attempt, self.random()) {
             Verdict::RetryAfter(ms) => Decision::RetryAfter(ms),
-            Verdict::DeadLetter(why) => Decision::DeadLetter(why),
+            Verdict::DeadLetter(why) => {
+                let last = match f.reason {
+                    Reason::Nack => "a nack",
+                    Reason::LeaseExpired => "an expired lease",
+                    Reason::FilterFailed => "a failed filter",
+                };
+                Decision::DeadLetter(format!("{why}; the last by {last}"))
+            }
         }
     }
 }

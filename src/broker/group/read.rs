@@ -5,13 +5,16 @@
 //!
 //! Handed-out messages that are not delivered are given back (over the byte budget, removed by
 //! retention meanwhile, a paused filter); offsets without a message (holes, prefiltered) and
-//! messages the filter skips are done for the member's subscription.
+//! messages the filter skips are done for the member's subscription. When the topic's pipeline
+//! names a retry plugin, a filter failure under `pause` does not pause: the batch's messages
+//! are failed deliveries (reason `filter-failed`) that the plugin decides.
 //!
 //! Retries from the group's retry topic (queue ids from `RETRY_QUEUE` on) are read from that
-//! topic and not filtered again (they passed the filter before); their attempt continues the
-//! count the message carries.
+//! topic and not filtered again (they passed the filter before), except those whose filter
+//! failed; their attempt continues the count the message carries.
 
-use super::service::{Groups, bounds_of};
+use super::service::{Groups, bounds_of, moving_of};
+use super::state::FailCause;
 use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::Handout;
 use crate::broker::filters::{self, SharedFilter};
@@ -35,6 +38,11 @@ struct Reading {
     out: EncodedDeliveries,
     give_back: Vec<Handout>,
     done: Vec<Handout>,
+    /// A filter failure is failed deliveries for the topic's retry plugin, not a pause.
+    plugin_retries: bool,
+    /// Failed by the filter, for the retry plugin, and why.
+    failed: Vec<Handout>,
+    failed_reason: String,
     full: bool,
     /// With a filter: the records read, decided together after the reads.
     batch: Option<(BatchBuilder, Vec<Handout>)>,
@@ -73,12 +81,13 @@ impl Groups {
             None => Vec::new(),
         };
         let now = self.clock().now_ms();
-        let (taken, lease_ms) = {
+        let (taken, lease_ms, plugin_retries) = {
             let mut g = cell.lock();
             let taken = g
                 .take_with_retries(member, now, &bounds, &retry_bounds, max_messages)
                 .map_err(|_| BrokerError::UnknownMember(member))?;
-            (taken, g.settings().lease_ms)
+            let plugin_retries = filter.is_some() && g.retry_plugin_decides(&topic);
+            (taken, g.settings().lease_ms, plugin_retries)
         };
         if taken.handouts.is_empty() {
             return Ok(EncodedDeliveries::default());
@@ -92,6 +101,9 @@ impl Groups {
             },
             give_back: Vec::new(),
             done: Vec::new(),
+            plugin_retries,
+            failed: Vec::new(),
+            failed_reason: String::new(),
             full: false,
             batch: filter.as_ref().map(|_| {
                 (
@@ -143,7 +155,20 @@ impl Groups {
                     if k >= run.len() {
                         return Ok(()); // past the run (holes before it): not handed out here
                     }
-                    if retry {
+                    if let (true, Some((batch, batched))) = (retry, &mut r.batch)
+                        && let Some(message) = failed_the_filter(view)
+                    {
+                        // It never passed the filter: it is filtered again, with the attempt
+                        // count it carries.
+                        let shown = Handout {
+                            attempt: timer_retry::earlier_attempts(&message)
+                                .saturating_add(run[k].attempt),
+                            ..run[k]
+                        };
+                        batch.push_record(view, shown.attempt);
+                        batched.push(shown);
+                        seen[k] = true;
+                    } else if retry {
                         let size = EncodedDeliveries::OVERHEAD + view.content.len();
                         if !r.full && r.fits(size, budget) {
                             push_retry(&mut r.out, lease, run[k], view);
@@ -207,18 +232,51 @@ impl Groups {
             failure = Some(e);
         }
         cell.delivery_latency.add(&latency.borrow());
-        if !r.give_back.is_empty() || !r.done.is_empty() {
+        let mut moving = Vec::new();
+        if !r.give_back.is_empty() || !r.done.is_empty() || !r.failed.is_empty() {
             let mut g = cell.lock();
             g.release(member, lease, &r.give_back);
             for h in &r.done {
                 g.skip(member, lease, h.queue, &[h.offset]);
             }
+            let failed: Vec<_> = r
+                .failed
+                .iter()
+                .map(|h| crate::protocol::AckRange {
+                    queue: h.queue,
+                    offset: h.offset,
+                    count: 1,
+                    lease,
+                })
+                .collect();
+            if !failed.is_empty() {
+                // The member is known (it took these under the same lock just now).
+                let _ = g.fail_ranges(
+                    member,
+                    now,
+                    &failed,
+                    &r.failed_reason,
+                    FailCause::FilterFailed,
+                );
+                moving = moving_of(&mut g);
+            }
         }
+        // The retry plugin decides them now, on this (blocking) thread, as an ack's would.
+        self.write_out(&cell, moving);
         match failure {
             Some(e) if r.out.count == 0 => Err(e),
             _ => Ok(r.out),
         }
     }
+}
+
+/// A retry-topic message whose last delivery failed in the filter (not one the filter passed).
+fn failed_the_filter(
+    view: &crate::storage::record::RecordView<'_>,
+) -> Option<crate::storage::record::Message> {
+    let m = view.message().ok()?;
+    let reason = m.properties.get(timer_retry::PROP_REASON)?;
+    reason.starts_with(timer_retry::FILTER_FAILED).then_some(m)
 }
 
 /// A retry-topic delivery: on its wire queue id, with the attempt count the message carries.
@@ -246,7 +304,8 @@ fn push_retry(
 
 /// Decides the batch with the member's filter and files every message: delivered (within the
 /// budget), done (filtered out), or given back. A plugin failure follows the pipeline's
-/// `on_error`; with `pause` the batch is given back and the answer is `FilterFailed`.
+/// `on_error`; with `pause` the batch is given back and the answer is `FilterFailed`, unless
+/// [`Reading::plugin_retries`]: then the batch is failed deliveries for the retry plugin.
 fn apply_filter(
     f: &SharedFilter,
     topic: &str,
@@ -261,6 +320,11 @@ fn apply_filter(
     }
     let decisions = match filters::decide(f, topic, &mut batch) {
         Ok(d) => d,
+        Err(BrokerError::FilterFailed(why)) if r.plugin_retries => {
+            r.failed.extend(batched);
+            r.failed_reason = format!("{}: {why}", timer_retry::FILTER_FAILED);
+            return Ok(());
+        }
         Err(paused) => {
             r.give_back.extend(batched);
             return Err(paused);

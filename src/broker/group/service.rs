@@ -56,7 +56,7 @@ pub struct GroupsOptions {
 }
 
 /// A failed message on its way out of a window.
-enum Moving {
+pub(super) enum Moving {
     Dead(DeadLetter),
     Forward(Forward),
 }
@@ -480,7 +480,7 @@ impl Groups {
     /// Writes failed messages out of their windows (blocking): dead letters to `%DLQ%`, retries
     /// to the timer. Each is marked done once stored; a failed write is tried again after
     /// [`WRITE_RETRY`], by the timer driver.
-    fn write_out(&self, cell: &Arc<GroupCell>, out: Vec<Moving>) {
+    pub(super) fn write_out(&self, cell: &Arc<GroupCell>, out: Vec<Moving>) {
         if out.is_empty() {
             return;
         }
@@ -855,7 +855,7 @@ impl Timed for Groups {
 }
 
 /// What a group decided to move out of its windows since the last call.
-fn moving_of(g: &mut Group) -> Vec<Moving> {
+pub(super) fn moving_of(g: &mut Group) -> Vec<Moving> {
     let dead = g.take_dead_letters().into_iter().map(Moving::Dead);
     dead.chain(g.take_forwards().into_iter().map(Moving::Forward))
         .collect()

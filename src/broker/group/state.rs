@@ -192,6 +192,20 @@ pub struct Forward {
     /// failed in the retry topic: the service decides with its whole attempt count.
     pub retry_at: Option<i64>,
     pub reason: String,
+    /// What failed, for a retry plugin.
+    pub cause: FailCause,
+}
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailCause {
+    /// The member nacked it.
+    Nack,
+    /// Its lease ran out before an ack.
+    LeaseExpired,
+    /// The subscription's filter failed on it under `on_error = "pause"`, and a retry plugin
+    /// decides instead of pausing.
+    FilterFailed,
 }
 
 /// One acked or nacked range is the protocol's: the group takes ranges as they travel.
@@ -624,35 +638,56 @@ impl Group {
         ranges: &[AckRange],
         reason: &str,
     ) -> Result<(u64, u64), GroupError> {
+        self.fail_ranges(id, now, ranges, reason, FailCause::Nack)
+    }
+
+    /// Fails a member's handed-out ranges as `cause` says (a nack, or a failed filter that a
+    /// retry plugin decides); returns `(failed, stale)`.
+    pub fn fail_ranges(
+        &mut self,
+        id: u64,
+        now: i64,
+        ranges: &[AckRange],
+        reason: &str,
+        cause: FailCause,
+    ) -> Result<(u64, u64), GroupError> {
         let key = self.member_key(id)?;
         self.heartbeat(id, now)?;
-        let (mut nacked, mut stale) = (0, 0);
+        let (mut failed, mut stale) = (0, 0);
         for r in ranges {
             let Some((sub_key, queue)) = self.route(&key, r.queue) else {
                 stale += u64::from(r.count);
                 continue;
             };
             for offset in r.offset..r.offset.saturating_add(u64::from(r.count)) {
-                if self.fail(&sub_key, queue, offset, r.lease, now, reason) {
-                    nacked += 1;
+                if self.fail(&sub_key, (queue, offset, r.lease), now, reason, cause) {
+                    failed += 1;
                 } else {
                     stale += 1;
                 }
             }
         }
-        Ok((nacked, stale))
+        Ok((failed, stale))
     }
 
-    /// A delivery failed (nack or lease expiry): wait for a retry in place, forward it to the
-    /// timer, or dead-letter.
+    /// Whether `topic`'s failed deliveries go to a retry plugin (clustering with the durable
+    /// timer on, and the topic's pipeline naming one): then a filter failure under `pause` is
+    /// a failed delivery too, not a pause.
+    pub fn retry_plugin_decides(&self, topic: &str) -> bool {
+        self.settings.mode != Mode::Ordered
+            && self.retry_topic(topic).is_some()
+            && self.policy.plugin_retry.plugin_of(topic).is_some()
+    }
+
+    /// A delivery failed (nack, lease expiry, filter failure): wait for a retry in place,
+    /// forward it to the timer, or dead-letter.
     fn fail(
         &mut self,
         key: &SubKey,
-        queue: u32,
-        offset: u64,
-        lease: u32,
+        (queue, offset, lease): (u32, u64, u32),
         now: i64,
         reason: &str,
+        cause: FailCause,
     ) -> bool {
         let mode = self.settings.mode;
         let max_attempts = self.settings.max_attempts;
@@ -661,6 +696,7 @@ impl Group {
             .retry_topic(&key.0)
             .and(self.policy.timer_retry_ms)
             .map(|ms| now.saturating_add(ms as i64));
+        let plugin_decides = self.retry_plugin_decides(&key.0);
         let Some(sub) = self.subs.get_mut(key) else {
             return false;
         };
@@ -677,10 +713,8 @@ impl Group {
             attempt: failed.attempt,
             retry_at,
             reason: reason.to_string(),
+            cause,
         };
-        let plugin_decides = mode != Mode::Ordered
-            && timer_from.is_some()
-            && self.policy.plugin_retry.plugin_of(&key.0).is_some();
         if in_retry_topic || plugin_decides {
             // Its earlier attempts are in the message, or a retry plugin decides: the service
             // does, outside this lock.
@@ -764,8 +798,8 @@ impl Group {
                 }
                 expired
             };
-            for (queue, offset, lease) in expired {
-                self.fail(&key, queue, offset, lease, now, "lease expired");
+            for leased in expired {
+                self.fail(&key, leased, now, "lease expired", FailCause::LeaseExpired);
             }
             let sub = self.subs.get_mut(&key).expect("key from the map");
             while let Some(&Reverse((due, queue, offset))) = sub.waits.peek() {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::dead_letter::{self, Origin};
 use super::retry::{self, Decision};
-use super::state::Forward;
+use super::state::{FailCause, Forward};
 use crate::broker::Result;
 use crate::broker::delay::Delays;
 use crate::broker::delay::service::ToSchedule;
@@ -42,6 +42,9 @@ pub const PROP_QUEUE: &str = "lockgate.retry.queue";
 pub const PROP_OFFSET: &str = "lockgate.retry.offset";
 pub const PROP_ATTEMPTS: &str = "lockgate.retry.attempts";
 pub const PROP_REASON: &str = "lockgate.retry.reason";
+
+/// How the reason of a delivery its filter failed on begins.
+pub const FILTER_FAILED: &str = "filter failed";
 
 /// Most retries scheduled by one append.
 const BATCH: usize = 512;
@@ -236,10 +239,10 @@ fn plugin_verdicts(w: &Writer<'_>, forwards: &[Forward]) -> Vec<Option<Verdict>>
         let Some(plugin) = w.plugin_retry.plugin_of(&origin.topic) else {
             continue;
         };
-        let reason = if f.reason.contains("lease") {
-            stages::Reason::LeaseExpired
-        } else {
-            stages::Reason::Nack
+        let reason = match f.cause {
+            FailCause::Nack => stages::Reason::Nack,
+            FailCause::LeaseExpired => stages::Reason::LeaseExpired,
+            FailCause::FilterFailed => stages::Reason::FilterFailed,
         };
         asks.entry(plugin).or_default().push((
             i,
