@@ -91,8 +91,8 @@ pub struct Ingress {
 
 /// What one message of the batch is.
 enum Fate {
-    /// To be stored at these (topic, queue).
-    Store(Vec<(String, u32)>),
+    /// To be stored at these places (a range of [`Placement::targets`]).
+    Store(std::ops::Range<usize>),
     Duplicate(Duplicate),
     Dropped,
 }
@@ -102,6 +102,53 @@ enum Duplicate {
     Window(Original),
     /// Of an earlier message of this batch.
     Batch(usize),
+}
+
+/// Where a batch's messages go: the distinct (topic, queue) places, and per message a run of
+/// indexes into them (one flat list: no allocation per message).
+struct Placement {
+    places: Vec<(String, u32)>,
+    /// Place indexes, message after message.
+    targets: Vec<u32>,
+    /// Message `i`'s places are `targets[ends[i - 1]..ends[i]]`.
+    ends: Vec<usize>,
+}
+
+impl Placement {
+    fn with_capacity(messages: usize) -> Placement {
+        Placement {
+            places: Vec::new(),
+            targets: Vec::with_capacity(messages),
+            ends: Vec::with_capacity(messages),
+        }
+    }
+
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[i]
+    }
+
+    /// Each message in the topic produced to, at the queue it would have without a pipeline.
+    fn unrouted(topic: &str, queues: &[u32]) -> Placement {
+        let mut p = Placement::with_capacity(queues.len());
+        let mut place_of: HashMap<u32, u32> = HashMap::new();
+        for &q in queues {
+            let place = *place_of.entry(q).or_insert_with(|| {
+                p.places.push((topic.to_string(), q));
+                (p.places.len() - 1) as u32
+            });
+            p.targets.push(place);
+            p.ends.push(p.targets.len());
+        }
+        p
+    }
+}
+
+/// What becomes of a batch: its places, each message's fate and its dedup key's hash.
+struct Plan<'a> {
+    placement: &'a Placement,
+    fates: &'a [Fate],
+    hashes: &'a [Option<u128>],
 }
 
 /// A produce batch as the ingress sees it.
@@ -178,13 +225,9 @@ impl Ingress {
                 }
             },
         };
-        let destinations: Vec<Vec<(String, u32)>> = match routes {
-            Some(d) => d,
-            None => batch
-                .queues
-                .iter()
-                .map(|&q| vec![(self.topic.clone(), q)])
-                .collect(),
+        let placement = match routes {
+            Some(p) => p,
+            None => Placement::unrouted(&self.topic, batch.queues),
         };
         let hashes: Vec<Option<u128>> = match &keys {
             Some(k) => k
@@ -214,8 +257,9 @@ impl Ingress {
         }
         let mut fates = Vec::with_capacity(count);
         let mut first_of: super::window::PreHashedMap<u128, usize> = Default::default();
-        for (i, d) in destinations.into_iter().enumerate() {
-            let dup = hashes[i].and_then(|h| {
+        for (i, &hash) in hashes.iter().enumerate() {
+            let d = placement.range(i);
+            let dup = hash.and_then(|h| {
                 if let Some(&j) = first_of.get(&h) {
                     return Some(Duplicate::Batch(j));
                 }
@@ -226,7 +270,7 @@ impl Ingress {
                 Some(d) => Fate::Duplicate(d),
                 None if d.is_empty() => Fate::Dropped,
                 None => {
-                    if let Some(h) = hashes[i] {
+                    if let Some(h) = hash {
                         first_of.insert(h, i);
                     }
                     Fate::Store(d)
@@ -239,7 +283,12 @@ impl Ingress {
                 .reserve(first_of.keys().copied());
         }
         drop(window_guard);
-        let written = self.append(store, durability, now, batch, &fates, &hashes);
+        let plan = Plan {
+            placement: &placement,
+            fates: &fates,
+            hashes: &hashes,
+        };
+        let written = self.append(store, durability, now, batch, &plan);
         if let Some(c) = cell {
             let mut g = c.window.lock().expect("dedup window");
             let w = g.as_mut().expect("loaded");
@@ -275,13 +324,7 @@ impl Ingress {
         store: &Store,
         batch: &Batch<'_, '_>,
         now: i64,
-    ) -> std::result::Result<
-        (
-            Option<Vec<Option<Vec<u8>>>>,
-            Option<Vec<Vec<(String, u32)>>>,
-        ),
-        String,
-    > {
+    ) -> std::result::Result<(Option<Vec<Option<Vec<u8>>>>, Option<Placement>), String> {
         let count = batch.messages.len();
         let mut flat =
             BatchBuilder::with_capacity(batch.messages.iter().map(|m| m.content.len() + 64).sum());
@@ -317,15 +360,15 @@ impl Ingress {
         Ok((keys, routes))
     }
 
-    /// A router's destinations as (topic, queue), checked: the topic exists, the queue is one
-    /// of it, and the topic is not one this pipeline covers (a routing loop).
+    /// A router's destinations as places, checked: the topic exists, the queue is one of it,
+    /// and the topic is not one this pipeline covers (a routing loop).
     fn resolve(
         &self,
         store: &Store,
         batch: &Batch<'_, '_>,
         routes: &Routes,
-    ) -> std::result::Result<Vec<Vec<(String, u32)>>, String> {
-        let mut metas = Vec::with_capacity(routes.destinations.len());
+    ) -> std::result::Result<Placement, String> {
+        let mut queue_counts = Vec::with_capacity(routes.destinations.len());
         for d in &routes.destinations {
             if self.pipeline.applies_to(&d.topic) || super::is_summary_topic(&d.topic) {
                 return Err(format!(
@@ -347,33 +390,34 @@ impl Ingress {
                     d.topic, meta.queues
                 ));
             }
-            metas.push(meta.queues);
+            queue_counts.push(meta.queues);
         }
-        Ok(routes
-            .targets
-            .iter()
-            .enumerate()
-            .map(|(m, targets)| {
-                targets
-                    .iter()
-                    .map(|&t| {
-                        let d = &routes.destinations[t as usize];
-                        let queues = metas[t as usize];
-                        let queue = match (&d.queue, &d.sharding_key, &batch.routes[m]) {
-                            (Some(q), _, _) => *q,
-                            (None, Some(k), _) => shard(k, queues),
-                            // The producer's own sharding key keeps its order per key.
-                            (None, None, RouteView::Key(k)) => shard(k, queues),
-                            _ => {
-                                (self.round_robin.fetch_add(1, Ordering::Relaxed)
-                                    % u64::from(queues)) as u32
-                            }
-                        };
-                        (d.topic.clone(), queue)
-                    })
-                    .collect()
-            })
-            .collect())
+        let mut p = Placement::with_capacity(routes.targets.len());
+        // The place of each (destination, queue), made on first use.
+        let mut place_of: HashMap<(u32, u32), u32> = HashMap::new();
+        for (m, targets) in routes.targets.iter().enumerate() {
+            for &t in targets {
+                let d = &routes.destinations[t as usize];
+                let queues = queue_counts[t as usize];
+                let queue = match (&d.queue, &d.sharding_key, &batch.routes[m]) {
+                    (Some(q), _, _) => *q,
+                    (None, Some(k), _) => shard(k, queues),
+                    // The producer's own sharding key keeps its order per key.
+                    (None, None, RouteView::Key(k)) => shard(k, queues),
+                    _ => {
+                        (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(queues))
+                            as u32
+                    }
+                };
+                let place = *place_of.entry((t, queue)).or_insert_with(|| {
+                    p.places.push((d.topic.clone(), queue));
+                    (p.places.len() - 1) as u32
+                });
+                p.targets.push(place);
+            }
+            p.ends.push(p.targets.len());
+        }
+        Ok(p)
     }
 
     /// Writes the copies and the summary as one atomic append.
@@ -383,12 +427,16 @@ impl Ingress {
         durability: Durability,
         now: i64,
         batch: &Batch<'_, '_>,
-        fates: &[Fate],
-        hashes: &[Option<u128>],
+        plan: &Plan<'_>,
     ) -> Result<PendingRouted> {
-        // Parts in order of first use; each message's places in them.
-        let mut parts: Vec<((String, u32), Vec<RawMessage<'_>>)> = Vec::new();
-        let mut part_of: HashMap<(String, u32), usize> = HashMap::new();
+        let Plan {
+            placement,
+            fates,
+            hashes,
+        } = plan;
+        // Parts (places with records) in order of first use; each message's places in them.
+        let mut parts: Vec<(&(String, u32), Vec<&RawMessage<'_>>)> = Vec::new();
+        let mut part_of: Vec<Option<usize>> = vec![None; placement.places.len()];
         let mut outcomes = Vec::with_capacity(fates.len());
         let mut keys = Vec::new();
         for (i, fate) in fates.iter().enumerate() {
@@ -396,18 +444,19 @@ impl Ingress {
             outcomes.push((
                 id,
                 match fate {
-                    Fate::Store(dests) => {
+                    Fate::Store(range) => {
                         if let Some(h) = hashes[i] {
                             keys.push((h, i as u32));
                         }
-                        let places = dests
+                        let places = placement.targets[range.clone()]
                             .iter()
-                            .map(|d| {
-                                let p = *part_of.entry(d.clone()).or_insert_with(|| {
-                                    parts.push((d.clone(), Vec::new()));
+                            .map(|&place| {
+                                let place = place as usize;
+                                let p = *part_of[place].get_or_insert_with(|| {
+                                    parts.push((&placement.places[place], Vec::new()));
                                     parts.len() - 1
                                 });
-                                parts[p].1.push(batch.messages[i].clone());
+                                parts[p].1.push(&batch.messages[i]);
                                 (p as u16, (parts[p].1.len() - 1) as u32)
                             })
                             .collect();
@@ -456,14 +505,15 @@ impl Ingress {
         };
         let mut content = Vec::with_capacity(summary_message.body.len() + 16);
         record::encode_content(&mut content, &summary_message);
-        let summary_record = [RawMessage {
+        let summary_raw = RawMessage {
             id: summary_message.id,
             born_at: now,
             tag: "",
             keys: Vec::new(),
             content: &content,
-        }];
-        let mut atomic: Vec<AtomicPart<'_, RawMessage<'_>>> = parts
+        };
+        let summary_record = [&summary_raw];
+        let mut atomic: Vec<AtomicPart<'_, &RawMessage<'_>>> = parts
             .iter()
             .map(|((topic, queue), records)| AtomicPart {
                 topic,

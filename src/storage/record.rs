@@ -262,6 +262,31 @@ pub trait RecordSource {
     fn encode_content(&self, buf: &mut Vec<u8>);
 }
 
+/// A reference stores what it refers to (an atomic append's parts can share messages).
+impl RecordSource for &RawMessage<'_> {
+    fn id(&self) -> MessageId {
+        (**self).id()
+    }
+    fn born_at(&self) -> i64 {
+        (**self).born_at()
+    }
+    fn tag(&self) -> &str {
+        (**self).tag()
+    }
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        (**self).keys()
+    }
+    fn content_len(&self) -> usize {
+        (**self).content_len()
+    }
+    fn check(&self) -> Result<(), EncodeError> {
+        (**self).check()
+    }
+    fn encode_content(&self, buf: &mut Vec<u8>) {
+        (**self).encode_content(buf)
+    }
+}
+
 impl RecordSource for Message {
     fn id(&self) -> MessageId {
         self.id
