@@ -221,6 +221,19 @@ async fn short_retries_and_off_keep_retrying_in_place() {
     running.stop().await.unwrap();
 }
 
+/// `builtin:retry-schedule` retrying after 5 s, dead-lettering after the second delivery.
+fn retry_fixed() -> lockgate::plugin::PluginSpec {
+    lockgate::plugin::PluginSpec {
+        name: "retry-fixed".into(),
+        config: vec![
+            ("schedule".into(), "fixed".into()),
+            ("delays".into(), "5s".into()),
+            ("max_attempts".into(), "2".into()),
+        ],
+        ..lockgate::plugin::PluginSpec::builtin("retry-schedule")
+    }
+}
+
 /// With a retry plugin in the topic's pipeline, the plugin decides every failed delivery: its
 /// delays go through the timer, and its dead-letter reason reaches `%DLQ%`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,15 +243,7 @@ async fn a_retry_plugin_decides_the_delays_and_the_dead_letter() {
     let mut config = test_config(dir.path());
     // The group's own schedule would wait two hours; the plugin says 5 s, then gives up.
     config.groups.retry_delays = vec![HOUR * 2];
-    config.plugins = vec![lockgate::plugin::PluginSpec {
-        name: "retry-fixed".into(),
-        config: vec![
-            ("schedule".into(), "fixed".into()),
-            ("delays".into(), "5s".into()),
-            ("max_attempts".into(), "2".into()),
-        ],
-        ..lockgate::plugin::PluginSpec::builtin("retry-schedule")
-    }];
+    config.plugins = vec![retry_fixed()];
     config.pipelines = vec![PipelineConfig {
         topics: vec!["orders".into()],
         ingress: None,
@@ -307,15 +312,7 @@ async fn a_filter_failure_under_pause_goes_to_the_retry_plugin() {
     )
     .unwrap();
     config.plugins = vec![
-        lockgate::plugin::PluginSpec {
-            name: "retry-fixed".into(),
-            config: vec![
-                ("schedule".into(), "fixed".into()),
-                ("delays".into(), "5s".into()),
-                ("max_attempts".into(), "2".into()),
-            ],
-            ..lockgate::plugin::PluginSpec::builtin("retry-schedule")
-        },
+        retry_fixed(),
         lockgate::plugin::PluginSpec {
             name: "fragile".into(),
             source: fragile.display().to_string(),
