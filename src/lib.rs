@@ -13,6 +13,7 @@
 //! - [`metrics`]: metric names, the recorder and the Prometheus `/metrics` endpoint.
 //! - [`bench`]: `lockgate bench …` load generators.
 
+pub mod auth;
 pub mod bench;
 pub mod broker;
 pub mod cli;

@@ -59,6 +59,16 @@ macro_rules! error_limited {
     };
 }
 
+/// `tracing::warn!` for a repeated kind of event, rate limited by `kind`.
+#[macro_export]
+macro_rules! warn_limited {
+    ($kind:expr, $($arg:tt)+) => {
+        if let Some(held_back) = $crate::log_limit::LIMIT.allow($kind) {
+            tracing::warn!(held_back, $($arg)+);
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

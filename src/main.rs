@@ -58,6 +58,9 @@ enum Command {
     /// Offline checks of a stopped server's data directory (`storage verify`).
     #[command(subcommand)]
     Storage(cli::storage::StorageCommand),
+    /// Access control: `auth token NAME` makes a token.
+    #[command(subcommand)]
+    Auth(cli::auth::AuthCommand),
 }
 
 #[derive(Subcommand)]
@@ -156,6 +159,13 @@ fn main() -> ExitCode {
                 lockgate::server::serve(config, config_path, shutdown).await
             })
         }
+        Command::Auth(cmd) => match cli::auth::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}", e.0);
+                ExitCode::from(2)
+            }
+        },
         Command::Storage(cmd) => match cli::load_config(cli.config.as_deref()) {
             Ok(config) => match cli::storage::run(cmd, &config) {
                 Ok(true) => ExitCode::SUCCESS,

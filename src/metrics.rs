@@ -113,6 +113,8 @@ pub const REQUESTS_TOTAL: &str = "lockgate_requests_total";
 pub const RECEIVED_BYTES_TOTAL: &str = "lockgate_received_bytes_total";
 /// Frame bytes sent (headers included).
 pub const SENT_BYTES_TOTAL: &str = "lockgate_sent_bytes_total";
+/// Requests refused by the access rules, by status (NotAuthenticated, NotAuthorized).
+pub const AUTH_FAILURES_TOTAL: &str = "lockgate_auth_failures_total";
 
 // ---- reserved for later features -----------------------------------------------------------
 /// Reserved: messages an ingress pipeline dropped (no destination), per topic.
@@ -293,6 +295,11 @@ pub const DESCRIPTIONS: &[(&str, Type, &str)] = &[
         "Frame bytes sent, headers included.",
     ),
     (
+        AUTH_FAILURES_TOTAL,
+        Type::Counter,
+        "Requests refused by the access rules, by status.",
+    ),
+    (
         PIPELINE_DROPPED_TOTAL,
         Type::Counter,
         "Messages an ingress pipeline routed nowhere (reserved).",
@@ -312,6 +319,7 @@ pub const RECORDED: &[&str] = &[
     REQUESTS_TOTAL,
     RECEIVED_BYTES_TOTAL,
     SENT_BYTES_TOTAL,
+    AUTH_FAILURES_TOTAL,
     PRODUCE_LATENCY_SECONDS,
     STORAGE_FSYNC_DURATION_SECONDS,
     PLUGIN_CALL_DURATION_SECONDS,

@@ -38,11 +38,34 @@ pub enum ServerError {
     Broker(#[from] crate::broker::BrokerError),
     #[error("{0}")]
     Pipelines(String),
+    /// Protected mode: no authentication, and an address other machines can reach.
+    #[error(
+        "refusing to listen on {0} with [auth] mode = \"none\": anyone who can reach it could \
+         produce, consume and delete topics. Either create tokens (`lockgate auth token NAME`, \
+         add the printed entry to config.toml), set [auth] mode = \"required\" and grant \
+         [[acl]] rules; or listen on a loopback address; or, on purpose, set [auth] \
+         allow_anonymous_remote = true"
+    )]
+    Unprotected(std::net::SocketAddr),
     #[error("metrics.listen {addr}: {source}; set [metrics] listen to another address, or \"off\"")]
     Metrics {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// Redis's protected mode: without authentication, only a loopback address, unless the
+/// configuration says otherwise on purpose.
+fn protected_mode(config: &Config) -> Result<(), ServerError> {
+    let listen = config.server.listen;
+    let auth = &config.auth;
+    if auth.mode == crate::auth::Mode::None
+        && !auth.allow_anonymous_remote
+        && !listen.ip().is_loopback()
+    {
+        return Err(ServerError::Unprotected(listen));
+    }
+    Ok(())
 }
 
 /// Opens the store described by `config` and brings the configured topics to their settings.
@@ -85,6 +108,7 @@ impl Running {
     /// [`Running::start`] with every service reading time from `clock` (tests pass a manual
     /// one to drive leases, retries and sessions).
     pub async fn start_with_clock(config: &Config, clock: Clock) -> Result<Running, ServerError> {
+        protected_mode(config)?;
         // Before anything records: the plugins' and services' handles bind to it.
         let recorded = config.metrics.listen.map(|_| crate::metrics::install());
         let opening = std::time::Instant::now();

@@ -32,6 +32,7 @@ fn leave_open(server: &ServeProcess, id: &str) {
             server_name: "localhost".into(),
             ca: server.dir.join("data/tls/ca.pem"),
             client_cert: None,
+            token: None,
         })
         .await
         .unwrap();

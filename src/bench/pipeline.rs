@@ -81,6 +81,7 @@ pub async fn run(args: PipelineBenchArgs) -> Result<(), CliError> {
         server_name: "localhost".into(),
         ca: dir.join("tls/ca.pem"),
         client_cert: None,
+        token: None,
     })
     .await?;
     for t in ["plain", "in", "out"] {

@@ -71,6 +71,9 @@ pub enum BrokerError {
     /// An ingress stage failed and its pipeline rejects the batch (nothing stored).
     #[error("{0}")]
     PipelineFailed(String),
+    /// Refused by the access rules (`crate::auth`).
+    #[error(transparent)]
+    Access(#[from] crate::auth::AuthError),
     #[error("{0}")]
     Internal(String),
 }

@@ -68,6 +68,8 @@ pub struct Broker {
     filters: filters::Filters,
     pipelines: crate::pipeline::Pipelines,
     timers: Arc<timer::TimerDriver>,
+    /// Who may do what (`[auth]`, `[[acl]]`), reloaded with the configuration.
+    auth: crate::auth::Auth,
 }
 
 impl Broker {
@@ -136,7 +138,12 @@ impl Broker {
             store,
             clock,
             limits,
+            auth: crate::auth::Auth::new(config.auth.clone()),
         })
+    }
+
+    pub fn auth(&self) -> &crate::auth::Auth {
+        &self.auth
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -171,6 +178,7 @@ impl Broker {
     pub fn reload_config(&self, config: &Config) -> Vec<crate::plugin::PluginError> {
         let failures = self.filters.reload(config);
         self.pipelines.reload(config.pipelines.clone());
+        self.auth.reload(config.auth.clone());
         failures
     }
 

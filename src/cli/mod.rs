@@ -2,6 +2,7 @@
 //! `delay`, `group`, `plugin`, `txn`):
 //! argument types (clap), connection defaults, and JSON output. `main.rs` only dispatches.
 
+pub mod auth;
 pub mod consume;
 pub mod delay;
 pub mod group;
@@ -47,6 +48,15 @@ pub struct ConnectArgs {
     /// Private key (PEM) of --client-cert
     #[arg(long, global = true, value_name = "PATH", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Token to authenticate with (`lockgate auth token NAME` makes one)
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "LOCKGATE_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// A CLI failure: one line for stderr.
@@ -82,6 +92,7 @@ impl ConnectArgs {
             server_name: host,
             ca,
             client_cert: self.client_cert.clone().zip(self.client_key.clone()),
+            token: self.token.clone(),
         })
     }
 

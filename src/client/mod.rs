@@ -42,6 +42,9 @@ pub struct ClientOptions {
     pub ca: PathBuf,
     /// `(cert, key)` PEM files, for servers that require client certificates.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// The token presented in Hello (`lockgate auth token NAME` makes one), for servers with
+    /// `[auth] mode = "required"`.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +149,7 @@ impl Client {
             .call(Request::Session(SessionRequest::Hello {
                 version: VERSION,
                 client: format!("lockgate-client {}", env!("CARGO_PKG_VERSION")),
+                token: opts.token.clone(),
             }))
             .await?
         {

@@ -5,6 +5,7 @@
 //! with its TOML path (`storage.segment_size: "12 XB" is not a size`), before anything starts.
 //! This module reads and checks configuration; it does not create directories or open storage.
 
+pub mod auth;
 pub mod delay;
 pub mod groups;
 pub mod metrics;
@@ -42,6 +43,8 @@ pub struct Config {
     pub plugins: Vec<crate::plugin::PluginSpec>,
     /// `[[pipeline]]`, in file order: the first naming a topic applies to it.
     pub pipelines: Vec<plugins::PipelineConfig>,
+    /// `[auth]` and `[[acl]]`.
+    pub auth: crate::auth::AuthConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +133,7 @@ impl Default for Config {
             topics: Vec::new(),
             plugins: Vec::new(),
             pipelines: Vec::new(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -399,6 +403,7 @@ impl Config {
         let metrics = metrics::validate(&mut v, raw.metrics);
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
+        let auth = auth::validate(&mut v, raw.auth, raw.acl);
 
         let mut topics: Vec<TopicConfig> = Vec::new();
         for (i, rt) in raw.topics.into_iter().enumerate() {
@@ -492,6 +497,7 @@ impl Config {
                 topics,
                 plugins: plugin_specs,
                 pipelines,
+                auth,
             })
         } else {
             Err(v.problems)

@@ -25,6 +25,35 @@ pub struct RawConfig {
     pub plugins: std::collections::BTreeMap<String, RawPlugin>,
     #[serde(default, rename = "pipeline")]
     pub pipelines: Vec<RawPipeline>,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub acl: Vec<RawAcl>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub mode: Option<String>,
+    pub allow_anonymous_remote: Option<bool>,
+    #[serde(default, rename = "token")]
+    pub tokens: Vec<RawToken>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub name: Option<String>,
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcl {
+    pub principal: Option<String>,
+    pub actions: Option<Vec<String>>,
+    pub topics: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -232,6 +232,12 @@ pub enum Status {
     /// An ingress pipeline's plugin failed or routed somewhere it may not, and the pipeline
     /// says `on_error = "reject"`: nothing of the batch is stored; it may be sent again.
     PipelineFailed = 31,
+    /// With `[auth] mode = "required"`, a connection that has not authenticated (no token in
+    /// its Hello, no client certificate) or whose token was revoked may only ping and say hello.
+    NotAuthenticated = 32,
+    /// The connection's principal may not do this; the message names the action and the
+    /// resource.
+    NotAuthorized = 33,
 }
 
 impl Status {
@@ -271,6 +277,8 @@ impl Status {
             UnknownTransaction => "UnknownTransaction",
             TxnClosed => "TxnClosed",
             PipelineFailed => "PipelineFailed",
+            NotAuthenticated => "NotAuthenticated",
+            NotAuthorized => "NotAuthorized",
         }
     }
 
@@ -309,6 +317,8 @@ impl Status {
             29 => UnknownTransaction,
             30 => TxnClosed,
             31 => PipelineFailed,
+            32 => NotAuthenticated,
+            33 => NotAuthorized,
             _ => return None,
         })
     }

@@ -1,4 +1,4 @@
-//! The Session family: Ping (1) and Hello (2).
+//! The Session family: Ping (1) and Hello (2), which may carry the client's token.
 
 use crate::codec::{ReadError, Reader, put_str16};
 
@@ -8,8 +8,13 @@ use super::{Family, Kind};
 pub enum SessionRequest {
     /// Answered with the same nonce.
     Ping { nonce: u64 },
-    /// The client's protocol version and name; answered with the server's frame limit.
-    Hello { version: u16, client: String },
+    /// The client's protocol version and name, and the token it authenticates with (when it
+    /// has one); answered with the server's frame limit.
+    Hello {
+        version: u16,
+        client: String,
+        token: Option<String>,
+    },
 }
 
 impl Family for SessionRequest {
@@ -23,9 +28,16 @@ impl Family for SessionRequest {
     fn encode(&self, buf: &mut Vec<u8>) {
         match self {
             SessionRequest::Ping { nonce } => buf.extend_from_slice(&nonce.to_le_bytes()),
-            SessionRequest::Hello { version, client } => {
+            SessionRequest::Hello {
+                version,
+                client,
+                token,
+            } => {
                 buf.extend_from_slice(&version.to_le_bytes());
                 put_str16(buf, client);
+                if let Some(t) = token {
+                    put_str16(buf, t);
+                }
             }
         }
     }
@@ -38,6 +50,11 @@ impl Family for SessionRequest {
             _ => SessionRequest::Hello {
                 version: r.u16("version")?,
                 client: r.str16("client name")?,
+                // Optional: a Hello without it is an unauthenticated one.
+                token: match r.remaining() {
+                    0 => None,
+                    _ => Some(r.str16("token")?),
+                },
             },
         })
     }

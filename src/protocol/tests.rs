@@ -22,6 +22,7 @@ fn requests() -> Vec<Request> {
         Request::Session(SessionRequest::Hello {
             version: 1,
             client: "lockgate-cli".into(),
+            token: None,
         }),
         Request::Produce(ProduceRequest {
             topic: "orders".into(),
@@ -200,6 +201,11 @@ fn requests() -> Vec<Request> {
         Request::Txn(TxnRequest::Answer {
             id: "tx-2".into(),
             answer: CheckAnswer::Outcome(Outcome::Commit),
+        }),
+        Request::Session(SessionRequest::Hello {
+            version: 1,
+            client: "lockgate-cli".into(),
+            token: Some("lgt_secret".into()),
         }),
     ]
 }
@@ -573,11 +579,18 @@ fn requests_round_trip_and_every_prefix_fails() {
     for req in requests() {
         let body = body_of_request(&req);
         assert_eq!(Request::decode(req.kind() as u16, &body).unwrap(), req);
+        let has_token = matches!(
+            req,
+            Request::Session(SessionRequest::Hello { token: Some(_), .. })
+        );
         for cut in 0..body.len() {
-            assert!(
-                Request::decode(req.kind() as u16, &body[..cut]).is_err(),
-                "{req:?} decoded from {cut} bytes"
-            );
+            match Request::decode(req.kind() as u16, &body[..cut]) {
+                Err(_) => {}
+                // The one optional field: a Hello cut right before its token is a Hello
+                // without one (and so unauthenticated).
+                Ok(Request::Session(SessionRequest::Hello { token: None, .. })) if has_token => {}
+                Ok(other) => panic!("{req:?} decoded from {cut} bytes as {other:?}"),
+            }
         }
         let mut longer = body.clone();
         longer.push(0);
@@ -1007,4 +1020,21 @@ fn ranges_are_checked_per_family() {
         lookup(1001).check_ranges().unwrap_err().to_string(),
         "limit is 1001; it must be from 1 to 1000"
     );
+}
+
+#[test]
+fn golden_bytes_of_a_hello_with_a_token() {
+    let body = body_of_request(&Request::Session(SessionRequest::Hello {
+        version: 1,
+        client: "c".into(),
+        token: Some("lgt_x".into()),
+    }));
+    assert_eq!(body, [1, 0, 1, 0, b'c', 5, 0, b'l', b'g', b't', b'_', b'x']);
+    // Without a token the body ends after the client name, as protocol v1 always had it.
+    let plain = body_of_request(&Request::Session(SessionRequest::Hello {
+        version: 1,
+        client: "c".into(),
+        token: None,
+    }));
+    assert_eq!(plain, [1, 0, 1, 0, b'c']);
 }

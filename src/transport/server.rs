@@ -20,10 +20,13 @@ use tracing::Instrument;
 
 use super::status::response_of;
 use super::tls::{self, TlsError};
-use super::{check_stream, subscription};
-use crate::broker::{Broker, ConnInfo};
+use super::{access, check_stream, subscription};
+use crate::auth::{AuthError, Identity, Principal};
+use crate::broker::{Broker, BrokerError, ConnInfo};
 use crate::metrics as m;
-use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
+use crate::protocol::{
+    HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, SessionRequest, Status, frame,
+};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
 const PIPELINE_DEPTH: usize = 256;
@@ -304,6 +307,8 @@ async fn serve_connection_in(
 ) {
     let remote = info.remote;
     tracing::debug!("connection open");
+    // Its streams share who it is: the token a Hello presents counts for all of them.
+    let identity = Arc::new(Identity::default());
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
@@ -311,10 +316,13 @@ async fn serve_connection_in(
                     serve_stream(
                         send,
                         recv,
-                        broker.clone(),
-                        in_flight.clone(),
-                        max_frame,
-                        info,
+                        Stream {
+                            broker: broker.clone(),
+                            in_flight: in_flight.clone(),
+                            max_frame,
+                            conn: info,
+                            identity: identity.clone(),
+                        },
                     )
                     .in_current_span(),
                 );
@@ -377,15 +385,40 @@ enum Pending {
     Task(JoinHandle<crate::broker::Result<Response>>),
 }
 
-async fn serve_stream(
-    send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+/// What a stream's task shares with its connection.
+struct Stream {
     broker: Arc<Broker>,
     in_flight: Arc<InFlight>,
     max_frame: u32,
     conn: ConnInfo,
-) {
+    identity: Arc<Identity>,
+}
+
+async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, s: Stream) {
+    let Stream {
+        broker,
+        in_flight,
+        max_frame,
+        conn,
+        identity,
+    } = s;
     let first = read_frame(&mut recv, max_frame).await;
+    // A subscription or check stream is checked once, at its first frame.
+    if let FrameRead::Frame(h, body) = &first
+        && (h.kind == Kind::Subscribe as u16 || h.kind == Kind::TxnCheckListen as u16)
+        && let Ok(req) = decode(h.kind, body)
+        && let Err(refused) = admit(&broker, &identity, &conn, &req)
+    {
+        let _ = send
+            .write_all(&frame(
+                h.kind | RESPONSE_BIT,
+                h.request_id,
+                &body_of(&refused),
+            ))
+            .await;
+        let _ = send.finish();
+        return;
+    }
     if let FrameRead::Frame(h, body) = &first
         && h.kind == Kind::Subscribe as u16
     {
@@ -401,19 +434,94 @@ async fn serve_stream(
         check_stream::serve(send, recv, broker, *h, body, max_frame).await;
         return;
     }
-    serve_requests(send, recv, broker, in_flight, max_frame, conn, first).await;
+    let s = Stream {
+        broker,
+        in_flight,
+        max_frame,
+        conn,
+        identity,
+    };
+    serve_requests(send, recv, s, first).await;
+}
+
+fn body_of(response: &Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    response.encode_body(&mut body);
+    body
+}
+
+/// The request router's access check of a decoded request (a Hello's token authenticates the
+/// connection first): `Err` is the refusal to answer with.
+fn admit(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    req: &Request,
+) -> Result<(), Response> {
+    if let Request::Session(SessionRequest::Hello {
+        token: Some(token), ..
+    }) = req
+    {
+        match broker.auth().present(identity, token) {
+            Ok(p) => tracing::debug!(principal = %p.config_name(), "authenticated"),
+            Err(e) => return Err(refusal(conn, None, e)),
+        }
+    }
+    match access::of_request(broker, req) {
+        None => Ok(()),
+        Some(needs) => check(broker, identity, conn, &needs),
+    }
+}
+
+/// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend).
+fn admit_raw(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    kind: Kind,
+    body: &[u8],
+) -> Result<(), Response> {
+    check(broker, identity, conn, &access::of_raw(kind, body))
+}
+
+fn check(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    needs: &[access::Need],
+) -> Result<(), Response> {
+    broker
+        .auth()
+        .authorize(identity, needs)
+        .map_err(|e| refusal(conn, identity.principal(), e))
+}
+
+/// Counts and logs (rate limited, with the principal or the remote address, never a secret) a
+/// refusal, and makes its answer.
+fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthError) -> Response {
+    let refused = BrokerError::Access(e);
+    let answer = response_of(&refused);
+    let status = answer.status().name();
+    metrics::counter!(m::AUTH_FAILURES_TOTAL, "status" => status).increment(1);
+    let who = principal.map_or_else(|| "anonymous".to_string(), |p| p.config_name());
+    crate::warn_limited!("auth refusal", remote = %conn.remote, principal = %who, status, reason = %refused, "request refused");
+    answer
 }
 
 /// A request stream: responses in request order, pipelined.
 async fn serve_requests(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    broker: Arc<Broker>,
-    in_flight: Arc<InFlight>,
-    max_frame: u32,
-    conn: ConnInfo,
+    s: Stream,
     first: FrameRead,
 ) {
+    let Stream {
+        broker,
+        in_flight,
+        max_frame,
+        conn,
+        identity,
+    } = s;
     let (tx, mut rx) =
         mpsc::channel::<(u16, u32, Pending, InFlightGuard, Answering)>(PIPELINE_DEPTH);
     let writer = tokio::spawn(async move {
@@ -469,18 +577,26 @@ async fn serve_requests(
         };
         let guard = in_flight.enter();
         let answering = Answering::start(&h);
-        let pending = if h.kind == Kind::Produce as u16 {
-            // Produce bodies go to the broker undecoded: their message bytes become log records.
-            Pending::Task(broker.dispatch_produce(body).await)
-        } else if h.kind == Kind::ProduceDelayed as u16 {
-            Pending::Task(broker.dispatch_delayed(body).await)
-        } else if h.kind == Kind::TxnSend as u16 {
-            Pending::Task(broker.dispatch_txn_send(body).await)
-        } else {
-            match decode(h.kind, &body) {
-                Ok(req) => Pending::Task(broker.dispatch(req, conn).await),
+        let raw = [Kind::Produce, Kind::ProduceDelayed, Kind::TxnSend]
+            .into_iter()
+            .find(|k| *k as u16 == h.kind);
+        let pending = match raw {
+            Some(kind) => match admit_raw(&broker, &identity, &conn, kind, &body) {
+                Err(refused) => Pending::Ready(refused),
+                // These bodies go to the broker undecoded: their message bytes become records.
+                Ok(()) => Pending::Task(match kind {
+                    Kind::Produce => broker.dispatch_produce(body).await,
+                    Kind::ProduceDelayed => broker.dispatch_delayed(body).await,
+                    _ => broker.dispatch_txn_send(body).await,
+                }),
+            },
+            None => match decode(h.kind, &body) {
+                Ok(req) => match admit(&broker, &identity, &conn, &req) {
+                    Ok(()) => Pending::Task(broker.dispatch(req, conn).await),
+                    Err(refused) => Pending::Ready(refused),
+                },
                 Err(r) => Pending::Ready(r),
-            }
+            },
         };
         if tx
             .send((

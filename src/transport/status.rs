@@ -31,6 +31,12 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::UnknownTransaction(_) => (Status::UnknownTransaction, 0),
         BrokerError::TxnClosed(_) => (Status::TxnClosed, 0),
         BrokerError::PipelineFailed(_) => (Status::PipelineFailed, 0),
+        BrokerError::Access(crate::auth::AuthError::NotAuthenticated(_)) => {
+            (Status::NotAuthenticated, 0)
+        }
+        BrokerError::Access(crate::auth::AuthError::NotAuthorized { .. }) => {
+            (Status::NotAuthorized, 0)
+        }
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {

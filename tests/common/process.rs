@@ -152,6 +152,7 @@ impl ServeProcess {
             server_name: "localhost".into(),
             ca: self.ca(),
             client_cert: None,
+            token: None,
         }
     }
 }

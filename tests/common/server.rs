@@ -37,6 +37,7 @@ pub fn client_options(running: &Running, dir: &Path) -> ClientOptions {
         server_name: "localhost".into(),
         ca: dir.join("tls/ca.pem"),
         client_cert: None,
+        token: None,
     }
 }
 

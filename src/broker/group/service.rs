@@ -218,6 +218,12 @@ impl Groups {
     }
 
     /// Something of a connected member.
+    /// The group and topic a member consumes (for access checks); `None` for an unknown member.
+    pub fn member_of(&self, id: u64) -> Option<(String, String)> {
+        self.with_member(id, |m| (m.cell.lock().name().to_string(), m.topic.clone()))
+            .ok()
+    }
+
     pub(super) fn with_member<T>(&self, id: u64, f: impl FnOnce(&MemberRef) -> T) -> Result<T> {
         let members = self.members.lock().expect("members lock");
         members

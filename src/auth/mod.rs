@@ -1,0 +1,232 @@
+//! Who may do what. A connection's principal is a token's name (the token presented in its
+//! Hello) or its client certificate's subject (`cert:CN=…`); `[[acl]]` rules grant principals
+//! actions on topics and groups; with `[auth] mode = "required"` every request but Ping and
+//! Hello is checked at the request router, and everything not granted is denied.
+//!
+//! This module holds the configuration as the broker runs it (reloaded on SIGHUP: a revoked
+//! token's connections lose their rights at their next request) and the one check. It does not
+//! see messages; plugins see nothing of identities.
+
+pub mod acl;
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub use acl::{Action, Pattern, Resource, Rule};
+pub use token::TokenHash;
+
+/// `[auth] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// No checks: any client that reaches the port may do anything (loopback only, unless
+    /// `allow_anonymous_remote`).
+    #[default]
+    None,
+    /// Unauthenticated connections may only ping and say hello; the rest is per `[[acl]]`.
+    Required,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::Required => "required",
+        }
+    }
+}
+
+/// A token the configuration declares: its name (the principal) and its secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEntry {
+    pub name: String,
+    pub hash: TokenHash,
+}
+
+/// `[auth]`, `[[auth.token]]` and `[[acl]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthConfig {
+    pub mode: Mode,
+    /// With mode `none`, listen on a non-loopback address anyway.
+    pub allow_anonymous_remote: bool,
+    pub tokens: Vec<TokenEntry>,
+    pub acl: Vec<Rule>,
+}
+
+/// Who a connection is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// A token's name.
+    Token(String),
+    /// A client certificate's subject (`CN=…`).
+    Cert(String),
+}
+
+impl Principal {
+    /// As `[[acl]] principal` writes it: the token's name, or `cert:` and the subject.
+    pub fn config_name(&self) -> String {
+        match self {
+            Principal::Token(n) => n.clone(),
+            Principal::Cert(s) => format!("cert:{s}"),
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    NotAuthenticated(String),
+    #[error("{principal} may not {} {resource}", action.name())]
+    NotAuthorized {
+        principal: String,
+        action: Action,
+        resource: Resource,
+    },
+}
+
+/// A connection's identity, shared by its streams: its certificate's subject (fixed for the
+/// connection) and the token its Hello presented (checked against the current configuration
+/// on every request, so a revoked token stops working at once).
+#[derive(Debug, Default)]
+pub struct Identity {
+    cert: Option<String>,
+    token: RwLock<Option<TokenEntry>>,
+}
+
+impl Identity {
+    pub fn new(cert_subject: Option<String>) -> Identity {
+        Identity {
+            cert: cert_subject,
+            token: RwLock::new(None),
+        }
+    }
+
+    /// The principal the connection acts as now, if any.
+    pub fn principal(&self) -> Option<Principal> {
+        match &*self.token.read().expect("identity") {
+            Some(t) => Some(Principal::Token(t.name.clone())),
+            None => self.cert.clone().map(Principal::Cert),
+        }
+    }
+}
+
+/// The access rules the broker runs with (replaced whole on reload).
+pub struct Auth {
+    config: RwLock<Arc<Rules>>,
+}
+
+/// A configuration prepared for checks: tokens by hash.
+struct Rules {
+    config: AuthConfig,
+    tokens: HashMap<TokenHash, String>,
+}
+
+impl Rules {
+    fn new(config: AuthConfig) -> Rules {
+        let tokens = config
+            .tokens
+            .iter()
+            .map(|t| (t.hash, t.name.clone()))
+            .collect();
+        Rules { config, tokens }
+    }
+}
+
+impl Auth {
+    pub fn new(config: AuthConfig) -> Auth {
+        Auth {
+            config: RwLock::new(Arc::new(Rules::new(config))),
+        }
+    }
+
+    /// Replaces the rules (SIGHUP); connections are checked against these from their next
+    /// request.
+    pub fn reload(&self, config: AuthConfig) {
+        *self.config.write().expect("auth") = Arc::new(Rules::new(config));
+    }
+
+    fn rules(&self) -> Arc<Rules> {
+        self.config.read().expect("auth").clone()
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.rules().config.mode
+    }
+
+    /// A Hello's token: the connection acts as its name from now on. An unknown token is
+    /// refused (and the connection stays as it was).
+    pub fn present(&self, identity: &Identity, token: &str) -> Result<Principal, AuthError> {
+        let hash = TokenHash::of(token);
+        let rules = self.rules();
+        let name = rules.tokens.get(&hash).ok_or_else(|| {
+            AuthError::NotAuthenticated("the token is not one this broker knows".into())
+        })?;
+        *identity.token.write().expect("identity") = Some(TokenEntry {
+            name: name.clone(),
+            hash,
+        });
+        Ok(Principal::Token(name.clone()))
+    }
+
+    /// Whether the connection may do `action` on `resource`.
+    pub fn check(
+        &self,
+        identity: &Identity,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<(), AuthError> {
+        self.authorize(identity, &[(action, resource.clone())])
+    }
+
+    /// Whether the connection may do everything a request needs. With mode `required`, a
+    /// connection without a principal may do nothing (even a request that needs nothing named).
+    pub fn authorize(
+        &self,
+        identity: &Identity,
+        needs: &[(Action, Resource)],
+    ) -> Result<(), AuthError> {
+        let rules = self.rules();
+        if rules.config.mode == Mode::None {
+            return Ok(());
+        }
+        let name = self.principal_in(&rules, identity)?.config_name();
+        match needs
+            .iter()
+            .find(|(a, r)| !acl::allows(&rules.config.acl, &name, *a, r))
+        {
+            None => Ok(()),
+            Some((action, resource)) => Err(AuthError::NotAuthorized {
+                principal: name,
+                action: *action,
+                resource: resource.clone(),
+            }),
+        }
+    }
+
+    /// The connection's principal under `rules`: its token while the configuration still
+    /// declares it, else its certificate's subject.
+    fn principal_in(&self, rules: &Rules, identity: &Identity) -> Result<Principal, AuthError> {
+        let token = identity.token.read().expect("identity").clone();
+        if let Some(t) = token {
+            return match rules.tokens.get(&t.hash) {
+                Some(name) if *name == t.name => Ok(Principal::Token(t.name)),
+                _ => Err(AuthError::NotAuthenticated(format!(
+                    "the token of {:?} was revoked",
+                    t.name
+                ))),
+            };
+        }
+        match &identity.cert {
+            Some(subject) => Ok(Principal::Cert(subject.clone())),
+            None => Err(AuthError::NotAuthenticated(
+                "this broker requires authentication: present a token in Hello (CLI --token or \
+                 LOCKGATE_TOKEN) or a client certificate"
+                    .into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

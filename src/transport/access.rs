@@ -1,0 +1,113 @@
+//! The request router's access check: what each request needs (an action on a resource), for
+//! `crate::auth` to allow or refuse before the broker sees the request. Ping and Hello need
+//! nothing; everything else needs at least an authenticated connection when `[auth] mode =
+//! "required"`.
+//!
+//! | request | needs |
+//! |---|---|
+//! | Produce, ProduceDelayed, TxnSend, DelayCancel | produce on the topic |
+//! | Fetch, FetchFiltered, LookupId, LookupKey | consume on the topic |
+//! | GroupJoin, Subscribe | consume on the group and on the topic |
+//! | Receive, Ack, Nack, Heartbeat, GroupLeave | consume on the member's group |
+//! | TopicDescribe, OffsetForTime, MessageState | describe on the topic |
+//! | GroupDescribe | describe on the group |
+//! | TopicCreate, TopicDelete | admin on the topic |
+//! | GroupReset, GroupDelete | admin on the group |
+//! | TxnBegin, TxnCheckListen | produce on the producer group |
+//! | TxnEnd | an authenticated connection (the transaction's id is its capability) |
+//! | TopicList, GroupList, PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
+//! | PluginReload | admin on the broker |
+//!
+//! Internal topics map to what they belong to ([`Resource::of_topic`]).
+
+use crate::auth::{Action, Resource};
+use crate::broker::Broker;
+use crate::codec::Reader;
+use crate::protocol::{
+    DelayRequest, FetchFamily, GroupRequest, Kind, LookupRequest, PluginRequest, Request,
+    TopicRequest, TxnRequest,
+};
+
+/// One thing a request needs.
+pub(super) type Need = (Action, Resource);
+
+/// What a decoded request needs; `None` for the requests every connection may make.
+pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
+    use Action::*;
+    let topic = |a: Action, t: &str| (a, Resource::of_topic(t));
+    let group = |a: Action, g: &str| (a, Resource::Group(g.to_string()));
+    let broker_wide = |a: Action| vec![(a, Resource::Broker)];
+    let member = |id: u64| match broker.groups().member_of(id) {
+        Some((g, _)) => vec![group(Consume, &g)],
+        // An unknown member: the broker answers UnknownMember; the connection must still be
+        // authenticated.
+        None => Vec::new(),
+    };
+    Some(match req {
+        Request::Session(_) => return None,
+        Request::Produce(p) => vec![topic(Produce, &p.topic)],
+        Request::Fetch(FetchFamily::Fetch(f) | FetchFamily::Filtered(f, _)) => {
+            vec![topic(Consume, &f.topic)]
+        }
+        Request::Topic(t) => match t {
+            TopicRequest::Create(c) => vec![topic(Admin, &c.name)],
+            TopicRequest::Delete { name } => vec![topic(Admin, name)],
+            TopicRequest::Describe { name } => vec![topic(Describe, name)],
+            TopicRequest::List => broker_wide(Describe),
+        },
+        Request::Lookup(l) => match l {
+            LookupRequest::Id { topic: t, .. } | LookupRequest::Key { topic: t, .. } => {
+                vec![topic(Consume, t)]
+            }
+            LookupRequest::OffsetForTime { topic: t, .. } => vec![topic(Describe, t)],
+        },
+        Request::Group(g) => match g {
+            GroupRequest::Join(j) => vec![group(Consume, &j.group), topic(Consume, &j.topic)],
+            GroupRequest::Subscribe(s) => {
+                vec![group(Consume, &s.join.group), topic(Consume, &s.join.topic)]
+            }
+            GroupRequest::Leave { member: id }
+            | GroupRequest::Heartbeat { member: id }
+            | GroupRequest::Ack { member: id, .. }
+            | GroupRequest::Nack { member: id, .. } => member(*id),
+            GroupRequest::Receive(r) => member(r.member),
+            GroupRequest::Credit { .. } => Vec::new(),
+            GroupRequest::List => broker_wide(Describe),
+            GroupRequest::Describe { group: g } => vec![group(Describe, g)],
+            GroupRequest::Reset(r) => vec![group(Admin, &r.group)],
+            GroupRequest::Delete { group: g } => vec![group(Admin, g)],
+        },
+        Request::Plugin(p) => match p {
+            PluginRequest::List | PluginRequest::Stats => broker_wide(Describe),
+            PluginRequest::Reload { .. } => broker_wide(Admin),
+        },
+        Request::Delay(d) => match d {
+            DelayRequest::Produce(p) => vec![topic(Produce, &p.produce.topic)],
+            DelayRequest::Cancel { topic: t, .. } => vec![topic(Produce, t)],
+            DelayRequest::Stats => broker_wide(Describe),
+            DelayRequest::State { topic: t, .. } => vec![topic(Describe, t)],
+        },
+        Request::Txn(t) => match t {
+            TxnRequest::Begin { producer_group, .. } | TxnRequest::Listen { producer_group } => {
+                vec![group(Produce, producer_group)]
+            }
+            TxnRequest::Send(s) => vec![topic(Produce, &s.produce.topic)],
+            TxnRequest::End { .. } | TxnRequest::Answer { .. } => Vec::new(),
+            TxnRequest::List => broker_wide(Describe),
+        },
+    })
+}
+
+/// What a frame the broker takes undecoded (Produce, ProduceDelayed, TxnSend) needs: produce
+/// on the topic its body names first. A body too short to name one needs only an
+/// authenticated connection; decoding it then fails.
+pub(super) fn of_raw(kind: Kind, body: &[u8]) -> Vec<Need> {
+    let mut r = Reader::new(body);
+    if kind == Kind::TxnSend && r.str16_ref("transaction id").is_err() {
+        return Vec::new();
+    }
+    match r.str16_ref("topic") {
+        Ok(t) => vec![(Action::Produce, Resource::of_topic(t))],
+        Err(_) => Vec::new(),
+    }
+}

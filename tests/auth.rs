@@ -1,0 +1,288 @@
+//! Access control end to end: with `[auth] mode = "required"` an unauthenticated connection may
+//! only ping and say hello; a token's principal may do what `[[acl]]` grants and nothing else
+//! (NotAuthorized names the action and the resource); a reload that drops a token revokes it
+//! at its connections' next request; protected mode refuses a remote bind; and the CLI works
+//! as the issue writes it.
+
+mod common;
+
+use common::process::{ServeProcess, free_udp_port};
+use common::server::{client_options, start, test_config};
+use lockgate::auth::{Action, AuthConfig, Mode, Pattern, Rule, TokenEntry, TokenHash};
+use lockgate::client::{Client, ClientError};
+use lockgate::protocol::{ProduceMessage, ProduceRequest, Request, Route, Status};
+use lockgate::storage::{Durability, Message};
+
+fn rule(principal: &str, actions: &[Action], topics: &[&str], groups: &[&str]) -> Rule {
+    Rule {
+        principal: principal.into(),
+        actions: actions.to_vec(),
+        topics: topics.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+        groups: groups.iter().map(|p| Pattern::parse(p).unwrap()).collect(),
+    }
+}
+
+/// Tokens for `billing` (produce and consume orders, its own group) and `ops` (everything).
+fn auth() -> (AuthConfig, String, String) {
+    let (billing, ops) = (
+        lockgate::auth::token::generate().unwrap(),
+        lockgate::auth::token::generate().unwrap(),
+    );
+    let config = AuthConfig {
+        mode: Mode::Required,
+        allow_anonymous_remote: false,
+        tokens: vec![
+            TokenEntry {
+                name: "billing".into(),
+                hash: TokenHash::of(&billing),
+            },
+            TokenEntry {
+                name: "ops".into(),
+                hash: TokenHash::of(&ops),
+            },
+        ],
+        acl: vec![
+            rule(
+                "billing",
+                &[Action::Produce, Action::Consume, Action::Describe],
+                &["orders"],
+                &["billing"],
+            ),
+            rule("ops", &Action::ALL, &["*"], &["*"]),
+        ],
+    };
+    (config, billing, ops)
+}
+
+fn status(e: ClientError) -> (Status, String) {
+    match e {
+        ClientError::Server {
+            status, message, ..
+        } => (status, message),
+        other => panic!("not a server refusal: {other}"),
+    }
+}
+
+fn produce(topic: &str) -> Request {
+    Request::Produce(ProduceRequest {
+        topic: topic.into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![ProduceMessage {
+            route: Route::Any,
+            message: Message {
+                body: b"x".to_vec(),
+                ..Message::default()
+            },
+        }],
+    })
+}
+
+async fn connect_as(
+    running: &lockgate::server::Running,
+    dir: &std::path::Path,
+    token: Option<&str>,
+) -> Result<Client, ClientError> {
+    let mut o = client_options(running, dir);
+    o.token = token.map(String::from);
+    Client::connect(&o).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_action_is_allowed_or_denied_for_a_token_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, billing, ops) = auth();
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    let running = start(&config).await;
+
+    // Unauthenticated: ping and hello only.
+    let anonymous = connect_as(&running, dir.path(), None).await.unwrap();
+    assert_eq!(anonymous.ping(7).await.unwrap(), 7);
+    let (s, m) = status(anonymous.list_topics().await.unwrap_err());
+    assert_eq!(s, Status::NotAuthenticated, "{m}");
+    assert!(m.contains("--token"), "{m}");
+    // A token the broker does not know is refused at its Hello.
+    let e = connect_as(&running, dir.path(), Some("lgt_nope"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status(e).0, Status::NotAuthenticated);
+
+    let ops = connect_as(&running, dir.path(), Some(&ops)).await.unwrap();
+    for t in ["orders", "payroll"] {
+        ops.create_topic(t, 1, Some(Durability::Async), 0)
+            .await
+            .unwrap();
+    }
+    let billing = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    // produce: granted on orders, not on payroll
+    billing.call(produce("orders")).await.unwrap();
+    let (s, m) = status(billing.call(produce("payroll")).await.unwrap_err());
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "billing may not produce topic \"payroll\""
+        )
+    );
+    // consume: a fetch of orders, a group join of its own group only
+    billing
+        .fetch(common::server::fetch_start("orders"))
+        .await
+        .unwrap();
+    let (s, _) = status(
+        billing
+            .fetch(common::server::fetch_start("payroll"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(s, Status::NotAuthorized);
+    billing
+        .join_group(common::server::clustering_join("billing", "orders"))
+        .await
+        .unwrap();
+    let (s, m) = status(
+        billing
+            .join_group(common::server::clustering_join("audit", "orders"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(s, Status::NotAuthorized);
+    assert!(m.contains("consume group \"audit\""), "{m}");
+    // describe: its topic, not the broker-wide list; admin: nothing
+    billing.describe_topic("orders").await.unwrap();
+    assert_eq!(
+        status(billing.list_topics().await.unwrap_err()).0,
+        Status::NotAuthorized
+    );
+    let (s, m) = status(
+        billing
+            .create_topic("billing.new", 1, None, 0)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "billing may not admin topic \"billing.new\""
+        )
+    );
+    // ops may do all of it
+    assert_eq!(ops.list_topics().await.unwrap().len(), 2);
+    ops.call(produce("payroll")).await.unwrap();
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_drops_a_token_refuses_its_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, billing_token, ops) = auth();
+    let mut config = test_config(dir.path());
+    config.auth = auth.clone();
+    let running = start(&config).await;
+    let ops = connect_as(&running, dir.path(), Some(&ops)).await.unwrap();
+    ops.create_topic("orders", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let billing = connect_as(&running, dir.path(), Some(&billing_token))
+        .await
+        .unwrap();
+    billing.call(produce("orders")).await.unwrap();
+    config.auth.tokens.retain(|t| t.name != "billing");
+    running.broker.reload_config(&config);
+    let (s, m) = status(billing.call(produce("orders")).await.unwrap_err());
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthenticated,
+            "the token of \"billing\" was revoked"
+        )
+    );
+    // Its new connections are refused at their Hello; ops keeps working.
+    assert!(
+        connect_as(&running, dir.path(), Some(&billing_token))
+            .await
+            .is_err()
+    );
+    ops.call(produce("orders")).await.unwrap();
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_mode_refuses_a_remote_bind_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.server.listen = "0.0.0.0:0".parse().unwrap();
+    let e = lockgate::server::Running::start(&config)
+        .await
+        .err()
+        .unwrap();
+    let text = e.to_string();
+    assert!(
+        text.contains("refusing to listen on 0.0.0.0:0") && text.contains("lockgate auth token"),
+        "{text}"
+    );
+    config.auth.allow_anonymous_remote = true;
+    let running = start(&config).await;
+    running.stop().await.unwrap();
+}
+
+#[test]
+fn the_cli_makes_a_token_and_uses_it_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(common::process::bin())
+        .args(["auth", "token", "billing"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let (token, entry) = (
+        line["token"].as_str().unwrap(),
+        line["config"].as_str().unwrap(),
+    );
+    assert_eq!(line["name"], "billing");
+    assert!(!entry.contains(token), "the config holds only the hash");
+    let extra = format!(
+        "\n[auth]\nmode = \"required\"\n{entry}\n[[acl]]\nprincipal = \"billing\"\nactions = [\"produce\", \"admin\", \"describe\"]\ntopics = [\"orders\"]\n"
+    );
+    let server = ServeProcess::start_with(dir.path(), free_udp_port(), &extra);
+    let refused = server.cli(&["topic", "create", "orders"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("requires authentication"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // The flag before the subcommand, after it, and from the environment.
+    assert!(
+        server
+            .cli(&["--token", token, "topic", "create", "orders"])
+            .status
+            .success()
+    );
+    let acks = server.ok_lines(
+        &["produce", "--topic", "orders", "--token", token],
+        Some("a\nb\n"),
+    );
+    assert_eq!(acks.len(), 2);
+    let out = std::process::Command::new(common::process::bin())
+        .arg("--config")
+        .arg(&server.config)
+        .args(["produce", "--topic", "orders", "--body", "c"])
+        .env("LOCKGATE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
