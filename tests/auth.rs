@@ -286,3 +286,55 @@ fn the_cli_makes_a_token_and_uses_it_as_written() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, _) = lockgate::transport::tls::ensure_dev_certs(dir.path()).unwrap();
+    let (mut auth, _, ops) = auth();
+    auth.acl.push(rule(
+        "cert:CN=test client",
+        &[Action::Produce, Action::Consume],
+        &["orders"],
+        &["billing"],
+    ));
+    let mut config = test_config(dir.path());
+    config.server.client_ca = Some(paths.ca_cert.clone());
+    config.auth = auth;
+    let running = start(&config).await;
+    let (cert, key) =
+        lockgate::transport::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
+    std::fs::write(dir.path().join("client.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("client.key"), key).unwrap();
+    let mut o = client_options(&running, dir.path());
+    o.client_cert = Some((dir.path().join("client.pem"), dir.path().join("client.key")));
+    // A token on a certificate's connection wins: ops sets up the topics.
+    let ops = Client::connect(&lockgate::client::ClientOptions {
+        token: Some(ops),
+        ..o.clone()
+    })
+    .await
+    .unwrap();
+    for t in ["orders", "payroll"] {
+        ops.create_topic(t, 1, Some(Durability::Async), 0)
+            .await
+            .unwrap();
+    }
+    let client = Client::connect(&o).await.unwrap();
+    client.call(produce("orders")).await.unwrap();
+    client
+        .join_group(common::server::clustering_join("billing", "orders"))
+        .await
+        .unwrap();
+    let (s, m) = status(client.call(produce("payroll")).await.unwrap_err());
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "cert:CN=test client may not produce topic \"payroll\""
+        )
+    );
+    let (s, _) = status(client.describe_topic("orders").await.unwrap_err());
+    assert_eq!(s, Status::NotAuthorized);
+    running.stop().await.unwrap();
+}

@@ -8,6 +8,7 @@
 //! see messages; plugins see nothing of identities.
 
 pub mod acl;
+pub mod cert;
 pub mod token;
 
 use std::collections::HashMap;
@@ -69,6 +70,18 @@ impl Principal {
             Principal::Token(n) => n.clone(),
             Principal::Cert(s) => format!("cert:{s}"),
         }
+    }
+
+    /// Every name a rule may give it: a certificate's whole subject, and `cert:CN=…` alone.
+    pub fn config_names(&self) -> Vec<String> {
+        let mut names = vec![self.config_name()];
+        if let Principal::Cert(subject) = self
+            && let Some(cn) = cert::common_name(subject)
+            && subject != &format!("CN={cn}")
+        {
+            names.push(format!("cert:CN={cn}"));
+        }
+        names
     }
 }
 
@@ -190,14 +203,17 @@ impl Auth {
         if rules.config.mode == Mode::None {
             return Ok(());
         }
-        let name = self.principal_in(&rules, identity)?.config_name();
-        match needs
-            .iter()
-            .find(|(a, r)| !acl::allows(&rules.config.acl, &name, *a, r))
-        {
+        let principal = self.principal_in(&rules, identity)?;
+        let names = principal.config_names();
+        let allowed = |a: Action, r: &Resource| {
+            names
+                .iter()
+                .any(|n| acl::allows(&rules.config.acl, n, a, r))
+        };
+        match needs.iter().find(|(a, r)| !allowed(*a, r)) {
             None => Ok(()),
             Some((action, resource)) => Err(AuthError::NotAuthorized {
-                principal: name,
+                principal: principal.config_name(),
                 action: *action,
                 resource: resource.clone(),
             }),

@@ -307,8 +307,9 @@ async fn serve_connection_in(
 ) {
     let remote = info.remote;
     tracing::debug!("connection open");
-    // Its streams share who it is: the token a Hello presents counts for all of them.
-    let identity = Arc::new(Identity::default());
+    // Its streams share who it is: its verified client certificate's subject, and the token a
+    // Hello presents counts for all of them.
+    let identity = Arc::new(Identity::new(cert_subject(&conn)));
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
@@ -335,6 +336,16 @@ async fn serve_connection_in(
             }
         }
     }
+}
+
+/// The subject of the certificate the client presented (verified against `client_ca` in the
+/// handshake; without a client CA, clients present none).
+fn cert_subject(conn: &quinn::Connection) -> Option<String> {
+    let identity = conn.peer_identity()?;
+    let chain = identity
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    crate::auth::cert::subject_of(chain.first()?.as_ref())
 }
 
 /// What reading one frame gave.
