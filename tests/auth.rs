@@ -9,9 +9,13 @@ mod common;
 use common::process::{ServeProcess, free_udp_port};
 use common::server::{client_options, start, test_config};
 use lockgate::auth::{Action, AuthConfig, Mode, Pattern, Rule, TokenEntry, TokenHash};
-use lockgate::client::{Client, ClientError};
+use lockgate::client::{Client, ClientError, GroupConsumerOptions};
+use lockgate::protocol::StartPosition;
 use lockgate::protocol::{ProduceMessage, ProduceRequest, Request, Route, Status};
 use lockgate::storage::{Durability, Message};
+
+/// Upper bound for any wait in these tests: reaching it is a failure.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn rule(principal: &str, actions: &[Action], topics: &[&str], groups: &[&str]) -> Rule {
     Rule {
@@ -192,8 +196,23 @@ async fn a_reload_that_drops_a_token_refuses_its_next_request() {
         .await
         .unwrap();
     billing.call(produce("orders")).await.unwrap();
+    // A live subscription of billing's, which receives while the token holds.
+    let mut options = GroupConsumerOptions::new("billing", "orders");
+    options.start = StartPosition::Earliest;
+    let mut sub = billing.subscribe(options).await.unwrap();
+    let first = tokio::time::timeout(PATIENCE, sub.next()).await.unwrap();
+    assert!(matches!(first, Some(Ok(_))), "{first:?}");
     config.auth.tokens.retain(|t| t.name != "billing");
     running.broker.reload_config(&config);
+    // The subscription ends with the status, without another request from the client.
+    let ended = loop {
+        match tokio::time::timeout(PATIENCE, sub.next()).await.unwrap() {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e.status(),
+            None => break None,
+        }
+    };
+    assert_eq!(ended, Some(Status::NotAuthenticated));
     let (s, m) = status(billing.call(produce("orders")).await.unwrap_err());
     assert_eq!(
         (s, m.as_str()),

@@ -127,6 +127,8 @@ impl Identity {
 /// The access rules the broker runs with (replaced whole on reload).
 pub struct Auth {
     config: RwLock<Arc<Rules>>,
+    /// Bumped by every reload: long-lived streams (subscriptions) check their rights again.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 /// A configuration prepared for checks: tokens by hash.
@@ -150,13 +152,20 @@ impl Auth {
     pub fn new(config: AuthConfig) -> Auth {
         Auth {
             config: RwLock::new(Arc::new(Rules::new(config))),
+            reloads: tokio::sync::watch::Sender::new(0),
         }
     }
 
     /// Replaces the rules (SIGHUP); connections are checked against these from their next
-    /// request.
+    /// request, and open subscriptions at once.
     pub fn reload(&self, config: AuthConfig) {
         *self.config.write().expect("auth") = Arc::new(Rules::new(config));
+        self.reloads.send_modify(|n| *n += 1);
+    }
+
+    /// Changes on every reload.
+    pub fn reloads(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.reloads.subscribe()
     }
 
     fn rules(&self) -> Arc<Rules> {

@@ -414,28 +414,28 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         identity,
     } = s;
     let first = read_frame(&mut recv, max_frame).await;
-    // A subscription or check stream is checked once, at its first frame.
+    // A subscription or check stream is checked at its first frame (a subscription again on
+    // every reload of the access rules).
+    let mut needs = Vec::new();
     if let FrameRead::Frame(h, body) = &first
         && (h.kind == Kind::Subscribe as u16 || h.kind == Kind::TxnCheckListen as u16)
         && let Ok(req) = decode(h.kind, body)
-        && let Err(refused) = admit(&broker, &identity, &conn, &req)
     {
-        let _ = send
-            .write_all(&frame(
-                h.kind | RESPONSE_BIT,
-                h.request_id,
-                &body_of(&refused),
-            ))
-            .await;
-        let _ = send.finish();
-        return;
+        if let Err(refused) = admit(&broker, &identity, &conn, &req) {
+            let answer = frame(h.kind | RESPONSE_BIT, h.request_id, &body_of(&refused));
+            let _ = send.write_all(&answer).await;
+            let _ = send.finish();
+            return;
+        }
+        needs = access::of_request(&broker, &req).unwrap_or_default();
     }
     if let FrameRead::Frame(h, body) = &first
         && h.kind == Kind::Subscribe as u16
     {
         // Not counted in flight: a subscription lasts until its connection closes, which
         // shutdown does after draining requests.
-        subscription::serve(send, recv, broker, conn, *h, body, max_frame).await;
+        let rights = subscription::Rights { identity, needs };
+        subscription::serve(send, recv, broker, conn, (*h, body), max_frame, rights).await;
         return;
     }
     if let FrameRead::Frame(h, body) = &first
@@ -495,7 +495,7 @@ fn admit_raw(
     check(broker, identity, conn, &access::of_raw(kind, body))
 }
 
-fn check(
+pub(super) fn check(
     broker: &Broker,
     identity: &Identity,
     conn: &ConnInfo,

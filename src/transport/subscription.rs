@@ -32,14 +32,21 @@ struct Credit {
     closed: bool,
 }
 
+/// What the subscription's connection may do: checked again on every reload of the access
+/// rules, and the subscription ends with the refusal once it may no longer.
+pub(super) struct Rights {
+    pub identity: Arc<crate::auth::Identity>,
+    pub needs: Vec<super::access::Need>,
+}
+
 pub(super) async fn serve(
     mut send: quinn::SendStream,
     recv: quinn::RecvStream,
     broker: Arc<Broker>,
     conn: ConnInfo,
-    h: Header,
-    body: &[u8],
+    (h, body): (Header, &[u8]),
     max_frame: u32,
+    rights: Rights,
 ) {
     let answer_kind = Kind::Subscribe as u16 | RESPONSE_BIT;
     let req = match decode(h.kind, body) {
@@ -91,7 +98,17 @@ pub(super) async fn serve(
         member,
     ));
 
-    let result = push_loop(&mut send, &broker, member, &credit, &changed, h, max_frame).await;
+    let reloads = broker.auth().reloads();
+    let seen = *reloads.borrow();
+    let watch = Watch {
+        changed: &changed,
+        rights: &rights,
+        // Admitted under the rules of now.
+        seen,
+        reloads,
+        conn: &conn,
+    };
+    let result = push_loop(&mut send, &broker, member, &credit, watch, h, max_frame).await;
     if let Err(reason) = result {
         tracing::debug!(member, %reason, "subscription ended");
     }
@@ -143,21 +160,44 @@ async fn read_credits(
     }
 }
 
+/// What the push loop wakes on besides appends: new credit, and reloads of the access rules.
+struct Watch<'a> {
+    changed: &'a Notify,
+    rights: &'a Rights,
+    reloads: tokio::sync::watch::Receiver<u64>,
+    /// The reload the rights were last checked at.
+    seen: u64,
+    conn: &'a ConnInfo,
+}
+
 async fn push_loop(
     send: &mut quinn::SendStream,
     broker: &Arc<Broker>,
     member: u64,
     credit: &Mutex<Credit>,
-    changed: &Notify,
+    mut watch: Watch<'_>,
     h: Header,
     max_frame: u32,
 ) -> Result<(), String> {
     let push_kind = Kind::Deliveries as u16 | RESPONSE_BIT;
+    let changed = watch.changed;
     let (mut appends, mut ready) = broker
         .groups()
         .watch(member)
         .map_err(|_| "member gone".to_string())?;
     loop {
+        // Checked again after a reload (seen here, or woken by below).
+        let generation = *watch.reloads.borrow_and_update();
+        if generation != watch.seen {
+            watch.seen = generation;
+            let Rights { identity, needs } = watch.rights;
+            if let Err(refused) = super::server::check(broker, identity, watch.conn, needs) {
+                let _ = send
+                    .write_all(&encode(push_kind, h.request_id, &refused))
+                    .await;
+                return Err("its rights were revoked".into());
+            }
+        }
         let (messages, bytes, closed) = {
             let c = credit.lock().expect("credit lock");
             (c.messages, c.bytes, c.closed)
@@ -166,11 +206,13 @@ async fn push_loop(
             return Ok(());
         }
         if messages == 0 || bytes == 0 {
-            // Out of credit: wait for more, checking now and then that the member is still in
-            // its group (it is removed when its heartbeats stop).
-            let idle = tokio::time::timeout(IDLE_RECHECK, changed.notified())
-                .await
-                .is_err();
+            // Out of credit: wait for more (or a reload), checking now and then that the
+            // member is still in its group (it is removed when its heartbeats stop).
+            let idle = tokio::select! {
+                _ = changed.notified() => false,
+                _ = watch.reloads.changed() => false,
+                _ = tokio::time::sleep(IDLE_RECHECK) => true,
+            };
             if idle && let Err(e) = broker.groups().watch(member) {
                 let r = response_of(&e);
                 let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
@@ -201,6 +243,7 @@ async fn push_loop(
                 _ = appends.changed() => {}
                 _ = ready.changed() => {}
                 _ = changed.notified() => {}
+                _ = watch.reloads.changed() => {}
                 _ = tokio::time::sleep(IDLE_RECHECK) => {}
             }
             continue;
