@@ -54,6 +54,7 @@ fn auth() -> (AuthConfig, String, String) {
             ),
             rule("ops", &Action::ALL, &["*"], &["*"]),
         ],
+        quotas: vec![],
     };
     (config, billing, ops)
 }
@@ -355,5 +356,136 @@ async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
     );
     let (s, _) = status(client.describe_topic("orders").await.unwrap_err());
     assert_eq!(s, Status::NotAuthorized);
+    running.stop().await.unwrap();
+}
+
+/// A producer offered four times its quota is throttled, not dropped: while it is over, what
+/// the broker stores per second is the quota (within 10%), the answers carry the throttle,
+/// and every message is stored in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_over_its_quota_is_throttled_to_it_and_loses_nothing() {
+    use std::time::{Duration, Instant};
+    const QUOTA: u64 = 4000;
+    const BATCH: u64 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut auth, billing, ops) = auth();
+    auth.quotas = vec![lockgate::auth::quota::QuotaConfig {
+        principal: "billing".into(),
+        produce_rate: Some(QUOTA),
+        produce_bytes: None,
+        connections: None,
+    }];
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    let running = start(&config).await;
+    let ops = connect_as(&running, dir.path(), Some(&ops)).await.unwrap();
+    ops.create_topic("orders", 4, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let billing = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    let batch = || {
+        Request::Produce(ProduceRequest {
+            topic: "orders".into(),
+            producer_id: 0,
+            sequence: 0,
+            messages: (0..BATCH)
+                .map(|_| ProduceMessage {
+                    route: Route::Any,
+                    message: Message {
+                        body: vec![b'x'; 64],
+                        ..Message::default()
+                    },
+                })
+                .collect(),
+        })
+    };
+    // Offer 4× the quota for 1.5 s, each batch on its own stream (as concurrent producers do).
+    let began = Instant::now();
+    let offered_batches = 4 * QUOTA * 3 / 2 / BATCH;
+    let mut answers = Vec::new();
+    for i in 0..offered_batches {
+        let due = began + Duration::from_secs_f64(i as f64 * BATCH as f64 / (4 * QUOTA) as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, request) = (billing.clone(), batch());
+        answers.push(tokio::spawn(async move {
+            let answer = client.call(request).await;
+            (Instant::now(), answer)
+        }));
+    }
+    let (mut stored_at, mut throttled) = (Vec::new(), 0);
+    for a in answers {
+        let (at, answer) = a.await.unwrap();
+        match answer.unwrap() {
+            lockgate::protocol::Response::Produced {
+                acks, throttle_ms, ..
+            } => {
+                assert_eq!(acks.len() as u64, BATCH);
+                throttled += usize::from(throttle_ms > 0);
+                stored_at.push(at.duration_since(began));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // The broker was behind from about 0.1 s until the end: measure inside that.
+    let end = *stored_at.iter().max().unwrap();
+    let (from, to) = (Duration::from_millis(500), end - Duration::from_millis(500));
+    let inside = stored_at.iter().filter(|t| **t > from && **t <= to).count() as u64;
+    let rate = (inside * BATCH) as f64 / (to - from).as_secs_f64();
+    assert!(
+        (rate - QUOTA as f64).abs() / QUOTA as f64 <= 0.10,
+        "admitted {rate:.0} messages/s against a quota of {QUOTA}/s"
+    );
+    println!("quota {QUOTA}/s offered 4x: admitted {rate:.0}/s");
+    assert!(
+        throttled as u64 > offered_batches / 2,
+        "{throttled} answers carried a throttle"
+    );
+    // Nothing lost: every offered message is stored.
+    let (_, queues) = ops.describe_topic("orders").await.unwrap();
+    let stored: u64 = queues.iter().map(|q| q.next - q.earliest).sum();
+    assert_eq!(stored, offered_batches * BATCH);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principal_may_hold_only_its_quota_of_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut auth, billing, _) = auth();
+    auth.quotas = vec![lockgate::auth::quota::QuotaConfig {
+        principal: "billing".into(),
+        produce_rate: None,
+        produce_bytes: None,
+        connections: Some(1),
+    }];
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    let running = start(&config).await;
+    let first = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    let e = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .err()
+        .unwrap();
+    let (s, m) = status(e);
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "billing may not open more than 1 connections ([[quota]] connections)"
+        )
+    );
+    // Closing the first frees its place.
+    first.close().await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match connect_as(&running, dir.path(), Some(&billing)).await {
+            Ok(_) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        tokio::task::yield_now().await;
+    }
     running.stop().await.unwrap();
 }

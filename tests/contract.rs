@@ -204,7 +204,9 @@ async fn a_resent_batch_is_answered_with_the_ids_that_were_stored() {
         })
     };
     let acks = |r: Response| match r {
-        Response::Produced { duplicate, acks } => (duplicate, acks),
+        Response::Produced {
+            duplicate, acks, ..
+        } => (duplicate, acks),
         other => panic!("expected acks, got {other:?}"),
     };
     let (dup, first) = acks(client.call(batch()).await.unwrap());

@@ -87,7 +87,9 @@ async fn produce(
         }))
         .await?;
     match answer {
-        Response::Routed { duplicate, acks } => Ok((duplicate, acks)),
+        Response::Routed {
+            duplicate, acks, ..
+        } => Ok((duplicate, acks)),
         other => panic!("not a routed answer: {other:?}"),
     }
 }

@@ -137,7 +137,9 @@ async fn produce_as(
 
 fn produced(r: lockgate::protocol::Response) -> (bool, Vec<(u32, u64)>) {
     match r {
-        lockgate::protocol::Response::Produced { duplicate, acks } => (
+        lockgate::protocol::Response::Produced {
+            duplicate, acks, ..
+        } => (
             duplicate,
             acks.iter().map(|a| (a.queue, a.offset)).collect(),
         ),

@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod cert;
+pub mod quota;
 pub mod token;
 
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ pub struct TokenEntry {
     pub hash: TokenHash,
 }
 
-/// `[auth]`, `[[auth.token]]` and `[[acl]]`.
+/// `[auth]`, `[[auth.token]]`, `[[acl]]` and `[[quota]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuthConfig {
     pub mode: Mode,
@@ -52,6 +53,7 @@ pub struct AuthConfig {
     pub allow_anonymous_remote: bool,
     pub tokens: Vec<TokenEntry>,
     pub acl: Vec<Rule>,
+    pub quotas: Vec<quota::QuotaConfig>,
 }
 
 /// Who a connection is.
@@ -96,6 +98,9 @@ pub enum AuthError {
         action: Action,
         resource: Resource,
     },
+    /// Answered as NotAuthorized: the principal may not open another connection.
+    #[error("{principal} may not open more than {cap} connections ([[quota]] connections)")]
+    TooManyConnections { principal: String, cap: u32 },
 }
 
 /// A connection's identity, shared by its streams: its certificate's subject (fixed for the
@@ -105,13 +110,16 @@ pub enum AuthError {
 pub struct Identity {
     cert: Option<String>,
     token: RwLock<Option<TokenEntry>>,
+    /// The connection counted against its principals' `[[quota]] connections`.
+    slots: std::sync::Mutex<Vec<quota::ConnectionSlot>>,
 }
 
 impl Identity {
+    /// A connection's identity, uncounted (see [`Auth::identity`]).
     pub fn new(cert_subject: Option<String>) -> Identity {
         Identity {
             cert: cert_subject,
-            token: RwLock::new(None),
+            ..Identity::default()
         }
     }
 
@@ -131,27 +139,36 @@ pub struct Auth {
     reloads: tokio::sync::watch::Sender<u64>,
 }
 
-/// A configuration prepared for checks: tokens by hash.
+/// A configuration prepared for checks: tokens by hash, and the quotas with their usage.
 struct Rules {
     config: AuthConfig,
     tokens: HashMap<TokenHash, String>,
+    quotas: quota::Quotas,
 }
 
 impl Rules {
-    fn new(config: AuthConfig) -> Rules {
+    fn new(config: AuthConfig, previous: Option<&quota::Quotas>) -> Rules {
         let tokens = config
             .tokens
             .iter()
             .map(|t| (t.hash, t.name.clone()))
             .collect();
-        Rules { config, tokens }
+        let quotas = match previous {
+            Some(q) => q.reloaded(config.quotas.clone()),
+            None => quota::Quotas::new(config.quotas.clone()),
+        };
+        Rules {
+            config,
+            tokens,
+            quotas,
+        }
     }
 }
 
 impl Auth {
     pub fn new(config: AuthConfig) -> Auth {
         Auth {
-            config: RwLock::new(Arc::new(Rules::new(config))),
+            config: RwLock::new(Arc::new(Rules::new(config, None))),
             reloads: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -159,7 +176,9 @@ impl Auth {
     /// Replaces the rules (SIGHUP); connections are checked against these from their next
     /// request, and open subscriptions at once.
     pub fn reload(&self, config: AuthConfig) {
-        *self.config.write().expect("auth") = Arc::new(Rules::new(config));
+        let mut rules = self.config.write().expect("auth");
+        *rules = Arc::new(Rules::new(config, Some(&rules.quotas)));
+        drop(rules);
         self.reloads.send_modify(|n| *n += 1);
     }
 
@@ -184,11 +203,47 @@ impl Auth {
         let name = rules.tokens.get(&hash).ok_or_else(|| {
             AuthError::NotAuthenticated("the token is not one this broker knows".into())
         })?;
+        let slot = rules
+            .quotas
+            .connect(name)
+            .map_err(|cap| AuthError::TooManyConnections {
+                principal: name.clone(),
+                cap,
+            })?;
+        identity.slots.lock().expect("identity").push(slot);
         *identity.token.write().expect("identity") = Some(TokenEntry {
             name: name.clone(),
             hash,
         });
         Ok(Principal::Token(name.clone()))
+    }
+
+    /// A new connection's identity, counted against its certificate principal's connection
+    /// quota.
+    pub fn identity(&self, cert_subject: Option<String>) -> Result<Identity, AuthError> {
+        let identity = Identity::new(cert_subject);
+        if let Some(subject) = &identity.cert {
+            let name = Principal::Cert(subject.clone()).config_name();
+            let slot = self.rules().quotas.connect(&name).map_err(|cap| {
+                AuthError::TooManyConnections {
+                    principal: name.clone(),
+                    cap,
+                }
+            })?;
+            identity.slots.lock().expect("identity").push(slot);
+        }
+        Ok(identity)
+    }
+
+    /// How long to throttle a produce request of `messages` and `bytes` from this connection
+    /// (zero within its principal's quota, or without one).
+    pub fn throttle(&self, identity: &Identity, messages: u64, bytes: u64) -> std::time::Duration {
+        let Some(p) = identity.principal() else {
+            return std::time::Duration::ZERO;
+        };
+        self.rules()
+            .quotas
+            .charge(&p.config_name(), messages, bytes, std::time::Instant::now())
     }
 
     /// Whether the connection may do `action` on `resource`.

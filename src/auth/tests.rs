@@ -15,6 +15,7 @@ fn config(mode: Mode) -> (AuthConfig, String) {
             topics: vec![Pattern::parse("orders").unwrap()],
             groups: vec![],
         }],
+        quotas: vec![],
     };
     (config, token)
 }

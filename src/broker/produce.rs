@@ -337,7 +337,11 @@ impl PendingProduce {
                 };
             }
         }
-        Ok(Response::Produced { duplicate, acks })
+        Ok(Response::Produced {
+            duplicate,
+            acks,
+            throttle_ms: 0,
+        })
     }
 }
 

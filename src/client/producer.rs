@@ -190,6 +190,7 @@ impl Producer {
                 carry: None,
                 producer_id: 0,
                 sequence: 0,
+                throttled_until: None,
             }
             .run(rx),
         );
@@ -311,6 +312,8 @@ struct Driver {
     carry: Option<Outgoing>,
     producer_id: u64,
     sequence: u64,
+    /// The server throttled this producer (over its quota): no batch is written before then.
+    throttled_until: Option<tokio::time::Instant>,
 }
 
 impl Driver {
@@ -415,8 +418,12 @@ impl Driver {
         batch
     }
 
-    /// Encodes a batch with the next sequence, keeps it, and writes it.
+    /// Encodes a batch with the next sequence, keeps it, and writes it (after the throttle
+    /// time the server last asked for).
     async fn write(&mut self, batch: Vec<Outgoing>) -> Result<(), ClientError> {
+        if let Some(until) = self.throttled_until.take() {
+            tokio::time::sleep_until(until).await;
+        }
         let delayed = batch[0].delivery.is_some();
         let mut messages = Vec::with_capacity(batch.len());
         let mut deliveries = Vec::with_capacity(batch.len());
@@ -461,6 +468,15 @@ impl Driver {
 
     /// Resolves the oldest batch with its answer.
     fn answer(&mut self, answer: Response) {
+        if let Response::Produced { throttle_ms, .. } | Response::Routed { throttle_ms, .. } =
+            &answer
+            && *throttle_ms > 0
+        {
+            self.throttled_until = Some(
+                tokio::time::Instant::now()
+                    + std::time::Duration::from_millis(u64::from(*throttle_ms)),
+            );
+        }
         let Some(batch) = self.in_flight.pop_front() else {
             tracing::warn!("an answer arrived for no batch");
             return;

@@ -2,10 +2,16 @@
 //! each principal may do (see `crate::auth`).
 
 use super::Validator;
-use super::raw::{RawAcl, RawAuth};
+use super::raw::{RawAcl, RawAuth, RawQuota};
+use crate::auth::quota::{QuotaConfig, parse_byte_rate, parse_rate};
 use crate::auth::{Action, AuthConfig, Mode, Pattern, Rule, TokenEntry, TokenHash};
 
-pub(super) fn validate(v: &mut Validator, raw: RawAuth, acl: Vec<RawAcl>) -> AuthConfig {
+pub(super) fn validate(
+    v: &mut Validator,
+    raw: RawAuth,
+    acl: Vec<RawAcl>,
+    quotas: Vec<RawQuota>,
+) -> AuthConfig {
     let mode = match raw.mode.as_deref() {
         None | Some("none") => Mode::None,
         Some("required") => Mode::Required,
@@ -134,12 +140,59 @@ pub(super) fn validate(v: &mut Validator, raw: RawAuth, acl: Vec<RawAcl>) -> Aut
             "is \"none\", so the [[acl]] rules would not apply: set mode = \"required\"".into(),
         );
     }
+    let quotas = validate_quotas(v, quotas);
     AuthConfig {
         mode,
         allow_anonymous_remote: raw.allow_anonymous_remote.unwrap_or(false),
         tokens,
         acl: rules,
+        quotas,
     }
+}
+
+fn validate_quotas(v: &mut Validator, raw: Vec<RawQuota>) -> Vec<QuotaConfig> {
+    let mut out: Vec<QuotaConfig> = Vec::new();
+    for (i, q) in raw.into_iter().enumerate() {
+        let at = |key: &str| format!("quota[{i}].{key}");
+        let Some(principal) = q.principal else {
+            v.problem(
+                &at("principal"),
+                "is required (a principal's name, or \"*\" for each)".into(),
+            );
+            continue;
+        };
+        if let Some(j) = out.iter().position(|o| o.principal == principal) {
+            v.problem(
+                &at("principal"),
+                format!("{principal:?} has a quota already (quota[{j}])"),
+            );
+            continue;
+        }
+        let produce_rate = v.value(&at("produce_rate"), q.produce_rate, None, |s| {
+            parse_rate(s).map(Some)
+        });
+        let produce_bytes = v.value(&at("produce_bytes"), q.produce_bytes, None, |s| {
+            parse_byte_rate(s).map(Some)
+        });
+        let connections = match q.connections {
+            None => None,
+            Some(n) if (1..=1_000_000).contains(&n) => Some(n as u32),
+            Some(n) => {
+                v.problem(
+                    &at("connections"),
+                    format!("{n} is out of range (1 to 1000000)"),
+                );
+                None
+            }
+        };
+        out.push(QuotaConfig {
+            principal,
+            produce_rate,
+            produce_bytes,
+            connections,
+        });
+    }
+    out
 }
 
 /// A token's name: what ACL rules and logs call its holder.

@@ -403,7 +403,7 @@ impl Config {
         let metrics = metrics::validate(&mut v, raw.metrics);
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
-        let auth = auth::validate(&mut v, raw.auth, raw.acl);
+        let auth = auth::validate(&mut v, raw.auth, raw.acl, raw.quotas);
 
         let mut topics: Vec<TopicConfig> = Vec::new();
         for (i, rt) in raw.topics.into_iter().enumerate() {

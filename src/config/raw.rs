@@ -29,6 +29,17 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub acl: Vec<RawAcl>,
+    #[serde(default, rename = "quota")]
+    pub quotas: Vec<RawQuota>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub principal: Option<String>,
+    pub produce_rate: Option<String>,
+    pub produce_bytes: Option<String>,
+    pub connections: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

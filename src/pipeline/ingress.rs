@@ -665,7 +665,11 @@ impl PendingRouted {
                 }
             }
         }
-        Ok(Response::Routed { duplicate, acks })
+        Ok(Response::Routed {
+            duplicate,
+            acks,
+            throttle_ms: 0,
+        })
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Ack {
 
 /// In a Produce answer's first byte: the acks are [`RoutedAck`]s.
 pub const ROUTED_FLAG: u8 = 2;
+/// In a Produce answer's first byte: a `u32` throttle time (ms) follows it.
+pub const THROTTLED_FLAG: u8 = 4;
 
 /// What an ingress pipeline did with one message of a produce batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,15 +98,19 @@ pub enum Response {
         server: String,
     },
     /// `duplicate`: an idempotent retry of a batch already stored; the acks are the originals.
+    /// `throttle_ms`: the producer is over its quota; the server held the request that long
+    /// before storing it, and the client should wait as long before sending more.
     Produced {
         duplicate: bool,
         acks: Vec<Ack>,
+        throttle_ms: u32,
     },
     /// To `Produce` on a topic with an ingress pipeline: per message, what became of it and
-    /// every place it is stored. `duplicate` as for `Produced`.
+    /// every place it is stored. `duplicate` and `throttle_ms` as for `Produced`.
     Routed {
         duplicate: bool,
         acks: Vec<RoutedAck>,
+        throttle_ms: u32,
     },
     Fetched {
         next_offset: u64,
@@ -229,9 +235,13 @@ impl Response {
                 buf.extend_from_slice(&max_frame.to_le_bytes());
                 put_str16(buf, server);
             }
-            Response::Produced { duplicate, acks } => {
+            Response::Produced {
+                duplicate,
+                acks,
+                throttle_ms,
+            } => {
                 ok(buf);
-                buf.push(u8::from(*duplicate));
+                produce_flags(buf, *duplicate, 0, *throttle_ms);
                 buf.extend_from_slice(&(acks.len() as u32).to_le_bytes());
                 for a in acks {
                     buf.extend_from_slice(&a.queue.to_le_bytes());
@@ -239,9 +249,13 @@ impl Response {
                     buf.extend_from_slice(&a.id.0);
                 }
             }
-            Response::Routed { duplicate, acks } => {
+            Response::Routed {
+                duplicate,
+                acks,
+                throttle_ms,
+            } => {
                 ok(buf);
-                buf.push(u8::from(*duplicate) | ROUTED_FLAG);
+                produce_flags(buf, *duplicate, ROUTED_FLAG, *throttle_ms);
                 buf.extend_from_slice(&(acks.len() as u32).to_le_bytes());
                 for a in acks {
                     buf.extend_from_slice(&a.id.0);
@@ -425,6 +439,10 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
         Kind::Produce => {
             let flags = r.u8("flags")?;
             let duplicate = flags & 1 != 0;
+            let throttle_ms = match flags & THROTTLED_FLAG {
+                0 => 0,
+                _ => r.u32("throttle ms")?,
+            };
             if flags & ROUTED_FLAG != 0 {
                 let acks = list(r, 19, "ack count", |r| {
                     let id = MessageId(r.array16("message id")?);
@@ -452,7 +470,11 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
                         destinations,
                     })
                 })?;
-                return Ok(Response::Routed { duplicate, acks });
+                return Ok(Response::Routed {
+                    duplicate,
+                    acks,
+                    throttle_ms,
+                });
             }
             let acks = list(r, 28, "ack count", |r| {
                 Ok(Ack {
@@ -461,7 +483,11 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
                     id: MessageId(r.array16("message id")?),
                 })
             })?;
-            Response::Produced { duplicate, acks }
+            Response::Produced {
+                duplicate,
+                acks,
+                throttle_ms,
+            }
         }
         Kind::Fetch | Kind::FetchFiltered => Response::Fetched {
             next_offset: r.u64("next offset")?,
@@ -652,5 +678,14 @@ pub(super) fn decode_delivered_one(r: &mut Reader<'_>) -> Result<Delivered, Read
                 born_at,
             },
         })
+    }
+}
+
+/// A Produce answer's first byte (and its throttle time, when there is one).
+fn produce_flags(buf: &mut Vec<u8>, duplicate: bool, kind: u8, throttle_ms: u32) {
+    let throttled = if throttle_ms > 0 { THROTTLED_FLAG } else { 0 };
+    buf.push(u8::from(duplicate) | kind | throttled);
+    if throttle_ms > 0 {
+        buf.extend_from_slice(&throttle_ms.to_le_bytes());
     }
 }

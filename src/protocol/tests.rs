@@ -328,6 +328,7 @@ fn responses() -> Vec<(Kind, Response)> {
                         destinations: vec![],
                     },
                 ],
+                throttle_ms: 0,
             },
         ),
         (
@@ -346,6 +347,7 @@ fn responses() -> Vec<(Kind, Response)> {
                         id: MessageId([2; 16]),
                     },
                 ],
+                throttle_ms: 250,
             },
         ),
         (
@@ -711,6 +713,7 @@ fn golden_bytes_of_transactions() {
 #[test]
 fn golden_bytes_of_a_routed_acknowledgement() {
     let body = body_of_response(&Response::Routed {
+        throttle_ms: 0,
         duplicate: true,
         acks: vec![RoutedAck {
             id: MessageId([9; 16]),
@@ -1037,4 +1040,15 @@ fn golden_bytes_of_a_hello_with_a_token() {
         token: None,
     }));
     assert_eq!(plain, [1, 0, 1, 0, b'c']);
+}
+
+#[test]
+fn golden_bytes_of_a_throttled_acknowledgement() {
+    let body = body_of_response(&Response::Produced {
+        duplicate: false,
+        acks: vec![],
+        throttle_ms: 300,
+    });
+    // status 0, flags 4 (throttled), u32 300, u32 0 acks
+    assert_eq!(body, [0, 0, 4, 44, 1, 0, 0, 0, 0, 0, 0]);
 }

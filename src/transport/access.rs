@@ -111,3 +111,18 @@ pub(super) fn of_raw(kind: Kind, body: &[u8]) -> Vec<Need> {
         Err(_) => Vec::new(),
     }
 }
+
+/// The message count of a frame taken undecoded (0 when the body is too short to say).
+pub(super) fn message_count(kind: Kind, body: &[u8]) -> u64 {
+    let mut r = Reader::new(body);
+    if kind == Kind::TxnSend && r.str16_ref("transaction id").is_err() {
+        return 0;
+    }
+    let count = (|| {
+        r.str16_ref("topic")?;
+        r.u64("producer id")?;
+        r.u64("sequence")?;
+        r.u32("message count")
+    })();
+    count.map_or(0, u64::from)
+}

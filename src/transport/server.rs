@@ -32,6 +32,8 @@ use crate::protocol::{
 const PIPELINE_DEPTH: usize = 256;
 /// Application error code sent when a stream is stopped after an oversized frame.
 pub(super) const STOP_FRAME_TOO_LARGE: u32 = 1;
+/// Connection close code: the principal already has its `[[quota]] connections`.
+const CLOSE_QUOTA: u32 = 2;
 /// Handshakes in progress at most; more new connections are dropped unanswered until some
 /// finish (a flood of first packets must not cost unbounded state).
 const MAX_HANDSHAKES: usize = 256;
@@ -309,7 +311,15 @@ async fn serve_connection_in(
     tracing::debug!("connection open");
     // Its streams share who it is: its verified client certificate's subject, and the token a
     // Hello presents counts for all of them.
-    let identity = Arc::new(Identity::new(cert_subject(&conn)));
+    let identity = match broker.auth().identity(cert_subject(&conn)) {
+        Ok(identity) => Arc::new(identity),
+        Err(e) => {
+            let reason = e.to_string();
+            let _ = refusal(&info, None, e);
+            conn.close(CLOSE_QUOTA.into(), reason.as_bytes());
+            return;
+        }
+    };
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
@@ -388,6 +398,17 @@ pub(super) fn too_large(h: &Header, max_frame: u32) -> Response {
             h.body_len
         ),
     )
+}
+
+/// A request answered in order by the stream's writer.
+struct Queued {
+    kind: u16,
+    request_id: u32,
+    pending: Pending,
+    guard: InFlightGuard,
+    answering: Answering,
+    /// How long the producer is throttled (put in a Produce answer).
+    throttle_ms: u32,
 }
 
 /// A response on its way: ready now, or being worked on.
@@ -533,12 +554,19 @@ async fn serve_requests(
         conn,
         identity,
     } = s;
-    let (tx, mut rx) =
-        mpsc::channel::<(u16, u32, Pending, InFlightGuard, Answering)>(PIPELINE_DEPTH);
+    let (tx, mut rx) = mpsc::channel::<Queued>(PIPELINE_DEPTH);
     let writer = tokio::spawn(async move {
         let mut body = Vec::new();
-        while let Some((kind, request_id, pending, _guard, answering)) = rx.recv().await {
-            let response = match pending {
+        while let Some(q) = rx.recv().await {
+            let Queued {
+                kind,
+                request_id,
+                pending,
+                guard: _guard,
+                answering,
+                throttle_ms: throttle,
+            } = q;
+            let mut response = match pending {
                 Pending::Ready(r) => r,
                 Pending::Task(t) => match t.await {
                     Ok(Ok(r)) => r,
@@ -546,6 +574,11 @@ async fn serve_requests(
                     Err(e) => Response::error(Status::Internal, format!("request failed: {e}")),
                 },
             };
+            if let Response::Produced { throttle_ms, .. } | Response::Routed { throttle_ms, .. } =
+                &mut response
+            {
+                *throttle_ms = throttle;
+            }
             body.clear();
             response.encode_body(&mut body);
             count_request(kind, &response, HEADER_LEN + body.len());
@@ -573,13 +606,14 @@ async fn serve_requests(
                 let guard = in_flight.enter();
                 let r = too_large(&h, max_frame);
                 let _ = tx
-                    .send((
-                        h.kind & !RESPONSE_BIT,
-                        h.request_id,
-                        Pending::Ready(r),
+                    .send(Queued {
+                        kind: h.kind & !RESPONSE_BIT,
+                        request_id: h.request_id,
+                        pending: Pending::Ready(r),
                         guard,
-                        Answering::start(&h),
-                    ))
+                        answering: Answering::start(&h),
+                        throttle_ms: 0,
+                    })
                     .await;
                 let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
                 break;
@@ -591,15 +625,28 @@ async fn serve_requests(
         let raw = [Kind::Produce, Kind::ProduceDelayed, Kind::TxnSend]
             .into_iter()
             .find(|k| *k as u16 == h.kind);
+        let mut throttle = Duration::ZERO;
         let pending = match raw {
             Some(kind) => match admit_raw(&broker, &identity, &conn, kind, &body) {
                 Err(refused) => Pending::Ready(refused),
                 // These bodies go to the broker undecoded: their message bytes become records.
-                Ok(()) => Pending::Task(match kind {
-                    Kind::Produce => broker.dispatch_produce(body).await,
-                    Kind::ProduceDelayed => broker.dispatch_delayed(body).await,
-                    _ => broker.dispatch_txn_send(body).await,
-                }),
+                Ok(()) => {
+                    let messages = access::message_count(kind, &body);
+                    throttle = broker
+                        .auth()
+                        .throttle(&identity, messages, body.len() as u64);
+                    if !throttle.is_zero() {
+                        // Over its quota: held, not dropped. The principal's debt is the
+                        // wait, so however many streams it opens, what it stores per second
+                        // is its quota; the answer says how long it was held.
+                        tokio::time::sleep(throttle).await;
+                    }
+                    Pending::Task(match kind {
+                        Kind::Produce => broker.dispatch_produce(body).await,
+                        Kind::ProduceDelayed => broker.dispatch_delayed(body).await,
+                        _ => broker.dispatch_txn_send(body).await,
+                    })
+                }
             },
             None => match decode(h.kind, &body) {
                 Ok(req) => match admit(&broker, &identity, &conn, &req) {
@@ -609,17 +656,15 @@ async fn serve_requests(
                 Err(r) => Pending::Ready(r),
             },
         };
-        if tx
-            .send((
-                h.kind & !RESPONSE_BIT,
-                h.request_id,
-                pending,
-                guard,
-                answering,
-            ))
-            .await
-            .is_err()
-        {
+        let queued = Queued {
+            kind: h.kind & !RESPONSE_BIT,
+            request_id: h.request_id,
+            pending,
+            guard,
+            answering,
+            throttle_ms: throttle.as_millis().min(u128::from(u32::MAX)) as u32,
+        };
+        if tx.send(queued).await.is_err() {
             break;
         }
     }

@@ -34,9 +34,10 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::Access(crate::auth::AuthError::NotAuthenticated(_)) => {
             (Status::NotAuthenticated, 0)
         }
-        BrokerError::Access(crate::auth::AuthError::NotAuthorized { .. }) => {
-            (Status::NotAuthorized, 0)
-        }
+        BrokerError::Access(
+            crate::auth::AuthError::NotAuthorized { .. }
+            | crate::auth::AuthError::TooManyConnections { .. },
+        ) => (Status::NotAuthorized, 0),
         BrokerError::Plugin(_) | BrokerError::Internal(_) => (Status::Internal, 0),
     };
     if status == Status::StorageFailure || status == Status::Internal {
