@@ -356,6 +356,14 @@ async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
     );
     let (s, _) = status(client.describe_topic("orders").await.unwrap_err());
     assert_eq!(s, Status::NotAuthorized);
+    let (s, m) = status(client.create_topic("x", 1, None, 0).await.unwrap_err());
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "cert:CN=test client may not admin topic \"x\""
+        )
+    );
     running.stop().await.unwrap();
 }
 

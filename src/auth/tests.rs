@@ -82,3 +82,63 @@ fn mode_none_checks_nothing_and_a_certificate_is_a_principal() {
             .is_err()
     );
 }
+
+/// The fuzz target `authenticated_hello`'s property over random Hello bodies (CI runs this;
+/// `cargo +nightly fuzz run authenticated_hello` searches further): only the known token
+/// authenticates, and a refusal says nothing of what was presented.
+#[test]
+fn random_hellos_authenticate_only_with_the_known_token() {
+    use crate::protocol::{Kind, Request, SessionRequest};
+    let (c, known) = config(Mode::Required);
+    let auth = Auth::new(c);
+    let orders = Resource::Topic("orders".into());
+    let mut rng = fastrand::Rng::with_seed(7);
+    let hello = |token: &[u8]| {
+        let mut body = vec![1, 0, 1, 0, b'c'];
+        body.extend_from_slice(&(token.len() as u16).to_le_bytes());
+        body.extend_from_slice(token);
+        body
+    };
+    let mut bodies: Vec<Vec<u8>> = vec![hello(known.as_bytes())];
+    for _ in 0..2000 {
+        let mut t = known.clone().into_bytes();
+        match rng.u8(0..3) {
+            0 => t.truncate(rng.usize(0..t.len())),
+            1 => {
+                let i = rng.usize(0..t.len());
+                t[i] ^= 1 << rng.u8(0..8);
+            }
+            _ => t = (0..rng.usize(0..64)).map(|_| rng.u8(..)).collect(),
+        }
+        bodies.push(hello(&t));
+        let junk: Vec<u8> = (0..rng.usize(0..40)).map(|_| rng.u8(..)).collect();
+        bodies.push(junk);
+    }
+    let mut authenticated = 0;
+    for body in bodies {
+        let Ok(Request::Session(SessionRequest::Hello { token, .. })) =
+            Request::decode(Kind::Hello as u16, &body)
+        else {
+            continue;
+        };
+        let id = Identity::default();
+        match token.map(|t| (auth.present(&id, &t), t)) {
+            Some((Ok(p), t)) => {
+                assert_eq!(t, known);
+                assert_eq!(p, Principal::Token("billing".into()));
+                auth.check(&id, Action::Produce, &orders).unwrap();
+                authenticated += 1;
+            }
+            Some((Err(e), t)) => {
+                assert_ne!(t, known);
+                assert_eq!(
+                    e,
+                    AuthError::NotAuthenticated("the token is not one this broker knows".into())
+                );
+                assert!(auth.check(&id, Action::Produce, &orders).is_err());
+            }
+            None => assert!(auth.check(&id, Action::Produce, &orders).is_err()),
+        }
+    }
+    assert_eq!(authenticated, 1);
+}
