@@ -157,12 +157,19 @@ async fn each_action_is_allowed_or_denied_for_a_token_principal() {
     );
     assert_eq!(s, Status::NotAuthorized);
     assert!(m.contains("consume group \"audit\""), "{m}");
-    // describe: its topic, not the broker-wide list; admin: nothing
+    // describe: its topic, not another; a list shows only what it may describe
     billing.describe_topic("orders").await.unwrap();
-    assert_eq!(
-        status(billing.list_topics().await.unwrap_err()).0,
-        Status::NotAuthorized
-    );
+    let (s, _) = status(billing.describe_topic("payroll").await.unwrap_err());
+    assert_eq!(s, Status::NotAuthorized);
+    let listed: Vec<String> = billing
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(listed, ["orders"]);
+    // admin: nothing
     let (s, m) = status(
         billing
             .create_topic("billing.new", 1, None, 0)
@@ -314,9 +321,15 @@ async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
     let (mut auth, _, ops) = auth();
     auth.acl.push(rule(
         "cert:CN=test client",
-        &[Action::Produce, Action::Consume],
+        &[Action::Produce, Action::Consume, Action::Describe],
         &["orders"],
         &["billing"],
+    ));
+    auth.acl.push(rule(
+        "cert:CN=test client",
+        &[Action::Admin],
+        &["certs.*"],
+        &[],
     ));
     let mut config = test_config(dir.path());
     config.server.client_ca = Some(paths.ca_cert.clone());
@@ -354,8 +367,17 @@ async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
             "cert:CN=test client may not produce topic \"payroll\""
         )
     );
-    let (s, _) = status(client.describe_topic("orders").await.unwrap_err());
+    let (s, _) = status(
+        client
+            .join_group(common::server::clustering_join("audit", "orders"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s, Status::NotAuthorized);
+    client.describe_topic("orders").await.unwrap();
+    let (s, _) = status(client.describe_topic("payroll").await.unwrap_err());
+    assert_eq!(s, Status::NotAuthorized);
+    client.create_topic("certs.a", 1, None, 0).await.unwrap();
     let (s, m) = status(client.create_topic("x", 1, None, 0).await.unwrap_err());
     assert_eq!(
         (s, m.as_str()),

@@ -15,16 +15,17 @@
 //! | GroupReset, GroupDelete | admin on the group |
 //! | TxnBegin, TxnCheckListen | produce on the producer group |
 //! | TxnEnd | an authenticated connection (the transaction's id is its capability) |
-//! | TopicList, GroupList, PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
+//! | TopicList, GroupList | an authenticated connection; the answer lists what it may describe |
+//! | PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
 //! | PluginReload | admin on the broker |
 //!
 //! Internal topics map to what they belong to ([`Resource::of_topic`]).
 
-use crate::auth::{Action, Resource};
+use crate::auth::{Action, Identity, Resource};
 use crate::broker::Broker;
 use crate::codec::Reader;
 use crate::protocol::{
-    DelayRequest, FetchFamily, GroupRequest, Kind, LookupRequest, PluginRequest, Request,
+    DelayRequest, FetchFamily, GroupRequest, Kind, LookupRequest, PluginRequest, Request, Response,
     TopicRequest, TxnRequest,
 };
 
@@ -53,7 +54,8 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             TopicRequest::Create(c) => vec![topic(Admin, &c.name)],
             TopicRequest::Delete { name } => vec![topic(Admin, name)],
             TopicRequest::Describe { name } => vec![topic(Describe, name)],
-            TopicRequest::List => broker_wide(Describe),
+            // Answered with what the principal may describe (see `visible`).
+            TopicRequest::List => Vec::new(),
         },
         Request::Lookup(l) => match l {
             LookupRequest::Id { topic: t, .. } | LookupRequest::Key { topic: t, .. } => {
@@ -72,7 +74,7 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             | GroupRequest::Nack { member: id, .. } => member(*id),
             GroupRequest::Receive(r) => member(r.member),
             GroupRequest::Credit { .. } => Vec::new(),
-            GroupRequest::List => broker_wide(Describe),
+            GroupRequest::List => Vec::new(),
             GroupRequest::Describe { group: g } => vec![group(Describe, g)],
             GroupRequest::Reset(r) => vec![group(Admin, &r.group)],
             GroupRequest::Delete { group: g } => vec![group(Admin, g)],
@@ -125,4 +127,29 @@ pub(super) fn message_count(kind: Kind, body: &[u8]) -> u64 {
         r.u32("message count")
     })();
     count.map_or(0, u64::from)
+}
+
+/// Whether a request's answer lists things the connection sees only some of (TopicList,
+/// GroupList): [`visible`] filters it.
+pub(super) fn lists(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Topic(TopicRequest::List) | Request::Group(GroupRequest::List)
+    )
+}
+
+/// A list answer with only the topics or groups the connection may describe.
+pub(super) fn visible(broker: &Broker, identity: &Identity, answer: Response) -> Response {
+    let may = |r: Resource| broker.auth().check(identity, Action::Describe, &r).is_ok();
+    match answer {
+        Response::Topics(mut topics) => {
+            topics.retain(|t| may(Resource::of_topic(&t.name)));
+            Response::Topics(topics)
+        }
+        Response::Groups(mut groups) => {
+            groups.retain(|g| may(Resource::Group(g.name.clone())));
+            Response::Groups(groups)
+        }
+        other => other,
+    }
 }

@@ -650,6 +650,16 @@ async fn serve_requests(
             },
             None => match decode(h.kind, &body) {
                 Ok(req) => match admit(&broker, &identity, &conn, &req) {
+                    Ok(()) if access::lists(&req) => {
+                        let task = broker.dispatch(req, conn).await;
+                        let (broker, identity) = (broker.clone(), identity.clone());
+                        Pending::Task(tokio::spawn(async move {
+                            let answer = task.await.map_err(|e| {
+                                BrokerError::Internal(format!("request failed: {e}"))
+                            })??;
+                            Ok(access::visible(&broker, &identity, answer))
+                        }))
+                    }
                     Ok(()) => Pending::Task(broker.dispatch(req, conn).await),
                     Err(refused) => Pending::Ready(refused),
                 },
