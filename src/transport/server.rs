@@ -427,14 +427,7 @@ struct Stream {
 }
 
 async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, s: Stream) {
-    let Stream {
-        broker,
-        in_flight,
-        max_frame,
-        conn,
-        identity,
-    } = s;
-    let first = read_frame(&mut recv, max_frame).await;
+    let first = read_frame(&mut recv, s.max_frame).await;
     // A subscription or check stream is checked at its first frame (a subscription again on
     // every reload of the access rules).
     let mut needs = Vec::new();
@@ -442,37 +435,34 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         && (h.kind == Kind::Subscribe as u16 || h.kind == Kind::TxnCheckListen as u16)
         && let Ok(req) = decode(h.kind, body)
     {
-        if let Err(refused) = admit(&broker, &identity, &conn, &req) {
+        if let Err(refused) = admit(&s.broker, &s.identity, &s.conn, &req) {
             let answer = frame(h.kind | RESPONSE_BIT, h.request_id, &body_of(&refused));
             let _ = send.write_all(&answer).await;
             let _ = send.finish();
             return;
         }
-        needs = access::of_request(&broker, &req).unwrap_or_default();
+        needs = access::of_request(&s.broker, &req).unwrap_or_default();
     }
     if let FrameRead::Frame(h, body) = &first
         && h.kind == Kind::Subscribe as u16
     {
         // Not counted in flight: a subscription lasts until its connection closes, which
         // shutdown does after draining requests.
-        let rights = subscription::Rights { identity, needs };
-        subscription::serve(send, recv, broker, conn, (*h, body), max_frame, rights).await;
+        let rights = subscription::Rights {
+            identity: s.identity,
+            needs,
+        };
+        let first = (*h, body.as_slice());
+        subscription::serve(send, recv, s.broker, s.conn, first, s.max_frame, rights).await;
         return;
     }
     if let FrameRead::Frame(h, body) = &first
         && h.kind == Kind::TxnCheckListen as u16
     {
         // Not counted in flight either: it lasts as long as its producer keeps it open.
-        check_stream::serve(send, recv, broker, *h, body, max_frame).await;
+        check_stream::serve(send, recv, s.broker, *h, body, s.max_frame).await;
         return;
     }
-    let s = Stream {
-        broker,
-        in_flight,
-        max_frame,
-        conn,
-        identity,
-    };
     serve_requests(send, recv, s, first).await;
 }
 
