@@ -88,8 +88,11 @@ async fn connect_as(
     dir: &std::path::Path,
     token: Option<&str>,
 ) -> Result<Client, ClientError> {
-    let mut o = client_options(running, dir);
-    o.token = token.map(String::from);
+    let o = client_options(running, dir);
+    let o = match token {
+        Some(t) => o.with_token(t),
+        None => o,
+    };
     Client::connect(&o).await
 }
 

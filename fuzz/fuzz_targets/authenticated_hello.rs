@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
         Some(t) => match auth().present(&identity, &t) {
             Ok(p) => {
                 assert_eq!(t, KNOWN);
-                assert_eq!(p, Principal::Token("billing".into()));
+                assert_eq!(p, Some(Principal::Token("billing".into())));
                 auth().check(&identity, Action::Produce, &orders).unwrap();
                 assert!(auth().check(&identity, Action::Admin, &orders).is_err());
             }

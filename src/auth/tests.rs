@@ -34,7 +34,7 @@ fn a_token_gives_its_name_rights_and_nothing_else() {
     assert!(auth.present(&id, "lgt_wrong").is_err());
     assert_eq!(
         auth.present(&id, &token).unwrap(),
-        Principal::Token("billing".into())
+        Some(Principal::Token("billing".into()))
     );
     auth.check(&id, Action::Produce, &orders()).unwrap();
     let e = auth.check(&id, Action::Consume, &orders()).unwrap_err();
@@ -64,6 +64,11 @@ fn mode_none_checks_nothing_and_a_certificate_is_a_principal() {
     let auth = Auth::new(c.clone());
     auth.check(&Identity::default(), Action::Admin, &Resource::Broker)
         .unwrap();
+    // Not even a token: an unknown one is ignored, not refused.
+    assert_eq!(
+        auth.present(&Identity::default(), "lgt_other").unwrap(),
+        None
+    );
     let auth = Auth::new(AuthConfig {
         mode: Mode::Required,
         acl: vec![Rule {
@@ -125,7 +130,7 @@ fn random_hellos_authenticate_only_with_the_known_token() {
         match token.map(|t| (auth.present(&id, &t), t)) {
             Some((Ok(p), t)) => {
                 assert_eq!(t, known);
-                assert_eq!(p, Principal::Token("billing".into()));
+                assert_eq!(p, Some(Principal::Token("billing".into())));
                 auth.check(&id, Action::Produce, &orders).unwrap();
                 authenticated += 1;
             }

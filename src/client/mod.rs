@@ -47,6 +47,16 @@ pub struct ClientOptions {
     pub token: Option<String>,
 }
 
+impl ClientOptions {
+    /// The same options authenticating with `token` (`lockgate auth token NAME` makes one).
+    pub fn with_token(self, token: impl Into<String>) -> ClientOptions {
+        ClientOptions {
+            token: Some(token.into()),
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(transparent)]

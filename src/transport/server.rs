@@ -485,7 +485,8 @@ fn admit(
     }) = req
     {
         match broker.auth().present(identity, token) {
-            Ok(p) => tracing::debug!(principal = %p.config_name(), "authenticated"),
+            Ok(Some(p)) => tracing::debug!(principal = %p.config_name(), "authenticated"),
+            Ok(None) => tracing::debug!("an unknown token, ignored: [auth] mode is none"),
             Err(e) => return Err(refusal(conn, None, e)),
         }
     }
