@@ -522,3 +522,59 @@ async fn a_principal_may_hold_only_its_quota_of_connections() {
     }
     running.stop().await.unwrap();
 }
+
+/// Transactions: a producer group is the principal's to begin, send for and end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_need_produce_on_their_producer_group() {
+    use lockgate::client::{TransactionProducer, TransactionProducerOptions};
+    use lockgate::protocol::Outcome;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut auth, billing, ops) = auth();
+    // Another principal that may produce to orders, but owns no producer group.
+    let other = lockgate::auth::token::generate().unwrap();
+    auth.tokens.push(TokenEntry {
+        name: "other".into(),
+        hash: TokenHash::of(&other),
+    });
+    auth.acl
+        .push(rule("other", &[Action::Produce], &["orders"], &[]));
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    let running = start(&config).await;
+    let ops = connect_as(&running, dir.path(), Some(&ops)).await.unwrap();
+    ops.create_topic("orders", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    let billing = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    let producer = TransactionProducer::new(billing, TransactionProducerOptions::new("billing"));
+    let txn = producer.begin("t-1").await.unwrap();
+    let m = ProduceMessage {
+        route: Route::Any,
+        message: Message::default(),
+    };
+    txn.send("orders", vec![m]).await.unwrap();
+    let other = connect_as(&running, dir.path(), Some(&other))
+        .await
+        .unwrap();
+    let theirs = TransactionProducer::new(other.clone(), TransactionProducerOptions::new("other"));
+    let (s, m) = status(theirs.begin("t-2").await.err().unwrap());
+    assert_eq!(
+        (s, m.as_str()),
+        (
+            Status::NotAuthorized,
+            "other may not produce group \"other\""
+        )
+    );
+    // Ending billing's transaction is billing's.
+    let (s, _) = status(
+        other
+            .end_transaction("t-1", Outcome::Rollback)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(s, Status::NotAuthorized);
+    txn.commit().await.unwrap();
+    running.stop().await.unwrap();
+}

@@ -142,6 +142,10 @@ impl Broker {
         })
     }
 
+    pub fn txns(&self) -> &Arc<txn::Transactions> {
+        &self.txns
+    }
+
     pub fn auth(&self) -> &crate::auth::Auth {
         &self.auth
     }

@@ -14,7 +14,7 @@
 //! | TopicCreate, TopicDelete | admin on the topic |
 //! | GroupReset, GroupDelete | admin on the group |
 //! | TxnBegin, TxnCheckListen | produce on the producer group |
-//! | TxnEnd | an authenticated connection (the transaction's id is its capability) |
+//! | TxnEnd | produce on the transaction's producer group |
 //! | TopicList, GroupList | an authenticated connection; the answer lists what it may describe |
 //! | PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
 //! | PluginReload | admin on the broker |
@@ -94,7 +94,12 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
                 vec![group(Produce, producer_group)]
             }
             TxnRequest::Send(s) => vec![topic(Produce, &s.produce.topic)],
-            TxnRequest::End { .. } | TxnRequest::Answer { .. } => Vec::new(),
+            // An unknown transaction: the broker answers UnknownTransaction.
+            TxnRequest::End { id, .. } => match broker.txns().group_of(id) {
+                Some(g) => vec![group(Produce, &g)],
+                None => Vec::new(),
+            },
+            TxnRequest::Answer { .. } => Vec::new(),
             TxnRequest::List => broker_wide(Describe),
         },
     })

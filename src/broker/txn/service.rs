@@ -298,6 +298,11 @@ impl Transactions {
     }
 
     /// Begins `id` for `group` (blocking); a repeat for the same group is fine.
+    /// The producer group of a transaction the table knows (for access checks).
+    pub fn group_of(&self, id: &str) -> Option<String> {
+        self.table().get(id).map(|t| t.group.clone())
+    }
+
     pub fn begin(&self, id: &str, group: &str, timeout_ms: u64) -> Result<()> {
         let mut table = self.table();
         if !table.begin_check(id, group)? {
