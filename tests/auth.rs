@@ -578,3 +578,46 @@ async fn transactions_need_produce_on_their_producer_group() {
     txn.commit().await.unwrap();
     running.stop().await.unwrap();
 }
+
+/// Refusals are counted by status (and logged, rate limited, never with a secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_by_status() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, billing, _) = auth();
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    let running = start(&config).await;
+    let anonymous = connect_as(&running, dir.path(), None).await.unwrap();
+    for _ in 0..3 {
+        assert!(anonymous.list_topics().await.is_err());
+    }
+    let billing = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    assert!(billing.create_topic("x", 1, None, 0).await.is_err());
+    let addr = running.metrics_addr().expect("metrics are on");
+    let scrape = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    let count = |status: &str| -> f64 {
+        let series = format!("lockgate_auth_failures_total{{status=\"{status}\"}} ");
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in:\n{scrape}"))
+            .parse()
+            .unwrap()
+    };
+    // At least these (the recorder is the process's: other tests here refuse too).
+    assert!(count("NotAuthenticated") >= 3.0);
+    assert!(count("NotAuthorized") >= 1.0);
+    running.stop().await.unwrap();
+}
