@@ -404,6 +404,15 @@ impl Config {
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
         let auth = auth::validate(&mut v, raw.auth, raw.acl, raw.quotas);
+        if auth.mode == crate::auth::Mode::Required && auth.tokens.is_empty() && client_ca.is_none()
+        {
+            v.problem(
+                "auth.mode",
+                "is \"required\", but there is no [[auth.token]] and no server.client_ca: no \
+                 client could authenticate (`lockgate auth token NAME` makes a token)"
+                    .into(),
+            );
+        }
 
         let mut topics: Vec<TopicConfig> = Vec::new();
         for (i, rt) in raw.topics.into_iter().enumerate() {
