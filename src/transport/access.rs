@@ -1,5 +1,6 @@
 //! The request router's access check: what each request needs (an action on a resource), for
-//! `crate::auth` to allow or refuse before the broker sees the request. Ping and Hello need
+//! `crate::auth` to allow or refuse before the broker sees the request, and the refusal
+//! (counted, logged rate limited) it answers with. Ping and Hello need
 //! nothing; everything else needs at least an authenticated connection when `[auth] mode =
 //! "required"`.
 //!
@@ -21,12 +22,14 @@
 //!
 //! Internal topics map to what they belong to ([`Resource::of_topic`]).
 
-use crate::auth::{Action, Identity, Resource};
-use crate::broker::Broker;
+use super::status::response_of;
+use crate::auth::{Action, AuthError, Identity, Principal, Resource};
+use crate::broker::{Broker, BrokerError, ConnInfo};
 use crate::codec::Reader;
+use crate::metrics as m;
 use crate::protocol::{
     DelayRequest, FetchFamily, GroupRequest, Kind, LookupRequest, PluginRequest, Request, Response,
-    TopicRequest, TxnRequest,
+    SessionRequest, TopicRequest, TxnRequest,
 };
 
 /// One thing a request needs.
@@ -103,6 +106,65 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             TxnRequest::List => broker_wide(Describe),
         },
     })
+}
+
+/// The request router's access check of a decoded request (a Hello's token authenticates the
+/// connection first): `Err` is the refusal to answer with.
+pub(super) fn admit(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    req: &Request,
+) -> Result<(), Response> {
+    if let Request::Session(SessionRequest::Hello {
+        token: Some(token), ..
+    }) = req
+    {
+        match broker.auth().present(identity, token) {
+            Ok(Some(p)) => tracing::debug!(principal = %p.config_name(), "authenticated"),
+            Ok(None) => tracing::debug!("an unknown token, ignored: [auth] mode is none"),
+            Err(e) => return Err(refusal(conn, None, e)),
+        }
+    }
+    match of_request(broker, req) {
+        None => Ok(()),
+        Some(needs) => check(broker, identity, conn, &needs),
+    }
+}
+
+/// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend).
+pub(super) fn admit_raw(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    kind: Kind,
+    body: &[u8],
+) -> Result<(), Response> {
+    check(broker, identity, conn, &of_raw(kind, body))
+}
+
+pub(super) fn check(
+    broker: &Broker,
+    identity: &Identity,
+    conn: &ConnInfo,
+    needs: &[Need],
+) -> Result<(), Response> {
+    broker
+        .auth()
+        .authorize(identity, needs)
+        .map_err(|e| refusal(conn, identity.principal(), e))
+}
+
+/// Counts and logs (rate limited, with the principal or the remote address, never a secret) a
+/// refusal, and makes its answer.
+pub(super) fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthError) -> Response {
+    let refused = BrokerError::Access(e);
+    let answer = response_of(&refused);
+    let status = answer.status().name();
+    metrics::counter!(m::AUTH_FAILURES_TOTAL, "status" => status).increment(1);
+    let who = principal.map_or_else(|| "anonymous".to_string(), |p| p.config_name());
+    crate::warn_limited!("auth refusal", remote = %conn.remote, principal = %who, status, reason = %refused, "request refused");
+    answer
 }
 
 /// What a frame the broker takes undecoded (Produce, ProduceDelayed, TxnSend) needs: produce

@@ -21,12 +21,10 @@ use tracing::Instrument;
 use super::status::response_of;
 use super::tls::{self, TlsError};
 use super::{access, check_stream, subscription};
-use crate::auth::{AuthError, Identity, Principal};
+use crate::auth::Identity;
 use crate::broker::{Broker, BrokerError, ConnInfo};
 use crate::metrics as m;
-use crate::protocol::{
-    HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, SessionRequest, Status, frame,
-};
+use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
 const PIPELINE_DEPTH: usize = 256;
@@ -315,7 +313,7 @@ async fn serve_connection_in(
         Ok(identity) => Arc::new(identity),
         Err(e) => {
             let reason = e.to_string();
-            let _ = refusal(&info, None, e);
+            let _ = access::refusal(&info, None, e);
             conn.close(CLOSE_QUOTA.into(), reason.as_bytes());
             return;
         }
@@ -435,7 +433,7 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         && (h.kind == Kind::Subscribe as u16 || h.kind == Kind::TxnCheckListen as u16)
         && let Ok(req) = decode(h.kind, body)
     {
-        if let Err(refused) = admit(&s.broker, &s.identity, &s.conn, &req) {
+        if let Err(refused) = access::admit(&s.broker, &s.identity, &s.conn, &req) {
             let answer = frame(h.kind | RESPONSE_BIT, h.request_id, &body_of(&refused));
             let _ = send.write_all(&answer).await;
             let _ = send.finish();
@@ -470,65 +468,6 @@ fn body_of(response: &Response) -> Vec<u8> {
     let mut body = Vec::new();
     response.encode_body(&mut body);
     body
-}
-
-/// The request router's access check of a decoded request (a Hello's token authenticates the
-/// connection first): `Err` is the refusal to answer with.
-fn admit(
-    broker: &Broker,
-    identity: &Identity,
-    conn: &ConnInfo,
-    req: &Request,
-) -> Result<(), Response> {
-    if let Request::Session(SessionRequest::Hello {
-        token: Some(token), ..
-    }) = req
-    {
-        match broker.auth().present(identity, token) {
-            Ok(Some(p)) => tracing::debug!(principal = %p.config_name(), "authenticated"),
-            Ok(None) => tracing::debug!("an unknown token, ignored: [auth] mode is none"),
-            Err(e) => return Err(refusal(conn, None, e)),
-        }
-    }
-    match access::of_request(broker, req) {
-        None => Ok(()),
-        Some(needs) => check(broker, identity, conn, &needs),
-    }
-}
-
-/// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend).
-fn admit_raw(
-    broker: &Broker,
-    identity: &Identity,
-    conn: &ConnInfo,
-    kind: Kind,
-    body: &[u8],
-) -> Result<(), Response> {
-    check(broker, identity, conn, &access::of_raw(kind, body))
-}
-
-pub(super) fn check(
-    broker: &Broker,
-    identity: &Identity,
-    conn: &ConnInfo,
-    needs: &[access::Need],
-) -> Result<(), Response> {
-    broker
-        .auth()
-        .authorize(identity, needs)
-        .map_err(|e| refusal(conn, identity.principal(), e))
-}
-
-/// Counts and logs (rate limited, with the principal or the remote address, never a secret) a
-/// refusal, and makes its answer.
-fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthError) -> Response {
-    let refused = BrokerError::Access(e);
-    let answer = response_of(&refused);
-    let status = answer.status().name();
-    metrics::counter!(m::AUTH_FAILURES_TOTAL, "status" => status).increment(1);
-    let who = principal.map_or_else(|| "anonymous".to_string(), |p| p.config_name());
-    crate::warn_limited!("auth refusal", remote = %conn.remote, principal = %who, status, reason = %refused, "request refused");
-    answer
 }
 
 /// A request stream: responses in request order, pipelined.
@@ -618,7 +557,7 @@ async fn serve_requests(
             .find(|k| *k as u16 == h.kind);
         let mut throttle = Duration::ZERO;
         let pending = match raw {
-            Some(kind) => match admit_raw(&broker, &identity, &conn, kind, &body) {
+            Some(kind) => match access::admit_raw(&broker, &identity, &conn, kind, &body) {
                 Err(refused) => Pending::Ready(refused),
                 // These bodies go to the broker undecoded: their message bytes become records.
                 Ok(()) => {
@@ -640,7 +579,7 @@ async fn serve_requests(
                 }
             },
             None => match decode(h.kind, &body) {
-                Ok(req) => match admit(&broker, &identity, &conn, &req) {
+                Ok(req) => match access::admit(&broker, &identity, &conn, &req) {
                     Ok(()) if access::lists(&req) => {
                         let task = broker.dispatch(req, conn).await;
                         let (broker, identity) = (broker.clone(), identity.clone());

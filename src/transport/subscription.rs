@@ -191,7 +191,7 @@ async fn push_loop(
         if generation != watch.seen {
             watch.seen = generation;
             let Rights { identity, needs } = watch.rights;
-            if let Err(refused) = super::server::check(broker, identity, watch.conn, needs) {
+            if let Err(refused) = super::access::check(broker, identity, watch.conn, needs) {
                 let _ = send
                     .write_all(&encode(push_kind, h.request_id, &refused))
                     .await;
