@@ -621,3 +621,53 @@ async fn refusals_are_counted_by_status() {
     assert!(count("NotAuthorized") >= 1.0);
     running.stop().await.unwrap();
 }
+
+/// A transaction check stream is checked again on reload too: once its token is gone it gets
+/// the refusal (as a TxnCheck frame) and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
+    use lockgate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Response, TxnRequest, frame};
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, billing, _) = auth();
+    let mut config = test_config(dir.path());
+    config.auth = auth;
+    let running = start(&config).await;
+    let billing = connect_as(&running, dir.path(), Some(&billing))
+        .await
+        .unwrap();
+    let (mut send, mut recv) = billing.connection().open_bi().await.unwrap();
+    let mut body = Vec::new();
+    Request::Txn(TxnRequest::Listen {
+        producer_group: "billing".into(),
+    })
+    .encode_body(&mut body);
+    send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
+        .await
+        .unwrap();
+    let mut read = async || {
+        let mut h = [0u8; HEADER_LEN];
+        recv.read_exact(&mut h).await.unwrap();
+        let h = Header::decode(&h);
+        let mut b = vec![0u8; h.body_len as usize];
+        recv.read_exact(&mut b).await.unwrap();
+        (h, b)
+    };
+    let (h, b) = read().await;
+    assert_eq!(h.kind, Kind::TxnCheckListen as u16 | RESPONSE_BIT);
+    assert_eq!(
+        Response::decode(Kind::TxnCheckListen, &b).unwrap(),
+        Response::Done
+    );
+    config.auth.tokens.retain(|t| t.name != "billing");
+    running.broker.reload_config(&config);
+    let (h, b) = tokio::time::timeout(PATIENCE, read()).await.unwrap();
+    assert_eq!(
+        (h.kind, h.request_id),
+        (Kind::TxnCheck as u16 | RESPONSE_BIT, 0)
+    );
+    match Response::decode(Kind::TxnCheck, &b).unwrap() {
+        Response::Error { status, .. } => assert_eq!(status, Status::NotAuthenticated),
+        other => panic!("{other:?}"),
+    }
+    running.stop().await.unwrap();
+}

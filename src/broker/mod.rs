@@ -142,10 +142,6 @@ impl Broker {
         })
     }
 
-    pub fn txns(&self) -> &Arc<txn::Transactions> {
-        &self.txns
-    }
-
     pub fn auth(&self) -> &crate::auth::Auth {
         &self.auth
     }

@@ -35,6 +35,14 @@ use crate::protocol::{
 /// One thing a request needs.
 pub(super) type Need = (Action, Resource);
 
+/// What a long-lived stream's connection must still be allowed (a subscription, a check
+/// stream): checked again on every reload of the access rules; the stream ends with the
+/// refusal once it is not.
+pub(super) struct Rights {
+    pub identity: std::sync::Arc<Identity>,
+    pub needs: Vec<Need>,
+}
+
 /// What a decoded request needs; `None` for the requests every connection may make.
 pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
     use Action::*;
@@ -98,7 +106,7 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             }
             TxnRequest::Send(s) => vec![topic(Produce, &s.produce.topic)],
             // An unknown transaction: the broker answers UnknownTransaction.
-            TxnRequest::End { id, .. } => match broker.txns().group_of(id) {
+            TxnRequest::End { id, .. } => match broker.transactions().group_of(id) {
                 Some(g) => vec![group(Produce, &g)],
                 None => Vec::new(),
             },

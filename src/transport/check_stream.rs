@@ -4,7 +4,9 @@
 //! sends a `TxnCheck` frame (kind 145 with the response bit, request id 0) per check-back; the
 //! producer sends `TxnCheckAnswer` frames, which get no response. A `TxnEnd` on any stream
 //! answers a check-back just as well. When either side finishes the stream, or the connection
-//! closes, the stream stops being asked.
+//! closes, the stream stops being asked. After a reload of the access rules the stream is
+//! checked again: one whose connection may no longer produce for the group gets the refusal
+//! as a `TxnCheck` frame, and the stream ends.
 
 use std::sync::Arc;
 
@@ -17,9 +19,9 @@ pub(super) async fn serve(
     mut send: quinn::SendStream,
     recv: quinn::RecvStream,
     broker: Arc<Broker>,
-    h: Header,
-    body: &[u8],
+    (h, body): (Header, &[u8]),
     max_frame: u32,
+    (rights, conn): (super::access::Rights, crate::broker::ConnInfo),
 ) {
     let answer_kind = Kind::TxnCheckListen as u16 | RESPONSE_BIT;
     let group = match decode(h.kind, body) {
@@ -54,8 +56,16 @@ pub(super) async fn serve(
         // a check going out (that would lose the bytes read so far).
         let mut reader = tokio::spawn(read_answers(recv, txns.clone(), max_frame));
         let check_kind = Kind::TxnCheck as u16 | RESPONSE_BIT;
+        let mut reloads = broker.auth().reloads();
         loop {
             tokio::select! {
+                _ = reloads.changed() => {
+                    let checked = super::access::check(&broker, &rights.identity, &conn, &rights.needs);
+                    if let Err(refused) = checked {
+                        let _ = send.write_all(&encode(check_kind, 0, &refused)).await;
+                        break;
+                    }
+                }
                 ask = asks.recv() => {
                     let Some(info) = ask else { break };
                     let frame = encode(check_kind, 0, &Response::TxnCheck(info));

@@ -426,8 +426,8 @@ struct Stream {
 
 async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, s: Stream) {
     let first = read_frame(&mut recv, s.max_frame).await;
-    // A subscription or check stream is checked at its first frame (a subscription again on
-    // every reload of the access rules).
+    // A subscription or check stream is checked at its first frame, and again on every reload
+    // of the access rules.
     let mut needs = Vec::new();
     if let FrameRead::Frame(h, body) = &first
         && (h.kind == Kind::Subscribe as u16 || h.kind == Kind::TxnCheckListen as u16)
@@ -446,7 +446,7 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
     {
         // Not counted in flight: a subscription lasts until its connection closes, which
         // shutdown does after draining requests.
-        let rights = subscription::Rights {
+        let rights = access::Rights {
             identity: s.identity,
             needs,
         };
@@ -458,7 +458,12 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         && h.kind == Kind::TxnCheckListen as u16
     {
         // Not counted in flight either: it lasts as long as its producer keeps it open.
-        check_stream::serve(send, recv, s.broker, *h, body, s.max_frame).await;
+        let rights = access::Rights {
+            identity: s.identity,
+            needs,
+        };
+        let first = (*h, body.as_slice());
+        check_stream::serve(send, recv, s.broker, first, s.max_frame, (rights, s.conn)).await;
         return;
     }
     serve_requests(send, recv, s, first).await;

@@ -32,13 +32,6 @@ struct Credit {
     closed: bool,
 }
 
-/// What the subscription's connection may do: checked again on every reload of the access
-/// rules, and the subscription ends with the refusal once it may no longer.
-pub(super) struct Rights {
-    pub identity: Arc<crate::auth::Identity>,
-    pub needs: Vec<super::access::Need>,
-}
-
 pub(super) async fn serve(
     mut send: quinn::SendStream,
     recv: quinn::RecvStream,
@@ -46,7 +39,7 @@ pub(super) async fn serve(
     conn: ConnInfo,
     (h, body): (Header, &[u8]),
     max_frame: u32,
-    rights: Rights,
+    rights: super::access::Rights,
 ) {
     let answer_kind = Kind::Subscribe as u16 | RESPONSE_BIT;
     let req = match decode(h.kind, body) {
@@ -163,7 +156,7 @@ async fn read_credits(
 /// What the push loop wakes on besides appends: new credit, and reloads of the access rules.
 struct Watch<'a> {
     changed: &'a Notify,
-    rights: &'a Rights,
+    rights: &'a super::access::Rights,
     reloads: tokio::sync::watch::Receiver<u64>,
     /// The reload the rights were last checked at.
     seen: u64,
@@ -190,7 +183,7 @@ async fn push_loop(
         let generation = *watch.reloads.borrow_and_update();
         if generation != watch.seen {
             watch.seen = generation;
-            let Rights { identity, needs } = watch.rights;
+            let super::access::Rights { identity, needs } = watch.rights;
             if let Err(refused) = super::access::check(broker, identity, watch.conn, needs) {
                 let _ = send
                     .write_all(&encode(push_kind, h.request_id, &refused))
