@@ -155,23 +155,21 @@ impl Groups {
                     if k >= run.len() {
                         return Ok(()); // past the run (holes before it): not handed out here
                     }
-                    if let (true, Some((batch, batched))) = (retry, &mut r.batch)
-                        && let Some(message) = failed_the_filter(view)
-                    {
-                        // It never passed the filter: it is filtered again, with the attempt
-                        // count it carries.
+                    if retry {
+                        // Its attempt continues the count it carries.
+                        let (earlier, filter_failed) = retry_history(view);
                         let shown = Handout {
-                            attempt: timer_retry::earlier_attempts(&message)
-                                .saturating_add(run[k].attempt),
+                            attempt: earlier.saturating_add(run[k].attempt),
                             ..run[k]
                         };
-                        batch.push_record(view, shown.attempt);
-                        batched.push(shown);
-                        seen[k] = true;
-                    } else if retry {
                         let size = EncodedDeliveries::OVERHEAD + view.content.len();
-                        if !r.full && r.fits(size, budget) {
-                            push_retry(&mut r.out, lease, run[k], view);
+                        if let (true, Some((batch, batched))) = (filter_failed, &mut r.batch) {
+                            // It never passed the filter: it is filtered again.
+                            batch.push_record(view, shown.attempt);
+                            batched.push(shown);
+                            seen[k] = true;
+                        } else if !r.full && r.fits(size, budget) {
+                            push_retry(&mut r.out, lease, shown, view);
                             seen[k] = true;
                         } else {
                             r.full = true;
@@ -270,29 +268,33 @@ impl Groups {
     }
 }
 
-/// A retry-topic message whose last delivery failed in the filter (not one the filter passed).
-fn failed_the_filter(
-    view: &crate::storage::record::RecordView<'_>,
-) -> Option<crate::storage::record::Message> {
-    let m = view.message().ok()?;
-    let reason = m.properties.get(timer_retry::PROP_REASON)?;
-    reason.starts_with(timer_retry::FILTER_FAILED).then_some(m)
+/// What a retry-topic message carries of its history, read from its properties in place: its
+/// deliveries before it was stored there, and whether the filter failed on the last one (then
+/// it never passed the filter and is filtered again).
+fn retry_history(view: &crate::storage::record::RecordView<'_>) -> (u32, bool) {
+    let Ok(content) = crate::storage::record::ContentView::parse(view.content) else {
+        return (0, false);
+    };
+    let earlier = content
+        .property(timer_retry::PROP_ATTEMPTS)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let filter_failed = content
+        .property(timer_retry::PROP_REASON)
+        .is_some_and(|r| r.starts_with(timer_retry::FILTER_FAILED));
+    (earlier, filter_failed)
 }
 
-/// A retry-topic delivery: on its wire queue id, with the attempt count the message carries.
+/// A retry-topic delivery (`h` with the attempt count the message carries), on its wire queue id.
 fn push_retry(
     out: &mut EncodedDeliveries,
     lease: u32,
     h: Handout,
     view: &crate::storage::record::RecordView<'_>,
 ) {
-    let earlier = view
-        .message()
-        .map(|m| timer_retry::earlier_attempts(&m))
-        .unwrap_or(0);
     out.push_parts(&DeliveryParts {
         lease,
-        attempt: earlier.saturating_add(h.attempt),
+        attempt: h.attempt,
         queue: h.queue,
         offset: h.offset,
         stored_at: view.stored_at,
