@@ -123,6 +123,18 @@ impl Identity {
         }
     }
 
+    /// Counts the connection against `principal`'s `[[quota]] connections` while it lives.
+    fn count(&self, quotas: &quota::Quotas, principal: &str) -> Result<(), AuthError> {
+        let slot = quotas
+            .connect(principal)
+            .map_err(|cap| AuthError::TooManyConnections {
+                principal: principal.to_string(),
+                cap,
+            })?;
+        self.slots.lock().expect("identity").push(slot);
+        Ok(())
+    }
+
     /// The principal the connection acts as now, if any.
     pub fn principal(&self) -> Option<Principal> {
         match &*self.token.read().expect("identity") {
@@ -191,10 +203,6 @@ impl Auth {
         self.config.read().expect("auth").clone()
     }
 
-    pub fn mode(&self) -> Mode {
-        self.rules().config.mode
-    }
-
     /// A Hello's token: the connection acts as its name from now on. An unknown token is
     /// refused (and the connection stays as it was), except with mode `none`, which checks
     /// nothing: there it is ignored.
@@ -213,14 +221,16 @@ impl Auth {
                 "the token is not one this broker knows".into(),
             ));
         };
-        let slot = rules
-            .quotas
-            .connect(name)
-            .map_err(|cap| AuthError::TooManyConnections {
-                principal: name.clone(),
-                cap,
-            })?;
-        identity.slots.lock().expect("identity").push(slot);
+        let again = identity
+            .token
+            .read()
+            .expect("identity")
+            .as_ref()
+            .map(|t| t.hash)
+            == Some(hash);
+        if !again {
+            identity.count(&rules.quotas, name)?;
+        }
         *identity.token.write().expect("identity") = Some(TokenEntry {
             name: name.clone(),
             hash,
@@ -234,13 +244,7 @@ impl Auth {
         let identity = Identity::new(cert_subject);
         if let Some(subject) = &identity.cert {
             let name = Principal::Cert(subject.clone()).config_name();
-            let slot = self.rules().quotas.connect(&name).map_err(|cap| {
-                AuthError::TooManyConnections {
-                    principal: name.clone(),
-                    cap,
-                }
-            })?;
-            identity.slots.lock().expect("identity").push(slot);
+            identity.count(&self.rules().quotas, &name)?;
         }
         Ok(identity)
     }
@@ -248,10 +252,14 @@ impl Auth {
     /// How long to throttle a produce request of `messages` and `bytes` from this connection
     /// (zero within its principal's quota, or without one).
     pub fn throttle(&self, identity: &Identity, messages: u64, bytes: u64) -> std::time::Duration {
+        let rules = self.rules();
+        if rules.config.quotas.is_empty() {
+            return std::time::Duration::ZERO;
+        }
         let Some(p) = identity.principal() else {
             return std::time::Duration::ZERO;
         };
-        self.rules()
+        rules
             .quotas
             .charge(&p.config_name(), messages, bytes, std::time::Instant::now())
     }

@@ -141,7 +141,10 @@ impl Quotas {
             return Duration::ZERO;
         };
         let mut usage = self.usage.lock().expect("quota usage");
-        let u = usage.entry(principal.to_string()).or_default();
+        if !usage.contains_key(principal) {
+            usage.insert(principal.to_string(), Usage::default());
+        }
+        let u = usage.get_mut(principal).expect("inserted");
         let mut wait = Duration::ZERO;
         if let Some(rate) = q.produce_rate {
             let b = u

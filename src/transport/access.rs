@@ -41,6 +41,14 @@ pub(super) type Need = (Action, Resource);
 pub(super) struct Rights {
     pub identity: std::sync::Arc<Identity>,
     pub needs: Vec<Need>,
+    pub conn: ConnInfo,
+}
+
+impl Rights {
+    /// Checks them again (after a reload): `Err` is the refusal to end the stream with.
+    pub fn recheck(&self, broker: &Broker) -> Result<(), Response> {
+        check(broker, &self.identity, &self.conn, &self.needs)
+    }
 }
 
 /// What a decoded request needs; `None` for the requests every connection may make.
@@ -49,8 +57,8 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
     let topic = |a: Action, t: &str| (a, Resource::of_topic(t));
     let group = |a: Action, g: &str| (a, Resource::Group(g.to_string()));
     let broker_wide = |a: Action| vec![(a, Resource::Broker)];
-    let member = |id: u64| match broker.groups().member_of(id) {
-        Some((g, _)) => vec![group(Consume, &g)],
+    let member = |id: u64| match broker.groups().group_of_member(id) {
+        Some(g) => vec![group(Consume, &g)],
         // An unknown member: the broker answers UnknownMember; the connection must still be
         // authenticated.
         None => Vec::new(),
@@ -179,29 +187,28 @@ pub(super) fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthErro
 /// on the topic its body names first. A body too short to name one needs only an
 /// authenticated connection; decoding it then fails.
 pub(super) fn of_raw(kind: Kind, body: &[u8]) -> Vec<Need> {
-    let mut r = Reader::new(body);
-    if kind == Kind::TxnSend && r.str16_ref("transaction id").is_err() {
-        return Vec::new();
-    }
-    match r.str16_ref("topic") {
-        Ok(t) => vec![(Action::Produce, Resource::of_topic(t))],
-        Err(_) => Vec::new(),
+    match produce_head(kind, body) {
+        Some((topic, _)) => vec![(Action::Produce, Resource::of_topic(topic))],
+        None => Vec::new(),
     }
 }
 
 /// The message count of a frame taken undecoded (0 when the body is too short to say).
 pub(super) fn message_count(kind: Kind, body: &[u8]) -> u64 {
+    produce_head(kind, body).map_or(0, |(_, count)| u64::from(count))
+}
+
+/// The topic and message count at the head of a Produce, ProduceDelayed or TxnSend body (after
+/// TxnSend's transaction id); `None` when the body is too short for them.
+fn produce_head(kind: Kind, body: &[u8]) -> Option<(&str, u32)> {
     let mut r = Reader::new(body);
-    if kind == Kind::TxnSend && r.str16_ref("transaction id").is_err() {
-        return 0;
+    if kind == Kind::TxnSend {
+        r.str16_ref("transaction id").ok()?;
     }
-    let count = (|| {
-        r.str16_ref("topic")?;
-        r.u64("producer id")?;
-        r.u64("sequence")?;
-        r.u32("message count")
-    })();
-    count.map_or(0, u64::from)
+    let topic = r.str16_ref("topic").ok()?;
+    r.u64("producer id").ok()?;
+    r.u64("sequence").ok()?;
+    Some((topic, r.u32("message count").ok()?))
 }
 
 /// Whether a request's answer lists things the connection sees only some of (TopicList,

@@ -21,7 +21,7 @@ pub(super) async fn serve(
     broker: Arc<Broker>,
     (h, body): (Header, &[u8]),
     max_frame: u32,
-    (rights, conn): (super::access::Rights, crate::broker::ConnInfo),
+    rights: super::access::Rights,
 ) {
     let answer_kind = Kind::TxnCheckListen as u16 | RESPONSE_BIT;
     let group = match decode(h.kind, body) {
@@ -60,8 +60,7 @@ pub(super) async fn serve(
         loop {
             tokio::select! {
                 _ = reloads.changed() => {
-                    let checked = super::access::check(&broker, &rights.identity, &conn, &rights.needs);
-                    if let Err(refused) = checked {
+                    if let Err(refused) = rights.recheck(&broker) {
                         let _ = send.write_all(&encode(check_kind, 0, &refused)).await;
                         break;
                     }

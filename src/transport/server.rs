@@ -441,15 +441,16 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         }
         needs = access::of_request(&s.broker, &req).unwrap_or_default();
     }
+    let rights = access::Rights {
+        identity: s.identity.clone(),
+        needs,
+        conn: s.conn,
+    };
     if let FrameRead::Frame(h, body) = &first
         && h.kind == Kind::Subscribe as u16
     {
         // Not counted in flight: a subscription lasts until its connection closes, which
         // shutdown does after draining requests.
-        let rights = access::Rights {
-            identity: s.identity,
-            needs,
-        };
         let first = (*h, body.as_slice());
         subscription::serve(send, recv, s.broker, s.conn, first, s.max_frame, rights).await;
         return;
@@ -458,12 +459,8 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
         && h.kind == Kind::TxnCheckListen as u16
     {
         // Not counted in flight either: it lasts as long as its producer keeps it open.
-        let rights = access::Rights {
-            identity: s.identity,
-            needs,
-        };
         let first = (*h, body.as_slice());
-        check_stream::serve(send, recv, s.broker, first, s.max_frame, (rights, s.conn)).await;
+        check_stream::serve(send, recv, s.broker, first, s.max_frame, rights).await;
         return;
     }
     serve_requests(send, recv, s, first).await;

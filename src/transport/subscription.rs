@@ -99,7 +99,6 @@ pub(super) async fn serve(
         // Admitted under the rules of now.
         seen,
         reloads,
-        conn: &conn,
     };
     let result = push_loop(&mut send, &broker, member, &credit, watch, h, max_frame).await;
     if let Err(reason) = result {
@@ -160,7 +159,6 @@ struct Watch<'a> {
     reloads: tokio::sync::watch::Receiver<u64>,
     /// The reload the rights were last checked at.
     seen: u64,
-    conn: &'a ConnInfo,
 }
 
 async fn push_loop(
@@ -183,8 +181,7 @@ async fn push_loop(
         let generation = *watch.reloads.borrow_and_update();
         if generation != watch.seen {
             watch.seen = generation;
-            let super::access::Rights { identity, needs } = watch.rights;
-            if let Err(refused) = super::access::check(broker, identity, watch.conn, needs) {
+            if let Err(refused) = watch.rights.recheck(broker) {
                 let _ = send
                     .write_all(&encode(push_kind, h.request_id, &refused))
                     .await;

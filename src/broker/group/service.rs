@@ -218,9 +218,9 @@ impl Groups {
     }
 
     /// Something of a connected member.
-    /// The group and topic a member consumes (for access checks); `None` for an unknown member.
-    pub fn member_of(&self, id: u64) -> Option<(String, String)> {
-        self.with_member(id, |m| (m.cell.lock().name().to_string(), m.topic.clone()))
+    /// The group a member belongs to (for access checks); `None` for an unknown member.
+    pub fn group_of_member(&self, id: u64) -> Option<String> {
+        self.with_member(id, |m| m.cell.lock().name().to_string())
             .ok()
     }
 
