@@ -230,16 +230,22 @@ fn corruption_inside_a_sealed_segment_is_reported_never_served() {
     assert_is_msg(&store.read("t", 0, 1, 1, 1).unwrap().messages[0].message, 1);
     drop(store);
 
-    // A recovery scan over that segment refuses to guess, naming file and position.
+    // A recovery scan over that segment keeps the record and fences it: it is named in the
+    // report, reads still stop at it, and nothing is cut.
     std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
-    let err = match Store::open(opts.clone()) {
-        Ok(_) => panic!("opened over a corrupt sealed segment"),
-        Err(e) => e,
-    };
-    assert!(
-        matches!(&err, StorageError::Corrupt { file, position: 64, .. } if file == &first),
-        "{err}"
-    );
+    let size = std::fs::metadata(&first).unwrap().len();
+    let store = open(&opts);
+    let damaged = &store.recovery_report().damaged;
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert_eq!((&damaged[0].0, damaged[0].1), (&first, 64));
+    assert!(store.recovery_report().truncated.is_none());
+    assert_eq!(std::fs::metadata(&first).unwrap().len(), size);
+    match store.read("t", 0, 0, 1, 1).unwrap_err() {
+        StorageError::Corrupt { file, position, .. } => assert_eq!((file, position), (first, 64)),
+        other => panic!("expected corruption, got {other}"),
+    }
+    assert_is_msg(&store.read("t", 0, 1, 1, 1).unwrap().messages[0].message, 1);
+    assert_eq!(store.queue_bounds("t", 0).unwrap(), (0, 400));
 }
 
 #[test]
@@ -691,4 +697,37 @@ fn a_damaged_header_of_the_newest_segment_refuses_the_start_unless_it_holds_noth
     std::fs::remove_file(dir.path().join("checkpoint")).unwrap();
     let store = open(&opts);
     assert_eq!(read_all(&store, "t", 0).len(), 50);
+}
+
+/// Internal topics are made on first use by whoever comes first: racing makers all succeed,
+/// and one topic is made.
+#[test]
+fn racing_ensure_topic_calls_all_succeed_on_one_topic() {
+    use lockgate::storage::{TopicName, TopicSpec};
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&small_opts(dir.path()));
+        let name = format!("%PIPE%in.{round}");
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let makers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.ensure_topic(&TopicSpec {
+                        name: TopicName::new(&name).unwrap(),
+                        queues: 1,
+                        durability: Durability::Async,
+                        retention: None,
+                    })
+                })
+            })
+            .collect();
+        let ids: Vec<u32> = makers
+            .into_iter()
+            .map(|m| m.join().unwrap().expect("every maker succeeds").id)
+            .collect();
+        assert!(ids.iter().all(|&id| id == ids[0]), "one topic: {ids:?}");
+        assert_eq!(store.list_topics().len(), 1);
+    }
 }

@@ -200,10 +200,17 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
                 .clock
                 .now_ms()
                 .saturating_sub(super::producers::EXPIRY.as_millis() as i64);
-            s.producers
-                .lock()
-                .expect("producer table lock")
-                .expire(cutoff);
+            let forgotten = s.producers.lock().expect("producer table lock").expire(
+                cutoff,
+                super::producers::MAX_ENTRIES,
+                super::producers::MAX_BATCHES,
+            );
+            if forgotten > 0 {
+                tracing::info!(
+                    forgotten,
+                    "idempotent producers forgotten early: the producer table is full"
+                );
+            }
             if let Err(e) = s.checkpoint_now(false) {
                 crate::error_limited!("checkpoint", error = %e, "checkpoint failed");
             }

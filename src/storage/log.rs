@@ -2,7 +2,7 @@
 //!
 //! Does: sequential appends under one write lock, segment rolls, durability (group commit for
 //! `sync` appends, a periodic flush for `async` ones), the recovery scan that validates records
-//! and cuts a torn tail, reads by position, and deleting whole old segments.
+//! and cuts a torn tail (`scan`), reads by position, and deleting whole old segments.
 //! Does not: know which records belong to which queue (the store's indexes do), or decide
 //! retention (the store does).
 //!
@@ -28,8 +28,9 @@ use super::fsutil;
 use super::record::{self, Record};
 use super::segment::{self, HEADER_LEN, Segment};
 
-/// Read size of the recovery scanner.
-const SCAN_CHUNK: usize = 4 << 20;
+mod scan;
+pub use scan::{ReplayReport, Replayed};
+
 /// Longest the flusher holds a flush back for `sync` appenders it expects to join it.
 const GATHER_MAX: Duration = Duration::from_micros(500);
 
@@ -85,16 +86,6 @@ pub struct LogStats {
     pub data_syncs: AtomicU64,
     /// Nanoseconds spent inside `fdatasync` of the log.
     pub sync_nanos: AtomicU64,
-}
-
-/// What the recovery scan found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReplayReport {
-    pub from: u64,
-    pub end: u64,
-    pub records: u64,
-    /// A torn or corrupt tail that was cut: (file, position, reason).
-    pub truncated: Option<(PathBuf, u64, String)>,
 }
 
 impl CommitLog {
@@ -184,81 +175,6 @@ impl CommitLog {
     /// The largest batch (in encoded bytes) one append can take.
     pub fn capacity(&self) -> u64 {
         self.capacity
-    }
-
-    /// Scans records from `from` to the end of the log, handing each to `visit`, and cuts a torn
-    /// or corrupt tail. A bad record inside a sealed segment is corruption: the scan stops with
-    /// an error naming the file and position instead of guessing where good data resumes.
-    pub fn replay(
-        &self,
-        from: u64,
-        mut visit: impl FnMut(u64, u32, &Record),
-    ) -> Result<ReplayReport> {
-        let segments: Vec<Arc<Segment>> = self
-            .segments
-            .read()
-            .expect("segments lock")
-            .values()
-            .cloned()
-            .collect();
-        let mut report = ReplayReport {
-            from,
-            ..ReplayReport::default()
-        };
-        let mut last_stored_at = i64::MIN;
-        let newest = segments.last().map(|s| s.base);
-        let mut end = from;
-        for seg in &segments {
-            let data_len = seg.data_len()?;
-            let seg_end = seg.base + data_len;
-            if seg_end <= from && Some(seg.base) != newest {
-                continue;
-            }
-            let start = from.max(seg.base);
-            let outcome =
-                scan_segment(seg, start, seg_end, self.capacity, true, |pos, len, rec| {
-                    last_stored_at = last_stored_at.max(rec.stored_at);
-                    seg.note_stored_at(rec.stored_at);
-                    report.records += 1;
-                    visit(pos, len, rec);
-                })?;
-            match outcome {
-                Ok(()) => end = seg_end.max(end),
-                Err((at, reason)) => {
-                    if Some(seg.base) != newest && seg.is_sealed() {
-                        return Err(StorageError::Corrupt {
-                            file: seg.path.clone(),
-                            position: HEADER_LEN + (at - seg.base),
-                            reason,
-                        });
-                    }
-                    tracing::warn!(file = %seg.path.display(), position = at, %reason,
-                        "cutting a torn or corrupt tail from the log");
-                    seg.truncate(at)?;
-                    seg.file
-                        .sync_data()
-                        .map_err(io_err("syncing segment", &seg.path))?;
-                    report.truncated =
-                        Some((seg.path.clone(), HEADER_LEN + (at - seg.base), reason));
-                    end = at;
-                    if Some(seg.base) != newest {
-                        // An unsealed older segment was cut: nothing after it can be trusted to
-                        // follow on from it, so later segments are re-scanned from their start.
-                        continue;
-                    }
-                }
-            }
-        }
-        let mut w = self.lock_writer();
-        w.end = w.active.base + w.active.data_len()?;
-        w.last_stored_at = w.last_stored_at.max(last_stored_at);
-        report.end = w.end;
-        drop(w);
-        let mut d = self.lock_durable();
-        d.flushed = report.end;
-        d.requested = report.end;
-        self.flushed_at.store(report.end, Ordering::Release);
-        Ok(report)
     }
 
     pub fn lock_writer(&self) -> MutexGuard<'_, Writer> {
@@ -532,152 +448,4 @@ impl CommitLog {
         fsutil::fsync_dir(&self.dir)?;
         Ok(Some(base..next))
     }
-}
-
-/// Scans records in `[from, end)` of one segment. The outer `Result` is an I/O failure; the
-/// inner one says where (position) and why the records stopped being valid.
-#[allow(clippy::type_complexity)]
-impl CommitLog {
-    /// Checks every record of every segment (length, CRC, format), calling `damaged` with
-    /// `(segment, byte position in its file, the record's bytes if a header is there, why)` for
-    /// each one that fails. After a damaged record whose length is plausible the scan goes on
-    /// behind it; otherwise the rest of that segment is reported unreadable. Returns how many
-    /// records were sound. Reads only.
-    pub fn verify_records(
-        &self,
-        mut damaged: impl FnMut(&Segment, u64, Option<Vec<u8>>, String),
-    ) -> Result<u64> {
-        let mut sound = 0u64;
-        for seg in self.segments() {
-            let end = seg.base + seg.data_len()?;
-            let mut pos = seg.base;
-            while pos < end {
-                // Record by record: a damage is named where it is, not at its batch's start.
-                match scan_segment(&seg, pos, end, self.capacity, false, |_, _, _| sound += 1)? {
-                    Ok(()) => break,
-                    Err((at, reason)) => {
-                        let file_at = HEADER_LEN + (at - seg.base);
-                        let head = (end - at >= record::FIXED_LEN as u64)
-                            .then(|| {
-                                let mut b = vec![0u8; record::FIXED_LEN];
-                                seg.read_at(at, &mut b).ok().map(|()| b)
-                            })
-                            .flatten();
-                        let len = head
-                            .as_deref()
-                            .and_then(record::peek_len)
-                            .map_or(0, u64::from);
-                        if len >= record::MIN_LEN as u64 && at + len <= end {
-                            damaged(&seg, file_at, head, reason);
-                            pos = at + len;
-                        } else {
-                            damaged(
-                                &seg,
-                                file_at,
-                                head,
-                                format!(
-                                    "{reason}; the {} bytes from here to the end of the segment cannot be read",
-                                    end - at
-                                ),
-                            );
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(sound)
-    }
-}
-
-/// Scans `[from, end)` of a segment, visiting each sound record. With `whole_runs`, the
-/// records of one append (see `record`) are visited together once its last record is read: a
-/// run cut short by a torn or damaged record, or by the end, is reported as bad from its first
-/// record, so replay cuts all of it. Without, every record stands alone (verification).
-fn scan_segment(
-    seg: &Segment,
-    from: u64,
-    end: u64,
-    capacity: u64,
-    whole_runs: bool,
-    mut visit: impl FnMut(u64, u32, &Record),
-) -> Result<Result<(), (u64, String)>> {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut buf_pos = from;
-    let mut pos = from;
-    // An atomic append read so far, waiting for its last record.
-    let mut run: Vec<(u64, u32, Record)> = Vec::new();
-    let cut = |run: &Vec<(u64, u32, Record)>, at: u64, reason: String| match run.first() {
-        Some(&(start, ..)) => Err((
-            start,
-            format!(
-                "an atomic append of which {} records were read is cut short at {at}: {reason}",
-                run.len()
-            ),
-        )),
-        None => Err((at, reason)),
-    };
-    while pos < end {
-        let have =
-            |buf: &Vec<u8>, buf_pos: u64, pos: u64, n: u64| pos + n <= buf_pos + buf.len() as u64;
-        if !have(&buf, buf_pos, pos, 4) {
-            if end - pos < 4 {
-                return Ok(cut(
-                    &run,
-                    pos,
-                    format!("{} stray bytes at the end", end - pos),
-                ));
-            }
-            refill(seg, &mut buf, &mut buf_pos, pos, end, 4)?;
-        }
-        let at = (pos - buf_pos) as usize;
-        let len = u64::from(record::peek_len(&buf[at..]).expect("4 bytes present"));
-        if len < record::MIN_LEN as u64 || len > capacity {
-            return Ok(cut(&run, pos, format!("impossible record length {len}")));
-        }
-        if pos + len > end {
-            return Ok(cut(
-                &run,
-                pos,
-                format!("record of {len} bytes cut short by the end of the file"),
-            ));
-        }
-        if !have(&buf, buf_pos, pos, len) {
-            refill(seg, &mut buf, &mut buf_pos, pos, end, len)?;
-        }
-        let at = (pos - buf_pos) as usize;
-        let bytes = &buf[at..at + len as usize];
-        match record::decode(bytes) {
-            Ok(rec) if whole_runs && record::is_continued(bytes) => {
-                run.push((pos, len as u32, rec))
-            }
-            Ok(rec) => {
-                for (p, l, r) in run.drain(..) {
-                    visit(p, l, &r);
-                }
-                visit(pos, len as u32, &rec);
-            }
-            Err(e) => return Ok(cut(&run, pos, e.to_string())),
-        }
-        pos += len;
-    }
-    if !run.is_empty() {
-        return Ok(cut(&run, end, "its last record is missing".into()));
-    }
-    Ok(Ok(()))
-}
-
-fn refill(
-    seg: &Segment,
-    buf: &mut Vec<u8>,
-    buf_pos: &mut u64,
-    pos: u64,
-    end: u64,
-    need: u64,
-) -> Result<()> {
-    let n = (end - pos).min(need.max(SCAN_CHUNK as u64)) as usize;
-    buf.resize(n, 0);
-    seg.read_at(pos, buf)?;
-    *buf_pos = pos;
-    Ok(())
 }

@@ -5,7 +5,9 @@
 //! The table is updated under the log's write lock (check and append are one step), rebuilt
 //! from the producer stamps in log records during recovery, and snapshotted to
 //! `producers.json` at every checkpoint, so it survives restarts and crashes like the data does.
-//! Producers idle for [`EXPIRY`] are forgotten.
+//! Producers idle for [`EXPIRY`] are forgotten, and the longest idle ones sooner when the
+//! table holds more than [`MAX_ENTRIES`] entries or [`MAX_BATCHES`] batches (a CLI run is a new
+//! producer each time: 24 hours of them must not grow the table without bound).
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -21,6 +23,10 @@ use super::fsutil;
 /// idempotent pipelines within it), or a resend after a crash may be older than everything
 /// remembered and refused as stale.
 pub const KEEP_BATCHES: usize = 64;
+/// (producer, topic, queue) entries held at most (about 100 bytes each, plus their batches).
+pub const MAX_ENTRIES: usize = 200_000;
+/// Batches held at most over all entries (24 bytes each): about 24 MiB.
+pub const MAX_BATCHES: usize = 1_000_000;
 /// A producer silent this long is forgotten (its retries then count as new batches).
 pub const EXPIRY: Duration = Duration::from_secs(24 * 3600);
 pub const FILE: &str = "producers.json";
@@ -147,9 +153,32 @@ impl ProducerTable {
         }
     }
 
-    /// Forgets producers last seen before `cutoff` (ms).
-    pub fn expire(&mut self, cutoff: i64) {
+    /// Forgets producers last seen before `cutoff` (ms), then the longest idle ones while the
+    /// table holds more than `max_entries` entries or `max_batches` batches. Returns how many
+    /// were forgotten for room (their retries then count as new batches).
+    pub fn expire(&mut self, cutoff: i64, max_entries: usize, max_batches: usize) -> usize {
         self.entries.retain(|_, e| e.last_stored_at >= cutoff);
+        let batches: usize = self.entries.values().map(|e| e.batches.len()).sum();
+        if self.entries.len() <= max_entries && batches <= max_batches {
+            return 0;
+        }
+        let mut by_age: Vec<(i64, Key, usize)> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (e.last_stored_at, *k, e.batches.len()))
+            .collect();
+        by_age.sort_unstable();
+        let (mut entries, mut batches, mut forgotten) = (self.entries.len(), batches, 0);
+        for (_, key, n) in by_age {
+            if entries <= max_entries && batches <= max_batches {
+                break;
+            }
+            self.entries.remove(&key);
+            entries -= 1;
+            batches -= n;
+            forgotten += 1;
+        }
+        forgotten
     }
 
     #[cfg(test)]
@@ -266,6 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn a_full_table_forgets_the_longest_idle_first() {
+        let mut t = ProducerTable::default();
+        // Producer n was last seen at time n, with n + 1 batches.
+        for n in 0..10u64 {
+            for seq in 0..=n {
+                t.note_batch(k(n, 1, 0, seq), seq, 1, n as i64);
+            }
+        }
+        // By count: the 4 longest idle go.
+        assert_eq!(t.expire(0, 6, usize::MAX), 4);
+        assert_eq!(t.len(), 6);
+        assert_eq!(t.check(k(3, 1, 0, 0)), Seen::New, "producer 3 is forgotten");
+        assert!(matches!(t.check(k(4, 1, 0, 0)), Seen::Duplicate { .. }));
+        // By batches: 5..=10 batches of producers 4..=9 make 45; at most 20 keep 9 and 8.
+        assert_eq!(t.expire(0, usize::MAX, 20), 4);
+        assert_eq!(t.len(), 2);
+        assert!(matches!(t.check(k(8, 1, 0, 8)), Seen::Duplicate { .. }));
+        assert_eq!(t.expire(0, 2, 20), 0, "within both bounds nothing goes");
+    }
+
+    #[test]
     fn snapshot_round_trips_and_expiry_forgets() {
         let dir = tempfile::tempdir().unwrap();
         let mut t = ProducerTable::default();
@@ -273,7 +323,7 @@ mod tests {
         t.note_batch(k(9, 2, 3, 0), 0, 1, 10);
         t.save(dir.path(), 77).unwrap();
         assert_eq!(ProducerTable::load(dir.path()).unwrap(), t);
-        t.expire(500);
+        t.expire(500, MAX_ENTRIES, MAX_BATCHES);
         assert_eq!(t.len(), 1);
         assert_eq!(
             t.check(k(1, 2, 3, 4)),

@@ -13,7 +13,7 @@ use super::consume_queue::{ConsumeQueue, Entry};
 use super::error::{Result, StorageError, io_err};
 use super::housekeeping::Stop;
 use super::key_index::{KeyIndex, id_hash, key_hash};
-use super::log::{CommitLog, ReplayReport};
+use super::log::{CommitLog, ReplayReport, Replayed};
 use super::producers::{BatchKey, ProducerTable, Seen};
 use super::record::{self, Message, RecordSource};
 use super::skips::{Skip, Skips};
@@ -311,7 +311,31 @@ impl StoreCore {
             .get(&TopicName::new(timers::DELAY_TOPIC)?)
             .map(|t| t.meta.id);
         let mut failed = None;
-        let recovery = log.replay(scan_from, |position, size, rec| {
+        let recovery = log.replay(scan_from, keep_below, |item| {
+            let (position, size, rec) = match item {
+                Replayed::Record(position, size, rec) => (position, size, rec),
+                Replayed::Damaged(position, size, place) => {
+                    // Fenced in its queue where its place can be trusted (the queue's very next
+                    // offset), so that reads stop at it rather than pass over it.
+                    let Some((topic_id, queue, offset)) = place else {
+                        return;
+                    };
+                    let rebuilding = rebuild.get(&(topic_id, queue)).map(|r| r.started);
+                    if rebuilding == Some(false) || (rebuilding.is_none() && position < replay_from)
+                    {
+                        return;
+                    }
+                    if let Some(cq) = topics
+                        .by_id
+                        .get(&topic_id)
+                        .and_then(|t| t.queues.get(queue as usize))
+                        && cq.next_offset() == offset
+                    {
+                        cq.push_at(offset, entry_for(position, size, 0, ""));
+                    }
+                    return;
+                }
+            };
             if position >= timers_from {
                 let mark = mark_of(rec, delay_topic, &topics);
                 if mark != TimerMark::default() {
@@ -362,6 +386,13 @@ impl StoreCore {
             if !r.started {
                 // No record of it is left in the log: keep its offsets moving forward.
                 cq.reset_to(r.next_at_least)?;
+            } else if cq.next_offset() < r.next_at_least {
+                // Offsets it gave out before are never given out again, even where their
+                // records are gone from the log: they stay holes.
+                tracing::error!(topic = %topics.by_id[topic_id].meta.name, queue,
+                    rebuilt_to = cq.next_offset(), next = r.next_at_least,
+                    "the log holds fewer records of a queue than it had given offsets; the missing ones stay holes");
+                cq.push_at(r.next_at_least - 1, entry_for(0, 0, 0, ""));
             }
             tracing::warn!(topic = %topics.by_id[topic_id].meta.name, queue, next = cq.next_offset(),
                 "consume queue rebuilt from the log");
@@ -445,6 +476,11 @@ impl StoreCore {
         Ok(skip)
     }
 
+    /// Bytes one append (and so one atomic append) may take: a segment's.
+    pub fn segment_capacity(&self) -> u64 {
+        self.log.capacity()
+    }
+
     /// What recovery found when this store was opened.
     pub fn recovery_report(&self) -> &ReplayReport {
         &self.recovery
@@ -472,6 +508,12 @@ impl StoreCore {
         if self.topic_opt(&spec.name).is_some() {
             return Err(StorageError::TopicExists(spec.name.to_string()));
         }
+        self.add_topic(&mut registry, spec)
+    }
+
+    /// Adds a topic that does not exist, under the registry's lock (so that no other creation
+    /// comes between the look and the add).
+    fn add_topic(&self, registry: &mut Registry, spec: &TopicSpec) -> Result<TopicMeta> {
         let meta = registry.add(spec, self.opts.clock.now_ms())?;
         let topic = Arc::new(open_topic(&self.opts.dir, meta.clone(), u64::MAX)?);
         let mut topics = self.topics.write().expect("topics lock");
@@ -486,8 +528,7 @@ impl StoreCore {
         check_spec(spec)?;
         let mut registry = self.registry.lock().expect("registry lock");
         let Some(existing) = self.topic_opt(&spec.name) else {
-            drop(registry);
-            return self.create_topic(spec);
+            return self.add_topic(&mut registry, spec);
         };
         let old = &existing.meta;
         if spec.queues < old.queues {

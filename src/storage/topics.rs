@@ -50,7 +50,12 @@ impl TopicName {
 
     /// Internal topics (`%…`, `lockgate.…`) are created by the broker itself, not by users.
     pub fn is_reserved(&self) -> bool {
-        RESERVED_PREFIXES.iter().any(|p| self.0.starts_with(p))
+        Self::is_internal(&self.0)
+    }
+
+    /// Whether `name` is an internal topic's (see [`TopicName::is_reserved`]).
+    pub fn is_internal(name: &str) -> bool {
+        RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
     }
 
     pub fn as_str(&self) -> &str {
