@@ -8,6 +8,10 @@ pub enum ReadError {
     Truncated(&'static str),
     #[error("{field} is invalid: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// The field parses, but its value is outside its documented range (answered
+    /// `InvalidArgument`, not `Malformed`: ranges are refused, never clamped).
+    #[error("{field} is out of range: {reason}")]
+    OutOfRange { field: &'static str, reason: String },
 }
 
 /// A cursor over a byte slice; every read names the field it reads, for error messages.

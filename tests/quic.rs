@@ -352,3 +352,53 @@ async fn sharding_keys_keep_their_order_and_long_polls_wake_on_append() {
     client.close().await;
     running.stop().await.unwrap();
 }
+
+/// Point 6: a burst of three times `server.max_connections` handshakes establishes at most
+/// that many connections; once they close, new ones are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_stays_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.server.max_connections = 10;
+    let running = start(&config).await;
+    let options = common::server::client_options(&running, dir.path());
+    let attempts: Vec<_> = (0..30)
+        .map(|_| {
+            let o = options.clone();
+            tokio::spawn(async move { lockgate::client::Client::connect(&o).await })
+        })
+        .collect();
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for a in attempts {
+        match a.await.unwrap() {
+            Ok(c) => open.push(c),
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(
+        !open.is_empty() && open.len() <= 10,
+        "{} established of 30 with a limit of 10",
+        open.len()
+    );
+    assert_eq!(open.len() + refused, 30);
+    // Every established one is served.
+    for c in &open {
+        assert_eq!(c.ping(3).await.unwrap(), 3);
+    }
+    for c in open {
+        c.close().await;
+    }
+    let again = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if let Ok(c) = lockgate::client::Client::connect(&options).await {
+                return c;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("a connection is taken once the others closed");
+    assert_eq!(again.ping(4).await.unwrap(), 4);
+    running.stop().await.unwrap();
+}

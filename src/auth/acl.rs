@@ -1,5 +1,6 @@
 //! `[[acl]]` rules: a principal (or `*`, any authenticated one) is granted actions on topic and
-//! group patterns (names, or prefixes ending in `*`). Everything not granted is denied.
+//! group patterns (names, or prefixes ending in `*`). Everything not granted is denied. Any
+//! action granted on a resource includes describing it.
 //!
 //! Internal topics obey the rules of what they belong to: `%DLQ%<group>` and
 //! `%RETRY%<group>%<topic>` are their group's, `%PIPE%<topic>` is its topic's, and the broker's
@@ -41,6 +42,12 @@ impl Action {
 
     pub fn parse(s: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// Whether a grant of this action also grants `other`: every right on a resource includes
+    /// seeing it (as Kafka's READ and WRITE imply DESCRIBE).
+    pub fn implies(self, other: Action) -> bool {
+        self == other || other == Action::Describe
     }
 }
 
@@ -133,7 +140,7 @@ impl Rule {
         if self.principal != "*" && self.principal != principal {
             return false;
         }
-        if !self.actions.contains(&action) {
+        if !self.actions.iter().any(|a| a.implies(action)) {
             return false;
         }
         match resource {
@@ -177,6 +184,11 @@ mod tests {
         assert!(allows(&rules, "billing", Action::Produce, &t("billing.eu")));
         assert!(!allows(&rules, "billing", Action::Produce, &t("orders2")));
         assert!(!allows(&rules, "billing", Action::Consume, &t("orders")));
+        // A right to write a topic includes describing it, and only that topic.
+        let own = &rules[..1];
+        assert!(allows(own, "billing", Action::Describe, &t("orders")));
+        assert!(!allows(own, "billing", Action::Describe, &t("orders2")));
+        assert!(!allows(own, "billing", Action::Consume, &t("orders")));
         assert!(!allows(&rules, "other", Action::Produce, &t("orders")));
         assert!(allows(&rules, "other", Action::Describe, &t("anything")));
         assert!(allows(&rules, "other", Action::Describe, &Resource::Broker));

@@ -104,14 +104,15 @@ pub enum AuthError {
 }
 
 /// A connection's identity, shared by its streams: its certificate's subject (fixed for the
-/// connection) and the token its Hello presented (checked against the current configuration
-/// on every request, so a revoked token stops working at once).
+/// connection) and the token its last Hello presented (checked against the current
+/// configuration on every request, so a revoked token stops working at once).
 #[derive(Debug, Default)]
 pub struct Identity {
     cert: Option<String>,
-    token: RwLock<Option<TokenEntry>>,
-    /// The connection counted against its principals' `[[quota]] connections`.
-    slots: std::sync::Mutex<Vec<quota::ConnectionSlot>>,
+    /// The connection counted against its certificate principal's `[[quota]] connections`.
+    _cert_slot: Option<quota::ConnectionSlot>,
+    /// The token presented, and the connection counted against its principal's quota.
+    token: RwLock<Option<(TokenEntry, quota::ConnectionSlot)>>,
 }
 
 impl Identity {
@@ -123,22 +124,19 @@ impl Identity {
         }
     }
 
-    /// Counts the connection against `principal`'s `[[quota]] connections` while it lives.
-    fn count(&self, quotas: &quota::Quotas, principal: &str) -> Result<(), AuthError> {
-        let slot = quotas
-            .connect(principal)
-            .map_err(|cap| AuthError::TooManyConnections {
-                principal: principal.to_string(),
-                cap,
-            })?;
-        self.slots.lock().expect("identity").push(slot);
-        Ok(())
+    /// The token presented, if any.
+    fn token(&self) -> Option<TokenEntry> {
+        self.token
+            .read()
+            .expect("identity")
+            .as_ref()
+            .map(|(t, _)| t.clone())
     }
 
     /// The principal the connection acts as now, if any.
     pub fn principal(&self) -> Option<Principal> {
-        match &*self.token.read().expect("identity") {
-            Some(t) => Some(Principal::Token(t.name.clone())),
+        match self.token() {
+            Some(t) => Some(Principal::Token(t.name)),
             None => self.cert.clone().map(Principal::Cert),
         }
     }
@@ -203,9 +201,13 @@ impl Auth {
         self.config.read().expect("auth").clone()
     }
 
-    /// A Hello's token: the connection acts as its name from now on. An unknown token is
-    /// refused (and the connection stays as it was), except with mode `none`, which checks
-    /// nothing: there it is ignored.
+    /// A Hello's token. The rule: after a Hello that presents a token, the connection is
+    /// exactly what that token makes it. A known token makes the connection act as its name
+    /// (counted against that principal's connection quota; presenting the same token again
+    /// changes nothing). A refused token (unknown, or its principal at its connection cap)
+    /// leaves the connection without a token, whatever it presented before: only its client
+    /// certificate, if any, still speaks for it. With mode `none`, which checks nothing, an
+    /// unknown token is ignored.
     pub fn present(
         &self,
         identity: &Identity,
@@ -213,38 +215,54 @@ impl Auth {
     ) -> Result<Option<Principal>, AuthError> {
         let hash = TokenHash::of(token);
         let rules = self.rules();
+        let mut held = identity.token.write().expect("identity");
+        if held.as_ref().is_some_and(|(t, _)| t.hash == hash)
+            && let Some(name) = rules.tokens.get(&hash)
+        {
+            return Ok(Some(Principal::Token(name.clone())));
+        }
         let Some(name) = rules.tokens.get(&hash) else {
             if rules.config.mode == Mode::None {
                 return Ok(None);
             }
+            *held = None;
             return Err(AuthError::NotAuthenticated(
-                "the token is not one this broker knows".into(),
+                "the token is not one this broker knows; the connection is unauthenticated".into(),
             ));
         };
-        let again = identity
-            .token
-            .read()
-            .expect("identity")
-            .as_ref()
-            .map(|t| t.hash)
-            == Some(hash);
-        if !again {
-            identity.count(&rules.quotas, name)?;
-        }
-        *identity.token.write().expect("identity") = Some(TokenEntry {
-            name: name.clone(),
-            hash,
-        });
+        // The earlier token's slot is given back first: a principal presenting its token again
+        // on a connection it already holds is not refused by its own cap.
+        *held = None;
+        let slot = rules
+            .quotas
+            .connect(name)
+            .map_err(|cap| AuthError::TooManyConnections {
+                principal: name.clone(),
+                cap,
+            })?;
+        *held = Some((
+            TokenEntry {
+                name: name.clone(),
+                hash,
+            },
+            slot,
+        ));
         Ok(Some(Principal::Token(name.clone())))
     }
 
     /// A new connection's identity, counted against its certificate principal's connection
     /// quota.
     pub fn identity(&self, cert_subject: Option<String>) -> Result<Identity, AuthError> {
-        let identity = Identity::new(cert_subject);
+        let mut identity = Identity::new(cert_subject);
         if let Some(subject) = &identity.cert {
             let name = Principal::Cert(subject.clone()).config_name();
-            identity.count(&self.rules().quotas, &name)?;
+            let slot = self.rules().quotas.connect(&name).map_err(|cap| {
+                AuthError::TooManyConnections {
+                    principal: name.clone(),
+                    cap,
+                }
+            })?;
+            identity._cert_slot = Some(slot);
         }
         Ok(identity)
     }
@@ -302,11 +320,39 @@ impl Auth {
         }
     }
 
+    /// A request outside the wire protocol (a scrape of `/metrics`) that presents `token` as
+    /// a bearer token: whether it may do `action` on `resource`. With mode `none` everything
+    /// may; otherwise the token must be known (NotAuthenticated) and its principal granted
+    /// the action (NotAuthorized). Nothing is counted against connection quotas.
+    pub fn check_bearer(
+        &self,
+        token: Option<&str>,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<(), AuthError> {
+        let rules = self.rules();
+        if rules.config.mode == Mode::None {
+            return Ok(());
+        }
+        let Some(name) = token.and_then(|t| rules.tokens.get(&TokenHash::of(t))) else {
+            return Err(AuthError::NotAuthenticated(
+                "this broker requires authentication: send `Authorization: Bearer TOKEN`".into(),
+            ));
+        };
+        if acl::allows(&rules.config.acl, name, action, resource) {
+            return Ok(());
+        }
+        Err(AuthError::NotAuthorized {
+            principal: name.clone(),
+            action,
+            resource: resource.clone(),
+        })
+    }
+
     /// The connection's principal under `rules`: its token while the configuration still
     /// declares it, else its certificate's subject.
     fn principal_in(&self, rules: &Rules, identity: &Identity) -> Result<Principal, AuthError> {
-        let token = identity.token.read().expect("identity").clone();
-        if let Some(t) = token {
+        if let Some(t) = identity.token() {
             return match rules.tokens.get(&t.hash) {
                 Some(name) if *name == t.name => Ok(Principal::Token(t.name)),
                 _ => Err(AuthError::NotAuthenticated(format!(

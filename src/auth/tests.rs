@@ -41,6 +41,45 @@ fn a_token_gives_its_name_rights_and_nothing_else() {
     assert_eq!(e.to_string(), "billing may not consume topic \"orders\"");
 }
 
+/// The one rule for Hellos: after a Hello with a token, the connection is exactly what that
+/// token makes it; a refused token leaves it unauthenticated, whatever it was before.
+#[test]
+fn a_refused_token_in_a_later_hello_leaves_the_connection_unauthenticated() {
+    let (mut c, token) = config(Mode::Required);
+    let other = token::generate().unwrap();
+    c.tokens.push(TokenEntry {
+        name: "audit".into(),
+        hash: TokenHash::of(&other),
+    });
+    c.quotas.push(quota::QuotaConfig {
+        principal: "billing".into(),
+        produce_rate: None,
+        produce_bytes: None,
+        connections: Some(1),
+    });
+    let auth = Auth::new(c);
+    let id = Identity::default();
+    auth.present(&id, &token).unwrap();
+    // The same token again: nothing changes (and its own connection does not count twice).
+    auth.present(&id, &token).unwrap();
+    auth.check(&id, Action::Produce, &orders()).unwrap();
+    // A bad token: refused, and the earlier identity is gone.
+    let e = auth.present(&id, "lgt_wrong").unwrap_err();
+    assert!(matches!(e, AuthError::NotAuthenticated(_)), "{e}");
+    assert_eq!(id.principal(), None);
+    let e = auth.check(&id, Action::Produce, &orders()).unwrap_err();
+    assert!(matches!(e, AuthError::NotAuthenticated(_)), "{e}");
+    // Its connection slot was given back: another connection of billing's may authenticate.
+    let second = Identity::default();
+    auth.present(&second, &token).unwrap();
+    // Another known token: the connection is that principal now, with its rights only.
+    auth.present(&second, &other).unwrap();
+    assert_eq!(second.principal(), Some(Principal::Token("audit".into())));
+    let e = auth.check(&second, Action::Produce, &orders()).unwrap_err();
+    assert_eq!(e.to_string(), "audit may not produce topic \"orders\"");
+    auth.present(&id, &token).unwrap();
+}
+
 #[test]
 fn a_reload_that_drops_a_token_revokes_it_at_once() {
     let (c, token) = config(Mode::Required);
@@ -138,7 +177,10 @@ fn random_hellos_authenticate_only_with_the_known_token() {
                 assert_ne!(t, known);
                 assert_eq!(
                     e,
-                    AuthError::NotAuthenticated("the token is not one this broker knows".into())
+                    AuthError::NotAuthenticated(
+                        "the token is not one this broker knows; the connection is unauthenticated"
+                            .into()
+                    )
                 );
                 assert!(auth.check(&id, Action::Produce, &orders).is_err());
             }

@@ -23,6 +23,12 @@ pub enum BrokerError {
     ReservedName(String),
     #[error("the batch has {count} messages; the limit is {limit} (server.max_batch_messages)")]
     BatchTooLarge { count: usize, limit: u32 },
+    /// Answered as BatchTooLarge: a transaction is committed in one atomic append, which must
+    /// fit in one log segment.
+    #[error(
+        "transaction {id:?} would hold {bytes} bytes of messages; a transaction holds at most {limit} (it commits in one atomic append, which must fit in a segment: storage.segment_size); nothing of this send was stored"
+    )]
+    TxnTooLarge { id: String, bytes: u64, limit: u64 },
     #[error("{context}topic {topic:?} has {queues} queues; there is no queue {queue}")]
     UnknownQueue {
         /// Where in the request, e.g. `"message 3: "`; may be empty.

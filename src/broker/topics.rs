@@ -24,7 +24,7 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
             blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
         }
         TopicRequest::Delete { name } => {
-            super::delay::guard_write(&name)?;
+            super::delay::guard_delete(&name)?;
             blocking(move || {
                 store.delete_topic(&name)?;
                 Ok(Response::TopicDeleted)
@@ -33,15 +33,14 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
         }
         TopicRequest::List => {
             blocking(move || {
-                // The delay and transaction topics are the broker's stores, not topics anyone reads.
+                // The broker's own stores (delay, transaction, retry and summary topics) are not
+                // topics anyone reads; the request router keeps the rest of the internal ones
+                // for those who may administer them.
                 Ok(Response::Topics(
                     store
                         .list_topics()
                         .iter()
-                        .filter(|t| {
-                            ![crate::storage::timers::DELAY_TOPIC, super::txn::TXN_TOPIC]
-                                .contains(&t.name.as_str())
-                        })
+                        .filter(|t| super::delay::guard_internal(t.name.as_str()).is_ok())
                         .map(info_of)
                         .collect(),
                 ))

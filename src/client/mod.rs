@@ -79,6 +79,11 @@ pub enum ClientError {
     Unexpected { asked: Kind },
     #[error("{0}")]
     Invalid(String),
+    /// Refused before sending: the request would not fit in one frame.
+    #[error(
+        "the request is {size} bytes; the server takes requests of at most {limit} bytes (server.max_frame_size); nothing was sent"
+    )]
+    FrameTooLarge { size: usize, limit: u32 },
     /// The topic's ingress pipeline routed the message nowhere (it is not stored).
     #[error("the message {id} was routed nowhere by the topic's ingress pipeline (not stored)")]
     Dropped {
@@ -103,6 +108,8 @@ pub struct Client {
     conn: quinn::Connection,
     next_id: Arc<AtomicU32>,
     opts: Arc<ClientOptions>,
+    /// The server's frame limit, from its Hello answer.
+    max_frame: u32,
 }
 
 impl Client {
@@ -149,11 +156,12 @@ impl Client {
             server: opts.server,
             reason: e.to_string(),
         })?;
-        let client = Client {
+        let mut client = Client {
             endpoint,
             conn,
             next_id: Arc::new(AtomicU32::new(1)),
             opts: Arc::new(opts.clone()),
+            max_frame: crate::protocol::DEFAULT_MAX_FRAME,
         };
         match client
             .call(Request::Session(SessionRequest::Hello {
@@ -163,9 +171,29 @@ impl Client {
             }))
             .await?
         {
-            Response::Hello { .. } => Ok(client),
+            Response::Hello { max_frame, .. } => {
+                client.max_frame = max_frame;
+                Ok(client)
+            }
             _ => Err(ClientError::Unexpected { asked: Kind::Hello }),
         }
+    }
+
+    /// The largest request body the server takes (its Hello said so).
+    pub fn max_frame(&self) -> u32 {
+        self.max_frame
+    }
+
+    /// Refuses a request body larger than the server takes, before it is sent: the server
+    /// would close the stream on it, and a resend can never succeed.
+    pub fn check_frame(&self, body: &[u8]) -> Result<(), ClientError> {
+        if body.len() > self.max_frame as usize {
+            return Err(ClientError::FrameTooLarge {
+                size: body.len(),
+                limit: self.max_frame,
+            });
+        }
+        Ok(())
     }
 
     /// A new connection to the same server with the same settings.
@@ -184,6 +212,7 @@ impl Client {
         let (mut send, mut recv) = self.conn.open_bi().await?;
         let mut body = Vec::new();
         req.encode_body(&mut body);
+        self.check_frame(&body)?;
         send.write_all(&frame(kind as u16, self.next_id(), &body))
             .await
             .map_err(|e| ClientError::Stream(e.to_string()))?;
@@ -205,6 +234,7 @@ impl Client {
         for req in reqs {
             body.clear();
             req.encode_body(&mut body);
+            self.check_frame(&body)?;
             bytes.extend_from_slice(&frame(req.kind() as u16, self.next_id(), &body));
         }
         send.write_all(&bytes)

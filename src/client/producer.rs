@@ -30,6 +30,19 @@ use crate::protocol::{
 };
 use crate::storage::record;
 
+/// A produce body's bytes besides its messages (topic, producer, sequence, count), at most.
+const FRAME_OVERHEAD: usize = 1024;
+
+/// About the bytes a message takes in a produce body (at least: its content, its route, its
+/// id, birth time and delivery; the limit itself is checked exactly before sending).
+fn wire_len(m: &crate::protocol::ProduceMessage) -> usize {
+    let key = match &m.route {
+        crate::protocol::Route::Key(k) => k.len(),
+        _ => 0,
+    };
+    record::content_len(&m.message) + key + 64
+}
+
 #[derive(Debug, Clone)]
 pub struct ProducerOptions {
     pub topic: String,
@@ -391,9 +404,12 @@ impl Driver {
         first: Outgoing,
         rx: &mut mpsc::Receiver<Outgoing>,
     ) -> Vec<Outgoing> {
-        let mut bytes = record::content_len(&first.message.message);
+        let mut bytes = wire_len(&first.message);
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + self.opts.linger;
+        // A batch never grows past the server's frame limit (with room for each message's
+        // framing): only a message too large on its own is refused.
+        let frame_room = (self.client.max_frame() as usize).saturating_sub(FRAME_OVERHEAD);
         while bytes < self.opts.max_batch_bytes && batch.len() < self.opts.max_batch_messages {
             let next = if self.opts.linger.is_zero() {
                 rx.try_recv().ok()
@@ -409,7 +425,12 @@ impl Driver {
                     break;
                 }
                 Some(m) => {
-                    bytes += record::content_len(&m.message.message);
+                    let len = wire_len(&m.message);
+                    if bytes + len > frame_room {
+                        self.carry = Some(m);
+                        break;
+                    }
+                    bytes += len;
                     batch.push(m);
                 }
                 None => break,
@@ -450,6 +471,17 @@ impl Driver {
         let kind = request.kind();
         let mut body = Vec::new();
         request.encode_body(&mut body);
+        if let Err(e) = self.client.check_frame(&body) {
+            // Never sent, so never resent: only these messages fail, with the limit named.
+            tracing::warn!(error = %e, "a produce batch is refused before sending");
+            for d in dones.into_iter().flatten() {
+                let _ = d.send(Err(ClientError::FrameTooLarge {
+                    size: body.len(),
+                    limit: self.client.max_frame(),
+                }));
+            }
+            return Ok(());
+        }
         self.sequence += u64::from(self.producer_id != 0);
         let frame = frame(kind as u16, self.client.next_id(), &body);
         self.in_flight.push_back(InFlight {

@@ -42,18 +42,25 @@ impl Delivery {
     fn decode(r: &mut Reader<'_>) -> Result<Delivery, ReadError> {
         let kind = r.u8("delivery kind")?;
         let value = r.i64("delivery value")?;
-        let invalid = |reason: String| ReadError::Invalid {
+        let out_of_range = |reason: String| ReadError::OutOfRange {
             field: "delivery",
             reason,
         };
         match kind {
             AT => Ok(Delivery::At(value)),
             AFTER if value >= 0 => Ok(Delivery::After(value as u64)),
-            AFTER => Err(invalid(format!("a delay of {value} ms is negative"))),
-            LEVEL => u8::try_from(value)
-                .map(Delivery::Level)
-                .map_err(|_| invalid(format!("delay level {value} is out of range (1 to 255)"))),
-            other => Err(invalid(format!("{other} is not a delivery kind (1 to 3)"))),
+            AFTER => Err(out_of_range(format!("a delay of {value} ms is negative"))),
+            // Level 0 and levels past the configured ones are refused when the server
+            // resolves them, with the configured range.
+            LEVEL => u8::try_from(value).map(Delivery::Level).map_err(|_| {
+                out_of_range(format!(
+                    "delay level {value} is out of range (1 to the number of [delay] levels)"
+                ))
+            }),
+            other => Err(ReadError::Invalid {
+                field: "delivery",
+                reason: format!("{other} is not a delivery kind (1 to 3)"),
+            }),
         }
     }
 }

@@ -11,6 +11,9 @@ pub const MAX_LOOKUP: u32 = 1_000;
 /// Most queues a topic may have (storage's limit).
 pub use crate::storage::MAX_QUEUES;
 
+/// Longest timeout a TxnBegin may ask for, in ms (24 h); 0 takes the server's default.
+pub const MAX_TXN_TIMEOUT_MS: u64 = 86_400_000;
+
 /// A request field outside its documented range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field} is {value}; it must be from {min} to {max}")]
@@ -31,5 +34,23 @@ pub(super) fn check(field: &'static str, value: u32, min: u32, max: u32) -> Resu
         value: value.into(),
         min: min.into(),
         max: max.into(),
+    })
+}
+
+/// [`check`] for a `u64` field.
+pub(super) fn check_u64(
+    field: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), OutOfRange> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(OutOfRange {
+        field,
+        value,
+        min,
+        max,
     })
 }

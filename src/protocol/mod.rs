@@ -372,6 +372,10 @@ impl ProtocolError {
         match self {
             ProtocolError::UnknownKind(_) => Status::UnknownRequest,
             ProtocolError::Checksum { .. } => Status::ChecksumMismatch,
+            ProtocolError::Body {
+                source: ReadError::OutOfRange { .. },
+                ..
+            } => Status::InvalidArgument,
             ProtocolError::Body { .. } | ProtocolError::UnknownStatus(_) => Status::Malformed,
         }
     }

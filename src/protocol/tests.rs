@@ -1023,6 +1023,58 @@ fn ranges_are_checked_per_family() {
         lookup(1001).check_ranges().unwrap_err().to_string(),
         "limit is 1001; it must be from 1 to 1000"
     );
+    let begin = |timeout_ms| {
+        Request::Txn(TxnRequest::Begin {
+            id: "t".into(),
+            producer_group: "g".into(),
+            timeout_ms,
+        })
+    };
+    for ok in [0, 1, 86_400_000] {
+        assert!(begin(ok).check_ranges().is_ok(), "{ok}");
+    }
+    assert_eq!(
+        begin(86_400_001).check_ranges().unwrap_err().to_string(),
+        "transaction timeout (ms) is 86400001; it must be from 1 to 86400000"
+    );
+}
+
+/// A delivery out of its range is InvalidArgument, not Malformed: the body parses.
+#[test]
+fn delivery_ranges_are_invalid_arguments() {
+    let mut body = Vec::new();
+    Request::Delay(DelayRequest::Produce(DelayedProduce {
+        produce: ProduceRequest {
+            topic: "t".into(),
+            producer_id: 0,
+            sequence: 0,
+            messages: vec![ProduceMessage {
+                route: Route::Any,
+                message: Message::default(),
+            }],
+        },
+        deliveries: vec![Delivery::At(0)],
+    }))
+    .encode_body(&mut body);
+    let at = body.len() - 9;
+    for (kind, value, status) in [
+        (2u8, -1i64, Status::InvalidArgument),
+        (3, 256, Status::InvalidArgument),
+        (3, -3, Status::InvalidArgument),
+        (9, 1, Status::Malformed),
+    ] {
+        let mut b = body.clone();
+        b[at] = kind;
+        b[at + 1..].copy_from_slice(&value.to_le_bytes());
+        // The checksum (bytes 23..27 with topic "t") covers the messages and the deliveries.
+        let crc = crc32c::crc32c(&b[27..]);
+        b[23..27].copy_from_slice(&crc.to_le_bytes());
+        let e = match Request::decode(Kind::ProduceDelayed as u16, &b) {
+            Ok(r) => panic!("{kind}/{value} decoded: {r:?}"),
+            Err(e) => e,
+        };
+        assert_eq!(e.status(), status, "{kind}/{value}: {e}");
+    }
 }
 
 #[test]

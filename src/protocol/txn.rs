@@ -226,10 +226,21 @@ impl Family for TxnRequest {
     fn check_ranges(&self) -> Result<(), OutOfRange> {
         match self {
             TxnRequest::Begin {
-                id, producer_group, ..
+                id,
+                producer_group,
+                timeout_ms,
             } => {
                 check_name("transaction id length", id)?;
-                check_name("producer group length", producer_group)
+                check_name("producer group length", producer_group)?;
+                if *timeout_ms == 0 {
+                    return Ok(());
+                }
+                super::limits::check_u64(
+                    "transaction timeout (ms)",
+                    *timeout_ms,
+                    1,
+                    super::limits::MAX_TXN_TIMEOUT_MS,
+                )
             }
             TxnRequest::Send(s) => check_name("transaction id length", &s.id),
             TxnRequest::End { id, .. } | TxnRequest::Answer { id, .. } => {

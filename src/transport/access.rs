@@ -6,21 +6,24 @@
 //!
 //! | request | needs |
 //! |---|---|
-//! | Produce, ProduceDelayed, TxnSend, DelayCancel | produce on the topic |
+//! | Produce, ProduceDelayed, DelayCancel | produce on the topic |
+//! | TxnSend | produce on the topic and on the transaction's producer group |
 //! | Fetch, FetchFiltered, LookupId, LookupKey | consume on the topic |
 //! | GroupJoin, Subscribe | consume on the group and on the topic |
 //! | Receive, Ack, Nack, Heartbeat, GroupLeave | consume on the member's group |
-//! | TopicDescribe, OffsetForTime, MessageState | describe on the topic |
+//! | TopicDescribe, OffsetForTime, MessageState | describe on the topic (admin on what an internal topic belongs to) |
 //! | GroupDescribe | describe on the group |
 //! | TopicCreate, TopicDelete | admin on the topic |
 //! | GroupReset, GroupDelete | admin on the group |
 //! | TxnBegin, TxnCheckListen | produce on the producer group |
 //! | TxnEnd | produce on the transaction's producer group |
-//! | TopicList, GroupList | an authenticated connection; the answer lists what it may describe |
+//! | TopicList, GroupList | an authenticated connection; the answer lists what it may describe (internal topics: what it may administer) |
+//! | TxnCheckAnswer | nothing: outside a check stream it changes nothing |
 //! | PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
 //! | PluginReload | admin on the broker |
 //!
-//! Internal topics map to what they belong to ([`Resource::of_topic`]).
+//! Internal topics map to what they belong to ([`Resource::of_topic`]). Any right on a resource
+//! includes describing it.
 
 use super::status::response_of;
 use crate::auth::{Action, AuthError, Identity, Principal, Resource};
@@ -72,7 +75,7 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
         Request::Topic(t) => match t {
             TopicRequest::Create(c) => vec![topic(Admin, &c.name)],
             TopicRequest::Delete { name } => vec![topic(Admin, name)],
-            TopicRequest::Describe { name } => vec![topic(Describe, name)],
+            TopicRequest::Describe { name } => vec![topic(describe_action(name), name)],
             // Answered with what the principal may describe (see `visible`).
             TopicRequest::List => Vec::new(),
         },
@@ -112,16 +115,37 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             TxnRequest::Begin { producer_group, .. } | TxnRequest::Listen { producer_group } => {
                 vec![group(Produce, producer_group)]
             }
-            TxnRequest::Send(s) => vec![topic(Produce, &s.produce.topic)],
+            TxnRequest::Send(s) => {
+                let mut needs = vec![topic(Produce, &s.produce.topic)];
+                needs.extend(txn_group(broker, &s.id));
+                needs
+            }
             // An unknown transaction: the broker answers UnknownTransaction.
-            TxnRequest::End { id, .. } => match broker.transactions().group_of(id) {
-                Some(g) => vec![group(Produce, &g)],
-                None => Vec::new(),
-            },
+            TxnRequest::End { id, .. } => txn_group(broker, id).into_iter().collect(),
+            // Applied only on a check stream, to a check asked there (`check_stream`); here it
+            // changes nothing.
             TxnRequest::Answer { .. } => Vec::new(),
             TxnRequest::List => broker_wide(Describe),
         },
     })
+}
+
+/// Produce on the producer group of transaction `id`; `None` for an unknown transaction (the
+/// broker answers UnknownTransaction).
+fn txn_group(broker: &Broker, id: &str) -> Option<Need> {
+    broker
+        .transactions()
+        .group_of(id)
+        .map(|g| (Action::Produce, Resource::Group(g)))
+}
+
+/// Describing a topic: an internal one is an administrator's matter (its owner's admin right).
+fn describe_action(topic: &str) -> Action {
+    if crate::storage::TopicName::is_internal(topic) {
+        Action::Admin
+    } else {
+        Action::Describe
+    }
 }
 
 /// The request router's access check of a decoded request (a Hello's token authenticates the
@@ -156,7 +180,7 @@ pub(super) fn admit_raw(
     kind: Kind,
     body: &[u8],
 ) -> Result<(), Response> {
-    check(broker, identity, conn, &of_raw(kind, body))
+    check(broker, identity, conn, &of_raw(broker, kind, body))
 }
 
 pub(super) fn check(
@@ -184,13 +208,19 @@ pub(super) fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthErro
 }
 
 /// What a frame the broker takes undecoded (Produce, ProduceDelayed, TxnSend) needs: produce
-/// on the topic its body names first. A body too short to name one needs only an
-/// authenticated connection; decoding it then fails.
-pub(super) fn of_raw(kind: Kind, body: &[u8]) -> Vec<Need> {
-    match produce_head(kind, body) {
-        Some((topic, _)) => vec![(Action::Produce, Resource::of_topic(topic))],
-        None => Vec::new(),
+/// on the topic its body names first, and for TxnSend on the transaction's producer group. A
+/// body too short to name one needs only an authenticated connection; decoding it then fails.
+pub(super) fn of_raw(broker: &Broker, kind: Kind, body: &[u8]) -> Vec<Need> {
+    let Some((topic, _)) = produce_head(kind, body) else {
+        return Vec::new();
+    };
+    let mut needs = vec![(Action::Produce, Resource::of_topic(topic))];
+    if kind == Kind::TxnSend
+        && let Ok(id) = Reader::new(body).str16_ref("transaction id")
+    {
+        needs.extend(txn_group(broker, id));
     }
+    needs
 }
 
 /// The message count of a frame taken undecoded (0 when the body is too short to say).
@@ -222,14 +252,14 @@ pub(super) fn lists(req: &Request) -> bool {
 
 /// A list answer with only the topics or groups the connection may describe.
 pub(super) fn visible(broker: &Broker, identity: &Identity, answer: Response) -> Response {
-    let may = |r: Resource| broker.auth().check(identity, Action::Describe, &r).is_ok();
+    let may = |a: Action, r: Resource| broker.auth().check(identity, a, &r).is_ok();
     match answer {
         Response::Topics(mut topics) => {
-            topics.retain(|t| may(Resource::of_topic(&t.name)));
+            topics.retain(|t| may(describe_action(&t.name), Resource::of_topic(&t.name)));
             Response::Topics(topics)
         }
         Response::Groups(mut groups) => {
-            groups.retain(|g| may(Resource::Group(g.name.clone())));
+            groups.retain(|g| may(Action::Describe, Resource::Group(g.name.clone())));
             Response::Groups(groups)
         }
         other => other,

@@ -2,8 +2,11 @@
 //! which the broker asks the producer group about transactions without an outcome: the server
 //! answers the `TxnCheckListen` once (`Done`, or an error and the end of the stream), then
 //! sends a `TxnCheck` frame (kind 145 with the response bit, request id 0) per check-back; the
-//! producer sends `TxnCheckAnswer` frames, which get no response. A `TxnEnd` on any stream
-//! answers a check-back just as well. When either side finishes the stream, or the connection
+//! producer sends `TxnCheckAnswer` frames, which get no response. An answer applies only to a
+//! check this stream was asked (so only to a transaction of its own producer group, whose
+//! produce right the stream was opened with); any other answer changes nothing. A `TxnEnd` on
+//! any stream (which needs produce on the transaction's group) answers a check-back just as
+//! well. When either side finishes the stream, or the connection
 //! closes, the stream stops being asked. After a reload of the access rules the stream is
 //! checked again: one whose connection may no longer produce for the group gets the refusal
 //! as a `TxnCheck` frame, and the stream ends.
@@ -54,7 +57,14 @@ pub(super) async fn serve(
     {
         // Answers are read by a task of their own: a frame read must never be cut short by
         // a check going out (that would lose the bytes read so far).
-        let mut reader = tokio::spawn(read_answers(recv, txns.clone(), max_frame));
+        let asked = Arc::new(Asked::default());
+        let mut reader = tokio::spawn(read_answers(
+            recv,
+            txns.clone(),
+            max_frame,
+            asked.clone(),
+            group.clone(),
+        ));
         let check_kind = Kind::TxnCheck as u16 | RESPONSE_BIT;
         let mut reloads = broker.auth().reloads();
         loop {
@@ -67,6 +77,7 @@ pub(super) async fn serve(
                 }
                 ask = asks.recv() => {
                     let Some(info) = ask else { break };
+                    asked.note(&info.id);
                     let frame = encode(check_kind, 0, &Response::TxnCheck(info));
                     if send.write_all(&frame).await.is_err() {
                         break;
@@ -81,11 +92,30 @@ pub(super) async fn serve(
     let _ = send.finish();
 }
 
+/// The transactions a check stream was asked about and has not answered yet: the only ones
+/// its answers may apply to. Bounded by the group's unresolved transactions (each is asked
+/// again, not added again).
+#[derive(Default)]
+struct Asked(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl Asked {
+    fn note(&self, id: &str) {
+        self.0.lock().expect("asked").insert(id.to_string());
+    }
+
+    /// Whether `id` was asked here; it is taken off either way (asked again, it comes back).
+    fn take(&self, id: &str) -> bool {
+        self.0.lock().expect("asked").remove(id)
+    }
+}
+
 /// Applies the TxnCheckAnswer frames of a check stream until it ends or carries anything else.
 async fn read_answers(
     mut recv: quinn::RecvStream,
     txns: Arc<crate::broker::txn::Transactions>,
     max_frame: u32,
+    asked: Arc<Asked>,
+    group: String,
 ) {
     loop {
         let FrameRead::Frame(h, body) = read_frame(&mut recv, max_frame).await else {
@@ -93,8 +123,13 @@ async fn read_answers(
         };
         match decode(h.kind, &body) {
             Ok(Request::Txn(TxnRequest::Answer { id, answer })) => {
-                let txns = txns.clone();
-                let done = tokio::task::spawn_blocking(move || txns.answer(&id, answer)).await;
+                if !asked.take(&id) {
+                    tracing::debug!(txn = %id, "an answer to a check this stream was not asked is ignored");
+                    continue;
+                }
+                let (txns, group) = (txns.clone(), group.clone());
+                let done =
+                    tokio::task::spawn_blocking(move || txns.answer(&id, answer, &group)).await;
                 if let Ok(Err(e)) = done {
                     tracing::warn!(error = %e, "a check-back answer could not be recorded");
                 }

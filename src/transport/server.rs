@@ -211,9 +211,11 @@ async fn accept_loop(
     max_connections: usize,
     max_frame: u32,
 ) {
-    // Only established connections count against `max_connections`; handshakes in progress
-    // have their own bound, and under load must validate their address first.
-    let established = Arc::new(AtomicUsize::new(0));
+    // Connections count against `max_connections` from the moment their handshake is taken
+    // on (a burst of handshakes cannot overshoot it) until they close or their handshake
+    // fails. Handshakes in progress also have their own bound, and under load must validate
+    // their address first.
+    let admitted = Arc::new(AtomicUsize::new(0));
     let handshaking = Arc::new(AtomicUsize::new(0));
     loop {
         let incoming = tokio::select! {
@@ -243,7 +245,7 @@ async fn accept_loop(
         } else {
             incoming
         };
-        if established.load(Ordering::Acquire) >= max_connections {
+        if admitted.load(Ordering::Acquire) >= max_connections {
             crate::error_limited!(
                 "connections",
                 max_connections,
@@ -253,11 +255,13 @@ async fn accept_loop(
             metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL).increment(1);
             continue;
         }
+        // Only this loop adds, so the check above and this add cannot be overtaken.
+        admitted.fetch_add(1, Ordering::AcqRel);
         handshaking.fetch_add(1, Ordering::AcqRel);
-        let (broker, in_flight, established, handshaking) = (
+        let (broker, in_flight, admitted, handshaking) = (
             broker.clone(),
             in_flight.clone(),
-            established.clone(),
+            admitted.clone(),
             handshaking.clone(),
         );
         tokio::spawn(async move {
@@ -266,16 +270,15 @@ async fn accept_loop(
             handshaking.fetch_sub(1, Ordering::AcqRel);
             match shaken {
                 Ok(Ok(conn)) => {
-                    established.fetch_add(1, Ordering::AcqRel);
                     let open = metrics::gauge!(m::CONNECTIONS_OPEN);
                     open.increment(1.0);
                     serve_connection(conn, broker, in_flight, max_frame).await;
                     open.decrement(1.0);
-                    established.fetch_sub(1, Ordering::AcqRel);
                 }
                 Ok(Err(e)) => tracing::debug!(%remote, error = %e, "handshake failed"),
                 Err(_) => tracing::debug!(%remote, "handshake not finished in time; dropped"),
             }
+            admitted.fetch_sub(1, Ordering::AcqRel);
         });
     }
 }

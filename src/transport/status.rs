@@ -16,7 +16,9 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::UnknownPlugin(_) => (Status::InvalidArgument, 0),
         BrokerError::UnsupportedVersion { .. } => (Status::UnsupportedVersion, 0),
         BrokerError::ReservedName(_) => (Status::ReservedName, 0),
-        BrokerError::BatchTooLarge { .. } => (Status::BatchTooLarge, 0),
+        BrokerError::BatchTooLarge { .. } | BrokerError::TxnTooLarge { .. } => {
+            (Status::BatchTooLarge, 0)
+        }
         BrokerError::UnknownQueue { .. } => (Status::UnknownQueue, 0),
         BrokerError::UnknownGroup(_) => (Status::UnknownGroup, 0),
         BrokerError::UnknownMember(_) => (Status::UnknownMember, 0),

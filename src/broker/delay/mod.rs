@@ -38,9 +38,18 @@ pub(super) fn guard_internal(topic: &str) -> Result<()> {
     Ok(())
 }
 
-/// [`guard_internal`] for writes and deletes, which `%TXN_UNRESOLVED%` (readable by
+/// For writes by clients: only the broker writes internal topics (a dead letter, a parked
+/// transaction or a pipeline summary produced by a client would be a forgery).
+pub(super) fn guard_produce(topic: &str) -> Result<()> {
+    if crate::storage::TopicName::is_internal(topic) {
+        return Err(BrokerError::ReservedName(topic.to_string()));
+    }
+    Ok(())
+}
+
+/// [`guard_internal`] for deletes, which `%TXN_UNRESOLVED%` (readable by
 /// operators, written by the broker alone) refuses too.
-pub(super) fn guard_write(topic: &str) -> Result<()> {
+pub(super) fn guard_delete(topic: &str) -> Result<()> {
     guard_internal(topic)?;
     if topic == UNRESOLVED_TOPIC {
         return Err(BrokerError::ReservedName(topic.to_string()));

@@ -112,6 +112,15 @@ impl Delays {
         self.wheel.lock().expect("delay wheel lock")
     }
 
+    /// The wheel with every timer stored so far in it: a timer scheduled into a bucket the
+    /// wheel watches waits in the index's fresh list until the wheel takes it, and must not
+    /// look settled (delivered) meanwhile.
+    fn wheel_current(&self) -> MutexGuard<'_, Wheel> {
+        let mut wheel = self.wheel();
+        wheel.handle_scheduled(self.store.timer_index().take_fresh());
+        wheel
+    }
+
     /// Writes delay records for `messages` (blocking; acknowledge after `wait`). The timers
     /// are scheduled by the same append.
     pub fn schedule(
@@ -438,7 +447,7 @@ impl Delays {
     pub fn cancel(&self, topic: &str, id: MessageId) -> Result<(i64, bool)> {
         let meta = self.store.topic_meta(topic)?;
         // Under the wheel's lock: a bucket cannot be loaded between the look and the marker.
-        let mut wheel = self.wheel();
+        let mut wheel = self.wheel_current();
         let found = self.find(topic, id)?;
         let Some((position, size, rec)) = found.newest else {
             return Err(self.not_found(topic, id, found.delivered));
@@ -492,7 +501,7 @@ impl Delays {
     /// The state of delay message `id` (of `topic`, or any topic when empty).
     pub fn state(&self, topic: &str, id: MessageId) -> Result<DelayState> {
         let found = self.find(topic, id)?;
-        let wheel = self.wheel();
+        let wheel = self.wheel_current();
         let Some((position, _, rec)) = found.newest else {
             return match found.delivered {
                 Some(d) => Ok(state_of(DelayPhase::Delivered, &d, topic)),

@@ -39,12 +39,11 @@ pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: TxnRequest) -> Re
             blocking(move || Ok(Response::TxnEnded(txns.end(&id, outcome)?.finish()?))).await
         }
         TxnRequest::List => blocking(move || Ok(Response::Transactions(txns.list()))).await,
-        TxnRequest::Answer { id, answer } => {
-            blocking(move || {
-                txns.answer(&id, answer)?;
-                Ok(Response::Done)
-            })
-            .await
+        // Outside a check stream an answer was asked nothing: it changes nothing (a TxnEnd,
+        // which is access-checked on the transaction's group, ends a transaction).
+        TxnRequest::Answer { id, .. } => {
+            tracing::debug!(txn = %id, "a check-back answer outside a check stream is ignored");
+            Ok(Response::Done)
         }
         TxnRequest::Listen { .. } => Err(BrokerError::InvalidArgument(
             "TxnCheckListen must be the first frame of its own stream".into(),

@@ -20,7 +20,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::{OnUnresolved, TransactionsConfig};
 use crate::protocol::{CheckAnswer, Outcome, Placed, TxnEnded, TxnInfo, TxnPhase};
-use crate::storage::record::{ContentView, MessageId, RecordSource};
+use crate::storage::record::{self, ContentView, MessageId, RecordSource};
 use crate::storage::timers::{
     DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC, Schedule, TimerMark,
 };
@@ -44,6 +44,10 @@ const LISTEN_QUEUE: usize = 1024;
 /// A committed copy leaves out its destination; a delayed one keeps it (the delay record needs
 /// it) and is stored as it is.
 const COPY_DROPS: [&str; 2] = [PROP_TOPIC, PROP_QUEUE];
+/// Room kept in a transaction's atomic append for its commit (or park) operation record.
+const OP_RESERVE: u64 = 4096;
+
+mod recovery;
 
 pub struct TransactionsOptions {
     pub store: Arc<Store>,
@@ -146,126 +150,6 @@ impl Transactions {
         self.table.lock().expect("transaction table lock")
     }
 
-    /// Rebuilds the table from the operations from the last one's low mark on, and the half
-    /// messages from its half mark on.
-    fn recover(&self) -> Result<()> {
-        let (_, ops_end) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
-        if ops_end == 0 {
-            return Ok(());
-        }
-        let last = self
-            .store
-            .read(TXN_TOPIC, OPS_QUEUE, ops_end - 1, 1, usize::MAX)?;
-        let mark = |name: &str| {
-            last.messages
-                .first()
-                .and_then(|m| m.message.properties.get(name))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        let (ops_earliest, _) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
-        let (halves_earliest, _) = self.store.queue_bounds(TXN_TOPIC, HALVES_QUEUE)?;
-        let from_op = mark(PROP_LOW_OP)
-            .unwrap_or(ops_end - 1)
-            .min(ops_end - 1)
-            .max(ops_earliest);
-        let from_half = mark(PROP_LOW_HALF).unwrap_or(0).max(halves_earliest);
-        let mut table = self.table();
-        let mut ops = 0u64;
-        self.scan(OPS_QUEUE, from_op, |offset, stored_at, c| {
-            ops += 1;
-            let Some(id) = c.property(PROP_TXN) else {
-                return;
-            };
-            match c.tag {
-                OP_BEGIN => {
-                    let group = c.property(PROP_GROUP).unwrap_or_default();
-                    let timeout = c
-                        .property(PROP_TIMEOUT)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    table.apply_begin(id, group, stored_at, timeout, offset);
-                }
-                OP_COMMIT => table.apply_outcome(id, Outcome::Commit, stored_at),
-                OP_ROLLBACK => table.apply_outcome(id, Outcome::Rollback, stored_at),
-                OP_PARK => table.apply_park(id),
-                OP_CHECK => {
-                    let n = c
-                        .property(PROP_CHECKS)
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    table.apply_check(id, n, stored_at);
-                }
-                other => tracing::warn!(op = other, "unknown transaction operation skipped"),
-            }
-        })?;
-        // Half messages, grouped into runs of one transaction.
-        let mut run: Option<(String, u64, u32, Vec<String>)> = None;
-        let mut halves = 0u64;
-        let flush = |table: &mut TxnTable, run: &mut Option<(String, u64, u32, Vec<String>)>| {
-            if let Some((id, first, count, topics)) = run.take() {
-                table.apply_halves(&id, first, count, topics.iter().map(String::as_str));
-            }
-        };
-        self.scan(HALVES_QUEUE, from_half, |offset, _, c| {
-            halves += 1;
-            let (Some(id), Some(topic)) = (c.property(PROP_TXN), c.property(PROP_TOPIC)) else {
-                return;
-            };
-            match &mut run {
-                Some((rid, first, count, topics))
-                    if rid == id && *first + u64::from(*count) == offset =>
-                {
-                    *count += 1;
-                    if !topics.iter().any(|t| t == topic) {
-                        topics.push(topic.to_string());
-                    }
-                }
-                _ => {
-                    flush(&mut table, &mut run);
-                    run = Some((id.to_string(), offset, 1, vec![topic.to_string()]));
-                }
-            }
-        })?;
-        flush(&mut table, &mut run);
-        let open = table.unresolved().len();
-        if open > 0 {
-            tracing::info!(
-                open,
-                ops,
-                halves,
-                "transactions without an outcome recovered; they are checked back when due"
-            );
-        }
-        drop(table);
-        self.rearm.wake();
-        Ok(())
-    }
-
-    /// Visits the records of a `%TXN%` queue from `from` on: offset, store time, content.
-    fn scan(
-        &self,
-        queue: u32,
-        from: u64,
-        mut each: impl FnMut(u64, i64, &ContentView<'_>),
-    ) -> Result<()> {
-        let mut at = from;
-        loop {
-            let next =
-                self.store
-                    .read_with(TXN_TOPIC, queue, at, 4096, 16 << 20, &|_| true, |v| {
-                        let c = ContentView::parse(v.content).map_err(|e| {
-                            crate::storage::record::DecodeError::Malformed(e.to_string())
-                        })?;
-                        each(v.queue_offset, v.stored_at, &c);
-                        Ok(())
-                    })?;
-            if next == at {
-                return Ok(());
-            }
-            at = next;
-        }
-    }
-
     /// Low marks for an operation record written now (under the table lock).
     fn low(&self, table: &TxnTable) -> Result<(u64, u64)> {
         let (_, ops_next) = self.store.queue_bounds(TXN_TOPIC, OPS_QUEUE)?;
@@ -297,12 +181,20 @@ impl Transactions {
         )?)
     }
 
-    /// Begins `id` for `group` (blocking); a repeat for the same group is fine.
+    /// The most bytes of half messages (as records) one transaction may hold: its commit, or
+    /// its park, copies them with one operation record in one atomic append, which must fit in
+    /// a segment. Copies are never larger than their half messages (they drop properties, add
+    /// none).
+    pub fn max_txn_bytes(&self) -> u64 {
+        self.store.segment_capacity().saturating_sub(OP_RESERVE)
+    }
+
     /// The producer group of a transaction the table knows (for access checks).
     pub fn group_of(&self, id: &str) -> Option<String> {
         self.table().get(id).map(|t| t.group.clone())
     }
 
+    /// Begins `id` for `group` (blocking); a repeat for the same group is fine.
     pub fn begin(&self, id: &str, group: &str, timeout_ms: u64) -> Result<()> {
         let mut table = self.table();
         if !table.begin_check(id, group)? {
@@ -340,9 +232,15 @@ impl Transactions {
         producer: Option<(u64, u64)>,
         durability: Durability,
     ) -> Result<PendingAppend> {
+        let bytes: u64 = halves
+            .iter()
+            .map(|h| record::record_len(h, producer.is_some()) as u64)
+            .sum();
+        let limit = self.max_txn_bytes();
         let lower = {
             let mut table = self.table();
             table.send_check(id, self.clock.now_ms())?;
+            table.room_check(id, bytes, limit)?;
             let (_, next) = self.store.queue_bounds(TXN_TOPIC, HALVES_QUEUE)?;
             table.reserve_halves(next);
             next
@@ -369,6 +267,7 @@ impl Transactions {
                 id,
                 pending.first_offset(),
                 halves.len() as u32,
+                bytes,
                 halves.iter().map(|h| h.topic),
             );
         }
@@ -585,6 +484,11 @@ impl Transactions {
             Durability::Async
         };
         let pending = self.store.append_atomic(&parts, Some(durability))?;
+        if groups.keys().any(|(t, _)| t == DELAY_TOPIC) {
+            // The copies scheduled timers: the driver looks at them (loads their bucket, or
+            // fires them when their time has passed) now, not at its next deadline.
+            self.rearm.wake();
+        }
         if park {
             table.apply_park(id);
         } else {
@@ -639,12 +543,21 @@ impl Transactions {
         (0..n).any(|k| streams[(turn + k) % n].1.try_send(info.clone()).is_ok())
     }
 
-    /// A producer's answer to a check-back. A late answer (the outcome is recorded already,
-    /// whichever it was) changes nothing.
-    pub fn answer(&self, id: &str, answer: CheckAnswer) -> Result<()> {
+    /// A producer's answer, on a check stream of `group`, to a check-back it was asked. An
+    /// answer for another group's transaction, or a late one (the outcome is recorded already,
+    /// whichever it was), changes nothing.
+    pub fn answer(&self, id: &str, answer: CheckAnswer, group: &str) -> Result<()> {
         let CheckAnswer::Outcome(outcome) = answer else {
             return Ok(());
         };
+        if self.group_of(id).as_deref() != Some(group) {
+            tracing::debug!(
+                txn = id,
+                group,
+                "an answer for another group's transaction is ignored"
+            );
+            return Ok(());
+        }
         match self.table().end_check(id, outcome) {
             Ok(EndDecision::Apply) => {}
             Ok(EndDecision::Already) | Err(_) => {

@@ -20,6 +20,14 @@ use crate::protocol::{Outcome, TxnInfo, TxnPhase};
 pub const REMEMBER_MS: i64 = 3_600_000;
 /// And at most this many of them.
 pub const MAX_REMEMBERED: usize = 100_000;
+/// And at most about this many bytes of them (ids and group names are up to 255 bytes each).
+pub const MAX_REMEMBERED_BYTES: usize = 16 << 20;
+
+/// About what remembering a resolved transaction costs: its id (in the table, the resolved
+/// list and the op index), its group and the entries around them.
+fn remembered_bytes(id: &str, group: &str) -> usize {
+    3 * id.len() + group.len() + 192
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -55,6 +63,9 @@ pub struct Txn {
     pub halves: Vec<(u64, u32)>,
     pub topics: BTreeSet<String>,
     pub messages: u32,
+    /// Bytes its half messages take as records: its commit (or park) copies take at most as
+    /// many, and must fit in one atomic append.
+    pub bytes: u64,
     pub phase: TxnPhase,
     pub checks: u32,
     /// When it is due for a check-back (open ones only).
@@ -110,6 +121,8 @@ pub struct TxnTable {
     halves: BTreeSet<(u64, String)>,
     /// Resolved ones, oldest first, for forgetting.
     resolved: VecDeque<(i64, String)>,
+    /// What remembering the resolved ones costs, about ([`remembered_bytes`]).
+    resolved_bytes: usize,
     /// Half-message sends being written: a lower bound of each one's first offset (so a low
     /// mark written meanwhile does not pass them), with how many share it.
     reserved: BTreeMap<u64, u32>,
@@ -126,6 +139,7 @@ impl TxnTable {
             ops: BTreeSet::new(),
             halves: BTreeSet::new(),
             resolved: VecDeque::new(),
+            resolved_bytes: 0,
             reserved: BTreeMap::new(),
             ending: HashSet::new(),
         }
@@ -201,6 +215,7 @@ impl TxnTable {
                 halves: Vec::new(),
                 topics: BTreeSet::new(),
                 messages: 0,
+                bytes: 0,
                 phase: TxnPhase::Open,
                 checks: 0,
                 due: Some(due),
@@ -228,12 +243,28 @@ impl TxnTable {
         }
     }
 
-    /// Records half messages `first..first + count` of the half queue, sent to `topics`.
+    /// Whether `bytes` more of half messages keep transaction `id` within `limit` (what its
+    /// commit's one atomic append can hold); refused with both figures when not.
+    pub fn room_check(&self, id: &str, bytes: u64, limit: u64) -> Result<()> {
+        let held = self.txns.get(id).map_or(0, |t| t.bytes);
+        if held.saturating_add(bytes) > limit {
+            return Err(BrokerError::TxnTooLarge {
+                id: id.to_string(),
+                bytes: held.saturating_add(bytes),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records half messages `first..first + count` of the half queue (`bytes` as records),
+    /// sent to `topics`.
     pub fn apply_halves<'a>(
         &mut self,
         id: &str,
         first: u64,
         count: u32,
+        bytes: u64,
         topics: impl IntoIterator<Item = &'a str>,
     ) {
         let Some(t) = self.txns.get_mut(id) else {
@@ -247,6 +278,7 @@ impl TxnTable {
         }
         t.halves.push((first, count));
         t.messages += count;
+        t.bytes += bytes;
         for topic in topics {
             if !t.topics.contains(topic) {
                 t.topics.insert(topic.to_string());
@@ -320,6 +352,10 @@ impl TxnTable {
             Outcome::Rollback => TxnPhase::RolledBack,
         };
         t.resolved_at = now;
+        // Its messages are copied (or gone): a resolved transaction keeps only its outcome.
+        t.halves = Vec::new();
+        t.topics = BTreeSet::new();
+        self.resolved_bytes += remembered_bytes(id, &t.group);
         self.resolved.push_back((now, id.to_string()));
         self.prune(now);
     }
@@ -398,11 +434,17 @@ impl TxnTable {
     /// Forgets outcomes older than [`REMEMBER_MS`], and beyond [`MAX_REMEMBERED`].
     pub fn prune(&mut self, now: i64) {
         while let Some((at, id)) = self.resolved.front().cloned() {
-            if at > now.saturating_sub(REMEMBER_MS) && self.resolved.len() <= MAX_REMEMBERED {
+            if at > now.saturating_sub(REMEMBER_MS)
+                && self.resolved.len() <= MAX_REMEMBERED
+                && self.resolved_bytes <= MAX_REMEMBERED_BYTES
+            {
                 break;
             }
             self.resolved.pop_front();
             if let Some(t) = self.txns.remove(&id) {
+                self.resolved_bytes = self
+                    .resolved_bytes
+                    .saturating_sub(remembered_bytes(&id, &t.group));
                 self.ops.remove(&(t.first_op, id));
             }
         }
@@ -452,11 +494,18 @@ mod tests {
             Err(BrokerError::TxnClosed(_))
         ));
         t.send_check("t1", 6_999).unwrap();
-        t.apply_halves("t1", 10, 3, ["a", "b", "a"]);
-        t.apply_halves("t1", 10, 3, ["a"]); // a replay of the same send
-        t.apply_halves("t1", 20, 1, ["c"]);
+        t.apply_halves("t1", 10, 3, 300, ["a", "b", "a"]);
+        t.apply_halves("t1", 10, 3, 300, ["a"]); // a replay of the same send
+        t.apply_halves("t1", 20, 1, 100, ["c"]);
         let txn = t.get("t1").unwrap();
         assert_eq!(txn.messages, 4);
+        assert_eq!(txn.bytes, 400, "a replayed send is not counted twice");
+        assert!(t.room_check("t1", 600, 1000).is_ok());
+        let refused = t.room_check("t1", 601, 1000).unwrap_err().to_string();
+        assert!(
+            refused.contains("1001") && refused.contains("1000"),
+            "{refused}"
+        );
         assert_eq!(txn.halves, vec![(10, 3), (20, 1)]);
         assert_eq!(txn.info().topics, vec!["a", "b", "c"]);
         assert!(matches!(
@@ -509,7 +558,7 @@ mod tests {
     #[test]
     fn the_first_outcome_wins_and_a_repeat_is_recognized() {
         let mut t = table_with("t1", 0);
-        t.apply_halves("t1", 3, 1, ["a"]);
+        t.apply_halves("t1", 3, 1, 100, ["a"]);
         assert_eq!(
             t.end_check("t1", Outcome::Commit).unwrap(),
             EndDecision::Apply
