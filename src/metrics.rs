@@ -13,6 +13,7 @@
 //! message key, an id or a client address.
 
 pub mod http;
+pub mod known;
 pub mod scrape;
 
 use std::sync::OnceLock;

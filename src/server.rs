@@ -47,6 +47,15 @@ pub enum ServerError {
          allow_anonymous_remote = true"
     )]
     Unprotected(std::net::SocketAddr),
+    /// Protected mode for the metrics endpoint, which names every topic and group.
+    #[error(
+        "refusing to serve metrics on {0} with [auth] mode = \"none\": anyone who can reach it \
+         could read every topic's and group's name and backlog. Either set [auth] mode = \
+         \"required\" (a scrape then presents a token whose principal may describe the broker: \
+         Prometheus' `authorization` setting with `credentials` = the token); or set [metrics] \
+         listen to a loopback address; or, on purpose, set [auth] allow_anonymous_remote = true"
+    )]
+    UnprotectedMetrics(std::net::SocketAddr),
     #[error("metrics.listen {addr}: {source}; set [metrics] listen to another address, or \"off\"")]
     Metrics {
         addr: std::net::SocketAddr,
@@ -64,6 +73,13 @@ fn protected_mode(config: &Config) -> Result<(), ServerError> {
         && !listen.ip().is_loopback()
     {
         return Err(ServerError::Unprotected(listen));
+    }
+    if let Some(metrics) = config.metrics.listen
+        && auth.mode == crate::auth::Mode::None
+        && !auth.allow_anonymous_remote
+        && !metrics.ip().is_loopback()
+    {
+        return Err(ServerError::UnprotectedMetrics(metrics));
     }
     Ok(())
 }
@@ -143,6 +159,7 @@ impl Running {
         let s = &config.server;
         let metrics = match (config.metrics.listen, recorded) {
             (Some(addr), Some(recorded)) => {
+                start_series_at_zero(&broker);
                 let scraper = Scraper {
                     broker: broker.clone(),
                     per_queue: config.metrics.per_queue,
@@ -210,6 +227,21 @@ impl Running {
         let store = self.store;
         tokio::task::spawn_blocking(move || store.close()).await??;
         Ok(())
+    }
+}
+
+/// The counter series whose labels are known now begin at 0 (see `metrics::known`).
+fn start_series_at_zero(broker: &Broker) {
+    crate::metrics::known::start();
+    for g in broker.groups().list() {
+        for t in &g.topics {
+            crate::metrics::known::group_topic(&g.name, t);
+        }
+    }
+    for t in broker.store().list_topics() {
+        if let Ok(Some(_)) = broker.pipelines().ingress(t.name.as_str()) {
+            crate::metrics::known::pipeline_topic(t.name.as_str());
+        }
     }
 }
 

@@ -584,7 +584,7 @@ async fn transactions_need_produce_on_their_producer_group() {
 async fn refusals_are_counted_by_status() {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let (auth, billing, _) = auth();
+    let (auth, billing, ops) = auth();
     let mut config = test_config(dir.path());
     config.auth = auth;
     config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
@@ -600,7 +600,12 @@ async fn refusals_are_counted_by_status() {
     let addr = running.metrics_addr().expect("metrics are on");
     let scrape = tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+        // The scrape is a principal's that may describe the broker (ops).
+        write!(
+            s,
+            "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {ops}\r\n\r\n"
+        )
+        .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         text

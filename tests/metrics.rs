@@ -294,12 +294,17 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
-fn start_prometheus(dir: &Path, target: SocketAddr) -> Prometheus {
+/// A Prometheus scraping `target` every second, presenting `token` (Prometheus'
+/// `authorization` setting: `Authorization: Bearer TOKEN`) when given.
+fn start_prometheus(dir: &Path, target: SocketAddr, token: Option<&str>) -> Prometheus {
     let config = dir.join("prometheus.yml");
+    let authorization = token.map_or_else(String::new, |t| {
+        format!("    authorization:\n      type: Bearer\n      credentials: {t}\n")
+    });
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {:?}\nscrape_configs:\n  - job_name: lockgate\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {:?}\nscrape_configs:\n  - job_name: lockgate\n{authorization}    static_configs:\n      - targets: [\"{target}\"]\n",
             repo("examples/prometheus/alerts.yml").display().to_string()
         ),
     )
@@ -330,7 +335,7 @@ async fn prometheus_reports_the_lag_describe_shows_and_the_dashboard_queries_are
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(&metrics_config(dir.path())).await.unwrap();
     let lag = activity(&running, dir.path()).await;
-    let prom = start_prometheus(dir.path(), running.metrics_addr().unwrap());
+    let prom = start_prometheus(dir.path(), running.metrics_addr().unwrap(), None);
     let prom = tokio::task::spawn_blocking(move || {
         let expr = "sum(lockgate_group_lag_messages{group=\"billing\",topic=\"orders\"})";
         let started = Instant::now();
@@ -419,4 +424,160 @@ fn the_alert_rules_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 5 rules found"));
+}
+
+/// Waits (in real time, bounded) until Prometheus answers `expr` with a first sample.
+fn first_sample(prom: &Prometheus, expr: &str) -> String {
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "Prometheus never answered {expr}"
+        );
+        if TcpStream::connect(prom.addr).is_ok()
+            && let Some(v) = query(prom, expr)["data"]["result"][0]["value"][1].as_str()
+        {
+            return v.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// With `[auth] mode = "required"` the endpoint serves only a token whose principal may
+/// describe the broker: a real Prometheus scrapes it with its `authorization` setting; no
+/// token is 401, a token without the right 403 (both counted as refusals).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_a_token_that_may_describe_the_broker() {
+    use lockgate::auth::{Action, AuthConfig, Mode, Pattern, Rule, TokenEntry, TokenHash};
+    let dir = tempfile::tempdir().unwrap();
+    let (scraper, other) = (
+        lockgate::auth::token::generate().unwrap(),
+        lockgate::auth::token::generate().unwrap(),
+    );
+    let mut config = metrics_config(dir.path());
+    let rule = |who: &str, topics: &str| Rule {
+        principal: who.into(),
+        actions: vec![Action::Describe],
+        topics: vec![Pattern::parse(topics).unwrap()],
+        groups: vec![Pattern::parse("*").unwrap()],
+    };
+    config.auth = AuthConfig {
+        mode: Mode::Required,
+        allow_anonymous_remote: false,
+        tokens: vec![
+            TokenEntry {
+                name: "prometheus".into(),
+                hash: TokenHash::of(&scraper),
+            },
+            TokenEntry {
+                name: "team".into(),
+                hash: TokenHash::of(&other),
+            },
+        ],
+        acl: vec![rule("prometheus", "*"), rule("team", "team.*")],
+        quotas: vec![],
+    };
+    let running = Running::start(&config).await.unwrap();
+    let addr = running.metrics_addr().unwrap();
+    let get = move |token: Option<String>| {
+        tokio::task::spawn_blocking(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+            write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n").unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).unwrap();
+            text
+        })
+    };
+    let anonymous = get(None).await.unwrap();
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    assert!(
+        anonymous.contains("WWW-Authenticate: Bearer"),
+        "{anonymous}"
+    );
+    assert!(
+        !anonymous.contains("lockgate_"),
+        "no series without a token"
+    );
+    let wrong = get(Some("lgt_unknown".into())).await.unwrap();
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let team = get(Some(other)).await.unwrap();
+    assert!(team.starts_with("HTTP/1.1 403"), "{team}");
+    assert!(team.contains("team may not describe the broker"), "{team}");
+    let ok = get(Some(scraper.clone())).await.unwrap();
+    assert!(
+        ok.starts_with("HTTP/1.1 200"),
+        "{}",
+        &ok[..ok.len().min(200)]
+    );
+    assert!(ok.contains("lockgate_auth_failures_total{status=\"NotAuthorized\"}"));
+
+    let prom = start_prometheus(dir.path(), addr, Some(&scraper));
+    let up = tokio::task::spawn_blocking(move || first_sample(&prom, "up{job=\"lockgate\"}"))
+        .await
+        .unwrap();
+    assert_eq!(up, "1", "Prometheus scrapes with its token");
+    running.stop().await.unwrap();
+}
+
+/// Protected mode covers the metrics endpoint: without authentication it listens on a
+/// loopback address only, unless that is asked for on purpose.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_mode_refuses_a_remote_metrics_listener_without_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = metrics_config(dir.path());
+    config.metrics.listen = Some("0.0.0.0:0".parse().unwrap());
+    let e = match Running::start(&config).await {
+        Ok(_) => panic!("served metrics to anyone"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("refusing to serve metrics on 0.0.0.0:0") && e.contains("authorization"),
+        "{e}"
+    );
+    config.auth.allow_anonymous_remote = true;
+    let running = Running::start(&config).await.unwrap();
+    running.stop().await.unwrap();
+}
+
+/// Counters whose labels are known at start begin at 0: a group's dead letters (the shipped
+/// alert takes their `increase()`), transaction outcomes and check-backs, refusals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_with_known_labels_start_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = metrics_config(dir.path());
+    let running = Running::start(&config).await.unwrap();
+    let client = connect(&running, dir.path()).await;
+    client
+        .create_topic("zero", 1, Some(Durability::Async), 0)
+        .await
+        .unwrap();
+    client
+        .join_group(clustering_join("zero-group", "zero"))
+        .await
+        .unwrap();
+    let scrape = |addr| tokio::task::spawn_blocking(move || http_get(addr, "/metrics").1);
+    let text = scrape(running.metrics_addr().unwrap()).await.unwrap();
+    for series in [
+        "lockgate_group_dead_letters_total{group=\"zero-group\",topic=\"zero\"} 0",
+        "lockgate_txn_ended_total{outcome=\"commit\",by=\"request\"}",
+        "lockgate_txn_checks_total{delivered=\"false\"}",
+        "lockgate_auth_failures_total{status=\"NotAuthorized\"}",
+        "lockgate_connections_refused_total",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(series)),
+            "no {series} in:\n{text}"
+        );
+    }
+    running.stop().await.unwrap();
+    // After a restart the group's series is there before any member joins.
+    let running = Running::start(&config).await.unwrap();
+    let text = scrape(running.metrics_addr().unwrap()).await.unwrap();
+    assert!(
+        text.lines().any(|l| l
+            .starts_with("lockgate_group_dead_letters_total{group=\"zero-group\",topic=\"zero\"}")),
+        "{text}"
+    );
+    running.stop().await.unwrap();
 }

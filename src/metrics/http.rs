@@ -2,6 +2,11 @@
 //! `GET /metrics` with the Prometheus text format (recorded series, then scraped ones), one
 //! request per connection. Anything else gets 404 or 405; a request head that is too large or
 //! too slow is dropped. It serves nothing but metrics, so it needs no HTTP library.
+//!
+//! With `[auth] mode = "required"` a scrape must present a token (`Authorization: Bearer
+//! TOKEN`, as Prometheus' `authorization` scrape setting sends it) whose principal may
+//! describe the broker: the series name every topic and group. Without one it gets 401, with
+//! a principal that may not 403.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,7 +93,8 @@ impl Drop for MetricsServer {
 /// What a request head asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Asked {
-    Metrics,
+    /// With the bearer token the request presented, if any.
+    Metrics(Option<String>),
     NotFound,
     BadMethod,
     Malformed,
@@ -112,10 +118,25 @@ fn parse_head(head: &[u8]) -> Asked {
     }
     let path = target.split('?').next().unwrap_or_default();
     if path == "/metrics" {
-        Asked::Metrics
+        Asked::Metrics(bearer(head))
     } else {
         Asked::NotFound
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header line, if there is one.
+fn bearer(head: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(head);
+    head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if !name.trim().eq_ignore_ascii_case("authorization") {
+            return None;
+        }
+        let (scheme, token) = value.trim().split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    })
 }
 
 async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
@@ -141,7 +162,8 @@ async fn serve(mut stream: TcpStream, state: Arc<(PrometheusHandle, Scraper)>) {
         return;
     };
     let (status, body) = match parse_head(&head) {
-        Asked::Metrics => {
+        Asked::Metrics(token) if let Err(refused) = allowed(&state.1, token.as_deref()) => refused,
+        Asked::Metrics(_) => {
             let rendered = tokio::task::spawn_blocking(move || {
                 let mut text = state.0.render();
                 text.push_str(&state.1.render());
@@ -160,12 +182,39 @@ async fn serve(mut stream: TcpStream, state: Arc<(PrometheusHandle, Scraper)>) {
         ),
         Asked::Malformed => ("400 Bad Request", "not an HTTP/1 request\n".into()),
     };
+    let challenge = if status.starts_with("401") {
+        "WWW-Authenticate: Bearer realm=\"lockgate\"\r\n"
+    } else {
+        ""
+    };
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\n{challenge}Content-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+/// Whether a scrape presenting `token` may read the metrics: `Err` is the status and body to
+/// answer with (counted as a refusal).
+fn allowed(scraper: &Scraper, token: Option<&str>) -> Result<(), (&'static str, String)> {
+    use crate::auth::{Action, AuthError, Resource};
+    let refused =
+        match scraper
+            .broker
+            .auth()
+            .check_bearer(token, Action::Describe, &Resource::Broker)
+        {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+    let (status, name) = match refused {
+        AuthError::NotAuthenticated(_) => ("401 Unauthorized", "NotAuthenticated"),
+        _ => ("403 Forbidden", "NotAuthorized"),
+    };
+    metrics::counter!(super::AUTH_FAILURES_TOTAL, "status" => name).increment(1);
+    crate::warn_limited!("metrics auth refusal", reason = %refused, "a metrics scrape was refused");
+    Err((status, format!("{refused}\n")))
 }
 
 #[cfg(test)]
@@ -174,10 +223,23 @@ mod tests {
 
     #[test]
     fn only_get_metrics_is_served() {
-        assert_eq!(parse_head(b"GET /metrics HTTP/1.1\r\n\r\n"), Asked::Metrics);
+        assert_eq!(
+            parse_head(b"GET /metrics HTTP/1.1\r\n\r\n"),
+            Asked::Metrics(None)
+        );
         assert_eq!(
             parse_head(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
-            Asked::Metrics
+            Asked::Metrics(None)
+        );
+        assert_eq!(
+            parse_head(
+                b"GET /metrics HTTP/1.1\r\nHost: x\r\nauthorization: bearer lgt_abc \r\n\r\n"
+            ),
+            Asked::Metrics(Some("lgt_abc".into()))
+        );
+        assert_eq!(
+            parse_head(b"GET /metrics HTTP/1.1\r\nAuthorization: Basic eDp5\r\n\r\n"),
+            Asked::Metrics(None)
         );
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\n\r\n"), Asked::NotFound);
         assert_eq!(

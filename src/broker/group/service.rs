@@ -297,6 +297,9 @@ impl Groups {
             );
             g.retry_topic(&j.topic)
         };
+        if crate::metrics::enabled() {
+            crate::metrics::known::group_topic(&j.group, &j.topic);
+        }
         if let Some(retry) = &retry_topic {
             // Retries stored in the retry topic wake the topic's waiting receivers.
             self.appends.link(retry, &j.topic);
