@@ -10,6 +10,11 @@ use lockgate::cli::{
 };
 use lockgate::config::Config;
 
+/// See the `jemalloc` feature in Cargo.toml: freed memory goes back to the system.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "lockgate", version, about = "Lockgate message broker")]
 struct Cli {
@@ -90,6 +95,8 @@ enum BenchCommand {
     Delay(lockgate::bench::delay::DelayBenchArgs),
     /// Transactions: transactional produce against plain produce, commit → visible latency.
     Txn(lockgate::bench::txn::TxnBenchArgs),
+    /// A long mixed load with the server's memory sampled: does it stay flat?
+    Soak(lockgate::bench::soak::SoakBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -255,6 +262,12 @@ fn main() -> ExitCode {
             ..
         }) => network(cli.config, cli.connect, move |c, conn| async move {
             lockgate::bench::txn::run(args, &conn, &c).await
+        }),
+        Command::Bench(BenchArgs {
+            what: Some(BenchCommand::Soak(args)),
+            ..
+        }) => network(cli.config, cli.connect, move |c, conn| async move {
+            lockgate::bench::soak::run(args, &conn, &c).await
         }),
         Command::Bench(BenchArgs {
             what: Some(BenchCommand::Pipeline(args)),

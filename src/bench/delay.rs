@@ -73,7 +73,7 @@ pub async fn run(
         QUEUES,
     )
     .await?;
-    let rss_before = args.pid.map(rss_kib).transpose()?;
+    let rss_before = args.pid.map(super::rss_kib).transpose()?;
     // 1. Many pending, on the fresh broker (later phases leave memory behind them).
     let rss_after = if args.pending > 0 && args.pid.is_some() {
         let base = system_now_ms() + 3_600_000;
@@ -85,7 +85,7 @@ pub async fn run(
             move |i| Some(Delivery::At(base + (i % 3_600_000) as i64)),
         )
         .await?;
-        args.pid.map(rss_kib).transpose()?
+        args.pid.map(super::rss_kib).transpose()?
     } else {
         None
     };
@@ -343,15 +343,4 @@ async fn drain(client: &Client, topic: &str, count: u64) -> Result<Vec<(i64, i64
         }
     }
     Ok(out)
-}
-
-/// The resident set size of a process, in KiB.
-fn rss_kib(pid: u32) -> Result<u64, CliError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| CliError(format!("reading /proc/{pid}/status: {e}")))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| CliError(format!("no VmRSS in /proc/{pid}/status")))
 }

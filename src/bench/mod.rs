@@ -5,6 +5,7 @@ pub mod delay;
 pub mod net;
 pub mod pipeline;
 pub mod plugins;
+pub mod soak;
 pub mod storage;
 pub mod txn;
 
@@ -35,4 +36,16 @@ pub(crate) async fn bench_topics(
         }
     }
     Ok(name)
+}
+
+/// The resident set size of a process, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Result<u64, crate::cli::CliError> {
+    use crate::cli::CliError;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| CliError(format!("reading /proc/{pid}/status: {e}")))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| CliError(format!("no VmRSS in /proc/{pid}/status")))
 }
