@@ -77,7 +77,7 @@ pub(super) async fn serve(
                 }
                 ask = asks.recv() => {
                     let Some(info) = ask else { break };
-                    asked.note(&info.id);
+                    asked.note(&info.id, &txns);
                     let frame = encode(check_kind, 0, &Response::TxnCheck(info));
                     if send.write_all(&frame).await.is_err() {
                         break;
@@ -93,14 +93,22 @@ pub(super) async fn serve(
 }
 
 /// The transactions a check stream was asked about and has not answered yet: the only ones
-/// its answers may apply to. Bounded by the group's unresolved transactions (each is asked
-/// again, not added again).
+/// its answers may apply to. A transaction asked again is not added again; ones resolved
+/// meanwhile (by a TxnEnd, another stream, `on_unresolved`) are dropped when the set grows
+/// past [`ASKED_PRUNE_AT`], so it stays about as large as the group's open transactions.
 #[derive(Default)]
 struct Asked(std::sync::Mutex<std::collections::HashSet<String>>);
 
+/// Size of [`Asked`] past which resolved transactions are dropped from it.
+const ASKED_PRUNE_AT: usize = 1024;
+
 impl Asked {
-    fn note(&self, id: &str) {
-        self.0.lock().expect("asked").insert(id.to_string());
+    fn note(&self, id: &str, txns: &crate::broker::txn::Transactions) {
+        let mut asked = self.0.lock().expect("asked");
+        if asked.len() >= ASKED_PRUNE_AT {
+            asked.retain(|id| txns.is_open(id));
+        }
+        asked.insert(id.to_string());
     }
 
     /// Whether `id` was asked here; it is taken off either way (asked again, it comes back).

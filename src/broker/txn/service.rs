@@ -189,6 +189,11 @@ impl Transactions {
         self.store.segment_capacity().saturating_sub(OP_RESERVE)
     }
 
+    /// Whether `id` is a transaction without an outcome yet (open or parked).
+    pub fn is_open(&self, id: &str) -> bool {
+        self.table().get(id).is_some_and(|t| !t.is_resolved())
+    }
+
     /// The producer group of a transaction the table knows (for access checks).
     pub fn group_of(&self, id: &str) -> Option<String> {
         self.table().get(id).map(|t| t.group.clone())
