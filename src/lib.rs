@@ -12,6 +12,9 @@
 //! - [`transport`]: the QUIC endpoint, TLS, streams.
 //! - [`metrics`]: metric names, the recorder and the Prometheus `/metrics` endpoint.
 //! - [`bench`]: `lockgate bench …` load generators.
+//! - [`internal`]: the internal topics' names, owners and guards (the ground floor).
+//! - [`units`]: human sizes and durations ("1 GiB", "72h"), parsed and printed; the floor
+//!   config, auth and the CLI stand on.
 
 pub mod auth;
 pub mod bench;
@@ -21,6 +24,7 @@ pub mod client;
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod internal;
 pub mod log_limit;
 pub mod metrics;
 pub mod pipeline;
@@ -29,3 +33,4 @@ pub mod protocol;
 pub mod server;
 pub mod storage;
 pub mod transport;
+pub mod units;

@@ -63,20 +63,11 @@ pub enum Resource {
 impl Resource {
     /// The resource a topic's rights come from (internal topics obey their owner's).
     pub fn of_topic(topic: &str) -> Resource {
-        if let Some(group) = topic.strip_prefix("%DLQ%") {
-            return Resource::Group(group.to_string());
+        match crate::internal::owner_of(topic) {
+            crate::internal::Owner::Topic(t) => Resource::Topic(t),
+            crate::internal::Owner::Group(g) => Resource::Group(g),
+            crate::internal::Owner::Broker => Resource::Broker,
         }
-        if let Some(rest) = topic.strip_prefix("%RETRY%") {
-            let group = rest.split('%').next().unwrap_or(rest);
-            return Resource::Group(group.to_string());
-        }
-        if let Some(t) = topic.strip_prefix("%PIPE%") {
-            return Resource::Topic(t.to_string());
-        }
-        if topic.starts_with('%') {
-            return Resource::Broker;
-        }
-        Resource::Topic(topic.to_string())
     }
 }
 

@@ -181,7 +181,7 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
 pub fn parse_byte_rate(text: &str) -> Result<u64, String> {
     let bad = || format!("{text:?} is not a byte rate like \"20 MiB/s\"");
     let size = text.trim().strip_suffix("/s").ok_or_else(bad)?;
-    match crate::config::units::parse_size(size.trim()) {
+    match crate::units::parse_size(size.trim()) {
         Some(0) => Err(format!("{text:?} must be greater than zero")),
         Some(n) => Ok(n),
         None => Err(bad()),

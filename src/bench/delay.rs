@@ -53,7 +53,7 @@ pub struct DelayBenchArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+    crate::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
 }
 
 const QUEUES: u32 = 4;

@@ -77,7 +77,7 @@ pub struct NetBenchArgs {
 }
 
 pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+    crate::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
 }
 
 fn parse_durability(s: &str) -> Result<Durability, String> {

@@ -57,7 +57,7 @@ pub struct SoakBenchArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+    crate::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
 }
 
 fn message(size: usize) -> ProduceMessage {

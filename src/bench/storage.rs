@@ -40,7 +40,7 @@ pub struct StorageBenchArgs {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::config::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
+    crate::units::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration"))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -84,6 +84,12 @@ pub enum BrokerError {
     Internal(String),
 }
 
+impl From<crate::internal::Reserved> for BrokerError {
+    fn from(r: crate::internal::Reserved) -> Self {
+        BrokerError::ReservedName(r.0)
+    }
+}
+
 impl From<FilterError> for BrokerError {
     fn from(e: FilterError) -> BrokerError {
         match e {

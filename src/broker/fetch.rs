@@ -19,7 +19,7 @@ use super::{Broker, BrokerError, Result, blocking};
 
 pub(super) async fn handle(broker: &Arc<Broker>, r: FetchFamily) -> Result<Response> {
     let (FetchFamily::Fetch(f) | FetchFamily::Filtered(f, _)) = &r;
-    super::delay::guard_internal(&f.topic)?;
+    crate::internal::guard_read(&f.topic)?;
     match r {
         FetchFamily::Fetch(f) => fetch(broker, f, None).await,
         FetchFamily::Filtered(f, spec) => {

@@ -9,7 +9,7 @@ pub(super) async fn handle(broker: &Broker, r: LookupRequest) -> Result<Response
     let (LookupRequest::Id { topic, .. }
     | LookupRequest::Key { topic, .. }
     | LookupRequest::OffsetForTime { topic, .. }) = &r;
-    super::delay::guard_internal(topic)?;
+    crate::internal::guard_read(topic)?;
     let store = broker.store.clone();
     blocking(move || {
         Ok(match r {

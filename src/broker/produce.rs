@@ -144,7 +144,7 @@ pub(super) fn check_batch(broker: &Broker, view: &ProduceView<'_>) -> Result<Top
             limit,
         });
     }
-    super::delay::guard_produce(view.topic)?;
+    crate::internal::guard_produce(view.topic)?;
     Ok(broker.store.topic_meta(view.topic)?)
 }
 

@@ -24,7 +24,7 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
             blocking(move || Ok(Response::Topic(info_of(&store.create_topic(&spec)?)))).await
         }
         TopicRequest::Delete { name } => {
-            super::delay::guard_delete(&name)?;
+            crate::internal::guard_delete(&name)?;
             blocking(move || {
                 store.delete_topic(&name)?;
                 Ok(Response::TopicDeleted)
@@ -40,7 +40,7 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
                     store
                         .list_topics()
                         .iter()
-                        .filter(|t| super::delay::guard_internal(t.name.as_str()).is_ok())
+                        .filter(|t| crate::internal::guard_read(t.name.as_str()).is_ok())
                         .map(info_of)
                         .collect(),
                 ))

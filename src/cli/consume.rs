@@ -48,7 +48,7 @@ pub struct ConsumeArgs {
 }
 
 fn parse_wait(s: &str) -> Result<Duration, String> {
-    crate::config::units::parse_duration(s)
+    crate::units::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration (e.g. \"500ms\", \"2s\")"))
 }
 

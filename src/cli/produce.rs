@@ -100,12 +100,12 @@ impl super::txn::AsyncMessages for Lines<'_> {
 }
 
 fn parse_delay(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::units::parse_duration(s)
+    crate::units::parse_duration(s)
         .ok_or_else(|| format!("{s:?} is not a duration (like \"1500ms\", \"10m\", \"2h\")"))
 }
 
 fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
-    crate::config::units::parse_duration(s)
+    crate::units::parse_duration(s)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("{s:?} is not a duration above zero (like \"500ms\", \"10s\")"))
 }

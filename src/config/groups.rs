@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::raw::RawGroups;
-use super::units::parse_duration;
 use super::{Validator, positive_duration_of};
+use crate::units::parse_duration;
 
 /// RocketMQ's consumer retry schedule: 10s, 30s, 1m, 2m … 10m, 20m, 30m, 1h, 2h.
 pub const DEFAULT_RETRY_DELAYS_MS: [u64; 16] = [

@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod plugins;
 mod raw;
 pub mod transactions;
-pub mod units;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -21,12 +20,12 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::storage::{Durability, StoreOptions, TopicName};
+use crate::units::{self, parse_duration, parse_size};
 pub use delay::DelayConfig;
 pub use groups::GroupsConfig;
 pub use metrics::MetricsConfig;
 pub use raw::RawConfig;
 pub use transactions::{OnUnresolved, TransactionsConfig};
-use units::{parse_duration, parse_size};
 
 /// The validated configuration. `Config::default()` is exactly what the shipped `config.toml`
 /// describes (a test holds the two together).

@@ -283,7 +283,7 @@ pub(super) fn validate_pipelines(
                 ri.dedup_window,
                 DEFAULT_DEDUP_WINDOW,
                 |s| {
-                    super::units::parse_duration(s).ok_or_else(|| {
+                    crate::units::parse_duration(s).ok_or_else(|| {
                         format!(
                             "{s:?} is not a duration (e.g. \"10m\", \"1h\"; \"0s\" disables dedup)"
                         )

@@ -24,16 +24,7 @@ use crate::storage::{Durability, Store, TopicName, TopicSpec};
 use ingress::Ingress;
 use window::{DedupWindow, KeyHasher, Original};
 
-/// The internal topic holding a source topic's batch summaries.
-pub fn summary_topic(topic: &str) -> String {
-    format!("{SUMMARY_PREFIX}{topic}")
-}
-
-const SUMMARY_PREFIX: &str = "%PIPE%";
-
-pub fn is_summary_topic(topic: &str) -> bool {
-    topic.starts_with(SUMMARY_PREFIX)
-}
+pub use crate::internal::{is_summary_topic, summary_topic};
 
 fn ensure_summary_topic(store: &Store, pipe: &str, durability: Durability) -> Result<()> {
     if store.topic_meta(pipe).is_err() {

@@ -42,7 +42,7 @@ use super::fsutil;
 use crate::codec::Reader;
 
 /// The internal topic that holds delay messages until their time.
-pub const DELAY_TOPIC: &str = "%DELAY%";
+pub use crate::internal::DELAY_TOPIC;
 /// On delay records and delivered copies: the requested delivery time, ms since the epoch.
 pub const PROP_DELIVER_AT: &str = "lockgate.deliver_at";
 /// On delay records: the topic the message is delivered to.

@@ -13,9 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 
-/// Names starting with these are reserved for Lockgate's own topics (retry, dead-letter, delay,
-/// transactions).
-pub const RESERVED_PREFIXES: [&str; 2] = ["%", "lockgate."];
+/// Longest topic name, in bytes. Names starting with `crate::internal::RESERVED_PREFIXES` are
+/// reserved for Lockgate's own topics.
 pub const MAX_NAME_LEN: usize = 255;
 /// Most queues a topic may have.
 pub const MAX_QUEUES: u32 = 1024;
@@ -55,7 +54,7 @@ impl TopicName {
 
     /// Whether `name` is an internal topic's (see [`TopicName::is_reserved`]).
     pub fn is_internal(name: &str) -> bool {
-        RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        crate::internal::is_internal(name)
     }
 
     pub fn as_str(&self) -> &str {

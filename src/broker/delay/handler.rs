@@ -13,7 +13,6 @@ use crate::protocol::{
 use crate::storage::timers::{DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, Schedule};
 use crate::storage::{PendingAppend, Store};
 
-use super::guard_internal;
 use super::record::DelayRecord;
 use crate::broker::{Broker, BrokerError, Result, blocking};
 
@@ -25,7 +24,7 @@ pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: DelayRequest) -> 
             .await
             .map_err(|e| BrokerError::Internal(format!("delayed produce failed: {e}")))?,
         DelayRequest::Cancel { topic, id } => {
-            guard_internal(&topic)?;
+            crate::internal::guard_read(&topic)?;
             blocking(move || {
                 let (deliver_at, already) = delays.cancel(&topic, id)?;
                 Ok(Response::Cancelled {
@@ -93,10 +92,8 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
     if at.saturating_sub(now) > max {
         return Err(format!(
             "the delivery time is {} ahead; the limit is {} ([delay] max_delay)",
-            crate::config::units::format_duration(Duration::from_millis(
-                at.saturating_sub(now) as u64
-            )),
-            crate::config::units::format_duration(config.max_delay),
+            crate::units::format_duration(Duration::from_millis(at.saturating_sub(now) as u64)),
+            crate::units::format_duration(config.max_delay),
         ));
     }
     Ok(at)

@@ -10,7 +10,7 @@ use crate::storage::{Durability, StorageError, Store, TopicName, TopicSpec};
 
 /// The dead-letter topic of a group.
 pub fn topic_of(group: &str) -> String {
-    format!("%DLQ%{group}")
+    crate::internal::dead_letter_topic(group)
 }
 
 /// Properties a dead-lettered message carries (besides its own).

@@ -68,7 +68,7 @@ impl Broker {
     /// Joins a group: the subscription's filter is made as the topic's pipeline allows, and a
     /// new subscription starts where the join says.
     pub async fn group_join(&self, conn: &ConnInfo, j: JoinRequest) -> Result<Response> {
-        crate::broker::delay::guard_internal(&j.topic)?;
+        crate::internal::guard_read(&j.topic)?;
         self.groups.check_same_filter(&j)?;
         let filter = match &j.filter {
             None => None,

@@ -33,8 +33,6 @@ use crate::storage::{Durability, Store, TopicName, TopicSpec};
 /// q` is queue q of the retry topic) in deliveries, acks and nacks.
 pub const RETRY_QUEUE: u32 = 1 << 31;
 
-const PREFIX: &str = "%RETRY%";
-
 /// Properties a message in a retry topic carries (besides its own): where it was first stored,
 /// its deliveries so far, and why the last one failed.
 pub const PROP_TOPIC: &str = "lockgate.retry.topic";
@@ -52,22 +50,11 @@ const BATCH: usize = 512;
 /// The retry topic of `group` for `topic`; `None` when the name would be too long (that pair's
 /// retries stay in place).
 pub fn topic_of(group: &str, topic: &str) -> Option<String> {
-    let name = format!("{PREFIX}{group}%{topic}");
+    let name = crate::internal::retry_topic(group, topic);
     TopicName::new(&name).is_ok().then_some(name)
 }
 
-/// Whether `topic` is one of `group`'s retry topics.
-pub fn is_retry_topic_of(group: &str, topic: &str) -> bool {
-    topic
-        .strip_prefix(PREFIX)
-        .and_then(|rest| rest.strip_prefix(group))
-        .is_some_and(|rest| rest.starts_with('%'))
-}
-
-/// Whether `topic` is a retry topic: only the broker writes to one, and only groups read it.
-pub fn is_retry_topic(topic: &str) -> bool {
-    topic.starts_with(PREFIX)
-}
+pub use crate::internal::{is_retry_topic, is_retry_topic_of};
 
 /// Deliveries a retry-topic message had before it was stored there (0 for any other message).
 pub fn earlier_attempts(m: &Message) -> u32 {

@@ -17,9 +17,9 @@ use crate::storage::record::{Message, MessageId, RawMessage};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC};
 
 /// The internal topic of transactions: queue 0 operations, queue 1 half messages.
-pub const TXN_TOPIC: &str = "%TXN%";
+pub use crate::internal::TXN_TOPIC;
 /// Where parked transactions' messages are copied for operators to read.
-pub const UNRESOLVED_TOPIC: &str = "%TXN_UNRESOLVED%";
+pub use crate::internal::UNRESOLVED_TOPIC;
 pub const OPS_QUEUE: u32 = 0;
 pub const HALVES_QUEUE: u32 = 1;
 

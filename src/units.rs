@@ -1,6 +1,7 @@
 //! Human-readable sizes ("1 GiB", "512KiB", "100 MB") and durations ("500ms", "72h", "1h30m").
 //!
-//! Parsing only: the config layer decides which values are acceptable for which key.
+//! Parsing and printing only: the config layer decides which values are acceptable for which
+//! key. Imports nothing of the crate, so every floor above may use it.
 
 use std::time::Duration;
 
