@@ -651,7 +651,13 @@ impl Transactions {
                     table.get(&id).map(|t| t.halves.clone()).unwrap_or_default()
                 };
                 let pending = match self.write_copies(&id, &halves, true) {
-                    Ok((p, _, _)) => p,
+                    Ok((p, _, topics)) => {
+                        // Long polls on the parked topic wake now, as they do on a commit's.
+                        for t in &topics {
+                            self.appends.notify(t);
+                        }
+                        p
+                    }
                     Err(e) => {
                         self.table().end_failed(&id);
                         return Err(e);
