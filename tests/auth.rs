@@ -320,7 +320,7 @@ fn the_cli_makes_a_token_and_uses_it_as_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
     let dir = tempfile::tempdir().unwrap();
-    let (paths, _) = lockgate::transport::tls::ensure_dev_certs(dir.path()).unwrap();
+    let (paths, _) = lockgate::tls::ensure_dev_certs(dir.path()).unwrap();
     let (mut auth, _, ops) = auth();
     auth.acl.push(rule(
         "cert:CN=test client",
@@ -338,8 +338,7 @@ async fn each_action_is_allowed_or_denied_for_a_certificate_principal() {
     config.server.client_ca = Some(paths.ca_cert.clone());
     config.auth = auth;
     let running = start(&config).await;
-    let (cert, key) =
-        lockgate::transport::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
+    let (cert, key) = lockgate::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
     std::fs::write(dir.path().join("client.pem"), cert).unwrap();
     std::fs::write(dir.path().join("client.key"), key).unwrap();
     let mut o = client_options(&running, dir.path());

@@ -22,7 +22,7 @@ fn first_packets(server: SocketAddr, ca: &std::path::Path, n: usize) -> Vec<UdpS
         false,
         None,
     );
-    let tls = lockgate::transport::tls::client_config(ca, None).unwrap();
+    let tls = lockgate::tls::client_config(ca, None).unwrap();
     let config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
     (0..n)
         .map(|_| {

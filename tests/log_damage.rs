@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{fp, msg, open, small_opts, spec};
-use lockgate::storage::record::peek_place;
+use lockgate::record::peek_place;
 use lockgate::storage::{Durability, Message, StorageError, StoreCore, StoreOptions};
 
 const COUNT: u64 = 120;

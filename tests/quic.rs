@@ -218,7 +218,7 @@ async fn malformed_frames_get_error_statuses_and_the_server_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mtls_refuses_a_client_without_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (paths, _) = lockgate::transport::tls::ensure_dev_certs(dir.path()).unwrap();
+    let (paths, _) = lockgate::tls::ensure_dev_certs(dir.path()).unwrap();
     let mut config = test_config(dir.path());
     config.server.client_ca = Some(paths.ca_cert.clone());
     let running = start(&config).await;
@@ -233,8 +233,7 @@ async fn mtls_refuses_a_client_without_a_certificate() {
         "{refused}"
     );
 
-    let (cert, key) =
-        lockgate::transport::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
+    let (cert, key) = lockgate::tls::issue_dev_client_cert(dir.path(), "test client").unwrap();
     std::fs::write(dir.path().join("client.pem"), cert).unwrap();
     std::fs::write(dir.path().join("client.key"), key).unwrap();
     let mut with_cert = anonymous.clone();

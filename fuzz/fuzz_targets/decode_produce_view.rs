@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use lockgate::codec::Reader;
 use lockgate::protocol::{Kind, ProduceView, Request};
-use lockgate::storage::record::decode_content;
+use lockgate::record::decode_content;
 
 fuzz_target!(|data: &[u8]| {
     let view = ProduceView::decode(data);

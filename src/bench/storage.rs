@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::record;
 use crate::storage::{
-    Durability, Message, MessageId, StorageError, Store, StoreOptions, TopicName, TopicSpec, record,
+    Durability, Message, MessageId, StorageError, Store, StoreOptions, TopicName, TopicSpec,
 };
 
 #[derive(Debug, clap::Args)]
@@ -219,7 +220,7 @@ fn store_case(
     opts.retention_size = None;
     let store = Store::open(opts)?;
     store.create_topic(&TopicSpec {
-        name: TopicName::new("bench")?,
+        name: TopicName::new("bench").map_err(StorageError::from)?,
         queues: appenders.max(1) as u32,
         durability,
         retention: None,

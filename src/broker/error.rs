@@ -111,3 +111,10 @@ impl From<PluginError> for BrokerError {
 }
 
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+/// An invalid topic name is the storage engine's `InvalidTopicName`, wherever it was checked.
+impl From<crate::record::TopicNameError> for BrokerError {
+    fn from(e: crate::record::TopicNameError) -> Self {
+        BrokerError::Storage(e.into())
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::plugin::batch::BatchBuilder;
 use crate::protocol::{Delivered, FetchFamily, FetchRequest, Response};
-use crate::storage::record::{self, MessageId};
+use crate::record::{self, MessageId};
 
 use super::filters::SharedFilter;
 use super::lookup::delivered;

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::metrics::PRODUCE_LATENCY_SECONDS;
 use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
-use crate::storage::record::{MessageId, RawMessage, fnv1a64};
+use crate::record::{MessageId, RawMessage, fnv1a64};
 use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
 use crate::storage::{Durability, PendingAppend, Store, TopicMeta};
 

@@ -9,7 +9,7 @@
 //! Property names stay sorted in the bytes, as every reader of a record expects.
 
 use crate::protocol::PropertySplice;
-use crate::storage::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
+use crate::record::{ContentView, EncodeError, MessageId, RawMessage, RecordSource};
 
 /// An integer's decimal digits, without an allocation.
 #[derive(Clone, Copy)]
@@ -208,7 +208,7 @@ impl RecordSource for CopyOf<'_> {
 
 /// The Produce frame body of `m` alone, for tests that splice its view.
 #[cfg(test)]
-pub(crate) fn produce_body_of(m: &crate::storage::record::Message) -> Vec<u8> {
+pub(crate) fn produce_body_of(m: &crate::record::Message) -> Vec<u8> {
     use crate::protocol::{ProduceMessage, ProduceRequest, Request, Route};
     let req = ProduceRequest {
         topic: "orders".into(),
@@ -227,7 +227,7 @@ pub(crate) fn produce_body_of(m: &crate::storage::record::Message) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::record::{Message, message_of};
+    use crate::record::{Message, message_of};
 
     /// Property names in the order the content stores them.
     pub(crate) fn names_in(content: &[u8]) -> Vec<String> {
@@ -269,7 +269,7 @@ mod tests {
                 .properties
                 .insert("lockgate.timer".into(), "old".into());
             let mut content = Vec::new();
-            crate::storage::record::encode_content(&mut content, &stored);
+            crate::record::encode_content(&mut content, &stored);
             let drop = ["lockgate.topic", "lockgate.queue"];
             for insert in [None, Some(("lockgate.timer", "1/2/3")), Some(("a", "new"))] {
                 let copy = CopyOf {

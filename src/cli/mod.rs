@@ -78,9 +78,10 @@ impl ConnectArgs {
             .clone()
             .unwrap_or_else(|| config.server.listen.to_string());
         let (host, addr) = resolve(&server)?;
-        let ca = self.ca.clone().unwrap_or_else(|| {
-            crate::transport::tls::DevPaths::new(&config.server.data_dir).ca_cert
-        });
+        let ca = self
+            .ca
+            .clone()
+            .unwrap_or_else(|| crate::tls::DevPaths::new(&config.server.data_dir).ca_cert);
         if !ca.exists() {
             return Err(CliError(format!(
                 "CA certificate {} not found (start the server once to create it, or pass --ca)",

@@ -24,7 +24,7 @@ use crate::protocol::{
     StartPosition, SubscribeRequest, frame,
 };
 use crate::protocol::{ReceiveRequest, ResetRequest};
-use crate::storage::record::content_len;
+use crate::record::content_len;
 
 /// Wire bytes of a delivered message besides its content (what credit counts).
 const DELIVERED_OVERHEAD: u64 = 52;

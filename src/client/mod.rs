@@ -30,8 +30,8 @@ use crate::protocol::{
     Header, Kind, LookupRequest, ProtocolError, QueueRange, RESPONSE_BIT, Request, Response,
     SessionRequest, Status, TopicInfo, TopicRequest, VERSION, frame,
 };
-use crate::storage::{Durability, MessageId};
-use crate::transport::tls::{self, TlsError};
+use crate::record::{Durability, MessageId};
+use crate::tls::{self, TlsError};
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -86,9 +86,7 @@ pub enum ClientError {
     FrameTooLarge { size: usize, limit: u32 },
     /// The topic's ingress pipeline routed the message nowhere (it is not stored).
     #[error("the message {id} was routed nowhere by the topic's ingress pipeline (not stored)")]
-    Dropped {
-        id: crate::storage::record::MessageId,
-    },
+    Dropped { id: crate::record::MessageId },
 }
 
 impl ClientError {

@@ -28,7 +28,7 @@ use crate::protocol::{
     Ack, DelayRequest, DelayedProduce, Delivery, Kind, ProduceMessage, ProduceRequest, Request,
     Response, ScheduledAck, Status, frame,
 };
-use crate::storage::record;
+use crate::record;
 
 /// A produce body's bytes besides its messages (topic, producer, sequence, count), at most.
 const FRAME_OVERHEAD: usize = 1024;
@@ -53,7 +53,7 @@ pub struct ProducerOptions {
     /// Or this many messages (keep it within the server's `max_batch_messages`).
     pub max_batch_messages: usize,
     /// Batches sent and not yet answered, at most. An idempotent producer keeps within the
-    /// batches the server remembers per queue ([`crate::storage::KEEP_BATCHES`], 64), so a
+    /// batches the server remembers per queue ([`crate::record::KEEP_BATCHES`], 64), so a
     /// resend after any crash is still recognized.
     pub max_in_flight: usize,
     /// Stamp batches with a producer id and sequence so that the server stores a resent batch
@@ -334,7 +334,7 @@ impl Driver {
     fn pipeline_depth(&self) -> usize {
         let depth = self.opts.max_in_flight.max(1);
         if self.opts.idempotent {
-            depth.min(crate::storage::KEEP_BATCHES)
+            depth.min(crate::record::KEEP_BATCHES)
         } else {
             depth
         }

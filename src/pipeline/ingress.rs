@@ -25,7 +25,7 @@ use crate::plugin::batch::BatchBuilder;
 use crate::plugin::stages::{Deduper, Router, Routes, StageError};
 use crate::protocol::RouteView;
 use crate::protocol::{Response, RouteOutcome, RoutedAck, RoutedTo};
-use crate::storage::record::{self, Message, MessageId, RawMessage, fnv1a64};
+use crate::record::{self, Message, MessageId, RawMessage, fnv1a64};
 use crate::storage::{AtomicOptions, AtomicPart, Durability, PendingAtomic, Store};
 
 use super::summary::{Outcome, Part, Summary, THIS_SUMMARY};

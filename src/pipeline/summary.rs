@@ -25,8 +25,8 @@
 //! [`Summary::fill`] then, at positions [`Summary::encode`] noted.
 
 use crate::codec::{ReadError, Reader};
+use crate::record::MessageId;
 use crate::storage::Appended;
-use crate::storage::record::MessageId;
 
 const VERSION: u8 = 1;
 /// `Duplicate::summary` of a message that repeats one of the same batch.

@@ -3,7 +3,7 @@
 //! its content exactly as the commit log stores it. Built straight from stored records, so a
 //! batch costs one copy of the bytes the log already holds.
 
-use crate::storage::record::{self, Message, RecordView};
+use crate::record::{self, Message, RecordView};
 
 /// Fixed bytes of an entry before the content.
 pub const FIXED_LEN: usize = 4 + 8 + 8 + 8 + 16 + 4;

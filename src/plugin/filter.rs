@@ -10,7 +10,7 @@ use wasmtime::component::ResourceAny;
 use super::PluginSlot;
 use super::exports::{FilterGuest, Role};
 use super::sandbox::{Failure, FailureKind, Sandbox};
-use crate::storage::record::tag_hash;
+use crate::record::tag_hash;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {

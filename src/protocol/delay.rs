@@ -7,7 +7,7 @@
 //! is checked and decoded exactly as a Produce body is.
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::record::MessageId;
+use crate::record::MessageId;
 
 use super::produce::{ProduceRequest, ProduceView, encode_produce_with};
 use super::{Family, Kind, ProtocolError};

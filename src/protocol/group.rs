@@ -2,7 +2,7 @@
 //! Layouts are in `docs/protocol.md` ("Consumer groups").
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::record::RecordView;
+use crate::record::RecordView;
 
 use super::response::{Delivered, decode_delivered_one, encode_delivered_one, list};
 

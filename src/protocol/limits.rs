@@ -9,7 +9,7 @@ pub const MAX_WAIT_MS: u32 = 30_000;
 /// Most messages a LookupKey returns.
 pub const MAX_LOOKUP: u32 = 1_000;
 /// Most queues a topic may have (storage's limit).
-pub use crate::storage::MAX_QUEUES;
+pub use crate::record::MAX_QUEUES;
 
 /// Longest timeout a TxnBegin may ask for, in ms (24 h); 0 takes the server's default.
 pub const MAX_TXN_TIMEOUT_MS: u64 = 86_400_000;

@@ -1,7 +1,7 @@
 //! The Lookup family: LookupId (64), LookupKey (65), OffsetForTime (66).
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::record::MessageId;
+use crate::record::MessageId;
 
 use super::limits::{MAX_LOOKUP, OutOfRange, check};
 use super::{Family, Kind};

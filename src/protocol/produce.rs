@@ -3,8 +3,8 @@
 //! frame into the log as they are; [`ProduceRequest`] is the owned form clients build.
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::record::{self, Message, MessageId};
-use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
+use crate::record::RESERVED_PROPERTY_PREFIX;
+use crate::record::{self, Message, MessageId};
 
 use super::{Kind, ProtocolError};
 

@@ -6,8 +6,8 @@
 //! followed by the kind's payload.
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::Durability;
-use crate::storage::record::{self, Message, MessageId};
+use crate::record::Durability;
+use crate::record::{self, Message, MessageId};
 
 use super::delay::{self, DelayState, DelayStatsInfo, ScheduledAck};
 use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};

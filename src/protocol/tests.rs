@@ -2,8 +2,8 @@
 
 use super::*;
 use super::{AckRange, GroupSettings as Settings, Mode};
-use crate::storage::Durability;
-use crate::storage::record::{Message, MessageId};
+use crate::record::Durability;
+use crate::record::{Message, MessageId};
 
 fn message(n: u8) -> Message {
     Message {
@@ -868,7 +868,7 @@ fn the_borrowed_produce_view_agrees_with_the_owned_decode() {
             (o.message.id, o.message.born_at, o.message.tag.as_str())
         );
         let mut content = Vec::new();
-        crate::storage::record::encode_content(&mut content, &o.message);
+        crate::record::encode_content(&mut content, &o.message);
         assert_eq!(
             v.message.content,
             content.as_slice(),
@@ -892,7 +892,7 @@ fn the_borrowed_produce_view_agrees_with_the_owned_decode() {
 
 #[test]
 fn deliveries_encoded_from_records_decode_like_typed_ones() {
-    use crate::storage::record;
+    use crate::record;
     let m = message(7);
     let mut rec = Vec::new();
     record::encode(&mut rec, 3, 2, &m).unwrap();

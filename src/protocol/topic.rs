@@ -1,7 +1,7 @@
 //! The Topic family: TopicCreate (48), TopicDelete (49), TopicList (50), TopicDescribe (51).
 
 use crate::codec::{ReadError, Reader, put_str16};
-use crate::storage::Durability;
+use crate::record::Durability;
 
 use super::limits::{MAX_QUEUES, OutOfRange, check};
 use super::{Family, Kind};

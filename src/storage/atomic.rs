@@ -19,10 +19,10 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::error::{Result, StorageError};
-use super::record::{self, RecordSource};
 use super::store::{Appended, PendingAppend, StoreCore, entry_for, index_hashes};
 use super::timers::TimerMark;
 use super::topics::Durability;
+use crate::record::{self, RecordSource};
 
 /// One destination's share of an atomic append.
 pub struct AtomicPart<'a, M> {

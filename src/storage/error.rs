@@ -106,3 +106,12 @@ pub(crate) fn io_err(
     let path = path.into();
     move |source| StorageError::Io { op, path, source }
 }
+
+impl From<crate::record::TopicNameError> for StorageError {
+    fn from(e: crate::record::TopicNameError) -> Self {
+        StorageError::InvalidTopicName {
+            name: e.name,
+            reason: e.reason,
+        }
+    }
+}

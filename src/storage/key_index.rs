@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
-use super::record::{MessageId, fnv1a64};
 use crate::codec::{ReadError, Reader};
+use crate::record::{MessageId, fnv1a64};
 
 const MAGIC: &[u8; 8] = b"LOCKGIDX";
 const VERSION: u16 = 1;

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
-use super::record::{self, Record};
 use super::segment::{self, HEADER_LEN, Segment};
+use crate::record::{self, Record};
 
 mod scan;
 pub use scan::{ReplayReport, Replayed};

@@ -28,7 +28,6 @@ mod key_index;
 mod log;
 mod producers;
 mod reads;
-pub mod record;
 mod segment;
 mod skips;
 mod store;
@@ -41,12 +40,12 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 
+pub use crate::record::{Message, MessageId};
 pub use atomic::{AtomicOptions, AtomicPart, PendingAtomic};
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
 pub use producers::KEEP_BATCHES;
-pub use record::{Message, MessageId};
 pub use store::{
     AppendOptions, Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats,
     StoredMessage, TopicInfo,

@@ -18,11 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 
-/// Batches remembered per (producer, topic, queue): how far back a retry is recognized. A
-/// producer must not have more batches unanswered than this (the Rust client keeps its
-/// idempotent pipelines within it), or a resend after a crash may be older than everything
-/// remembered and refused as stale.
-pub const KEEP_BATCHES: usize = 64;
+pub use crate::record::KEEP_BATCHES;
 /// (producer, topic, queue) entries held at most (about 100 bytes each, plus their batches).
 pub const MAX_ENTRIES: usize = 200_000;
 /// Batches held at most over all entries (24 bytes each): about 24 MiB.

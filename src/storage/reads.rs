@@ -5,9 +5,9 @@
 use super::consume_queue::Entry;
 use super::error::{Result, StorageError};
 use super::key_index::{id_hash, key_hash};
-use super::record::{self, DecodeError, Message, MessageId, RecordView};
 use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
 use crate::codec::Reader;
+use crate::record::{self, DecodeError, Message, MessageId, RecordView};
 
 impl StoreCore {
     /// The earliest readable and the next offset of a queue.

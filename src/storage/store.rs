@@ -15,12 +15,12 @@ use super::housekeeping::Stop;
 use super::key_index::{KeyIndex, id_hash, key_hash};
 use super::log::{CommitLog, ReplayReport, Replayed};
 use super::producers::{BatchKey, ProducerTable, Seen};
-use super::record::{self, Message, RecordSource};
 use super::skips::{Skip, Skips};
 use super::timers::{self, Schedule, Settled, TimerIndex, TimerMark, TimerRef};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::verify::{QueueCheck, QueueEnds, check_queue};
 use super::{StoreOptions, fsutil};
+use crate::record::{self, Message, RecordSource};
 
 /// Most candidates a lookup by id or key examines.
 pub(super) const LOOKUP_CANDIDATES: usize = 64;

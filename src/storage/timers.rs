@@ -53,8 +53,7 @@ pub const PROP_QUEUE: &str = "lockgate.queue";
 pub const PROP_REF: &str = "lockgate.timer";
 /// On cancel markers (delay records that only settle): why the timer ended.
 pub const PROP_CANCEL: &str = "lockgate.cancel";
-/// Property names producers may not set: the broker's own.
-pub const RESERVED_PROPERTY_PREFIX: &str = "lockgate.";
+pub use crate::record::RESERVED_PROPERTY_PREFIX;
 
 /// Width of a bucket: one file per minute of slots.
 pub const BUCKET_MS: i64 = 60_000;

@@ -27,8 +27,8 @@ use super::consume_queue::{ConsumeQueue, Entry};
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 use super::log::CommitLog;
-use super::record;
 use super::topics::Registry;
+use crate::record;
 
 pub const ENDS_FILE: &str = "queue_ends.json";
 const ENDS_FORMAT: u32 = 1;

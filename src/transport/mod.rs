@@ -7,6 +7,5 @@ mod check_stream;
 mod server;
 pub mod status;
 mod subscription;
-pub mod tls;
 
 pub use server::{Endpoint, EndpointError, EndpointOptions};

@@ -19,12 +19,12 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::status::response_of;
-use super::tls::{self, TlsError};
 use super::{access, check_stream, subscription};
 use crate::auth::Identity;
 use crate::broker::{Broker, BrokerError, ConnInfo};
 use crate::metrics as m;
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
+use crate::tls::{self, TlsError};
 
 /// Responses a stream may have outstanding before its reader waits (pipelining depth).
 const PIPELINE_DEPTH: usize = 256;

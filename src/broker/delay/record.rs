@@ -6,7 +6,7 @@
 
 use crate::broker::splice::{CopyOf, Decimal, Spliced};
 use crate::protocol::PropertySplice;
-use crate::storage::record::{ContentView, MessageId, RawMessage};
+use crate::record::{ContentView, MessageId, RawMessage};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC};
 
 /// What a delivered copy leaves out of its delay record.
@@ -69,8 +69,8 @@ mod tests {
     use super::*;
     use crate::codec::Reader;
     use crate::protocol::ProduceView;
-    use crate::storage::record::RecordSource;
-    use crate::storage::record::{Message, message_of};
+    use crate::record::RecordSource;
+    use crate::record::{Message, message_of};
 
     /// Property names in the order the content stores them.
     fn names_in(content: &[u8]) -> Vec<String> {

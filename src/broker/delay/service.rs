@@ -13,7 +13,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::DelayConfig;
 use crate::protocol::{DelayPhase, DelayState, DelayStatsInfo};
-use crate::storage::record::{self, ContentView, Message, MessageId, Record, RecordSource};
+use crate::record::{self, ContentView, Message, MessageId, Record, RecordSource};
 use crate::storage::timers::{
     self, BUCKET_MS, DELAY_TOPIC, PROP_CANCEL, PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC,
     Schedule, Settled, Timer, TimerMark, TimerRef,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::state::DeadLetter;
-use crate::storage::record::Message;
+use crate::record::Message;
 use crate::storage::{Durability, StorageError, Store, TopicName, TopicSpec};
 
 /// The dead-letter topic of a group.

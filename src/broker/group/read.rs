@@ -271,8 +271,8 @@ impl Groups {
 /// What a retry-topic message carries of its history, read from its properties in place: its
 /// deliveries before it was stored there, and whether the filter failed on the last one (then
 /// it never passed the filter and is filtered again).
-fn retry_history(view: &crate::storage::record::RecordView<'_>) -> (u32, bool) {
-    let Ok(content) = crate::storage::record::ContentView::parse(view.content) else {
+fn retry_history(view: &crate::record::RecordView<'_>) -> (u32, bool) {
+    let Ok(content) = crate::record::ContentView::parse(view.content) else {
         return (0, false);
     };
     let earlier = content
@@ -290,7 +290,7 @@ fn push_retry(
     out: &mut EncodedDeliveries,
     lease: u32,
     h: Handout,
-    view: &crate::storage::record::RecordView<'_>,
+    view: &crate::record::RecordView<'_>,
 ) {
     out.push_parts(&DeliveryParts {
         lease,

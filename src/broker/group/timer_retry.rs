@@ -25,7 +25,7 @@ use crate::broker::Result;
 use crate::broker::delay::Delays;
 use crate::broker::delay::service::ToSchedule;
 use crate::plugin::stages;
-use crate::storage::record::Message;
+use crate::record::Message;
 use crate::storage::timers::PROP_REF;
 use crate::storage::{Durability, Store, TopicName, TopicSpec};
 

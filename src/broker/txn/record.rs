@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::broker::splice::{Decimal, Spliced};
 use crate::protocol::PropertySplice;
-use crate::storage::record::{Message, MessageId, RawMessage};
+use crate::record::{Message, MessageId, RawMessage};
 use crate::storage::timers::{PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC};
 
 /// The internal topic of transactions: queue 0 operations, queue 1 half messages.
@@ -105,8 +105,8 @@ pub fn operation(
 mod tests {
     use super::*;
     use crate::protocol::ProduceView;
-    use crate::storage::record::RecordSource;
-    use crate::storage::record::{ContentView, message_of};
+    use crate::record::RecordSource;
+    use crate::record::{ContentView, message_of};
 
     #[test]
     fn a_half_message_is_the_message_with_its_destination_and_transaction() {

@@ -20,7 +20,7 @@ use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
 use crate::config::{OnUnresolved, TransactionsConfig};
 use crate::protocol::{CheckAnswer, Outcome, Placed, TxnEnded, TxnInfo, TxnPhase};
-use crate::storage::record::{self, ContentView, MessageId, RecordSource};
+use crate::record::{self, ContentView, MessageId, RecordSource};
 use crate::storage::timers::{
     DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC, Schedule, TimerMark,
 };

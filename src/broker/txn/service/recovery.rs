@@ -128,9 +128,8 @@ impl Transactions {
             let next =
                 self.store
                     .read_with(TXN_TOPIC, queue, at, 4096, 16 << 20, &|_| true, |v| {
-                        let c = ContentView::parse(v.content).map_err(|e| {
-                            crate::storage::record::DecodeError::Malformed(e.to_string())
-                        })?;
+                        let c = ContentView::parse(v.content)
+                            .map_err(|e| crate::record::DecodeError::Malformed(e.to_string()))?;
                         each(v.queue_offset, v.stored_at, &c);
                         Ok(())
                     })?;
