@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::{Action, Resource};
 use crate::broker::Broker;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -160,8 +161,14 @@ impl Running {
         let metrics = match (config.metrics.listen, recorded) {
             (Some(addr), Some(recorded)) => {
                 start_series_at_zero(&broker);
+                let checked = broker.clone();
                 let scraper = Scraper {
-                    broker: broker.clone(),
+                    source: broker.clone(),
+                    authorize: Arc::new(move |token| {
+                        checked
+                            .auth()
+                            .check_bearer(token, Action::Describe, &Resource::Broker)
+                    }),
                     per_queue: config.metrics.per_queue,
                     data_dir: s.data_dir.clone(),
                     recovery_seconds,

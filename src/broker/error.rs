@@ -118,3 +118,16 @@ impl From<crate::record::TopicNameError> for BrokerError {
         BrokerError::Storage(e.into())
     }
 }
+
+/// A pipeline's failure, as the statuses its variants always had.
+impl From<crate::pipeline::PipelineError> for BrokerError {
+    fn from(e: crate::pipeline::PipelineError) -> Self {
+        use crate::pipeline::PipelineError;
+        match e {
+            PipelineError::Storage(e) => BrokerError::Storage(e),
+            PipelineError::Failed(m) => BrokerError::PipelineFailed(m),
+            PipelineError::InvalidArgument(m) => BrokerError::InvalidArgument(m),
+            PipelineError::Internal(m) => BrokerError::Internal(m),
+        }
+    }
+}

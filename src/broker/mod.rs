@@ -21,6 +21,7 @@ pub mod group;
 mod lookup;
 mod plugins;
 mod produce;
+mod scrape;
 mod session;
 mod splice;
 pub mod timer;

@@ -86,7 +86,7 @@ pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<
         Ok(Written::Routed(class, routed)) => {
             let store = broker.store.clone();
             return tokio::task::spawn_blocking(move || {
-                acknowledged(class, received, routed.finish(&store))
+                acknowledged(class, received, routed.finish(&store).map_err(Into::into))
             });
         }
         Err(e) => Err(e),

@@ -198,16 +198,11 @@ async fn serve(mut stream: TcpStream, state: Arc<(PrometheusHandle, Scraper)>) {
 /// Whether a scrape presenting `token` may read the metrics: `Err` is the status and body to
 /// answer with (counted as a refusal).
 fn allowed(scraper: &Scraper, token: Option<&str>) -> Result<(), (&'static str, String)> {
-    use crate::auth::{Action, AuthError, Resource};
-    let refused =
-        match scraper
-            .broker
-            .auth()
-            .check_bearer(token, Action::Describe, &Resource::Broker)
-        {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
+    use crate::auth::AuthError;
+    let refused = match (scraper.authorize)(token) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
     let (status, name) = match refused {
         AuthError::NotAuthenticated(_) => ("401 Unauthorized", "NotAuthenticated"),
         _ => ("403 Forbidden", "NotAuthorized"),

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::broker::{BrokerError, Result};
-use crate::config::plugins::{IngressOnError, IngressStage, PipelineConfig};
+use super::error::{PipelineError, Result};
+use super::spec::{IngressOnError, IngressStage, PipelineConfig};
 use crate::plugin::Plugins;
 use crate::plugin::batch::BatchBuilder;
 use crate::plugin::stages::{Deduper, Router, Routes, StageError};
@@ -210,7 +210,7 @@ impl Ingress {
                     metrics::counter!(crate::metrics::PIPELINE_MESSAGES_TOTAL,
                         "topic" => self.topic.clone(), "outcome" => "rejected")
                     .increment(count as u64);
-                    return Err(BrokerError::PipelineFailed(format!(
+                    return Err(PipelineError::Failed(format!(
                         "topic {:?}: the ingress pipeline rejected the batch: {why}",
                         self.topic
                     )));
@@ -475,7 +475,7 @@ impl Ingress {
             ));
         }
         if parts.len() > u16::MAX as usize {
-            return Err(BrokerError::InvalidArgument(format!(
+            return Err(PipelineError::InvalidArgument(format!(
                 "the batch goes to {} queues; at most {} are allowed",
                 parts.len(),
                 u16::MAX
@@ -598,7 +598,7 @@ impl PendingRouted {
             }
             (None, Some(at)) => (read_summary(store, &pipe, at)?, true),
             (None, None) => {
-                return Err(BrokerError::Internal(
+                return Err(PipelineError::Internal(
                     "a routed batch without a summary".into(),
                 ));
             }
@@ -680,7 +680,7 @@ pub(super) fn read_summary(store: &Store, pipe: &str, offset: u64) -> Result<Sum
         .messages
         .into_iter()
         .find(|m| m.offset == offset)
-        .ok_or_else(|| BrokerError::Internal(format!("no summary at {pipe}/0/{offset}")))?;
+        .ok_or_else(|| PipelineError::Internal(format!("no summary at {pipe}/0/{offset}")))?;
     Summary::decode(&m.message.body)
-        .map_err(|e| BrokerError::Internal(format!("the summary at {pipe}/0/{offset}: {e}")))
+        .map_err(|e| PipelineError::Internal(format!("the summary at {pipe}/0/{offset}: {e}")))
 }

@@ -6,7 +6,9 @@
 //! once their plugins are loaded. This module does not decode frames or pick the queues of
 //! plain produce; the broker's produce path hands batches of topics with an ingress here.
 
+mod error;
 pub mod ingress;
+pub mod spec;
 pub mod summary;
 pub mod validate;
 pub mod window;
@@ -16,10 +18,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use crate::broker::{BrokerError, Result};
-use crate::config::plugins::{PipelineConfig, pipeline_of};
+use error::Result;
+
 use crate::plugin::{Plugins, Role};
 use crate::storage::{Durability, Store, TopicName, TopicSpec};
+pub use error::PipelineError;
+use spec::{PipelineConfig, pipeline_of};
 
 use ingress::Ingress;
 use window::{DedupWindow, KeyHasher, Original};
@@ -218,7 +222,7 @@ impl Pipelines {
             cell.clone()
         });
         let ingress = Ingress::new(&self.plugins, topic, p, window).map_err(|e| {
-            BrokerError::PipelineFailed(format!(
+            PipelineError::Failed(format!(
                 "topic {topic:?}: its ingress pipeline cannot run: {e}"
             ))
         })?;
@@ -235,19 +239,20 @@ impl Pipelines {
 fn secret(data_dir: &Path) -> Result<[u8; 16]> {
     let path = data_dir.join("dedup.key");
     let io = |e: std::io::Error| {
-        BrokerError::Internal(format!("dedup key secret {}: {e}", path.display()))
+        PipelineError::Internal(format!("dedup key secret {}: {e}", path.display()))
     };
     match std::fs::read(&path) {
         Ok(b) if b.len() == 16 => Ok(b.try_into().expect("16 bytes")),
-        Ok(b) => Err(BrokerError::Internal(format!(
+        Ok(b) => Err(PipelineError::Internal(format!(
             "dedup key secret {} has {} bytes, not 16",
             path.display(),
             b.len()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 16];
-            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
-                .map_err(|_| BrokerError::Internal("no randomness for the dedup secret".into()))?;
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).map_err(
+                |_| PipelineError::Internal("no randomness for the dedup secret".into()),
+            )?;
             std::fs::create_dir_all(data_dir).map_err(io)?;
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, key).map_err(io)?;

@@ -8,7 +8,7 @@ use lockgate_filters::route::TopicRouter;
 use lockgate_filters::route::content::ContentRouter;
 use lockgate_filters::route::exchange::TopicExchange;
 
-use crate::config::plugins::PipelineConfig;
+use super::spec::PipelineConfig;
 use crate::plugin::{PluginSpec, Role};
 
 /// The roles of a plugin by name: `None` when not known yet (compiling in the background; it
