@@ -10,7 +10,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::record::MessageId;
 
 use super::produce::{ProduceRequest, ProduceView, encode_produce_with};
-use super::{Family, Kind, ProtocolError};
+use super::{DelayKind, Family, Kind, ProtocolError};
 
 /// When a delay message is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +93,8 @@ pub enum DelayRequest {
 impl DelayRequest {
     /// Decodes a body of a Delay-family kind (`body` whole: ProduceDelayed reuses the
     /// Produce parser).
-    pub(super) fn decode_body(kind: Kind, body: &[u8]) -> Result<DelayRequest, ProtocolError> {
-        if kind == Kind::ProduceDelayed {
+    pub(super) fn decode_body(kind: DelayKind, body: &[u8]) -> Result<DelayRequest, ProtocolError> {
+        if kind == DelayKind::ProduceDelayed {
             let (view, deliveries) = decode_delayed_view(body)?;
             return Ok(DelayRequest::Produce(DelayedProduce {
                 produce: view.to_owned()?,
@@ -104,7 +104,10 @@ impl DelayRequest {
         let mut r = Reader::new(body);
         let req = <DelayRequest as Family>::decode(kind, &mut r)
             .and_then(|req| r.finish("request").map(|()| req))
-            .map_err(|source| ProtocolError::Body { kind, source })?;
+            .map_err(|source| ProtocolError::Body {
+                kind: kind.into(),
+                source,
+            })?;
         Ok(req)
     }
 }
@@ -144,6 +147,8 @@ pub(super) fn decode_deliveries(
 }
 
 impl Family for DelayRequest {
+    type Kinds = DelayKind;
+
     fn kind(&self) -> Kind {
         match self {
             DelayRequest::Produce(_) => Kind::ProduceDelayed,
@@ -171,17 +176,19 @@ impl Family for DelayRequest {
     }
 
     /// Every kind but ProduceDelayed (see [`DelayRequest::decode_body`]).
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: DelayKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::DelayCancel => DelayRequest::Cancel {
+            DelayKind::DelayCancel => DelayRequest::Cancel {
                 topic: r.str16("topic")?,
                 id: MessageId(r.array16("message id")?),
             },
-            Kind::MessageState => DelayRequest::State {
+            DelayKind::MessageState => DelayRequest::State {
                 topic: r.str16("topic")?,
                 id: MessageId(r.array16("message id")?),
             },
-            _ => DelayRequest::Stats,
+            DelayKind::DelayStats => DelayRequest::Stats,
+            // Decoded from the whole body, by `decode_body`, before this is called.
+            DelayKind::ProduceDelayed => return Err(super::request::whole_body("ProduceDelayed")),
         })
     }
 

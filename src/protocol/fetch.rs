@@ -4,7 +4,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 
 use super::group::{FilterSpec, decode_filter_spec, encode_filter_spec};
 use super::limits::{MAX_FETCH_MESSAGES, MAX_WAIT_MS, OutOfRange, check};
-use super::{Family, Kind};
+use super::{Family, FetchKind, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequest {
@@ -53,6 +53,8 @@ impl FetchRequest {
 }
 
 impl Family for FetchFamily {
+    type Kinds = FetchKind;
+
     fn kind(&self) -> Kind {
         match self {
             FetchFamily::Fetch(_) => Kind::Fetch,
@@ -70,11 +72,11 @@ impl Family for FetchFamily {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: FetchKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         let f = FetchRequest::decode(r)?;
         Ok(match kind {
-            Kind::FetchFiltered => FetchFamily::Filtered(f, decode_filter_spec(r)?),
-            _ => FetchFamily::Fetch(f),
+            FetchKind::FetchFiltered => FetchFamily::Filtered(f, decode_filter_spec(r)?),
+            FetchKind::Fetch => FetchFamily::Fetch(f),
         })
     }
 

@@ -9,7 +9,7 @@ use super::group::{
     encode_join, encode_ranges, encode_reset_to,
 };
 use super::limits::{MAX_FETCH_MESSAGES, MAX_WAIT_MS, OutOfRange, check};
-use super::{Family, Kind};
+use super::{Family, GroupKind, Kind};
 
 /// Long poll for a member: up to `max_messages` (1–10,000), waiting up to `max_wait_ms` (at
 /// most 30,000) for one.
@@ -68,6 +68,8 @@ pub enum GroupRequest {
 }
 
 impl Family for GroupRequest {
+    type Kinds = GroupKind;
+
     fn kind(&self) -> Kind {
         match self {
             GroupRequest::Join(_) => Kind::GroupJoin,
@@ -132,53 +134,53 @@ impl Family for GroupRequest {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: GroupKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::GroupJoin => GroupRequest::Join(decode_join(r)?),
-            Kind::GroupLeave => GroupRequest::Leave {
+            GroupKind::GroupJoin => GroupRequest::Join(decode_join(r)?),
+            GroupKind::GroupLeave => GroupRequest::Leave {
                 member: r.u64("member")?,
             },
-            Kind::Heartbeat => GroupRequest::Heartbeat {
+            GroupKind::Heartbeat => GroupRequest::Heartbeat {
                 member: r.u64("member")?,
             },
-            Kind::Receive => GroupRequest::Receive(ReceiveRequest {
+            GroupKind::Receive => GroupRequest::Receive(ReceiveRequest {
                 member: r.u64("member")?,
                 max_messages: r.u32("max messages")?,
                 max_bytes: r.u32("max bytes")?,
                 max_wait_ms: r.u32("max wait")?,
             }),
-            Kind::Ack => GroupRequest::Ack {
+            GroupKind::Ack => GroupRequest::Ack {
                 member: r.u64("member")?,
                 ranges: decode_ranges(r)?,
             },
-            Kind::Nack => GroupRequest::Nack {
+            GroupKind::Nack => GroupRequest::Nack {
                 member: r.u64("member")?,
                 reason: r.str16("reason")?,
                 ranges: decode_ranges(r)?,
             },
-            Kind::Subscribe => GroupRequest::Subscribe(SubscribeRequest {
+            GroupKind::Subscribe => GroupRequest::Subscribe(SubscribeRequest {
                 join: decode_join(r)?,
                 credit_messages: r.u32("credit messages")?,
                 credit_bytes: r.u64("credit bytes")?,
             }),
-            Kind::Credit => GroupRequest::Credit {
+            GroupKind::Credit => GroupRequest::Credit {
                 messages: r.u32("credit messages")?,
                 bytes: r.u64("credit bytes")?,
             },
-            Kind::GroupList => GroupRequest::List,
-            Kind::GroupDescribe => GroupRequest::Describe {
+            GroupKind::GroupList => GroupRequest::List,
+            GroupKind::GroupDescribe => GroupRequest::Describe {
                 group: r.str16("group")?,
             },
-            Kind::GroupReset => GroupRequest::Reset(ResetRequest {
+            GroupKind::GroupReset => GroupRequest::Reset(ResetRequest {
                 group: r.str16("group")?,
                 topic: r.str16("topic")?,
                 queue: Some(r.u32("queue")?).filter(|&q| q != u32::MAX),
                 to: decode_reset_to(r)?,
             }),
-            Kind::GroupDelete => GroupRequest::Delete {
+            GroupKind::GroupDelete => GroupRequest::Delete {
                 group: r.str16("group")?,
             },
-            _ => {
+            GroupKind::Deliveries => {
                 return Err(ReadError::Invalid {
                     field: "kind",
                     reason: "deliveries are sent by servers only".into(),

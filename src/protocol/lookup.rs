@@ -4,7 +4,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::record::MessageId;
 
 use super::limits::{MAX_LOOKUP, OutOfRange, check};
-use super::{Family, Kind};
+use super::{Family, Kind, LookupKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupRequest {
@@ -26,6 +26,8 @@ pub enum LookupRequest {
 }
 
 impl Family for LookupRequest {
+    type Kinds = LookupKind;
+
     fn kind(&self) -> Kind {
         match self {
             LookupRequest::Id { .. } => Kind::LookupId,
@@ -57,18 +59,18 @@ impl Family for LookupRequest {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: LookupKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::LookupId => LookupRequest::Id {
+            LookupKind::LookupId => LookupRequest::Id {
                 topic: r.str16("topic")?,
                 id: MessageId(r.array16("message id")?),
             },
-            Kind::LookupKey => LookupRequest::Key {
+            LookupKind::LookupKey => LookupRequest::Key {
                 topic: r.str16("topic")?,
                 key: r.str16("key")?,
                 limit: r.u32("limit")?,
             },
-            _ => LookupRequest::OffsetForTime {
+            LookupKind::OffsetForTime => LookupRequest::OffsetForTime {
                 topic: r.str16("topic")?,
                 queue: r.u32("queue")?,
                 time_ms: r.i64("time")?,

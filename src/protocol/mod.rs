@@ -71,20 +71,51 @@ pub const DEFAULT_MAX_FRAME: u32 = 16 << 20;
 
 /// The kind table: every request kind, its number and its family. Numbers are part of the
 /// protocol and never reused. Adding a kind is one line here, its variant and codec in its
-/// family's file, and its arm in the family's broker handler.
+/// family's file, and its arm in the family's broker handler. Each family gets an enum of its
+/// own kinds (`SessionKind`, …) that its decoder matches exhaustively, so a kind added here
+/// and forgotten there does not compile.
 macro_rules! kinds {
-    ($($(#[$doc:meta])* $name:ident = $num:literal => $family:ident,)*) => {
+    ($(
+        $(#[$fdoc:meta])* $family:ident($sub:ident) {
+            $($(#[$doc:meta])* $name:ident = $num:literal,)*
+        }
+    )*) => {
         /// Request kinds.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[repr(u16)]
         pub enum Kind {
-            $($(#[$doc])* $name = $num,)*
+            $($($(#[$doc])* $name = $num,)*)*
+        }
+
+        $(
+            $(#[$fdoc])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $sub {
+                $($(#[$doc])* $name,)*
+            }
+
+            impl From<$sub> for Kind {
+                fn from(k: $sub) -> Kind {
+                    match k {
+                        $($sub::$name => Kind::$name,)*
+                    }
+                }
+            }
+        )*
+
+        /// A kind as its family sees it: the family, and the kind among the family's own.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum FamilyKind {
+            $($family($sub),)*
         }
 
         impl Kind {
+            /// Every kind, in table order.
+            pub const ALL: &[Kind] = &[$($(Kind::$name,)*)*];
+
             pub fn from_u16(v: u16) -> Option<Kind> {
                 match v {
-                    $($num => Some(Kind::$name),)*
+                    $($($num => Some(Kind::$name),)*)*
                     _ => None,
                 }
             }
@@ -92,83 +123,96 @@ macro_rules! kinds {
             /// The kind's name, as docs and metrics labels spell it.
             pub fn name(self) -> &'static str {
                 match self {
-                    $(Kind::$name => stringify!($name),)*
+                    $($(Kind::$name => stringify!($name),)*)*
                 }
             }
 
-            /// The family whose file holds this kind's codec.
-            pub fn family(self) -> FamilyId {
+            /// The family whose file holds this kind's codec, with the kind among its own.
+            pub fn family(self) -> FamilyKind {
                 match self {
-                    $(Kind::$name => FamilyId::$family,)*
+                    $($(Kind::$name => FamilyKind::$family($sub::$name),)*)*
                 }
             }
         }
     };
 }
 
-/// The request families; each has one file here and one handler in the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FamilyId {
-    Session,
-    Produce,
-    Fetch,
-    Topic,
-    Lookup,
-    Group,
-    Plugin,
-    Delay,
-    Txn,
-}
-
 kinds! {
-    Ping = 1 => Session,
-    Hello = 2 => Session,
-    Produce = 16 => Produce,
-    /// A Produce body followed by each message's delivery time (see `delay`).
-    ProduceDelayed = 17 => Delay,
-    Fetch = 32 => Fetch,
-    /// A Fetch whose messages pass through a filter first.
-    FetchFiltered = 33 => Fetch,
-    TopicCreate = 48 => Topic,
-    TopicDelete = 49 => Topic,
-    TopicList = 50 => Topic,
-    TopicDescribe = 51 => Topic,
-    LookupId = 64 => Lookup,
-    LookupKey = 65 => Lookup,
-    OffsetForTime = 66 => Lookup,
-    GroupJoin = 96 => Group,
-    GroupLeave = 97 => Group,
-    Heartbeat = 98 => Group,
-    Receive = 99 => Group,
-    Ack = 100 => Group,
-    Nack = 101 => Group,
-    /// Turns its stream into a subscription stream (see `docs/protocol.md`).
-    Subscribe = 102 => Group,
-    /// One-way, on a subscription stream: more credit.
-    Credit = 103 => Group,
-    /// Server to client only, on a subscription stream: pushed messages.
-    Deliveries = 104 => Group,
-    GroupList = 112 => Group,
-    GroupDescribe = 113 => Group,
-    GroupReset = 114 => Group,
-    GroupDelete = 115 => Group,
-    PluginList = 120 => Plugin,
-    PluginReload = 121 => Plugin,
-    PluginStats = 122 => Plugin,
-    DelayCancel = 130 => Delay,
-    DelayStats = 131 => Delay,
-    MessageState = 132 => Delay,
-    TxnBegin = 140 => Txn,
-    /// A transaction id, then a Produce body (and optional deliveries): half messages.
-    TxnSend = 141 => Txn,
-    TxnEnd = 142 => Txn,
-    TxnList = 143 => Txn,
-    /// Turns its stream into a producer group's check stream (see `docs/protocol.md`).
-    TxnCheckListen = 144 => Txn,
-    /// Server to client only, on a check stream: asks for a transaction's outcome.
-    TxnCheck = 145 => Txn,
-    /// One-way, on a check stream: the answer to a TxnCheck.
-    TxnCheckAnswer = 146 => Txn,
+    /// Ping and Hello (`session.rs`).
+    Session(SessionKind) {
+        Ping = 1,
+        Hello = 2,
+    }
+    /// Plain produce (`produce.rs`).
+    Produce(ProduceKind) {
+        Produce = 16,
+    }
+    /// Reads by queue and offset (`fetch.rs`).
+    Fetch(FetchKind) {
+        Fetch = 32,
+        /// A Fetch whose messages pass through a filter first.
+        FetchFiltered = 33,
+    }
+    /// Topic administration (`topic.rs`).
+    Topic(TopicKind) {
+        TopicCreate = 48,
+        TopicDelete = 49,
+        TopicList = 50,
+        TopicDescribe = 51,
+    }
+    /// Lookups by id, key and time (`lookup.rs`).
+    Lookup(LookupKind) {
+        LookupId = 64,
+        LookupKey = 65,
+        OffsetForTime = 66,
+    }
+    /// Consumer groups (`group_request.rs`, answers in `group.rs`).
+    Group(GroupKind) {
+        GroupJoin = 96,
+        GroupLeave = 97,
+        Heartbeat = 98,
+        Receive = 99,
+        Ack = 100,
+        Nack = 101,
+        /// Turns its stream into a subscription stream (see `docs/protocol.md`).
+        Subscribe = 102,
+        /// One-way, on a subscription stream: more credit.
+        Credit = 103,
+        /// Server to client only, on a subscription stream: pushed messages.
+        Deliveries = 104,
+        GroupList = 112,
+        GroupDescribe = 113,
+        GroupReset = 114,
+        GroupDelete = 115,
+    }
+    /// Plugins (`plugin.rs`).
+    Plugin(PluginKind) {
+        PluginList = 120,
+        PluginReload = 121,
+        PluginStats = 122,
+    }
+    /// Delay messages (`delay.rs`).
+    Delay(DelayKind) {
+        /// A Produce body followed by each message's delivery time (see `delay`).
+        ProduceDelayed = 17,
+        DelayCancel = 130,
+        DelayStats = 131,
+        MessageState = 132,
+    }
+    /// Transactions (`txn.rs`).
+    Txn(TxnKind) {
+        TxnBegin = 140,
+        /// A transaction id, then a Produce body (and optional deliveries): half messages.
+        TxnSend = 141,
+        TxnEnd = 142,
+        TxnList = 143,
+        /// Turns its stream into a producer group's check stream (see `docs/protocol.md`).
+        TxnCheckListen = 144,
+        /// Server to client only, on a check stream: asks for a transaction's outcome.
+        TxnCheck = 145,
+        /// One-way, on a check stream: the answer to a TxnCheck.
+        TxnCheckAnswer = 146,
+    }
 }
 
 /// Response status codes. Numbers are part of the protocol and never reused.

@@ -2,7 +2,7 @@
 
 use crate::codec::{ReadError, Reader, put_str16};
 
-use super::{Family, Kind};
+use super::{Family, Kind, PluginKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginRequest {
@@ -63,6 +63,8 @@ impl PluginCounters {
 }
 
 impl Family for PluginRequest {
+    type Kinds = PluginKind;
+
     fn kind(&self) -> Kind {
         match self {
             PluginRequest::List => Kind::PluginList,
@@ -78,11 +80,11 @@ impl Family for PluginRequest {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: PluginKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::PluginList => PluginRequest::List,
-            Kind::PluginStats => PluginRequest::Stats,
-            _ => PluginRequest::Reload {
+            PluginKind::PluginList => PluginRequest::List,
+            PluginKind::PluginStats => PluginRequest::Stats,
+            PluginKind::PluginReload => PluginRequest::Reload {
                 name: r.str16("plugin")?,
             },
         })

@@ -14,17 +14,19 @@ use super::produce::{ProduceRequest, ProduceView, encode_produce};
 use super::session::SessionRequest;
 use super::topic::TopicRequest;
 use super::txn::TxnRequest;
-use super::{FamilyId, Kind, ProtocolError};
+use super::{FamilyKind, Kind, ProtocolError};
 
 /// What every request family provides: its kinds, its body codec and its documented ranges.
 pub trait Family: Sized {
+    /// The family's own kinds (from the kind table), which [`Family::decode`] matches.
+    type Kinds: Copy + Into<Kind>;
     /// The kind of this request.
     fn kind(&self) -> Kind;
     /// Appends the body bytes. Names and strings longer than 65,535 bytes are the caller's
     /// error; the client checks them.
     fn encode(&self, buf: &mut Vec<u8>);
-    /// Decodes a body of `kind`, which the kind table assigned to this family.
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError>;
+    /// Decodes a body of `kind`, one of this family's.
+    fn decode(kind: Self::Kinds, r: &mut Reader<'_>) -> Result<Self, ReadError>;
     /// Whether every field is within its documented range.
     fn check_ranges(&self) -> Result<(), OutOfRange> {
         Ok(())
@@ -95,19 +97,28 @@ impl Request {
         let mut r = Reader::new(body);
         let req = match kind.family() {
             // One parser for produce bodies: the borrowed view, then owned copies.
-            FamilyId::Produce => {
+            FamilyKind::Produce(_) => {
                 return ProduceView::decode(body)?.to_owned().map(Request::Produce);
             }
-            FamilyId::Delay => return DelayRequest::decode_body(kind, body).map(Request::Delay),
-            FamilyId::Txn => return TxnRequest::decode_body(kind, body).map(Request::Txn),
-            FamilyId::Session => SessionRequest::decode(kind, &mut r).map(Request::Session),
-            FamilyId::Fetch => FetchFamily::decode(kind, &mut r).map(Request::Fetch),
-            FamilyId::Topic => TopicRequest::decode(kind, &mut r).map(Request::Topic),
-            FamilyId::Lookup => LookupRequest::decode(kind, &mut r).map(Request::Lookup),
-            FamilyId::Group => GroupRequest::decode(kind, &mut r).map(Request::Group),
-            FamilyId::Plugin => PluginRequest::decode(kind, &mut r).map(Request::Plugin),
+            FamilyKind::Delay(k) => return DelayRequest::decode_body(k, body).map(Request::Delay),
+            FamilyKind::Txn(k) => return TxnRequest::decode_body(k, body).map(Request::Txn),
+            FamilyKind::Session(k) => SessionRequest::decode(k, &mut r).map(Request::Session),
+            FamilyKind::Fetch(k) => FetchFamily::decode(k, &mut r).map(Request::Fetch),
+            FamilyKind::Topic(k) => TopicRequest::decode(k, &mut r).map(Request::Topic),
+            FamilyKind::Lookup(k) => LookupRequest::decode(k, &mut r).map(Request::Lookup),
+            FamilyKind::Group(k) => GroupRequest::decode(k, &mut r).map(Request::Group),
+            FamilyKind::Plugin(k) => PluginRequest::decode(k, &mut r).map(Request::Plugin),
         };
         req.and_then(|req| r.finish("request").map(|()| req))
             .map_err(|source| ProtocolError::Body { kind, source })
+    }
+}
+
+/// The error a family's `decode` gives for a kind whose body its `decode_body` reads whole (a
+/// Produce body inside): never reached through [`Request::decode`].
+pub(super) fn whole_body(kind: &str) -> ReadError {
+    ReadError::Invalid {
+        field: "kind",
+        reason: format!("{kind} bodies are decoded whole"),
     }
 }

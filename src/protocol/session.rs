@@ -2,7 +2,7 @@
 
 use crate::codec::{ReadError, Reader, put_str16};
 
-use super::{Family, Kind};
+use super::{Family, Kind, SessionKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionRequest {
@@ -18,6 +18,8 @@ pub enum SessionRequest {
 }
 
 impl Family for SessionRequest {
+    type Kinds = SessionKind;
+
     fn kind(&self) -> Kind {
         match self {
             SessionRequest::Ping { .. } => Kind::Ping,
@@ -42,12 +44,12 @@ impl Family for SessionRequest {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: SessionKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::Ping => SessionRequest::Ping {
+            SessionKind::Ping => SessionRequest::Ping {
                 nonce: r.u64("nonce")?,
             },
-            _ => SessionRequest::Hello {
+            SessionKind::Hello => SessionRequest::Hello {
                 version: r.u16("version")?,
                 client: r.str16("client name")?,
                 // Optional: a Hello without it is an unauthenticated one.

@@ -1104,3 +1104,66 @@ fn golden_bytes_of_a_throttled_acknowledgement() {
     // status 0, flags 4 (throttled), u32 300, u32 0 acks
     assert_eq!(body, [0, 0, 4, 44, 1, 0, 0, 0, 0, 0, 0]);
 }
+
+/// Kinds that only a server sends: a client's frame of these is malformed.
+const SERVER_ONLY: &[Kind] = &[Kind::Deliveries, Kind::TxnCheck];
+
+#[test]
+fn every_kind_in_the_table_decodes_into_its_own_variant() {
+    let samples = requests();
+    let bodies: Vec<Vec<u8>> = samples.iter().map(body_of_request).collect();
+    let mut seen = 0;
+    for v in 0..=u16::MAX {
+        let Some(kind) = Kind::from_u16(v) else {
+            assert_eq!(
+                Request::decode(v, &[]).unwrap_err(),
+                ProtocolError::UnknownKind(v)
+            );
+            continue;
+        };
+        seen += 1;
+        assert_eq!(kind as u16, v);
+        assert_eq!(Kind::ALL.iter().filter(|k| **k == kind).count(), 1);
+        // The family's own kind names this kind back.
+        let back: Kind = match kind.family() {
+            FamilyKind::Session(k) => k.into(),
+            FamilyKind::Produce(k) => k.into(),
+            FamilyKind::Fetch(k) => k.into(),
+            FamilyKind::Topic(k) => k.into(),
+            FamilyKind::Lookup(k) => k.into(),
+            FamilyKind::Group(k) => k.into(),
+            FamilyKind::Plugin(k) => k.into(),
+            FamilyKind::Delay(k) => k.into(),
+            FamilyKind::Txn(k) => k.into(),
+        };
+        assert_eq!(back, kind);
+        // Whatever body it is given, a kind decodes as itself or not at all: a kind its
+        // family forgot cannot pass for another one.
+        for (sample, body) in samples.iter().zip(&bodies) {
+            if let Ok(req) = Request::decode(v, body) {
+                assert_eq!(
+                    req.kind(),
+                    kind,
+                    "a {:?} body sent as {kind:?} decoded as {req:?}",
+                    sample.kind()
+                );
+            }
+        }
+        if SERVER_ONLY.contains(&kind) {
+            for body in bodies.iter().chain([&Vec::new()]) {
+                let e = Request::decode(v, body).unwrap_err();
+                assert_eq!(e.status(), Status::Malformed, "{kind:?}: {e}");
+                assert!(e.to_string().contains("servers only"), "{kind:?}: {e}");
+            }
+            continue;
+        }
+        // Every request kind has a sample, and the sample comes back whole.
+        let (sample, body) = samples
+            .iter()
+            .zip(&bodies)
+            .find(|(r, _)| r.kind() == kind)
+            .unwrap_or_else(|| panic!("no sample request of kind {kind:?} in requests()"));
+        assert_eq!(&Request::decode(v, body).unwrap(), sample);
+    }
+    assert_eq!(seen, Kind::ALL.len());
+}

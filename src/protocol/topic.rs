@@ -4,7 +4,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use crate::record::Durability;
 
 use super::limits::{MAX_QUEUES, OutOfRange, check};
-use super::{Family, Kind};
+use super::{Family, Kind, TopicKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateTopic {
@@ -26,6 +26,8 @@ pub enum TopicRequest {
 }
 
 impl Family for TopicRequest {
+    type Kinds = TopicKind;
+
     fn kind(&self) -> Kind {
         match self {
             TopicRequest::Create(_) => Kind::TopicCreate,
@@ -48,19 +50,19 @@ impl Family for TopicRequest {
         }
     }
 
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: TopicKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::TopicCreate => TopicRequest::Create(CreateTopic {
+            TopicKind::TopicCreate => TopicRequest::Create(CreateTopic {
                 name: r.str16("topic name")?,
                 queues: r.u32("queues")?,
                 durability: durability_from(r.u8("durability")?, "durability")?,
                 retention_ms: r.u64("retention")?,
             }),
-            Kind::TopicDelete => TopicRequest::Delete {
+            TopicKind::TopicDelete => TopicRequest::Delete {
                 name: r.str16("topic name")?,
             },
-            Kind::TopicList => TopicRequest::List,
-            _ => TopicRequest::Describe {
+            TopicKind::TopicList => TopicRequest::List,
+            TopicKind::TopicDescribe => TopicRequest::Describe {
                 name: r.str16("topic name")?,
             },
         })

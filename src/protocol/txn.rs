@@ -12,7 +12,7 @@ use super::delay::{self, Delivery};
 use super::limits::OutOfRange;
 use super::produce::{ProduceRequest, ProduceView, encode_produce_with};
 use super::response::list;
-use super::{Family, Kind, ProtocolError};
+use super::{Family, Kind, ProtocolError, TxnKind};
 
 /// Longest transaction id and producer group name, in bytes.
 pub const MAX_TXN_NAME: usize = 255;
@@ -87,8 +87,8 @@ pub enum TxnRequest {
 
 impl TxnRequest {
     /// Decodes a body of a Txn-family kind (`body` whole: TxnSend carries a Produce body).
-    pub(super) fn decode_body(kind: Kind, body: &[u8]) -> Result<TxnRequest, ProtocolError> {
-        if kind == Kind::TxnSend {
+    pub(super) fn decode_body(kind: TxnKind, body: &[u8]) -> Result<TxnRequest, ProtocolError> {
+        if kind == TxnKind::TxnSend {
             let (id, view, deliveries) = decode_send_view(body)?;
             return Ok(TxnRequest::Send(TxnSend {
                 id: id.to_string(),
@@ -99,7 +99,10 @@ impl TxnRequest {
         let mut r = Reader::new(body);
         <TxnRequest as Family>::decode(kind, &mut r)
             .and_then(|req| r.finish("request").map(|()| req))
-            .map_err(|source| ProtocolError::Body { kind, source })
+            .map_err(|source| ProtocolError::Body {
+                kind: kind.into(),
+                source,
+            })
     }
 }
 
@@ -143,6 +146,8 @@ fn check_name(field: &'static str, name: &str) -> Result<(), OutOfRange> {
 }
 
 impl Family for TxnRequest {
+    type Kinds = TxnKind;
+
     fn kind(&self) -> Kind {
         match self {
             TxnRequest::Begin { .. } => Kind::TxnBegin,
@@ -190,21 +195,21 @@ impl Family for TxnRequest {
     }
 
     /// Every kind but TxnSend (see [`TxnRequest::decode_body`]).
-    fn decode(kind: Kind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
+    fn decode(kind: TxnKind, r: &mut Reader<'_>) -> Result<Self, ReadError> {
         Ok(match kind {
-            Kind::TxnBegin => TxnRequest::Begin {
+            TxnKind::TxnBegin => TxnRequest::Begin {
                 id: r.str16("transaction id")?,
                 producer_group: r.str16("producer group")?,
                 timeout_ms: r.u64("timeout")?,
             },
-            Kind::TxnEnd => TxnRequest::End {
+            TxnKind::TxnEnd => TxnRequest::End {
                 id: r.str16("transaction id")?,
                 outcome: outcome(r)?,
             },
-            Kind::TxnCheckListen => TxnRequest::Listen {
+            TxnKind::TxnCheckListen => TxnRequest::Listen {
                 producer_group: r.str16("producer group")?,
             },
-            Kind::TxnCheckAnswer => {
+            TxnKind::TxnCheckAnswer => {
                 let id = r.str16("transaction id")?;
                 let answer = match r.u8("answer")? {
                     0 => CheckAnswer::Unknown,
@@ -219,7 +224,15 @@ impl Family for TxnRequest {
                 };
                 TxnRequest::Answer { id, answer }
             }
-            _ => TxnRequest::List,
+            TxnKind::TxnList => TxnRequest::List,
+            // Decoded from the whole body, by `decode_body`, before this is called.
+            TxnKind::TxnSend => return Err(super::request::whole_body("TxnSend")),
+            TxnKind::TxnCheck => {
+                return Err(ReadError::Invalid {
+                    field: "kind",
+                    reason: "checks are sent by servers only".into(),
+                });
+            }
         })
     }
 
