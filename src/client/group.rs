@@ -604,12 +604,7 @@ impl Client {
 
     /// Joins a group for use with [`Client::receive`]; returns the member id.
     pub async fn join_group(&self, j: JoinRequest) -> Result<u64, ClientError> {
-        match self.call(Request::Group(GroupRequest::Join(j))).await? {
-            Response::Joined { member, .. } => Ok(member),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::GroupJoin,
-            }),
-        }
+        ask!(self, Request::Group(GroupRequest::Join(j)), Response::Joined { member, .. } => member)
     }
 
     /// Long poll for a member: up to `max_messages`, waiting up to `wait` for the first.
@@ -626,21 +621,13 @@ impl Client {
             max_bytes,
             max_wait_ms: wait.as_millis().min(u128::from(u32::MAX)) as u32,
         }));
-        match self.call(req).await? {
-            Response::Deliveries(ms) => Ok(ms),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::Receive,
-            }),
-        }
+        ask!(self, req, Response::Deliveries(ms) => ms)
     }
 
     /// Acks ranges; returns `(acked, stale)`.
     pub async fn ack(&self, member: u64, ranges: Vec<AckRange>) -> Result<(u64, u64), ClientError> {
-        acked(
-            self.call(Request::Group(GroupRequest::Ack { member, ranges }))
-                .await?,
-            Kind::Ack,
-        )
+        let req = Request::Group(GroupRequest::Ack { member, ranges });
+        ask!(self, req, Response::Acked { done, stale } => (done, stale))
     }
 
     pub async fn nack(
@@ -654,49 +641,31 @@ impl Client {
             reason: reason.to_string(),
             ranges,
         });
-        acked(self.call(req).await?, Kind::Nack)
+        ask!(self, req, Response::Acked { done, stale } => (done, stale))
     }
 
     pub async fn heartbeat(&self, member: u64) -> Result<(), ClientError> {
-        done(
-            self.call(Request::Group(GroupRequest::Heartbeat { member }))
-                .await?,
-            Kind::Heartbeat,
-        )
+        let req = Request::Group(GroupRequest::Heartbeat { member });
+        ask!(self, req, Response::Done => ())
     }
 
     pub async fn leave_group(&self, member: u64) -> Result<(), ClientError> {
-        done(
-            self.call(Request::Group(GroupRequest::Leave { member }))
-                .await?,
-            Kind::GroupLeave,
-        )
+        let req = Request::Group(GroupRequest::Leave { member });
+        ask!(self, req, Response::Done => ())
     }
 
     pub async fn list_groups(&self) -> Result<Vec<crate::protocol::GroupSummary>, ClientError> {
-        match self.call(Request::Group(GroupRequest::List)).await? {
-            Response::Groups(g) => Ok(g),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::GroupList,
-            }),
-        }
+        ask!(self, Request::Group(GroupRequest::List), Response::Groups(g) => g)
     }
 
     pub async fn describe_group(
         &self,
         group: &str,
     ) -> Result<crate::protocol::GroupInfo, ClientError> {
-        match self
-            .call(Request::Group(GroupRequest::Describe {
-                group: group.into(),
-            }))
-            .await?
-        {
-            Response::Group(g) => Ok(g),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::GroupDescribe,
-            }),
-        }
+        let req = Request::Group(GroupRequest::Describe {
+            group: group.into(),
+        });
+        ask!(self, req, Response::Group(g) => g)
     }
 
     /// Moves a group's position on a topic; returns `(queue, offset)` of each queue moved.
@@ -713,34 +682,19 @@ impl Client {
             queue,
             to,
         }));
-        match self.call(req).await? {
-            Response::Positions(p) => Ok(p),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::GroupReset,
-            }),
-        }
+        ask!(self, req, Response::Positions(p) => p)
     }
 
     /// The plugins the server has loaded.
     pub async fn list_plugins(&self) -> Result<Vec<crate::protocol::PluginEntry>, ClientError> {
-        match self.call(Request::Plugin(PluginRequest::List)).await? {
-            Response::Plugins(p) => Ok(p),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::PluginList,
-            }),
-        }
+        ask!(self, Request::Plugin(PluginRequest::List), Response::Plugins(p) => p)
     }
 
     /// Every plugin's call and failure counters.
     pub async fn plugin_counters(
         &self,
     ) -> Result<Vec<crate::protocol::PluginCounters>, ClientError> {
-        match self.call(Request::Plugin(PluginRequest::Stats)).await? {
-            Response::PluginCounters(c) => Ok(c),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::PluginStats,
-            }),
-        }
+        ask!(self, Request::Plugin(PluginRequest::Stats), Response::PluginCounters(c) => c)
     }
 
     /// Reloads a plugin from its source; filters move to it before their next batch.
@@ -748,36 +702,15 @@ impl Client {
         &self,
         name: &str,
     ) -> Result<crate::protocol::PluginEntry, ClientError> {
-        match self
-            .call(Request::Plugin(PluginRequest::Reload { name: name.into() }))
-            .await?
-        {
-            Response::Plugins(mut p) if p.len() == 1 => Ok(p.remove(0)),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::PluginReload,
-            }),
-        }
+        let req = Request::Plugin(PluginRequest::Reload { name: name.into() });
+        ask!(self, req, Response::Plugins(mut p) if p.len() == 1 => p.remove(0))
     }
 
     pub async fn delete_group(&self, group: &str) -> Result<(), ClientError> {
         let req = Request::Group(GroupRequest::Delete {
             group: group.into(),
         });
-        done(self.call(req).await?, Kind::GroupDelete)
-    }
-}
-
-fn acked(r: Response, asked: Kind) -> Result<(u64, u64), ClientError> {
-    match r {
-        Response::Acked { done, stale } => Ok((done, stale)),
-        _ => Err(ClientError::Unexpected { asked }),
-    }
-}
-
-fn done(r: Response, asked: Kind) -> Result<(), ClientError> {
-    match r {
-        Response::Done => Ok(()),
-        _ => Err(ClientError::Unexpected { asked }),
+        ask!(self, req, Response::Done => ())
     }
 }
 

@@ -5,6 +5,21 @@
 //! Every call opens its own QUIC stream (≈ 4 µs), so calls never wait behind each other; the
 //! producer keeps one stream and pipelines its batches on it.
 
+/// Sends a request on a client and takes its one expected answer apart: `ask!(client, request,
+/// Response::X(v) => v)`. Any other answer is `ClientError::Unexpected`, naming the request's
+/// kind; error statuses were already turned into errors by `call`. Every request-answer call
+/// of the client goes through it.
+macro_rules! ask {
+    ($client:expr, $req:expr, $pat:pat $(if $guard:expr)? => $out:expr) => {{
+        let req: Request = $req;
+        let asked = req.kind();
+        match $client.call(req).await? {
+            $pat $(if $guard)? => Ok($out),
+            _ => Err(ClientError::Unexpected { asked }),
+        }
+    }};
+}
+
 mod consumer;
 mod group;
 mod producer;
@@ -161,20 +176,13 @@ impl Client {
             opts: Arc::new(opts.clone()),
             max_frame: crate::protocol::DEFAULT_MAX_FRAME,
         };
-        match client
-            .call(Request::Session(SessionRequest::Hello {
-                version: VERSION,
-                client: format!("lockgate-client {}", env!("CARGO_PKG_VERSION")),
-                token: opts.token.clone(),
-            }))
-            .await?
-        {
-            Response::Hello { max_frame, .. } => {
-                client.max_frame = max_frame;
-                Ok(client)
-            }
-            _ => Err(ClientError::Unexpected { asked: Kind::Hello }),
-        }
+        let hello = Request::Session(SessionRequest::Hello {
+            version: VERSION,
+            client: format!("lockgate-client {}", env!("CARGO_PKG_VERSION")),
+            token: opts.token.clone(),
+        });
+        client.max_frame = ask!(client, hello, Response::Hello { max_frame, .. } => max_frame)?;
+        Ok(client)
     }
 
     /// The largest request body the server takes (its Hello said so).
@@ -257,13 +265,8 @@ impl Client {
     }
 
     pub async fn ping(&self, nonce: u64) -> Result<u64, ClientError> {
-        match self
-            .call(Request::Session(SessionRequest::Ping { nonce }))
-            .await?
-        {
-            Response::Pong { nonce } => Ok(nonce),
-            _ => Err(ClientError::Unexpected { asked: Kind::Ping }),
-        }
+        let req = Request::Session(SessionRequest::Ping { nonce });
+        ask!(self, req, Response::Pong { nonce } => nonce)
     }
 
     pub async fn create_topic(
@@ -273,68 +276,37 @@ impl Client {
         durability: Option<Durability>,
         retention_ms: u64,
     ) -> Result<TopicInfo, ClientError> {
-        match self
-            .call(Request::Topic(TopicRequest::Create(CreateTopic {
-                name: name.into(),
-                queues,
-                durability,
-                retention_ms,
-            })))
-            .await?
-        {
-            Response::Topic(t) => Ok(t),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TopicCreate,
-            }),
-        }
+        let req = Request::Topic(TopicRequest::Create(CreateTopic {
+            name: name.into(),
+            queues,
+            durability,
+            retention_ms,
+        }));
+        ask!(self, req, Response::Topic(t) => t)
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
-        match self
-            .call(Request::Topic(TopicRequest::Delete { name: name.into() }))
-            .await?
-        {
-            Response::TopicDeleted => Ok(()),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TopicDelete,
-            }),
-        }
+        let req = Request::Topic(TopicRequest::Delete { name: name.into() });
+        ask!(self, req, Response::TopicDeleted => ())
     }
 
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, ClientError> {
-        match self.call(Request::Topic(TopicRequest::List)).await? {
-            Response::Topics(t) => Ok(t),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TopicList,
-            }),
-        }
+        ask!(self, Request::Topic(TopicRequest::List), Response::Topics(t) => t)
     }
 
     pub async fn describe_topic(
         &self,
         name: &str,
     ) -> Result<(TopicInfo, Vec<QueueRange>), ClientError> {
-        match self
-            .call(Request::Topic(TopicRequest::Describe { name: name.into() }))
-            .await?
-        {
-            Response::Description { topic, queues } => Ok((topic, queues)),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TopicDescribe,
-            }),
-        }
+        let req = Request::Topic(TopicRequest::Describe { name: name.into() });
+        ask!(self, req, Response::Description { topic, queues } => (topic, queues))
     }
 
     /// Reads from a queue: up to `max_messages` from `offset`, waiting up to `max_wait_ms` when
     /// nothing is there yet. Returns the next offset to read and the messages.
     pub async fn fetch(&self, req: FetchRequest) -> Result<(u64, Vec<Delivered>), ClientError> {
-        match self.call(Request::Fetch(FetchFamily::Fetch(req))).await? {
-            Response::Fetched {
-                next_offset,
-                messages,
-            } => Ok((next_offset, messages)),
-            _ => Err(ClientError::Unexpected { asked: Kind::Fetch }),
-        }
+        let req = Request::Fetch(FetchFamily::Fetch(req));
+        ask!(self, req, Response::Fetched { next_offset, messages } => (next_offset, messages))
     }
 
     /// [`Client::fetch`] through a filter: only what it selects comes back; the next offset
@@ -344,18 +316,8 @@ impl Client {
         req: FetchRequest,
         filter: crate::protocol::FilterSpec,
     ) -> Result<(u64, Vec<Delivered>), ClientError> {
-        match self
-            .call(Request::Fetch(FetchFamily::Filtered(req, filter)))
-            .await?
-        {
-            Response::Fetched {
-                next_offset,
-                messages,
-            } => Ok((next_offset, messages)),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::FetchFiltered,
-            }),
-        }
+        let req = Request::Fetch(FetchFamily::Filtered(req, filter));
+        ask!(self, req, Response::Fetched { next_offset, messages } => (next_offset, messages))
     }
 
     pub async fn find_by_id(
@@ -363,18 +325,11 @@ impl Client {
         topic: &str,
         id: MessageId,
     ) -> Result<Option<Delivered>, ClientError> {
-        match self
-            .call(Request::Lookup(LookupRequest::Id {
-                topic: topic.into(),
-                id,
-            }))
-            .await?
-        {
-            Response::Found(mut m) => Ok(m.pop()),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::LookupId,
-            }),
-        }
+        let req = Request::Lookup(LookupRequest::Id {
+            topic: topic.into(),
+            id,
+        });
+        ask!(self, req, Response::Found(mut m) => m.pop())
     }
 
     pub async fn find_by_key(
@@ -383,19 +338,12 @@ impl Client {
         key: &str,
         limit: u32,
     ) -> Result<Vec<Delivered>, ClientError> {
-        match self
-            .call(Request::Lookup(LookupRequest::Key {
-                topic: topic.into(),
-                key: key.into(),
-                limit,
-            }))
-            .await?
-        {
-            Response::Found(m) => Ok(m),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::LookupKey,
-            }),
-        }
+        let req = Request::Lookup(LookupRequest::Key {
+            topic: topic.into(),
+            key: key.into(),
+            limit,
+        });
+        ask!(self, req, Response::Found(m) => m)
     }
 
     pub async fn offset_for_time(
@@ -404,19 +352,12 @@ impl Client {
         queue: u32,
         time_ms: i64,
     ) -> Result<u64, ClientError> {
-        match self
-            .call(Request::Lookup(LookupRequest::OffsetForTime {
-                topic: topic.into(),
-                queue,
-                time_ms,
-            }))
-            .await?
-        {
-            Response::Offset(o) => Ok(o),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::OffsetForTime,
-            }),
-        }
+        let req = Request::Lookup(LookupRequest::OffsetForTime {
+            topic: topic.into(),
+            queue,
+            time_ms,
+        });
+        ask!(self, req, Response::Offset(o) => o)
     }
 
     /// Cancels a pending delay message of `topic`: returns its delivery time, and whether it
@@ -426,48 +367,26 @@ impl Client {
         topic: &str,
         id: MessageId,
     ) -> Result<(i64, bool), ClientError> {
-        match self
-            .call(Request::Delay(DelayRequest::Cancel {
-                topic: topic.into(),
-                id,
-            }))
-            .await?
-        {
-            Response::Cancelled {
-                deliver_at,
-                already,
-            } => Ok((deliver_at, already)),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::DelayCancel,
-            }),
-        }
+        let req = Request::Delay(DelayRequest::Cancel {
+            topic: topic.into(),
+            id,
+        });
+        ask!(self, req, Response::Cancelled { deliver_at, already } => (deliver_at, already))
     }
 
     /// Pending delay messages per topic, and the next due time.
     pub async fn delay_stats(&self) -> Result<DelayStatsInfo, ClientError> {
-        match self.call(Request::Delay(DelayRequest::Stats)).await? {
-            Response::DelayStats(s) => Ok(s),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::DelayStats,
-            }),
-        }
+        ask!(self, Request::Delay(DelayRequest::Stats), Response::DelayStats(s) => s)
     }
 
     /// A delay message's state: pending (with its due time), delivered or cancelled. An
     /// empty `topic` matches any.
     pub async fn delay_state(&self, topic: &str, id: MessageId) -> Result<DelayState, ClientError> {
-        match self
-            .call(Request::Delay(DelayRequest::State {
-                topic: topic.into(),
-                id,
-            }))
-            .await?
-        {
-            Response::DelayState(s) => Ok(s),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::MessageState,
-            }),
-        }
+        let req = Request::Delay(DelayRequest::State {
+            topic: topic.into(),
+            id,
+        });
+        ask!(self, req, Response::DelayState(s) => s)
     }
 
     /// A consumer of `opts.topic` (all or some queues) from a starting point.

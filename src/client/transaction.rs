@@ -86,12 +86,7 @@ impl TransactionProducer {
             producer_group: self.opts.producer_group.clone(),
             timeout_ms: self.opts.timeout.as_millis() as u64,
         });
-        match self.call(req).await? {
-            Response::Done => Ok(self.resume(id)),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TxnBegin,
-            }),
-        }
+        ask!(self, req, Response::Done => self.resume(id))
     }
 
     /// A handle on transaction `id` without asking the server (e.g. to commit after a restart).
@@ -221,12 +216,7 @@ impl Transaction<'_> {
             },
             deliveries,
         }));
-        match p.call(req).await? {
-            Response::Prepared { acks, .. } => Ok(acks),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TxnSend,
-            }),
-        }
+        ask!(p, req, Response::Prepared { acks, .. } => acks)
     }
 
     /// Makes every message of the transaction visible, atomically. A repeat answers `already`.
@@ -244,24 +234,14 @@ impl Transaction<'_> {
             id: self.id.clone(),
             outcome,
         });
-        match self.producer.call(req).await? {
-            Response::TxnEnded(e) => Ok(e),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TxnEnd,
-            }),
-        }
+        ask!(self.producer, req, Response::TxnEnded(e) => e)
     }
 }
 
 impl Client {
     /// Transactions without an outcome (open or parked), oldest first.
     pub async fn list_transactions(&self) -> Result<Vec<TxnInfo>, ClientError> {
-        match self.call(Request::Txn(TxnRequest::List)).await? {
-            Response::Transactions(list) => Ok(list),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TxnList,
-            }),
-        }
+        ask!(self, Request::Txn(TxnRequest::List), Response::Transactions(list) => list)
     }
 
     /// Commits or rolls back transaction `id`, as an operator.
@@ -274,12 +254,7 @@ impl Client {
             id: id.to_string(),
             outcome,
         });
-        match self.call(req).await? {
-            Response::TxnEnded(e) => Ok(e),
-            _ => Err(ClientError::Unexpected {
-                asked: Kind::TxnEnd,
-            }),
-        }
+        ask!(self, req, Response::TxnEnded(e) => e)
     }
 }
 
