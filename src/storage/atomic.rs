@@ -15,14 +15,14 @@
 //! written for it. [`AtomicOptions::fill_last`] lets the last record name the offsets the
 //! others were given (a routed batch's summary record does).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use super::error::{Result, StorageError};
-use super::store::{Appended, PendingAppend, StoreCore, entry_for, index_hashes};
+use super::store::{Appended, PendingAppend, StoreCore};
 use super::timers::TimerMark;
 use super::topics::Durability;
-use crate::record::{self, RecordSource};
+use super::write::{Part, Write};
+use crate::record::RecordSource;
 
 /// One destination's share of an atomic append.
 pub struct AtomicPart<'a, M> {
@@ -134,11 +134,16 @@ impl StoreCore {
             let (bytes, ranges) = self.encode_batch(&topic, part.queue, part.records, stamp)?;
             let base = buf.len();
             buf.extend_from_slice(&bytes);
-            let ranges: Vec<_> = ranges
-                .into_iter()
-                .map(|r| r.start + base..r.end + base)
-                .collect();
-            encoded.push((topic, ranges));
+            encoded.push(Part {
+                topic,
+                queue: part.queue,
+                records: part.records,
+                ranges: ranges
+                    .into_iter()
+                    .map(|r| r.start + base..r.end + base)
+                    .collect(),
+                marks: part.marks,
+            });
         }
         if buf.len() as u64 > self.log.capacity() {
             return Err(StorageError::BadMessage {
@@ -150,109 +155,18 @@ impl StoreCore {
                 ),
             });
         }
-        let last = encoded
-            .iter()
-            .rev()
-            .find_map(|(_, ranges)| ranges.last().cloned())
-            .expect("a part has records");
-        for (_, ranges) in &encoded {
-            for r in ranges {
-                if *r != last {
-                    record::set_continued(&mut buf[r.clone()]);
-                }
-            }
-        }
-        let now = self.opts.clock.now_ms();
-        let mut appended = Vec::with_capacity(parts.len());
-        let end = {
-            let mut w = self.log.lock_writer();
-            if let (Some(producer), Some(last_part), Some((last_topic, _))) =
-                (opts.producer, parts.last(), encoded.last())
-                && let Some(original) = self.recognize(
-                    last_topic,
-                    last_part.queue,
-                    last_part.records.len(),
-                    Some(producer),
-                )?
-            {
-                let end = self.log.end_locked(&w);
-                drop(w);
-                return Ok(PendingAtomic {
-                    pending: PendingAppend::resent(self.log.clone(), sync.then_some(end), original),
-                    parts: Vec::new(),
-                });
-            }
-            let stored_at = self.log.next_stored_at(&mut w, now);
-            // Offsets first (a queue named twice continues where its earlier part ended).
-            let mut next: HashMap<(u32, u32), u64> = HashMap::new();
-            for (part, (topic, ranges)) in parts.iter().zip(&encoded) {
-                let cq = self.queue(topic, part.queue)?;
-                let first = *next
-                    .entry((topic.meta.id, part.queue))
-                    .or_insert_with(|| cq.next_offset());
-                for (i, r) in ranges.iter().enumerate() {
-                    if *r != last {
-                        record::seal(&mut buf[r.clone()], first + i as u64, stored_at);
-                    }
-                }
-                next.insert((topic.meta.id, part.queue), first + ranges.len() as u64);
-                appended.push(Appended {
-                    queue: part.queue,
-                    first_offset: first,
-                    count: ranges.len() as u32,
-                    stored_at,
-                });
-            }
-            // The last record last: it may name the others' offsets.
-            let last_appended = appended.last().expect("a part has records");
-            let last_offset = last_appended.first_offset + u64::from(last_appended.count) - 1;
-            if let Some(fill) = opts.fill_last {
-                fill(&appended, &mut buf[last.clone()]);
-            }
-            record::seal(&mut buf[last.clone()], last_offset, stored_at);
-            let start = self.log.append(&mut w, &buf)?;
-            let _visible = self.visible.write().expect("visibility lock");
-            for (part, (topic, ranges)) in parts.iter().zip(&encoded) {
-                let cq = self.queue(topic, part.queue)?;
-                for (i, (r, m)) in ranges.iter().zip(part.records).enumerate() {
-                    let position = start + r.start as u64;
-                    let size = r.len() as u32;
-                    cq.push(entry_for(position, size, stored_at, m.tag()));
-                    self.keys
-                        .insert(position, size, index_hashes(topic.meta.id, m));
-                    if let Some(mark) = part.marks.get(i) {
-                        self.timers.apply(mark, position, size, stored_at);
-                    }
-                }
-            }
-            if let (Some((id, sequence)), Some(part), Some((topic, _)), Some(a)) =
-                (opts.producer, parts.last(), encoded.last(), appended.last())
-            {
-                self.producers
-                    .lock()
-                    .expect("producer table lock")
-                    .note_batch(
-                        super::producers::BatchKey {
-                            producer: id,
-                            topic: topic.meta.id,
-                            queue: part.queue,
-                            sequence,
-                        },
-                        a.first_offset,
-                        a.count,
-                        stored_at,
-                    );
-            }
-            start + buf.len() as u64
-        };
-        let records: usize = parts.iter().map(|p| p.records.len()).sum();
-        self.log
-            .stats
-            .records
-            .fetch_add(records as u64, Ordering::Relaxed);
+        let written = self.write(Write {
+            buf,
+            parts: encoded,
+            producer: opts.producer,
+            sync,
+            indexed: true,
+            together: true,
+            fill_last: opts.fill_last,
+        })?;
         Ok(PendingAtomic {
-            pending: PendingAppend::written(self.log.clone(), sync.then_some(end), appended[0]),
-            parts: appended,
+            pending: written.pending,
+            parts: written.parts,
         })
     }
 }

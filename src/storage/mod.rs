@@ -34,6 +34,7 @@ mod store;
 pub mod timers;
 mod topics;
 pub mod verify;
+mod write;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,6 +19,7 @@ use super::skips::{Skip, Skips};
 use super::timers::{self, Schedule, Settled, TimerIndex, TimerMark, TimerRef};
 use super::topics::{Durability, Registry, TopicMeta, TopicName, TopicSpec};
 use super::verify::{QueueCheck, QueueEnds, check_queue};
+use super::write::{Part, Write};
 use super::{StoreOptions, fsutil};
 use crate::record::{self, Message, RecordSource};
 
@@ -702,7 +703,6 @@ impl StoreCore {
         messages: &[M],
         opts: &AppendOptions<'_>,
     ) -> Result<PendingAppend> {
-        let producer = opts.producer;
         if !opts.marks.is_empty() && opts.marks.len() != messages.len() {
             return Err(StorageError::BadMessage {
                 index: 0,
@@ -720,79 +720,25 @@ impl StoreCore {
             return Err(StorageError::WritesFenced("the store is closed".into()));
         }
         let topic = self.topic(topic)?;
-        let cq = self.queue(&topic, queue)?;
-        let (mut buf, ranges) = self.encode_batch(&topic, queue, messages, producer)?;
+        self.queue(&topic, queue)?;
+        let (buf, ranges) = self.encode_batch(&topic, queue, messages, opts.producer)?;
         let sync = opts.durability.unwrap_or(topic.meta.durability) == Durability::Sync;
-        let now = self.opts.clock.now_ms();
-
-        let (first_offset, stored_at, end) = {
-            let mut w = self.log.lock_writer();
-            if let Some(duplicate) = self.recognize(&topic, queue, messages.len(), producer)? {
-                // Answer once the original is as durable as the topic demands.
-                let end = self.log.end_locked(&w);
-                drop(w);
-                return Ok(PendingAppend {
-                    log: self.log.clone(),
-                    sync_to: sync.then_some(end),
-                    appended: duplicate,
-                    duplicate: true,
-                });
-            }
-            let stored_at = self.log.next_stored_at(&mut w, now);
-            let first_offset = cq.next_offset();
-            for (i, r) in ranges.iter().enumerate() {
-                // A batch is all stored or none (a kill can cut a write short): every record
-                // but the last says more follow, and recovery keeps only whole runs.
-                if i + 1 < ranges.len() {
-                    record::set_continued(&mut buf[r.clone()]);
-                }
-                record::seal(&mut buf[r.clone()], first_offset + i as u64, stored_at);
-            }
-            let start = self.log.append(&mut w, &buf)?;
-            // Index under the write lock, so queue order is log order and a checkpoint taken at
-            // any log position finds every record before it indexed.
-            for (i, (r, m)) in ranges.iter().zip(messages).enumerate() {
-                let position = start + r.start as u64;
-                cq.push(entry_for(position, r.len() as u32, stored_at, m.tag()));
-                if !opts.unindexed {
-                    self.keys
-                        .insert(position, r.len() as u32, index_hashes(topic.meta.id, m));
-                }
-                if let Some(mark) = opts.marks.get(i) {
-                    self.timers.apply(mark, position, r.len() as u32, stored_at);
-                }
-            }
-            if let Some((id, sequence)) = producer {
-                let mut table = self.producers.lock().expect("producer table lock");
-                table.note_batch(
-                    BatchKey {
-                        producer: id,
-                        topic: topic.meta.id,
-                        queue,
-                        sequence,
-                    },
-                    first_offset,
-                    messages.len() as u32,
-                    stored_at,
-                );
-            }
-            (first_offset, stored_at, start + buf.len() as u64)
-        };
-        self.log
-            .stats
-            .records
-            .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        Ok(PendingAppend {
-            log: self.log.clone(),
-            sync_to: sync.then_some(end),
-            duplicate: false,
-            appended: Appended {
+        let written = self.write(Write {
+            buf,
+            parts: vec![Part {
+                topic,
                 queue,
-                first_offset,
-                count: messages.len() as u32,
-                stored_at,
-            },
-        })
+                records: messages,
+                ranges,
+                marks: opts.marks,
+            }],
+            producer: opts.producer,
+            sync,
+            indexed: !opts.unindexed,
+            together: false,
+            fill_last: None,
+        })?;
+        Ok(written.pending)
     }
 
     /// For an idempotent producer's batch: its original offsets if this queue holds it already.
