@@ -1,8 +1,10 @@
 //! The broker: turns requests into work on its services and answers with responses or
 //! [`BrokerError`]s. [`Broker::handle`] only routes: each request family has its handler in
 //! one file (`session`, `produce`, `fetch`, `topics`, `lookup`, `plugins`,
-//! `group::handler`, `delay::handler` and `txn::handler`). Bytes on the wire are not its business (see `transport`), nor are wire
-//! statuses (the transport maps errors once).
+//! `group::handler`, `delay::handler` and `txn::handler`). Every client batch that stores
+//! messages (Produce, ProduceDelayed, TxnSend) is admitted by `ingest` first. Bytes on the
+//! wire are not its business (see `transport`), nor are wire statuses (the transport maps
+//! errors once).
 //!
 //! Services own their state: [`group::Groups`] (consumer groups), [`delay::Delays`] (delay
 //! messages and their timer), [`txn::Transactions`] (transaction messages and check-backs),
@@ -18,6 +20,7 @@ mod error;
 mod fetch;
 pub mod filters;
 pub mod group;
+mod ingest;
 mod lookup;
 mod plugins;
 mod produce;
@@ -44,7 +47,7 @@ pub use group::dead_letter::{
     topic_of as dead_letter_topic,
 };
 pub use group::{ByteBudget, ConnInfo};
-pub use produce::queue_for_key;
+pub use ingest::queue_for_key;
 
 /// Limits the broker applies to every request.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +65,7 @@ pub struct Broker {
     clock: Clock,
     limits: Limits,
     appends: Arc<appends::Appends>,
-    produce: produce::Router,
+    produce: ingest::Router,
     groups: Arc<group::Groups>,
     delays: Arc<delay::Delays>,
     txns: Arc<txn::Transactions>,
@@ -132,7 +135,7 @@ impl Broker {
             txns,
             pipelines,
             filters: filters::Filters::new(plugins, config.pipelines.clone()),
-            produce: produce::Router::default(),
+            produce: ingest::Router::default(),
             groups,
             appends,
             timers: Arc::new(timers),

@@ -1,6 +1,7 @@
-//! The Produce family: a batch is decoded without copying, its messages routed to queues
-//! (an explicit queue, a sharding key's queue, or round robin), each queue's part appended in
-//! order, and the batch acknowledged once the topic's durability is met.
+//! The Produce family: a batch is decoded without copying, admitted (`ingest`: limits, the
+//! internal-topic guard, each message's queue and id), each queue's part appended in order
+//! (or the batch handed to the topic's ingress pipeline), and acknowledged once the topic's
+//! durability is met.
 //!
 //! An idempotent producer's resend of a stored batch is answered with the stored batch's
 //! offsets and ids (the ids the server assigned the first time, when the producer left them
@@ -8,74 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::task::JoinHandle;
 
 use crate::metrics::PRODUCE_LATENCY_SECONDS;
 use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
-use crate::record::{MessageId, RawMessage, fnv1a64};
-use crate::storage::timers::RESERVED_PROPERTY_PREFIX;
-use crate::storage::{Durability, PendingAppend, Store, TopicMeta};
+use crate::record::{MessageId, RawMessage};
+use crate::storage::{Durability, PendingAppend, Store};
 
+use super::ingest::{self, Admitted, Entry};
 use super::{Broker, BrokerError, Result, blocking};
-
-/// The queue a sharding key maps to: stable across versions and languages (FNV-1a 64 of the
-/// key's UTF-8 bytes, modulo the queue count), so clients can compute it too.
-pub fn queue_for_key(key: &str, queues: u32) -> u32 {
-    (fnv1a64(&[key.as_bytes()]) % u64::from(queues.max(1))) as u32
-}
-
-/// Spreads messages routed "any" over a topic's queues.
-#[derive(Default)]
-pub(super) struct Router {
-    round_robin: AtomicU64,
-}
-
-impl Router {
-    /// The queue of the `nth` message routed "any" in a batch. An idempotent producer's batch
-    /// `(id, sequence)` is spread by those numbers alone, so its resend, after any restart,
-    /// lands on the queues that remember it; other batches go round robin.
-    fn any(&self, producer: Option<(u64, u64)>, nth: u64, queues: u32) -> u32 {
-        let n = match producer {
-            Some((id, sequence)) => fnv1a64(&[&id.to_le_bytes()])
-                .wrapping_add(sequence)
-                .wrapping_add(nth),
-            None => self.round_robin.fetch_add(1, Ordering::Relaxed),
-        };
-        (n % u64::from(queues)) as u32
-    }
-
-    /// The queue of message `i` of a batch for `topic`; `any` counts the batch's messages
-    /// routed "any" so far.
-    pub(super) fn queue_of(
-        &self,
-        topic: &str,
-        meta: &TopicMeta,
-        route: &RouteView<'_>,
-        producer: Option<(u64, u64)>,
-        any: &mut u64,
-        i: usize,
-    ) -> Result<u32> {
-        Ok(match *route {
-            RouteView::Queue(q) if q < meta.queues => q,
-            RouteView::Queue(q) => {
-                return Err(BrokerError::UnknownQueue {
-                    context: format!("message {i}: "),
-                    topic: topic.to_string(),
-                    queues: meta.queues,
-                    queue: q,
-                });
-            }
-            RouteView::Key(k) => queue_for_key(k, meta.queues),
-            RouteView::Any => {
-                *any += 1;
-                self.any(producer, *any - 1, meta.queues)
-            }
-        })
-    }
-}
 
 pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
     let received = Instant::now();
@@ -128,70 +72,6 @@ pub(super) fn body_of(p: ProduceRequest) -> Vec<u8> {
     body
 }
 
-/// What every batch that writes messages (Produce, ProduceDelayed, TxnSend) is checked for
-/// first: a topic a client may write, at least one message and at most `max_batch_messages`.
-/// Returns the topic's settings.
-pub(super) fn check_batch(broker: &Broker, view: &ProduceView<'_>) -> Result<TopicMeta> {
-    if view.messages.is_empty() {
-        return Err(BrokerError::InvalidArgument(
-            "a produce batch needs at least one message".into(),
-        ));
-    }
-    let limit = broker.limits.max_batch;
-    if view.messages.len() > limit as usize {
-        return Err(BrokerError::BatchTooLarge {
-            count: view.messages.len(),
-            limit,
-        });
-    }
-    crate::internal::guard_produce(view.topic)?;
-    Ok(broker.store.topic_meta(view.topic)?)
-}
-
-/// Delay and transaction messages are not routed yet: to a topic with an ingress pipeline they
-/// are refused (rather than stored unrouted, past its dedup and routing).
-pub(super) fn refuse_routed(broker: &Broker, topic: &str, what: &str) -> Result<()> {
-    if broker.pipelines.ingress(topic)?.is_some() {
-        return Err(BrokerError::InvalidArgument(format!(
-            "topic {topic:?} has an ingress pipeline; {what} to it are not supported (produce them plainly, or to a topic without one)"
-        )));
-    }
-    Ok(())
-}
-
-/// Where each message of a batch goes and the id it is stored with (its own, or a new one),
-/// for every batch that writes messages (Produce, ProduceDelayed, TxnSend); property names of
-/// the broker's own are refused here.
-pub(super) fn route_batch(
-    broker: &Broker,
-    view: &ProduceView<'_>,
-    meta: &TopicMeta,
-    producer: Option<(u64, u64)>,
-    now: i64,
-) -> Result<Vec<(u32, MessageId)>> {
-    let mut any = 0;
-    view.messages
-        .iter()
-        .enumerate()
-        .map(|(i, mv)| {
-            if mv.reserved_property {
-                return Err(BrokerError::InvalidArgument(format!(
-                    "message {i}: property names starting with {RESERVED_PROPERTY_PREFIX:?} are the broker's own"
-                )));
-            }
-            let queue = broker
-                .produce
-                .queue_of(view.topic, meta, &mv.route, producer, &mut any, i)?;
-            let id = if mv.message.id == MessageId::default() {
-                MessageId::generate(now)
-            } else {
-                mv.message.id
-            };
-            Ok((queue, id))
-        })
-        .collect()
-}
-
 /// A produce batch written: plainly, or through its topic's ingress pipeline.
 enum Written {
     Plain(PendingProduce),
@@ -203,12 +83,15 @@ enum Written {
 /// acknowledged by [`PendingProduce::finish`] (or the pipeline's).
 fn write(broker: &Broker, body: &[u8]) -> Result<Written> {
     let view = ProduceView::decode(body)?;
-    let meta = check_batch(broker, &view)?;
-    let now = broker.clock.now_ms();
+    let Admitted {
+        meta,
+        now,
+        producer,
+        placed,
+        ingress,
+    } = ingest::admit(broker, &view, Entry::Plain)?;
     let count = view.messages.len();
-    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
-    let placed = route_batch(broker, &view, &meta, producer, now)?;
-    if let Some(ingress) = broker.pipelines.ingress(view.topic)? {
+    if let Some(ingress) = ingress {
         let given_ids: Vec<MessageId> = view.messages.iter().map(|m| m.message.id).collect();
         let routes: Vec<RouteView<'_>> = view.messages.iter().map(|m| m.route.clone()).collect();
         let queues: Vec<u32> = placed.iter().map(|(q, _)| *q).collect();

@@ -14,6 +14,7 @@ use crate::storage::timers::{DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, Schedule}
 use crate::storage::{PendingAppend, Store};
 
 use super::record::DelayRecord;
+use crate::broker::ingest::{self, Admitted, Entry};
 use crate::broker::{Broker, BrokerError, Result, blocking};
 
 pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: DelayRequest) -> Result<Response> {
@@ -101,15 +102,17 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
 
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let (view, deliveries) = decode_delayed_view(body)?;
-    let meta = crate::broker::produce::check_batch(broker, &view)?;
-    crate::broker::produce::refuse_routed(broker, view.topic, "delay messages")?;
+    let Admitted {
+        meta,
+        now,
+        producer,
+        placed,
+        ..
+    } = ingest::admit(broker, &view, Entry::Delayed)?;
     let count = view.messages.len();
-    let now = broker.clock.now_ms();
-    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();
     let mut records = Vec::with_capacity(count);
     let mut schedules = Vec::with_capacity(count);
-    let placed = crate::broker::produce::route_batch(broker, &view, &meta, producer, now)?;
     for (i, ((mv, d), (queue, id))) in view.messages.iter().zip(deliveries).zip(placed).enumerate()
     {
         let deliver_at = resolve(d, now, config)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::broker::delay::handler::resolve;
+use crate::broker::ingest::{self, Admitted, Entry};
 use crate::broker::{Broker, BrokerError, Result, blocking};
 use crate::protocol::{
     MAX_TXN_NAME, Request, Response, ScheduledAck, TxnRequest, TxnSend, decode_send_view,
@@ -101,14 +102,16 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
             id.len()
         )));
     }
-    let meta = crate::broker::produce::check_batch(broker, &view)?;
-    crate::broker::produce::refuse_routed(broker, view.topic, "transaction messages")?;
+    let Admitted {
+        meta,
+        now,
+        producer,
+        placed,
+        ..
+    } = ingest::admit(broker, &view, Entry::Half)?;
     let count = view.messages.len();
-    let now = broker.clock.now_ms();
-    let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let config = broker.delays.config();
     let mut halves = Vec::with_capacity(count);
-    let placed = crate::broker::produce::route_batch(broker, &view, &meta, producer, now)?;
     for (i, (mv, (queue, mid))) in view.messages.iter().zip(placed).enumerate() {
         let deliver_at = match deliveries.get(i) {
             None => None,
