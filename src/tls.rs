@@ -1,6 +1,7 @@
-//! TLS for the QUIC endpoint: loading certificates, creating the local development CA, and the
-//! rustls configurations for server and client (TLS 1.3, ALPN `lockgate/1`, the `ring`
-//! provider, installed explicitly).
+//! TLS for the QUIC endpoint: creating the local development CA and the server's rustls
+//! configuration (TLS 1.3, ALPN `lockgate/1`, the `ring` provider, installed explicitly). The
+//! loaders, the error type and the client's configuration are the client crate's
+//! (`lockgate_client::tls`), re-exported here.
 //!
 //! With no certificate configured, the first start creates under `<data_dir>/tls/` a CA
 //! (`ca.pem`, `ca.key`) and a server certificate for `localhost` and `127.0.0.1`
@@ -10,39 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
 use crate::protocol::ALPN;
 
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path} holds no {what} in PEM form")]
-    NoPem { path: PathBuf, what: &'static str },
-    #[error("{path}: {reason}")]
-    BadPem { path: PathBuf, reason: String },
-    #[error("creating the development certificates: {0}")]
-    Generate(#[from] rcgen::Error),
-    #[error("TLS configuration: {0}")]
-    Rustls(#[from] rustls::Error),
-    #[error("client verifier: {0}")]
-    Verifier(#[from] rustls::server::VerifierBuilderError),
-}
+pub use lockgate_client::tls::{TlsError, client_config, load_certs, load_key, provider, roots};
 
-/// The crypto provider Lockgate uses everywhere (ring: as fast as aws-lc-rs here, and no C
-/// build).
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// An error of the certificate generator, as a [`TlsError`].
+fn generate(e: rcgen::Error) -> TlsError {
+    TlsError::Generate(e.to_string())
 }
 
 /// Keys that make a restarted server recognize its old connection ids and answer packets for
@@ -137,18 +112,19 @@ pub fn ensure_dev_certs(data_dir: &Path) -> Result<(DevPaths, bool), TlsError> {
         source,
     })?;
 
-    let ca_key = rcgen::KeyPair::generate()?;
+    let ca_key = rcgen::KeyPair::generate().map_err(generate)?;
     let ca_params = dev_ca_params()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(generate)?;
     let issuer = rcgen::Issuer::new(ca_params, &ca_key);
 
-    let server_key = rcgen::KeyPair::generate()?;
+    let server_key = rcgen::KeyPair::generate().map_err(generate)?;
     let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(generate)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "lockgate server");
-    let server_cert = params.signed_by(&server_key, &issuer)?;
+    let server_cert = params.signed_by(&server_key, &issuer).map_err(generate)?;
 
     write_file(&paths.ca_cert, ca_cert.pem().as_bytes(), false)?;
     write_file(&paths.ca_key, ca_key.serialize_pem().as_bytes(), true)?;
@@ -173,17 +149,17 @@ pub fn issue_dev_client_cert(data_dir: &Path, name: &str) -> Result<(String, Str
     // The issuer is named by the CA's parameters and identified by its key, both of which are
     // reproducible; the CA certificate itself need not be parsed.
     let issuer = rcgen::Issuer::new(dev_ca_params()?, &ca_key);
-    let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    let key = rcgen::KeyPair::generate().map_err(generate)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, name);
-    let cert = params.signed_by(&key, &issuer)?;
+    let cert = params.signed_by(&key, &issuer).map_err(generate)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn dev_ca_params() -> Result<rcgen::CertificateParams, TlsError> {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "Lockgate local development CA");
@@ -220,56 +196,6 @@ fn write_file(path: &Path, bytes: &[u8], private: bool) -> Result<(), TlsError> 
     f.sync_all().map_err(err)
 }
 
-/// Certificates from a PEM file (at least one).
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadPem {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsError::NoPem {
-            path: path.to_path_buf(),
-            what: "certificate",
-        });
-    }
-    Ok(certs)
-}
-
-/// The private key from a PEM file.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPem {
-            path: path.to_path_buf(),
-            what: "private key",
-        },
-        e => TlsError::BadPem {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        },
-    })
-}
-
-fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in load_certs(path)? {
-        roots.add(cert).map_err(|e| TlsError::BadPem {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    }
-    Ok(roots)
-}
-
 /// The server's rustls configuration: the given chain and key, TLS 1.3, ALPN `lockgate/1`,
 /// and, with `client_ca`, required client certificates signed by it.
 pub fn server_config(
@@ -291,23 +217,6 @@ pub fn server_config(
         }
     };
     let mut config = builder.with_single_cert(load_certs(cert)?, load_key(key)?)?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
-    Ok(config)
-}
-
-/// A client's rustls configuration trusting the CA in `ca`, with an optional client
-/// certificate (PEM chain and key files) for mTLS.
-pub fn client_config(
-    ca: &Path,
-    client_cert: Option<(&Path, &Path)>,
-) -> Result<rustls::ClientConfig, TlsError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots(ca)?);
-    let mut config = match client_cert {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => builder.with_client_auth_cert(load_certs(cert)?, load_key(key)?)?,
-    };
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
 }

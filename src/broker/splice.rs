@@ -104,28 +104,51 @@ pub(crate) trait Spliced {
     fn with_added<T>(&self, f: impl FnOnce(&[(&str, &[u8])]) -> T) -> T;
 }
 
-impl<S: Spliced> RecordSource for S {
-    fn id(&self) -> MessageId {
-        self.stored_id()
-    }
-    fn born_at(&self) -> i64 {
-        self.raw().born_at
-    }
-    fn tag(&self) -> &str {
-        self.raw().tag
-    }
-    fn keys(&self) -> impl Iterator<Item = &str> {
-        self.raw().keys.iter().copied()
-    }
-    fn content_len(&self) -> usize {
-        self.with_added(|p| spliced_len(self.raw().content, p))
-    }
-    fn check(&self) -> Result<(), EncodeError> {
-        check_splice(self.splice(), S::MAX_ADDED)
-    }
-    fn encode_content(&self, buf: &mut Vec<u8>) {
-        self.with_added(|p| splice_content(buf, self.raw().content, self.splice(), p));
-    }
+/// Makes a [`Spliced`] type a [`RecordSource`]: one impl per type, since the trait is the record
+/// format's (`lockgate-proto`) and a blanket impl over `Spliced` would be a foreign one.
+macro_rules! spliced_record_source {
+    ($t:ty) => {
+        impl $crate::record::RecordSource for $t {
+            fn id(&self) -> $crate::record::MessageId {
+                $crate::broker::splice::Spliced::stored_id(self)
+            }
+            fn born_at(&self) -> i64 {
+                $crate::broker::splice::Spliced::raw(self).born_at
+            }
+            fn tag(&self) -> &str {
+                $crate::broker::splice::Spliced::raw(self).tag
+            }
+            fn keys(&self) -> impl Iterator<Item = &str> {
+                $crate::broker::splice::Spliced::raw(self)
+                    .keys
+                    .iter()
+                    .copied()
+            }
+            fn content_len(&self) -> usize {
+                $crate::broker::splice::spliced_content_len(self)
+            }
+            fn check(&self) -> Result<(), $crate::record::EncodeError> {
+                $crate::broker::splice::check_splice(
+                    $crate::broker::splice::Spliced::splice(self),
+                    <$t as $crate::broker::splice::Spliced>::MAX_ADDED,
+                )
+            }
+            fn encode_content(&self, buf: &mut Vec<u8>) {
+                $crate::broker::splice::encode_spliced(self, buf)
+            }
+        }
+    };
+}
+pub(crate) use spliced_record_source;
+
+/// The content length of a spliced record (its content with the added properties).
+pub(crate) fn spliced_content_len<S: Spliced>(s: &S) -> usize {
+    s.with_added(|p| spliced_len(s.raw().content, p))
+}
+
+/// Writes a spliced record's content.
+pub(crate) fn encode_spliced<S: Spliced>(s: &S, buf: &mut Vec<u8>) {
+    s.with_added(|p| splice_content(buf, s.raw().content, s.splice(), p));
 }
 
 /// A copy of a stored record's content: the properties named in `drop` left out, `insert` put

@@ -41,6 +41,8 @@ pub struct DelayRecord<'a> {
     pub queue: u32,
 }
 
+crate::broker::splice::spliced_record_source!(DelayRecord<'_>);
+
 impl Spliced for DelayRecord<'_> {
     fn raw(&self) -> &RawMessage<'_> {
         self.raw

@@ -49,6 +49,8 @@ pub struct HalfRecord<'a> {
     pub deliver_at: Option<i64>,
 }
 
+crate::broker::splice::spliced_record_source!(HalfRecord<'_>);
+
 impl Spliced for HalfRecord<'_> {
     fn raw(&self) -> &RawMessage<'_> {
         self.raw

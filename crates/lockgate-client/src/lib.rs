@@ -4,6 +4,14 @@
 //!
 //! Every call opens its own QUIC stream (≈ 4 µs), so calls never wait behind each other; the
 //! producer keeps one stream and pipelines its batches on it.
+//!
+//! A crate of its own: it stands on `lockgate-proto` (the record format and the protocol,
+//! re-exported as [`protocol`] and [`record`]) and on quinn, rustls and tokio, and on nothing
+//! of the broker.
+
+pub use lockgate_proto::{codec, protocol, record};
+
+pub mod tls;
 
 /// Sends a request on a client and takes its one expected answer apart: `ask!(client, request,
 /// Response::X(v) => v)`. Any other answer is `ClientError::Unexpected`, naming the request's
@@ -46,7 +54,7 @@ use crate::protocol::{
     SessionRequest, Status, TopicInfo, TopicRequest, VERSION, frame,
 };
 use crate::record::{Durability, MessageId};
-use crate::tls::{self, TlsError};
+use crate::tls::TlsError;
 
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -401,7 +409,7 @@ impl Client {
 }
 
 /// Reads one response frame for a request of `kind`.
-pub(crate) async fn read_response(
+pub async fn read_response(
     recv: &mut quinn::RecvStream,
     kind: Kind,
 ) -> Result<(u32, Response), ClientError> {
