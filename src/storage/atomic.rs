@@ -17,8 +17,9 @@
 
 use std::sync::atomic::Ordering;
 
+use super::append::{Appended, PendingAppend};
 use super::error::{Result, StorageError};
-use super::store::{Appended, PendingAppend, StoreCore};
+use super::store::StoreCore;
 use super::timers::TimerMark;
 use super::topics::Durability;
 use super::write::{Part, Write};

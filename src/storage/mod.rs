@@ -18,6 +18,7 @@
 //! records of an internal topic too; the store keeps their timer index (`timers`), because it
 //! must be exactly as durable as the log, but the firing is the broker's.
 
+mod append;
 mod atomic;
 mod checkpoint;
 mod consume_queue;
@@ -42,15 +43,13 @@ use std::time::Duration;
 use crate::clock::Clock;
 
 pub use crate::record::{Message, MessageId};
+pub use append::{AppendOptions, Appended, PendingAppend};
 pub use atomic::{AtomicOptions, AtomicPart, PendingAtomic};
 pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
 pub use producers::KEEP_BATCHES;
-pub use store::{
-    AppendOptions, Appended, PendingAppend, QueueInfo, ReadBatch, Store, StoreCore, StoreStats,
-    StoredMessage, TopicInfo,
-};
+pub use store::{QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage, TopicInfo};
 pub use topics::{Durability, MAX_QUEUES, TopicMeta, TopicName, TopicSpec};
 
 /// How a [`Store`] is laid out and behaves. [`StoreOptions::new`] gives storage's own defaults

@@ -24,10 +24,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::append::{Appended, PendingAppend};
 use super::atomic::FillLast;
 use super::error::{Result, StorageError};
 use super::producers::BatchKey;
-use super::store::{Appended, PendingAppend, StoreCore, Topic, entry_for, index_hashes};
+use super::store::{StoreCore, Topic, entry_for, index_hashes};
 use super::timers::TimerMark;
 use crate::record::{self, RecordSource};
 
