@@ -11,6 +11,9 @@ pub mod groups;
 pub mod metrics;
 pub mod plugins;
 mod raw;
+mod server;
+mod storage;
+mod topics;
 pub mod transactions;
 
 use std::fmt;
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::storage::{Durability, StoreOptions, TopicName};
-use crate::units::{self, parse_duration, parse_size};
+use crate::units::{parse_duration, parse_size};
 pub use delay::DelayConfig;
 pub use groups::GroupsConfig;
 pub use metrics::MetricsConfig;
@@ -222,180 +225,8 @@ impl Config {
     pub fn from_raw(raw: RawConfig) -> Result<Config, Vec<Problem>> {
         let mut v = Validator::default();
         let defaults = Config::default();
-
-        let listen = v.value(
-            "server.listen",
-            raw.server.listen,
-            defaults.server.listen,
-            |s| {
-                s.parse::<SocketAddr>()
-                    .map_err(|_| format!("{s:?} is not an address like \"127.0.0.1:7420\""))
-            },
-        );
-        let data_dir = v.value(
-            "server.data_dir",
-            raw.server.data_dir,
-            defaults.server.data_dir.clone(),
-            |s| {
-                if s.trim().is_empty() {
-                    Err("must not be empty".to_string())
-                } else {
-                    Ok(PathBuf::from(s))
-                }
-            },
-        );
-
-        let ds = &defaults.server;
-        let max_connections = match raw.server.max_connections {
-            None => ds.max_connections,
-            Some(n) if (1..=1_000_000).contains(&n) => n as u32,
-            Some(n) => {
-                v.problem(
-                    "server.max_connections",
-                    format!("{n} is out of range (1 to 1000000)"),
-                );
-                ds.max_connections
-            }
-        };
-        let max_frame_size = v.value(
-            "server.max_frame_size",
-            raw.server.max_frame_size,
-            ds.max_frame_size,
-            |s| match size_of(s)? {
-                n if (4096..=1 << 30).contains(&n) => Ok(n as u32),
-                _ => Err(format!("{s:?} is out of range (4 KiB to 1 GiB)")),
-            },
-        );
-        let max_batch_messages = match raw.server.max_batch_messages {
-            None => ds.max_batch_messages,
-            Some(n) if (1..=1_000_000).contains(&n) => n as u32,
-            Some(n) => {
-                v.problem(
-                    "server.max_batch_messages",
-                    format!("{n} is out of range (1 to 1000000)"),
-                );
-                ds.max_batch_messages
-            }
-        };
-        let idle_timeout = v.value(
-            "server.idle_timeout",
-            raw.server.idle_timeout,
-            ds.idle_timeout,
-            positive_duration_of,
-        );
-        let raw_tls = raw.server.tls.unwrap_or_default();
-        let tls = match (raw_tls.cert, raw_tls.key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some(TlsConfig {
-                cert: PathBuf::from(cert),
-                key: PathBuf::from(key),
-            }),
-            (Some(_), None) => {
-                v.problem(
-                    "server.tls.key",
-                    "is required when server.tls.cert is set".to_string(),
-                );
-                None
-            }
-            (None, Some(_)) => {
-                v.problem(
-                    "server.tls.cert",
-                    "is required when server.tls.key is set".to_string(),
-                );
-                None
-            }
-        };
-        let client_ca = raw_tls.client_ca.map(PathBuf::from);
-        // Certificate files are checked now, so that check-config finds what serve would.
-        let tls_files = tls
-            .iter()
-            .flat_map(|t| [("server.tls.cert", &t.cert), ("server.tls.key", &t.key)])
-            .chain(client_ca.iter().map(|p| ("server.tls.client_ca", p)));
-        for (key, path) in tls_files {
-            if path.is_dir() {
-                v.problem(
-                    key,
-                    format!(
-                        "{:?} is a directory, not a PEM file",
-                        path.display().to_string()
-                    ),
-                );
-            } else if !path.is_file() {
-                v.problem(
-                    key,
-                    format!("file {:?} is missing", path.display().to_string()),
-                );
-            }
-        }
-
-        let d = defaults.storage;
-        let rs = raw.storage;
-        let segment_size = v.value(
-            "storage.segment_size",
-            rs.segment_size,
-            d.segment_size,
-            |s| {
-                let size = size_of(s)?;
-                if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&size) {
-                    return Err(format!("{s:?} is out of range (1 MiB to 64 GiB)"));
-                }
-                Ok(size)
-            },
-        );
-        let durability = v.value(
-            "storage.durability",
-            rs.durability,
-            d.durability,
-            durability_of,
-        );
-        let flush_interval = v.value(
-            "storage.flush_interval",
-            rs.flush_interval,
-            d.flush_interval,
-            positive_duration_of,
-        );
-        let checkpoint_interval = v.value(
-            "storage.checkpoint_interval",
-            rs.checkpoint_interval,
-            d.checkpoint_interval,
-            positive_duration_of,
-        );
-        let retention = v.value("storage.retention", rs.retention, d.retention, |s| {
-            optional(s, positive_duration_of)
-        });
-        let retention_size = v.value(
-            "storage.retention_size",
-            rs.retention_size,
-            d.retention_size,
-            |s| {
-                optional(s, |s| match size_of(s)? {
-                    0 => Err(format!(
-                        "{s:?} must be greater than zero (or \"unlimited\")"
-                    )),
-                    n => Ok(n),
-                })
-            },
-        );
-        let max_message_size = v.value(
-            "storage.max_message_size",
-            rs.max_message_size,
-            d.max_message_size,
-            |s| match size_of(s)? {
-                0 => Err(format!("{s:?} must be greater than zero")),
-                n => Ok(n),
-            },
-        );
-        if max_message_size > segment_size / 2 {
-            v.problem(
-                "storage.max_message_size",
-                format!(
-                    "{} must be at most half of storage.segment_size ({})",
-                    units::format_size(max_message_size),
-                    units::format_size(segment_size)
-                ),
-            );
-        }
-
+        let server = server::validate(&mut v, raw.server, &defaults.server);
+        let storage = storage::validate(&mut v, raw.storage, defaults.storage);
         let groups = groups::validate(&mut v, raw.groups);
         let delay = delay::validate(&mut v, raw.delay);
         let transactions = transactions::validate(&mut v, raw.transactions);
@@ -403,7 +234,9 @@ impl Config {
         let plugin_specs = plugins::validate_plugins(&mut v, raw.plugins);
         let pipelines = plugins::validate_pipelines(&mut v, raw.pipelines, &plugin_specs);
         let auth = auth::validate(&mut v, raw.auth, raw.acl, raw.quotas);
-        if auth.mode == crate::auth::Mode::Required && auth.tokens.is_empty() && client_ca.is_none()
+        if auth.mode == crate::auth::Mode::Required
+            && auth.tokens.is_empty()
+            && server.client_ca.is_none()
         {
             v.problem(
                 "auth.mode",
@@ -412,92 +245,11 @@ impl Config {
                     .into(),
             );
         }
-
-        let mut topics: Vec<TopicConfig> = Vec::new();
-        for (i, rt) in raw.topics.into_iter().enumerate() {
-            let at = |key: &str| format!("topic[{i}].{key}");
-            let name = match rt.name {
-                None => {
-                    v.problem(&at("name"), "is required".to_string());
-                    None
-                }
-                Some(name) => match TopicName::new(&name) {
-                    Err(e) => {
-                        v.problem(&at("name"), e.to_string());
-                        None
-                    }
-                    Ok(n) if n.is_reserved() => {
-                        v.problem(
-                            &at("name"),
-                            format!("{name:?} is reserved for internal topics"),
-                        );
-                        None
-                    }
-                    Ok(n) => {
-                        if let Some(j) = topics.iter().position(|t| t.name == n) {
-                            v.problem(
-                                &at("name"),
-                                format!("duplicate topic {name:?} (also topic[{j}])"),
-                            );
-                        }
-                        Some(n)
-                    }
-                },
-            };
-            let queues = match rt.queues {
-                None => DEFAULT_QUEUES,
-                Some(q) if (1..=i64::from(MAX_QUEUES)).contains(&q) => q as u32,
-                Some(q) => {
-                    v.problem(
-                        &at("queues"),
-                        format!("{q} is out of range (1 to {MAX_QUEUES})"),
-                    );
-                    DEFAULT_QUEUES
-                }
-            };
-            let topic_durability =
-                v.value(&at("durability"), rt.durability, durability, durability_of);
-            let topic_retention = v.value(&at("retention"), rt.retention, None, |s| {
-                let own = positive_duration_of(s)?;
-                match retention {
-                    Some(global) if own > global => Err(format!(
-                        "{s:?} is longer than storage.retention; topics share the commit log, so a \
-                         topic can only keep its messages for a shorter time"
-                    )),
-                    _ => Ok(Some(own)),
-                }
-            });
-            if let Some(name) = name {
-                topics.push(TopicConfig {
-                    name,
-                    queues,
-                    durability: topic_durability,
-                    retention: topic_retention,
-                });
-            }
-        }
-
+        let topics = topics::validate(&mut v, raw.topics, storage.durability, storage.retention);
         if v.problems.is_empty() {
             Ok(Config {
-                server: ServerConfig {
-                    listen,
-                    data_dir,
-                    max_connections,
-                    max_frame_size,
-                    max_batch_messages,
-                    idle_timeout,
-                    tls,
-                    client_ca,
-                },
-                storage: StorageConfig {
-                    segment_size,
-                    durability,
-                    flush_interval,
-                    checkpoint_interval,
-                    retention,
-                    retention_size,
-                    max_message_size,
-                },
+                server,
+                storage,
                 groups,
                 delay,
                 transactions,
