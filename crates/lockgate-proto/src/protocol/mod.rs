@@ -215,10 +215,36 @@ kinds! {
     }
 }
 
-/// Response status codes. Numbers are part of the protocol and never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum Status {
+/// The status table: every response status, its number and its doc line. Numbers are part
+/// of the protocol and never reused; a status is one line here.
+macro_rules! statuses {
+    ($($(#[$doc:meta])* $name:ident = $num:literal,)*) => {
+        /// Response status codes. Numbers are part of the protocol and never reused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum Status {
+            $($(#[$doc])* $name = $num,)*
+        }
+
+        impl Status {
+            /// The status's name, as docs and metrics labels spell it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Status::$name => stringify!($name),)*
+                }
+            }
+
+            pub fn from_u16(v: u16) -> Option<Status> {
+                match v {
+                    $($num => Some(Status::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+statuses! {
     Ok = 0,
     /// The frame's body does not parse; the message says which field.
     Malformed = 1,
@@ -282,90 +308,6 @@ pub enum Status {
     /// The connection's principal may not do this; the message names the action and the
     /// resource.
     NotAuthorized = 33,
-}
-
-impl Status {
-    /// The status's name, as docs and metrics labels spell it.
-    pub fn name(self) -> &'static str {
-        use Status::*;
-        match self {
-            Ok => "Ok",
-            Malformed => "Malformed",
-            UnknownRequest => "UnknownRequest",
-            FrameTooLarge => "FrameTooLarge",
-            UnsupportedVersion => "UnsupportedVersion",
-            ChecksumMismatch => "ChecksumMismatch",
-            InvalidArgument => "InvalidArgument",
-            UnknownTopic => "UnknownTopic",
-            UnknownQueue => "UnknownQueue",
-            TopicExists => "TopicExists",
-            MessageTooLarge => "MessageTooLarge",
-            BatchTooLarge => "BatchTooLarge",
-            OffsetTrimmed => "OffsetTrimmed",
-            OffsetBeyondEnd => "OffsetBeyondEnd",
-            StorageFailure => "StorageFailure",
-            SequenceOutOfOrder => "SequenceOutOfOrder",
-            ShuttingDown => "ShuttingDown",
-            Internal => "Internal",
-            ReservedName => "ReservedName",
-            UnknownGroup => "UnknownGroup",
-            UnknownMember => "UnknownMember",
-            StaleLease => "StaleLease",
-            GroupConflict => "GroupConflict",
-            FilterRejected => "FilterRejected",
-            FilterFailed => "FilterFailed",
-            AlreadyDelivered => "AlreadyDelivered",
-            UnknownMessage => "UnknownMessage",
-            TxnCommitted => "TxnCommitted",
-            TxnRolledBack => "TxnRolledBack",
-            UnknownTransaction => "UnknownTransaction",
-            TxnClosed => "TxnClosed",
-            PipelineFailed => "PipelineFailed",
-            NotAuthenticated => "NotAuthenticated",
-            NotAuthorized => "NotAuthorized",
-        }
-    }
-
-    pub fn from_u16(v: u16) -> Option<Status> {
-        use Status::*;
-        Some(match v {
-            0 => Ok,
-            1 => Malformed,
-            2 => UnknownRequest,
-            3 => FrameTooLarge,
-            4 => UnsupportedVersion,
-            5 => ChecksumMismatch,
-            6 => InvalidArgument,
-            7 => UnknownTopic,
-            8 => UnknownQueue,
-            9 => TopicExists,
-            10 => MessageTooLarge,
-            11 => BatchTooLarge,
-            12 => OffsetTrimmed,
-            13 => OffsetBeyondEnd,
-            14 => StorageFailure,
-            15 => SequenceOutOfOrder,
-            16 => ShuttingDown,
-            17 => Internal,
-            18 => ReservedName,
-            19 => UnknownGroup,
-            20 => UnknownMember,
-            21 => StaleLease,
-            22 => GroupConflict,
-            23 => FilterRejected,
-            24 => FilterFailed,
-            25 => AlreadyDelivered,
-            26 => UnknownMessage,
-            27 => TxnCommitted,
-            28 => TxnRolledBack,
-            29 => UnknownTransaction,
-            30 => TxnClosed,
-            31 => PipelineFailed,
-            32 => NotAuthenticated,
-            33 => NotAuthorized,
-            _ => return None,
-        })
-    }
 }
 
 /// A frame header.

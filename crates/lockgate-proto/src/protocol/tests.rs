@@ -1167,3 +1167,17 @@ fn every_kind_in_the_table_decodes_into_its_own_variant() {
     }
     assert_eq!(seen, Kind::ALL.len());
 }
+
+#[test]
+fn every_status_number_names_itself() {
+    let mut known = 0;
+    for v in 0..=u16::MAX {
+        if let Some(s) = Status::from_u16(v) {
+            known += 1;
+            assert_eq!(s as u16, v);
+            assert_eq!(s.name(), format!("{s:?}"));
+        }
+    }
+    // Ok through NotAuthorized, numbered densely.
+    assert_eq!(known, Status::NotAuthorized as u16 + 1);
+}
