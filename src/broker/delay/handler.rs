@@ -14,7 +14,7 @@ use crate::storage::timers::{DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, Schedule}
 use crate::storage::{PendingAppend, Store};
 
 use super::record::DelayRecord;
-use crate::broker::ingest::{self, Admitted, Entry};
+use crate::broker::ingest::{self, Entry};
 use crate::broker::{Broker, BrokerError, Result, blocking};
 
 pub(in crate::broker) async fn handle(broker: &Arc<Broker>, r: DelayRequest) -> Result<Response> {
@@ -102,20 +102,19 @@ pub fn resolve(d: Delivery, now: i64, config: &DelayConfig) -> Result<i64, Strin
 
 fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
     let (view, deliveries) = decode_delayed_view(body)?;
-    let Admitted {
-        meta,
-        now,
-        producer,
-        placed,
-        ..
-    } = ingest::admit(broker, &view, Entry::Delayed)?;
+    let admitted = ingest::admit(broker, &view, Entry::Delayed)?;
     let count = view.messages.len();
     let config = broker.delays.config();
     let mut records = Vec::with_capacity(count);
     let mut schedules = Vec::with_capacity(count);
-    for (i, ((mv, d), (queue, id))) in view.messages.iter().zip(deliveries).zip(placed).enumerate()
+    for (i, ((mv, d), (queue, id))) in view
+        .messages
+        .iter()
+        .zip(deliveries)
+        .zip(admitted.placed)
+        .enumerate()
     {
-        let deliver_at = resolve(d, now, config)
+        let deliver_at = resolve(d, admitted.now, config)
             .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?;
         records.push(DelayRecord {
             raw: &mv.message,
@@ -127,7 +126,7 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
         });
         schedules.push(Schedule {
             due: deliver_at,
-            topic_id: meta.id,
+            topic_id: admitted.meta.id,
             queue,
         });
     }
@@ -139,13 +138,15 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingDelayed> {
             deliver_at: r.deliver_at,
         })
         .collect();
-    let pending =
-        broker
-            .delays
-            .schedule_records(&records, &schedules, producer, meta.durability)?;
+    let pending = broker.delays.schedule_records(
+        &records,
+        &schedules,
+        admitted.producer,
+        admitted.meta.durability,
+    )?;
     Ok(PendingDelayed {
         store: broker.store.clone(),
-        durability: meta.durability,
+        durability: admitted.meta.durability,
         acks,
         pending,
     })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::broker::delay::handler::resolve;
-use crate::broker::ingest::{self, Admitted, Entry};
+use crate::broker::ingest::{self, Entry};
 use crate::broker::{Broker, BrokerError, Result, blocking};
 use crate::protocol::{
     MAX_TXN_NAME, Request, Response, ScheduledAck, TxnRequest, TxnSend, decode_send_view,
@@ -102,21 +102,15 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
             id.len()
         )));
     }
-    let Admitted {
-        meta,
-        now,
-        producer,
-        placed,
-        ..
-    } = ingest::admit(broker, &view, Entry::Half)?;
+    let admitted = ingest::admit(broker, &view, Entry::Half)?;
     let count = view.messages.len();
     let config = broker.delays.config();
     let mut halves = Vec::with_capacity(count);
-    for (i, (mv, (queue, mid))) in view.messages.iter().zip(placed).enumerate() {
+    for (i, (mv, (queue, mid))) in view.messages.iter().zip(admitted.placed).enumerate() {
         let deliver_at = match deliveries.get(i) {
             None => None,
             Some(d) => Some(
-                resolve(*d, now, config)
+                resolve(*d, admitted.now, config)
                     .map_err(|why| BrokerError::InvalidArgument(format!("message {i}: {why}")))?,
             ),
         };
@@ -138,7 +132,9 @@ fn write(broker: &Broker, body: &[u8]) -> Result<PendingPrepared> {
             deliver_at: h.deliver_at.unwrap_or(0),
         })
         .collect();
-    let pending = broker.txns.send(id, &halves, producer, meta.durability)?;
+    let pending = broker
+        .txns
+        .send(id, &halves, admitted.producer, admitted.meta.durability)?;
     Ok(PendingPrepared {
         store: broker.store.clone(),
         acks,
