@@ -175,7 +175,7 @@ impl StoreCore {
         let sync = opts.durability.unwrap_or(topic.meta.durability) == Durability::Sync;
         let written = self.write(Write {
             buf,
-            parts: vec![Part {
+            parts: &[Part {
                 topic,
                 queue,
                 records: messages,

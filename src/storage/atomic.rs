@@ -158,7 +158,7 @@ impl StoreCore {
         }
         let written = self.write(Write {
             buf,
-            parts: encoded,
+            parts: &encoded,
             producer: opts.producer,
             sync,
             indexed: true,

@@ -47,7 +47,8 @@ pub(super) struct Part<'a, M> {
 /// or not at all.
 pub(super) struct Write<'a, 'f, M> {
     pub buf: Vec<u8>,
-    pub parts: Vec<Part<'a, M>>,
+    /// Borrowed, so a plain append (one part) allocates no list for it.
+    pub parts: &'f [Part<'a, M>],
     /// An idempotent producer's batch `(id, sequence)`; its records (the last part's) carry
     /// the stamp already.
     pub producer: Option<(u64, u64)>,
@@ -61,7 +62,9 @@ pub(super) struct Write<'a, 'f, M> {
     pub fill_last: Option<FillLast<'f>>,
 }
 
-/// An appended write: each part's offsets (none for a resend), and its durability to wait for.
+/// An appended write: its durability to wait for, and, for a write made `together` (an atomic
+/// append), each part's offsets (none for a resend). A plain append's one part is the
+/// pending append's own, and is not listed again (so it allocates no list).
 pub(super) struct Written {
     pub pending: PendingAppend,
     pub parts: Vec<Appended>,
@@ -94,7 +97,10 @@ impl StoreCore {
         }
         let last_part = parts.last().expect("a write has parts");
         let now = self.opts.clock.now_ms();
-        let mut appended: Vec<Appended> = Vec::with_capacity(parts.len());
+        // Each part's offsets: the one part's in `single`, more in `many` (no allocation for a
+        // plain append, the hot path).
+        let mut single: Option<Appended> = None;
+        let mut many: Vec<Appended> = Vec::new();
         let end = {
             let mut lock = self.log.lock_writer();
             if let Some(original) = self.recognize(
@@ -119,7 +125,7 @@ impl StoreCore {
                     p.topic.meta.id == part.topic.meta.id && p.queue == part.queue
                 };
                 let first = match parts[..n].iter().rposition(same) {
-                    Some(k) => appended[k].first_offset + u64::from(appended[k].count),
+                    Some(k) => many[k].first_offset + u64::from(many[k].count),
                     None => self.queue(&part.topic, part.queue)?.next_offset(),
                 };
                 for (i, r) in part.ranges.iter().enumerate() {
@@ -129,23 +135,32 @@ impl StoreCore {
                         record::seal(&mut buf[r.clone()], first + i as u64, stored_at);
                     }
                 }
-                appended.push(Appended {
+                let a = Appended {
                     queue: part.queue,
                     first_offset: first,
                     count: part.ranges.len() as u32,
                     stored_at,
-                });
+                };
+                if parts.len() == 1 {
+                    single = Some(a);
+                } else {
+                    many.push(a);
+                }
             }
+            let appended: &[Appended] = match &single {
+                Some(a) => std::slice::from_ref(a),
+                None => &many,
+            };
             // The last record last: it may name the others' offsets.
             if let Some(fill) = fill_last {
-                fill(&appended, &mut buf[last.clone()]);
+                fill(appended, &mut buf[last.clone()]);
             }
             record::seal(&mut buf[last.clone()], last_offset, stored_at);
             let start = self.log.append(&mut lock, &buf)?;
             // Index under the write lock, so queue order is log order and a checkpoint taken at
             // any log position finds every record before it indexed.
             let _visible = together.then(|| self.visible.write().expect("visibility lock"));
-            for part in &parts {
+            for part in parts {
                 let cq = self.queue(&part.topic, part.queue)?;
                 for (i, (r, m)) in part.ranges.iter().zip(part.records).enumerate() {
                     let position = start + r.start as u64;
@@ -184,9 +199,13 @@ impl StoreCore {
             .stats
             .records
             .fetch_add(records as u64, Ordering::Relaxed);
+        let first = single.unwrap_or_else(|| many[0]);
         Ok(Written {
-            pending: PendingAppend::written(self.log.clone(), sync.then_some(end), appended[0]),
-            parts: appended,
+            pending: PendingAppend::written(self.log.clone(), sync.then_some(end), first),
+            parts: match single {
+                Some(a) if together => vec![a],
+                _ => many,
+            },
         })
     }
 }

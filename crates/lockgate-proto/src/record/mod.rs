@@ -81,6 +81,7 @@ pub struct MessageId(pub [u8; 16]);
 
 impl MessageId {
     /// A new id: 6 bytes of ms timestamp, 4 random bytes fixed per process, 6 bytes of counter.
+    #[inline]
     pub fn generate(now_ms: i64) -> MessageId {
         static PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -182,12 +183,14 @@ pub enum EncodeError {
 }
 
 /// The encoded size of a message's record.
+#[inline]
 pub fn encoded_len(m: &Message) -> usize {
     FIXED_LEN + content_len(m)
 }
 
 /// The size of a message's content part: tag, keys, properties and body, laid out as in the
 /// record from byte 60 on. The wire protocol carries messages in this same layout.
+#[inline]
 pub fn content_len(m: &Message) -> usize {
     2 + m.tag.len()
         + 2
@@ -202,6 +205,7 @@ pub fn content_len(m: &Message) -> usize {
 }
 
 /// Checks that a message's fields fit the layout's length prefixes.
+#[inline]
 pub fn check_limits(m: &Message) -> Result<(), EncodeError> {
     let short = |field: &'static str, len: usize| {
         if len > usize::from(u16::MAX) {
@@ -252,6 +256,7 @@ pub fn check_limits(m: &Message) -> Result<(), EncodeError> {
 }
 
 /// Appends a message's content part (see [`content_len`]); limits must have been checked.
+#[inline]
 pub fn encode_content(buf: &mut Vec<u8>, m: &Message) {
     put_str16(buf, &m.tag);
     buf.extend_from_slice(&(m.keys.len() as u16).to_le_bytes());
@@ -366,12 +371,14 @@ impl RecordSource for RawMessage<'_> {
 }
 
 /// The size of `m`'s record, with or without a producer stamp.
+#[inline]
 pub fn record_len(m: &impl RecordSource, stamped: bool) -> usize {
     FIXED_LEN + if stamped { STAMP_LEN } else { 0 } + m.content_len()
 }
 
 /// Appends an unsealed record (queue offset, store time and CRC zero) for `m`, stamped with
 /// `producer` (id, batch sequence) when given.
+#[inline]
 pub fn encode_record(
     buf: &mut Vec<u8>,
     m: &impl RecordSource,
@@ -449,6 +456,7 @@ pub struct ContentView<'a> {
 }
 
 impl<'a> ContentView<'a> {
+    #[inline]
     pub fn parse(content: &'a [u8]) -> Result<ContentView<'a>, ReadError> {
         let mut r = Reader::new(content);
         let tag = r.str16_ref("tag")?;
@@ -475,6 +483,7 @@ impl<'a> ContentView<'a> {
         })
     }
 
+    #[inline]
     pub fn property(&self, name: &str) -> Option<&'a str> {
         self.props.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
@@ -491,6 +500,7 @@ pub fn encode(
 }
 
 /// Patches the queue offset and store time into an encoded record and writes its CRC.
+#[inline]
 pub fn seal(record: &mut [u8], queue_offset: u64, stored_at: i64) {
     record[QUEUE_OFFSET_AT..QUEUE_OFFSET_AT + 8].copy_from_slice(&queue_offset.to_le_bytes());
     record[STORE_TIME_AT..STORE_TIME_AT + 8].copy_from_slice(&stored_at.to_le_bytes());
@@ -499,11 +509,13 @@ pub fn seal(record: &mut [u8], queue_offset: u64, stored_at: i64) {
 }
 
 /// Marks an encoded (unsealed) record as followed by more records of the same append.
+#[inline]
 pub fn set_continued(record: &mut [u8]) {
     record[FLAGS_AT] |= FLAG_CONTINUED;
 }
 
 /// Whether a record says more records of its append follow it (see the module docs).
+#[inline]
 pub fn is_continued(record: &[u8]) -> bool {
     record
         .get(FLAGS_AT)
@@ -511,6 +523,7 @@ pub fn is_continued(record: &[u8]) -> bool {
 }
 
 /// The length a record announces in its first four bytes, if four bytes are there.
+#[inline]
 pub fn peek_len(bytes: &[u8]) -> Option<u32> {
     bytes
         .get(..4)
@@ -519,6 +532,7 @@ pub fn peek_len(bytes: &[u8]) -> Option<u32> {
 
 /// Where a record says it belongs: `(length, topic id, queue, queue offset)`, read from its
 /// fixed fields without checking its CRC (enough to tell whether an index entry points at it).
+#[inline]
 pub fn peek_place(bytes: &[u8]) -> Result<(u32, u32, u32, u64), ReadError> {
     Ok((
         Reader::at(bytes, 0).u32("record length")?,
@@ -568,6 +582,7 @@ pub fn message_of(id: MessageId, born_at: i64, content: &[u8]) -> Result<Message
 
 /// Checks the record at the start of `bytes` (length, CRC, version, flags) and reads its
 /// fixed fields; see [`RecordView`].
+#[inline]
 pub fn decode_view(bytes: &[u8]) -> Result<RecordView<'_>, DecodeError> {
     let len = peek_len(bytes).ok_or(DecodeError::Truncated {
         needed: 4,
@@ -649,6 +664,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
 }
 
 /// A stable 32-bit hash of a tag for the consume-queue prefilter; 0 means "no tag".
+#[inline]
 pub fn tag_hash(tag: &str) -> u32 {
     if tag.is_empty() {
         return 0;
@@ -661,6 +677,7 @@ pub fn tag_hash(tag: &str) -> u32 {
 }
 
 /// FNV-1a, 64 bits, over several byte slices. Stable across versions: it is persisted in indexes.
+#[inline]
 pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
