@@ -4,7 +4,6 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::error::{Result, StorageError};
 use super::log::CommitLog;
@@ -70,12 +69,12 @@ impl PendingAppend {
         self.appended.first_offset
     }
 
-    /// True for a retried batch that was stored before (its original offsets are reported).
     /// Where the batch is (for a duplicate: where it was stored before).
     pub fn appended(&self) -> Appended {
         self.appended
     }
 
+    /// True for a retried batch that was stored before (its original offsets are reported).
     pub fn is_duplicate(&self) -> bool {
         self.duplicate
     }
@@ -153,21 +152,8 @@ impl StoreCore {
         messages: &[M],
         opts: &AppendOptions<'_>,
     ) -> Result<PendingAppend> {
-        if !opts.marks.is_empty() && opts.marks.len() != messages.len() {
-            return Err(StorageError::BadMessage {
-                index: 0,
-                reason: format!(
-                    "{} timer marks for {} messages",
-                    opts.marks.len(),
-                    messages.len()
-                ),
-            });
-        }
         if messages.is_empty() {
             return Err(StorageError::EmptyBatch);
-        }
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::WritesFenced("the store is closed".into()));
         }
         let topic = self.topic(topic)?;
         self.queue(&topic, queue)?;

@@ -15,8 +15,6 @@
 //! written for it. [`AtomicOptions::fill_last`] lets the last record name the offsets the
 //! others were given (a routed batch's summary record does).
 
-use std::sync::atomic::Ordering;
-
 use super::append::{Appended, PendingAppend};
 use super::error::{Result, StorageError};
 use super::store::StoreCore;
@@ -105,9 +103,6 @@ impl StoreCore {
         if parts.iter().all(|p| p.records.is_empty()) {
             return Err(StorageError::EmptyBatch);
         }
-        if self.closed.load(Ordering::Acquire) {
-            return Err(StorageError::WritesFenced("the store is closed".into()));
-        }
         let mut buf = Vec::new();
         let mut encoded = Vec::with_capacity(parts.len());
         let mut sync = durability == Some(Durability::Sync);
@@ -117,16 +112,6 @@ impl StoreCore {
             } else {
                 None
             };
-            if !part.marks.is_empty() && part.marks.len() != part.records.len() {
-                return Err(StorageError::BadMessage {
-                    index: 0,
-                    reason: format!(
-                        "{} timer marks for {} messages",
-                        part.marks.len(),
-                        part.records.len()
-                    ),
-                });
-            }
             let topic = self.topic(part.topic)?;
             self.queue(&topic, part.queue)?;
             if durability.is_none() && topic.meta.durability == Durability::Sync {

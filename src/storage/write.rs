@@ -17,8 +17,10 @@
 //! flusher writes it within `flush_interval`). Callers acknowledge only after durable. A
 //! replicated log puts its quorum behind these two words and nothing else changes above.
 //!
-//! Not here: encoding and per-message limits (`StoreCore::encode_batch`), topic lookup and
-//! the choice of durability (the two append calls), reads.
+//! It also refuses every write once the store is closed, and timer marks that do not match
+//! their records one for one. Not here: encoding and per-message limits
+//! (`StoreCore::encode_batch`), topic lookup and the choice of durability (the two append
+//! calls), reads.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -84,6 +86,19 @@ impl StoreCore {
         } = w;
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::WritesFenced("the store is closed".into()));
+        }
+        if let Some(p) = parts
+            .iter()
+            .find(|p| !p.marks.is_empty() && p.marks.len() != p.records.len())
+        {
+            return Err(StorageError::BadMessage {
+                index: 0,
+                reason: format!(
+                    "{} timer marks for {} messages",
+                    p.marks.len(),
+                    p.records.len()
+                ),
+            });
         }
         let Some(last) = parts.iter().rev().find_map(|p| p.ranges.last().cloned()) else {
             return Err(StorageError::EmptyBatch);
