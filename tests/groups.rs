@@ -652,3 +652,56 @@ async fn the_callback_api_acks_on_ok_and_nacks_on_err() {
     retries.await.unwrap();
     running.stop().await.unwrap();
 }
+
+/// A group's description and its members' own requests (each access check looks up the
+/// member's group) lock the same two things; side by side they must never deadlock. The
+/// broker runs on a thread of its own, so a deadlock fails this test at its bound instead of
+/// hanging the runtime's shutdown on a blocked thread.
+#[test]
+fn describing_a_group_while_its_members_ask_never_deadlocks() {
+    const ROUNDS: usize = 1_000;
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let running = start(&test_config(dir.path())).await;
+            let client = connect(&running, dir.path()).await;
+            // Many queues: describing the group holds its lock a while.
+            client
+                .create_topic("busy", 64, Some(Durability::Async), 0)
+                .await
+                .unwrap();
+            let member = client
+                .join_group(common::server::clustering_join("watched", "busy"))
+                .await
+                .unwrap();
+            let mut askers = Vec::new();
+            for i in 0..4 {
+                let c = connect(&running, dir.path()).await;
+                askers.push(tokio::spawn(async move {
+                    for _ in 0..ROUNDS {
+                        if i % 2 == 0 {
+                            let g = c.describe_group("watched").await.unwrap();
+                            assert_eq!(g.members.len(), 1);
+                        } else {
+                            c.heartbeat(member).await.unwrap();
+                        }
+                    }
+                }));
+            }
+            for a in askers {
+                a.await.unwrap();
+            }
+            running.stop().await.unwrap();
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(PATIENCE * 2)
+        .expect("a deadlock: the broker stopped answering while a group was described");
+}

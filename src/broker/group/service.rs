@@ -73,6 +73,9 @@ pub struct Groups {
     appends: Arc<Appends>,
     delays: Arc<Delays>,
     rearm: Rearm,
+    /// Lock order: `members`, then `by_name`, then a group's cell. `members` is never locked
+    /// while a cell is, nor a cell while `members` is: [`Groups::describe`] and the access
+    /// checks ([`Groups::group_of_member`]) took them in opposite orders and deadlocked.
     by_name: Mutex<BTreeMap<String, Arc<GroupCell>>>,
     /// Retry topics that exist: a take looks at a member's only once it does.
     retry_topics: Mutex<HashSet<String>>,
@@ -219,13 +222,15 @@ impl Groups {
         self.with_member(member, |m| m.cell.clone())
     }
 
-    /// Something of a connected member.
     /// The group a member belongs to (for access checks); `None` for an unknown member.
     pub fn group_of_member(&self, id: u64) -> Option<String> {
-        self.with_member(id, |m| m.cell.lock().name().to_string())
-            .ok()
+        let cell = self.cell_of(id).ok()?;
+        let name = cell.lock().name().to_string();
+        Some(name)
     }
 
+    /// Something of a connected member. `f` runs under the members' lock: it must not lock a
+    /// group (see the lock order on [`Groups`]).
     pub(super) fn with_member<T>(&self, id: u64, f: impl FnOnce(&MemberRef) -> T) -> Result<T> {
         let members = self.members.lock().expect("members lock");
         members

@@ -34,21 +34,26 @@ impl Groups {
                 .unwrap_or_default();
             ends.insert(t, e);
         }
+        // Taken before the group's lock, never under it (the lock order on `Groups`).
+        let remotes: HashMap<u64, String> = {
+            let members = self.members.lock().expect("members lock");
+            members
+                .iter()
+                .filter(|(_, m)| Arc::ptr_eq(&m.cell, &cell))
+                .map(|(&id, m)| (id, m.remote.clone()))
+                .collect()
+        };
         let now = self.clock.now_ms();
         let (progress, members) = {
             let g = cell.lock();
             let progress = g.progress(|t| ends.get(t).cloned().unwrap_or_default());
-            let remotes = self.members.lock().expect("members lock");
             let members: Vec<wire::MemberInfo> = g
                 .members()
                 .map(|m| wire::MemberInfo {
                     id: m.id,
                     topic: m.topic.clone(),
                     instance: m.instance.clone(),
-                    client: remotes
-                        .get(&m.id)
-                        .map(|r| r.remote.clone())
-                        .unwrap_or_default(),
+                    client: remotes.get(&m.id).cloned().unwrap_or_default(),
                     idle_ms: now.saturating_sub(m.last_seen).max(0) as u64,
                     queues: progress
                         .iter()
