@@ -204,40 +204,15 @@ pub struct ScheduledAck {
     pub deliver_at: i64,
 }
 
-/// Where a delay message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DelayPhase {
-    /// Waiting for its time.
-    Pending = 1,
-    /// Being delivered right now.
-    Delivering = 2,
-    Delivered = 3,
-    Cancelled = 4,
-}
-
-impl DelayPhase {
-    pub fn name(self) -> &'static str {
-        match self {
-            DelayPhase::Pending => "pending",
-            DelayPhase::Delivering => "delivering",
-            DelayPhase::Delivered => "delivered",
-            DelayPhase::Cancelled => "cancelled",
-        }
-    }
-
-    fn from_u8(v: u8) -> Result<DelayPhase, ReadError> {
-        Ok(match v {
-            1 => DelayPhase::Pending,
-            2 => DelayPhase::Delivering,
-            3 => DelayPhase::Delivered,
-            4 => DelayPhase::Cancelled,
-            other => {
-                return Err(ReadError::Invalid {
-                    field: "state",
-                    reason: format!("{other} is not a delay state (1 to 4)"),
-                });
-            }
-        })
+wire_u8_enum! {
+    /// Where a delay message is.
+    pub enum DelayPhase, "a delay state" {
+        /// Waiting for its time.
+        Pending = 1 => "pending",
+        /// Being delivered right now.
+        Delivering = 2 => "delivering",
+        Delivered = 3 => "delivered",
+        Cancelled = 4 => "cancelled",
     }
 }
 
@@ -296,7 +271,7 @@ pub(super) fn encode_state(buf: &mut Vec<u8>, s: &DelayState) {
 
 pub(super) fn decode_state(r: &mut Reader<'_>) -> Result<DelayState, ReadError> {
     Ok(DelayState {
-        phase: DelayPhase::from_u8(r.u8("state")?)?,
+        phase: DelayPhase::read(r, "state")?,
         topic: r.str16("topic")?,
         queue: r.u32("queue")?,
         deliver_at: r.i64("delivery time")?,

@@ -16,6 +16,58 @@
 //! (`kinds!` below), the variant and its arms in its family's file, and its arm in the family's
 //! broker handler. Shared group types and responses live in `group` and `response`.
 
+/// A one-byte wire enum: each variant with its number and the name docs and the CLI use.
+/// `from_u8` and `name` come from the one list, and `read` names the field and the numbers it
+/// takes when a body holds another (the phase and outcome enums were hand-kept copies).
+macro_rules! wire_u8_enum {
+    ($(#[$meta:meta])* $vis:vis enum $ty:ident, $what:literal {
+        $($(#[$doc:meta])* $var:ident = $num:literal => $name:literal,)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u8)]
+        $vis enum $ty {
+            $($(#[$doc])* $var = $num,)*
+        }
+
+        impl $ty {
+            /// Every variant, in number order.
+            pub const ALL: &[$ty] = &[$($ty::$var),*];
+
+            /// The variant numbered `v`, if any.
+            pub fn from_u8(v: u8) -> Option<$ty> {
+                match v {
+                    $($num => Some($ty::$var),)*
+                    _ => None,
+                }
+            }
+
+            /// Its name, as docs and the CLI spell it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$var => $name,)*
+                }
+            }
+
+            /// Reads one from `field`, or says which numbers it takes.
+            pub(crate) fn read(
+                r: &mut crate::codec::Reader<'_>,
+                field: &'static str,
+            ) -> Result<$ty, crate::codec::ReadError> {
+                let v = r.u8(field)?;
+                $ty::from_u8(v).ok_or_else(|| crate::codec::ReadError::Invalid {
+                    field,
+                    reason: format!(
+                        "{v} is not {} ({})",
+                        $what,
+                        [$(concat!($num, " ", $name)),*].join(", ")
+                    ),
+                })
+            }
+        }
+    };
+}
+
 mod delay;
 mod fetch;
 mod group;

@@ -1181,3 +1181,38 @@ fn every_status_number_names_itself() {
     // Ok through NotAuthorized, numbered densely.
     assert_eq!(known, Status::NotAuthorized as u16 + 1);
 }
+
+#[test]
+fn one_byte_enums_read_every_variant_and_name_what_they_take() {
+    fn check<T: Copy + PartialEq + std::fmt::Debug>(
+        all: &[T],
+        number: fn(T) -> u8,
+        read: fn(&mut crate::codec::Reader<'_>, &'static str) -> Result<T, ReadError>,
+        unknown: &str,
+    ) {
+        for &v in all {
+            let byte = [number(v)];
+            assert_eq!(read(&mut crate::codec::Reader::new(&byte), "f").unwrap(), v);
+        }
+        let err = read(&mut crate::codec::Reader::new(&[99]), "f").unwrap_err();
+        assert_eq!(err.to_string(), unknown);
+    }
+    check(
+        DelayPhase::ALL,
+        |v| v as u8,
+        DelayPhase::read,
+        "f is invalid: 99 is not a delay state (1 pending, 2 delivering, 3 delivered, 4 cancelled)",
+    );
+    check(
+        TxnPhase::ALL,
+        |v| v as u8,
+        TxnPhase::read,
+        "f is invalid: 99 is not a transaction phase (1 open, 2 parked, 3 committed, 4 rolled back)",
+    );
+    check(
+        Outcome::ALL,
+        |v| v as u8,
+        Outcome::read,
+        "f is invalid: 99 is not an outcome (1 commit, 2 rollback)",
+    );
+}

@@ -17,27 +17,11 @@ use super::{Family, Kind, ProtocolError, TxnKind};
 /// Longest transaction id and producer group name, in bytes.
 pub const MAX_TXN_NAME: usize = 255;
 
-/// How a transaction ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Commit = 1,
-    Rollback = 2,
-}
-
-impl Outcome {
-    pub fn from_u8(v: u8) -> Option<Outcome> {
-        match v {
-            1 => Some(Outcome::Commit),
-            2 => Some(Outcome::Rollback),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Commit => "commit",
-            Outcome::Rollback => "rollback",
-        }
+wire_u8_enum! {
+    /// How a transaction ends.
+    pub enum Outcome, "an outcome" {
+        Commit = 1 => "commit",
+        Rollback = 2 => "rollback",
     }
 }
 
@@ -124,14 +108,6 @@ pub fn decode_send_view(
     Ok((id, view, deliveries))
 }
 
-fn outcome(r: &mut Reader<'_>) -> Result<Outcome, ReadError> {
-    let v = r.u8("outcome")?;
-    Outcome::from_u8(v).ok_or_else(|| ReadError::Invalid {
-        field: "outcome",
-        reason: format!("{v} is not an outcome (1 commit, 2 rollback)"),
-    })
-}
-
 fn check_name(field: &'static str, name: &str) -> Result<(), OutOfRange> {
     let len = name.len() as u64;
     if (1..=MAX_TXN_NAME as u64).contains(&len) {
@@ -204,7 +180,7 @@ impl Family for TxnRequest {
             },
             TxnKind::TxnEnd => TxnRequest::End {
                 id: r.str16("transaction id")?,
-                outcome: outcome(r)?,
+                outcome: Outcome::read(r, "outcome")?,
             },
             TxnKind::TxnCheckListen => TxnRequest::Listen {
                 producer_group: r.str16("producer group")?,
@@ -267,35 +243,15 @@ impl Family for TxnRequest {
     }
 }
 
-/// Where a transaction stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnPhase {
-    /// Waiting for its outcome (and checked back after its timeout).
-    Open = 1,
-    /// Checked back `max_checks` times without an answer, and parked for an operator.
-    Parked = 2,
-    Committed = 3,
-    RolledBack = 4,
-}
-
-impl TxnPhase {
-    pub fn from_u8(v: u8) -> Option<TxnPhase> {
-        Some(match v {
-            1 => TxnPhase::Open,
-            2 => TxnPhase::Parked,
-            3 => TxnPhase::Committed,
-            4 => TxnPhase::RolledBack,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TxnPhase::Open => "open",
-            TxnPhase::Parked => "parked",
-            TxnPhase::Committed => "committed",
-            TxnPhase::RolledBack => "rolled back",
-        }
+wire_u8_enum! {
+    /// Where a transaction stands.
+    pub enum TxnPhase, "a transaction phase" {
+        /// Waiting for its outcome (and checked back after its timeout).
+        Open = 1 => "open",
+        /// Checked back `max_checks` times without an answer, and parked for an operator.
+        Parked = 2 => "parked",
+        Committed = 3 => "committed",
+        RolledBack = 4 => "rolled back",
     }
 }
 
@@ -350,11 +306,7 @@ pub(super) fn encode_info(buf: &mut Vec<u8>, t: &TxnInfo) {
 pub(super) fn decode_info(r: &mut Reader<'_>) -> Result<TxnInfo, ReadError> {
     let id = r.str16("transaction id")?;
     let producer_group = r.str16("producer group")?;
-    let v = r.u8("phase")?;
-    let phase = TxnPhase::from_u8(v).ok_or_else(|| ReadError::Invalid {
-        field: "phase",
-        reason: format!("{v} is not a transaction phase (1 to 4)"),
-    })?;
+    let phase = TxnPhase::read(r, "phase")?;
     let topics = list(r, 2, "topic count", |r| r.str16("topic"))?;
     Ok(TxnInfo {
         id,
@@ -380,7 +332,7 @@ pub(super) fn encode_ended(buf: &mut Vec<u8>, e: &TxnEnded) {
 }
 
 pub(super) fn decode_ended(r: &mut Reader<'_>) -> Result<TxnEnded, ReadError> {
-    let outcome = outcome(r)?;
+    let outcome = Outcome::read(r, "outcome")?;
     let already = r.u8("already flag")? != 0;
     let placed = list(r, 18, "placed count", |r| {
         Ok(Placed {
