@@ -3,11 +3,13 @@
 //! which settles the timer in the same record), moves long delays forward, cancels, and
 //! answers what state a delay message is in. The timer driver polls it at its next deadline.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::broker::appends::Appends;
+use crate::broker::ingest::copy::internal_topic;
 use crate::broker::timer::{Rearm, Timed};
 use crate::broker::{BrokerError, Result};
 use crate::clock::Clock;
@@ -18,9 +20,7 @@ use crate::storage::timers::{
     self, BUCKET_MS, DELAY_TOPIC, PROP_CANCEL, PROP_DELIVER_AT, PROP_QUEUE, PROP_REF, PROP_TOPIC,
     Schedule, Settled, Timer, TimerMark, TimerRef,
 };
-use crate::storage::{
-    AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta, TopicName, TopicSpec,
-};
+use crate::storage::{AppendOptions, Durability, PendingAppend, StorageError, Store, TopicMeta};
 
 use super::record::fired_copy;
 use super::wheel::{Action, Held, Take, Wheel, WheelOptions};
@@ -69,12 +69,7 @@ pub struct ToSchedule {
 
 impl Delays {
     pub fn open(o: DelaysOptions) -> Result<Delays> {
-        let meta = o.store.ensure_topic(&TopicSpec {
-            name: TopicName::new(DELAY_TOPIC)?,
-            queues: 1,
-            durability: Durability::Sync,
-            retention: None,
-        })?;
+        let meta = internal_topic(&o.store, DELAY_TOPIC, 1, Durability::Sync)?;
         let rate = o.config.fire_rate;
         let wheel = Wheel::new(
             WheelOptions {
@@ -109,7 +104,7 @@ impl Delays {
     }
 
     fn wheel(&self) -> MutexGuard<'_, Wheel> {
-        self.wheel.lock().expect("delay wheel lock")
+        self.wheel.lock()
     }
 
     /// The wheel with every timer stored so far in it: a timer scheduled into a bucket the
@@ -178,7 +173,7 @@ impl Delays {
 
     /// Does what is due at `now` (blocking): loads buckets, fires and moves timers.
     fn turn(&self, now: i64) {
-        let _one = self.turning.lock().expect("delay turn lock");
+        let _one = self.turning.lock();
         let started = Instant::now();
         loop {
             let actions = {

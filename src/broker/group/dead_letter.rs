@@ -2,11 +2,11 @@
 //! internal topic `%DLQ%<group>` (one queue, created on first use), with where it came from
 //! and why in properties. The group marks it done only after the copy is stored.
 
-use std::time::Duration;
-
 use super::state::DeadLetter;
+use crate::broker::Result;
+use crate::broker::ingest::copy::internal_topic;
 use crate::record::Message;
-use crate::storage::{Durability, StorageError, Store, TopicName, TopicSpec};
+use crate::storage::{Durability, StorageError, Store};
 
 /// The dead-letter topic of a group.
 pub fn topic_of(group: &str) -> String {
@@ -31,12 +31,7 @@ pub struct Origin {
 
 /// Copies the message to the dead-letter topic and waits for its durability (blocking).
 /// A message retention already removed is reported as done: there is nothing left to copy.
-pub fn write(
-    store: &Store,
-    group: &str,
-    d: &DeadLetter,
-    durability: Durability,
-) -> Result<(), StorageError> {
+pub fn write(store: &Store, group: &str, d: &DeadLetter, durability: Durability) -> Result<()> {
     let Some(message) = read_one(store, group, &d.topic, d.queue, d.offset)? else {
         return Ok(());
     };
@@ -89,16 +84,9 @@ pub fn append_copy(
     attempts: u32,
     reason: &str,
     durability: Durability,
-) -> Result<(), StorageError> {
+) -> Result<()> {
     let dlq = topic_of(group);
-    if store.topic_meta(&dlq).is_err() {
-        store.ensure_topic(&TopicSpec {
-            name: TopicName::new(&dlq)?,
-            queues: 1,
-            durability,
-            retention: None::<Duration>,
-        })?;
-    }
+    internal_topic(store, &dlq, 1, durability)?;
     let props = &mut message.properties;
     props.insert(PROP_GROUP.into(), group.into());
     props.insert(PROP_TOPIC.into(), origin.topic.clone());

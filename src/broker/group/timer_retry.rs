@@ -24,10 +24,11 @@ use super::state::{FailCause, Forward};
 use crate::broker::Result;
 use crate::broker::delay::Delays;
 use crate::broker::delay::service::ToSchedule;
+use crate::broker::ingest::copy::internal_topic;
 use crate::plugin::stages;
 use crate::record::Message;
 use crate::storage::timers::PROP_REF;
-use crate::storage::{Durability, Store, TopicName, TopicSpec};
+use crate::storage::{Durability, Store, TopicName};
 
 /// Queue ids from this one on name the queues of a member's retry subscription (`RETRY_QUEUE +
 /// q` is queue q of the retry topic) in deliveries, acks and nacks.
@@ -342,12 +343,7 @@ fn schedule(w: &Writer<'_>, batch: Vec<(Message, String, i64)>) -> Result<()> {
         let topic_id = match ids.get(&topic) {
             Some(&id) => id,
             None => {
-                let meta = w.store.ensure_topic(&TopicSpec {
-                    name: TopicName::new(&topic)?,
-                    queues: 1,
-                    durability: w.durability,
-                    retention: None,
-                })?;
+                let meta = internal_topic(w.store, &topic, 1, w.durability)?;
                 ids.insert(topic.clone(), meta.id);
                 meta.id
             }

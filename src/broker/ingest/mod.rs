@@ -8,8 +8,11 @@
 //! names the idempotent producer, refuses the broker's own property names, routes every
 //! message to its queue and gives it its id. A topic's ingress pipeline takes plain batches;
 //! delay and transaction messages to such a topic are refused (not yet routed: see
-//! [`Entry`]). Not here: decoding (the protocol's views), durability, the records themselves.
+//! [`Entry`]). The broker's own copies into its internal topics (dead letters, retries, delay
+//! records, transactions) come in by the other door, [`copy`]. Not here: decoding (the
+//! protocol's views), durability, the records themselves.
 
+pub(in crate::broker) mod copy;
 mod route;
 
 use crate::protocol::ProduceView;

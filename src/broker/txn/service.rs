@@ -8,12 +8,14 @@
 //! log, so the table is what a replay of the log would give. Durability waits happen after the
 //! lock is released.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::broker::appends::Appends;
+use crate::broker::ingest::copy::internal_topic;
 use crate::broker::splice::CopyOf;
 use crate::broker::timer::{Rearm, Timed};
 use crate::broker::{BrokerError, Result};
@@ -24,10 +26,7 @@ use crate::record::{self, ContentView, MessageId, RecordSource};
 use crate::storage::timers::{
     DELAY_TOPIC, PROP_DELIVER_AT, PROP_QUEUE, PROP_TOPIC, Schedule, TimerMark,
 };
-use crate::storage::{
-    AppendOptions, AtomicPart, Durability, PendingAppend, PendingAtomic, Store, TopicName,
-    TopicSpec,
-};
+use crate::storage::{AppendOptions, AtomicPart, Durability, PendingAppend, PendingAtomic, Store};
 
 use super::record::{
     HALVES_QUEUE, HalfRecord, OP_BEGIN, OP_CHECK, OP_COMMIT, OP_PARK, OP_ROLLBACK, OPS_QUEUE,
@@ -127,12 +126,7 @@ struct Read {
 impl Transactions {
     pub fn open(o: TransactionsOptions) -> Result<Transactions> {
         // `%TXN_UNRESOLVED%` is made by the first park (so topic lists show it only then).
-        o.store.ensure_topic(&TopicSpec {
-            name: TopicName::new(TXN_TOPIC)?,
-            queues: 2,
-            durability: Durability::Async,
-            retention: None,
-        })?;
+        internal_topic(&o.store, TXN_TOPIC, 2, Durability::Async)?;
         let t = Transactions {
             table: Mutex::new(TxnTable::new(Settings::of(&o.config))),
             store: o.store,
@@ -147,7 +141,7 @@ impl Transactions {
     }
 
     fn table(&self) -> MutexGuard<'_, TxnTable> {
-        self.table.lock().expect("transaction table lock")
+        self.table.lock()
     }
 
     /// Low marks for an operation record written now (under the table lock).
@@ -342,6 +336,9 @@ impl Transactions {
     /// marked the transaction as ending); the record and the write under it. Returns the
     /// write, each part's (topic, queue) but the record's, and the topics written.
     #[allow(clippy::type_complexity)]
+    // Long on purpose: reading the halves, building each destination's copies and the
+    // outcome record share one buffer and one list of parts; split, they would hand both
+    // back and forth (the buffer is why a commit allocates once).
     fn write_copies(
         &self,
         id: &str,
@@ -352,21 +349,12 @@ impl Transactions {
         let mut contents = Vec::new();
         let mut reads = Vec::new();
         if park {
-            self.store.ensure_topic(&TopicSpec {
-                name: TopicName::new(UNRESOLVED_TOPIC)?,
-                queues: 1,
-                durability: Durability::Async,
-                retention: None,
-            })?;
+            internal_topic(&self.store, UNRESOLVED_TOPIC, 1, Durability::Async)?;
         }
         for &(first, count) in halves {
             let next = self.store.read_with(
-                TXN_TOPIC,
-                HALVES_QUEUE,
-                first,
-                count as usize,
-                usize::MAX,
-                &|_| true,
+                crate::storage::ReadSpan::new(TXN_TOPIC, HALVES_QUEUE, first)
+                    .most(count as usize, usize::MAX),
                 |v| {
                     let at = contents.len();
                     contents.extend_from_slice(v.content);
@@ -517,7 +505,7 @@ impl Transactions {
     /// through it. Returns its id (for [`Transactions::unlisten`]) and the requests.
     pub fn listen(&self, group: &str) -> (u64, mpsc::Receiver<TxnInfo>) {
         let (tx, rx) = mpsc::channel(LISTEN_QUEUE);
-        let mut l = self.listeners.lock().expect("listeners lock");
+        let mut l = self.listeners.lock();
         l.next_id += 1;
         let id = l.next_id;
         l.by_group
@@ -528,7 +516,7 @@ impl Transactions {
     }
 
     pub fn unlisten(&self, id: u64) {
-        let mut l = self.listeners.lock().expect("listeners lock");
+        let mut l = self.listeners.lock();
         for streams in l.by_group.values_mut() {
             streams.retain(|(i, _)| *i != id);
         }
@@ -537,7 +525,7 @@ impl Transactions {
 
     /// Hands a check-back to one live stream of its producer group; false if none took it.
     fn ask(&self, info: &TxnInfo) -> bool {
-        let mut l = self.listeners.lock().expect("listeners lock");
+        let mut l = self.listeners.lock();
         l.turn = l.turn.wrapping_add(1);
         let turn = l.turn;
         let Some(streams) = l.by_group.get_mut(&info.producer_group) else {
