@@ -2,8 +2,8 @@
 //! once, later ones at most once per [`WINDOW`], with how many were held back. A full disk or a
 //! dead peer then costs a log line every ten seconds, not five a second.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// At most one line per kind in this window.
@@ -25,7 +25,7 @@ impl LogLimit {
     /// `Some(held back since the last line)` when a line of `kind` may be logged now.
     pub fn allow(&self, kind: &'static str) -> Option<u64> {
         let now = Instant::now();
-        let mut guard = self.kinds.lock().expect("log limit lock");
+        let mut guard = self.kinds.lock();
         let kinds = guard.get_or_insert_with(HashMap::new);
         match kinds.get_mut(kind) {
             None => {
@@ -80,14 +80,7 @@ mod tests {
         assert_eq!(l.allow("disk"), None);
         assert_eq!(l.allow("disk"), None);
         assert_eq!(l.allow("peer"), Some(0), "kinds are separate");
-        l.kinds
-            .lock()
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .get_mut("disk")
-            .unwrap()
-            .0 -= WINDOW;
+        l.kinds.lock().as_mut().unwrap().get_mut("disk").unwrap().0 -= WINDOW;
         assert_eq!(
             l.allow("disk"),
             Some(2),

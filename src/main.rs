@@ -99,6 +99,8 @@ enum BenchCommand {
     Soak(lockgate::bench::soak::SoakBenchArgs),
 }
 
+// Long on purpose: one arm per command of the CLI, each a call into `cli`; the length is the
+// command list.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -12,8 +12,9 @@ pub mod cert;
 pub mod quota;
 pub mod token;
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 pub use acl::{Action, Pattern, Resource, Rule};
 pub use token::TokenHash;
@@ -126,11 +127,7 @@ impl Identity {
 
     /// The token presented, if any.
     fn token(&self) -> Option<TokenEntry> {
-        self.token
-            .read()
-            .expect("identity")
-            .as_ref()
-            .map(|(t, _)| t.clone())
+        self.token.read().as_ref().map(|(t, _)| t.clone())
     }
 
     /// The principal the connection acts as now, if any.
@@ -186,7 +183,7 @@ impl Auth {
     /// Replaces the rules (SIGHUP); connections are checked against these from their next
     /// request, and open subscriptions at once.
     pub fn reload(&self, config: AuthConfig) {
-        let mut rules = self.config.write().expect("auth");
+        let mut rules = self.config.write();
         *rules = Arc::new(Rules::new(config, Some(&rules.quotas)));
         drop(rules);
         self.reloads.send_modify(|n| *n += 1);
@@ -198,7 +195,7 @@ impl Auth {
     }
 
     fn rules(&self) -> Arc<Rules> {
-        self.config.read().expect("auth").clone()
+        self.config.read().clone()
     }
 
     /// A Hello's token. The rule: after a Hello that presents a token, the connection is
@@ -215,7 +212,7 @@ impl Auth {
     ) -> Result<Option<Principal>, AuthError> {
         let hash = TokenHash::of(token);
         let rules = self.rules();
-        let mut held = identity.token.write().expect("identity");
+        let mut held = identity.token.write();
         if held.as_ref().is_some_and(|(t, _)| t.hash == hash)
             && let Some(name) = rules.tokens.get(&hash)
         {

@@ -7,8 +7,9 @@
 //! holds at most a tenth of a second of its rate: what a principal stores per second is its
 //! quota however it spreads its requests.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One `[[quota]]` entry.
@@ -80,12 +81,7 @@ pub struct ConnectionSlot {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        if let Some(u) = self
-            .usage
-            .lock()
-            .expect("quota usage")
-            .get_mut(&self.principal)
-        {
+        if let Some(u) = self.usage.lock().get_mut(&self.principal) {
             u.connections = u.connections.saturating_sub(1);
         }
     }
@@ -102,7 +98,7 @@ impl Quotas {
     /// Carries the connection counts over (open connections stay counted); rates start afresh.
     pub fn reloaded(&self, configs: Vec<QuotaConfig>) -> Quotas {
         let usage = self.usage.clone();
-        for u in usage.lock().expect("quota usage").values_mut() {
+        for u in usage.lock().values_mut() {
             u.messages = None;
             u.bytes = None;
         }
@@ -120,7 +116,7 @@ impl Quotas {
     /// Counts a new connection of `principal`; `Err` with its cap when it has that many.
     pub fn connect(&self, principal: &str) -> Result<ConnectionSlot, u32> {
         let cap = self.of(principal).and_then(|q| q.connections);
-        let mut usage = self.usage.lock().expect("quota usage");
+        let mut usage = self.usage.lock();
         let u = usage.entry(principal.to_string()).or_default();
         if let Some(cap) = cap
             && u.connections >= cap
@@ -140,7 +136,7 @@ impl Quotas {
         let Some(q) = self.of(principal) else {
             return Duration::ZERO;
         };
-        let mut usage = self.usage.lock().expect("quota usage");
+        let mut usage = self.usage.lock();
         if !usage.contains_key(principal) {
             usage.insert(principal.to_string(), Usage::default());
         }

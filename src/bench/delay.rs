@@ -60,6 +60,7 @@ const QUEUES: u32 = 4;
 /// Handles awaited behind the newest send, at most (bounds the bench's own memory).
 const WINDOW: usize = 200_000;
 
+// Long on purpose: a benchmark script, step after step (set up, run, measure, report).
 pub async fn run(
     args: DelayBenchArgs,
     connect: &ConnectArgs,

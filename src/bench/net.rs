@@ -107,6 +107,7 @@ struct Shared {
     delivery_latency: Mutex<Histogram<u64>>,
 }
 
+// Long on purpose: a benchmark script, step after step (set up, run, measure, report).
 pub async fn run(
     args: NetBenchArgs,
     connect: &ConnectArgs,

@@ -97,16 +97,13 @@ fn read_filtered(
     max_bytes: usize,
     filter: &SharedFilter,
 ) -> Result<(u64, Vec<Delivered>)> {
-    let tags = filter.lock().expect("filter lock").filter.tag_prefilter();
+    let tags = filter.lock().filter.tag_prefilter();
     let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
     let mut batch = BatchBuilder::with_capacity(max_bytes.min(1 << 20));
     let next = broker.store.read_with(
-        topic,
-        queue,
-        offset,
-        max_messages,
-        max_bytes,
-        &keep,
+        crate::storage::ReadSpan::new(topic, queue, offset)
+            .most(max_messages, max_bytes)
+            .keep(&keep),
         |view| {
             batch.push_record(view, 1);
             Ok(())

@@ -7,8 +7,9 @@
 //! filter per (topic, plugin, expression): the plugin's `create` runs once for them, not once
 //! per fetch (at most [`MAX_FETCH_FILTERS`] are kept, the least recently used going first).
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::config::plugins::{OnError, PipelineConfig, filter_stage};
@@ -57,9 +58,9 @@ impl Filters {
     /// Applies a reloaded configuration's plugins and pipelines (blocking: plugins compile).
     pub fn reload(&self, config: &Config) -> Vec<PluginError> {
         let failures = self.plugins.apply(&config.plugins);
-        *self.pipelines.write().expect("pipelines lock") = config.pipelines.clone();
+        *self.pipelines.write() = config.pipelines.clone();
         // Their pipelines may say otherwise now: filtered fetches make theirs again.
-        self.fetched.lock().expect("fetch filters lock").0.clear();
+        self.fetched.lock().0.clear();
         failures
     }
 
@@ -73,7 +74,7 @@ impl Filters {
             spec.expression.clone(),
         );
         {
-            let mut fetched = self.fetched.lock().expect("fetch filters lock");
+            let mut fetched = self.fetched.lock();
             let (map, tick) = &mut *fetched;
             *tick += 1;
             if let Some((f, used)) = map.get_mut(&key) {
@@ -85,7 +86,7 @@ impl Filters {
             }
         }
         let f = self.make(topic, spec).await?;
-        let mut fetched = self.fetched.lock().expect("fetch filters lock");
+        let mut fetched = self.fetched.lock();
         let (map, tick) = &mut *fetched;
         if map.len() >= MAX_FETCH_FILTERS
             && let Some(oldest) = map
@@ -105,8 +106,7 @@ impl Filters {
         topic: &str,
         spec: &FilterSpec,
     ) -> Result<crate::config::plugins::FilterStage> {
-        let stage =
-            filter_stage(&self.pipelines.read().expect("pipelines lock"), topic).into_owned();
+        let stage = filter_stage(&self.pipelines.read(), topic).into_owned();
         if let Some(allow) = &stage.allow
             && !allow.contains(&spec.plugin)
         {
@@ -141,7 +141,7 @@ impl Filters {
 pub fn decide(f: &SharedFilter, topic: &str, batch: &mut BatchBuilder) -> Result<Vec<bool>> {
     let n = batch.len();
     let (decided, on_error) = {
-        let mut sf = f.lock().expect("filter lock");
+        let mut sf = f.lock();
         (sf.filter.decide(topic, batch.finish(), n), sf.on_error)
     };
     match decided {

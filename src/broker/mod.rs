@@ -92,7 +92,7 @@ impl Broker {
         };
         let appends = Arc::new(appends::Appends::default());
         // One copy of the pipelines, which a reload replaces: ingress and group retries read it.
-        let pipeline_configs = Arc::new(std::sync::RwLock::new(config.pipelines.clone()));
+        let pipeline_configs = Arc::new(parking_lot::RwLock::new(config.pipelines.clone()));
         let mut timers = timer::TimerDriver::new(clock.clone());
         let delays = Arc::new(delay::Delays::open(delay::DelaysOptions {
             store: store.clone(),

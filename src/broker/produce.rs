@@ -239,12 +239,7 @@ fn stored_ids(
 ) -> Result<Vec<MessageId>> {
     let mut ids = Vec::with_capacity(count);
     store.read_with(
-        topic,
-        queue,
-        first_offset,
-        count,
-        usize::MAX,
-        &|_| true,
+        crate::storage::ReadSpan::new(topic, queue, first_offset).most(count, usize::MAX),
         |view| {
             ids.push(view.id);
             Ok(())

@@ -139,7 +139,7 @@ impl TimerDriver {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -155,10 +155,10 @@ mod tests {
     impl Timed for OneShot {
         fn next_deadline(&self) -> Option<i64> {
             self.looked.fetch_add(1, Ordering::Relaxed);
-            *self.deadline.lock().unwrap()
+            *self.deadline.lock()
         }
         fn poll(&self, now_ms: i64) {
-            *self.deadline.lock().unwrap() = None;
+            *self.deadline.lock() = None;
             self.polls.send(now_ms).unwrap();
         }
     }
@@ -242,7 +242,7 @@ mod tests {
         );
 
         // A deadline set earlier than none at all: the service rearms the driver.
-        *rig.service.deadline.lock().unwrap() = Some(10_520);
+        *rig.service.deadline.lock() = Some(10_520);
         rig.rearm.wake();
         settle().await;
         assert!(rig.polls.try_recv().is_err());

@@ -6,6 +6,8 @@ use super::raw::{RawAcl, RawAuth, RawQuota};
 use crate::auth::quota::{QuotaConfig, parse_byte_rate, parse_rate};
 use crate::auth::{Action, AuthConfig, Mode, Pattern, Rule, TokenEntry, TokenHash};
 
+// Long on purpose: one rule of the [auth] section after another, each with its problem text,
+// in the order problems are reported (tests/config.rs pins that order).
 pub(super) fn validate(
     v: &mut Validator,
     raw: RawAuth,

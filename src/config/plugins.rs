@@ -103,6 +103,8 @@ pub(super) fn validate_plugins(
     out
 }
 
+// Long on purpose: one rule of [[pipelines]] after another, each with its problem text, in
+// the order problems are reported (tests/config.rs pins that order).
 pub(super) fn validate_pipelines(
     v: &mut Validator,
     raw: Vec<RawPipeline>,

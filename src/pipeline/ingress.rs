@@ -14,8 +14,8 @@
 //!   the same pipeline covers) follow `on_error`: `reject` refuses the batch, `store-unrouted`
 //!   stores it in the topic produced to, as produced.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{PipelineError, Result};
@@ -52,14 +52,14 @@ impl<T> Pool<T> {
         make: impl FnOnce(&str) -> std::result::Result<T, StageError>,
         f: impl FnOnce(&mut T) -> std::result::Result<R, StageError>,
     ) -> std::result::Result<R, StageError> {
-        let taken = self.free.lock().expect("stage pool").pop();
+        let taken = self.free.lock().pop();
         let mut instance = match taken {
             Some(i) => i,
             None => make(&self.plugin)?,
         };
         let out = f(&mut instance);
         // A failed instance remakes its sandbox on its next call: it can go back.
-        self.free.lock().expect("stage pool").push(instance);
+        self.free.lock().push(instance);
         out
     }
 }
@@ -246,13 +246,12 @@ impl Ingress {
         };
         if let Some(c) = cell {
             loop {
-                let g = window_guard.take().expect("locked");
+                let g = window_guard.as_mut().expect("locked");
                 let w = g.as_ref().expect("loaded");
                 if !hashes.iter().flatten().any(|h| w.is_pending(*h)) {
-                    window_guard = Some(g);
                     break;
                 }
-                window_guard = Some(c.settled.wait(g).expect("dedup window"));
+                c.settled.wait(g);
             }
         }
         let mut fates = Vec::with_capacity(count);
@@ -290,7 +289,7 @@ impl Ingress {
         };
         let written = self.append(store, durability, now, batch, &plan);
         if let Some(c) = cell {
-            let mut g = c.window.lock().expect("dedup window");
+            let mut g = c.window.lock();
             let w = g.as_mut().expect("loaded");
             w.release(first_of.keys().copied());
             if let Ok(Some(summary_at)) = written.as_ref().map(|w| w.summary_offset) {
@@ -421,6 +420,8 @@ impl Ingress {
     }
 
     /// Writes the copies and the summary as one atomic append.
+    // Long on purpose: copies, summary and their placement are one atomic append; each step
+    // fills the parts the next reads, so it reads top to bottom in write order.
     fn append(
         &self,
         store: &Store,

@@ -13,9 +13,10 @@ pub mod summary;
 pub mod validate;
 pub mod window;
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use error::Result;
@@ -69,7 +70,7 @@ pub fn stage_role(plugin: &str, roles: &[Role]) -> std::result::Result<Role, Str
 pub struct WindowCell {
     window: Mutex<Option<DedupWindow>>,
     /// Signalled when a batch's reserved keys are settled.
-    settled: std::sync::Condvar,
+    settled: parking_lot::Condvar,
     window_ms: u64,
     max_keys: u64,
 }
@@ -78,7 +79,7 @@ impl WindowCell {
     fn new(window_ms: u64, max_keys: u64) -> WindowCell {
         WindowCell {
             window: Mutex::new(None),
-            settled: std::sync::Condvar::new(),
+            settled: parking_lot::Condvar::new(),
             window_ms,
             max_keys,
         }
@@ -92,7 +93,7 @@ impl WindowCell {
         topic: &str,
         now: i64,
     ) -> Result<MutexGuard<'_, Option<DedupWindow>>> {
-        let mut guard = self.window.lock().expect("dedup window");
+        let mut guard = self.window.lock();
         if guard.is_none() {
             let began = std::time::Instant::now();
             let mut w = DedupWindow::new(self.window_ms, self.max_keys);
@@ -101,7 +102,7 @@ impl WindowCell {
                 let cutoff = now.saturating_sub(self.window_ms.min(i64::MAX as u64) as i64);
                 let from = store.offset_for_time(&pipe, 0, cutoff)?;
                 let mut bad = 0u64;
-                store.read_with(&pipe, 0, from, usize::MAX, usize::MAX, &|_| true, |view| {
+                store.read_with(crate::storage::ReadSpan::new(&pipe, 0, from), |view| {
                     let body = view.message().map(|m| m.body);
                     match body.ok().and_then(|b| summary::Summary::decode(&b).ok()) {
                         Some(s) => w.insert(
@@ -176,8 +177,8 @@ impl Pipelines {
 
     /// A reloaded configuration's pipelines; the next batch of each topic uses them.
     pub fn reload(&self, configs: Vec<PipelineConfig>) {
-        *self.configs.write().expect("pipelines") = configs;
-        self.ingress.write().expect("ingress").clear();
+        *self.configs.write() = configs;
+        self.ingress.write().clear();
     }
 
     pub fn plugins(&self) -> &Arc<Plugins> {
@@ -195,24 +196,21 @@ impl Pipelines {
     /// The ingress of `topic`, if its pipeline has one (blocking: its plugins may still be
     /// compiling).
     pub fn ingress(&self, topic: &str) -> Result<Option<Arc<Ingress>>> {
-        if let Some(i) = self.ingress.read().expect("ingress").get(topic) {
+        if let Some(i) = self.ingress.read().get(topic) {
             return Ok(i.clone());
         }
-        let pipeline = pipeline_of(&self.configs.read().expect("pipelines"), topic)
+        let pipeline = pipeline_of(&self.configs.read(), topic)
             .filter(|p| p.ingress.is_some())
             .cloned();
         let Some(p) = pipeline else {
-            self.ingress
-                .write()
-                .expect("ingress")
-                .insert(topic.to_string(), None);
+            self.ingress.write().insert(topic.to_string(), None);
             return Ok(None);
         };
         let p = &p;
         let stage = p.ingress.as_ref().expect("filtered above");
         let window = (!stage.dedup_window.is_zero() && stage.dedup_max_keys > 0).then(|| {
             let ms = stage.dedup_window.as_millis().min(u128::from(u64::MAX)) as u64;
-            let mut windows = self.windows.lock().expect("windows");
+            let mut windows = self.windows.lock();
             let cell = windows
                 .entry(topic.to_string())
                 .or_insert_with(|| Arc::new(WindowCell::new(ms, stage.dedup_max_keys)));
@@ -229,7 +227,6 @@ impl Pipelines {
         let ingress = Arc::new(ingress);
         self.ingress
             .write()
-            .expect("ingress")
             .insert(topic.to_string(), Some(ingress.clone()));
         Ok(Some(ingress))
     }

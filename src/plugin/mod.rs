@@ -18,10 +18,11 @@ mod output;
 mod sandbox;
 pub mod stages;
 
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub use engine::TICK;
@@ -157,7 +158,7 @@ pub struct PluginSlot {
     current: RwLock<Option<Arc<LoadedPlugin>>>,
     /// Held while the plugin compiles on first use: others wanting it wait here, while
     /// listing and metrics (which read `current`) do not.
-    compiling: std::sync::Mutex<()>,
+    compiling: parking_lot::Mutex<()>,
 }
 
 impl PluginSlot {
@@ -165,7 +166,7 @@ impl PluginSlot {
         Arc::new(PluginSlot {
             spec: RwLock::new(spec),
             current: RwLock::new(loaded),
-            compiling: std::sync::Mutex::new(()),
+            compiling: parking_lot::Mutex::new(()),
         })
     }
 }
@@ -187,13 +188,12 @@ impl PluginSlot {
     pub fn current(&self) -> Arc<LoadedPlugin> {
         self.current
             .read()
-            .expect("plugin slot")
             .clone()
             .expect("a filter's plugin slot is loaded")
     }
 
     pub fn spec(&self) -> PluginSpec {
-        self.spec.read().expect("plugin slot").clone()
+        self.spec.read().clone()
     }
 }
 
@@ -213,7 +213,7 @@ pub struct Plugins {
     generations: AtomicU64,
     clock: Clock,
     /// Configured plugins left to compile in the background (see `load_for_serving`).
-    deferred: std::sync::Mutex<Vec<String>>,
+    deferred: parking_lot::Mutex<Vec<String>>,
 }
 
 impl Plugins {
@@ -255,14 +255,14 @@ impl Plugins {
         specs: &[PluginSpec],
     ) -> Result<Plugins, PluginError> {
         let (plugins, deferred) = Self::load_inner(clock, Some(cache_dir), specs, true)?;
-        *plugins.deferred.lock().expect("deferred plugins") = deferred;
+        *plugins.deferred.lock() = deferred;
         Ok(plugins)
     }
 
     /// Compiles the plugins [`Plugins::load_for_serving`] left for later, one after the other
     /// on a thread of its own (each takes one core while it compiles).
     pub fn compile_deferred(self: &Arc<Self>) {
-        let names = std::mem::take(&mut *self.deferred.lock().expect("deferred plugins"));
+        let names = std::mem::take(&mut *self.deferred.lock());
         if names.is_empty() {
             return;
         }
@@ -301,7 +301,7 @@ impl Plugins {
             slots: RwLock::new(BTreeMap::new()),
             generations: AtomicU64::new(1),
             clock,
-            deferred: std::sync::Mutex::new(Vec::new()),
+            deferred: parking_lot::Mutex::new(Vec::new()),
         };
         // Built-ins are compiled when first used; configured plugins now, so that a plugin
         // that cannot load stops the start with its name (but for the cold ones a serving
@@ -321,7 +321,7 @@ impl Plugins {
             let loaded = Arc::new(plugins.compile(spec)?);
             all.push((spec.clone(), Some(loaded)));
         }
-        let mut slots = plugins.slots.write().expect("plugins");
+        let mut slots = plugins.slots.write();
         for (spec, loaded) in builtins.chain(all) {
             slots.insert(spec.name.clone(), PluginSlot::new(spec, loaded));
         }
@@ -408,19 +408,18 @@ impl Plugins {
         let slot = self
             .slots
             .read()
-            .expect("plugins")
             .get(name)
             .cloned()
             .ok_or_else(|| PluginError::Unknown(name.to_string()))?;
-        if slot.current.read().expect("plugin slot").is_some() {
+        if slot.current.read().is_some() {
             return Ok(slot);
         }
         // Compile outside `current`'s lock: who wants this plugin waits, listing does not.
         {
-            let _compiling = slot.compiling.lock().expect("plugin compile lock");
-            if slot.current.read().expect("plugin slot").is_none() {
+            let _compiling = slot.compiling.lock();
+            if slot.current.read().is_none() {
                 let loaded = Arc::new(self.compile(&slot.spec())?);
-                *slot.current.write().expect("plugin slot") = Some(loaded);
+                *slot.current.write() = Some(loaded);
             }
         }
         Ok(slot)
@@ -459,11 +458,11 @@ impl Plugins {
     /// The roles `plugin` plays if known without compiling: loaded, or a built-in. `None` for
     /// one compiling in the background (for validating pipelines at start).
     pub fn known_roles(&self, plugin: &str) -> Option<Result<Vec<Role>, String>> {
-        let slot = match self.slots.read().expect("plugins").get(plugin).cloned() {
+        let slot = match self.slots.read().get(plugin).cloned() {
             Some(s) => s,
             None => return Some(Err(PluginError::Unknown(plugin.to_string()).to_string())),
         };
-        if let Some(p) = slot.current.read().expect("plugin slot").as_ref() {
+        if let Some(p) = slot.current.read().as_ref() {
             return Some(Ok(p.roles()));
         }
         let spec = slot.spec();
@@ -486,8 +485,8 @@ impl Plugins {
     fn reload_slot(&self, slot: &PluginSlot, spec: PluginSpec) -> Result<PluginInfo, PluginError> {
         let loaded = Arc::new(self.compile(&spec)?);
         let info = info_of(&spec, Some(&loaded));
-        *slot.spec.write().expect("plugin slot") = spec;
-        *slot.current.write().expect("plugin slot") = Some(loaded);
+        *slot.spec.write() = spec;
+        *slot.current.write() = Some(loaded);
         tracing::info!(plugin = %info.name, generation = info.generation, "plugin reloaded");
         Ok(info)
     }
@@ -499,11 +498,11 @@ impl Plugins {
     pub fn apply(&self, specs: &[PluginSpec]) -> Vec<PluginError> {
         let mut failures = Vec::new();
         for spec in specs {
-            let existing = self.slots.read().expect("plugins").get(&spec.name).cloned();
+            let existing = self.slots.read().get(&spec.name).cloned();
             let result = match existing {
                 Some(slot) => self.reload_slot(&slot, spec.clone()).map(|_| ()),
                 None => self.compile(spec).map(|loaded| {
-                    self.slots.write().expect("plugins").insert(
+                    self.slots.write().insert(
                         spec.name.clone(),
                         PluginSlot::new(spec.clone(), Some(Arc::new(loaded))),
                     );
@@ -521,10 +520,9 @@ impl Plugins {
     pub fn stats(&self) -> Vec<(String, String, Arc<PluginStats>)> {
         self.slots
             .read()
-            .expect("plugins")
             .values()
             .filter_map(|s| {
-                let current = s.current.read().expect("plugin slot");
+                let current = s.current.read();
                 let p = current.as_deref()?;
                 Some((p.spec.name.clone(), kind_of(p), p.stats.clone()))
             })
@@ -534,9 +532,8 @@ impl Plugins {
     pub fn list(&self) -> Vec<PluginInfo> {
         self.slots
             .read()
-            .expect("plugins")
             .values()
-            .map(|s| info_of(&s.spec(), s.current.read().expect("plugin slot").as_deref()))
+            .map(|s| info_of(&s.spec(), s.current.read().as_deref()))
             .collect()
     }
 }

@@ -7,9 +7,10 @@
 //!
 //! Guests see an ordinary, always-ready output stream: writing never blocks or fails.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -74,13 +75,13 @@ impl GuestOutput {
     /// The last [`TAIL`] bytes written to stderr (lossy UTF-8, trimmed), also a line not
     /// ended yet.
     pub fn tail(&self) -> String {
-        let st = self.state.lock().expect("guest output lock");
+        let st = self.state.lock();
         let bytes: Vec<u8> = st.tail.iter().copied().collect();
         String::from_utf8_lossy(&bytes).trim().to_string()
     }
 
     fn push(&self, bytes: &[u8]) {
-        let mut st = self.state.lock().expect("guest output lock");
+        let mut st = self.state.lock();
         if self.stream == Stream::Stderr {
             st.tail.extend(bytes);
             let excess = st.tail.len().saturating_sub(TAIL);
@@ -193,7 +194,7 @@ mod tests {
         let long = vec![b'x'; TAIL * 3];
         w.write(Bytes::from(long)).unwrap();
         assert_eq!(out.tail().len(), TAIL, "only the end is kept");
-        assert!(out.state.lock().unwrap().line.len() <= MAX_LINE);
+        assert!(out.state.lock().line.len() <= MAX_LINE);
         let stdout = GuestOutput::new("filter:x".into(), Stream::Stdout);
         stdout.push(b"hello\n");
         assert_eq!(stdout.tail(), "", "stdout keeps no tail");
@@ -208,7 +209,7 @@ mod tests {
             out.push(&line);
             out.push(b"\n");
         }
-        let st = out.state.lock().unwrap();
+        let st = out.state.lock();
         assert!(st.logged <= BUDGET, "{}", st.logged);
         assert!(st.held_back >= 200 * 1000 - BUDGET, "{}", st.held_back);
     }

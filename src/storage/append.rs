@@ -188,16 +188,12 @@ impl StoreCore {
         let Some((id, sequence)) = producer else {
             return Ok(None);
         };
-        match self
-            .producers
-            .lock()
-            .expect("producer table lock")
-            .check(BatchKey {
-                producer: id,
-                topic: topic.meta.id,
-                queue,
-                sequence,
-            }) {
+        match self.producers.lock().check(BatchKey {
+            producer: id,
+            topic: topic.meta.id,
+            queue,
+            sequence,
+        }) {
             Seen::New => Ok(None),
             Seen::Duplicate {
                 first_offset,

@@ -9,11 +9,12 @@
 //! next flush; the files are not synced per append because recovery rebuilds everything past
 //! the checkpoint from the log. This module does not read the log.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
@@ -113,7 +114,7 @@ impl ConsumeQueue {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().expect("consume queue lock")
+        self.state.lock()
     }
 
     /// Notes files that cannot be what this queue wrote: a gap between files, a file short of
@@ -169,7 +170,7 @@ impl ConsumeQueue {
     /// Throws every entry away and starts over at `offset` (entries below it in its file are
     /// holes): the first step of rebuilding a damaged queue from the log.
     pub fn reset_to(&self, offset: u64) -> Result<()> {
-        let _one = self.flushing.lock().expect("consume queue flush lock");
+        let _one = self.flushing.lock();
         let mut st = self.lock();
         for base in std::mem::take(&mut st.files).into_keys() {
             let path = self.file_path(base);
@@ -377,7 +378,7 @@ impl ConsumeQueue {
 
     /// Writes in-memory entries to their files (not synced; see [`ConsumeQueue::sync`]).
     pub fn flush(&self) -> Result<()> {
-        let _one = self.flushing.lock().expect("consume queue flush lock");
+        let _one = self.flushing.lock();
         let (mut offset, entries) = {
             let st = self.lock();
             (st.flushed, st.pending.clone())

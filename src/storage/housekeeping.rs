@@ -2,7 +2,8 @@
 //! in-memory index entries out, advances the checkpoint and applies retention. Also the clean
 //! shutdown.
 
-use std::sync::{Arc, Condvar, Mutex};
+use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,17 +20,14 @@ pub(super) struct Stop {
 
 impl Stop {
     pub(super) fn signal(&self) {
-        *self.stopped.lock().expect("stop lock") = true;
+        *self.stopped.lock() = true;
         self.cv.notify_all();
     }
 
     /// Waits up to `timeout`; true when stopped.
     fn wait(&self, timeout: Duration) -> bool {
-        let stopped = self.stopped.lock().expect("stop lock");
-        let (stopped, _) = self
-            .cv
-            .wait_timeout_while(stopped, timeout, |s| !*s)
-            .expect("stop lock");
+        let mut stopped = self.stopped.lock();
+        self.cv.wait_while_for(&mut stopped, |s| !*s, timeout);
         *stopped
     }
 }
@@ -69,7 +67,7 @@ impl StoreCore {
 
     /// `(topic id, queue, next offset)` of every queue.
     fn queue_ends(&self) -> Vec<(u32, u32, u64)> {
-        let topics = self.topics.read().expect("topics lock");
+        let topics = self.topics.read();
         topics
             .by_id
             .values()
@@ -84,7 +82,7 @@ impl StoreCore {
     }
 
     fn all_queues(&self) -> Vec<Arc<super::consume_queue::ConsumeQueue>> {
-        let topics = self.topics.read().expect("topics lock");
+        let topics = self.topics.read();
         topics
             .by_id
             .values()
@@ -99,7 +97,7 @@ impl StoreCore {
     }
 
     pub(super) fn checkpoint_now(&self, clean: bool) -> Result<()> {
-        let _one = self.checkpointing.lock().expect("checkpoint lock");
+        let _one = self.checkpointing.lock();
         // Every record before `position` has its index entries (they are added under the write
         // lock), so once those are durable the checkpoint may say so.
         // The producer table is taken at the same log position as the checkpoint.
@@ -108,7 +106,7 @@ impl StoreCore {
             let w = self.log.lock_writer();
             (
                 self.log.end_locked(&w),
-                self.producers.lock().expect("producer table lock").clone(),
+                self.producers.lock().clone(),
                 self.queue_ends(),
                 self.timers.snapshot(),
             )
@@ -200,7 +198,7 @@ fn housekeeping_loop(s: &StoreCore, stop: &Stop) {
                 .clock
                 .now_ms()
                 .saturating_sub(super::producers::EXPIRY.as_millis() as i64);
-            let forgotten = s.producers.lock().expect("producer table lock").expire(
+            let forgotten = s.producers.lock().expire(
                 cutoff,
                 super::producers::MAX_ENTRIES,
                 super::producers::MAX_BATCHES,

@@ -15,10 +15,11 @@
 //! (entry number + 1 of the newest entry in that slot, 0 for none), then `entry count` entries of
 //! 20 bytes: hash u64, log position u64, previous entry number + 1 in the chain u32.
 
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::Arc;
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
@@ -322,7 +323,7 @@ impl KeyIndex {
     }
 
     fn lock(&self) -> MutexGuard<'_, Table> {
-        self.active.lock().expect("key index lock")
+        self.active.lock()
     }
 
     /// Indexes `hashes` (an id and keys) of the `size`-byte record at `position`. Called in
@@ -336,10 +337,7 @@ impl KeyIndex {
         }
         if t.hashes.len() >= self.capacity as usize {
             let full = std::mem::replace(&mut *t, Table::new(position, self.capacity));
-            self.frozen
-                .lock()
-                .expect("key index lock")
-                .push_back(Arc::new(full));
+            self.frozen.lock().push_back(Arc::new(full));
         }
         for h in hashes {
             t.insert(h, position);
@@ -349,9 +347,9 @@ impl KeyIndex {
 
     /// Writes frozen tables to their files (unsynced; the checkpoint syncs them).
     pub fn write_frozen(&self) -> Result<()> {
-        let _one = self.writing.lock().expect("key index lock");
+        let _one = self.writing.lock();
         loop {
-            let Some(table) = self.frozen.lock().expect("key index lock").front().cloned() else {
+            let Some(table) = self.frozen.lock().front().cloned() else {
                 return Ok(());
             };
             let path = self.dir.join(fsutil::numbered_name(table.start, EXT));
@@ -362,13 +360,10 @@ impl KeyIndex {
                     position: 0,
                     reason: "key index file just written does not read back".into(),
                 })?;
-            self.unsynced.lock().expect("key index lock").push(path);
+            self.unsynced.lock().push(path);
             // Move it from `frozen` to `sealed` under both locks, so a lookup sees it once.
-            let mut frozen = self.frozen.lock().expect("key index lock");
-            self.sealed
-                .write()
-                .expect("key index lock")
-                .push(Arc::new(sealed));
+            let mut frozen = self.frozen.lock();
+            self.sealed.write().push(Arc::new(sealed));
             frozen.pop_front();
         }
     }
@@ -378,8 +373,8 @@ impl KeyIndex {
         let mut out = Vec::new();
         self.lock().lookup(hash, limit, &mut out);
         let (frozen, sealed): (Vec<Arc<Table>>, Vec<Arc<Sealed>>) = {
-            let frozen = self.frozen.lock().expect("key index lock");
-            let sealed = self.sealed.read().expect("key index lock");
+            let frozen = self.frozen.lock();
+            let sealed = self.sealed.read();
             (frozen.iter().cloned().collect(), sealed.clone())
         };
         for t in frozen.iter().rev() {
@@ -400,7 +395,7 @@ impl KeyIndex {
     /// Makes everything indexed so far durable: syncs sealed files and writes the active table.
     pub fn checkpoint(&self) -> Result<()> {
         self.write_frozen()?;
-        let unsynced = std::mem::take(&mut *self.unsynced.lock().expect("key index lock"));
+        let unsynced = std::mem::take(&mut *self.unsynced.lock());
         for path in unsynced {
             File::open(&path)
                 .and_then(|f| f.sync_all())
@@ -414,14 +409,14 @@ impl KeyIndex {
     /// Deletes files that only cover log positions below `log_start`.
     pub fn trim(&self, log_start: u64) -> Result<()> {
         let doomed: Vec<Arc<Sealed>> = {
-            let mut sealed = self.sealed.write().expect("key index lock");
+            let mut sealed = self.sealed.write();
             let keep = sealed
                 .iter()
                 .position(|s| s.header.end > log_start)
                 .unwrap_or(sealed.len());
             sealed.drain(..keep).collect()
         };
-        let mut unsynced = self.unsynced.lock().expect("key index lock");
+        let mut unsynced = self.unsynced.lock();
         for s in doomed {
             unsynced.retain(|p| p != &s.path);
             std::fs::remove_file(&s.path).map_err(io_err("deleting key index", &s.path))?;
@@ -446,13 +441,10 @@ mod tests {
         assert_eq!(hits, vec![180, 150, 120, 90, 60, 30, 0]);
         assert_eq!(idx.lookup(key_hash(1, "k0"), 2).unwrap(), vec![180, 150]);
         assert!(idx.lookup(key_hash(2, "k0"), 10).unwrap().is_empty());
-        assert!(
-            !idx.frozen.lock().unwrap().is_empty(),
-            "full tables wait in memory"
-        );
+        assert!(!idx.frozen.lock().is_empty(), "full tables wait in memory");
         idx.checkpoint().unwrap();
         assert!(
-            idx.frozen.lock().unwrap().is_empty(),
+            idx.frozen.lock().is_empty(),
             "the checkpoint writes them out"
         );
         assert_eq!(

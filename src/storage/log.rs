@@ -16,11 +16,12 @@
 //! flushed at once; when load drops, a wait or two runs into the cap and the expectation
 //! follows. (The idea behind InnoDB's and PostgreSQL's commit delay, without a fixed delay.)
 
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use super::error::{Result, StorageError, io_err};
@@ -151,7 +152,6 @@ impl CommitLog {
         *self
             .segments
             .read()
-            .expect("segments lock")
             .keys()
             .next()
             .expect("at least one segment")
@@ -178,11 +178,11 @@ impl CommitLog {
     }
 
     pub fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock().expect("log writer lock")
+        self.writer.lock()
     }
 
     fn lock_durable(&self) -> MutexGuard<'_, Durable> {
-        self.durable.lock().expect("log durability lock")
+        self.durable.lock()
     }
 
     /// Appends already-encoded records (`ranges` marks each record in `bytes`) in one write.
@@ -228,10 +228,7 @@ impl CommitLog {
             return Err(e);
         }
         self.stats.data_syncs.fetch_add(1, Ordering::Relaxed);
-        self.segments
-            .write()
-            .expect("segments lock")
-            .insert(next.base, next.clone());
+        self.segments.write().insert(next.base, next.clone());
         w.active = next;
         Ok(())
     }
@@ -353,11 +350,7 @@ impl CommitLog {
                         if now >= gather_until {
                             break;
                         }
-                        d = self
-                            .flush_wanted
-                            .wait_timeout(d, gather_until - now)
-                            .expect("log durability lock")
-                            .0;
+                        self.flush_wanted.wait_for(&mut d, gather_until - now);
                     }
                     break;
                 }
@@ -365,11 +358,7 @@ impl CommitLog {
                 if now >= deadline {
                     break;
                 }
-                d = self
-                    .flush_wanted
-                    .wait_timeout(d, deadline - now)
-                    .expect("log durability lock")
-                    .0;
+                self.flush_wanted.wait_for(&mut d, deadline - now);
             }
             drop(d);
             if let Err(e) = self.flush() {
@@ -377,7 +366,7 @@ impl CommitLog {
                 // Wake waiters, then idle until shutdown: nothing more can be made durable.
                 let mut d = self.lock_durable();
                 while !d.shutdown {
-                    d = self.flush_wanted.wait(d).expect("log durability lock");
+                    self.flush_wanted.wait(&mut d);
                 }
                 return;
             }
@@ -396,7 +385,7 @@ impl CommitLog {
     /// a run of back-to-back records may).
     pub fn read(&self, position: u64, size: usize) -> Result<Option<(Arc<Segment>, Vec<u8>)>> {
         let seg = {
-            let segments = self.segments.read().expect("segments lock");
+            let segments = self.segments.read();
             let Some((_, seg)) = segments.range(..=position).next_back() else {
                 return Ok(None);
             };
@@ -416,19 +405,14 @@ impl CommitLog {
 
     /// All segments, oldest first.
     pub fn segments(&self) -> Vec<Arc<Segment>> {
-        self.segments
-            .read()
-            .expect("segments lock")
-            .values()
-            .cloned()
-            .collect()
+        self.segments.read().values().cloned().collect()
     }
 
     /// Deletes the oldest segment unless it is the active one. Returns the deleted segment's
     /// position range. Readers that hold it keep reading until they drop it.
     pub fn delete_oldest(&self) -> Result<Option<Range<u64>>> {
         let w = self.lock_writer();
-        let mut segments = self.segments.write().expect("segments lock");
+        let mut segments = self.segments.write();
         let Some((&base, seg)) = segments.iter().next() else {
             return Ok(None);
         };

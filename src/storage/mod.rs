@@ -49,6 +49,7 @@ pub use error::{Result, StorageError};
 pub use housekeeping::RetentionReport;
 pub use log::ReplayReport;
 pub use producers::KEEP_BATCHES;
+pub use reads::ReadSpan;
 pub use store::{QueueInfo, ReadBatch, Store, StoreCore, StoreStats, StoredMessage, TopicInfo};
 pub use topics::{Durability, MAX_QUEUES, TopicMeta, TopicName, TopicSpec};
 

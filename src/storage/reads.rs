@@ -9,6 +9,50 @@ use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic
 use crate::codec::Reader;
 use crate::record::{self, DecodeError, Message, MessageId, RecordView};
 
+/// Where a read starts and how much it may take: up to `max_messages` and roughly
+/// `max_bytes` (at least one message) from `offset` of one queue. Entries whose tag hash
+/// `keep` refuses are passed over like holes, without reading the log (a tag prefilter).
+#[derive(Clone, Copy)]
+pub struct ReadSpan<'a> {
+    pub topic: &'a str,
+    pub queue: u32,
+    pub offset: u64,
+    pub max_messages: usize,
+    pub max_bytes: usize,
+    pub keep: Option<&'a dyn Fn(u32) -> bool>,
+}
+
+impl<'a> ReadSpan<'a> {
+    /// Everything from `offset` on, unfiltered.
+    pub fn new(topic: &'a str, queue: u32, offset: u64) -> ReadSpan<'a> {
+        ReadSpan {
+            topic,
+            queue,
+            offset,
+            max_messages: usize::MAX,
+            max_bytes: usize::MAX,
+            keep: None,
+        }
+    }
+
+    /// At most `messages` and roughly `bytes`.
+    pub fn most(self, messages: usize, bytes: usize) -> ReadSpan<'a> {
+        ReadSpan {
+            max_messages: messages,
+            max_bytes: bytes,
+            ..self
+        }
+    }
+
+    /// Only entries whose tag hash `keep` takes.
+    pub fn keep(self, keep: &'a dyn Fn(u32) -> bool) -> ReadSpan<'a> {
+        ReadSpan {
+            keep: Some(keep),
+            ..self
+        }
+    }
+}
+
 impl StoreCore {
     /// The earliest readable and the next offset of a queue.
     pub fn queue_bounds(&self, topic: &str, queue: u32) -> Result<(u64, u64)> {
@@ -32,7 +76,7 @@ impl StoreCore {
         };
         // Never in the middle of an atomic append's indexing (see `atomic`).
         let next = {
-            let _visible = self.visible.read().expect("visibility lock");
+            let _visible = self.visible.read();
             cq.next_offset()
         };
         Ok((earliest, next))
@@ -51,12 +95,7 @@ impl StoreCore {
     ) -> Result<ReadBatch> {
         let mut messages = Vec::new();
         let next_offset = self.read_with(
-            topic,
-            queue,
-            offset,
-            max_messages,
-            max_bytes,
-            &|_| true,
+            ReadSpan::new(topic, queue, offset).most(max_messages, max_bytes),
             |v| {
                 messages.push(StoredMessage {
                     topic: topic.to_string(),
@@ -78,17 +117,21 @@ impl StoreCore {
     /// offset order, with its content as stored (the wire layout). Entries whose tag hash
     /// `keep` refuses are passed over like holes, without reading the log (a tag prefilter).
     /// Returns the next offset to read (past any holes skipped).
-    #[allow(clippy::too_many_arguments)]
+    // Long on purpose: the read path's one loop (entries, runs of back-to-back records read
+    // with one pread, checks, holes); the run bookkeeping is shared by all of it.
     pub fn read_with(
         &self,
-        topic: &str,
-        queue: u32,
-        offset: u64,
-        max_messages: usize,
-        max_bytes: usize,
-        keep: &dyn Fn(u32) -> bool,
+        span: ReadSpan<'_>,
         mut each: impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
     ) -> Result<u64> {
+        let ReadSpan {
+            topic,
+            queue,
+            offset,
+            max_messages,
+            max_bytes,
+            keep,
+        } = span;
         let topic = self.topic(topic)?;
         let cq = self.queue(&topic, queue)?;
         let (earliest, next) = self.bounds(&topic, queue)?;
@@ -112,12 +155,13 @@ impl StoreCore {
         let skipped = self
             .skips
             .read()
-            .expect("skips lock")
             .of(topic.meta.id, queue)
             .cloned()
             .unwrap_or_default();
         // Holes, records the prefilter refuses and records an operator skipped are passed over.
-        let pass = |e: &Entry, at: u64| e.is_hole() || !keep(e.tag_hash) || skipped.contains(&at);
+        let pass = |e: &Entry, at: u64| {
+            e.is_hole() || keep.is_some_and(|k| !k(e.tag_hash)) || skipped.contains(&at)
+        };
         let mut count = 0usize;
         let mut bytes = 0usize;
         let mut at = offset;
@@ -159,12 +203,9 @@ impl StoreCore {
                         let mut within = 0usize;
                         for (k, entry) in run.iter().enumerate() {
                             let rec = &buf[within..within + entry.size as usize];
-                            if let Err(e) = self.check_record(
-                                &topic,
-                                queue,
-                                at + k as u64,
-                                entry,
-                                &seg,
+                            if let Err(e) = check_record(
+                                (&topic, queue, at + k as u64),
+                                (entry, &seg),
                                 rec,
                                 &mut each,
                             ) {
@@ -183,12 +224,9 @@ impl StoreCore {
                             else {
                                 break;
                             };
-                            if let Err(e) = self.check_record(
-                                &topic,
-                                queue,
-                                at + k as u64,
-                                entry,
-                                &seg,
+                            if let Err(e) = check_record(
+                                (&topic, queue, at + k as u64),
+                                (entry, &seg),
                                 &rec,
                                 &mut each,
                             ) {
@@ -222,37 +260,6 @@ impl StoreCore {
             }
         }
         Ok(at)
-    }
-
-    /// Checks that a record read for an index entry is the one the index meant, and hands it
-    /// to `each`; a record that does not decode is corruption, named by file and position.
-    #[allow(clippy::too_many_arguments)]
-    fn check_record(
-        &self,
-        topic: &Topic,
-        queue: u32,
-        offset: u64,
-        entry: &Entry,
-        seg: &super::segment::Segment,
-        bytes: &[u8],
-        each: &mut impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
-    ) -> Result<()> {
-        let corrupt = |reason: String| StorageError::Corrupt {
-            file: seg.path.clone(),
-            position: super::segment::HEADER_LEN + (entry.position - seg.base),
-            reason: format!(
-                "the record of topic {:?} queue {queue} offset {offset}: {reason}",
-                topic.meta.name.as_str()
-            ),
-        };
-        let rec = record::decode_view(bytes).map_err(|e| corrupt(e.to_string()))?;
-        if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
-            return Err(corrupt(format!(
-                "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
-                topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
-            )));
-        }
-        each(&rec).map_err(|e| corrupt(e.to_string()))
     }
 
     /// The message with this id, if still stored.
@@ -450,4 +457,30 @@ fn corrupt_at(
         position: super::segment::HEADER_LEN + (position - seg.base),
         reason: e.to_string(),
     }
+}
+
+/// Checks that a record read for an index entry is the one the index meant, and hands it
+/// to `each`; a record that does not decode is corruption, named by file and position.
+fn check_record(
+    (topic, queue, offset): (&Topic, u32, u64),
+    (entry, seg): (&Entry, &super::segment::Segment),
+    bytes: &[u8],
+    each: &mut impl FnMut(&RecordView<'_>) -> std::result::Result<(), DecodeError>,
+) -> Result<()> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        file: seg.path.clone(),
+        position: super::segment::HEADER_LEN + (entry.position - seg.base),
+        reason: format!(
+            "the record of topic {:?} queue {queue} offset {offset}: {reason}",
+            topic.meta.name.as_str()
+        ),
+    };
+    let rec = record::decode_view(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if (rec.topic_id, rec.queue, rec.queue_offset) != (topic.meta.id, queue, offset) {
+        return Err(corrupt(format!(
+            "index of {}/{queue} offset {offset} points at a record of topic id {} queue {} offset {}",
+            topic.meta.name, rec.topic_id, rec.queue, rec.queue_offset
+        )));
+    }
+    each(&rec).map_err(|e| corrupt(e.to_string()))
 }

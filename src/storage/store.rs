@@ -1,11 +1,12 @@
 //! [`Store`]: opening (with recovery) and topics. Appends are `append` and `atomic` (both through
 //! the write seam, `write`), reads `reads`.
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use super::checkpoint::Checkpoint;
@@ -162,7 +163,7 @@ impl Store {
     fn stop_background(&self) {
         self.stop.signal();
         self.core.log.stop_flusher();
-        for t in std::mem::take(&mut *self.threads.lock().expect("threads lock")) {
+        for t in std::mem::take(&mut *self.threads.lock()) {
             let _ = t.join();
         }
     }
@@ -175,6 +176,9 @@ impl Drop for Store {
 }
 
 impl StoreCore {
+    // Long on purpose: recovery is one ordered pass whose steps share its state (the
+    // topics, the set of queues to rebuild, producers, key and timer indexes); its order is
+    // what makes it correct, so it reads top to bottom.
     fn open(opts: StoreOptions) -> Result<StoreCore> {
         let dir = opts.dir.clone();
         fsutil::ensure_dir(&dir)?;
@@ -362,12 +366,7 @@ impl StoreCore {
     pub fn skip_damaged(&self, topic: &str, queue: u32, offset: u64) -> Result<Skip> {
         let t = self.topic(topic)?;
         let reason = match self.read_with(
-            topic,
-            queue,
-            offset,
-            1,
-            usize::MAX,
-            &|_| true,
+            super::ReadSpan::new(topic, queue, offset).most(1, usize::MAX),
             |_| Ok(()),
         ) {
             Err(e @ StorageError::Corrupt { .. }) => e.to_string(),
@@ -388,10 +387,7 @@ impl StoreCore {
             reason,
             skipped_at: self.opts.clock.now_ms(),
         };
-        self.skips
-            .write()
-            .expect("skips lock")
-            .add(&self.opts.dir, skip.clone())?;
+        self.skips.write().add(&self.opts.dir, skip.clone())?;
         tracing::warn!(topic, queue, offset, reason = %skip.reason, "damaged record skipped by the operator");
         Ok(skip)
     }
@@ -424,7 +420,7 @@ impl StoreCore {
     /// Creates a topic; an existing name is an error.
     pub fn create_topic(&self, spec: &TopicSpec) -> Result<TopicMeta> {
         check_spec(spec)?;
-        let mut registry = self.registry.lock().expect("registry lock");
+        let mut registry = self.registry.lock();
         if self.topic_opt(&spec.name).is_some() {
             return Err(StorageError::TopicExists(spec.name.to_string()));
         }
@@ -436,7 +432,7 @@ impl StoreCore {
     fn add_topic(&self, registry: &mut Registry, spec: &TopicSpec) -> Result<TopicMeta> {
         let meta = registry.add(spec, self.opts.clock.now_ms())?;
         let topic = Arc::new(open_topic(&self.opts.dir, meta.clone(), u64::MAX)?);
-        let mut topics = self.topics.write().expect("topics lock");
+        let mut topics = self.topics.write();
         topics.by_id.insert(meta.id, topic.clone());
         topics.by_name.insert(meta.name.clone(), topic);
         Ok(meta)
@@ -446,7 +442,7 @@ impl StoreCore {
     /// queues can be added (never removed).
     pub fn ensure_topic(&self, spec: &TopicSpec) -> Result<TopicMeta> {
         check_spec(spec)?;
-        let mut registry = self.registry.lock().expect("registry lock");
+        let mut registry = self.registry.lock();
         let Some(existing) = self.topic_opt(&spec.name) else {
             return self.add_topic(&mut registry, spec);
         };
@@ -479,7 +475,7 @@ impl StoreCore {
             meta: meta.clone(),
             queues,
         });
-        let mut topics = self.topics.write().expect("topics lock");
+        let mut topics = self.topics.write();
         topics.by_id.insert(meta.id, topic.clone());
         topics.by_name.insert(meta.name.clone(), topic);
         Ok(meta)
@@ -489,10 +485,10 @@ impl StoreCore {
     /// removes their segments, and are never served again.
     pub fn delete_topic(&self, name: &str) -> Result<TopicMeta> {
         let name = TopicName::new(name)?;
-        let mut registry = self.registry.lock().expect("registry lock");
+        let mut registry = self.registry.lock();
         let meta = registry.remove(&name)?;
         {
-            let mut topics = self.topics.write().expect("topics lock");
+            let mut topics = self.topics.write();
             topics.by_name.remove(&name);
             topics.by_id.remove(&meta.id);
         }
@@ -505,7 +501,6 @@ impl StoreCore {
         let mut list: Vec<TopicMeta> = self
             .topics
             .read()
-            .expect("topics lock")
             .by_name
             .values()
             .map(|t| t.meta.clone())
@@ -538,12 +533,7 @@ impl StoreCore {
     }
 
     fn topic_opt(&self, name: &TopicName) -> Option<Arc<Topic>> {
-        self.topics
-            .read()
-            .expect("topics lock")
-            .by_name
-            .get(name)
-            .cloned()
+        self.topics.read().by_name.get(name).cloned()
     }
 
     pub(super) fn topic(&self, name: &str) -> Result<Arc<Topic>> {

@@ -29,11 +29,11 @@
 //! <dir>/timers/counts.json    event counts per bucket and pending timers per topic, as of a checkpoint
 //! ```
 
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -261,7 +261,7 @@ impl TimerIndex {
 
     /// Applies one record's mark (called under the log's write lock, in log order).
     pub fn apply(&self, mark: &TimerMark, position: u64, size: u32, stored_at: i64) {
-        let mut inner = self.inner.lock().expect("timer index lock");
+        let mut inner = self.inner.lock();
         if let Some(s) = mark.schedule {
             let timer = Timer {
                 due: s.due,
@@ -283,9 +283,9 @@ impl TimerIndex {
     /// wait for this I/O; `flushing` keeps flushes (and bucket loads) one at a time, so each
     /// file gets its events in order.
     pub fn flush(&self) -> Result<()> {
-        let _one = self.flushing.lock().expect("timer flush lock");
+        let _one = self.flushing.lock();
         let taken: Vec<(i64, Vec<u8>)> = {
-            let mut inner = self.inner.lock().expect("timer index lock");
+            let mut inner = self.inner.lock();
             inner
                 .buckets
                 .iter_mut()
@@ -311,7 +311,7 @@ impl TimerIndex {
         }
         if let Some((i, e)) = failed {
             // Put back what was not written, ahead of anything buffered since.
-            let mut inner = self.inner.lock().expect("timer index lock");
+            let mut inner = self.inner.lock();
             for (b, mut bytes) in taken.into_iter().skip(i) {
                 let bucket = inner.buckets.entry(b).or_default();
                 bytes.extend_from_slice(&bucket.buffer);
@@ -324,7 +324,7 @@ impl TimerIndex {
 
     /// The counts as of now (take it under the log's write lock with the checkpoint position).
     pub fn snapshot(&self) -> CountsSnapshot {
-        let inner = self.inner.lock().expect("timer index lock");
+        let inner = self.inner.lock();
         CountsSnapshot {
             buckets: inner
                 .buckets
@@ -347,7 +347,7 @@ impl TimerIndex {
     pub fn checkpoint(&self, position: u64, counts: CountsSnapshot) -> Result<()> {
         self.flush()?;
         let dirty: Vec<i64> = {
-            let mut inner = self.inner.lock().expect("timer index lock");
+            let mut inner = self.inner.lock();
             inner
                 .buckets
                 .iter_mut()
@@ -378,8 +378,8 @@ impl TimerIndex {
     /// Deletes the files of buckets the wheel finished and whose every timer is settled (call
     /// after a checkpoint: their events are durable, and no replay will need them).
     pub fn remove_finished(&self) -> Result<()> {
-        let _no_flush = self.flushing.lock().expect("timer flush lock");
-        let mut inner = self.inner.lock().expect("timer index lock");
+        let _no_flush = self.flushing.lock();
+        let mut inner = self.inner.lock();
         let done: Vec<i64> = inner
             .buckets
             .iter()
@@ -406,8 +406,8 @@ impl TimerIndex {
     /// bucket exists; everything up to `until` is watched then.
     pub fn watch_next(&self, until: i64) -> Result<Option<(i64, Vec<Timer>)>> {
         // No flush in flight: every event is either in its file or in its buffer.
-        let _no_flush = self.flushing.lock().expect("timer flush lock");
-        let mut inner = self.inner.lock().expect("timer index lock");
+        let _no_flush = self.flushing.lock();
+        let mut inner = self.inner.lock();
         let from = inner.watched_below;
         let next = inner.buckets.range(from..).next().map(|(&b, _)| b);
         match next {
@@ -438,46 +438,35 @@ impl TimerIndex {
 
     /// Timers scheduled into watched buckets since the last call.
     pub fn take_fresh(&self) -> Vec<Timer> {
-        std::mem::take(&mut self.inner.lock().expect("timer index lock").fresh)
+        std::mem::take(&mut self.inner.lock().fresh)
     }
 
     /// Whether timers were scheduled into watched buckets since the last `take_fresh`.
     pub fn has_fresh(&self) -> bool {
-        !self
-            .inner
-            .lock()
-            .expect("timer index lock")
-            .fresh
-            .is_empty()
+        !self.inner.lock().fresh.is_empty()
     }
 
     /// Whether the wheel has loaded (or passed) the bucket of `slot`.
     pub fn is_watched(&self, slot: i64) -> bool {
-        bucket_of(slot) < self.inner.lock().expect("timer index lock").watched_below
+        bucket_of(slot) < self.inner.lock().watched_below
     }
 
     /// The start of the earliest bucket not watched yet, if any has timers.
     pub fn next_unwatched(&self) -> Option<i64> {
-        let inner = self.inner.lock().expect("timer index lock");
+        let inner = self.inner.lock();
         let from = inner.watched_below;
         inner.buckets.range(from..).next().map(|(&b, _)| b)
     }
 
     /// The wheel holds no timer of bucket `b` any more: its file may go once all is settled.
     pub fn finished(&self, b: i64) {
-        if let Some(bucket) = self
-            .inner
-            .lock()
-            .expect("timer index lock")
-            .buckets
-            .get_mut(&b)
-        {
+        if let Some(bucket) = self.inner.lock().buckets.get_mut(&b) {
             bucket.finished = true;
         }
     }
 
     pub fn stats(&self) -> TimerStats {
-        let inner = self.inner.lock().expect("timer index lock");
+        let inner = self.inner.lock();
         TimerStats {
             pending: inner
                 .pending_by_topic
@@ -496,7 +485,7 @@ impl TimerIndex {
     /// Records stored before this time (ms) hold no pending timer: see the module docs.
     /// `None` when no timer is pending.
     pub fn oldest_needed(&self) -> Option<i64> {
-        let inner = self.inner.lock().expect("timer index lock");
+        let inner = self.inner.lock();
         inner
             .buckets
             .iter()

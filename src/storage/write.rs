@@ -74,6 +74,8 @@ pub(super) struct Written {
 
 impl StoreCore {
     /// Appends `w` to the log (see the module docs): the only caller of the log's `append`.
+    // Long on purpose: the write seam's steps (checks, encode, place, index, mark, wait
+    // policy) run under one lock in this order; kept in one body so the order is the code.
     pub(super) fn write<M: RecordSource>(&self, w: Write<'_, '_, M>) -> Result<Written> {
         let Write {
             mut buf,
@@ -174,7 +176,7 @@ impl StoreCore {
             let start = self.log.append(&mut lock, &buf)?;
             // Index under the write lock, so queue order is log order and a checkpoint taken at
             // any log position finds every record before it indexed.
-            let _visible = together.then(|| self.visible.write().expect("visibility lock"));
+            let _visible = together.then(|| self.visible.write());
             for part in parts {
                 let cq = self.queue(&part.topic, part.queue)?;
                 for (i, (r, m)) in part.ranges.iter().zip(part.records).enumerate() {
@@ -192,20 +194,17 @@ impl StoreCore {
             }
             if let Some((id, sequence)) = producer {
                 let a = appended.last().expect("a write has parts");
-                self.producers
-                    .lock()
-                    .expect("producer table lock")
-                    .note_batch(
-                        BatchKey {
-                            producer: id,
-                            topic: last_part.topic.meta.id,
-                            queue: last_part.queue,
-                            sequence,
-                        },
-                        a.first_offset,
-                        a.count,
-                        stored_at,
-                    );
+                self.producers.lock().note_batch(
+                    BatchKey {
+                        producer: id,
+                        topic: last_part.topic.meta.id,
+                        queue: last_part.queue,
+                        sequence,
+                    },
+                    a.first_offset,
+                    a.count,
+                    stored_at,
+                );
             }
             start + buf.len() as u64
         };

@@ -173,14 +173,18 @@ pub(super) fn admit(
 }
 
 /// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend).
+/// Checks a frame the broker takes undecoded and returns its message count (for quotas; 0
+/// when the body is too short to say), reading the body's head once.
 pub(super) fn admit_raw(
     broker: &Broker,
     identity: &Identity,
     conn: &ConnInfo,
     kind: Kind,
     body: &[u8],
-) -> Result<(), Response> {
-    check(broker, identity, conn, &of_raw(broker, kind, body))
+) -> Result<u64, Response> {
+    let head = produce_head(kind, body);
+    check(broker, identity, conn, &of_raw(broker, kind, body, head))?;
+    Ok(head.map_or(0, |(_, count)| u64::from(count)))
 }
 
 pub(super) fn check(
@@ -210,8 +214,8 @@ pub(super) fn refusal(conn: &ConnInfo, principal: Option<Principal>, e: AuthErro
 /// What a frame the broker takes undecoded (Produce, ProduceDelayed, TxnSend) needs: produce
 /// on the topic its body names first, and for TxnSend on the transaction's producer group. A
 /// body too short to name one needs only an authenticated connection; decoding it then fails.
-pub(super) fn of_raw(broker: &Broker, kind: Kind, body: &[u8]) -> Vec<Need> {
-    let Some((topic, _)) = produce_head(kind, body) else {
+fn of_raw(broker: &Broker, kind: Kind, body: &[u8], head: Option<(&str, u32)>) -> Vec<Need> {
+    let Some((topic, _)) = head else {
         return Vec::new();
     };
     let mut needs = vec![(Action::Produce, Resource::of_topic(topic))];
@@ -221,11 +225,6 @@ pub(super) fn of_raw(broker: &Broker, kind: Kind, body: &[u8]) -> Vec<Need> {
         needs.extend(txn_group(broker, id));
     }
     needs
-}
-
-/// The message count of a frame taken undecoded (0 when the body is too short to say).
-pub(super) fn message_count(kind: Kind, body: &[u8]) -> u64 {
-    produce_head(kind, body).map_or(0, |(_, count)| u64::from(count))
 }
 
 /// The topic and message count at the head of a Produce, ProduceDelayed or TxnSend body (after

@@ -97,14 +97,14 @@ pub(super) async fn serve(
 /// meanwhile (by a TxnEnd, another stream, `on_unresolved`) are dropped when the set grows
 /// past [`ASKED_PRUNE_AT`], so it stays about as large as the group's open transactions.
 #[derive(Default)]
-struct Asked(std::sync::Mutex<std::collections::HashSet<String>>);
+struct Asked(parking_lot::Mutex<std::collections::HashSet<String>>);
 
 /// Size of [`Asked`] past which resolved transactions are dropped from it.
 const ASKED_PRUNE_AT: usize = 1024;
 
 impl Asked {
     fn note(&self, id: &str, txns: &crate::broker::txn::Transactions) {
-        let mut asked = self.0.lock().expect("asked");
+        let mut asked = self.0.lock();
         if asked.len() >= ASKED_PRUNE_AT {
             asked.retain(|id| txns.is_open(id));
         }
@@ -113,7 +113,7 @@ impl Asked {
 
     /// Whether `id` was asked here; it is taken off either way (asked again, it comes back).
     fn take(&self, id: &str) -> bool {
-        self.0.lock().expect("asked").remove(id)
+        self.0.lock().remove(id)
     }
 }
 

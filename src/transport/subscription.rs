@@ -6,7 +6,8 @@
 //! 52 bytes plus its content). Acks travel as ordinary requests on other streams. When either
 //! side finishes the stream, or the connection closes, the member leaves the group.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -136,7 +137,7 @@ async fn read_credits(
             FrameRead::End | FrameRead::TooLarge(_) => None,
         };
         {
-            let mut c = credit.lock().expect("credit lock");
+            let mut c = credit.lock();
             match grant {
                 Some((m, b)) => {
                     c.messages = c.messages.saturating_add(u64::from(m));
@@ -189,7 +190,7 @@ async fn push_loop(
             }
         }
         let (messages, bytes, closed) = {
-            let c = credit.lock().expect("credit lock");
+            let c = credit.lock();
             (c.messages, c.bytes, c.closed)
         };
         if closed {
@@ -239,7 +240,7 @@ async fn push_loop(
             continue;
         }
         {
-            let mut c = credit.lock().expect("credit lock");
+            let mut c = credit.lock();
             c.messages = c.messages.saturating_sub(u64::from(got.count));
             c.bytes = c.bytes.saturating_sub(got.items.len() as u64);
         }

@@ -13,7 +13,7 @@
 //! topic and not filtered again (they passed the filter before), except those whose filter
 //! failed; their attempt continues the count the message carries.
 
-use super::service::{Groups, bounds_of, moving_of};
+use super::service::{GroupCell, Groups, Moving, bounds_of, moving_of};
 use super::state::FailCause;
 use super::timer_retry::{self, RETRY_QUEUE};
 use super::window::Handout;
@@ -22,6 +22,7 @@ use crate::broker::{BrokerError, Result};
 use crate::metrics::{Tally, seconds_between};
 use crate::plugin::batch::BatchBuilder;
 use crate::protocol::{DeliveryParts, EncodedDeliveries};
+use crate::record::RecordView;
 use crate::storage::StorageError;
 
 /// How a take's reads are bounded in bytes.
@@ -35,6 +36,12 @@ pub struct ByteBudget {
 
 /// What one take's reads produced.
 struct Reading {
+    lease: u32,
+    budget: ByteBudget,
+    /// When the take was made: first deliveries' store → delivery times are measured to it.
+    now: i64,
+    /// Those times, added to the group's histogram once.
+    latency: Tally,
     out: EncodedDeliveries,
     give_back: Vec<Handout>,
     done: Vec<Handout>,
@@ -49,8 +56,84 @@ struct Reading {
 }
 
 impl Reading {
-    fn fits(&self, size: usize, budget: ByteBudget) -> bool {
-        self.out.items.len() + size <= budget.max || (budget.at_least_one && self.out.count == 0)
+    fn fits(&self, size: usize) -> bool {
+        self.out.items.len() + size <= self.budget.max
+            || (self.budget.at_least_one && self.out.count == 0)
+    }
+
+    fn first_delivered(&mut self, stored_at: i64) {
+        self.latency.record(seconds_between(stored_at, self.now));
+    }
+
+    /// One record read for handout `h`: encoded for the wire, or put in the filter's batch.
+    /// False when it does not fit the budget (the take is full from then on).
+    fn take_record(&mut self, view: &RecordView<'_>, h: Handout, retry: bool) -> bool {
+        let size = EncodedDeliveries::OVERHEAD + view.content.len();
+        if retry {
+            // Its attempt continues the count it carries.
+            let (earlier, filter_failed) = retry_history(view);
+            let shown = Handout {
+                attempt: earlier.saturating_add(h.attempt),
+                ..h
+            };
+            if let (true, Some((batch, batched))) = (filter_failed, &mut self.batch) {
+                // It never passed the filter: it is filtered again.
+                batch.push_record(view, shown.attempt);
+                batched.push(shown);
+                return true;
+            }
+            if !self.full && self.fits(size) {
+                push_retry(&mut self.out, self.lease, shown, view);
+                return true;
+            }
+        } else if let Some((batch, batched)) = &mut self.batch {
+            batch.push_record(view, h.attempt);
+            batched.push(h);
+            return true;
+        } else if !self.full && self.fits(size) {
+            self.out.push(self.lease, h.attempt, view);
+            if h.attempt == 1 {
+                self.first_delivered(view.stored_at);
+            }
+            return true;
+        }
+        self.full = true;
+        false
+    }
+
+    /// Files the handouts of a run the read did not take: done when the read passed them
+    /// (a hole, a tag the prefilter refused), else given back. Returns the read's failure.
+    fn after_run(
+        &mut self,
+        run: &[Handout],
+        seen: &[bool],
+        read: std::result::Result<u64, StorageError>,
+    ) -> Option<BrokerError> {
+        match read {
+            Ok(next) => {
+                for (h, &s) in run.iter().zip(seen) {
+                    if s {
+                        continue;
+                    }
+                    if h.offset < next && !self.full {
+                        self.done.push(*h);
+                    } else {
+                        self.give_back.push(*h);
+                    }
+                }
+                None
+            }
+            // The next take skips what retention removed.
+            Err(StorageError::OffsetTrimmed { .. }) => {
+                self.give_back.extend_from_slice(run);
+                None
+            }
+            Err(e) => {
+                let unseen = run.iter().zip(seen).filter(|(_, s)| !**s);
+                self.give_back.extend(unseen.map(|(h, _)| *h));
+                Some(BrokerError::from(e))
+            }
+        }
     }
 }
 
@@ -73,7 +156,7 @@ impl Groups {
         })?;
         let tags = filter
             .as_ref()
-            .and_then(|f| f.lock().expect("filter lock").filter.tag_prefilter());
+            .and_then(|f| f.lock().filter.tag_prefilter());
         let bounds = bounds_of(self.store(), &topic)?;
         let retry_topic = retry_topic.filter(|t| self.retry_topic_exists(t));
         let retry_bounds = match &retry_topic {
@@ -93,8 +176,11 @@ impl Groups {
             return Ok(EncodedDeliveries::default());
         }
         self.leased(now.saturating_add(lease_ms as i64));
-        let lease = taken.lease;
         let mut r = Reading {
+            lease: taken.lease,
+            budget,
+            now,
+            latency: Tally::default(),
             out: EncodedDeliveries {
                 count: 0,
                 items: Vec::with_capacity(budget.max.min(taken.handouts.len() * 256)),
@@ -113,8 +199,6 @@ impl Groups {
             }),
         };
         let keep = |hash: u32| tags.as_ref().is_none_or(|t| t.contains(&hash));
-        // First deliveries' store → delivery times, added to the group's histogram once.
-        let latency = std::cell::RefCell::new(Tally::default());
         let mut failure = None;
         let handouts = &taken.handouts;
         let mut i = 0;
@@ -144,121 +228,28 @@ impl Groups {
             let keep_all = |_: u32| true;
             let keep: &dyn Fn(u32) -> bool = if retry { &keep_all } else { &keep };
             let read = self.store().read_with(
-                read_topic,
-                read_queue,
-                start.offset,
-                run.len(),
-                left,
-                keep,
+                crate::storage::ReadSpan::new(read_topic, read_queue, start.offset)
+                    .most(run.len(), left)
+                    .keep(keep),
                 |view| {
                     let k = (view.queue_offset - start.offset) as usize;
-                    if k >= run.len() {
-                        return Ok(()); // past the run (holes before it): not handed out here
-                    }
-                    if retry {
-                        // Its attempt continues the count it carries.
-                        let (earlier, filter_failed) = retry_history(view);
-                        let shown = Handout {
-                            attempt: earlier.saturating_add(run[k].attempt),
-                            ..run[k]
-                        };
-                        let size = EncodedDeliveries::OVERHEAD + view.content.len();
-                        if let (true, Some((batch, batched))) = (filter_failed, &mut r.batch) {
-                            // It never passed the filter: it is filtered again.
-                            batch.push_record(view, shown.attempt);
-                            batched.push(shown);
-                            seen[k] = true;
-                        } else if !r.full && r.fits(size, budget) {
-                            push_retry(&mut r.out, lease, shown, view);
-                            seen[k] = true;
-                        } else {
-                            r.full = true;
-                        }
-                    } else if let Some((batch, batched)) = &mut r.batch {
-                        batch.push_record(view, run[k].attempt);
-                        batched.push(run[k]);
-                        seen[k] = true;
-                    } else if !r.full
-                        && r.fits(EncodedDeliveries::OVERHEAD + view.content.len(), budget)
-                    {
-                        r.out.push(lease, run[k].attempt, view);
-                        if run[k].attempt == 1 {
-                            latency
-                                .borrow_mut()
-                                .record(seconds_between(view.stored_at, now));
-                        }
-                        seen[k] = true;
-                    } else {
-                        r.full = true;
-                    }
+                    if k < run.len() {
+                        seen[k] = r.take_record(view, run[k], retry);
+                    } // else past the run (holes before it): not handed out here
                     Ok(())
                 },
             );
-            match read {
-                Ok(next) => {
-                    for (h, &s) in run.iter().zip(&seen) {
-                        if s {
-                            continue;
-                        }
-                        if h.offset < next && !r.full {
-                            r.done.push(*h); // a hole, or a tag the prefilter refused
-                        } else {
-                            r.give_back.push(*h);
-                        }
-                    }
-                }
-                // The next take skips what retention removed.
-                Err(StorageError::OffsetTrimmed { .. }) => r.give_back.extend_from_slice(run),
-                Err(e) => {
-                    failure = Some(BrokerError::from(e));
-                    r.give_back
-                        .extend(run.iter().zip(&seen).filter(|(_, s)| !**s).map(|(h, _)| *h));
-                }
+            if let Some(e) = r.after_run(run, &seen, read) {
+                failure = Some(e);
             }
         }
         if let (Some(f), Some((batch, batched))) = (&filter, r.batch.take())
-            && let Err(e) = apply_filter(
-                f,
-                &topic,
-                lease,
-                budget,
-                (batch, batched),
-                &mut r,
-                |stored_at| latency.borrow_mut().record(seconds_between(stored_at, now)),
-            )
+            && let Err(e) = apply_filter(f, &topic, (batch, batched), &mut r)
         {
             failure = Some(e);
         }
-        cell.delivery_latency.add(&latency.borrow());
-        let mut moving = Vec::new();
-        if !r.give_back.is_empty() || !r.done.is_empty() || !r.failed.is_empty() {
-            let mut g = cell.lock();
-            g.release(member, lease, &r.give_back);
-            for h in &r.done {
-                g.skip(member, lease, h.queue, &[h.offset]);
-            }
-            let failed: Vec<_> = r
-                .failed
-                .iter()
-                .map(|h| crate::protocol::AckRange {
-                    queue: h.queue,
-                    offset: h.offset,
-                    count: 1,
-                    lease,
-                })
-                .collect();
-            if !failed.is_empty() {
-                // The member is known (it took these under the same lock just now).
-                let _ = g.fail_ranges(
-                    member,
-                    now,
-                    &failed,
-                    &r.failed_reason,
-                    FailCause::FilterFailed,
-                );
-                moving = moving_of(&mut g);
-            }
-        }
+        cell.delivery_latency.add(&r.latency);
+        let moving = settle(&cell, member, &r);
         // The retry plugin decides them now, on this (blocking) thread, as an ack's would.
         self.write_out(&cell, moving);
         match failure {
@@ -266,6 +257,42 @@ impl Groups {
             _ => Ok(r.out),
         }
     }
+}
+
+/// Files with the group what a take's reads did not deliver: given back, done, or failed by
+/// the filter (for the retry plugin). Returns what the group moves out of its windows.
+fn settle(cell: &GroupCell, member: u64, r: &Reading) -> Vec<Moving> {
+    if r.give_back.is_empty() && r.done.is_empty() && r.failed.is_empty() {
+        return Vec::new();
+    }
+    let lease = r.lease;
+    let mut g = cell.lock();
+    g.release(member, lease, &r.give_back);
+    for h in &r.done {
+        g.skip(member, lease, h.queue, &[h.offset]);
+    }
+    if r.failed.is_empty() {
+        return Vec::new();
+    }
+    let failed: Vec<_> = r
+        .failed
+        .iter()
+        .map(|h| crate::protocol::AckRange {
+            queue: h.queue,
+            offset: h.offset,
+            count: 1,
+            lease,
+        })
+        .collect();
+    // The member is known (it took these under the same lock just now).
+    let _ = g.fail_ranges(
+        member,
+        r.now,
+        &failed,
+        &r.failed_reason,
+        FailCause::FilterFailed,
+    );
+    moving_of(&mut g)
 }
 
 /// What a retry-topic message carries of its history, read from its properties in place: its
@@ -311,11 +338,8 @@ fn push_retry(
 fn apply_filter(
     f: &SharedFilter,
     topic: &str,
-    lease: u32,
-    budget: ByteBudget,
     (mut batch, batched): (BatchBuilder, Vec<Handout>),
     r: &mut Reading,
-    first_delivered: impl Fn(i64),
 ) -> Result<()> {
     if batched.is_empty() {
         return Ok(());
@@ -337,16 +361,16 @@ fn apply_filter(
             r.done.push(h);
             continue;
         }
-        if r.full || !r.fits(EncodedDeliveries::OVERHEAD + e.content.len(), budget) {
+        if r.full || !r.fits(EncodedDeliveries::OVERHEAD + e.content.len()) {
             r.full = true;
             r.give_back.push(h);
             continue;
         }
         if h.attempt == 1 {
-            first_delivered(e.stored_at);
+            r.first_delivered(e.stored_at);
         }
         r.out.push_parts(&DeliveryParts {
-            lease,
+            lease: r.lease,
             attempt: h.attempt,
             queue: h.queue,
             offset: h.offset,

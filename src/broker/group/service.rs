@@ -5,10 +5,11 @@
 //! driven by the broker's timer driver through [`Timed`]. It does not read messages for
 //! members (`read`) nor speak the wire protocol (`handler`).
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -53,7 +54,7 @@ pub struct GroupsOptions {
     pub delays: Arc<Delays>,
     pub rearm: Rearm,
     /// The pipelines (as reloaded) and the plugins their retry stages name.
-    pub pipelines: Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
+    pub pipelines: Arc<parking_lot::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
     pub plugins: Arc<crate::plugin::Plugins>,
 }
 
@@ -123,7 +124,7 @@ impl GroupCell {
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Group> {
-        self.state.lock().expect("group lock")
+        self.state.lock()
     }
 
     fn bump(&self) {
@@ -207,12 +208,12 @@ impl Groups {
     }
 
     fn cells(&self) -> Vec<(String, Arc<GroupCell>)> {
-        let map = self.by_name.lock().expect("groups lock");
+        let map = self.by_name.lock();
         map.iter().map(|(n, c)| (n.clone(), c.clone())).collect()
     }
 
     fn cell(&self, name: &str) -> Result<Arc<GroupCell>> {
-        let map = self.by_name.lock().expect("groups lock");
+        let map = self.by_name.lock();
         map.get(name)
             .cloned()
             .ok_or_else(|| BrokerError::UnknownGroup(name.to_string()))
@@ -232,7 +233,7 @@ impl Groups {
     /// Something of a connected member. `f` runs under the members' lock: it must not lock a
     /// group (see the lock order on [`Groups`]).
     pub(super) fn with_member<T>(&self, id: u64, f: impl FnOnce(&MemberRef) -> T) -> Result<T> {
-        let members = self.members.lock().expect("members lock");
+        let members = self.members.lock();
         members
             .get(&id)
             .map(f)
@@ -267,7 +268,7 @@ impl Groups {
             j.instance.clone()
         };
         let cell = {
-            let mut map = self.by_name.lock().expect("groups lock");
+            let mut map = self.by_name.lock();
             map.entry(j.group.clone())
                 .or_insert_with(|| {
                     GroupCell::new(Group::new(
@@ -311,7 +312,7 @@ impl Groups {
             // Retries stored in the retry topic wake the topic's waiting receivers.
             self.appends.link(retry, &j.topic);
         }
-        self.members.lock().expect("members lock").insert(
+        self.members.lock().insert(
             id,
             MemberRef {
                 cell: cell.clone(),
@@ -331,13 +332,8 @@ impl Groups {
     /// A subscription is a group's filter on a topic: what one member filters out is done for
     /// all of them, so every live member of a group on a topic must use the same filter.
     pub fn check_same_filter(&self, j: &JoinRequest) -> Result<()> {
-        let members = self.members.lock().expect("members lock");
-        let cell = self
-            .by_name
-            .lock()
-            .expect("groups lock")
-            .get(&j.group)
-            .cloned();
+        let members = self.members.lock();
+        let cell = self.by_name.lock().get(&j.group).cloned();
         let Some(cell) = cell else { return Ok(()) };
         let other = members.values().find(|m| {
             Arc::ptr_eq(&m.cell, &cell)
@@ -359,7 +355,7 @@ impl Groups {
     /// Removes a member; its leases are released at once.
     pub fn leave(&self, member: u64) -> Result<()> {
         let cell = self.cell_of(member)?;
-        self.members.lock().expect("members lock").remove(&member);
+        self.members.lock().remove(&member);
         if cell.lock().leave(member) {
             cell.bump();
         }
@@ -369,7 +365,7 @@ impl Groups {
     /// A connection closed: its members leave (no need to wait for their session timeout).
     pub fn connection_closed(&self, conn: u64) {
         let gone: Vec<u64> = {
-            let members = self.members.lock().expect("members lock");
+            let members = self.members.lock();
             members
                 .iter()
                 .filter(|(_, m)| m.conn == conn)
@@ -487,10 +483,7 @@ impl Groups {
 
     /// Whether a retry topic was created: a take looks at it only then.
     pub(super) fn retry_topic_exists(&self, topic: &str) -> bool {
-        self.retry_topics
-            .lock()
-            .expect("retry topics")
-            .contains(topic)
+        self.retry_topics.lock().contains(topic)
     }
 
     /// Writes failed messages out of their windows (blocking): dead letters to `%DLQ%`, retries
@@ -541,7 +534,7 @@ impl Groups {
             };
             let (done, again) = timer_retry::write(&writer, forwards);
             {
-                let mut known = self.retry_topics.lock().expect("retry topics");
+                let mut known = self.retry_topics.lock();
                 // A first forward may have created its topic's retry topic.
                 let first = done
                     .iter()
@@ -561,7 +554,7 @@ impl Groups {
         cell.bump();
         if !failed.is_empty() {
             let at = self.clock.now_ms() + WRITE_RETRY.as_millis() as i64;
-            let mut retries = self.write_retries.lock().expect("write retries");
+            let mut retries = self.write_retries.lock();
             retries.extend(failed.into_iter().map(|m| (cell.clone(), m, at)));
             self.rearm.wake();
         }
@@ -574,12 +567,7 @@ impl Groups {
         plugin: &str,
         failures: &[crate::plugin::stages::FailedDelivery],
     ) -> std::result::Result<Vec<crate::plugin::stages::Decision>, String> {
-        let idle = self
-            .retry_pools
-            .lock()
-            .expect("retry pools")
-            .get_mut(plugin)
-            .and_then(Vec::pop);
+        let idle = self.retry_pools.lock().get_mut(plugin).and_then(Vec::pop);
         let mut policy = match idle {
             Some(p) => p,
             None => self.plugins.retry(plugin).map_err(|e| e.to_string())?,
@@ -587,7 +575,6 @@ impl Groups {
         let decided = policy.decide(failures).map_err(|e| e.to_string());
         self.retry_pools
             .lock()
-            .expect("retry pools")
             .entry(plugin.to_string())
             .or_default()
             .push(policy);
@@ -622,7 +609,6 @@ impl Groups {
             let deleted = !self
                 .by_name
                 .lock()
-                .expect("groups lock")
                 .get(&name)
                 .is_some_and(|c| Arc::ptr_eq(c, &cell));
             if deleted {
@@ -638,13 +624,7 @@ impl Timed for Groups {
             .cells()
             .into_iter()
             .filter_map(|(_, c)| c.lock().next_deadline());
-        let retries = self
-            .write_retries
-            .lock()
-            .expect("write retries")
-            .iter()
-            .map(|(_, _, at)| *at)
-            .min();
+        let retries = self.write_retries.lock().iter().map(|(_, _, at)| *at).min();
         let persist = self.next_persist.load(Ordering::Acquire);
         groups.chain(retries).chain([persist]).min()
     }
@@ -661,7 +641,7 @@ impl Timed for Groups {
                 (gone, woke, moving_of(&mut g))
             };
             if !gone.is_empty() {
-                let mut members = self.members.lock().expect("members lock");
+                let mut members = self.members.lock();
                 for id in &gone {
                     tracing::info!(member = id, "member removed: session timed out");
                     members.remove(id);
@@ -673,7 +653,7 @@ impl Timed for Groups {
             self.write_out(&cell, out);
         }
         let due: Vec<(Arc<GroupCell>, Moving)> = {
-            let mut retries = self.write_retries.lock().expect("write retries");
+            let mut retries = self.write_retries.lock();
             let (due, later) = std::mem::take(&mut *retries)
                 .into_iter()
                 .partition(|(_, _, at)| *at <= now);

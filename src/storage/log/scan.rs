@@ -67,13 +67,7 @@ impl CommitLog {
         durable_below: u64,
         mut visit: impl FnMut(Replayed<'_>),
     ) -> Result<ReplayReport> {
-        let segments: Vec<Arc<Segment>> = self
-            .segments
-            .read()
-            .expect("segments lock")
-            .values()
-            .cloned()
-            .collect();
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
         let mut report = ReplayReport {
             from,
             ..ReplayReport::default()

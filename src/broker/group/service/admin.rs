@@ -36,7 +36,7 @@ impl Groups {
         }
         // Taken before the group's lock, never under it (the lock order on `Groups`).
         let remotes: HashMap<u64, String> = {
-            let members = self.members.lock().expect("members lock");
+            let members = self.members.lock();
             members
                 .iter()
                 .filter(|(_, m)| Arc::ptr_eq(&m.cell, &cell))
@@ -129,7 +129,7 @@ impl Groups {
             })
             .collect::<Result<Vec<u64>>>()?;
         let cell = {
-            let mut map = self.by_name.lock().expect("groups lock");
+            let mut map = self.by_name.lock();
             map.entry(name.to_string())
                 .or_insert_with(|| {
                     let defaults = JoinRequest {
@@ -165,7 +165,7 @@ impl Groups {
     /// Deletes a group with no live members, its persisted progress and its retry topics
     /// (blocking).
     pub fn delete(&self, name: &str) -> Result<()> {
-        let mut map = self.by_name.lock().expect("groups lock");
+        let mut map = self.by_name.lock();
         let Some(cell) = map.get(name) else {
             return Err(BrokerError::UnknownGroup(name.to_string()));
         };
@@ -182,7 +182,7 @@ impl Groups {
             let t = t.name.to_string();
             if timer_retry::is_retry_topic_of(name, &t) {
                 self.store.delete_topic(&t)?;
-                self.retry_topics.lock().expect("retry topics").remove(&t);
+                self.retry_topics.lock().remove(&t);
             }
         }
         Ok(())

@@ -86,19 +86,19 @@ pub struct Policy {
 /// Which topics' failed deliveries a retry plugin decides (the pipelines, as reloaded).
 #[derive(Clone, Default)]
 pub struct PluginRetry(
-    Option<std::sync::Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>>,
+    Option<std::sync::Arc<parking_lot::RwLock<Vec<crate::config::plugins::PipelineConfig>>>>,
 );
 
 impl PluginRetry {
     pub fn new(
-        pipelines: std::sync::Arc<std::sync::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
+        pipelines: std::sync::Arc<parking_lot::RwLock<Vec<crate::config::plugins::PipelineConfig>>>,
     ) -> PluginRetry {
         PluginRetry(Some(pipelines))
     }
 
     /// The retry plugin of `topic`'s pipeline.
     pub fn plugin_of(&self, topic: &str) -> Option<String> {
-        let pipelines = self.0.as_ref()?.read().expect("pipelines");
+        let pipelines = self.0.as_ref()?.read();
         crate::config::plugins::pipeline_of(&pipelines, topic)?
             .retry
             .as_ref()

@@ -125,14 +125,15 @@ impl Transactions {
     ) -> Result<()> {
         let mut at = from;
         loop {
-            let next =
-                self.store
-                    .read_with(TXN_TOPIC, queue, at, 4096, 16 << 20, &|_| true, |v| {
-                        let c = ContentView::parse(v.content)
-                            .map_err(|e| crate::record::DecodeError::Malformed(e.to_string()))?;
-                        each(v.queue_offset, v.stored_at, &c);
-                        Ok(())
-                    })?;
+            let next = self.store.read_with(
+                crate::storage::ReadSpan::new(TXN_TOPIC, queue, at).most(4096, 16 << 20),
+                |v| {
+                    let c = ContentView::parse(v.content)
+                        .map_err(|e| crate::record::DecodeError::Malformed(e.to_string()))?;
+                    each(v.queue_offset, v.stored_at, &c);
+                    Ok(())
+                },
+            )?;
             if next == at {
                 return Ok(());
             }
