@@ -1,7 +1,7 @@
 //! Routers written in Python (componentize-py), JavaScript (ComponentizeJS) and C (clang +
 //! wasi-libc), built from `examples/plugins/` by their own build scripts, route produced
-//! messages through a real pipeline. `.ci/run` installs the tools (PyPI, npm, apt); a missing
-//! tool fails the test with how to install it.
+//! messages through a real pipeline. `scripts/test` installs the tools (PyPI, npm, apt); a
+//! missing tool fails the test with how to install it.
 
 mod common;
 

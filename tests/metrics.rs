@@ -1,7 +1,7 @@
 //! Metrics with the real tools: a scrape that `promtool check metrics` passes, a real Prometheus
 //! scraping the broker and answering the group's lag as `describe` reports it, the Grafana
 //! dashboard's queries and the alert rules checked against the metric names, Prometheus and
-//! promtool. Both tools come from Debian's `prometheus` package (`.ci/run` installs it).
+//! promtool. Both tools come from Debian's `prometheus` package (`scripts/test` installs it).
 
 mod common;
 
@@ -63,7 +63,7 @@ fn tool(name: &str) -> Command {
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "{name} is not installed: `apt-get install prometheus` (Debian's package has prometheus and promtool; .ci/run installs it)"
+        "{name} is not installed: `apt-get install prometheus` (Debian's package has prometheus and promtool; scripts/test installs it)"
     );
     Command::new(name)
 }
