@@ -195,19 +195,15 @@ impl Broker {
     /// request's messages (and a transaction's begin, sends and end) are written before this
     /// returns, so they keep their stream order;
     /// the returned task completes with the response (for `sync` topics, after the flush).
-    pub async fn dispatch(
-        self: &Arc<Self>,
-        req: Request,
-        conn: ConnInfo,
-    ) -> JoinHandle<Result<Response>> {
-        match req {
-            Request::Produce(p) => self.dispatch_produce(produce::body_of(p)).await,
+    pub async fn dispatch(self: &Arc<Self>, req: Request, conn: ConnInfo) -> Answer {
+        let later = match req {
+            Request::Produce(p) => return self.dispatch_produce(produce::body_of(p)).await,
             // Levels and limits are checked as the delivery times are resolved.
             Request::Delay(crate::protocol::DelayRequest::Produce(p)) => {
-                self.dispatch_delayed(delay::handler::body_of(p)).await
+                return self.dispatch_delayed(delay::handler::body_of(p)).await;
             }
             Request::Txn(crate::protocol::TxnRequest::Send(s)) => {
-                self.dispatch_txn_send(txn::handler::body_of(s)).await
+                return self.dispatch_txn_send(txn::handler::body_of(s)).await;
             }
             Request::Txn(
                 r @ (crate::protocol::TxnRequest::Begin { .. }
@@ -220,26 +216,24 @@ impl Broker {
                 let this = self.clone();
                 tokio::spawn(async move { this.handle(other, conn).await })
             }
-        }
+        };
+        Answer::Later(later)
     }
 
     /// [`Broker::dispatch`] for a produce frame's body, decoded here without copying: message
     /// contents go from the frame into the log as they are.
-    pub async fn dispatch_produce(self: &Arc<Self>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
+    pub async fn dispatch_produce(self: &Arc<Self>, body: Vec<u8>) -> Answer {
         produce::dispatch(self, body).await
     }
 
     /// [`Broker::dispatch`] for a ProduceDelayed frame's body, decoded here without copying.
-    pub async fn dispatch_delayed(self: &Arc<Self>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
-        delay::handler::dispatch_produce(self, body).await
+    pub async fn dispatch_delayed(self: &Arc<Self>, body: Vec<u8>) -> Answer {
+        Answer::Later(delay::handler::dispatch_produce(self, body).await)
     }
 
     /// [`Broker::dispatch`] for a TxnSend frame's body, decoded here without copying.
-    pub async fn dispatch_txn_send(
-        self: &Arc<Self>,
-        body: Vec<u8>,
-    ) -> JoinHandle<Result<Response>> {
-        txn::handler::dispatch_send(self, body).await
+    pub async fn dispatch_txn_send(self: &Arc<Self>, body: Vec<u8>) -> Answer {
+        Answer::Later(txn::handler::dispatch_send(self, body).await)
     }
 
     /// Handles a request to completion: checks its documented ranges, then routes it to its
@@ -263,6 +257,27 @@ impl Broker {
     /// timeout).
     pub fn connection_closed(&self, conn: u64) {
         self.groups.connection_closed(conn);
+    }
+}
+
+/// A dispatched request's answer: ready when it was known by the time its write was done (an
+/// async topic's produce: no second hand-off to wait for nothing), or a task that completes
+/// with it (a sync topic's produce waits for the flush there, so the stream's next request
+/// is written meanwhile).
+pub enum Answer {
+    Ready(Result<Response>),
+    Later(JoinHandle<Result<Response>>),
+}
+
+impl Answer {
+    /// Waits for the answer (a task that failed is an internal error).
+    pub async fn get(self) -> Result<Response> {
+        match self {
+            Answer::Ready(r) => r,
+            Answer::Later(t) => t
+                .await
+                .unwrap_or_else(|e| Err(BrokerError::Internal(format!("request failed: {e}")))),
+        }
     }
 }
 

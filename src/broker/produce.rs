@@ -11,37 +11,50 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::task::JoinHandle;
-
 use crate::metrics::PRODUCE_LATENCY_SECONDS;
 use crate::protocol::{Ack, ProduceRequest, ProduceView, Request, Response, RouteView};
 use crate::record::{MessageId, RawMessage};
 use crate::storage::{Durability, PendingAppend, Store};
 
 use super::ingest::{self, Admitted, Entry};
-use super::{Broker, BrokerError, Result, blocking};
+use super::{Answer, Broker, BrokerError, Result, blocking};
 
-pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> JoinHandle<Result<Response>> {
+pub(super) async fn dispatch(broker: &Arc<Broker>, body: Vec<u8>) -> Answer {
     let received = Instant::now();
     let this = broker.clone();
-    let written = blocking(move || write(&this, &body)).await;
-    let written = match written {
-        Ok(Written::Plain(p)) => Ok(p),
-        Ok(Written::Routed(class, routed)) => {
-            let store = broker.store.clone();
-            return tokio::task::spawn_blocking(move || {
-                acknowledged(class, received, routed.finish(&store).map_err(Into::into))
-            });
-        }
-        Err(e) => Err(e),
-    };
+    // A batch that waits for no flush is answered on the thread that wrote it: one hand-off
+    // to the blocking pool, not two.
+    let written = blocking(move || {
+        Ok(match write(&this, &body)? {
+            Written::Plain(p) if !p.waits() => {
+                Step::Answered(acknowledged(p.durability, received, p.finish()))
+            }
+            w => Step::Wait(w),
+        })
+    })
+    .await;
     match written {
-        Ok(pending) => {
+        Ok(Step::Answered(answer)) => Answer::Ready(answer),
+        Ok(Step::Wait(Written::Plain(pending))) => {
             let class = pending.durability;
-            tokio::task::spawn_blocking(move || acknowledged(class, received, pending.finish()))
+            Answer::Later(tokio::task::spawn_blocking(move || {
+                acknowledged(class, received, pending.finish())
+            }))
         }
-        Err(e) => tokio::spawn(async move { Err(e) }),
+        Ok(Step::Wait(Written::Routed(class, routed))) => {
+            let store = broker.store.clone();
+            Answer::Later(tokio::task::spawn_blocking(move || {
+                acknowledged(class, received, routed.finish(&store).map_err(Into::into))
+            }))
+        }
+        Err(e) => Answer::Ready(Err(e)),
     }
+}
+
+/// Where a written batch's answer stands once the write returns.
+enum Step {
+    Answered(Result<Response>),
+    Wait(Written),
 }
 
 /// Records a produce request's time from receipt to its acknowledgement (for plain and delayed
@@ -59,10 +72,7 @@ pub(super) fn acknowledged(
 }
 
 pub(super) async fn handle(broker: &Arc<Broker>, p: ProduceRequest) -> Result<Response> {
-    dispatch(broker, body_of(p))
-        .await
-        .await
-        .map_err(|e| BrokerError::Internal(format!("produce failed: {e}")))?
+    dispatch(broker, body_of(p)).await.get().await
 }
 
 /// An owned produce request as the frame body the produce path decodes.
@@ -171,6 +181,11 @@ struct PendingProduce {
 }
 
 impl PendingProduce {
+    /// Whether [`PendingProduce::finish`] waits for a flush.
+    fn waits(&self) -> bool {
+        self.parts.iter().any(|p| p.pending.waits())
+    }
+
     /// Waits for every part's durability (blocking) and builds the acknowledgement.
     fn finish(self) -> Result<Response> {
         let duplicate =

@@ -78,6 +78,12 @@ impl PendingAppend {
     pub fn is_duplicate(&self) -> bool {
         self.duplicate
     }
+
+    /// Whether [`PendingAppend::wait`] waits: the batch must reach the disk first (a `sync`
+    /// topic's). Otherwise the answer can be given at once.
+    pub fn waits(&self) -> bool {
+        self.sync_to.is_some()
+    }
 }
 
 /// How [`StoreCore::append_with`] writes a batch.

@@ -295,6 +295,11 @@ impl ConsumeQueue {
         st.flushed + st.pending.len() as u64 - 1
     }
 
+    /// Appends entries in order (one lock for all of them).
+    pub fn push_all(&self, entries: impl IntoIterator<Item = Entry>) {
+        self.lock().pending.extend(entries);
+    }
+
     /// Appends an entry at `offset` during recovery: an offset already present is ignored, and a
     /// gap before it is filled with holes so that offsets stay what the log says they are.
     pub fn push_at(&self, offset: u64, entry: Entry) {

@@ -331,18 +331,28 @@ impl KeyIndex {
     /// between records, so a table's `end` is always a record boundary (recovery may start
     /// scanning there).
     pub fn insert(&self, position: u64, size: u32, hashes: impl IntoIterator<Item = u64>) {
+        self.insert_all([(position, size, hashes)]);
+    }
+
+    /// [`KeyIndex::insert`] for records in log order, under one lock.
+    pub fn insert_all<H: IntoIterator<Item = u64>>(
+        &self,
+        records: impl IntoIterator<Item = (u64, u32, H)>,
+    ) {
         let mut t = self.lock();
-        if position < t.end {
-            return; // already indexed (a replay that starts before the index's end)
+        for (position, size, hashes) in records {
+            if position < t.end {
+                continue; // already indexed (a replay that starts before the index's end)
+            }
+            if t.hashes.len() >= self.capacity as usize {
+                let full = std::mem::replace(&mut *t, Table::new(position, self.capacity));
+                self.frozen.lock().push_back(Arc::new(full));
+            }
+            for h in hashes {
+                t.insert(h, position);
+            }
+            t.end = position + u64::from(size);
         }
-        if t.hashes.len() >= self.capacity as usize {
-            let full = std::mem::replace(&mut *t, Table::new(position, self.capacity));
-            self.frozen.lock().push_back(Arc::new(full));
-        }
-        for h in hashes {
-            t.insert(h, position);
-        }
-        t.end = position + u64::from(size);
     }
 
     /// Writes frozen tables to their files (unsynced; the checkpoint syncs them).

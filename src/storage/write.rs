@@ -177,19 +177,21 @@ impl StoreCore {
             // Index under the write lock, so queue order is log order and a checkpoint taken at
             // any log position finds every record before it indexed.
             let _visible = together.then(|| self.visible.write());
+            // One lock of each index per part, not per record.
             for part in parts {
+                let placed = || {
+                    let records = part.ranges.iter().zip(part.records);
+                    records.map(|(r, m)| (start + r.start as u64, r.len() as u32, m))
+                };
                 let cq = self.queue(&part.topic, part.queue)?;
-                for (i, (r, m)) in part.ranges.iter().zip(part.records).enumerate() {
-                    let position = start + r.start as u64;
-                    let size = r.len() as u32;
-                    cq.push(entry_for(position, size, stored_at, m.tag()));
-                    if indexed {
-                        self.keys
-                            .insert(position, size, index_hashes(part.topic.meta.id, m));
-                    }
-                    if let Some(mark) = part.marks.get(i) {
-                        self.timers.apply(mark, position, size, stored_at);
-                    }
+                cq.push_all(placed().map(|(p, size, m)| entry_for(p, size, stored_at, m.tag())));
+                if indexed {
+                    let id = part.topic.meta.id;
+                    self.keys
+                        .insert_all(placed().map(|(p, size, m)| (p, size, index_hashes(id, m))));
+                }
+                for (mark, (position, size, _)) in part.marks.iter().zip(placed()) {
+                    self.timers.apply(mark, position, size, stored_at);
                 }
             }
             if let Some((id, sequence)) = producer {

@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::status::response_of;
 use super::{access, check_stream, subscription};
 use crate::auth::Identity;
-use crate::broker::{Broker, BrokerError, ConnInfo};
+use crate::broker::{Broker, ConnInfo};
 use crate::metrics as m;
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 use crate::tls::{self, TlsError};
@@ -382,10 +382,21 @@ pub(super) async fn read_frame(recv: &mut quinn::RecvStream, max_frame: u32) -> 
     if h.body_len > max_frame {
         return FrameRead::TooLarge(h);
     }
-    let mut body = vec![0u8; h.body_len as usize];
-    if let Err(e) = recv.read_exact(&mut body).await {
-        tracing::debug!(error = %e, "stream ended inside a frame body");
-        return FrameRead::End;
+    // Chunks as QUIC reassembled them, copied once into the body: no zero-filled buffer first.
+    let len = h.body_len as usize;
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        match recv.read_chunk(len - body.len(), true).await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
+            Ok(None) => {
+                tracing::debug!("stream ended inside a frame body");
+                return FrameRead::End;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "stream ended inside a frame body");
+                return FrameRead::End;
+            }
+        }
     }
     metrics::counter!(m::RECEIVED_BYTES_TOTAL).increment((HEADER_LEN + body.len()) as u64);
     FrameRead::Frame(h, body)
@@ -416,6 +427,16 @@ struct Queued {
 enum Pending {
     Ready(Response),
     Task(JoinHandle<crate::broker::Result<Response>>),
+}
+
+impl Pending {
+    fn of(answer: crate::broker::Answer) -> Pending {
+        match answer {
+            crate::broker::Answer::Ready(Ok(r)) => Pending::Ready(r),
+            crate::broker::Answer::Ready(Err(e)) => Pending::Ready(response_of(&e)),
+            crate::broker::Answer::Later(t) => Pending::Task(t),
+        }
+    }
 }
 
 /// What a stream's task shares with its connection.
@@ -577,7 +598,7 @@ async fn serve_requests(
                         // is its quota; the answer says how long it was held.
                         tokio::time::sleep(throttle).await;
                     }
-                    Pending::Task(match kind {
+                    Pending::of(match kind {
                         Kind::Produce => broker.dispatch_produce(body).await,
                         Kind::ProduceDelayed => broker.dispatch_delayed(body).await,
                         _ => broker.dispatch_txn_send(body).await,
@@ -587,16 +608,13 @@ async fn serve_requests(
             None => match decode(h.kind, &body) {
                 Ok(req) => match access::admit(&broker, &identity, &conn, &req) {
                     Ok(()) if access::lists(&req) => {
-                        let task = broker.dispatch(req, conn).await;
+                        let answer = broker.dispatch(req, conn).await;
                         let (broker, identity) = (broker.clone(), identity.clone());
                         Pending::Task(tokio::spawn(async move {
-                            let answer = task.await.map_err(|e| {
-                                BrokerError::Internal(format!("request failed: {e}"))
-                            })??;
-                            Ok(access::visible(&broker, &identity, answer))
+                            Ok(access::visible(&broker, &identity, answer.get().await?))
                         }))
                     }
-                    Ok(()) => Pending::Task(broker.dispatch(req, conn).await),
+                    Ok(()) => Pending::of(broker.dispatch(req, conn).await),
                     Err(refused) => Pending::Ready(refused),
                 },
                 Err(r) => Pending::Ready(r),
