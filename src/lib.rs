@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod plugin;
 pub mod server;
+pub mod signals;
 pub mod storage;
 pub mod tls;
 pub mod transport;

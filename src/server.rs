@@ -323,25 +323,4 @@ async fn reload_on_sighup(
     }
 }
 
-/// Completes on SIGINT or SIGTERM. The handlers are installed when this is called (not when
-/// the future is first polled), so a signal that arrives while the server starts is not lost
-/// to the default action. Call it inside the runtime, before starting the server.
-pub fn shutdown_signal() -> impl Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT; only Ctrl-C stops the server");
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-}
+pub use crate::signals::shutdown_signal;

@@ -11,7 +11,14 @@ use std::path::{Path, PathBuf};
 /// Lowest first. The ground floor imports nothing of the crate but its own floor-0 neighbours'
 /// macros; `record` is the format everything reads; the broker sits above everything it runs.
 const FLOORS: &[&[&str]] = &[
-    &["clock", "codec", "units", "internal", "log_limit"],
+    &[
+        "clock",
+        "codec",
+        "units",
+        "internal",
+        "log_limit",
+        "signals",
+    ],
     &["record"],
     &["protocol"],
     &["client", "auth"],

@@ -263,3 +263,57 @@ fn a_group_consumer_resumes_after_the_broker_is_killed() {
     consumer.kill().unwrap();
     consumer.wait().unwrap();
 }
+
+/// Ctrl-C (SIGINT) or SIGTERM on `consume --group` leaves the group: the member is gone and
+/// its leases are given back at once, not when the server notices the connection is gone
+/// (a process killed by the signal sends nothing over UDP).
+#[test]
+fn a_group_consumer_stopped_by_a_signal_leaves_its_group_at_once() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    server.ok_lines(&["topic", "create", "jobs", "--queues", "1"], None);
+    produce_lines(&server, "jobs", 50);
+    for signal in ["-INT", "-TERM"] {
+        // Manual acks: what it printed stays leased to it until it leaves.
+        let mut consumer = std::process::Command::new(common::process::bin())
+            .arg("--config")
+            .arg(&server.config)
+            .args([
+                "consume", "--topic", "jobs", "--group", "g", "--from", "earliest", "--ack",
+                "manual",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(consumer.stdout.take().unwrap()).lines();
+        lines.next().expect("a message is printed").unwrap();
+        let leased = server.ok_lines(&["group", "describe", "g", "--json"], None);
+        assert_eq!(leased[0]["members"].as_array().unwrap().len(), 1);
+        assert!(leased[0]["queues"][0]["in_flight"].as_u64().unwrap() > 0);
+
+        let sent = std::process::Command::new("kill")
+            .args([signal, &consumer.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let out = consumer.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{signal}: {:?} {stderr}", out.status);
+        assert!(stderr.contains("leaving group \"g\""), "{stderr}");
+
+        // Right away: no member left, nothing leased.
+        let after = server.ok_lines(&["group", "describe", "g", "--json"], None);
+        assert_eq!(
+            after[0]["members"].as_array().unwrap().len(),
+            0,
+            "{signal}: {after:?}"
+        );
+        assert_eq!(after[0]["queues"][0]["in_flight"], 0, "{signal}: {after:?}");
+        assert_eq!(
+            after[0]["queues"][0]["acked"], 0,
+            "manual acks: nothing acked"
+        );
+    }
+}

@@ -270,6 +270,7 @@ pub async fn consume(
         other => return Err(CliError(format!("--ack {other:?} is not auto or manual"))),
     };
     let client = connect.connect(config).await?;
+    let group_name = group.clone();
     let mut opts = GroupConsumerOptions::new(group, &args.topic);
     opts.mode = mode;
     opts.start = start;
@@ -284,8 +285,19 @@ pub async fn consume(
         // Never hold more than will be printed: the rest stays with the group.
         opts.credit_messages = max.clamp(1, 2048) as u32;
     }
+    // Listening before joining: a Ctrl-C (or SIGTERM) from now on leaves the group, giving
+    // its leases back at once, instead of ending the process with a member that keeps
+    // taking deliveries until the server notices the connection is gone.
+    let stop = crate::signals::shutdown_signal();
     let mut consumer = client.subscribe(opts).await?;
-    let outcome = print_messages(&mut consumer, &args).await;
+    let outcome = tokio::select! {
+        outcome = print_messages(&mut consumer, &args) => outcome,
+        () = stop => {
+            eprintln!("lockgate: stopped; leaving group {group_name:?}");
+            Ok(())
+        }
+    };
+    // Acks what was printed (with --ack auto) and leaves; the rest goes to other members.
     consumer.close().await;
     client.close().await;
     outcome
