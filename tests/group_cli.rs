@@ -317,3 +317,92 @@ fn a_group_consumer_stopped_by_a_signal_leaves_its_group_at_once() {
         );
     }
 }
+
+/// `--nack-if` nacks the printed messages whose body matches and acks the others; the nacked
+/// come back as second attempts after the retry delay. `--lease` and `--max-attempts` set the
+/// group's settings when it is made; `--nack` nacks everything.
+#[test]
+fn the_cli_nacks_what_it_is_told_to_and_sets_lease_and_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start_with(
+        dir.path(),
+        free_udp_port(),
+        "[groups]\nretry_delays = [\"100ms\"]\n",
+    );
+    server.ok_lines(&["topic", "create", "jobs", "--queues", "1"], None);
+    produce_lines(&server, "jobs", 10);
+    let first = server.ok_lines(
+        &[
+            "consume",
+            "--topic",
+            "jobs",
+            "--group",
+            "g",
+            "--from",
+            "earliest",
+            "--max",
+            "10",
+            "--nack-if",
+            "^line [0-3]$",
+            "--lease",
+            "7s",
+            "--max-attempts",
+            "3",
+        ],
+        None,
+    );
+    assert_eq!(first.len(), 10);
+    let g = &server.ok_lines(&["group", "describe", "g", "--json"], None)[0];
+    assert_eq!(
+        (g["lease_ms"].as_u64(), g["max_attempts"].as_u64()),
+        (Some(7000), Some(3))
+    );
+    let q = &g["queues"][0];
+    // The four nacked wait for their retry (or are ready again already: its delay is 100 ms).
+    let back = q["retrying"].as_u64().unwrap() + q["ready"].as_u64().unwrap();
+    assert_eq!(
+        (back, q["in_flight"].as_u64(), q["acked"].as_u64()),
+        (4, Some(0), Some(0)),
+        "{g}"
+    );
+
+    // The four come back as second attempts; this run nacks them all again.
+    let second = server.ok_lines(
+        &[
+            "consume", "--topic", "jobs", "--group", "g", "--max", "4", "--nack",
+        ],
+        None,
+    );
+    assert_eq!(
+        bodies(&second),
+        (0..4).map(|i| format!("line {i}")).collect()
+    );
+    assert!(second.iter().all(|l| l["attempt"] == 2), "{second:?}");
+    let third = server.ok_lines(
+        &["consume", "--topic", "jobs", "--group", "g", "--max", "4"],
+        None,
+    );
+    assert!(third.iter().all(|l| l["attempt"] == 3), "{third:?}");
+    let q = &server.ok_lines(&["group", "describe", "g", "--json"], None)[0]["queues"][0];
+    assert_eq!(
+        (q["acked"].as_u64(), q["end"].as_u64()),
+        (Some(10), Some(10)),
+        "{q}"
+    );
+
+    let refused = server.cli(&[
+        "consume",
+        "--topic",
+        "jobs",
+        "--group",
+        "g",
+        "--nack-if",
+        "(",
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("--nack-if \"(\" is not a regular expression"),
+        "{said}"
+    );
+}

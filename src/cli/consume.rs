@@ -33,6 +33,22 @@ pub struct ConsumeArgs {
     /// With --group: a stable member name (broadcasting keeps progress per instance)
     #[arg(long, requires = "group")]
     pub instance: Option<String>,
+    /// With --group: nack every message printed instead of acking it (it comes back after its
+    /// retry delay, or goes to the dead-letter topic after its last attempt)
+    #[arg(long, requires = "group", conflicts_with_all = ["ack", "nack_if"])]
+    pub nack: bool,
+    /// With --group: nack the printed messages whose body matches this regular expression and
+    /// ack the others
+    #[arg(long, requires = "group", conflicts_with = "ack", value_name = "REGEX")]
+    pub nack_if: Option<String>,
+    /// With --group: how long a delivery is leased to this member before it counts as failed,
+    /// e.g. "30s" [default: the server's]
+    #[arg(long, requires = "group", value_parser = parse_wait)]
+    pub lease: Option<Duration>,
+    /// With --group: deliveries before a message goes to the dead-letter topic [default: the
+    /// server's]
+    #[arg(long, requires = "group")]
+    pub max_attempts: Option<u32>,
     /// Only messages this filter selects: tag, sql92, or a configured plugin's name
     #[arg(long, requires = "filter")]
     pub filter_type: Option<String>,

@@ -11,7 +11,7 @@ use crate::client::{AckMode, ClientError, GroupConsumer, GroupConsumerOptions};
 use crate::clock::system_now_ms as now_ms;
 use crate::config::Config;
 use crate::protocol::Mode;
-use crate::protocol::{Delivered, GroupInfo, ResetTo, StartPosition};
+use crate::protocol::{Delivered, GroupDelivered, GroupInfo, ResetTo, StartPosition};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GroupCommand {
@@ -269,12 +269,22 @@ pub async fn consume(
         "manual" => AckMode::Manual,
         other => return Err(CliError(format!("--ack {other:?} is not auto or manual"))),
     };
+    let nack = match (&args.nack_if, args.nack) {
+        (Some(re), _) => Some(NackRule::Matching(regex::Regex::new(re).map_err(|e| {
+            CliError(format!("--nack-if {re:?} is not a regular expression: {e}"))
+        })?)),
+        (None, true) => Some(NackRule::Every),
+        (None, false) => None,
+    };
     let client = connect.connect(config).await?;
     let group_name = group.clone();
     let mut opts = GroupConsumerOptions::new(group, &args.topic);
     opts.mode = mode;
     opts.start = start;
-    opts.ack = ack;
+    // With a nack rule, the member settles each printed message itself (see `Member`).
+    opts.ack = if nack.is_some() { AckMode::Manual } else { ack };
+    opts.lease = args.lease;
+    opts.max_attempts = args.max_attempts;
     opts.instance = args.instance.clone().unwrap_or_default();
     opts.filter = args
         .filter_type
@@ -289,7 +299,11 @@ pub async fn consume(
     // its leases back at once, instead of ending the process with a member that keeps
     // taking deliveries until the server notices the connection is gone.
     let stop = crate::signals::shutdown_signal();
-    let mut consumer = client.subscribe(opts).await?;
+    let mut consumer = Member {
+        consumer: client.subscribe(opts).await?,
+        nack,
+        printed: None,
+    };
     let outcome = tokio::select! {
         outcome = print_messages(&mut consumer, &args) => outcome,
         () = stop => {
@@ -297,16 +311,62 @@ pub async fn consume(
             Ok(())
         }
     };
-    // Acks what was printed (with --ack auto) and leaves; the rest goes to other members.
-    consumer.close().await;
+    // Settles what was printed (acks with --ack auto, or as --nack says) and leaves; the rest
+    // goes to other members.
+    consumer.settle();
+    consumer.consumer.close().await;
     client.close().await;
     outcome
 }
 
-impl Printable for GroupConsumer {
+/// Which printed messages `--nack` / `--nack-if` nack (the others are acked).
+enum NackRule {
+    Every,
+    Matching(regex::Regex),
+}
+
+/// A group member as `consume` runs it: the last message printed is settled when the next is
+/// asked for (or at the end), so only what was printed is acked or nacked.
+struct Member {
+    consumer: GroupConsumer,
+    /// `None`: the consumer acks by itself (`--ack auto`) or not at all (`manual`).
+    nack: Option<NackRule>,
+    printed: Option<GroupDelivered>,
+}
+
+/// The reason a nack from the command line gives.
+const NACKED: &str = "nacked from the command line";
+
+impl Member {
+    fn settle(&mut self) {
+        let (Some(rule), Some(m)) = (&self.nack, self.printed.take()) else {
+            return;
+        };
+        let nack = match rule {
+            NackRule::Every => true,
+            NackRule::Matching(re) => {
+                re.is_match(&String::from_utf8_lossy(&m.delivered.message.body))
+            }
+        };
+        if nack {
+            self.consumer.nack(&m, NACKED);
+        } else {
+            self.consumer.ack(&m);
+        }
+    }
+}
+
+impl Printable for Member {
     async fn next_printable(&mut self) -> Option<Result<(Delivered, Option<u32>), ClientError>> {
-        Some(match self.next().await {
-            Some(Ok(m)) => Ok((m.delivered, Some(m.attempt))),
+        self.settle();
+        Some(match self.consumer.next().await {
+            Some(Ok(m)) => {
+                let shown = (m.delivered.clone(), Some(m.attempt));
+                if self.nack.is_some() {
+                    self.printed = Some(m);
+                }
+                Ok(shown)
+            }
             Some(Err(e)) => Err(e),
             None => Err(ClientError::Stream(
                 "the server ended the subscription".into(),
