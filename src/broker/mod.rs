@@ -193,8 +193,8 @@ impl Broker {
 
     /// Starts handling a request. Requests on one stream are dispatched in order, and a produce
     /// request's messages (and a transaction's begin, sends and end) are written before this
-    /// returns, so they keep their stream order;
-    /// the returned task completes with the response (for `sync` topics, after the flush).
+    /// returns, so they keep their stream order. The [`Answer`] is the response, or a task
+    /// that completes with it (for `sync` topics, after the flush).
     pub async fn dispatch(self: &Arc<Self>, req: Request, conn: ConnInfo) -> Answer {
         let later = match req {
             Request::Produce(p) => return self.dispatch_produce(produce::body_of(p)).await,
