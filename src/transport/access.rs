@@ -172,9 +172,9 @@ pub(super) fn admit(
     }
 }
 
-/// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend).
-/// Checks a frame the broker takes undecoded and returns its message count (for quotas; 0
-/// when the body is too short to say), reading the body's head once.
+/// [`admit`] for a frame taken undecoded (Produce, ProduceDelayed, TxnSend). Returns its
+/// message count (for quotas; 0 when the body is too short to say): the body's head is read
+/// once for both.
 pub(super) fn admit_raw(
     broker: &Broker,
     identity: &Identity,
