@@ -67,13 +67,18 @@ pub enum ServerError {
 /// Redis's protected mode: without authentication, only a loopback address, unless the
 /// configuration says otherwise on purpose.
 fn protected_mode(config: &Config) -> Result<(), ServerError> {
-    let listen = config.server.listen;
     let auth = &config.auth;
-    if auth.mode == crate::auth::Mode::None
-        && !auth.allow_anonymous_remote
-        && !listen.ip().is_loopback()
+    // Both listeners: QUIC's and the TCP one's (on by default, at QUIC's address).
+    for listen in [Some(config.server.listen), config.server.tcp_address()]
+        .into_iter()
+        .flatten()
     {
-        return Err(ServerError::Unprotected(listen));
+        if auth.mode == crate::auth::Mode::None
+            && !auth.allow_anonymous_remote
+            && !listen.ip().is_loopback()
+        {
+            return Err(ServerError::Unprotected(listen));
+        }
     }
     if let Some(metrics) = config.metrics.listen
         && auth.mode == crate::auth::Mode::None
@@ -183,6 +188,7 @@ impl Running {
         let endpoint = Endpoint::start(
             &EndpointOptions {
                 listen: s.listen,
+                listen_tcp: s.tcp_address(),
                 data_dir: s.data_dir.clone(),
                 tls: s.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone())),
                 client_ca: s.client_ca.clone(),
@@ -196,8 +202,12 @@ impl Running {
             || "off".to_string(),
             |m| format!("http://{}/metrics", m.local_addr()),
         );
+        let tcp_at = endpoint
+            .local_tcp_addr()
+            .map_or_else(|| "off".to_string(), |a| a.to_string());
         tracing::info!(
             listen = %endpoint.local_addr(),
+            listen_tcp = %tcp_at,
             data_dir = %s.data_dir.display(),
             topics = store.list_topics().len(),
             metrics = %metrics_at,
@@ -213,8 +223,14 @@ impl Running {
         })
     }
 
+    /// The QUIC endpoint's address.
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.endpoint.local_addr()
+    }
+
+    /// The TLS-over-TCP listener's address, unless it is off.
+    pub fn local_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.endpoint.local_tcp_addr()
     }
 
     /// Where `GET /metrics` is served, unless metrics are off.

@@ -590,9 +590,12 @@ async fn every_request_kind_is_allowed_with_its_right_and_refused_without_changi
 
 /// Opens a check stream for `group` on `client` and returns its halves once the server said
 /// Done.
-async fn check_stream(client: &Client, group: &str) -> (quinn::SendStream, quinn::RecvStream) {
-    use lockgate::protocol::{HEADER_LEN, Header, frame};
-    let (mut send, mut recv) = client.connection().open_bi().await.unwrap();
+async fn check_stream(
+    client: &Client,
+    group: &str,
+) -> (lockgate::client::SendStream, lockgate::client::RecvStream) {
+    use lockgate::protocol::frame;
+    let (mut send, mut recv) = client.open_stream().await.unwrap();
     let mut body = Vec::new();
     Request::Txn(TxnRequest::Listen {
         producer_group: group.into(),
@@ -601,11 +604,7 @@ async fn check_stream(client: &Client, group: &str) -> (quinn::SendStream, quinn
     send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
         .await
         .unwrap();
-    let mut h = [0u8; HEADER_LEN];
-    recv.read_exact(&mut h).await.unwrap();
-    let h = Header::decode(&h);
-    let mut b = vec![0u8; h.body_len as usize];
-    recv.read_exact(&mut b).await.unwrap();
+    let (_, b) = recv.read_frame().await.unwrap();
     assert_eq!(
         Response::decode(Kind::TxnCheckListen, &b).unwrap(),
         Response::Done
@@ -613,7 +612,7 @@ async fn check_stream(client: &Client, group: &str) -> (quinn::SendStream, quinn
     (send, recv)
 }
 
-async fn answer_on(send: &mut quinn::SendStream, id: &str, outcome: Outcome) {
+async fn answer_on(send: &mut lockgate::client::SendStream, id: &str, outcome: Outcome) {
     let mut body = Vec::new();
     Request::Txn(TxnRequest::Answer {
         id: id.into(),
@@ -650,14 +649,11 @@ async fn only_the_owner_of_a_transaction_can_add_to_it_or_end_it() {
         let (mut send, mut recv) = check_stream(who, group).await;
         answer_on(&mut send, "t-alice", Outcome::Rollback).await;
         // The server ends its side once it has read (and applied or ignored) every answer.
-        send.finish().unwrap();
-        tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            recv.read_to_end(1 << 20),
-        )
-        .await
-        .expect("the check stream ends")
-        .unwrap();
+        send.finish();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(30), recv.read_frame())
+            .await
+            .expect("the check stream ends");
+        assert!(end.is_err(), "nothing is asked there: {end:?}");
     }
     // A TxnSend into alice's transaction, to mallory's own topic: refused.
     let e = mallory

@@ -256,6 +256,18 @@ async fn protected_mode_refuses_a_remote_bind_without_authentication() {
         text.contains("refusing to listen on 0.0.0.0:0") && text.contains("lockgate auth token"),
         "{text}"
     );
+    // The TCP listener is held to the same rule, when QUIC's address is a loopback one.
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.listen_tcp = lockgate::config::TcpListen::At("0.0.0.0:0".parse().unwrap());
+    let e = lockgate::server::Running::start(&config)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("refusing to listen on 0.0.0.0:0"),
+        "{e}"
+    );
+    config.server.listen = "0.0.0.0:0".parse().unwrap();
     config.auth.allow_anonymous_remote = true;
     let running = start(&config).await;
     running.stop().await.unwrap();
@@ -630,7 +642,7 @@ async fn refusals_are_counted_by_status() {
 /// the refusal (as a TxnCheck frame) and ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
-    use lockgate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Response, TxnRequest, frame};
+    use lockgate::protocol::{Kind, RESPONSE_BIT, Response, TxnRequest, frame};
     let dir = tempfile::tempdir().unwrap();
     let (auth, billing, _) = auth();
     let mut config = test_config(dir.path());
@@ -639,7 +651,7 @@ async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
     let billing = connect_as(&running, dir.path(), Some(&billing))
         .await
         .unwrap();
-    let (mut send, mut recv) = billing.connection().open_bi().await.unwrap();
+    let (mut send, mut recv) = billing.open_stream().await.unwrap();
     let mut body = Vec::new();
     Request::Txn(TxnRequest::Listen {
         producer_group: "billing".into(),
@@ -648,14 +660,7 @@ async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
     send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
         .await
         .unwrap();
-    let mut read = async || {
-        let mut h = [0u8; HEADER_LEN];
-        recv.read_exact(&mut h).await.unwrap();
-        let h = Header::decode(&h);
-        let mut b = vec![0u8; h.body_len as usize];
-        recv.read_exact(&mut b).await.unwrap();
-        (h, b)
-    };
+    let mut read = async || recv.read_frame().await.unwrap();
     let (h, b) = read().await;
     assert_eq!(h.kind, Kind::TxnCheckListen as u16 | RESPONSE_BIT);
     assert_eq!(

@@ -203,7 +203,7 @@ async fn ranges_are_invalid_arguments_not_malformed_bodies() {
         // bytes), producer id, sequence and count put it at byte 27.
         let crc = crc32c::crc32c(&body[31..]);
         body[27..31].copy_from_slice(&crc.to_le_bytes());
-        let (mut send, mut recv) = client.connection().open_bi().await.unwrap();
+        let (mut send, mut recv) = client.open_stream().await.unwrap();
         send.write_all(&lockgate::protocol::frame(
             lockgate::protocol::Kind::ProduceDelayed as u16,
             1,
@@ -211,16 +211,9 @@ async fn ranges_are_invalid_arguments_not_malformed_bodies() {
         ))
         .await
         .unwrap();
-        send.finish().unwrap();
-        let bytes = recv.read_to_end(1 << 20).await.unwrap();
-        let h = lockgate::protocol::Header::decode(
-            bytes[..lockgate::protocol::HEADER_LEN].try_into().unwrap(),
-        );
-        let answer = Response::decode(
-            lockgate::protocol::Kind::ProduceDelayed,
-            &bytes[lockgate::protocol::HEADER_LEN..],
-        )
-        .unwrap();
+        send.finish();
+        let (h, bytes) = recv.read_frame().await.unwrap();
+        let answer = Response::decode(lockgate::protocol::Kind::ProduceDelayed, &bytes).unwrap();
         match answer {
             Response::Error { status, .. } => {
                 assert_eq!(status, Status::InvalidArgument, "{what}")

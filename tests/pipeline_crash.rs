@@ -140,7 +140,7 @@ async fn sigkill_during_routed_fan_out_stores_whole_batches_exactly_once() {
             w.abort();
             let _ = w.await;
         }
-        client.connection().close(0u32.into(), b"killed");
+        client.abort(0, "killed");
     }
     let server = ServeProcess::start_with(dir.path(), port, FAN_OUT);
     let client = Client::connect(&server.client_options()).await.unwrap();

@@ -72,7 +72,7 @@ async fn sigkill_of_the_server_loses_no_acknowledged_sync_message() {
         server.child.kill().unwrap(); // SIGKILL
         server.child.wait().unwrap();
         // A killed server says nothing; close our side instead of waiting for the idle timeout.
-        client.connection().close(0u32.into(), b"server killed");
+        client.abort(0, "server killed");
         for p in producers {
             let _ = p.await;
         }
@@ -175,7 +175,7 @@ async fn a_retried_batch_is_stored_once_also_after_a_crash_and_a_restart() {
     // Crash, restart: the table comes back from the log.
     server.child.kill().unwrap();
     server.child.wait().unwrap();
-    client.connection().close(0u32.into(), b"server killed");
+    client.abort(0, "server killed");
     drop(server);
     let server = ServeProcess::start(dir.path(), port);
     let client = Client::connect(&options(&server)).await.unwrap();

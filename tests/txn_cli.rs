@@ -5,7 +5,7 @@
 mod common;
 
 use common::process::{ServeProcess, free_udp_port};
-use lockgate::client::{Client, ClientOptions, TransactionProducer, TransactionProducerOptions};
+use lockgate::client::{Client, TransactionProducer, TransactionProducerOptions};
 use lockgate::protocol::{ProduceMessage, Route};
 use lockgate::storage::Message;
 
@@ -27,15 +27,7 @@ fn consume(server: &ServeProcess) -> Vec<String> {
 fn leave_open(server: &ServeProcess, id: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let client = Client::connect(&ClientOptions {
-            server: format!("127.0.0.1:{}", server.port).parse().unwrap(),
-            server_name: "localhost".into(),
-            ca: server.dir.join("data/tls/ca.pem"),
-            client_cert: None,
-            token: None,
-        })
-        .await
-        .unwrap();
+        let client = Client::connect(&server.client_options()).await.unwrap();
         let p = TransactionProducer::new(client.clone(), TransactionProducerOptions::new("app"));
         let tx = p.begin(id).await.unwrap();
         let m = ProduceMessage {

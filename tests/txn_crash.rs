@@ -164,7 +164,7 @@ async fn sigkill_in_every_phase_of_a_transaction_keeps_them_all_or_nothing_and_e
             w.abort();
             let _ = w.await;
         }
-        client.connection().close(0u32.into(), b"killed");
+        client.abort(0, "killed");
     }
     let server = ServeProcess::start_with(dir.path(), port, CHECKS);
     let client = Client::connect(&server.client_options()).await.unwrap();

@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::cli::{CliError, ConnectArgs};
-use crate::client::{AckMode, Client, ClientError, GroupConsumer, GroupConsumerOptions};
+use crate::client::{AckMode, Client, GroupConsumer, GroupConsumerOptions};
 use crate::config::Config;
 use crate::protocol::Mode;
 use crate::protocol::{
@@ -264,11 +264,7 @@ async fn produce(
     rate: Option<u64>,
     shared: Arc<Shared>,
 ) -> Result<(), CliError> {
-    let (mut send, mut recv) = client
-        .connection()
-        .open_bi()
-        .await
-        .map_err(ClientError::from)?;
+    let (mut send, mut recv) = client.open_stream().await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, usize)>(args.in_flight.max(1));
     let reader_shared = shared.clone();
     let reader = tokio::spawn(async move {
@@ -322,7 +318,7 @@ async fn produce(
         shared.sent.fetch_add(n as u64, Ordering::Relaxed);
     }
     drop(tx);
-    let _ = send.finish();
+    send.finish();
     reader.await.map_err(|e| CliError(e.to_string()))?
 }
 

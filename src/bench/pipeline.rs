@@ -82,6 +82,7 @@ pub async fn run(args: PipelineBenchArgs) -> Result<(), CliError> {
         ca: dir.join("tls/ca.pem"),
         client_cert: None,
         token: None,
+        transport: crate::client::Transport::Quic,
     })
     .await?;
     for t in ["plain", "in", "out"] {

@@ -27,7 +27,7 @@ pub use produce::ProduceArgs;
 pub use topic::TopicCommand;
 pub use txn::TxnCommand;
 
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientOptions, Transport};
 use crate::config::Config;
 
 /// How long the CLI waits for a server to answer its handshake.
@@ -36,9 +36,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Flags every network command takes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
-    /// Server address [default: `[server] listen` of ./config.toml if present, else 127.0.0.1:7420]
+    /// Server address [default: `[server] listen` (or `listen_tcp` with --transport tcp) of
+    /// ./config.toml if present, else 127.0.0.1:7420]
     #[arg(long, global = true, value_name = "HOST:PORT")]
     pub server: Option<String>,
+    /// How to reach the server: quic, or tcp (TLS over TCP, `[server] listen_tcp`)
+    #[arg(
+        long,
+        global = true,
+        value_name = "quic|tcp",
+        default_value = "quic",
+        env = "LOCKGATE_TRANSPORT"
+    )]
+    pub transport: crate::client::Transport,
     /// CA certificate (PEM) to trust [default: <data_dir>/tls/ca.pem of the same config]
     #[arg(long, global = true, value_name = "PATH")]
     pub ca: Option<PathBuf>,
@@ -73,10 +83,20 @@ impl From<crate::client::ClientError> for CliError {
 impl ConnectArgs {
     /// Resolves the server address, TLS name and CA from the flags and the config.
     pub fn options(&self, config: &Config) -> Result<ClientOptions, CliError> {
-        let server = self
-            .server
-            .clone()
-            .unwrap_or_else(|| config.server.listen.to_string());
+        let default = match self.transport {
+            Transport::Quic => Some(config.server.listen),
+            Transport::Tcp => config.server.tcp_address(),
+        };
+        let server = match (&self.server, default) {
+            (Some(s), _) => s.clone(),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => {
+                return Err(CliError(
+                    "--transport tcp: the config's [server] listen_tcp is \"off\"; pass --server"
+                        .into(),
+                ));
+            }
+        };
         let (host, addr) = resolve(&server)?;
         let ca = self
             .ca
@@ -94,6 +114,7 @@ impl ConnectArgs {
             ca,
             client_cert: self.client_cert.clone().zip(self.client_key.clone()),
             token: self.token.clone(),
+            transport: self.transport,
         })
     }
 

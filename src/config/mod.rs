@@ -53,6 +53,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// UDP address the QUIC endpoint listens on.
     pub listen: SocketAddr,
+    /// Where the TLS-over-TCP listener listens (`listen_tcp`).
+    pub listen_tcp: TcpListen,
     /// Everything Lockgate persists lives below this directory.
     pub data_dir: PathBuf,
     pub max_connections: u32,
@@ -66,6 +68,31 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Clients must present a certificate signed by this CA (mTLS).
     pub client_ca: Option<PathBuf>,
+}
+
+/// `[server] listen_tcp`: the TLS-over-TCP listener, on by default at `listen`'s address
+/// (TCP and UDP ports are separate, so one address serves both; with port 0 each gets its
+/// own). On by default because clients without a QUIC library, and networks that drop UDP,
+/// should work as they come; it takes the same TLS, tokens, ACLs and limits as QUIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TcpListen {
+    /// The address in `listen`, over TCP.
+    #[default]
+    AsQuic,
+    At(SocketAddr),
+    /// `listen_tcp = "off"`: QUIC only.
+    Off,
+}
+
+impl ServerConfig {
+    /// The TCP listener's address, `None` when it is off.
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        match self.listen_tcp {
+            TcpListen::AsQuic => Some(self.listen),
+            TcpListen::At(a) => Some(a),
+            TcpListen::Off => None,
+        }
+    }
 }
 
 /// A certificate chain and its private key, both PEM files.
@@ -111,6 +138,7 @@ impl Default for Config {
                 listen: DEFAULT_LISTEN
                     .parse()
                     .expect("default listen address parses"),
+                listen_tcp: TcpListen::AsQuic,
                 data_dir: PathBuf::from(DEFAULT_DATA_DIR),
                 max_connections: 10_000,
                 max_frame_size: crate::protocol::DEFAULT_MAX_FRAME,

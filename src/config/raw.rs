@@ -147,6 +147,7 @@ pub struct RawDelay {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub listen_tcp: Option<String>,
     pub data_dir: Option<String>,
     pub max_connections: Option<i64>,
     pub max_frame_size: Option<String>,

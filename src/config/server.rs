@@ -6,13 +6,24 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::raw::RawServer;
-use super::{ServerConfig, TlsConfig, Validator, positive_duration_of, size_of};
+use super::{ServerConfig, TcpListen, TlsConfig, Validator, positive_duration_of, size_of};
 
 pub(super) fn validate(v: &mut Validator, raw: RawServer, defaults: &ServerConfig) -> ServerConfig {
     let listen = v.value("server.listen", raw.listen, defaults.listen, |s| {
         s.parse::<SocketAddr>()
             .map_err(|_| format!("{s:?} is not an address like \"127.0.0.1:7420\""))
     });
+    let listen_tcp = v.value(
+        "server.listen_tcp",
+        raw.listen_tcp,
+        defaults.listen_tcp,
+        |s| match s.trim() {
+            "off" => Ok(TcpListen::Off),
+            s => s.parse::<SocketAddr>().map(TcpListen::At).map_err(|_| {
+                format!("{s:?} is not an address like \"127.0.0.1:7420\" nor \"off\"")
+            }),
+        },
+    );
     let data_dir = v.value(
         "server.data_dir",
         raw.data_dir,
@@ -110,6 +121,7 @@ pub(super) fn validate(v: &mut Validator, raw: RawServer, defaults: &ServerConfi
     }
     ServerConfig {
         listen,
+        listen_tcp,
         data_dir,
         max_connections,
         max_frame_size,

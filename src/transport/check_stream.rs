@@ -13,14 +13,15 @@
 
 use std::sync::Arc;
 
-use super::server::{FrameRead, decode, read_frame};
+use super::server::decode;
 use super::status::response_of;
+use super::stream::{FrameRead, RecvStream, SendStream};
 use crate::broker::Broker;
 use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, TxnRequest, frame};
 
 pub(super) async fn serve(
-    mut send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    mut send: SendStream,
+    recv: RecvStream,
     broker: Arc<Broker>,
     (h, body): (Header, &[u8]),
     max_frame: u32,
@@ -35,14 +36,14 @@ pub(super) async fn serve(
             },
             Err(e) => {
                 let r = response_of(&e.into());
-                let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+                let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
                 let _ = send.finish();
                 return;
             }
         },
         Ok(_) => unreachable!("the kind was TxnCheckListen"),
         Err(r) => {
-            let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+            let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
             let _ = send.finish();
             return;
         }
@@ -51,7 +52,7 @@ pub(super) async fn serve(
     let (id, mut asks) = txns.listen(&group);
     tracing::debug!(group = %group, "check stream open");
     if send
-        .write_all(&encode(answer_kind, h.request_id, &Response::Done))
+        .write(encode(answer_kind, h.request_id, &Response::Done))
         .await
         .is_ok()
     {
@@ -71,7 +72,7 @@ pub(super) async fn serve(
             tokio::select! {
                 _ = reloads.changed() => {
                     if let Err(refused) = rights.recheck(&broker) {
-                        let _ = send.write_all(&encode(check_kind, 0, &refused)).await;
+                        let _ = send.write(encode(check_kind, 0, &refused)).await;
                         break;
                     }
                 }
@@ -79,7 +80,7 @@ pub(super) async fn serve(
                     let Some(info) = ask else { break };
                     asked.note(&info.id, &txns);
                     let frame = encode(check_kind, 0, &Response::TxnCheck(info));
-                    if send.write_all(&frame).await.is_err() {
+                    if send.write(frame).await.is_err() {
                         break;
                     }
                 }
@@ -119,14 +120,14 @@ impl Asked {
 
 /// Applies the TxnCheckAnswer frames of a check stream until it ends or carries anything else.
 async fn read_answers(
-    mut recv: quinn::RecvStream,
+    mut recv: RecvStream,
     txns: Arc<crate::broker::txn::Transactions>,
     max_frame: u32,
     asked: Arc<Asked>,
     group: String,
 ) {
     loop {
-        let FrameRead::Frame(h, body) = read_frame(&mut recv, max_frame).await else {
+        let FrameRead::Frame(h, body) = recv.read_frame(max_frame).await else {
             return;
         };
         match decode(h.kind, &body) {

@@ -1,5 +1,6 @@
-//! Server side: accepts connections and bidirectional streams, reads request frames, and writes
-//! one response per request in request order.
+//! Server side: the QUIC endpoint, which accepts connections and their bidirectional streams,
+//! and the serving of one stream on either transport (`serve_stream`, which `tcp` uses too):
+//! it reads request frames and writes one response per request in request order.
 //!
 //! Per stream, a reader dispatches requests in order (so a producer's batches are written in
 //! its order) and a writer sends responses as they complete, still in order, so a pipelining
@@ -10,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::status::response_of;
+use super::stream::{FrameRead, RecvStream, SendStream};
 use super::{access, check_stream, subscription};
 use crate::auth::Identity;
 use crate::broker::{Broker, ConnInfo};
@@ -31,19 +33,21 @@ const PIPELINE_DEPTH: usize = 256;
 /// Application error code sent when a stream is stopped after an oversized frame.
 pub(super) const STOP_FRAME_TOO_LARGE: u32 = 1;
 /// Connection close code: the principal already has its `[[quota]] connections`.
-const CLOSE_QUOTA: u32 = 2;
-/// Handshakes in progress at most; more new connections are dropped unanswered until some
-/// finish (a flood of first packets must not cost unbounded state).
-const MAX_HANDSHAKES: usize = 256;
+pub(super) const CLOSE_QUOTA: u32 = 2;
+/// Handshakes in progress at most, per transport; more new connections are dropped unanswered
+/// until some finish (a flood of first packets must not cost unbounded state).
+pub(super) const MAX_HANDSHAKES: usize = 256;
 /// Above this many handshakes in progress, a client must first prove its address with a
 /// stateless Retry (costs the server nothing until the client answers it).
 const RETRY_ABOVE: usize = 16;
 /// A handshake not finished in this time is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct EndpointOptions {
     pub listen: SocketAddr,
+    /// The TLS-over-TCP listener's address; `None`: QUIC only.
+    pub listen_tcp: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// `(cert, key)` PEM files; `None` makes (once) and uses the development CA.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -66,29 +70,88 @@ pub enum EndpointError {
     },
 }
 
-/// A running endpoint.
+/// A running endpoint: the QUIC endpoint and, unless it is off, the TCP listener.
 pub struct Endpoint {
     endpoint: quinn::Endpoint,
     accept: JoinHandle<()>,
+    tcp: Option<super::tcp::Listener>,
     stop_accepting: watch::Sender<bool>,
     in_flight: Arc<InFlight>,
 }
 
-/// Requests being handled, so shutdown can wait for them.
+/// Requests being handled, so shutdown can wait for them (and TCP connections open, so it
+/// can wait for them to close).
 #[derive(Default)]
-struct InFlight {
+pub(super) struct InFlight {
     count: AtomicUsize,
     idle: Notify,
 }
 
 impl InFlight {
-    fn enter(self: &Arc<Self>) -> InFlightGuard {
+    pub(super) fn enter(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(self.clone())
     }
+
+    /// Waits until none is left, or `grace` is over; false if some are still there.
+    pub(super) async fn drained(&self, grace: Duration) -> bool {
+        let drained = async {
+            loop {
+                let idle = self.idle.notified();
+                if self.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(grace, drained).await.is_ok()
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
 }
 
-struct InFlightGuard(Arc<InFlight>);
+pub(super) struct InFlightGuard(Arc<InFlight>);
+
+/// Connection ids, one sequence for both transports (the broker keys group members by them).
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+pub(super) fn next_connection_id() -> u64 {
+    NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Takes one of `max_connections` places for a new connection, or counts and logs the refusal. Both
+/// transports' accept loops take from the same count, so together they never pass it.
+pub(super) fn try_admit(admitted: &AtomicUsize, max_connections: usize) -> bool {
+    let taken = admitted
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max_connections).then_some(n + 1)
+        })
+        .is_ok();
+    if !taken {
+        crate::error_limited!(
+            "connections",
+            max_connections,
+            "refusing connections: at the limit"
+        );
+        metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL).increment(1);
+    }
+    taken
+}
+
+/// What accepting connections needs, on either transport.
+#[derive(Clone)]
+pub(super) struct Accepting {
+    pub broker: Arc<Broker>,
+    pub stopped: watch::Receiver<bool>,
+    pub in_flight: Arc<InFlight>,
+    /// Connections admitted on both transports together, against `max_connections`.
+    pub admitted: Arc<AtomicUsize>,
+    pub max_connections: usize,
+    pub max_frame: u32,
+    pub idle_timeout: Duration,
+}
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -117,6 +180,7 @@ impl Endpoint {
                 )?
             }
         };
+        let tcp_tls = Arc::new(rustls_config.clone());
         let crypto = QuicServerConfig::try_from(rustls_config)
             .map_err(|e| EndpointError::Quic(e.to_string()))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -156,17 +220,28 @@ impl Endpoint {
 
         let (stop_accepting, stopped) = watch::channel(false);
         let in_flight = Arc::new(InFlight::default());
-        let accept = tokio::spawn(accept_loop(
-            endpoint.clone(),
+        let accepting = Accepting {
             broker,
             stopped,
-            in_flight.clone(),
-            opts.max_connections as usize,
-            opts.max_frame,
-        ));
+            in_flight: in_flight.clone(),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            max_connections: opts.max_connections as usize,
+            max_frame: opts.max_frame,
+            idle_timeout: opts.idle_timeout,
+        };
+        let tcp = match opts.listen_tcp {
+            Some(addr) => Some(super::tcp::Listener::start(
+                addr,
+                tcp_tls,
+                accepting.clone(),
+            )?),
+            None => None,
+        };
+        let accept = tokio::spawn(accept_loop(endpoint.clone(), accepting));
         Ok(Endpoint {
             endpoint,
             accept,
+            tcp,
             stop_accepting,
             in_flight,
         })
@@ -178,44 +253,47 @@ impl Endpoint {
             .expect("a bound endpoint has an address")
     }
 
+    /// The TCP listener's address, unless it is off.
+    pub fn local_tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().map(super::tcp::Listener::local_addr)
+    }
+
     /// Stops accepting, lets in-flight requests finish (up to `grace`), then closes every
     /// connection.
-    pub async fn shutdown(self, grace: Duration) {
+    pub async fn shutdown(mut self, grace: Duration) {
         let _ = self.stop_accepting.send(true);
         let _ = self.accept.await;
-        let drained = async {
-            loop {
-                let idle = self.in_flight.idle.notified();
-                if self.in_flight.count.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        if tokio::time::timeout(grace, drained).await.is_err() {
+        if let Some(tcp) = &mut self.tcp {
+            tcp.stop_accepting().await;
+        }
+        if !self.in_flight.drained(grace).await {
             tracing::warn!(
-                in_flight = self.in_flight.count.load(Ordering::Acquire),
+                in_flight = self.in_flight.count(),
                 "shutdown grace period over; closing anyway"
             );
+        }
+        if let Some(tcp) = self.tcp {
+            tcp.close_all(Duration::from_secs(2)).await;
         }
         self.endpoint.close(0u32.into(), b"server shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 }
 
-async fn accept_loop(
-    endpoint: quinn::Endpoint,
-    broker: Arc<Broker>,
-    mut stopped: watch::Receiver<bool>,
-    in_flight: Arc<InFlight>,
-    max_connections: usize,
-    max_frame: u32,
-) {
+async fn accept_loop(endpoint: quinn::Endpoint, accepting: Accepting) {
     // Connections count against `max_connections` from the moment their handshake is taken
     // on (a burst of handshakes cannot overshoot it) until they close or their handshake
     // fails. Handshakes in progress also have their own bound, and under load must validate
     // their address first.
-    let admitted = Arc::new(AtomicUsize::new(0));
+    let Accepting {
+        broker,
+        mut stopped,
+        in_flight,
+        admitted,
+        max_connections,
+        max_frame,
+        ..
+    } = accepting;
     let handshaking = Arc::new(AtomicUsize::new(0));
     loop {
         let incoming = tokio::select! {
@@ -245,18 +323,10 @@ async fn accept_loop(
         } else {
             incoming
         };
-        if admitted.load(Ordering::Acquire) >= max_connections {
-            crate::error_limited!(
-                "connections",
-                max_connections,
-                "refusing connections: at the limit"
-            );
+        if !try_admit(&admitted, max_connections) {
             incoming.refuse();
-            metrics::counter!(m::CONNECTIONS_REFUSED_TOTAL).increment(1);
             continue;
         }
-        // Only this loop adds, so the check above and this add cannot be overtaken.
-        admitted.fetch_add(1, Ordering::AcqRel);
         handshaking.fetch_add(1, Ordering::AcqRel);
         let (broker, in_flight, admitted, handshaking) = (
             broker.clone(),
@@ -291,7 +361,7 @@ async fn serve_connection(
 ) {
     let remote = conn.remote_address();
     let info = ConnInfo {
-        id: conn.stable_id() as u64,
+        id: next_connection_id(),
         remote,
     };
     // Every request's span and log line nests in its connection's.
@@ -326,8 +396,8 @@ async fn serve_connection_in(
             Ok((send, recv)) => {
                 tokio::spawn(
                     serve_stream(
-                        send,
-                        recv,
+                        SendStream::Quic(send),
+                        RecvStream::Quic(recv),
                         Stream {
                             broker: broker.clone(),
                             in_flight: in_flight.clone(),
@@ -357,49 +427,6 @@ fn cert_subject(conn: &quinn::Connection) -> Option<String> {
         .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
         .ok()?;
     crate::auth::cert::subject_of(chain.first()?.as_ref())
-}
-
-/// What reading one frame gave.
-pub(super) enum FrameRead {
-    Frame(Header, Vec<u8>),
-    /// The peer finished the stream (cleanly, between frames, or not).
-    End,
-    /// The header announced a body over the limit; the body was not read.
-    TooLarge(Header),
-}
-
-pub(super) async fn read_frame(recv: &mut quinn::RecvStream, max_frame: u32) -> FrameRead {
-    let mut header = [0u8; HEADER_LEN];
-    match recv.read_exact(&mut header).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return FrameRead::End,
-        Err(e) => {
-            tracing::debug!(error = %e, "stream ended inside a frame header");
-            return FrameRead::End;
-        }
-    }
-    let h = Header::decode(&header);
-    if h.body_len > max_frame {
-        return FrameRead::TooLarge(h);
-    }
-    // Chunks as QUIC reassembled them, copied once into the body: no zero-filled buffer first.
-    let len = h.body_len as usize;
-    let mut body = Vec::with_capacity(len);
-    while body.len() < len {
-        match recv.read_chunk(len - body.len(), true).await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk.bytes),
-            Ok(None) => {
-                tracing::debug!("stream ended inside a frame body");
-                return FrameRead::End;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "stream ended inside a frame body");
-                return FrameRead::End;
-            }
-        }
-    }
-    metrics::counter!(m::RECEIVED_BYTES_TOTAL).increment((HEADER_LEN + body.len()) as u64);
-    FrameRead::Frame(h, body)
 }
 
 pub(super) fn too_large(h: &Header, max_frame: u32) -> Response {
@@ -440,16 +467,16 @@ impl Pending {
 }
 
 /// What a stream's task shares with its connection.
-struct Stream {
-    broker: Arc<Broker>,
-    in_flight: Arc<InFlight>,
-    max_frame: u32,
-    conn: ConnInfo,
-    identity: Arc<Identity>,
+pub(super) struct Stream {
+    pub broker: Arc<Broker>,
+    pub in_flight: Arc<InFlight>,
+    pub max_frame: u32,
+    pub conn: ConnInfo,
+    pub identity: Arc<Identity>,
 }
 
-async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, s: Stream) {
-    let first = read_frame(&mut recv, s.max_frame).await;
+pub(super) async fn serve_stream(mut send: SendStream, mut recv: RecvStream, s: Stream) {
+    let first = recv.read_frame(s.max_frame).await;
     // A subscription or check stream is checked at its first frame, and again on every reload
     // of the access rules.
     let mut needs = Vec::new();
@@ -459,7 +486,7 @@ async fn serve_stream(mut send: quinn::SendStream, mut recv: quinn::RecvStream, 
     {
         if let Err(refused) = access::admit(&s.broker, &s.identity, &s.conn, &req) {
             let answer = frame(h.kind | RESPONSE_BIT, h.request_id, &body_of(&refused));
-            let _ = send.write_all(&answer).await;
+            let _ = send.write(answer).await;
             let _ = send.finish();
             return;
         }
@@ -499,12 +526,7 @@ fn body_of(response: &Response) -> Vec<u8> {
 /// A request stream: responses in request order, pipelined.
 // Long on purpose: the stream's reader loop and its writer task share the queue between
 // them; the per-frame routing is what is long, and it is one match on the frame's kind.
-async fn serve_requests(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    s: Stream,
-    first: FrameRead,
-) {
+async fn serve_requests(mut send: SendStream, mut recv: RecvStream, s: Stream, first: FrameRead) {
     let Stream {
         broker,
         in_flight,
@@ -542,7 +564,7 @@ async fn serve_requests(
             count_request(kind, &response, HEADER_LEN + body.len());
             answering.done(&response);
             if send
-                .write_all(&frame(kind | RESPONSE_BIT, request_id, &body))
+                .write(frame(kind | RESPONSE_BIT, request_id, &body))
                 .await
                 .is_err()
             {
@@ -556,7 +578,7 @@ async fn serve_requests(
     loop {
         let read = match next.take() {
             Some(r) => r,
-            None => read_frame(&mut recv, max_frame).await,
+            None => recv.read_frame(max_frame).await,
         };
         let (h, body) = match read {
             FrameRead::End => break,
@@ -573,7 +595,7 @@ async fn serve_requests(
                         throttle_ms: 0,
                     })
                     .await;
-                let _ = recv.stop(STOP_FRAME_TOO_LARGE.into());
+                recv.stop(STOP_FRAME_TOO_LARGE);
                 break;
             }
             FrameRead::Frame(h, body) => (h, body),

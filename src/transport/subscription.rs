@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::server::{FrameRead, decode, read_frame};
+use super::server::decode;
 use super::status::response_of;
+use super::stream::{FrameRead, RecvStream, SendStream};
 use crate::broker::{Broker, ByteBudget, ConnInfo};
-use bytes::Bytes;
 
 use crate::protocol::{
     GroupRequest, HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, frame,
@@ -34,8 +34,8 @@ struct Credit {
 }
 
 pub(super) async fn serve(
-    mut send: quinn::SendStream,
-    recv: quinn::RecvStream,
+    mut send: SendStream,
+    recv: RecvStream,
     broker: Arc<Broker>,
     conn: ConnInfo,
     (h, body): (Header, &[u8]),
@@ -47,7 +47,7 @@ pub(super) async fn serve(
         Ok(Request::Group(GroupRequest::Subscribe(s))) => s,
         Ok(_) => unreachable!("the kind was Subscribe"),
         Err(r) => {
-            let _ = send.write_all(&encode(answer_kind, h.request_id, &r)).await;
+            let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
             let _ = send.finish();
             return;
         }
@@ -57,7 +57,7 @@ pub(super) async fn serve(
         .await
         .unwrap_or_else(|e| response_of(&e));
     if send
-        .write_all(&encode(answer_kind, h.request_id, &joined))
+        .write(encode(answer_kind, h.request_id, &joined))
         .await
         .is_err()
     {
@@ -114,7 +114,7 @@ pub(super) async fn serve(
 /// Reads `Credit` frames until the stream ends; anything else ends the subscription. Each
 /// `Credit` frame (even 0/0) is the member's heartbeat.
 async fn read_credits(
-    mut recv: quinn::RecvStream,
+    mut recv: RecvStream,
     credit: Arc<Mutex<Credit>>,
     changed: Arc<Notify>,
     max_frame: u32,
@@ -122,7 +122,7 @@ async fn read_credits(
     member: u64,
 ) {
     loop {
-        let grant = match read_frame(&mut recv, max_frame).await {
+        let grant = match recv.read_frame(max_frame).await {
             FrameRead::Frame(h, body) => match decode(h.kind, &body) {
                 Ok(Request::Group(GroupRequest::Credit { messages, bytes })) => {
                     let _ = broker.groups().heartbeat(member);
@@ -163,7 +163,7 @@ struct Watch<'a> {
 }
 
 async fn push_loop(
-    send: &mut quinn::SendStream,
+    send: &mut SendStream,
     broker: &Arc<Broker>,
     member: u64,
     credit: &Mutex<Credit>,
@@ -183,9 +183,7 @@ async fn push_loop(
         if generation != watch.seen {
             watch.seen = generation;
             if let Err(refused) = watch.rights.recheck(broker) {
-                let _ = send
-                    .write_all(&encode(push_kind, h.request_id, &refused))
-                    .await;
+                let _ = send.write(encode(push_kind, h.request_id, &refused)).await;
                 return Err("its rights were revoked".into());
             }
         }
@@ -206,7 +204,7 @@ async fn push_loop(
             };
             if idle && let Err(e) = broker.groups().watch(member) {
                 let r = response_of(&e);
-                let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
+                let _ = send.write(encode(push_kind, h.request_id, &r)).await;
                 return Err("member gone".into());
             }
             continue;
@@ -225,7 +223,7 @@ async fn push_loop(
             Err(e) => {
                 // The member is gone (session timeout) or the store failed: say so and end.
                 let r = response_of(&e);
-                let _ = send.write_all(&encode(push_kind, h.request_id, &r)).await;
+                let _ = send.write(encode(push_kind, h.request_id, &r)).await;
                 return Err(e.to_string());
             }
         };
@@ -259,7 +257,7 @@ async fn push_loop(
         first.extend_from_slice(&head);
         let sent = first.len() + got.items.len();
         metrics::counter!(crate::metrics::SENT_BYTES_TOTAL).increment(sent as u64);
-        send.write_all_chunks(&mut [Bytes::from(first), Bytes::from(got.items)])
+        send.write_parts(first, got.items)
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -11,6 +11,16 @@ use lockgate::storage::{
     Durability, Message, MessageId, Store, StoreOptions, TopicName, TopicSpec,
 };
 
+/// The transport the Rust clients of these tests use: QUIC, or TLS over TCP when
+/// `LOCKGATE_TEST_TRANSPORT=tcp` (`scripts/test` runs the protocol tests both ways).
+pub fn transport() -> lockgate::client::Transport {
+    match std::env::var("LOCKGATE_TEST_TRANSPORT").as_deref() {
+        Ok("tcp") => lockgate::client::Transport::Tcp,
+        Ok("quic") | Err(_) => lockgate::client::Transport::Quic,
+        Ok(other) => panic!("LOCKGATE_TEST_TRANSPORT={other:?}: quic or tcp"),
+    }
+}
+
 /// Options for a small store: 64 KiB segments so that tests roll segments quickly.
 pub fn small_opts(dir: &Path) -> StoreOptions {
     let mut o = StoreOptions::new(dir);

@@ -28,13 +28,33 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// Writes `<dir>/config.toml` listening on `port` with data in `<dir>/data`.
+/// The TCP port the servers of `dir` listen on: chosen free once, then kept in `<dir>/tcp_port`
+/// so that a server restarted on the same directory comes back on the same TCP port, as it
+/// does on the same UDP port. (TCP and UDP ports are separate: the UDP port's number may be
+/// another process's TCP port.)
+pub fn tcp_port_of(dir: &Path) -> u16 {
+    let kept = dir.join("tcp_port");
+    if let Ok(text) = std::fs::read_to_string(&kept) {
+        return text.trim().parse().unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(&kept, port.to_string()).unwrap();
+    port
+}
+
+/// Writes `<dir>/config.toml` listening on UDP `port` (and the dir's TCP port) with data in
+/// `<dir>/data`.
 pub fn write_config(dir: &Path, port: u16) -> PathBuf {
     let path = dir.join("config.toml");
     let data = dir.join("data");
+    let tcp = tcp_port_of(dir);
     std::fs::write(
         &path,
-        format!("[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[storage]\nsegment_size = \"8 MiB\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n", data.display()),
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\nlisten_tcp = \"127.0.0.1:{tcp}\"\ndata_dir = \"{}\"\n\n[storage]\nsegment_size = \"8 MiB\"\n\n[metrics]\nlisten = \"127.0.0.1:0\"\n", data.display()),
     )
     .unwrap();
     path
@@ -104,6 +124,12 @@ impl ServeProcess {
     pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(bin());
         cmd.arg("--config").arg(&self.config).args(args);
+        // The CLI speaks the transport under test (`--transport`'s variable).
+        let transport = match super::transport() {
+            lockgate::client::Transport::Quic => "quic",
+            lockgate::client::Transport::Tcp => "tcp",
+        };
+        cmd.env("LOCKGATE_TRANSPORT", transport);
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -147,12 +173,18 @@ impl ServeProcess {
 
     /// Options for a Rust client of this server.
     pub fn client_options(&self) -> lockgate::client::ClientOptions {
+        let transport = super::transport();
+        let port = match transport {
+            lockgate::client::Transport::Quic => self.port,
+            lockgate::client::Transport::Tcp => tcp_port_of(&self.dir),
+        };
         lockgate::client::ClientOptions {
-            server: format!("127.0.0.1:{}", self.port).parse().unwrap(),
+            server: format!("127.0.0.1:{port}").parse().unwrap(),
             server_name: "localhost".into(),
             ca: self.ca(),
             client_cert: None,
             token: None,
+            transport,
         }
     }
 }

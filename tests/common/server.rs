@@ -31,13 +31,20 @@ pub async fn start_manual(config: &Config) -> (Running, Clock) {
     (running, clock)
 }
 
+/// Options for a client of `running`, over the transport under test.
 pub fn client_options(running: &Running, dir: &Path) -> ClientOptions {
+    let transport = super::transport();
+    let server = match transport {
+        lockgate::client::Transport::Quic => running.local_addr(),
+        lockgate::client::Transport::Tcp => running.local_tcp_addr().expect("TCP listener on"),
+    };
     ClientOptions {
-        server: running.local_addr(),
+        server,
         server_name: "localhost".into(),
         ca: dir.join("tls/ca.pem"),
         client_cert: None,
         token: None,
+        transport,
     }
 }
 

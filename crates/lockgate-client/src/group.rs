@@ -150,8 +150,7 @@ impl GroupConsumer {
         req.encode_body(&mut body);
         let id = client.next_id();
         send.write_all(&frame(Kind::Subscribe as u16, id, &body))
-            .await
-            .map_err(|e| ClientError::Stream(e.to_string()))?;
+            .await?;
         let (member, session_ms) =
             match super::into_result(read_response(&mut recv, Kind::Subscribe).await?)? {
                 Response::Joined {
@@ -470,7 +469,7 @@ fn range_of(m: &GroupDelivered) -> AckRange {
 }
 
 async fn read_pushes(
-    mut recv: quinn::RecvStream,
+    mut recv: crate::stream::RecvStream,
     tx: mpsc::UnboundedSender<Result<Vec<GroupDelivered>, ClientError>>,
 ) {
     loop {
@@ -498,7 +497,7 @@ async fn read_pushes(
 
 /// Sends grants as they come, and an empty one as a heartbeat when idle.
 async fn send_credits(
-    mut send: quinn::SendStream,
+    mut send: crate::stream::SendStream,
     mut grants: mpsc::UnboundedReceiver<(u32, u64)>,
     heartbeat: Duration,
 ) {

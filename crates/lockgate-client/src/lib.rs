@@ -30,7 +30,9 @@ macro_rules! ask {
 
 mod consumer;
 mod group;
+pub mod mux;
 mod producer;
+mod stream;
 mod transaction;
 
 use std::net::SocketAddr;
@@ -38,20 +40,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use quinn::crypto::rustls::QuicClientConfig;
-
 pub use consumer::{Consumer, ConsumerOptions, StartFrom};
 pub use group::{AckMode, GroupConsumer, GroupConsumerOptions};
 pub use producer::{
     Acknowledged, AnyHandle, Producer, ProducerOptions, ScheduleHandle, SendHandle,
 };
+pub use stream::{RecvStream, SendStream, Transport};
 pub use transaction::{Transaction, TransactionProducer, TransactionProducerOptions};
+
+use stream::Conn;
 
 use crate::protocol::CreateTopic;
 use crate::protocol::{
-    DelayRequest, DelayState, DelayStatsInfo, Delivered, FetchFamily, FetchRequest, HEADER_LEN,
-    Header, Kind, LookupRequest, ProtocolError, QueueRange, RESPONSE_BIT, Request, Response,
-    SessionRequest, Status, TopicInfo, TopicRequest, VERSION, frame,
+    DelayRequest, DelayState, DelayStatsInfo, Delivered, FetchFamily, FetchRequest, Kind,
+    LookupRequest, ProtocolError, QueueRange, RESPONSE_BIT, Request, Response, SessionRequest,
+    Status, TopicInfo, TopicRequest, VERSION, frame,
 };
 use crate::record::{Durability, MessageId};
 use crate::tls::TlsError;
@@ -68,6 +71,8 @@ pub struct ClientOptions {
     /// The token presented in Hello (`lockgate auth token NAME` makes one), for servers with
     /// `[auth] mode = "required"`.
     pub token: Option<String>,
+    /// QUIC (the default) or TLS over TCP; `server` is that listener's address.
+    pub transport: Transport,
 }
 
 impl ClientOptions {
@@ -125,8 +130,7 @@ impl ClientError {
 /// A connection to a Lockgate server.
 #[derive(Clone)]
 pub struct Client {
-    endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
+    conn: Conn,
     next_id: Arc<AtomicU32>,
     opts: Arc<ClientOptions>,
     /// The server's frame limit, from its Hello answer.
@@ -136,49 +140,8 @@ pub struct Client {
 impl Client {
     /// Connects, completes the TLS handshake and checks the protocol version.
     pub async fn connect(opts: &ClientOptions) -> Result<Client, ClientError> {
-        let cert = opts
-            .client_cert
-            .as_ref()
-            .map(|(c, k)| (c.as_path(), k.as_path()));
-        let rustls_config = tls::client_config(&opts.ca, cert)?;
-        let crypto = QuicClientConfig::try_from(rustls_config)
-            .map_err(|e| ClientError::Invalid(e.to_string()))?;
-        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-        let mut transport = quinn::TransportConfig::default();
-        transport
-            .keep_alive_interval(Some(std::time::Duration::from_secs(5)))
-            .max_idle_timeout(Some(
-                std::time::Duration::from_secs(15)
-                    .try_into()
-                    .expect("15s fits"),
-            ))
-            .stream_receive_window((16u32 << 20).into())
-            .receive_window((64u32 << 20).into())
-            .send_window(64 << 20);
-        config.transport_config(Arc::new(transport));
-        let bind: SocketAddr = if opts.server.is_ipv6() {
-            "[::]:0"
-        } else {
-            "0.0.0.0:0"
-        }
-        .parse()
-        .expect("address");
-        let endpoint = quinn::Endpoint::client(bind).map_err(|e| ClientError::Connect {
-            server: opts.server,
-            reason: format!("cannot open a UDP socket: {e}"),
-        })?;
-        let connecting = endpoint
-            .connect_with(config, opts.server, &opts.server_name)
-            .map_err(|e| ClientError::Connect {
-                server: opts.server,
-                reason: e.to_string(),
-            })?;
-        let conn = connecting.await.map_err(|e| ClientError::Connect {
-            server: opts.server,
-            reason: e.to_string(),
-        })?;
+        let conn = Conn::connect(opts).await?;
         let mut client = Client {
-            endpoint,
             conn,
             next_id: Arc::new(AtomicU32::new(1)),
             opts: Arc::new(opts.clone()),
@@ -189,7 +152,16 @@ impl Client {
             client: format!("lockgate-client {}", env!("CARGO_PKG_VERSION")),
             token: opts.token.clone(),
         });
-        client.max_frame = ask!(client, hello, Response::Hello { max_frame, .. } => max_frame)?;
+        let hello = ask!(client, hello, Response::Hello { max_frame, .. } => max_frame);
+        // Over TLS 1.3 on TCP the server checks a client certificate after the client's
+        // handshake is done: a refusal shows at the first request, as the connection's end.
+        client.max_frame = hello.map_err(|e| match client.conn.close_reason() {
+            Some(reason) => ClientError::Connect {
+                server: opts.server,
+                reason,
+            },
+            None => e,
+        })?;
         Ok(client)
     }
 
@@ -228,9 +200,8 @@ impl Client {
         req.encode_body(&mut body);
         self.check_frame(&body)?;
         send.write_all(&frame(kind as u16, self.next_id(), &body))
-            .await
-            .map_err(|e| ClientError::Stream(e.to_string()))?;
-        let _ = send.finish();
+            .await?;
+        send.finish();
         let resp = read_response(&mut recv, kind).await?;
         into_result(resp)
     }
@@ -251,10 +222,8 @@ impl Client {
             self.check_frame(&body)?;
             bytes.extend_from_slice(&frame(req.kind() as u16, self.next_id(), &body));
         }
-        send.write_all(&bytes)
-            .await
-            .map_err(|e| ClientError::Stream(e.to_string()))?;
-        let _ = send.finish();
+        send.write_all(&bytes).await?;
+        send.finish();
         let mut out = Vec::with_capacity(reqs.len());
         for req in reqs {
             out.push(into_result(read_response(&mut recv, req.kind()).await?));
@@ -264,12 +233,25 @@ impl Client {
 
     /// Closes the connection gracefully.
     pub async fn close(&self) {
-        self.conn.close(0u32.into(), b"bye");
-        self.endpoint.wait_idle().await;
+        self.conn.close(0, "bye");
+        self.conn.closed().await;
     }
 
-    pub fn connection(&self) -> &quinn::Connection {
-        &self.conn
+    /// Ends the connection at once with `code` and `reason`, as a process that dies would
+    /// (tests of what the server does then); every stream and call on it fails.
+    pub fn abort(&self, code: u32, reason: &str) {
+        self.conn.close(code, reason);
+    }
+
+    /// Why the connection ended, if it did.
+    pub fn close_reason(&self) -> Option<String> {
+        self.conn.close_reason()
+    }
+
+    /// A new bidirectional stream, for requests this client has no call for (raw frames:
+    /// `read_response` reads their answers).
+    pub async fn open_stream(&self) -> Result<(SendStream, RecvStream), ClientError> {
+        self.conn.open_bi().await
     }
 
     pub async fn ping(&self, nonce: u64) -> Result<u64, ClientError> {
@@ -410,7 +392,7 @@ impl Client {
 
 /// Reads one response frame for a request of `kind`.
 pub async fn read_response(
-    recv: &mut quinn::RecvStream,
+    recv: &mut RecvStream,
     kind: Kind,
 ) -> Result<(u32, Response), ClientError> {
     read_response_of(recv, &[kind]).await
@@ -418,21 +400,13 @@ pub async fn read_response(
 
 /// Reads one response frame, which must answer one of `kinds`.
 pub(crate) async fn read_response_of(
-    recv: &mut quinn::RecvStream,
+    recv: &mut RecvStream,
     kinds: &[Kind],
 ) -> Result<(u32, Response), ClientError> {
-    let mut header = [0u8; HEADER_LEN];
-    recv.read_exact(&mut header)
-        .await
-        .map_err(|e| ClientError::Stream(e.to_string()))?;
-    let h = Header::decode(&header);
+    let (h, body) = recv.read_frame().await?;
     let Some(&kind) = kinds.iter().find(|k| h.kind == **k as u16 | RESPONSE_BIT) else {
         return Err(ClientError::Unexpected { asked: kinds[0] });
     };
-    let mut body = vec![0u8; h.body_len as usize];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|e| ClientError::Stream(e.to_string()))?;
     Ok((h.request_id, Response::decode(kind, &body)?))
 }
 

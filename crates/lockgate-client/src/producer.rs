@@ -293,7 +293,7 @@ impl Producer {
 
 /// One stream: its send side, and the answers its reader task decodes.
 struct Link {
-    send: quinn::SendStream,
+    send: crate::stream::SendStream,
     answers: mpsc::Receiver<Result<Response, ClientError>>,
 }
 
@@ -351,7 +351,7 @@ impl Driver {
         let mut failures = 0u32;
         loop {
             if closing && self.in_flight.is_empty() {
-                let _ = self.link.send.finish();
+                self.link.send.finish();
                 return;
             }
             let room = self.in_flight.len() < self.pipeline_depth();
@@ -369,7 +369,7 @@ impl Driver {
             tokio::select! {
                 () = sleep_until_some(deadline) => {
                     let error = ClientError::Stream(format!("no answer within {:?}", self.opts.request_timeout));
-                    self.client.conn.close(0u32.into(), b"no answer");
+                    self.client.conn.close(0, "no answer");
                     failures = self.recover(failures, error).await;
                 }
                 next = rx.recv(), if room && !closing => match next {
@@ -491,11 +491,7 @@ impl Driver {
             sent_at: tokio::time::Instant::now(),
         });
         let frame = &self.in_flight.back().expect("just pushed").frame;
-        self.link
-            .send
-            .write_all(frame)
-            .await
-            .map_err(|e| ClientError::Stream(e.to_string()))
+        self.link.send.write_all(frame).await
     }
 
     /// Resolves the oldest batch with its answer.

@@ -258,7 +258,7 @@ impl Client {
     }
 }
 
-type Stream = (quinn::SendStream, quinn::RecvStream);
+type Stream = (crate::stream::SendStream, crate::stream::RecvStream);
 
 async fn open_check_stream(client: &Client, group: &str) -> Result<Stream, ClientError> {
     let (mut send, mut recv) = client.conn.open_bi().await?;
@@ -268,8 +268,7 @@ async fn open_check_stream(client: &Client, group: &str) -> Result<Stream, Clien
     })
     .encode_body(&mut body);
     send.write_all(&frame(Kind::TxnCheckListen as u16, client.next_id(), &body))
-        .await
-        .map_err(|e| ClientError::Stream(e.to_string()))?;
+        .await?;
     match super::into_result(read_response_of(&mut recv, &[Kind::TxnCheckListen]).await?)? {
         Response::Done => Ok((send, recv)),
         _ => Err(ClientError::Unexpected {
@@ -280,8 +279,8 @@ async fn open_check_stream(client: &Client, group: &str) -> Result<Stream, Clien
 
 /// Answers check-backs on one stream until it fails.
 async fn serve_checks(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    mut send: crate::stream::SendStream,
+    mut recv: crate::stream::RecvStream,
     decide: &(dyn Fn(&TxnInfo) -> CheckAnswer + Send + Sync),
 ) {
     loop {

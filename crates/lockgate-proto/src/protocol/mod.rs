@@ -50,6 +50,8 @@ macro_rules! wire_u8_enum {
             }
 
             /// Reads one from `field`, or says which numbers it takes.
+            // Not every such enum travels in a body (the TCP ops are read from a prefix).
+            #[allow(dead_code)]
             pub(crate) fn read(
                 r: &mut crate::codec::Reader<'_>,
                 field: &'static str,
@@ -79,6 +81,7 @@ mod produce;
 mod request;
 mod response;
 mod session;
+pub mod tcp;
 mod topic;
 mod txn;
 
