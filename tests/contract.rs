@@ -222,3 +222,69 @@ async fn a_resent_batch_is_answered_with_the_ids_that_were_stored() {
     }
     running.stop().await.unwrap();
 }
+
+/// Sends `req` as a raw Produce frame with header `flags` and returns the answer's body.
+async fn raw_produce(client: &Client, req: &Request, flags: u16) -> Vec<u8> {
+    let mut body = Vec::new();
+    req.encode_body(&mut body);
+    let (mut send, mut recv) = client.open_stream().await.unwrap();
+    let kind = lockgate::protocol::Kind::Produce as u16;
+    send.write_all(&lockgate::protocol::frame_with_flags(kind, flags, 9, &body))
+        .await
+        .unwrap();
+    send.finish();
+    let (h, answer) = recv.read_frame().await.unwrap();
+    assert_eq!(h.request_id, 9);
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_produce_that_asks_for_runs_is_answered_in_runs_that_name_what_was_stored() {
+    use lockgate::protocol::Kind;
+    use lockgate::protocol::compact::{ASK_COMPACT, COMPACT_FLAG};
+    let (_dir, running, client) = with_topic("runs", 2, Durability::Async).await;
+    // 100 server-made ids to queue 1, then 3 to queue 0 with one id of the producer's own.
+    let own = MessageId([0xab; 16]);
+    let batch = |n: u32| {
+        Request::Produce(ProduceRequest {
+            topic: "runs".into(),
+            producer_id: 0,
+            sequence: 0,
+            messages: (0..n)
+                .map(|i| ProduceMessage {
+                    route: Route::Queue(u32::from(i >= 100) ^ 1),
+                    message: Message {
+                        id: if i == 101 { own } else { MessageId::default() },
+                        body: i.to_le_bytes().to_vec(),
+                        ..Message::default()
+                    },
+                })
+                .collect(),
+        })
+    };
+    let compact = raw_produce(&client, &batch(103), ASK_COMPACT).await;
+    // status, flags (runs), run count 4 — queue 1's hundred, then in queue 0 the own id
+    // breaks the block: the message before it, the own id, the message after — 32 bytes a run.
+    assert_eq!(compact[2], COMPACT_FLAG, "{compact:?}");
+    assert_eq!(compact.len(), 2 + 1 + 4 + 4 * 32, "runs: {compact:?}");
+    let Response::Produced { acks, .. } = Response::decode(Kind::Produce, &compact).unwrap() else {
+        panic!("not a produce answer");
+    };
+    assert_eq!(acks.len(), 103);
+    assert_eq!(acks[101].id, own);
+    for (i, a) in acks.iter().enumerate() {
+        let found = client.find_by_id("runs", a.id).await.unwrap();
+        let found = found.unwrap_or_else(|| panic!("message {i}: LookupId knows {:?}", a.id));
+        assert_eq!(
+            (found.queue, found.offset),
+            (a.queue, a.offset),
+            "message {i}"
+        );
+        assert_eq!(found.message.body, (i as u32).to_le_bytes());
+    }
+    // Without the flag: one 28-byte ack a message, as before.
+    let plain = raw_produce(&client, &batch(103), 0).await;
+    assert_eq!(plain[2], 0);
+    assert_eq!(plain.len(), 2 + 1 + 4 + 103 * 28);
+    running.stop().await.unwrap();
+}

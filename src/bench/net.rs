@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::protocol::Mode;
 use crate::protocol::{
     FetchRequest, Kind, ProduceMessage, ProduceRequest, Request, ResetTo, Response, Route, Status,
-    frame,
+    frame_with_flags,
 };
 use crate::storage::{Durability, Message};
 
@@ -310,9 +310,16 @@ async fn produce(
         if tx.send((Instant::now(), n)).await.is_err() {
             break; // the reader failed; its error is reported below
         }
-        send.write_all(&frame(Kind::Produce as u16, batch_no as u32, body))
-            .await
-            .map_err(|e| CliError(e.to_string()))?;
+        // Compact answers, as the Rust producer asks.
+        let flags = crate::protocol::compact::ASK_COMPACT;
+        send.write_all(&frame_with_flags(
+            Kind::Produce as u16,
+            flags,
+            batch_no as u32,
+            body,
+        ))
+        .await
+        .map_err(|e| CliError(e.to_string()))?;
         sent += n as u64;
         batch_no += 1;
         shared.sent.fetch_add(n as u64, Ordering::Relaxed);

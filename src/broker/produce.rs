@@ -239,6 +239,8 @@ impl PendingProduce {
             duplicate,
             acks,
             throttle_ms: 0,
+            // The transport answers in runs when the request asked.
+            compact: false,
         })
     }
 }

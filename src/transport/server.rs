@@ -25,6 +25,7 @@ use super::{access, check_stream, subscription};
 use crate::auth::Identity;
 use crate::broker::{Broker, ConnInfo};
 use crate::metrics as m;
+use crate::protocol::compact::ASK_COMPACT;
 use crate::protocol::{HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, Status, frame};
 use crate::tls::{self, TlsError};
 
@@ -448,6 +449,8 @@ struct Queued {
     answering: Answering,
     /// How long the producer is throttled (put in a Produce answer).
     throttle_ms: u32,
+    /// The Produce request asked for a compact answer (header flag `ASK_COMPACT`).
+    compact: bool,
 }
 
 /// A response on its way: ready now, or being worked on.
@@ -545,6 +548,7 @@ async fn serve_requests(mut send: SendStream, mut recv: RecvStream, s: Stream, f
                 guard: _guard,
                 answering,
                 throttle_ms: throttle,
+                compact: asked_compact,
             } = q;
             let mut response = match pending {
                 Pending::Ready(r) => r,
@@ -558,6 +562,9 @@ async fn serve_requests(mut send: SendStream, mut recv: RecvStream, s: Stream, f
                 &mut response
             {
                 *throttle_ms = throttle;
+            }
+            if let Response::Produced { compact, .. } = &mut response {
+                *compact = asked_compact;
             }
             body.clear();
             response.encode_body(&mut body);
@@ -593,6 +600,7 @@ async fn serve_requests(mut send: SendStream, mut recv: RecvStream, s: Stream, f
                         guard,
                         answering: Answering::start(&h),
                         throttle_ms: 0,
+                        compact: false,
                     })
                     .await;
                 recv.stop(STOP_FRAME_TOO_LARGE);
@@ -649,6 +657,7 @@ async fn serve_requests(mut send: SendStream, mut recv: RecvStream, s: Stream, f
             guard,
             answering,
             throttle_ms: throttle.as_millis().min(u128::from(u32::MAX)) as u32,
+            compact: h.kind == Kind::Produce as u16 && h.flags & ASK_COMPACT != 0,
         };
         if tx.send(queued).await.is_err() {
             break;

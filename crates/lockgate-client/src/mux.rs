@@ -42,7 +42,7 @@ const IO_BUFFER: usize = 64 << 10;
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
-    /// Opens streams, and pings after `keepalive` without writing anything.
+    /// Opens streams, and pings every `keepalive`.
     Client { keepalive: Duration },
     /// Accepts streams and answers pings. A frame over `max_frame` body bytes is not read: its
     /// stream gets [`FrameRead::TooLarge`] and the body is skipped.
@@ -453,18 +453,19 @@ async fn write_loop<W: AsyncWrite + Send>(
 ) {
     let mut w = Box::pin(BufWriter::with_capacity(IO_BUFFER, io));
     let ping = Prefix::new(CONNECTION, TcpOp::Ping).encode();
+    // A client pings on a steady beat, whatever it writes: the server answers each ping, so
+    // the client hears from a live server even while the server has nothing else to say (a
+    // quiet subscription), and the server sees a live client.
+    let mut beat = keepalive.map(|k| tokio::time::interval_at(tokio::time::Instant::now() + k, k));
     let result: std::io::Result<()> = async {
         loop {
-            let next = match keepalive {
-                Some(k) => match tokio::time::timeout(k, rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        w.write_all(&ping).await?;
-                        w.flush().await?;
-                        continue;
-                    }
-                },
-                None => rx.recv().await,
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                _ = async { beat.as_mut().expect("guarded").tick().await }, if beat.is_some() => {
+                    w.write_all(&ping).await?;
+                    w.flush().await?;
+                    continue;
+                }
             };
             let Some(mut out) = next else {
                 return Ok(());

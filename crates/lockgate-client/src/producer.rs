@@ -26,7 +26,7 @@ use super::{Client, ClientError, read_response_of};
 use crate::protocol::RoutedAck;
 use crate::protocol::{
     Ack, DelayRequest, DelayedProduce, Delivery, Kind, ProduceMessage, ProduceRequest, Request,
-    Response, ScheduledAck, Status, frame,
+    Response, ScheduledAck, Status, frame_with_flags,
 };
 use crate::record;
 
@@ -483,7 +483,14 @@ impl Driver {
             return Ok(());
         }
         self.sequence += u64::from(self.producer_id != 0);
-        let frame = frame(kind as u16, self.client.next_id(), &body);
+        // Produce asks for a compact answer (runs instead of one ack per message); the
+        // decoded acks are the same.
+        let flags = if kind == Kind::Produce {
+            crate::protocol::compact::ASK_COMPACT
+        } else {
+            0
+        };
+        let frame = frame_with_flags(kind as u16, flags, self.client.next_id(), &body);
         self.in_flight.push_back(InFlight {
             kind,
             frame,

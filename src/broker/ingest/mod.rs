@@ -90,6 +90,9 @@ pub(in crate::broker) fn admit(
     let now = broker.clock.now_ms();
     let producer = (view.producer_id != 0).then_some((view.producer_id, view.sequence));
     let mut any = 0;
+    // The ids the server gives come as one block, in batch order: a compact answer names
+    // each run of them by its first.
+    let block = MessageId::generate_block(now, view.messages.len() as u64);
     let placed = view
         .messages
         .iter()
@@ -104,7 +107,9 @@ pub(in crate::broker) fn admit(
                 .produce
                 .queue_of(view.topic, &meta, &mv.route, producer, &mut any, i)?;
             let id = if mv.message.id == MessageId::default() {
-                MessageId::generate(now)
+                block
+                    .nth(i as u64)
+                    .unwrap_or_else(|| MessageId::generate(now))
             } else {
                 mv.message.id
             };

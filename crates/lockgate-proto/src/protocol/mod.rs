@@ -70,6 +70,7 @@ macro_rules! wire_u8_enum {
     };
 }
 
+pub mod compact;
 mod delay;
 mod fetch;
 mod group;
@@ -424,12 +425,18 @@ impl ProtocolError {
 
 /// A complete frame: header fields plus body, encoded.
 pub fn frame(kind: u16, request_id: u32, body: &[u8]) -> Vec<u8> {
+    frame_with_flags(kind, 0, request_id, body)
+}
+
+/// [`frame`] with header flags (a Produce asking for a compact answer:
+/// [`compact::ASK_COMPACT`]).
+pub fn frame_with_flags(kind: u16, flags: u16, request_id: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(
         &Header {
             body_len: body.len() as u32,
             kind,
-            flags: 0,
+            flags,
             request_id,
         }
         .encode(),

@@ -13,7 +13,7 @@ use super::delay::{self, DelayState, DelayStatsInfo, ScheduledAck};
 use super::group::{self, GroupDelivered, GroupInfo, GroupSummary};
 use super::topic::{durability_code, durability_from};
 use super::txn::{self, TxnEnded, TxnInfo};
-use super::{Kind, ProtocolError, Status};
+use super::{Kind, ProtocolError, Status, compact};
 
 /// One acknowledged message of a produce batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,10 +100,13 @@ pub enum Response {
     /// `duplicate`: an idempotent retry of a batch already stored; the acks are the originals.
     /// `throttle_ms`: the producer is over its quota; the server held the request that long
     /// before storing it, and the client should wait as long before sending more.
+    /// `compact`: encoded as runs (the request asked, [`super::compact::ASK_COMPACT`]);
+    /// decoding gives the same `acks` either way.
     Produced {
         duplicate: bool,
         acks: Vec<Ack>,
         throttle_ms: u32,
+        compact: bool,
     },
     /// To `Produce` on a topic with an ingress pipeline: per message, what became of it and
     /// every place it is stored. `duplicate` and `throttle_ms` as for `Produced`.
@@ -241,6 +244,17 @@ impl Response {
                 duplicate,
                 acks,
                 throttle_ms,
+                compact: true,
+            } => {
+                ok(buf);
+                produce_flags(buf, *duplicate, compact::COMPACT_FLAG, *throttle_ms);
+                compact::encode_runs(buf, acks);
+            }
+            Response::Produced {
+                duplicate,
+                acks,
+                throttle_ms,
+                compact: false,
             } => {
                 ok(buf);
                 produce_flags(buf, *duplicate, 0, *throttle_ms);
@@ -479,17 +493,23 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
                     throttle_ms,
                 });
             }
-            let acks = list(r, 28, "ack count", |r| {
-                Ok(Ack {
-                    queue: r.u32("queue")?,
-                    offset: r.u64("offset")?,
-                    id: MessageId(r.array16("message id")?),
-                })
-            })?;
+            let compact = flags & compact::COMPACT_FLAG != 0;
+            let acks = if compact {
+                compact::decode_runs(r)?
+            } else {
+                list(r, 28, "ack count", |r| {
+                    Ok(Ack {
+                        queue: r.u32("queue")?,
+                        offset: r.u64("offset")?,
+                        id: MessageId(r.array16("message id")?),
+                    })
+                })?
+            };
             Response::Produced {
                 duplicate,
                 acks,
                 throttle_ms,
+                compact,
             }
         }
         Kind::Fetch | Kind::FetchFiltered => Response::Fetched {

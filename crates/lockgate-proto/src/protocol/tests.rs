@@ -348,6 +348,27 @@ fn responses() -> Vec<(Kind, Response)> {
                     },
                 ],
                 throttle_ms: 250,
+                compact: false,
+            },
+        ),
+        (
+            Kind::Produce,
+            Response::Produced {
+                duplicate: false,
+                acks: (0..3)
+                    .map(|n| Ack {
+                        queue: 1,
+                        offset: 40 + n,
+                        id: MessageId([3; 16]).nth(n).unwrap(),
+                    })
+                    .chain([Ack {
+                        queue: 0,
+                        offset: 7,
+                        id: MessageId([4; 16]),
+                    }])
+                    .collect(),
+                throttle_ms: 0,
+                compact: true,
             },
         ),
         (
@@ -1100,6 +1121,7 @@ fn golden_bytes_of_a_throttled_acknowledgement() {
         duplicate: false,
         acks: vec![],
         throttle_ms: 300,
+        compact: false,
     });
     // status 0, flags 4 (throttled), u32 300, u32 0 acks
     assert_eq!(body, [0, 0, 4, 44, 1, 0, 0, 0, 0, 0, 0]);

@@ -83,15 +83,42 @@ impl MessageId {
     /// A new id: 6 bytes of ms timestamp, 4 random bytes fixed per process, 6 bytes of counter.
     #[inline]
     pub fn generate(now_ms: i64) -> MessageId {
+        MessageId::generate_block(now_ms, 1)
+    }
+
+    /// The first of `n` new ids that follow each other ([`MessageId::successor`]), unless the
+    /// 6-byte counter wraps inside the block: a batch's ids, so that an answer can name them
+    /// by the first (`docs/protocol.md`, compact produce answers).
+    pub fn generate_block(now_ms: i64, n: u64) -> MessageId {
         static PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let process = *PROCESS.get_or_init(|| fastrand::u32(..));
-        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let count = COUNTER.fetch_add(n.max(1), Ordering::Relaxed);
         let mut id = [0u8; 16];
         id[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
         id[6..10].copy_from_slice(&process.to_be_bytes());
         id[10..].copy_from_slice(&count.to_be_bytes()[2..]);
         MessageId(id)
+    }
+
+    /// The id after this one in a block: the last 6 bytes (a big-endian counter) plus one;
+    /// `None` where the counter would wrap.
+    pub fn successor(&self) -> Option<MessageId> {
+        self.nth(1)
+    }
+
+    /// The `n`-th id of the block that starts here (`nth(0)` is this one), if the counter does
+    /// not wrap before it.
+    pub fn nth(&self, n: u64) -> Option<MessageId> {
+        let mut counter = [0u8; 8];
+        counter[2..].copy_from_slice(&self.0[10..]);
+        let at = u64::from_be_bytes(counter).checked_add(n)?;
+        if at >= 1 << 48 {
+            return None;
+        }
+        let mut id = self.0;
+        id[10..].copy_from_slice(&at.to_be_bytes()[2..]);
+        Some(MessageId(id))
     }
 }
 
