@@ -282,6 +282,17 @@ impl Answer {
 }
 
 /// Runs blocking storage work on the blocking pool.
+/// Runs `f`, which blocks briefly (a write to the log, under its lock), on this very worker:
+/// `block_in_place` moves the worker's other tasks to another thread first, so a write that
+/// stalls (a full page cache, a plugin's stage) holds up no other connection. In a
+/// current-thread runtime, where that is not possible, `f` goes to the blocking pool.
+async fn in_place<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => blocking(f).await,
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
