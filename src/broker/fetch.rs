@@ -1,4 +1,5 @@
-//! The Fetch family: plain reads by (topic, queue, offset), and filtered ones whose messages
+//! The Fetch family: plain reads by (topic, queue, offset), served as stored (each record's
+//! content bytes go into the answer unchanged: `EncodedFetch`), and filtered ones whose messages
 //! pass through a filter first. With nothing there yet, a fetch waits up to its max wait for
 //! an append. A filtered fetch's filter is the one kept for its (topic, plugin, expression), made
 //! by the first such fetch (its topic's pipeline decides `on_error` and which plugins are
@@ -10,11 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::plugin::batch::BatchBuilder;
-use crate::protocol::{Delivered, FetchFamily, FetchRequest, Response};
+use crate::protocol::{Delivered, EncodedFetch, FetchFamily, FetchRequest, Response};
 use crate::record::{self, MessageId};
 
 use super::filters::SharedFilter;
-use super::lookup::delivered;
 use super::{Broker, BrokerError, Result, blocking};
 
 pub(super) async fn handle(broker: &Arc<Broker>, r: FetchFamily) -> Result<Response> {
@@ -46,32 +46,47 @@ async fn fetch(
         appends.mark_unchanged();
         let (this, topic, queue, filter) =
             (broker.clone(), f.topic.clone(), f.queue, filter.clone());
-        let (next, messages) = blocking(move || match &filter {
+        // The next offset, whether any message came, and the answer.
+        let (next, any, answer) = blocking(move || match &filter {
+            // Served as stored: each record's content goes into the answer as it lies in the
+            // log, never decoded into a message and encoded again.
             None => {
-                let b = this
-                    .store
-                    .read(&topic, queue, offset, max_messages, max_bytes)?;
+                let mut out = EncodedFetch::default();
+                out.next_offset = this.store.read_with(
+                    crate::storage::ReadSpan::new(&topic, queue, offset)
+                        .most(max_messages, max_bytes),
+                    |view| {
+                        out.push(view);
+                        Ok(())
+                    },
+                )?;
                 Ok((
-                    b.next_offset,
-                    b.messages.into_iter().map(delivered).collect(),
+                    out.next_offset,
+                    out.count > 0,
+                    Response::EncodedFetched(out),
                 ))
             }
-            Some(filter) => read_filtered(
-                &this,
-                &topic,
-                queue,
-                offset,
-                max_messages,
-                max_bytes,
-                filter,
-            ),
+            Some(filter) => {
+                let (next_offset, messages) = read_filtered(
+                    &this,
+                    &topic,
+                    queue,
+                    offset,
+                    max_messages,
+                    max_bytes,
+                    filter,
+                )?;
+                let any = !messages.is_empty();
+                let answer = Response::Fetched {
+                    next_offset,
+                    messages,
+                };
+                Ok((next_offset, any, answer))
+            }
         })
         .await?;
-        if !messages.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(Response::Fetched {
-                next_offset: next,
-                messages,
-            });
+        if any || tokio::time::Instant::now() >= deadline {
+            return Ok(answer);
         }
         if next > offset {
             offset = next; // past holes or filtered-out messages: read on

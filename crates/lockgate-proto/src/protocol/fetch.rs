@@ -5,6 +5,7 @@ use crate::codec::{ReadError, Reader, put_str16};
 use super::group::{FilterSpec, decode_filter_spec, encode_filter_spec};
 use super::limits::{MAX_FETCH_MESSAGES, MAX_WAIT_MS, OutOfRange, check};
 use super::{Family, FetchKind, Kind};
+use crate::record::RecordView;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchRequest {
@@ -16,6 +17,40 @@ pub struct FetchRequest {
     pub max_bytes: u32,
     /// Long poll: wait up to this long (at most 30,000 ms) for a message when none is there yet.
     pub max_wait_ms: u32,
+}
+
+/// A Fetch answer the server encodes straight from stored records, the content bytes as
+/// stored (decoding gives [`super::Response::Fetched`]): next offset, then `count` messages laid
+/// out as a delivered message (queue, offset, store time, id, born time, content).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EncodedFetch {
+    pub next_offset: u64,
+    pub count: u32,
+    pub items: Vec<u8>,
+}
+
+impl EncodedFetch {
+    /// Bytes of one message besides its content.
+    pub const OVERHEAD: usize = 44;
+
+    pub fn push(&mut self, view: &RecordView<'_>) {
+        let b = &mut self.items;
+        b.extend_from_slice(&view.queue.to_le_bytes());
+        b.extend_from_slice(&view.queue_offset.to_le_bytes());
+        b.extend_from_slice(&view.stored_at.to_le_bytes());
+        b.extend_from_slice(&view.id.0);
+        b.extend_from_slice(&view.born_at.to_le_bytes());
+        b.extend_from_slice(view.content);
+        self.count += 1;
+    }
+
+    /// The response body before the items: status Ok, next offset, count.
+    pub fn body_head(&self) -> [u8; 14] {
+        let mut h = [0u8; 14];
+        h[2..10].copy_from_slice(&self.next_offset.to_le_bytes());
+        h[10..].copy_from_slice(&self.count.to_le_bytes());
+        h
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

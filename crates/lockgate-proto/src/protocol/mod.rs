@@ -90,7 +90,7 @@ pub use delay::{
     DelayPhase, DelayRequest, DelayState, DelayStatsInfo, DelayedProduce, Delivery, ScheduledAck,
     decode_delayed_view,
 };
-pub use fetch::{FetchFamily, FetchRequest};
+pub use fetch::{EncodedFetch, FetchFamily, FetchRequest};
 pub use group::{
     AckRange, DeliveryParts, EncodedDeliveries, FilterSpec, GroupDelivered, GroupInfo,
     GroupSettings, GroupSummary, JoinRequest, MemberInfo, Mode, ProgressInfo, ResetTo,

@@ -141,6 +141,9 @@ pub enum Response {
     /// The same on the wire, as the server builds it from stored records (decoding gives
     /// [`Response::Deliveries`]).
     EncodedDeliveries(group::EncodedDeliveries),
+    /// A Fetch answer as the server builds it from stored records (decoding gives
+    /// [`Response::Fetched`]).
+    EncodedFetched(super::fetch::EncodedFetch),
     /// To `Ack` and `Nack`: messages changed, and messages whose lease was stale.
     Acked {
         done: u64,
@@ -337,6 +340,10 @@ impl Response {
                 group::encode_deliveries(buf, ms);
             }
             Response::EncodedDeliveries(e) => {
+                buf.extend_from_slice(&e.body_head());
+                buf.extend_from_slice(&e.items);
+            }
+            Response::EncodedFetched(e) => {
                 buf.extend_from_slice(&e.body_head());
                 buf.extend_from_slice(&e.items);
             }

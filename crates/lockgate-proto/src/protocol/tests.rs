@@ -944,6 +944,45 @@ fn deliveries_encoded_from_records_decode_like_typed_ones() {
 }
 
 #[test]
+fn a_fetch_answer_encoded_from_records_decodes_like_a_typed_one() {
+    use crate::record;
+    let (a, b) = (message(7), message(8));
+    let mut encoded = EncodedFetch {
+        next_offset: 43,
+        ..EncodedFetch::default()
+    };
+    for (m, offset) in [(&a, 41), (&b, 42)] {
+        let mut rec = Vec::new();
+        record::encode(&mut rec, 3, 2, m).unwrap();
+        record::seal(&mut rec, offset, 1_700_000_000_999);
+        encoded.push(&record::decode_view(&rec).unwrap());
+    }
+    assert_eq!(
+        encoded.items.len(),
+        2 * EncodedFetch::OVERHEAD + record::content_len(&a) + record::content_len(&b)
+    );
+    let delivered = |m: &Message, offset| Delivered {
+        queue: 2,
+        offset,
+        stored_at: 1_700_000_000_999,
+        message: m.clone(),
+    };
+    let typed = Response::Fetched {
+        next_offset: 43,
+        messages: vec![delivered(&a, 41), delivered(&b, 42)],
+    };
+    let from_records = body_of_response(&Response::EncodedFetched(encoded));
+    assert_eq!(from_records, body_of_response(&typed));
+    assert_eq!(Response::decode(Kind::Fetch, &from_records).unwrap(), typed);
+    // Empty: the next offset and no message.
+    let empty = body_of_response(&Response::EncodedFetched(EncodedFetch {
+        next_offset: 5,
+        ..EncodedFetch::default()
+    }));
+    assert_eq!(empty, [0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+}
+
+#[test]
 fn golden_bytes_of_an_ack() {
     let ack = Request::Group(GroupRequest::Ack {
         member: 2,
