@@ -137,3 +137,67 @@ fn a_plugin_that_is_not_webassembly_is_one_line_naming_the_plugin() {
         "{text}"
     );
 }
+
+/// Every key the configuration takes — each field of each `Raw*` struct in
+/// `src/config/raw.rs`, by its TOML name — is documented in the shipped `config.toml`: as a
+/// key (`name = …`, set or commented out) or, for the top level, as a section (`[name]`,
+/// `[[name]]`, `[name.…]`).
+#[test]
+fn the_shipped_config_documents_every_key_there_is() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let raw = std::fs::read_to_string(root.join("src/config/raw.rs")).unwrap();
+    let shipped = std::fs::read_to_string(root.join("config.toml")).unwrap();
+    let lines: Vec<&str> = shipped
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect();
+    let mut structs = 0;
+    let mut missing = Vec::new();
+    let mut current: Option<&str> = None;
+    let mut rename: Option<String> = None;
+    for line in raw.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("pub struct Raw") {
+            current = rest.split_whitespace().next();
+            structs += 1;
+            continue;
+        }
+        if line == "}" {
+            current = None;
+            continue;
+        }
+        if let Some(at) = line.find("rename = \"") {
+            let name = &line[at + 10..];
+            rename = name.split('"').next().map(str::to_string);
+            continue;
+        }
+        let (Some(owner), Some(field)) = (current, line.strip_prefix("pub ")) else {
+            continue;
+        };
+        let field = field.split(':').next().unwrap().trim();
+        let key = rename.take().unwrap_or_else(|| field.to_string());
+        let documented = if owner == "Config" {
+            lines.iter().any(|l| {
+                l.starts_with(&format!("[{key}]"))
+                    || l.starts_with(&format!("[[{key}]]"))
+                    || l.starts_with(&format!("[{key}."))
+                    || l.starts_with(&format!("[[{key}."))
+            })
+        } else {
+            lines.iter().any(|l| {
+                l.strip_prefix(key.as_str())
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+                    || l.starts_with(&format!("[{key}]"))
+                    || l.contains(&format!(".{key}]"))
+            })
+        };
+        if !documented {
+            missing.push(format!("Raw{owner}.{field} (`{key}`)"));
+        }
+    }
+    assert!(structs >= 15, "raw.rs lost its structs ({structs} read)");
+    assert!(
+        missing.is_empty(),
+        "config.toml does not document: {}",
+        missing.join(", ")
+    );
+}
