@@ -705,3 +705,67 @@ fn describing_a_group_while_its_members_ask_never_deadlocks() {
         .recv_timeout(PATIENCE * 2)
         .expect("a deadlock: the broker stopped answering while a group was described");
 }
+
+/// Issue 27: a burst produced while two clustering members wait is spread over both, not
+/// taken whole by the first to wake: with each member's credit under the burst (600 of 1,000)
+/// and over it (the default 2,048, where the first used to take all 1,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_is_spread_over_the_members_that_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&test_config(dir.path())).await;
+    let client = connect(&running, dir.path()).await;
+    for (round, credit) in [600, 2048].into_iter().enumerate() {
+        let (group, topic) = (format!("spread{round}"), format!("burst{round}"));
+        client
+            .create_topic(&topic, 4, Some(Durability::Async), 0)
+            .await
+            .unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, u64)>();
+        let mut members = Vec::new();
+        for who in 0..2 {
+            let mut o = opts(&group, &topic, Mode::Clustering);
+            o.credit_messages = credit;
+            let mut member = client.subscribe(o).await.unwrap();
+            let tx = tx.clone();
+            members.push(tokio::spawn(async move {
+                while let Some(Ok(m)) = member.next().await {
+                    member.ack(&m);
+                    if tx.send((who, number(&m))).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        // Both members are in the group before the burst.
+        let joined = async {
+            while client
+                .describe_group(&group)
+                .await
+                .map_or(0, |g| g.members.len())
+                < 2
+            {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, joined).await.unwrap();
+        produce(&client, &topic, 0..1_000, |_| Route::Any).await;
+        let mut got = [0usize; 2];
+        let mut seen = HashSet::new();
+        while seen.len() < 1_000 {
+            let (who, n) = tokio::time::timeout(PATIENCE, rx.recv())
+                .await
+                .expect("the burst arrives")
+                .unwrap();
+            assert!(seen.insert(n), "message {n} delivered twice");
+            got[who] += 1;
+        }
+        assert!(
+            got.iter().all(|&n| n >= 250),
+            "credit {credit}: the burst was not spread over both members: {got:?}"
+        );
+        for m in members {
+            m.abort();
+        }
+    }
+    running.stop().await.unwrap();
+}

@@ -422,14 +422,18 @@ impl Groups {
     ) -> Result<(u64, u64)> {
         let cell = self.cell_of(member)?;
         let now = self.clock.now_ms();
-        let (result, out) = {
+        let (result, out, capped) = {
             let mut g = cell.lock();
             let r = match nack_reason {
                 None => g.ack(member, now, ranges),
                 Some(reason) => g.nack(member, now, ranges, reason),
             };
-            (r, moving_of(&mut g))
+            (r, moving_of(&mut g), g.take_capped())
         };
+        if capped {
+            // A member held to its fair share may take more now that leases are settled.
+            cell.bump();
+        }
         if nack_reason.is_some() {
             self.rearm.wake(); // a retry deadline
         }

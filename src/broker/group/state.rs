@@ -27,6 +27,9 @@ mod values;
 pub use values::*;
 
 type SubKey = (String, String);
+
+/// The least a clustering member's fair share is: smaller amounts are not worth spreading.
+const MIN_SHARE: u64 = 32;
 /// (deadline, queue, first offset, count, lease) of a delivered run.
 type Expiry = (i64, u32, u64, u32, u32);
 
@@ -66,6 +69,9 @@ pub struct Group {
     forwards: Vec<Forward>,
     /// Changed since the last snapshot.
     dirty: bool,
+    /// A take was held to its member's fair share while more was there: the next ack may let
+    /// that member take more, so it should be woken (see [`Group::take_capped`]).
+    capped: bool,
 }
 
 impl Group {
@@ -80,6 +86,7 @@ impl Group {
             dead_letters: Vec::new(),
             forwards: Vec::new(),
             dirty: true,
+            capped: false,
         }
     }
 
@@ -331,6 +338,9 @@ impl Group {
         if Self::sync_bounds(sub, bounds) {
             self.rebalance(&key.0);
         }
+        let share = self.fair_share(&key, id, bounds, max, handouts.len());
+        self.capped |= share < max;
+        let max = share;
         let sub = self
             .subs
             .get_mut(&key)
@@ -364,6 +374,45 @@ impl Group {
             lease,
             handouts,
         })
+    }
+
+    /// Clustering: how many of `max` a member may take now, so that what is there (ready, new
+    /// and leased) is spread evenly over the members sharing the subscription; without it,
+    /// the first member to wake after a burst took all of it up to its credit (issue 27). A
+    /// member over its even share takes nothing until it acks or the others take; one alone,
+    /// or whose partners take nothing, still gets everything, a share at a time. Ordered
+    /// groups own their queues and broadcasting members their subscriptions: no cap.
+    fn fair_share(
+        &self,
+        key: &SubKey,
+        id: u64,
+        bounds: &[(u64, u64)],
+        max: usize,
+        taken: usize,
+    ) -> usize {
+        if self.settings.mode != Mode::Clustering {
+            return max;
+        }
+        let sharers = self.members.values().filter(|m| m.topic == key.0).count() as u64;
+        let Some(sub) = self.subs.get(key) else {
+            return max;
+        };
+        if sharers < 2 {
+            return max;
+        }
+        let (mut there, mut mine) = (0u64, taken as u64);
+        for (w, &(_, end)) in sub.windows.iter().zip(bounds) {
+            there += w.available(end) + w.leased();
+            mine += w.leased_to(id);
+        }
+        let share = there.div_ceil(sharers).max(MIN_SHARE);
+        max.min(share.saturating_sub(mine) as usize)
+    }
+
+    /// Whether a take was held to its fair share since the last call (which clears it): an
+    /// ack should then wake the group's members, or the held one waits for its next recheck.
+    pub fn take_capped(&mut self) -> bool {
+        std::mem::take(&mut self.capped)
     }
 
     /// Gives back handed-out messages that were not delivered after all.

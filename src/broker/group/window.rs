@@ -128,6 +128,22 @@ impl QueueWindow {
         self.leased
     }
 
+    /// Offsets a take could hand out now, below `end`: the ready ones and the new ones.
+    pub fn available(&self, end: u64) -> u64 {
+        self.ready.len() as u64 + end.saturating_sub(self.cursor())
+    }
+
+    /// Offsets leased to `member` and not settled yet (a walk over the window's slots).
+    pub fn leased_to(&self, member: u64) -> u64 {
+        if self.leased == 0 {
+            return 0;
+        }
+        self.slots
+            .iter()
+            .filter(|s| s.state == SlotState::Leased && s.member == member)
+            .count() as u64
+    }
+
     /// Waiting for a retry or being dead-lettered.
     pub fn held(&self) -> u64 {
         self.held
