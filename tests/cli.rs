@@ -58,10 +58,9 @@ fn topic_produce_consume_and_lookup_from_the_command_line() {
         assert_eq!(a["offset"].as_u64(), Some(i as u64), "acks in order");
     }
     let other = ((queue + 1) % 4).to_string();
+    // The short flags: -t topic, -b body (and -g group, below).
     let single = server.ok_lines(
-        &[
-            "produce", "--topic", "orders", "--body", "héllo", "--queue", &other,
-        ],
+        &["produce", "-t", "orders", "-b", "héllo", "--queue", &other],
         None,
     );
     assert_eq!(single[0]["queue"].as_u64(), Some((queue + 1) % 4));
@@ -105,6 +104,15 @@ fn topic_produce_consume_and_lookup_from_the_command_line() {
     );
     assert_eq!(all.len(), 101, "--max stops after all queues were read");
     assert!(all.iter().any(|m| m["body"] == "héllo"));
+    let grouped = server.ok_lines(
+        &[
+            "consume", "-t", "orders", "-g", "shorts", "--from", "earliest", "--max", "101",
+        ],
+        None,
+    );
+    assert_eq!(grouped.len(), 101, "-t and -g read the topic as a group");
+    let shorts = server.ok_lines(&["group", "describe", "shorts", "--json"], None);
+    assert_eq!(shorts[0]["name"], "shorts", "{shorts:?}");
 
     let id = acks[5]["id"].as_str().unwrap();
     let got = server.ok_lines(&["message", "get", "--topic", "orders", "--id", id], None);

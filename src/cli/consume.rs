@@ -11,7 +11,8 @@ use crate::protocol::Delivered;
 
 #[derive(Debug, clap::Args)]
 pub struct ConsumeArgs {
-    #[arg(long)]
+    /// The topic to read
+    #[arg(short, long)]
     pub topic: String,
     /// Only this queue [default: all]
     #[arg(long)]
@@ -21,7 +22,7 @@ pub struct ConsumeArgs {
     #[arg(long, default_value = "latest")]
     pub from: String,
     /// Consume as a member of this consumer group (progress kept by the server)
-    #[arg(long)]
+    #[arg(short, long)]
     pub group: Option<String>,
     /// With --group: clustering, broadcasting or ordered
     #[arg(long, default_value = "clustering", requires = "group")]

@@ -24,7 +24,8 @@ use crate::storage::{Message, MessageId};
 
 #[derive(Debug, clap::Args)]
 pub struct ProduceArgs {
-    #[arg(long)]
+    /// The topic to send to
+    #[arg(short, long)]
     pub topic: String,
     #[command(flatten)]
     pub fields: MessageArgs,
@@ -35,7 +36,7 @@ pub struct ProduceArgs {
     #[arg(long)]
     pub queue: Option<u32>,
     /// The message body; without it, every line of stdin is one message
-    #[arg(long)]
+    #[arg(short, long)]
     pub body: Option<String>,
     /// A batch unanswered this long counts as lost: reconnect and resend it (the server stores
     /// a resent batch once)
