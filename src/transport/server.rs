@@ -381,17 +381,14 @@ async fn serve_connection_in(
 ) {
     let remote = info.remote;
     tracing::debug!("connection open");
-    // Its streams share who it is: its verified client certificate's subject, and the token a
-    // Hello presents counts for all of them.
-    let identity = match broker.auth().identity(cert_subject(&conn)) {
-        Ok(identity) => Arc::new(identity),
-        Err(e) => {
-            let reason = e.to_string();
-            let _ = access::refusal(&info, None, e);
-            conn.close(CLOSE_QUOTA.into(), reason.as_bytes());
-            return;
-        }
-    };
+    let stream =
+        match Stream::for_connection(&broker, &in_flight, max_frame, info, cert_subject(&conn)) {
+            Ok(stream) => stream,
+            Err(reason) => {
+                conn.close(CLOSE_QUOTA.into(), reason.as_bytes());
+                return;
+            }
+        };
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
@@ -399,13 +396,7 @@ async fn serve_connection_in(
                     serve_stream(
                         SendStream::Quic(send),
                         RecvStream::Quic(recv),
-                        Stream {
-                            broker: broker.clone(),
-                            in_flight: in_flight.clone(),
-                            max_frame,
-                            conn: info,
-                            identity: identity.clone(),
-                        },
+                        stream.clone(),
                     )
                     .in_current_span(),
                 );
@@ -469,13 +460,43 @@ impl Pending {
     }
 }
 
-/// What a stream's task shares with its connection.
+/// What a stream's task shares with its connection (one per connection, cloned per stream).
+#[derive(Clone)]
 pub(super) struct Stream {
-    pub broker: Arc<Broker>,
-    pub in_flight: Arc<InFlight>,
-    pub max_frame: u32,
-    pub conn: ConnInfo,
-    pub identity: Arc<Identity>,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    max_frame: u32,
+    conn: ConnInfo,
+    identity: Arc<Identity>,
+}
+
+impl Stream {
+    /// What a new connection's streams share, on either transport. Its streams share who it
+    /// is: its verified client certificate's `subject`, and the token a Hello presents counts
+    /// for all of them. `Err` is the refusal's reason (logged here), to close the connection
+    /// with [`CLOSE_QUOTA`].
+    pub(super) fn for_connection(
+        broker: &Arc<Broker>,
+        in_flight: &Arc<InFlight>,
+        max_frame: u32,
+        conn: ConnInfo,
+        subject: Option<String>,
+    ) -> Result<Stream, String> {
+        match broker.auth().identity(subject) {
+            Ok(identity) => Ok(Stream {
+                broker: broker.clone(),
+                in_flight: in_flight.clone(),
+                max_frame,
+                conn,
+                identity: Arc::new(identity),
+            }),
+            Err(e) => {
+                let reason = e.to_string();
+                let _ = access::refusal(&conn, None, e);
+                Err(reason)
+            }
+        }
+    }
 }
 
 pub(super) async fn serve_stream(mut send: SendStream, mut recv: RecvStream, s: Stream) {

@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::access;
 use super::server::{
     Accepting, CLOSE_QUOTA, EndpointError, HANDSHAKE_TIMEOUT, InFlight, MAX_HANDSHAKES, Stream,
     next_connection_id, serve_stream, try_admit,
@@ -173,12 +172,10 @@ async fn serve_connection(
             max_frame: accepting.max_frame,
         };
         let mux = Mux::start(tls, role, accepting.idle_timeout);
-        // Its streams share who it is, as on QUIC.
-        let identity = match broker.auth().identity(subject) {
-            Ok(identity) => Arc::new(identity),
-            Err(e) => {
-                let reason = e.to_string();
-                let _ = access::refusal(&info, None, e);
+        let (in_flight, max_frame) = (&accepting.in_flight, accepting.max_frame);
+        let stream = match Stream::for_connection(broker, in_flight, max_frame, info, subject) {
+            Ok(stream) => stream,
+            Err(reason) => {
                 mux.close(CLOSE_QUOTA, &reason);
                 mux.closed().await;
                 return;
@@ -188,15 +185,8 @@ async fn serve_connection(
             tokio::select! {
                 next = mux.accept() => {
                     let Some((send, recv)) = next else { break };
-                    let stream = Stream {
-                        broker: broker.clone(),
-                        in_flight: accepting.in_flight.clone(),
-                        max_frame: accepting.max_frame,
-                        conn: info,
-                        identity: identity.clone(),
-                    };
                     tokio::spawn(
-                        serve_stream(SendStream::Tcp(send), RecvStream::Tcp(recv), stream)
+                        serve_stream(SendStream::Tcp(send), RecvStream::Tcp(recv), stream.clone())
                             .in_current_span(),
                     );
                 }

@@ -338,9 +338,8 @@ impl Group {
         if Self::sync_bounds(sub, bounds) {
             self.rebalance(&key.0);
         }
-        let share = self.fair_share(&key, id, bounds, max, handouts.len());
-        self.capped |= share < max;
-        let max = share;
+        let (max, held_back) = self.fair_share(&key, id, bounds, max, handouts.len());
+        self.capped |= held_back;
         let sub = self
             .subs
             .get_mut(&key)
@@ -381,7 +380,9 @@ impl Group {
     /// the first member to wake after a burst took all of it up to its credit (issue 27). A
     /// member over its even share takes nothing until it acks or the others take; one alone,
     /// or whose partners take nothing, still gets everything, a share at a time. Ordered
-    /// groups own their queues and broadcasting members their subscriptions: no cap.
+    /// groups own their queues and broadcasting members their subscriptions: no cap. Also
+    /// says whether the cap held back messages the member could have taken (then an ack should
+    /// wake the members; a cap above what is there holds nothing back).
     fn fair_share(
         &self,
         key: &SubKey,
@@ -389,24 +390,26 @@ impl Group {
         bounds: &[(u64, u64)],
         max: usize,
         taken: usize,
-    ) -> usize {
+    ) -> (usize, bool) {
         if self.settings.mode != Mode::Clustering {
-            return max;
+            return (max, false);
         }
         let sharers = self.members.values().filter(|m| m.topic == key.0).count() as u64;
         let Some(sub) = self.subs.get(key) else {
-            return max;
+            return (max, false);
         };
         if sharers < 2 {
-            return max;
+            return (max, false);
         }
-        let (mut there, mut mine) = (0u64, taken as u64);
+        let (mut available, mut leased, mut mine) = (0u64, 0u64, taken as u64);
         for (w, &(_, end)) in sub.windows.iter().zip(bounds) {
-            there += w.available(end) + w.leased();
+            available += w.available(end);
+            leased += w.leased();
             mine += w.leased_to(id);
         }
-        let share = there.div_ceil(sharers).max(MIN_SHARE);
-        max.min(share.saturating_sub(mine) as usize)
+        let share = (available + leased).div_ceil(sharers).max(MIN_SHARE);
+        let allowed = max.min(share.saturating_sub(mine) as usize);
+        (allowed, (allowed as u64) < available.min(max as u64))
     }
 
     /// Whether a take was held to its fair share since the last call (which clears it): an
