@@ -338,8 +338,11 @@ impl Group {
         if Self::sync_bounds(sub, bounds) {
             self.rebalance(&key.0);
         }
-        let (max, held_back) = self.fair_share(&key, id, bounds, max, handouts.len());
-        self.capped |= held_back;
+        let share = self.fair_share(&key, id, bounds, max, handouts.len());
+        // Any cap, even above what is there now: the next ack must wake the members, or one
+        // that arrives late to a burst waits for its recheck while another takes its share.
+        self.capped |= share < max;
+        let max = share;
         let sub = self
             .subs
             .get_mut(&key)
@@ -380,9 +383,7 @@ impl Group {
     /// the first member to wake after a burst took all of it up to its credit (issue 27). A
     /// member over its even share takes nothing until it acks or the others take; one alone,
     /// or whose partners take nothing, still gets everything, a share at a time. Ordered
-    /// groups own their queues and broadcasting members their subscriptions: no cap. Also
-    /// says whether the cap held back messages the member could have taken (then an ack should
-    /// wake the members; a cap above what is there holds nothing back).
+    /// groups own their queues and broadcasting members their subscriptions: no cap.
     fn fair_share(
         &self,
         key: &SubKey,
@@ -390,16 +391,16 @@ impl Group {
         bounds: &[(u64, u64)],
         max: usize,
         taken: usize,
-    ) -> (usize, bool) {
+    ) -> usize {
         if self.settings.mode != Mode::Clustering {
-            return (max, false);
+            return max;
         }
         let sharers = self.members.values().filter(|m| m.topic == key.0).count() as u64;
         let Some(sub) = self.subs.get(key) else {
-            return (max, false);
+            return max;
         };
         if sharers < 2 {
-            return (max, false);
+            return max;
         }
         let (mut available, mut leased, mut mine) = (0u64, 0u64, taken as u64);
         for (w, &(_, end)) in sub.windows.iter().zip(bounds) {
@@ -408,8 +409,7 @@ impl Group {
             mine += w.leased_to(id);
         }
         let share = (available + leased).div_ceil(sharers).max(MIN_SHARE);
-        let allowed = max.min(share.saturating_sub(mine) as usize);
-        (allowed, (allowed as u64) < available.min(max as u64))
+        max.min(share.saturating_sub(mine) as usize)
     }
 
     /// Whether a take was held to its fair share since the last call (which clears it): an
