@@ -48,18 +48,33 @@ fn read_queue(store: &StoreCore, q: u32) -> Vec<Message> {
     }
 }
 
-/// Damages queue 0's file with `damage`, reopens, and checks both queues hold every message.
-fn repaired(clean: bool, damage: impl FnOnce(&mut Vec<u8>)) {
+thread_local! {
+    /// The data directory `repaired` is damaging, for damage beyond the queue file.
+    static DAMAGING: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Damages queue 0's file with `damage`, reopens, and checks that queue 0 alone was rebuilt
+/// (for a reason that contains `why`) and both queues hold every message.
+fn repaired(clean: bool, why: &str, damage: impl FnOnce(&mut Vec<u8>)) {
     let dir = tempfile::tempdir().unwrap();
     let opts = small_opts(dir.path());
     let msgs = store_with_two_queues(&opts, clean);
     let path = cq_file(dir.path(), 0);
     let mut bytes = std::fs::read(&path).unwrap();
     assert_eq!(bytes.len() as u64, COUNT * 24);
+    DAMAGING.with(|d| *d.borrow_mut() = Some(dir.path().to_path_buf()));
     damage(&mut bytes);
     std::fs::write(&path, &bytes).unwrap();
 
     let store = open(&opts);
+    let rebuilt = &store.recovery_report().rebuilt_queues;
+    assert_eq!(rebuilt.len(), 1, "one queue rebuilt: {rebuilt:?}");
+    assert_eq!((rebuilt[0].0.as_str(), rebuilt[0].1), ("t", 0));
+    assert!(
+        rebuilt[0].2.contains(why),
+        "rebuilt because {:?}, expected {why:?}",
+        rebuilt[0].2
+    );
     assert_eq!(
         store.queue_bounds("t", 0).unwrap(),
         (0, COUNT),
@@ -90,29 +105,53 @@ fn inode(path: &Path) -> u64 {
 
 #[test]
 fn a_consume_queue_cut_inside_an_entry_is_rebuilt() {
-    repaired(true, |b| b.truncate(b.len() - 100));
+    repaired(true, "ends inside an entry", |b| b.truncate(b.len() - 100));
 }
 
 #[test]
 fn a_consume_queue_short_by_whole_entries_is_rebuilt() {
-    repaired(true, |b| b.truncate(b.len() - 5 * 24));
-    repaired(false, |b| b.truncate(b.len() - 5 * 24));
+    let why = "the last checkpoint recorded 120";
+    repaired(true, why, |b| b.truncate(b.len() - 5 * 24));
+    repaired(false, why, |b| b.truncate(b.len() - 5 * 24));
 }
 
 #[test]
 fn an_entry_with_its_size_zeroed_is_rebuilt() {
     // Entry 7: position u64, then size u32 at byte 8.
-    repaired(true, |b| b[7 * 24 + 8..7 * 24 + 12].fill(0));
+    repaired(true, "checksum", |b| b[7 * 24 + 8..7 * 24 + 12].fill(0));
+}
+
+/// Entry 50 points one byte into its record: positions still grow and the edges are sound,
+/// so only the checksum the checkpoint recorded (or reading the record there) shows it.
+fn point_entry_50_elsewhere(b: &mut [u8]) {
+    let this = u64::from_le_bytes(b[50 * 24..50 * 24 + 8].try_into().unwrap());
+    b[50 * 24..50 * 24 + 8].copy_from_slice(&(this + 1).to_le_bytes());
 }
 
 #[test]
-fn an_entry_pointing_elsewhere_is_rebuilt_after_a_crash() {
-    // Entry 50 points one byte into its record: positions still grow, so only reading the
-    // record there (every entry, after a crash) shows it.
-    repaired(false, |b| {
-        let this = u64::from_le_bytes(b[50 * 24..50 * 24 + 8].try_into().unwrap());
-        b[50 * 24..50 * 24 + 8].copy_from_slice(&(this + 1).to_le_bytes());
+fn an_entry_pointing_elsewhere_is_rebuilt_after_a_crash_and_after_a_clean_stop() {
+    repaired(false, "checksum", |b| point_entry_50_elsewhere(b));
+    repaired(true, "checksum", |b| point_entry_50_elsewhere(b));
+}
+
+#[test]
+fn without_a_recorded_checksum_a_crash_checks_every_entry_against_the_log() {
+    // As a data directory from before checksums were kept: the queue ends carry none.
+    repaired(false, "entry 50 (position", |b| {
+        point_entry_50_elsewhere(b);
+        let dir = DAMAGING.with(|d| d.borrow().clone()).unwrap();
+        let path = dir.join("queue_ends.json");
+        let mut ends: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(ends.as_object_mut().unwrap().remove("sums").is_some());
+        std::fs::write(&path, serde_json::to_vec(&ends).unwrap()).unwrap();
     });
+}
+
+#[test]
+fn a_checksum_that_does_not_match_rebuilds_the_queue() {
+    // One bit of the stored time, which no structural check looks at.
+    repaired(false, "checksum", |b| b[20 * 24 + 16] ^= 1);
 }
 
 #[test]

@@ -8,8 +8,16 @@
 //! Entries are appended in log order under the log's write lock and kept in memory until the
 //! next flush; the files are not synced per append because recovery rebuilds everything past
 //! the checkpoint from the log. This module does not read the log.
+//!
+//! The newest file carries a running checksum ([`TailSum`]) of its flushed entries, kept as
+//! they are written. Each checkpoint records it once the entries are synced; the next open
+//! checks the file against it, so that recovery trusts what the checkpoint covers without
+//! reading the log behind every entry. Older files were synced before an earlier checkpoint
+//! and are not written again (a crash cannot touch them); they get the structural checks and
+//! reads check each record against its entry.
 
 use parking_lot::{Mutex, MutexGuard};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -57,6 +65,38 @@ impl Entry {
     }
 }
 
+/// The CRC-32C of the first `entries` entries of the file starting at offset `base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailSum {
+    pub base: u64,
+    pub entries: u64,
+    pub crc: u32,
+}
+
+impl TailSum {
+    fn of(base: u64, bytes: &[u8]) -> TailSum {
+        TailSum {
+            base,
+            entries: bytes.len() as u64 / ENTRY_LEN,
+            crc: crc32c::crc32c(bytes),
+        }
+    }
+
+    /// The sum after `bytes` (whole entries) are written at entry `at` of file `base`: a new
+    /// file starts a new sum; a write anywhere but at the end leaves no sum (not expected).
+    fn extended(sum: Option<TailSum>, base: u64, at: u64, bytes: &[u8]) -> Option<TailSum> {
+        match sum {
+            _ if at == 0 => Some(TailSum::of(base, bytes)),
+            Some(s) if s.base == base && s.entries == at => Some(TailSum {
+                base,
+                entries: at + bytes.len() as u64 / ENTRY_LEN,
+                crc: crc32c::crc32c_append(s.crc, bytes),
+            }),
+            _ => None,
+        }
+    }
+}
+
 pub struct ConsumeQueue {
     dir: PathBuf,
     state: Mutex<State>,
@@ -79,12 +119,17 @@ struct State {
     dirty: BTreeSet<u64>,
     /// What is wrong with the files as found at open (see [`ConsumeQueue::damage`]).
     damage: Option<String>,
+    /// The checksum of the newest file's flushed entries.
+    sum: Option<TailSum>,
+    /// Whether the newest file matched the checksum the last checkpoint recorded, at open.
+    sum_checked: bool,
 }
 
 impl ConsumeQueue {
     /// Opens the queue in `dir`, dropping entries for log positions at or after `keep_below`
-    /// (they are rebuilt by replaying the log from there).
-    pub fn open(dir: &Path, keep_below: u64) -> Result<ConsumeQueue> {
+    /// (they are rebuilt by replaying the log from there). `recorded` is the checksum the last
+    /// checkpoint took: files that do not match it are noted as damage.
+    pub fn open(dir: &Path, keep_below: u64, recorded: Option<TailSum>) -> Result<ConsumeQueue> {
         fsutil::ensure_dir(dir)?;
         let mut files = BTreeMap::new();
         for (base, path) in fsutil::numbered_files(dir, EXT)? {
@@ -105,12 +150,97 @@ impl ConsumeQueue {
                 pending: Vec::new(),
                 dirty: BTreeSet::new(),
                 damage: None,
+                sum: None,
+                sum_checked: false,
             }),
             flushing: Mutex::new(()),
         };
         cq.check_files()?;
+        if let Some(sum) = recorded
+            && sum.entries > 0
+            && cq.damage().is_none()
+        {
+            cq.check_sum(sum)?;
+        }
         cq.recover(keep_below)?;
+        cq.load_sum()?;
         Ok(cq)
+    }
+
+    /// Reads the `sum.entries` entries of file `sum.base` and compares their checksum.
+    fn check_sum(&self, sum: TailSum) -> Result<()> {
+        let mut st = self.lock();
+        let Some(file) = st.files.get(&sum.base).cloned() else {
+            if st.files.keys().next().is_none_or(|&first| sum.base > first) {
+                st.damage = Some(format!(
+                    "{} is gone; the last checkpoint recorded {} entries in it",
+                    self.file_path(sum.base).display(),
+                    sum.entries
+                ));
+            }
+            // Otherwise retention removed it after the checkpoint, with its records.
+            return Ok(());
+        };
+        drop(st);
+        let path = self.file_path(sum.base);
+        let len = file
+            .metadata()
+            .map_err(io_err("reading size of", &path))?
+            .len();
+        let damage = if len < sum.entries * ENTRY_LEN {
+            Some(format!(
+                "{} holds {} entries; the last checkpoint recorded {}",
+                path.display(),
+                len / ENTRY_LEN,
+                sum.entries
+            ))
+        } else {
+            let mut bytes = vec![0u8; (sum.entries * ENTRY_LEN) as usize];
+            file.read_exact_at(&mut bytes, 0)
+                .map_err(io_err("reading consume queue", &path))?;
+            let crc = crc32c::crc32c(&bytes);
+            (crc != sum.crc).then(|| {
+                format!(
+                    "{}: the checksum of its first {} entries is {crc:#010x}, the last checkpoint recorded {:#010x}",
+                    path.display(),
+                    sum.entries,
+                    sum.crc
+                )
+            })
+        };
+        let mut st = self.lock();
+        st.sum_checked = damage.is_none();
+        st.damage = damage;
+        Ok(())
+    }
+
+    /// Computes the newest file's checksum from what it holds (after recovery cut it).
+    fn load_sum(&self) -> Result<()> {
+        let mut st = self.lock();
+        let Some((&base, file)) = st.files.iter().next_back() else {
+            let base = st.flushed - st.flushed % ENTRIES_PER_FILE;
+            st.sum = (st.flushed == base).then(|| TailSum::of(base, &[]));
+            return Ok(());
+        };
+        let file = file.clone();
+        let held = st.flushed.saturating_sub(base);
+        drop(st);
+        let mut bytes = vec![0u8; (held * ENTRY_LEN) as usize];
+        file.read_exact_at(&mut bytes, 0)
+            .map_err(io_err("reading consume queue", self.file_path(base)))?;
+        self.lock().sum = Some(TailSum::of(base, &bytes));
+        Ok(())
+    }
+
+    /// Whether the newest file matched the checkpoint's checksum at open (see [`TailSum`]).
+    pub fn sum_checked(&self) -> bool {
+        self.lock().sum_checked
+    }
+
+    /// The first offset of the newest file (where entries are appended).
+    pub fn newest_base(&self) -> u64 {
+        let st = self.lock();
+        st.files.keys().next_back().copied().unwrap_or(st.start)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -188,6 +318,7 @@ impl ConsumeQueue {
         st.pending.clear();
         st.dirty.insert(base);
         st.damage = None;
+        st.sum = Some(TailSum::of(base, &holes));
         Ok(())
     }
 
@@ -384,6 +515,19 @@ impl ConsumeQueue {
     /// Writes in-memory entries to their files (not synced; see [`ConsumeQueue::sync`]).
     pub fn flush(&self) -> Result<()> {
         let _one = self.flushing.lock();
+        self.flush_locked()
+    }
+
+    /// Flushes and syncs, and returns the checksum of what is now durable in the newest file
+    /// (no other flush runs in between) for the checkpoint to record.
+    pub fn make_durable(&self) -> Result<Option<TailSum>> {
+        let _one = self.flushing.lock();
+        self.flush_locked()?;
+        self.sync()?;
+        Ok(self.lock().sum)
+    }
+
+    fn flush_locked(&self) -> Result<()> {
         let (mut offset, entries) = {
             let st = self.lock();
             (st.flushed, st.pending.clone())
@@ -410,6 +554,7 @@ impl ConsumeQueue {
             file.write_all_at(&bytes, (offset - base) * ENTRY_LEN)
                 .map_err(io_err("writing consume queue", self.file_path(base)))?;
             let mut st = self.lock();
+            st.sum = TailSum::extended(st.sum, base, offset - base, &bytes);
             st.pending.drain(..n);
             st.flushed += n as u64;
             st.dirty.insert(base);
@@ -493,7 +638,7 @@ mod tests {
     #[test]
     fn entries_survive_flush_and_reopen_and_truncate_at_position() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0, None).unwrap();
         for i in 0..1000 {
             assert_eq!(cq.push(entry(i)), i);
         }
@@ -508,7 +653,7 @@ mod tests {
         cq.flush().unwrap();
         drop(cq);
         // Reopen keeping only positions below 50_000: offsets 0..500.
-        let cq = ConsumeQueue::open(dir.path(), 50_000).unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 50_000, None).unwrap();
         assert_eq!(cq.next_offset(), 500);
         assert_eq!(cq.entry(499).unwrap(), Some(entry(499)));
         assert_eq!(cq.first_where(|e| e.stored_at >= 1200).unwrap(), 200);
@@ -518,7 +663,7 @@ mod tests {
     #[test]
     fn push_at_fills_gaps_with_holes() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0, None).unwrap();
         cq.push_at(0, entry(0));
         cq.push_at(3, entry(3));
         cq.push_at(3, entry(3));
@@ -533,7 +678,7 @@ mod tests {
     #[test]
     fn crosses_file_boundaries() {
         let dir = tempfile::tempdir().unwrap();
-        let cq = ConsumeQueue::open(dir.path(), 0).unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0, None).unwrap();
         let n = ENTRIES_PER_FILE + 10;
         for i in 0..n {
             cq.push(entry(i));
@@ -550,7 +695,98 @@ mod tests {
         assert_eq!(cq.start_offset(), ENTRIES_PER_FILE);
         assert!(cq.entries(0, 1).unwrap().is_empty());
         drop(cq);
-        let cq = ConsumeQueue::open(dir.path(), u64::MAX).unwrap();
+        let cq = ConsumeQueue::open(dir.path(), u64::MAX, None).unwrap();
         assert_eq!((cq.start_offset(), cq.next_offset()), (ENTRIES_PER_FILE, n));
+    }
+
+    /// The file's bytes at `base`, as the checksum covers them.
+    fn file_crc(dir: &Path, base: u64, entries: u64) -> u32 {
+        let bytes = std::fs::read(dir.join(fsutil::numbered_name(base, EXT))).unwrap();
+        crc32c::crc32c(&bytes[..(entries * ENTRY_LEN) as usize])
+    }
+
+    #[test]
+    fn the_running_checksum_is_the_newest_files_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0, None).unwrap();
+        let mut next = 0;
+        // Flushes of several sizes, the last ones crossing into a second file.
+        for n in [1, 999, ENTRIES_PER_FILE - 1000 - 5, 7, 3] {
+            for _ in 0..n {
+                cq.push(entry(next));
+                next += 1;
+            }
+            let sum = cq.make_durable().unwrap().expect("a sum");
+            let base = next - next % ENTRIES_PER_FILE;
+            assert_eq!((sum.base, sum.entries), (base, next - base));
+            assert_eq!(sum.crc, file_crc(dir.path(), base, next - base));
+        }
+        drop(cq);
+        // Reopened and cut back: the sum is taken from what is left.
+        let keep = (ENTRIES_PER_FILE + 2) * 100;
+        let cq = ConsumeQueue::open(dir.path(), keep, None).unwrap();
+        cq.push(entry(ENTRIES_PER_FILE + 2));
+        let sum = cq.make_durable().unwrap().unwrap();
+        assert_eq!((sum.base, sum.entries), (ENTRIES_PER_FILE, 3));
+        assert_eq!(sum.crc, file_crc(dir.path(), ENTRIES_PER_FILE, 3));
+        // Started over at an offset: the holes before it are in the sum.
+        cq.reset_to(ENTRIES_PER_FILE + 10).unwrap();
+        cq.push(entry(1));
+        let sum = cq.make_durable().unwrap().unwrap();
+        assert_eq!((sum.base, sum.entries), (ENTRIES_PER_FILE, 11));
+        assert_eq!(sum.crc, file_crc(dir.path(), ENTRIES_PER_FILE, 11));
+    }
+
+    #[test]
+    fn open_checks_the_newest_file_against_the_recorded_sum_and_not_the_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = ConsumeQueue::open(dir.path(), 0, None).unwrap();
+        for i in 0..ENTRIES_PER_FILE + 100 {
+            cq.push(entry(i));
+        }
+        let sum = cq.make_durable().unwrap().unwrap();
+        // Entries written after the checkpoint are not in its sum, and do not disturb it.
+        cq.push(entry(ENTRIES_PER_FILE + 100));
+        cq.flush().unwrap();
+        drop(cq);
+        let flip = |base: u64, entry: u64| {
+            let path = dir.path().join(fsutil::numbered_name(base, EXT));
+            let mut b = std::fs::read(&path).unwrap();
+            b[(entry * ENTRY_LEN) as usize + 16] ^= 1;
+            std::fs::write(&path, b).unwrap();
+        };
+        let open = || ConsumeQueue::open(dir.path(), u64::MAX, Some(sum)).unwrap();
+        let cq = open();
+        assert_eq!((cq.damage(), cq.sum_checked()), (None, true));
+        assert_eq!(cq.next_offset(), ENTRIES_PER_FILE + 101);
+        drop(cq);
+        // The older file was synced before an earlier checkpoint: open does not read it.
+        flip(0, 5);
+        assert_eq!(open().damage(), None);
+        flip(ENTRIES_PER_FILE, 99);
+        let cq = open();
+        let damage = cq.damage().expect("the newest file no longer matches");
+        assert!(
+            damage.contains("checksum of its first 100 entries"),
+            "{damage}"
+        );
+        assert!(!cq.sum_checked());
+        drop(cq);
+        flip(ENTRIES_PER_FILE, 99);
+        std::fs::remove_file(
+            dir.path()
+                .join(fsutil::numbered_name(ENTRIES_PER_FILE, EXT)),
+        )
+        .unwrap();
+        let damage = open().damage().expect("the file is gone");
+        assert!(damage.contains("is gone"), "{damage}");
+        // An empty queue has no file to check.
+        let empty = tempfile::tempdir().unwrap();
+        let none = ConsumeQueue::open(empty.path(), 0, None).unwrap();
+        let sum = none.make_durable().unwrap();
+        assert_eq!(sum.map(|s| s.entries), Some(0));
+        drop(none);
+        let none = ConsumeQueue::open(empty.path(), 0, sum).unwrap();
+        assert_eq!(none.damage(), None);
     }
 }

@@ -67,6 +67,20 @@ impl StoreCore {
 
     /// `(topic id, queue, next offset)` of every queue.
     fn queue_ends(&self) -> Vec<(u32, u32, u64)> {
+        self.queues_by_place()
+            .into_iter()
+            .map(|((topic, queue), cq)| (topic, queue, cq.next_offset()))
+            .collect()
+    }
+
+    fn all_queues(&self) -> Vec<Arc<super::consume_queue::ConsumeQueue>> {
+        self.queues_by_place()
+            .into_iter()
+            .map(|(_, cq)| cq)
+            .collect()
+    }
+
+    fn queues_by_place(&self) -> Vec<((u32, u32), Arc<super::consume_queue::ConsumeQueue>)> {
         let topics = self.topics.read();
         topics
             .by_id
@@ -76,17 +90,8 @@ impl StoreCore {
                 t.queues
                     .iter()
                     .enumerate()
-                    .map(move |(q, cq)| (id, q as u32, cq.next_offset()))
+                    .map(move |(q, cq)| ((id, q as u32), cq.clone()))
             })
-            .collect()
-    }
-
-    fn all_queues(&self) -> Vec<Arc<super::consume_queue::ConsumeQueue>> {
-        let topics = self.topics.read();
-        topics
-            .by_id
-            .values()
-            .flat_map(|t| t.queues.iter().cloned())
             .collect()
     }
 
@@ -112,13 +117,16 @@ impl StoreCore {
             )
         };
         self.log.flush()?;
-        for cq in self.all_queues() {
-            cq.flush()?;
-            cq.sync()?;
+        // What is synced of each queue's newest file, checked against at the next open.
+        let mut sums = Vec::new();
+        for ((topic, queue), cq) in self.queues_by_place() {
+            if let Some(sum) = cq.make_durable()? {
+                sums.push((topic, queue, sum));
+            }
         }
         self.keys.checkpoint()?;
         producers.save(&self.opts.dir, position)?;
-        super::verify::QueueEnds::new(position, ends).save(&self.opts.dir)?;
+        super::verify::QueueEnds::new(position, ends, sums).save(&self.opts.dir)?;
         // The timers are on disk before the checkpoint says no replay is needed up to here.
         self.timers.checkpoint(position, timer_counts)?;
         Checkpoint {

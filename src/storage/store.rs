@@ -19,7 +19,7 @@ use super::producers::{BatchKey, ProducerTable};
 use super::skips::{Skip, Skips};
 use super::timers::{self, Schedule, Settled, TimerIndex, TimerMark, TimerRef};
 use super::topics::{Registry, TopicMeta, TopicName, TopicSpec};
-use super::verify::{QueueCheck, QueueEnds, check_queue};
+use super::verify::{Depth, QueueCheck, QueueEnds, Recorded, check_queue};
 use super::{StoreOptions, fsutil};
 use crate::record::{self, Message, RecordSource};
 
@@ -202,9 +202,11 @@ impl StoreCore {
         let horizon = opts.timer_horizon.as_millis() as i64;
         let (timers, timers_from) = TimerIndex::open(&dir, keep_below, horizon)?;
         let timers_from = timers_from.max(log.start());
+        // What the checkpoint recorded of each queue: its length and its newest file's checksum.
+        let recorded = QueueEnds::load_at(&dir, keep_below)?;
         let mut topics = Topics::default();
         for meta in registry.topics() {
-            let topic = Arc::new(open_topic(&dir, meta.clone(), keep_below)?);
+            let topic = Arc::new(open_topic(&dir, meta.clone(), keep_below, &recorded)?);
             topics.by_id.insert(meta.id, topic.clone());
             topics.by_name.insert(meta.name.clone(), topic);
         }
@@ -212,7 +214,7 @@ impl StoreCore {
 
         // Derived data is checked against the log; what fails is rebuilt by the replay below.
         let clean = checkpoint.is_some_and(|c| c.clean && c.position == keep_below);
-        let mut rebuild = damaged_queues(&dir, &log, &topics, keep_below, !clean)?;
+        let mut rebuild = damaged_queues(&log, &topics, &recorded, !clean)?;
         let mut producers = ProducerTable::load(&dir)?;
         let skips = Skips::load(&dir)?;
         for s in skips.all() {
@@ -235,7 +237,7 @@ impl StoreCore {
             .get(&TopicName::new(timers::DELAY_TOPIC)?)
             .map(|t| t.meta.id);
         let mut failed = None;
-        let recovery = log.replay(scan_from, keep_below, |item| {
+        let mut recovery = log.replay(scan_from, keep_below, |item| {
             let (position, size, rec) = match item {
                 Replayed::Record(position, size, rec) => (position, size, rec),
                 Replayed::Damaged(position, size, place) => {
@@ -320,6 +322,8 @@ impl StoreCore {
             }
             tracing::warn!(topic = %topics.by_id[topic_id].meta.name, queue, next = cq.next_offset(),
                 "consume queue rebuilt from the log");
+            let name = topics.by_id[topic_id].meta.name.to_string();
+            recovery.rebuilt_queues.push((name, *queue, r.why.clone()));
         }
         // Entries that point into segments deleted before the crash become unreachable.
         for topic in topics.by_id.values() {
@@ -431,7 +435,12 @@ impl StoreCore {
     /// comes between the look and the add).
     fn add_topic(&self, registry: &mut Registry, spec: &TopicSpec) -> Result<TopicMeta> {
         let meta = registry.add(spec, self.opts.clock.now_ms())?;
-        let topic = Arc::new(open_topic(&self.opts.dir, meta.clone(), u64::MAX)?);
+        let topic = Arc::new(open_topic(
+            &self.opts.dir,
+            meta.clone(),
+            u64::MAX,
+            &Recorded::default(),
+        )?);
         let mut topics = self.topics.write();
         topics.by_id.insert(meta.id, topic.clone());
         topics.by_name.insert(meta.name.clone(), topic);
@@ -469,6 +478,7 @@ impl StoreCore {
             queues.push(Arc::new(ConsumeQueue::open(
                 &queue_dir(&self.opts.dir, meta.id, q),
                 u64::MAX,
+                None,
             )?));
         }
         let topic = Arc::new(Topic {
@@ -571,9 +581,12 @@ pub(super) fn queue_dir(dir: &Path, topic_id: u32, queue: u32) -> PathBuf {
         .join(queue.to_string())
 }
 
-fn open_topic(dir: &Path, meta: TopicMeta, keep_below: u64) -> Result<Topic> {
+fn open_topic(dir: &Path, meta: TopicMeta, keep_below: u64, recorded: &Recorded) -> Result<Topic> {
     let queues = (0..meta.queues)
-        .map(|q| ConsumeQueue::open(&queue_dir(dir, meta.id, q), keep_below).map(Arc::new))
+        .map(|q| {
+            let sum = recorded.sums.get(&(meta.id, q)).copied();
+            ConsumeQueue::open(&queue_dir(dir, meta.id, q), keep_below, sum).map(Arc::new)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Topic { meta, queues })
 }
@@ -653,17 +666,17 @@ struct Rebuild {
     started: bool,
     /// Its next offset must not fall below this (offsets are never given out twice).
     next_at_least: u64,
+    /// What was wrong with it.
+    why: String,
 }
 
 /// Every queue whose index fails its check (see `verify`), each logged with the reason.
 fn damaged_queues(
-    dir: &Path,
     log: &CommitLog,
     topics: &Topics,
-    keep_below: u64,
-    full: bool,
+    recorded: &Recorded,
+    unclean: bool,
 ) -> Result<HashMap<(u32, u32), Rebuild>> {
-    let ends = QueueEnds::load_at(dir, keep_below)?;
     let mut out = HashMap::new();
     for topic in topics.by_id.values() {
         for (q, cq) in topic.queues.iter().enumerate() {
@@ -672,8 +685,10 @@ fn damaged_queues(
                 log,
                 topic_id: key.0,
                 queue: key.1,
-                expected_next: ends.get(&key).copied(),
-                full,
+                expected_next: recorded.ends.get(&key).copied(),
+                depth: Depth::Open {
+                    unvouched: unclean && !cq.sum_checked(),
+                },
             };
             if let Some(why) = check_queue(cq, &check)? {
                 tracing::error!(topic = %topic.meta.name, queue = q, problem = %why,
@@ -684,6 +699,7 @@ fn damaged_queues(
                     Rebuild {
                         started: false,
                         next_at_least,
+                        why,
                     },
                 );
             }

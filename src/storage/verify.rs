@@ -4,18 +4,26 @@
 //! - its files: consecutive, full but for the last, the last ending on an entry boundary;
 //! - its length: the number of entries the last checkpoint recorded for it
 //!   (`queue_ends.json`, written with every checkpoint at the checkpoint's log position);
-//! - its entries, read in order: positions only grow and lie inside the log, and an entry
-//!   marked as a hole does not name a record the log holds for that very offset;
+//! - its newest file, against the checksum of its entries the same checkpoint recorded
+//!   ([`TailSum`], checked by `ConsumeQueue::open`);
+//! - the entries of its newest file, read in order: positions only grow and lie inside the
+//!   log, and an entry marked as a hole does not name a record the log holds for that offset;
 //! - against the log's records (the record at the entry's position is of this topic, queue and
-//!   offset, and of the entry's size): every entry after an unclean stop, the first and last
-//!   after a clean one.
+//!   offset, and of the entry's size): the queue's first and last entry; and every entry of
+//!   the newest file when no checksum vouches for it after an unclean stop.
+//!
+//! So the work at open does not grow with the log: older files were synced before an earlier
+//! checkpoint and nothing writes to them again, so a crash cannot have touched them; they get
+//! the structural checks, and reads check every record against its entry. Entries past the
+//! checkpoint are not checked at all: the queue drops them at open and the replay of the log
+//! past the checkpoint adds them again.
 //!
 //! A queue that fails any check is rebuilt from the log by the store (a full scan), and the
 //! rebuild is logged with the reason. Nothing here writes.
 //!
 //! [`verify_offline`] is `lockgate storage verify`: with the server stopped, every record of
-//! every segment (length, CRC, format), every queue fully against the log, and every key-index
-//! header; it reports what is damaged and changes nothing.
+//! every segment (length, CRC, format), every entry of every queue against the log, and every
+//! key-index header; it reports what is damaged and changes nothing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,7 +31,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::StoreOptions;
-use super::consume_queue::{ConsumeQueue, Entry};
+use super::consume_queue::{ConsumeQueue, Entry, TailSum};
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
 use super::log::CommitLog;
@@ -33,21 +41,37 @@ use crate::record;
 pub const ENDS_FILE: &str = "queue_ends.json";
 const ENDS_FORMAT: u32 = 1;
 
-/// The next offset of every queue at a checkpoint's log position.
+/// The next offset of every queue at a checkpoint's log position, and the checksum of what
+/// the checkpoint made durable of each queue's newest file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEnds {
     format: u32,
     pub position: u64,
     /// `(topic id, queue, next offset)`.
     pub queues: Vec<(u32, u32, u64)>,
+    /// `(topic id, queue, checksum)`; absent in files from before checksums were kept.
+    #[serde(default)]
+    pub sums: Vec<(u32, u32, TailSum)>,
+}
+
+/// What [`QueueEnds::load_at`] found for a checkpoint.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub ends: HashMap<(u32, u32), u64>,
+    pub sums: HashMap<(u32, u32), TailSum>,
 }
 
 impl QueueEnds {
-    pub fn new(position: u64, queues: Vec<(u32, u32, u64)>) -> QueueEnds {
+    pub fn new(
+        position: u64,
+        queues: Vec<(u32, u32, u64)>,
+        sums: Vec<(u32, u32, TailSum)>,
+    ) -> QueueEnds {
         QueueEnds {
             format: ENDS_FORMAT,
             position,
             queues,
+            sums,
         }
     }
 
@@ -56,23 +80,24 @@ impl QueueEnds {
         fsutil::write_atomic(&dir.join(ENDS_FILE), &bytes)
     }
 
-    /// The ends recorded at `position`, if the file was written there (an unreadable file
-    /// only costs the length check, so it is logged, not fatal).
-    pub fn load_at(dir: &Path, position: u64) -> Result<HashMap<(u32, u32), u64>> {
+    /// The ends and checksums recorded at `position`, if the file was written there (an
+    /// unreadable file only costs those checks, so it is logged, not fatal).
+    pub fn load_at(dir: &Path, position: u64) -> Result<Recorded> {
         let path = dir.join(ENDS_FILE);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recorded::default()),
             Err(e) => return Err(io_err("reading", &path)(e)),
         };
         match serde_json::from_slice::<QueueEnds>(&bytes) {
-            Ok(e) if e.format == ENDS_FORMAT && e.position == position => {
-                Ok(e.queues.into_iter().map(|(t, q, n)| ((t, q), n)).collect())
-            }
-            Ok(_) => Ok(HashMap::new()),
+            Ok(e) if e.format == ENDS_FORMAT && e.position == position => Ok(Recorded {
+                ends: e.queues.into_iter().map(|(t, q, n)| ((t, q), n)).collect(),
+                sums: e.sums.into_iter().map(|(t, q, s)| ((t, q), s)).collect(),
+            }),
+            Ok(_) => Ok(Recorded::default()),
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "queue ends are unreadable; queue lengths are not checked this time");
-                Ok(HashMap::new())
+                tracing::warn!(file = %path.display(), error = %e, "queue ends are unreadable; queue lengths and checksums are not checked this time");
+                Ok(Recorded::default())
             }
         }
     }
@@ -85,8 +110,18 @@ pub struct QueueCheck<'a> {
     pub queue: u32,
     /// The next offset the last checkpoint recorded, if it did.
     pub expected_next: Option<u64>,
-    /// Every entry against the log (after an unclean stop), or the first and last.
-    pub full: bool,
+    pub depth: Depth,
+}
+
+/// How much of a queue [`check_queue`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Every entry, each against the log (`lockgate storage verify`).
+    Everything,
+    /// The newest file's entries in order, the queue's edges against the log, and every entry
+    /// of the newest file against the log too when `unvouched` (an unclean stop that no
+    /// checksum covers).
+    Open { unvouched: bool },
 }
 
 /// Why the queue cannot be trusted, or `None`.
@@ -105,6 +140,21 @@ pub fn check_queue(cq: &ConsumeQueue, c: &QueueCheck<'_>) -> Result<Option<Strin
     let (log_start, log_end) = (c.log.start(), c.log.end());
     let mut prev: Option<u64> = None;
     let mut offset = start;
+    if let Depth::Open { .. } = c.depth {
+        // Older files: the queue's first entry against the log, then on to the newest file.
+        let newest = cq.newest_base().clamp(start, next);
+        if start < newest {
+            let Some(e) = cq.entry(start)? else {
+                return Ok(Some(format!("entry {start} cannot be read")));
+            };
+            if e.position >= log_start
+                && let Some(why) = check_entry(c, start, &e, None, log_end, true)?
+            {
+                return Ok(Some(why));
+            }
+            offset = newest;
+        }
+    }
     while offset < next {
         let entries = cq.entries(offset, 4096)?;
         if entries.is_empty() {
@@ -161,7 +211,11 @@ fn check_entry(
             e.position
         )));
     }
-    if !(c.full || edge) {
+    let every = match c.depth {
+        Depth::Everything => true,
+        Depth::Open { unvouched } => unvouched,
+    };
+    if !(every || edge) {
         return Ok(None);
     }
     let found = place_at(c.log, e.position)?;
@@ -275,14 +329,14 @@ pub fn verify_offline(opts: &StoreOptions) -> Result<VerifyReport> {
             if !qdir.is_dir() {
                 continue;
             }
-            let cq = ConsumeQueue::open(&qdir, u64::MAX)?;
+            let cq = ConsumeQueue::open(&qdir, u64::MAX, None)?;
             report.queues += 1;
             let check = QueueCheck {
                 log: &log,
                 topic_id: meta.id,
                 queue: q,
                 expected_next: None,
-                full: true,
+                depth: Depth::Everything,
             };
             if let Some(problem) = check_queue(&cq, &check)? {
                 report.damaged.push(Damage {

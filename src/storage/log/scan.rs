@@ -35,6 +35,9 @@ pub struct ReplayReport {
     pub truncated: Option<(PathBuf, u64, String)>,
     /// Damaged records passed over and kept: (file, position, reason).
     pub damaged: Vec<(PathBuf, u64, String)>,
+    /// Consume queues found damaged and rebuilt from the log: (topic, queue, reason). Filled
+    /// in by the store, which checks the queues.
+    pub rebuilt_queues: Vec<(String, u32, String)>,
 }
 
 /// What the recovery scan hands the store, in log order.
