@@ -731,3 +731,53 @@ fn racing_ensure_topic_calls_all_succeed_on_one_topic() {
         assert_eq!(store.list_topics().len(), 1);
     }
 }
+
+#[test]
+fn ids_of_batched_appends_are_indexed_by_stretch_and_all_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = small_opts(dir.path()); // index_capacity 64 entries per index file
+    let store = open(&opts);
+    store
+        .create_topic(&spec("t", 4, Durability::Async))
+        .unwrap();
+    // Three batches of 600 ids in a row (a block, as the broker generates them), crossing
+    // runs of 256; message k of a batch goes to queue k % 4, as a produce batch is split.
+    let id = |n: u64| lockgate::storage::MessageId((u128::from(n) | 0xabc << 64).to_be_bytes());
+    let first = (1u64 << 32) + 100;
+    let mut placed = Vec::new();
+    for batch in 0..3u64 {
+        for q in 0..4u32 {
+            let ns: Vec<u64> = (0..600u64)
+                .filter(|k| k % 4 == u64::from(q))
+                .map(|k| first + batch * 600 + k)
+                .collect();
+            let msgs: Vec<Message> = ns
+                .iter()
+                .map(|&n| Message {
+                    id: id(n),
+                    keys: Vec::new(),
+                    ..msg(n)
+                })
+                .collect();
+            let a = store.append("t", q, &msgs).unwrap();
+            for (i, n) in ns.into_iter().enumerate() {
+                placed.push((n, q, a.first_offset + i as u64));
+            }
+        }
+    }
+    let index_files = || std::fs::read_dir(dir.path().join("index")).unwrap().count();
+    store.checkpoint().unwrap();
+    // 1800 ids, in 12 appends of 150 spread over 600 counters: a few stretches each.
+    assert!(index_files() <= 2, "{} index files", index_files());
+    let check = |store: &lockgate::storage::StoreCore| {
+        for &(n, q, offset) in &placed {
+            let found = store.find_by_id("t", &id(n)).unwrap().expect("found");
+            assert_eq!((found.queue, found.offset), (q, offset), "id {n}");
+        }
+        let absent = id(first + 1800);
+        assert!(store.find_by_id("t", &absent).unwrap().is_none());
+    };
+    check(&store);
+    drop(store);
+    check(&open(&opts));
+}

@@ -4,7 +4,7 @@
 
 use super::consume_queue::Entry;
 use super::error::{Result, StorageError};
-use super::key_index::{id_hash, key_hash};
+use super::key_index::{RUN_BITS, id_hash, id_run, id_run_hash, key_hash};
 use super::store::{LOOKUP_CANDIDATES, ReadBatch, StoreCore, StoredMessage, Topic};
 use crate::codec::Reader;
 use crate::record::{self, DecodeError, Message, MessageId, RecordView};
@@ -265,7 +265,8 @@ impl StoreCore {
     /// The message with this id, if still stored.
     pub fn find_by_id(&self, topic: &str, id: &MessageId) -> Result<Option<StoredMessage>> {
         let topic = self.topic(topic)?;
-        let found = self.lookup(&topic, id_hash(topic.meta.id, id), 1, |m| m.id == *id)?;
+        let candidates = self.id_candidates(topic.meta.id, id, 1)?;
+        let found = self.lookup(&topic, candidates, 1, |m| m.id == *id)?;
         Ok(found.into_iter().next().map(|(_, m)| m))
     }
 
@@ -278,7 +279,8 @@ impl StoreCore {
         limit: usize,
     ) -> Result<Vec<(u64, u32, StoredMessage)>> {
         let topic = self.topic(topic)?;
-        let mut found = self.lookup(&topic, id_hash(topic.meta.id, id), limit, |m| m.id == *id)?;
+        let candidates = self.id_candidates(topic.meta.id, id, limit)?;
+        let mut found = self.lookup(&topic, candidates, limit, |m| m.id == *id)?;
         found.sort_by_key(|(p, _)| std::cmp::Reverse(p.0));
         Ok(found.into_iter().map(|((p, n), m)| (p, n, m)).collect())
     }
@@ -370,21 +372,77 @@ impl StoreCore {
     /// Messages carrying `key`, newest first, at most `limit`.
     pub fn find_by_key(&self, topic: &str, key: &str, limit: usize) -> Result<Vec<StoredMessage>> {
         let topic = self.topic(topic)?;
-        let found = self.lookup(&topic, key_hash(topic.meta.id, key), limit, |m| {
+        let hash = key_hash(topic.meta.id, key);
+        let candidates = self.keys.lookup(hash, LOOKUP_CANDIDATES.max(limit))?;
+        let found = self.lookup(&topic, candidates, limit, |m| {
             m.keys.iter().any(|k| k == key)
         })?;
         Ok(found.into_iter().map(|(_, m)| m).collect())
     }
 
+    /// Log positions that may hold a record of `topic_id` with this id, newest first: those
+    /// whose header shows the id, in each stretch of the id's run the key index names (see
+    /// `key_index`), and the entries made for the id itself before stretches.
+    fn id_candidates(&self, topic_id: u32, id: &MessageId, limit: usize) -> Result<Vec<u64>> {
+        // A stretch holds at most 1 << RUN_BITS distinct ids; repeats of an id (a delay
+        // message written again, say) are not next to each other. The bound only guards
+        // against a damaged log.
+        const MOST_PER_STRETCH: usize = 4 << RUN_BITS;
+        let want = LOOKUP_CANDIDATES.max(limit);
+        let run = id_run(id);
+        // Every stretch of the run: one per append at most, and a run has 1 << RUN_BITS ids.
+        let starts = self
+            .keys
+            .lookup(id_run_hash(topic_id, id), MOST_PER_STRETCH)?;
+        let starts_set: std::collections::HashSet<u64> = starts.iter().copied().collect();
+        let mut out = Vec::new();
+        for &start in &starts {
+            let mut at = start;
+            for _ in 0..MOST_PER_STRETCH {
+                // Where another stretch starts, that stretch's own scan takes over.
+                if at != start && starts_set.contains(&at) {
+                    break;
+                }
+                let head = match self.log.read(at, record::FIXED_LEN) {
+                    Ok(Some((_, head))) => head,
+                    // The end of the log, or of the segment: the stretch ends there too.
+                    Ok(None) | Err(StorageError::Io { .. }) => break,
+                    Err(e) => return Err(e),
+                };
+                let (Ok(len), Ok(topic), Ok(found)) = (
+                    Reader::at(&head, 0).u32("record length"),
+                    Reader::at(&head, 12).u32("topic id"),
+                    Reader::at(&head, record::ID_AT).array16("message id"),
+                ) else {
+                    break;
+                };
+                let found = MessageId(found);
+                if topic != topic_id || id_run(&found) != run || (len as usize) < record::MIN_LEN {
+                    break;
+                }
+                if found == *id {
+                    out.push(at);
+                }
+                at += u64::from(len);
+            }
+        }
+        out.extend(self.keys.lookup(id_hash(topic_id, id), want)?);
+        out.sort_unstable_by(|a, b| b.cmp(a));
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The records at `candidates` (log positions) that are of `topic`, match, and are still
+    /// visible, in the order given, at most `limit`.
     fn lookup(
         &self,
         topic: &Topic,
-        hash: u64,
+        candidates: Vec<u64>,
         limit: usize,
         matches: impl Fn(&Message) -> bool,
     ) -> Result<Vec<((u64, u32), StoredMessage)>> {
         let mut out = Vec::new();
-        for position in self.keys.lookup(hash, LOOKUP_CANDIDATES.max(limit))? {
+        for position in candidates {
             let Some((_, len)) = self.log.read(position, 4)? else {
                 continue;
             };

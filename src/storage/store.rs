@@ -13,7 +13,7 @@ use super::checkpoint::Checkpoint;
 use super::consume_queue::{ConsumeQueue, Entry};
 use super::error::{Result, StorageError, io_err};
 use super::housekeeping::Stop;
-use super::key_index::{KeyIndex, id_hash, key_hash};
+use super::key_index::{KeyIndex, id_run_hash, key_hash};
 use super::log::{CommitLog, ReplayReport, Replayed};
 use super::producers::{BatchKey, ProducerTable};
 use super::skips::{Skip, Skips};
@@ -301,7 +301,8 @@ impl StoreCore {
                 }
             }
             if position >= replay_from {
-                keys.insert(position, size, index_hashes(rec.topic_id, &rec.message));
+                let (run, key_hashes) = index_hashes(rec.topic_id, &rec.message);
+                keys.insert(position, size, run, key_hashes);
             }
         })?;
         if let Some(e) = failed {
@@ -653,11 +654,15 @@ fn mark_of(rec: &record::Record, delay_topic: Option<u32>, topics: &Topics) -> T
     TimerMark { schedule, settles }
 }
 
+/// What a record is indexed under: its id's run (see `key_index`) and its keys.
 pub(super) fn index_hashes<M: RecordSource>(
     topic_id: u32,
     m: &M,
-) -> impl Iterator<Item = u64> + '_ {
-    std::iter::once(id_hash(topic_id, &m.id())).chain(m.keys().map(move |k| key_hash(topic_id, k)))
+) -> (u64, impl Iterator<Item = u64> + '_) {
+    (
+        id_run_hash(topic_id, &m.id()),
+        m.keys().map(move |k| key_hash(topic_id, k)),
+    )
 }
 
 /// A consume queue being rebuilt from the log.

@@ -187,8 +187,10 @@ impl StoreCore {
                 cq.push_all(placed().map(|(p, size, m)| entry_for(p, size, stored_at, m.tag())));
                 if indexed {
                     let id = part.topic.meta.id;
-                    self.keys
-                        .insert_all(placed().map(|(p, size, m)| (p, size, index_hashes(id, m))));
+                    self.keys.insert_all(placed().map(|(p, size, m)| {
+                        let (run, keys) = index_hashes(id, m);
+                        (p, size, run, keys)
+                    }));
                 }
                 for (mark, (position, size, _)) in part.marks.iter().zip(placed()) {
                     self.timers.apply(mark, position, size, stored_at);

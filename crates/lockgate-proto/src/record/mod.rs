@@ -72,6 +72,8 @@ const FLAGS_AT: usize = 9;
 /// The smallest valid record: fixed part plus empty tag, keys, properties and body.
 pub const MIN_LEN: usize = FIXED_LEN + 2 + 2 + 2 + 4;
 const QUEUE_OFFSET_AT: usize = 20;
+/// Where the message id is in a record.
+pub const ID_AT: usize = 44;
 const STORE_TIME_AT: usize = 28;
 
 /// A 16-byte message id, shown as 32 lowercase hex digits. Generated ids start with the
