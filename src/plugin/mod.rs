@@ -149,6 +149,8 @@ pub struct LoadedPlugin {
     pub stats: Arc<PluginStats>,
     /// What the guest's `host.now-ms` reads.
     clock: Clock,
+    /// Arms the epoch ticker for each call's deadline.
+    ticker: Arc<engine::Ticker>,
 }
 
 /// A name's current plugin; reloading swaps it. Built-ins are compiled on first use, and so
@@ -373,6 +375,7 @@ impl Plugins {
             generation: self.generations.fetch_add(1, Ordering::Relaxed),
             stats: Arc::new(PluginStats::default()),
             clock: self.clock.clone(),
+            ticker: self.engine.ticker.clone(),
         })
     }
 

@@ -70,6 +70,7 @@ impl Sandbox {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(&plugin));
+        plugin.ticker.arm(ticks(&plugin));
         let instance = match plugin.pre.instantiate(&mut store) {
             Ok(i) => i,
             Err(e) => return Err(classify(&plugin, role, &store, &e)),
@@ -86,6 +87,7 @@ impl Sandbox {
     /// Arms the time limit for the next call and counts it.
     pub fn arm(&mut self) {
         self.store.set_epoch_deadline(ticks(&self.plugin));
+        self.plugin.ticker.arm(ticks(&self.plugin));
         self.plugin.stats.calls.fetch_add(1, Ordering::Relaxed);
     }
 
