@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use lockgate::cli::{
     self, CliError, ConnectArgs, ConsumeArgs, GroupCommand, MessageCommand, ProduceArgs,
     TopicCommand,
@@ -66,6 +66,13 @@ enum Command {
     /// Access control: `auth token NAME` makes a token.
     #[command(subcommand)]
     Auth(cli::auth::AuthCommand),
+    /// Prints a shell completion script: `source <(lockgate completions bash)`, or save it
+    /// where the shell looks (zsh: a `_lockgate` file in $fpath; fish:
+    /// ~/.config/fish/completions/lockgate.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +174,15 @@ fn main() -> ExitCode {
                 let shutdown = lockgate::server::shutdown_signal();
                 lockgate::server::serve(config, config_path, shutdown).await
             })
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lockgate",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
         }
         Command::Auth(cmd) => match cli::auth::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,

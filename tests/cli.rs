@@ -470,3 +470,74 @@ fn delay_messages_from_the_command_line() {
     ]);
     assert!(!both.status.success(), "one delivery flag at a time");
 }
+
+/// What bash completes for `words` (the last one being typed), through the script
+/// `lockgate completions bash` prints, sourced into a real bash.
+fn bash_completes(words: &[&str]) -> Vec<String> {
+    let script = std::process::Command::new(common::process::bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(script.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lockgate.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    let cword = words.len() - 1;
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let probe = format!(
+        "source {}; COMP_WORDS=({}); COMP_CWORD={cword}; _lockgate lockgate '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        path.display(),
+        quoted.join(" "),
+        words[cword],
+        words[cword - 1],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &probe])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn shell_completions_complete_commands_and_flags() {
+    assert_eq!(bash_completes(&["lockgate", "con"]), ["consume"]);
+    assert_eq!(
+        bash_completes(&["lockgate", "consume", "--gr"]),
+        ["--group"]
+    );
+    let topic = bash_completes(&["lockgate", "topic", ""]);
+    for sub in ["create", "list", "describe", "delete"] {
+        assert!(topic.iter().any(|w| w == sub), "{sub} in {topic:?}");
+    }
+    // The other shells get their own scripts; an unknown shell is a clear error.
+    for (shell, marker) in [
+        ("zsh", "#compdef lockgate"),
+        ("fish", "complete -c lockgate"),
+    ] {
+        let out = std::process::Command::new(common::process::bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8(out.stdout).unwrap().contains(marker),
+            "{shell}"
+        );
+    }
+    let out = std::process::Command::new(common::process::bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("invalid value 'tcsh'"), "{stderr}");
+}
