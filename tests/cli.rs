@@ -541,3 +541,71 @@ fn shell_completions_complete_commands_and_flags() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("invalid value 'tcsh'"), "{stderr}");
 }
+
+#[test]
+fn binary_bodies_go_in_and_come_out_in_base64_and_bodies_print_alone() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    server.ok_lines(&["topic", "create", "bin", "--queues", "1"], None);
+    // Every byte value, a newline and invalid UTF-8 among them.
+    let binary: Vec<u8> = (0..=255u8).collect();
+    let acked = server.ok_lines(
+        &["produce", "-t", "bin", "--body-base64", "-b", &b64(&binary)],
+        None,
+    );
+    assert_eq!(acked.len(), 1);
+    let input = format!("{}\n{}\n", b64(b"text one"), b64(&[0xff, 0x00, 0x0a]));
+    let acked = server.ok_lines(&["produce", "-t", "bin", "--body-base64"], Some(&input));
+    assert_eq!(acked.len(), 2);
+
+    let consume = ["consume", "-t", "bin", "--from", "earliest", "--max", "3"];
+    let lines = |extra: &[&str]| {
+        let args: Vec<&str> = consume.iter().chain(extra).copied().collect();
+        let out = server.cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    // Bodies alone, in base64: exactly what went in.
+    let alone = String::from_utf8(lines(&["--body-only", "--body-base64"])).unwrap();
+    let want = [b64(&binary), b64(b"text one"), b64(&[0xff, 0x00, 0x0a])];
+    assert_eq!(alone.lines().collect::<Vec<_>>(), want);
+    // Bodies alone, as they are: the raw bytes, each followed by a newline.
+    let raw = lines(&["--body-only"]);
+    let mut expected = binary.clone();
+    expected.extend_from_slice(b"\ntext one\n\xff\x00\x0a\n");
+    assert_eq!(raw, expected);
+    // JSON with --body-base64: body_b64 even for a text body.
+    let json: Vec<serde_json::Value> = String::from_utf8(lines(&["--body-base64"]))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(json[1]["body_b64"], b64(b"text one"));
+    assert!(json[1].get("body").is_none());
+
+    // A line that is not base64: named, and nothing of it sent; the line before it was.
+    let out = server.cli_with_stdin(
+        &["produce", "-t", "bin", "--body-base64"],
+        Some(&format!("{}\nnot base64!\n", b64(b"fine"))),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--body-base64: stdin line 2 is not base64"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+    let all = server.ok_lines(
+        &[
+            "consume", "-t", "bin", "--from", "earliest", "--max", "5", "--wait", "1s",
+        ],
+        None,
+    );
+    assert_eq!(all.len(), 4, "the good line only");
+}

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{CliError, ConnectArgs, output::print_message};
+use super::output::{BodyStyle, print_message_as};
+use super::{CliError, ConnectArgs};
 use crate::client::{ClientError, Consumer, ConsumerOptions, StartFrom};
 use crate::config::Config;
 use crate::protocol::Delivered;
@@ -62,6 +63,21 @@ pub struct ConsumeArgs {
     /// Stop once this long passes with no new message, e.g. "2s" [default: never]
     #[arg(long, value_parser = parse_wait)]
     pub wait: Option<Duration>,
+    /// Print each message's body alone, one per line (bytes as they are), not the JSON object
+    #[arg(long)]
+    pub body_only: bool,
+    /// Print bodies in base64: alone with --body-only, else as "body_b64" in the JSON object
+    #[arg(long)]
+    pub body_base64: bool,
+}
+
+impl ConsumeArgs {
+    fn body_style(&self) -> BodyStyle {
+        BodyStyle {
+            only: self.body_only,
+            base64: self.body_base64,
+        }
+    }
 }
 
 fn parse_wait(s: &str) -> Result<Duration, String> {
@@ -147,7 +163,7 @@ pub(super) async fn print_messages<S: Printable>(
         };
         match next {
             Some(Ok((d, attempt))) => {
-                print_message(&args.topic, &d, attempt);
+                print_message_as(&args.topic, &d, attempt, args.body_style());
                 printed += 1;
             }
             Some(Err(e)) if S::ERRORS_STOP_ONE_QUEUE => {

@@ -54,10 +54,46 @@ pub fn print_routed(topic: &str, ack: &crate::protocol::RoutedAck) {
     );
 }
 
+/// How `consume` prints a message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BodyStyle {
+    /// The body alone, one line per message, instead of the JSON object.
+    pub only: bool,
+    /// The body in base64 (`body_b64` in the JSON object), text or not.
+    pub base64: bool,
+}
+
+/// Prints a message as `style` asks: the JSON object of [`print_message`], or its body alone
+/// (as it is, or in base64) on a line of its own.
+pub fn print_message_as(topic: &str, d: &Delivered, attempt: Option<u32>, style: BodyStyle) {
+    if !style.only {
+        return print_json(topic, d, attempt, style.base64);
+    }
+    if style.base64 {
+        return emit(base64::engine::general_purpose::STANDARD.encode(&d.message.body));
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(&d.message.body)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// `{"topic","queue","offset","id","tag","keys","properties","body"|"body_b64","born_at","stored_at"}`
 /// (plus `"attempt"` for group deliveries, `"deliver_at"` for delay messages). Times are ms
-/// since the Unix epoch.
+/// since the Unix epoch. A body that is not UTF-8 is `body_b64`.
 pub fn print_message(topic: &str, d: &Delivered, attempt: Option<u32>) {
+    print_json(topic, d, attempt, false)
+}
+
+fn print_json(topic: &str, d: &Delivered, attempt: Option<u32>, base64: bool) {
     let m = &d.message;
     let mut o = Map::new();
     o.insert("topic".into(), json!(topic));
@@ -68,8 +104,8 @@ pub fn print_message(topic: &str, d: &Delivered, attempt: Option<u32>) {
     o.insert("keys".into(), json!(m.keys));
     o.insert("properties".into(), json!(m.properties));
     match std::str::from_utf8(&m.body) {
-        Ok(text) => o.insert("body".into(), json!(text)),
-        Err(_) => o.insert(
+        Ok(text) if !base64 => o.insert("body".into(), json!(text)),
+        _ => o.insert(
             "body_b64".into(),
             json!(base64::engine::general_purpose::STANDARD.encode(&m.body)),
         ),

@@ -38,6 +38,10 @@ pub struct ProduceArgs {
     /// The message body; without it, every line of stdin is one message
     #[arg(short, long)]
     pub body: Option<String>,
+    /// The body (--body, or each stdin line) is base64, for bodies that are not text: it is
+    /// decoded and the bytes are sent
+    #[arg(long)]
+    pub body_base64: bool,
     /// A batch unanswered this long counts as lost: reconnect and resend it (the server stores
     /// a resent batch once)
     #[arg(long, default_value = "10s", value_parser = parse_timeout)]
@@ -72,12 +76,14 @@ struct Lines<'a> {
     args: &'a ProduceArgs,
     body: Option<String>,
     stdin: Option<tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>>,
+    /// Lines read so far.
+    line: usize,
 }
 
 impl super::txn::AsyncMessages for Lines<'_> {
     async fn next_batch(&mut self, max: usize) -> Result<Vec<ProduceMessage>, CliError> {
         if let Some(body) = self.body.take() {
-            return Ok(vec![self.args.message(body.into_bytes())]);
+            return Ok(vec![self.args.message(self.args.body_bytes(body, None)?)]);
         }
         let mut out = Vec::new();
         let Some(lines) = &mut self.stdin else {
@@ -89,7 +95,13 @@ impl super::txn::AsyncMessages for Lines<'_> {
                 .await
                 .map_err(|e| CliError(format!("reading stdin: {e}")))?
             {
-                Some(line) => out.push(self.args.message(line.into_bytes())),
+                Some(line) => {
+                    self.line += 1;
+                    out.push(
+                        self.args
+                            .message(self.args.body_bytes(line, Some(self.line))?),
+                    );
+                }
                 None => {
                     self.stdin = None;
                     break;
@@ -147,6 +159,26 @@ fn parse_prop(s: &str) -> Result<(String, String), String> {
 }
 
 impl ProduceArgs {
+    /// A body as given (`--body`, or stdin line `line`): its bytes, base64-decoded with
+    /// --body-base64.
+    fn body_bytes(&self, text: String, line: Option<usize>) -> Result<Vec<u8>, CliError> {
+        use base64::Engine;
+        if !self.body_base64 {
+            return Ok(text.into_bytes());
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| {
+                let which = match line {
+                    Some(n) => format!("stdin line {n}"),
+                    None => "--body".to_string(),
+                };
+                CliError(format!(
+                    "--body-base64: {which} is not base64 ({e}); nothing of it was sent"
+                ))
+            })
+    }
+
     /// The delivery time the flags ask for, if any.
     fn delivery(&self) -> Option<Delivery> {
         match (self.delay, self.deliver_at, self.delay_level) {
@@ -190,6 +222,7 @@ pub async fn run(
                 .body
                 .is_none()
                 .then(|| tokio::io::BufReader::new(tokio::io::stdin()).lines()),
+            line: 0,
         };
         let done = super::txn::produce(&client, t, lines).await;
         client.close().await;
@@ -227,17 +260,19 @@ pub async fn run(
     let sent = async {
         match &args.body {
             Some(body) => {
-                let handle = send(args.message(body.clone().into_bytes())).await?;
+                let handle = send(args.message(args.body_bytes(body.clone(), None)?)).await?;
                 let _ = tx.send(handle).await;
             }
             None => {
                 let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+                let mut n = 0;
                 while let Some(line) = lines
                     .next_line()
                     .await
                     .map_err(|e| CliError(format!("reading stdin: {e}")))?
                 {
-                    let handle = send(args.message(line.into_bytes())).await?;
+                    n += 1;
+                    let handle = send(args.message(args.body_bytes(line, Some(n))?)).await?;
                     if tx.send(handle).await.is_err() {
                         break; // the printer stopped on an error
                     }
