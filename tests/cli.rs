@@ -609,3 +609,48 @@ fn binary_bodies_go_in_and_come_out_in_base64_and_bodies_print_alone() {
     );
     assert_eq!(all.len(), 4, "the good line only");
 }
+
+#[test]
+fn quiet_runs_print_a_count_and_rate_and_a_progress_line_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(dir.path(), free_udp_port());
+    server.ok_lines(&["topic", "create", "q", "--queues", "2"], None);
+    let input: String = (0..500).map(|i| format!("m{i}\n")).collect();
+    let produced = server.ok_lines(&["produce", "-t", "q", "--quiet"], Some(&input));
+    assert_eq!(produced.len(), 1, "one summary line: {produced:?}");
+    assert_eq!(produced[0]["produced"], 500);
+    assert!(produced[0]["per_second"].as_f64().unwrap() > 0.0);
+    assert!(produced[0]["seconds"].as_f64().unwrap() > 0.0);
+    let consumed = server.ok_lines(
+        &[
+            "consume", "-t", "q", "--from", "earliest", "--max", "500", "-q",
+        ],
+        None,
+    );
+    assert_eq!(consumed.len(), 1, "{consumed:?}");
+    assert_eq!(consumed[0]["consumed"], 500);
+
+    // On a terminal (a pty from `script`), a progress line goes to it as well.
+    let transport = match common::transport() {
+        lockgate::client::Transport::Quic => "quic",
+        lockgate::client::Transport::Tcp => "tcp",
+    };
+    let command = format!(
+        "{} --config {} --transport {transport} consume -t q --from earliest --max 500 --quiet",
+        common::process::bin(),
+        server.config.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("\r500 consumed in "), "{screen:?}");
+    assert!(screen.contains("\"consumed\":500"), "{screen:?}");
+}

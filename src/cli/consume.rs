@@ -69,6 +69,10 @@ pub struct ConsumeArgs {
     /// Print bodies in base64: alone with --body-only, else as "body_b64" in the JSON object
     #[arg(long)]
     pub body_base64: bool,
+    /// Print no line per message: a progress line on stderr while it is a terminal, and at the
+    /// end (--max, --wait or the end) `{"consumed","seconds","per_second"}`
+    #[arg(short, long, conflicts_with_all = ["body_only", "body_base64"])]
+    pub quiet: bool,
 }
 
 impl ConsumeArgs {
@@ -143,27 +147,38 @@ pub(super) async fn print_messages<S: Printable>(
     let mut printed = 0u64;
     // Queues that stopped on an error (a damaged record, say), reported as they stop.
     let mut stopped = Vec::new();
-    let outcome = |stopped: Vec<String>| match stopped.len() {
-        0 => Ok(()),
-        n => Err(CliError(format!(
-            "{n} queue(s) stopped early: {}",
-            stopped.join("; ")
-        ))),
+    let mut progress = args
+        .quiet
+        .then(|| super::progress::Progress::new("consumed"));
+    let outcome = |stopped: Vec<String>, progress: Option<super::progress::Progress>| {
+        if let Some(p) = progress {
+            p.finish();
+        }
+        match stopped.len() {
+            0 => Ok(()),
+            n => Err(CliError(format!(
+                "{n} queue(s) stopped early: {}",
+                stopped.join("; ")
+            ))),
+        }
     };
     loop {
         if args.max.is_some_and(|m| printed >= m) {
-            return outcome(stopped);
+            return outcome(stopped, progress);
         }
         let next = match args.wait {
             Some(w) => match tokio::time::timeout(w, source.next_printable()).await {
                 Ok(m) => m,
-                Err(_) => return outcome(stopped), // nothing new for --wait
+                Err(_) => return outcome(stopped, progress), // nothing new for --wait
             },
             None => source.next_printable().await,
         };
         match next {
             Some(Ok((d, attempt))) => {
-                print_message_as(&args.topic, &d, attempt, args.body_style());
+                match &mut progress {
+                    Some(p) => p.add(1),
+                    None => print_message_as(&args.topic, &d, attempt, args.body_style()),
+                }
                 printed += 1;
             }
             Some(Err(e)) if S::ERRORS_STOP_ONE_QUEUE => {
@@ -171,7 +186,7 @@ pub(super) async fn print_messages<S: Printable>(
                 stopped.push(e.to_string());
             }
             Some(Err(e)) => return Err(CliError(e.to_string())),
-            None => return outcome(stopped),
+            None => return outcome(stopped, progress),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod message;
 pub mod output;
 pub mod plugin;
 pub mod produce;
+pub mod progress;
 pub mod storage;
 pub mod time;
 pub mod topic;

@@ -66,6 +66,10 @@ pub struct ProduceArgs {
     /// With --transaction: its id [default: a new "cli-…" id]
     #[arg(long, requires = "transaction")]
     pub txn_id: Option<String>,
+    /// Print no line per message: a progress line on stderr while it is a terminal, and at the
+    /// end `{"produced","seconds","per_second"}`
+    #[arg(short, long, conflicts_with = "transaction")]
+    pub quiet: bool,
     /// With --transaction: the producer group check-backs would go to
     #[arg(long, requires = "transaction", default_value = super::txn::CLI_PRODUCER_GROUP)]
     pub producer_group: String,
@@ -234,16 +238,31 @@ pub async fn run(
     // Acks are printed in send order by a task that awaits them one after another.
     let (tx, mut rx) = mpsc::channel::<Handle>(1024);
     let topic = args.topic.clone();
+    let mut progress = args
+        .quiet
+        .then(|| super::progress::Progress::new("produced"));
     let printer = tokio::spawn(async move {
         while let Some(handle) = rx.recv().await {
+            let quiet = progress.is_some();
             let printed = match handle {
                 Handle::Stored(h) => h.await.map(|ack| match ack {
+                    _ if quiet => {}
                     Acknowledged::Stored(ack) => print_ack(&topic, &ack),
                     Acknowledged::Routed(ack) => print_routed(&topic, &ack),
                 }),
-                Handle::Scheduled(h) => h.await.map(|ack| print_scheduled(&topic, &ack)),
+                Handle::Scheduled(h) => h.await.map(|ack| {
+                    if !quiet {
+                        print_scheduled(&topic, &ack)
+                    }
+                }),
             };
             printed.map_err(|e| CliError(e.to_string()))?;
+            if let Some(p) = &mut progress {
+                p.add(1);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
         }
         Ok(())
     });
