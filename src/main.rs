@@ -124,11 +124,21 @@ fn main() -> ExitCode {
                 &config.plugins,
             ) {
                 Ok(plugins) => {
-                    let problems = lockgate::pipeline::validate::validate(
+                    let roles =
+                        |name: &str| Some(plugins.roles_of(name).map_err(|e| e.to_string()));
+                    let mut problems = lockgate::pipeline::validate::validate(
                         &config.pipelines,
                         &config.plugins,
-                        &|name| Some(plugins.roles_of(name).map_err(|e| e.to_string())),
+                        &roles,
                     );
+                    if problems.is_empty() {
+                        // The worlds fit: does each plugin take its config?
+                        problems = lockgate::pipeline::validate::create_stages(
+                            &config.pipelines,
+                            &roles,
+                            &|role, name| plugins.make_stage(role, name),
+                        );
+                    }
                     if !problems.is_empty() {
                         for p in problems {
                             println!("{p}");

@@ -157,6 +157,24 @@ impl Running {
         if !problems.is_empty() {
             return Err(ServerError::Pipelines(problems.join("; ")));
         }
+        // Each stage's plugin made once with its config, so that a refusal stops the start
+        // rather than a producer's first batch. Plugins still to compile are made when first
+        // used (their failures then go to the producer, as before).
+        let problems = tokio::task::spawn_blocking({
+            let (plugins, pipelines) = (plugins.clone(), config.pipelines.clone());
+            move || {
+                crate::pipeline::validate::create_stages(
+                    &pipelines,
+                    &|name| plugins.known_roles(name),
+                    &|role, name| plugins.make_stage(role, name),
+                )
+            }
+        })
+        .await
+        .map_err(|e| ServerError::Pipelines(e.to_string()))?;
+        if !problems.is_empty() {
+            return Err(ServerError::Pipelines(problems.join("; ")));
+        }
         // Plugins not compiled before (no cached artifact) compile while the broker serves.
         plugins.compile_deferred();
         let broker = Arc::new(Broker::new(store.clone(), config, plugins, clock)?);

@@ -316,6 +316,64 @@ fn validation_names_the_pipeline_the_stage_and_the_problem() {
     );
 }
 
+#[test]
+fn a_config_a_stage_plugin_refuses_stops_check_config_and_serve_naming_the_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both plugins pass the world checks; their `create` refuses these configs.
+    let text = config_text(dir.path(), "reject", BINDINGS)
+        .replace("key = \"property:order\"", "key = \"nonsense:order\"")
+        .replace(
+            "schedule = \"exponential\"",
+            "schedule = \"exponential\"\nfactor = \"0.5\"",
+        );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(
+            "pipeline[0].ingress.stages[0]: plugin \"dedup-orders\" refused its config: "
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("pipeline[0].retry.plugin: plugin \"retry-exp\" refused its config: factor: 0.5 is below 1"),
+        "{stdout}"
+    );
+    // serve does not start with it, and says the same (killed if it serves instead).
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    let out = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            panic!("serve started with a config its retry plugin refuses")
+        });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pipeline[0].retry.plugin: plugin \"retry-exp\" refused its config"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_with_one_key_store_it_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -78,6 +78,48 @@ pub fn validate(
     problems
 }
 
+/// Makes an instance of a stage's plugin with its config (`create`), or says why not.
+pub type MakeStage<'a> = &'a dyn Fn(Role, &str) -> Result<(), String>;
+
+/// Makes every ingress and retry stage of `pipelines` once, as serving would at the first
+/// batch, so that a config the plugin's `create` refuses is reported now, naming the pipeline
+/// and stage. Stages whose roles are not known (`roles` gives `None`: still compiling) are
+/// skipped; wrong worlds are [`validate`]'s to report.
+pub fn create_stages(
+    pipelines: &[PipelineConfig],
+    roles: RolesOf<'_>,
+    make: MakeStage<'_>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut try_make = |at: String, name: &str, wanted: Option<Role>| {
+        let Some(Ok(r)) = roles(name) else { return };
+        let role = match wanted {
+            Some(w) if r.contains(&w) => w,
+            Some(_) => return,
+            None => match super::stage_role(name, &r) {
+                Ok(role) => role,
+                Err(_) => return,
+            },
+        };
+        if let Err(e) = make(role, name) {
+            problems.push(format!("{at}: {e}"));
+        }
+    };
+    for (i, p) in pipelines.iter().enumerate() {
+        for (n, name) in p.ingress.iter().flat_map(|g| g.stages.iter()).enumerate() {
+            try_make(format!("pipeline[{i}].ingress.stages[{n}]"), name, None);
+        }
+        if let Some(retry) = &p.retry {
+            try_make(
+                format!("pipeline[{i}].retry.plugin"),
+                &retry.plugin,
+                Some(Role::Retry),
+            );
+        }
+    }
+    problems
+}
+
 /// For the built-in routers: their config, and the topics it routes to, none covered by the
 /// pipeline itself.
 fn builtin_loops(p: &PipelineConfig, spec: &PluginSpec) -> Result<(), String> {

@@ -458,6 +458,18 @@ impl Plugins {
         stages::RetryPolicy::new(self.stage_slot(plugin)?)
     }
 
+    /// Makes one instance of a `role` stage of `plugin` with its config and drops it: what
+    /// `check-config` and `serve` do to report a config the plugin refuses before a batch does.
+    pub fn make_stage(&self, role: Role, plugin: &str) -> Result<(), String> {
+        let made = match role {
+            Role::Router => self.router(plugin).map(drop),
+            Role::Dedup => self.dedup(plugin).map(drop),
+            Role::Retry => self.retry(plugin).map(drop),
+            Role::Filter => Ok(()),
+        };
+        made.map_err(|e| e.to_string())
+    }
+
     /// The roles `plugin` plays if known without compiling: loaded, or a built-in. `None` for
     /// one compiling in the background (for validating pipelines at start).
     pub fn known_roles(&self, plugin: &str) -> Option<Result<Vec<Role>, String>> {
