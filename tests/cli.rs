@@ -654,3 +654,63 @@ fn quiet_runs_print_a_count_and_rate_and_a_progress_line_on_a_terminal() {
     assert!(screen.contains("\r500 consumed in "), "{screen:?}");
     assert!(screen.contains("\"consumed\":500"), "{screen:?}");
 }
+
+#[test]
+fn bench_produces_to_a_topic_with_an_ingress_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = r##"
+[plugins.route-all]
+path = "builtin:topic-exchange"
+[plugins.route-all.config]
+bindings = "# -> orders.all"
+
+[[pipeline]]
+topics = ["orders.in"]
+[pipeline.ingress]
+stages = ["route-all"]
+"##;
+    let server = ServeProcess::start_with(dir.path(), free_udp_port(), pipeline);
+    server.ok_lines(&["topic", "create", "orders.in"], None);
+    server.ok_lines(&["topic", "create", "orders.all"], None);
+    let out = server.cli(&[
+        "bench",
+        "--topic",
+        "orders.in",
+        "--producers",
+        "1",
+        "--consumers",
+        "0",
+        "--count",
+        "3000",
+        "--batch",
+        "500",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["produce"]["messages"], 3000, "{report}");
+    assert!(stderr.contains("has an ingress pipeline"), "{stderr}");
+    // Routed where the pipeline sends them.
+    let all = server.ok_lines(
+        &[
+            "consume",
+            "-t",
+            "orders.all",
+            "--from",
+            "earliest",
+            "--max",
+            "3000",
+            "--quiet",
+        ],
+        None,
+    );
+    assert_eq!(all[0]["consumed"], 3000);
+}

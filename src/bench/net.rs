@@ -103,6 +103,8 @@ struct Shared {
     acked: AtomicU64,
     received: AtomicU64,
     stop_sending: AtomicBool,
+    /// The topic has an ingress pipeline: produce answers say where each batch was routed.
+    routed: AtomicBool,
     ack_latency: Mutex<Histogram<u64>>,
     delivery_latency: Mutex<Histogram<u64>>,
 }
@@ -149,6 +151,7 @@ pub async fn run(
         acked: AtomicU64::new(0),
         received: AtomicU64::new(0),
         stop_sending: AtomicBool::new(false),
+        routed: AtomicBool::new(false),
         ack_latency: Mutex::new(histogram()),
         delivery_latency: Mutex::new(histogram()),
     });
@@ -226,9 +229,18 @@ pub async fn run(
     } else {
         shared.acked.load(Ordering::Relaxed)
     };
-    // Wait for the consumers to see everything acknowledged (bounded).
+    // Wait for the consumers to see everything acknowledged (bounded). What a pipeline routed
+    // elsewhere never reaches them.
+    let routed = shared.routed.load(Ordering::Relaxed);
+    if routed {
+        eprintln!(
+            "note: {:?} has an ingress pipeline, which routed the batches; its consumers see only what it stored in {:?}",
+            args.topic, args.topic
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     while args.consumers > 0
+        && !routed
         && shared.received.load(Ordering::Relaxed) < acked
         && Instant::now() < deadline
     {
@@ -270,7 +282,11 @@ async fn produce(
     let reader = tokio::spawn(async move {
         while let Some((sent_at, n)) = rx.recv().await {
             match crate::client::read_response(&mut recv, Kind::Produce).await {
-                Ok((_, Response::Produced { .. })) => {
+                // Routed: the topic has an ingress pipeline, which stored the batch elsewhere.
+                Ok((_, answer @ (Response::Produced { .. } | Response::Routed { .. }))) => {
+                    if matches!(answer, Response::Routed { .. }) {
+                        reader_shared.routed.store(true, Ordering::Relaxed);
+                    }
                     let us = sent_at.elapsed().as_micros() as u64;
                     reader_shared
                         .ack_latency
