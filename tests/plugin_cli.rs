@@ -377,3 +377,53 @@ fn bench_plugins_benches_a_configured_plugin() {
     assert_ne!(code, 0);
     assert!(err.contains("no [plugins.nope]"), "{err}");
 }
+
+#[test]
+fn plugin_compile_warms_the_cache_a_broker_then_starts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let text = |extra: &str| {
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[plugins.mine]\npath = \"{}\"\n{extra}",
+            dir.path().join("data").display(),
+            plugin_file("tag_filter"),
+        )
+    };
+    std::fs::write(&config, text("")).unwrap();
+    let compile = || {
+        let (code, out, err) = run(&["plugin", "compile", "--config", config.to_str().unwrap()]);
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (code, lines, err)
+    };
+    let (code, first, err) = compile();
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = first.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    for name in [
+        "mine",
+        "tag",
+        "sql92",
+        "topic-exchange",
+        "dedup",
+        "retry-schedule",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert!(first.iter().all(|l| l["cached"] == false), "{first:?}");
+    // Now every one comes from the cache.
+    let (code, second, _) = compile();
+    assert_eq!(code, 0);
+    assert_eq!(second.len(), first.len());
+    assert!(second.iter().all(|l| l["cached"] == true), "{second:?}");
+    // One that does not load is named, and the command fails.
+    std::fs::write(
+        &config,
+        text("[plugins.broken]\npath = \"/nonexistent/broken.wasm\"\n"),
+    )
+    .unwrap();
+    let (code, _, err) = compile();
+    assert_ne!(code, 0);
+    assert!(err.contains("broken"), "{err}");
+}

@@ -153,6 +153,17 @@ pub struct LoadedPlugin {
     ticker: Arc<engine::Ticker>,
 }
 
+/// What [`Plugins::compile_all`] did with one plugin.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub name: String,
+    pub source: String,
+    /// The cache held it already (or it was loaded from there).
+    pub cached: bool,
+    pub seconds: f64,
+    pub outcome: Result<(), String>,
+}
+
 /// A name's current plugin; reloading swaps it. Built-ins are compiled on first use, and so
 /// are configured plugins a serving broker found no compiled artifact for (in the background).
 pub struct PluginSlot {
@@ -456,6 +467,35 @@ impl Plugins {
     /// A retry stage of `plugin`, made with its config.
     pub fn retry(&self, plugin: &str) -> Result<stages::RetryPolicy, stages::StageError> {
         stages::RetryPolicy::new(self.stage_slot(plugin)?)
+    }
+
+    /// Compiles every plugin not compiled yet, configured and built-in, into the compile cache
+    /// (`lockgate plugin compile`, at deploy time: a broker then starts with all of them
+    /// ready). Each is reported with whether the cache already held it and how long it took.
+    pub fn compile_all(&self) -> Vec<Compiled> {
+        let slots: Vec<(String, Arc<PluginSlot>)> = self
+            .slots
+            .read()
+            .iter()
+            .map(|(n, s)| (n.clone(), s.clone()))
+            .collect();
+        slots
+            .into_iter()
+            .map(|(name, slot)| {
+                let spec = slot.spec();
+                let cached =
+                    slot.current.read().is_some() || self.is_cached(&spec).unwrap_or(false);
+                let started = std::time::Instant::now();
+                let outcome = self.slot(&name).map(drop).map_err(|e| e.to_string());
+                Compiled {
+                    name,
+                    source: spec.source.clone(),
+                    cached,
+                    seconds: started.elapsed().as_secs_f64(),
+                    outcome,
+                }
+            })
+            .collect()
     }
 
     /// Makes one instance of a `role` stage of `plugin` with its config and drops it: what
