@@ -100,13 +100,23 @@ pub fn open_store(config: &Config, clock: Clock) -> Result<Arc<Store>, ServerErr
             durability: t.durability,
             retention: t.retention,
         };
-        store
-            .ensure_topic(&spec)
-            .map_err(|source| ServerError::Topic {
-                index,
-                name: t.name.to_string(),
-                source,
-            })?;
+        let ensured = match store.ensure_topic(&spec) {
+            // Grown online (`topic alter`) past what the config says: keep its queues.
+            Err(StorageError::QueuesShrink { existing, .. }) => {
+                tracing::warn!(topic = %t.name, queues = existing, config = t.queues,
+                    "the topic has more queues than the config says (grown with `lockgate topic alter`); keeping them: set queues = {existing} in the config");
+                store.ensure_topic(&TopicSpec {
+                    queues: existing,
+                    ..spec
+                })
+            }
+            other => other,
+        };
+        ensured.map_err(|source| ServerError::Topic {
+            index,
+            name: t.name.to_string(),
+            source,
+        })?;
     }
     Ok(store)
 }

@@ -485,6 +485,15 @@ async fn every_request_kind_is_allowed_with_its_right_and_refused_without_changi
                 name: "a.del".into(),
             }),
         ),
+        // A refused one would show as a second queue in `observe`.
+        case(
+            Kind::TopicAlter,
+            Granted::Owner,
+            Request::Topic(TopicRequest::Alter {
+                name: "a.orders".into(),
+                queues: 2,
+            }),
+        ),
         case(
             Kind::TxnEnd,
             Granted::Owner,

@@ -714,3 +714,75 @@ stages = ["route-all"]
     );
     assert_eq!(all[0]["consumed"], 3000);
 }
+
+#[test]
+fn topic_alter_grows_queues_online_and_a_restart_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let declared = "\n[[topic]]\nname = \"grow\"\nqueues = 2\n";
+    let server = ServeProcess::start_with(dir.path(), port, declared);
+    // A group reads the topic while it grows.
+    let consume = [
+        "consume", "-t", "grow", "-g", "g", "--from", "earliest", "--wait", "2s",
+    ];
+    server.ok_lines(
+        &["produce", "-t", "grow", "--queue", "1", "-b", "before"],
+        None,
+    );
+    assert_eq!(server.ok_lines(&consume, None).len(), 1);
+
+    let grown = server.ok_lines(&["topic", "alter", "grow", "--queues", "4"], None);
+    assert_eq!(
+        (
+            grown[0]["queues"].as_u64(),
+            grown[0]["queues_before"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    let note = grown[0]["sharding_keys"].as_str().unwrap();
+    assert!(note.contains("most keys map to another queue"), "{note}");
+    let described = server.ok_lines(&["topic", "describe", "grow"], None);
+    assert_eq!(described[0]["queue_offsets"].as_array().unwrap().len(), 4);
+    // The new queues take messages, and the group reads them.
+    let acked = server.ok_lines(
+        &["produce", "-t", "grow", "--queue", "3", "-b", "after"],
+        None,
+    );
+    assert_eq!(
+        (acked[0]["queue"].as_u64(), acked[0]["offset"].as_u64()),
+        (Some(3), Some(0))
+    );
+    let read = server.ok_lines(&consume, None);
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(
+        (read[0]["queue"].as_u64(), read[0]["body"].as_str()),
+        (Some(3), Some("after"))
+    );
+
+    // What it refuses, and why.
+    for (args, why) in [
+        (
+            &["topic", "alter", "grow", "--queues", "3"][..],
+            "can grow but not shrink",
+        ),
+        (&["topic", "alter", "grow", "--queues", "0"][..], "queues"),
+        (&["topic", "alter", "nosuch", "--queues", "4"][..], "nosuch"),
+        (
+            &["topic", "alter", "%DELAY%", "--queues", "8"][..],
+            "reserved for internal topics",
+        ),
+    ] {
+        let out = server.cli(args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+
+    // The config still says 2: a restart keeps the 4 queues and says so.
+    stop_cleanly(server);
+    let server = ServeProcess::start_with(dir.path(), port, declared);
+    let described = server.ok_lines(&["topic", "describe", "grow"], None);
+    assert_eq!(described[0]["queue_offsets"].as_array().unwrap().len(), 4);
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("set queues = 4 in the config"), "{log}");
+}

@@ -1,4 +1,4 @@
-//! The Topic family: create, delete, list and describe topics.
+//! The Topic family: create, delete, list, describe and grow topics.
 
 use std::time::Duration;
 
@@ -30,6 +30,13 @@ pub(super) async fn handle(broker: &Broker, r: TopicRequest) -> Result<Response>
                 Ok(Response::TopicDeleted)
             })
             .await
+        }
+        TopicRequest::Alter { name, queues } => {
+            // The broker's own topics have the queues it gave them.
+            if TopicName::is_internal(&name) {
+                return Err(BrokerError::ReservedName(name));
+            }
+            blocking(move || Ok(Response::Topic(info_of(&store.grow_topic(&name, queues)?)))).await
         }
         TopicRequest::List => {
             blocking(move || {

@@ -1,4 +1,4 @@
-//! `lockgate topic create|list|describe|delete`.
+//! `lockgate topic create|list|describe|alter|delete`.
 
 use serde_json::json;
 
@@ -22,6 +22,13 @@ pub enum TopicCommand {
     List,
     /// A topic and its queues' offset ranges, as JSON.
     Describe { name: String },
+    /// Grow a topic's queues online; prints it as JSON, with what that does to sharding keys.
+    Alter {
+        name: String,
+        /// The new number of queues (more than it has; queues are never removed)
+        #[arg(long)]
+        queues: u32,
+    },
     /// Delete a topic.
     Delete { name: String },
 }
@@ -63,6 +70,20 @@ pub async fn run(
                 .collect();
             emit(v);
         }),
+        TopicCommand::Alter { name, queues } => match client.describe_topic(&name).await {
+            Ok((before, _)) => client.alter_topic(&name, queues).await.map(|t| {
+                let mut v = topic_json(&t);
+                v["queues_before"] = json!(before.queues);
+                if t.queues != before.queues {
+                    v["sharding_keys"] = json!(format!(
+                        "a sharding key's queue is its hash modulo the queue count: from now on most keys map to another queue than before (messages already stored stay where they are, so a key's order holds across the change only for consumers that finish the old queue first); set queues = {} for this topic in the config too",
+                        t.queues
+                    ));
+                }
+                emit(v);
+            }),
+            Err(e) => Err(e),
+        },
         TopicCommand::Delete { name } => client
             .delete_topic(&name)
             .await

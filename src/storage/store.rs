@@ -448,6 +448,25 @@ impl StoreCore {
         Ok(meta)
     }
 
+    /// Grows an existing topic to `queues` queues (online: `lockgate topic alter`); its other
+    /// settings stay. Asking for as many as it has changes nothing; fewer is an error.
+    pub fn grow_topic(&self, name: &str, queues: u32) -> Result<TopicMeta> {
+        let name = TopicName::new(name)?;
+        let mut registry = self.registry.lock();
+        let existing = self
+            .topic_opt(&name)
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_string()))?;
+        let old = &existing.meta;
+        let spec = TopicSpec {
+            name,
+            queues,
+            durability: old.durability,
+            retention: old.retention_ms.map(std::time::Duration::from_millis),
+        };
+        check_spec(&spec)?;
+        self.update_topic(&mut registry, &existing, &spec)
+    }
+
     /// Creates the topic, or brings an existing one to `spec`: durability and retention change,
     /// queues can be added (never removed).
     pub fn ensure_topic(&self, spec: &TopicSpec) -> Result<TopicMeta> {
@@ -456,6 +475,16 @@ impl StoreCore {
         let Some(existing) = self.topic_opt(&spec.name) else {
             return self.add_topic(&mut registry, spec);
         };
+        self.update_topic(&mut registry, &existing, spec)
+    }
+
+    /// Brings `existing` to `spec` under the registry's lock (see [`StoreCore::ensure_topic`]).
+    fn update_topic(
+        &self,
+        registry: &mut Registry,
+        existing: &Topic,
+        spec: &TopicSpec,
+    ) -> Result<TopicMeta> {
         let old = &existing.meta;
         if spec.queues < old.queues {
             return Err(StorageError::QueuesShrink {

@@ -13,7 +13,7 @@
 //! | Receive, Ack, Nack, Heartbeat, GroupLeave | consume on the member's group |
 //! | TopicDescribe, OffsetForTime, MessageState | describe on the topic (admin on what an internal topic belongs to) |
 //! | GroupDescribe | describe on the group |
-//! | TopicCreate, TopicDelete | admin on the topic |
+//! | TopicCreate, TopicDelete, TopicAlter | admin on the topic |
 //! | GroupReset, GroupDelete | admin on the group |
 //! | TxnBegin, TxnCheckListen | produce on the producer group |
 //! | TxnEnd | produce on the transaction's producer group |
@@ -74,7 +74,9 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
         }
         Request::Topic(t) => match t {
             TopicRequest::Create(c) => vec![topic(Admin, &c.name)],
-            TopicRequest::Delete { name } => vec![topic(Admin, name)],
+            TopicRequest::Delete { name } | TopicRequest::Alter { name, .. } => {
+                vec![topic(Admin, name)]
+            }
             TopicRequest::Describe { name } => vec![topic(describe_action(name), name)],
             // Answered with what the principal may describe (see `visible`).
             TopicRequest::List => Vec::new(),

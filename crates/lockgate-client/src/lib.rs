@@ -275,6 +275,16 @@ impl Client {
         ask!(self, req, Response::Topic(t) => t)
     }
 
+    /// Grows a topic to `queues` queues, online (TopicAlter). Sharding keys map to queues by
+    /// their hash modulo the queue count, so most keys move to another queue from now on.
+    pub async fn alter_topic(&self, name: &str, queues: u32) -> Result<TopicInfo, ClientError> {
+        let req = Request::Topic(TopicRequest::Alter {
+            name: name.into(),
+            queues,
+        });
+        ask!(self, req, Response::Topic(t) => t)
+    }
+
     pub async fn delete_topic(&self, name: &str) -> Result<(), ClientError> {
         let req = Request::Topic(TopicRequest::Delete { name: name.into() });
         ask!(self, req, Response::TopicDeleted => ())

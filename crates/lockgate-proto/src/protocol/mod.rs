@@ -215,6 +215,8 @@ kinds! {
         TopicDelete = 49,
         TopicList = 50,
         TopicDescribe = 51,
+        /// Grows a topic's queues online.
+        TopicAlter = 52,
     }
     /// Lookups by id, key and time (`lookup.rs`).
     Lookup(LookupKind) {

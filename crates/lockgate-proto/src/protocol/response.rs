@@ -523,7 +523,7 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
             next_offset: r.u64("next offset")?,
             messages: decode_delivered(r)?,
         },
-        Kind::TopicCreate => Response::Topic(decode_topic(r)?),
+        Kind::TopicCreate | Kind::TopicAlter => Response::Topic(decode_topic(r)?),
         Kind::TopicDelete => Response::TopicDeleted,
         Kind::TopicList => Response::Topics(list(r, 27, "topic count", decode_topic)?),
         Kind::TopicDescribe => {

@@ -80,6 +80,10 @@ fn requests() -> Vec<Request> {
         Request::Topic(TopicRequest::Delete { name: "t".into() }),
         Request::Topic(TopicRequest::List),
         Request::Topic(TopicRequest::Describe { name: "t".into() }),
+        Request::Topic(TopicRequest::Alter {
+            name: "t".into(),
+            queues: 16,
+        }),
         Request::Lookup(LookupRequest::Id {
             topic: "t".into(),
             id: MessageId([9; 16]),
@@ -387,6 +391,7 @@ fn responses() -> Vec<(Kind, Response)> {
         ),
         (Kind::TopicCreate, Response::Topic(topic_info())),
         (Kind::TopicDelete, Response::TopicDeleted),
+        (Kind::TopicAlter, Response::Topic(topic_info())),
         (
             Kind::TopicList,
             Response::Topics(vec![topic_info(), topic_info()]),

@@ -1,4 +1,5 @@
-//! The Topic family: TopicCreate (48), TopicDelete (49), TopicList (50), TopicDescribe (51).
+//! The Topic family: TopicCreate (48), TopicDelete (49), TopicList (50), TopicDescribe (51),
+//! TopicAlter (52).
 
 use crate::codec::{ReadError, Reader, put_str16};
 use crate::record::Durability;
@@ -20,9 +21,18 @@ pub struct CreateTopic {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicRequest {
     Create(CreateTopic),
-    Delete { name: String },
+    Delete {
+        name: String,
+    },
     List,
-    Describe { name: String },
+    Describe {
+        name: String,
+    },
+    /// Grows the topic to `queues` queues (1–1024; never fewer than it has).
+    Alter {
+        name: String,
+        queues: u32,
+    },
 }
 
 impl Family for TopicRequest {
@@ -34,6 +44,7 @@ impl Family for TopicRequest {
             TopicRequest::Delete { .. } => Kind::TopicDelete,
             TopicRequest::List => Kind::TopicList,
             TopicRequest::Describe { .. } => Kind::TopicDescribe,
+            TopicRequest::Alter { .. } => Kind::TopicAlter,
         }
     }
 
@@ -47,6 +58,10 @@ impl Family for TopicRequest {
             }
             TopicRequest::Delete { name } | TopicRequest::Describe { name } => put_str16(buf, name),
             TopicRequest::List => {}
+            TopicRequest::Alter { name, queues } => {
+                put_str16(buf, name);
+                buf.extend_from_slice(&queues.to_le_bytes());
+            }
         }
     }
 
@@ -65,12 +80,17 @@ impl Family for TopicRequest {
             TopicKind::TopicDescribe => TopicRequest::Describe {
                 name: r.str16("topic name")?,
             },
+            TopicKind::TopicAlter => TopicRequest::Alter {
+                name: r.str16("topic name")?,
+                queues: r.u32("queues")?,
+            },
         })
     }
 
     fn check_ranges(&self) -> Result<(), OutOfRange> {
         match self {
             TopicRequest::Create(c) => check("queues", c.queues, 1, MAX_QUEUES),
+            TopicRequest::Alter { queues, .. } => check("queues", *queues, 1, MAX_QUEUES),
             _ => Ok(()),
         }
     }
