@@ -680,3 +680,55 @@ async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
     }
     running.stop().await.unwrap();
 }
+
+/// A reload that lands while a check stream is being opened (before its answer is read) ends
+/// it all the same: the answer is the refusal, or `Done` and then the refusal. CI once met a
+/// reload landing right after `Done`, before the server watched reloads, which left the stream
+/// open under rights it no longer had; the window is too narrow to hit on purpose, so this
+/// opens 20 streams against a reload each and asserts the outcome every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_while_a_check_stream_opens_still_ends_it() {
+    use lockgate::protocol::{Kind, RESPONSE_BIT, Response, TxnRequest, frame};
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let (auth, billing, _) = auth();
+        let mut config = test_config(dir.path());
+        config.auth = auth;
+        let running = start(&config).await;
+        let billing = connect_as(&running, dir.path(), Some(&billing))
+            .await
+            .unwrap();
+        let (mut send, mut recv) = billing.open_stream().await.unwrap();
+        let mut body = Vec::new();
+        Request::Txn(TxnRequest::Listen {
+            producer_group: "billing".into(),
+        })
+        .encode_body(&mut body);
+        send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
+            .await
+            .unwrap();
+        config.auth.tokens.retain(|t| t.name != "billing");
+        running.broker.reload_config(&config);
+        let (h, b) = tokio::time::timeout(PATIENCE, recv.read_frame())
+            .await
+            .unwrap()
+            .unwrap();
+        let refusal = if h.kind == Kind::TxnCheckListen as u16 | RESPONSE_BIT
+            && Response::decode(Kind::TxnCheckListen, &b).unwrap() == Response::Done
+        {
+            let (h, b) = tokio::time::timeout(PATIENCE, recv.read_frame())
+                .await
+                .expect("after Done, the reload's refusal")
+                .unwrap();
+            assert_eq!(h.kind, Kind::TxnCheck as u16 | RESPONSE_BIT);
+            Response::decode(Kind::TxnCheck, &b).unwrap()
+        } else {
+            Response::decode(Kind::TxnCheckListen, &b).unwrap()
+        };
+        match refusal {
+            Response::Error { status, .. } => assert_eq!(status, Status::NotAuthenticated),
+            other => panic!("{other:?}"),
+        }
+        running.stop().await.unwrap();
+    }
+}

@@ -67,7 +67,7 @@ impl Progress {
         emit(json!({
             self.verb: self.count,
             "seconds": (seconds * 1000.0).round() / 1000.0,
-            "per_second": rate.round(),
+            "per_second": rate.round() as u64,
         }));
     }
 }

@@ -18,7 +18,7 @@
 
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ use crate::codec::{ReadError, Reader};
 
 pub const ENTRY_LEN: u64 = 24;
 pub const ENTRIES_PER_FILE: u64 = 1 << 18;
+/// Entries a flush copies under the queue's lock at a time (1.5 MiB).
+const FLUSH_PIECE: u64 = 1 << 16;
 const EXT: &str = ".cq";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +116,7 @@ struct State {
     /// Offsets below this are in files.
     flushed: u64,
     /// Entries for offsets `flushed..`.
-    pending: Vec<Entry>,
+    pending: VecDeque<Entry>,
     /// Files written since the last sync.
     dirty: BTreeSet<u64>,
     /// What is wrong with the files as found at open (see [`ConsumeQueue::damage`]).
@@ -147,7 +149,7 @@ impl ConsumeQueue {
                 earliest: 0,
                 flushed: 0,
                 files,
-                pending: Vec::new(),
+                pending: VecDeque::new(),
                 dirty: BTreeSet::new(),
                 damage: None,
                 sum: None,
@@ -422,7 +424,7 @@ impl ConsumeQueue {
     /// Appends an entry; returns its offset.
     pub fn push(&self, entry: Entry) -> u64 {
         let mut st = self.lock();
-        st.pending.push(entry);
+        st.pending.push_back(entry);
         st.flushed + st.pending.len() as u64 - 1
     }
 
@@ -440,9 +442,9 @@ impl ConsumeQueue {
             return;
         }
         for _ in next..offset {
-            st.pending.push(Entry { size: 0, ..entry });
+            st.pending.push_back(Entry { size: 0, ..entry });
         }
-        st.pending.push(entry);
+        st.pending.push_back(entry);
     }
 
     /// The entry at `offset`, if held.
@@ -460,7 +462,7 @@ impl ConsumeQueue {
         if from >= st.flushed {
             let at = (from - st.flushed) as usize;
             let end = (at + max).min(st.pending.len());
-            return Ok(st.pending[at..end].to_vec());
+            return Ok(st.pending.range(at..end).copied().collect());
         }
         let base = from - from % ENTRIES_PER_FILE;
         let Some(file) = st.files.get(&base).cloned() else {
@@ -527,15 +529,23 @@ impl ConsumeQueue {
         Ok(self.lock().sum)
     }
 
+    /// Writes what is pending now, in pieces of at most [`FLUSH_PIECE`] entries: the queue's
+    /// lock (which every append to it takes) is held for one piece's copy at a time, not for a
+    /// copy of everything pending.
     fn flush_locked(&self) -> Result<()> {
-        let (mut offset, entries) = {
+        let (mut offset, end) = {
             let st = self.lock();
-            (st.flushed, st.pending.clone())
+            (st.flushed, st.flushed + st.pending.len() as u64)
         };
-        let mut written = 0usize;
-        while written < entries.len() {
+        while offset < end {
             let base = offset - offset % ENTRIES_PER_FILE;
-            let n = ((base + ENTRIES_PER_FILE - offset) as usize).min(entries.len() - written);
+            let n = (base + ENTRIES_PER_FILE - offset)
+                .min(end - offset)
+                .min(FLUSH_PIECE) as usize;
+            let bytes: Vec<u8> = {
+                let st = self.lock();
+                st.pending.range(..n).flat_map(|e| e.to_bytes()).collect()
+            };
             let file = {
                 let mut st = self.lock();
                 match st.files.get(&base) {
@@ -547,10 +557,6 @@ impl ConsumeQueue {
                     }
                 }
             };
-            let bytes: Vec<u8> = entries[written..written + n]
-                .iter()
-                .flat_map(|e| e.to_bytes())
-                .collect();
             file.write_all_at(&bytes, (offset - base) * ENTRY_LEN)
                 .map_err(io_err("writing consume queue", self.file_path(base)))?;
             let mut st = self.lock();
@@ -558,7 +564,6 @@ impl ConsumeQueue {
             st.pending.drain(..n);
             st.flushed += n as u64;
             st.dirty.insert(base);
-            written += n;
             offset += n as u64;
         }
         Ok(())

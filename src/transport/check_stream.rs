@@ -48,6 +48,17 @@ pub(super) async fn serve(
             return;
         }
     };
+    // Reloads are watched from before the answer: one that lands between the answer and
+    // the loop below must still end the stream. One that came after the rights were checked
+    // at the stream's start and before this watch began is caught by checking again now.
+    let mut reloads = broker.auth().reloads();
+    if let Err(refused) = rights.recheck(&broker) {
+        let _ = send
+            .write(encode(answer_kind, h.request_id, &refused))
+            .await;
+        let _ = send.finish();
+        return;
+    }
     let txns = broker.transactions().clone();
     let (id, mut asks) = txns.listen(&group);
     tracing::debug!(group = %group, "check stream open");
@@ -67,7 +78,6 @@ pub(super) async fn serve(
             group.clone(),
         ));
         let check_kind = Kind::TxnCheck as u16 | RESPONSE_BIT;
-        let mut reloads = broker.auth().reloads();
         loop {
             tokio::select! {
                 _ = reloads.changed() => {

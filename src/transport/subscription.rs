@@ -43,6 +43,17 @@ pub(super) async fn serve(
     rights: super::access::Rights,
 ) {
     let answer_kind = Kind::Subscribe as u16 | RESPONSE_BIT;
+    // Reloads are watched from here, before the answer: one that lands while the member
+    // joins must still be seen by the push loop (see check_stream for the same rule).
+    let reloads = broker.auth().reloads();
+    let seen = *reloads.borrow();
+    if let Err(refused) = rights.recheck(&broker) {
+        let _ = send
+            .write(encode(answer_kind, h.request_id, &refused))
+            .await;
+        let _ = send.finish();
+        return;
+    }
     let req = match decode(h.kind, body) {
         Ok(Request::Group(GroupRequest::Subscribe(s))) => s,
         Ok(_) => unreachable!("the kind was Subscribe"),
@@ -92,8 +103,6 @@ pub(super) async fn serve(
         member,
     ));
 
-    let reloads = broker.auth().reloads();
-    let seen = *reloads.borrow();
     let watch = Watch {
         changed: &changed,
         rights: &rights,
