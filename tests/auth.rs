@@ -638,20 +638,24 @@ async fn refusals_are_counted_by_status() {
     running.stop().await.unwrap();
 }
 
-/// A transaction check stream is checked again on reload too: once its token is gone it gets
-/// the refusal (as a TxnCheck frame) and ends.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
-    use lockgate::protocol::{Kind, RESPONSE_BIT, Response, TxnRequest, frame};
-    let dir = tempfile::tempdir().unwrap();
+/// A server with the test tokens, and billing's connection with a check stream for its
+/// producer group asked for (the TxnCheckListen sent, its answer not read yet).
+async fn billing_check_stream(
+    dir: &std::path::Path,
+) -> (
+    lockgate::config::Config,
+    lockgate::server::Running,
+    Client,
+    lockgate::client::SendStream,
+    lockgate::client::RecvStream,
+) {
+    use lockgate::protocol::{Kind, TxnRequest, frame};
     let (auth, billing, _) = auth();
-    let mut config = test_config(dir.path());
+    let mut config = test_config(dir);
     config.auth = auth;
     let running = start(&config).await;
-    let billing = connect_as(&running, dir.path(), Some(&billing))
-        .await
-        .unwrap();
-    let (mut send, mut recv) = billing.open_stream().await.unwrap();
+    let billing = connect_as(&running, dir, Some(&billing)).await.unwrap();
+    let (mut send, recv) = billing.open_stream().await.unwrap();
     let mut body = Vec::new();
     Request::Txn(TxnRequest::Listen {
         producer_group: "billing".into(),
@@ -660,6 +664,16 @@ async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
     send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
         .await
         .unwrap();
+    (config, running, billing, send, recv)
+}
+
+/// A transaction check stream is checked again on reload too: once its token is gone it gets
+/// the refusal (as a TxnCheck frame) and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
+    use lockgate::protocol::{Kind, RESPONSE_BIT, Response};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut config, running, _billing, _send, mut recv) = billing_check_stream(dir.path()).await;
     let mut read = async || recv.read_frame().await.unwrap();
     let (h, b) = read().await;
     assert_eq!(h.kind, Kind::TxnCheckListen as u16 | RESPONSE_BIT);
@@ -688,25 +702,11 @@ async fn a_reload_ends_a_check_stream_whose_rights_are_gone() {
 /// opens 20 streams against a reload each and asserts the outcome every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_while_a_check_stream_opens_still_ends_it() {
-    use lockgate::protocol::{Kind, RESPONSE_BIT, Response, TxnRequest, frame};
+    use lockgate::protocol::{Kind, RESPONSE_BIT, Response};
     for _ in 0..20 {
         let dir = tempfile::tempdir().unwrap();
-        let (auth, billing, _) = auth();
-        let mut config = test_config(dir.path());
-        config.auth = auth;
-        let running = start(&config).await;
-        let billing = connect_as(&running, dir.path(), Some(&billing))
-            .await
-            .unwrap();
-        let (mut send, mut recv) = billing.open_stream().await.unwrap();
-        let mut body = Vec::new();
-        Request::Txn(TxnRequest::Listen {
-            producer_group: "billing".into(),
-        })
-        .encode_body(&mut body);
-        send.write_all(&frame(Kind::TxnCheckListen as u16, 1, &body))
-            .await
-            .unwrap();
+        let (mut config, running, _billing, _send, mut recv) =
+            billing_check_stream(dir.path()).await;
         config.auth.tokens.retain(|t| t.name != "billing");
         running.broker.reload_config(&config);
         let (h, b) = tokio::time::timeout(PATIENCE, recv.read_frame())

@@ -631,10 +631,7 @@ fn quiet_runs_print_a_count_and_rate_and_a_progress_line_on_a_terminal() {
     assert_eq!(consumed[0]["consumed"], 500);
 
     // On a terminal (a pty from `script`), a progress line goes to it as well.
-    let transport = match common::transport() {
-        lockgate::client::Transport::Quic => "quic",
-        lockgate::client::Transport::Tcp => "tcp",
-    };
+    let transport = common::transport_flag();
     let command = format!(
         "{} --config {} --transport {transport} consume -t q --from earliest --max 500 --quiet",
         common::process::bin(),

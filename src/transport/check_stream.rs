@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use super::server::decode;
 use super::status::response_of;
-use super::stream::{FrameRead, RecvStream, SendStream};
+use super::stream::{FrameRead, RecvStream, SendStream, response_frame as encode};
 use crate::broker::Broker;
-use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, TxnRequest, frame};
+use crate::protocol::{Header, Kind, RESPONSE_BIT, Request, Response, TxnRequest};
 
 pub(super) async fn serve(
     mut send: SendStream,
@@ -36,15 +36,13 @@ pub(super) async fn serve(
             },
             Err(e) => {
                 let r = response_of(&e.into());
-                let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
-                let _ = send.finish();
+                send.answer_and_finish(answer_kind, h.request_id, &r).await;
                 return;
             }
         },
         Ok(_) => unreachable!("the kind was TxnCheckListen"),
         Err(r) => {
-            let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
-            let _ = send.finish();
+            send.answer_and_finish(answer_kind, h.request_id, &r).await;
             return;
         }
     };
@@ -53,10 +51,8 @@ pub(super) async fn serve(
     // at the stream's start and before this watch began is caught by checking again now.
     let mut reloads = broker.auth().reloads();
     if let Err(refused) = rights.recheck(&broker) {
-        let _ = send
-            .write(encode(answer_kind, h.request_id, &refused))
+        send.answer_and_finish(answer_kind, h.request_id, &refused)
             .await;
-        let _ = send.finish();
         return;
     }
     let txns = broker.transactions().clone();
@@ -162,10 +158,4 @@ async fn read_answers(
             }
         }
     }
-}
-
-fn encode(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    r.encode_body(&mut body);
-    frame(kind, request_id, &body)
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use crate::client::mux;
 use crate::metrics as m;
-use crate::protocol::{HEADER_LEN, Header};
+use crate::protocol::{HEADER_LEN, Header, Response, frame};
 
 /// The server's side of writing a stream.
 pub(super) enum SendStream {
@@ -57,6 +57,20 @@ impl SendStream {
             SendStream::Tcp(s) => s.finish().map_err(|e| Gone(e.to_string())),
         }
     }
+
+    /// Answers with `r` and ends the stream: what a stream that will not go on sends last.
+    /// A client already gone is nothing to report.
+    pub(super) async fn answer_and_finish(&mut self, kind: u16, request_id: u32, r: &Response) {
+        let _ = self.write(response_frame(kind, request_id, r)).await;
+        let _ = self.finish();
+    }
+}
+
+/// `r` as one frame of `kind` (the response bit included) for `request_id`.
+pub(super) fn response_frame(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    r.encode_body(&mut body);
+    frame(kind, request_id, &body)
 }
 
 /// The server's side of reading a stream.

@@ -14,12 +14,10 @@ use tokio::sync::Notify;
 
 use super::server::decode;
 use super::status::response_of;
-use super::stream::{FrameRead, RecvStream, SendStream};
+use super::stream::{FrameRead, RecvStream, SendStream, response_frame as encode};
 use crate::broker::{Broker, ByteBudget, ConnInfo};
 
-use crate::protocol::{
-    GroupRequest, HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response, frame,
-};
+use crate::protocol::{GroupRequest, HEADER_LEN, Header, Kind, RESPONSE_BIT, Request, Response};
 
 /// Most messages in one pushed frame.
 const MAX_PUSH: u64 = 1024;
@@ -48,18 +46,15 @@ pub(super) async fn serve(
     let reloads = broker.auth().reloads();
     let seen = *reloads.borrow();
     if let Err(refused) = rights.recheck(&broker) {
-        let _ = send
-            .write(encode(answer_kind, h.request_id, &refused))
+        send.answer_and_finish(answer_kind, h.request_id, &refused)
             .await;
-        let _ = send.finish();
         return;
     }
     let req = match decode(h.kind, body) {
         Ok(Request::Group(GroupRequest::Subscribe(s))) => s,
         Ok(_) => unreachable!("the kind was Subscribe"),
         Err(r) => {
-            let _ = send.write(encode(answer_kind, h.request_id, &r)).await;
-            let _ = send.finish();
+            send.answer_and_finish(answer_kind, h.request_id, &r).await;
             return;
         }
     };
@@ -270,10 +265,4 @@ async fn push_loop(
             .await
             .map_err(|e| e.to_string())?;
     }
-}
-
-fn encode(kind: u16, request_id: u32, r: &Response) -> Vec<u8> {
-    let mut body = Vec::new();
-    r.encode_body(&mut body);
-    frame(kind, request_id, &body)
 }

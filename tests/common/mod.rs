@@ -21,6 +21,14 @@ pub fn transport() -> lockgate::client::Transport {
     }
 }
 
+/// [`transport`] as the CLI's `--transport` (and `LOCKGATE_TRANSPORT`) spells it.
+pub fn transport_flag() -> &'static str {
+    match transport() {
+        lockgate::client::Transport::Quic => "quic",
+        lockgate::client::Transport::Tcp => "tcp",
+    }
+}
+
 /// Options for a small store: 64 KiB segments so that tests roll segments quickly.
 pub fn small_opts(dir: &Path) -> StoreOptions {
     let mut o = StoreOptions::new(dir);

@@ -125,11 +125,7 @@ impl ServeProcess {
         let mut cmd = Command::new(bin());
         cmd.arg("--config").arg(&self.config).args(args);
         // The CLI speaks the transport under test (`--transport`'s variable).
-        let transport = match super::transport() {
-            lockgate::client::Transport::Quic => "quic",
-            lockgate::client::Transport::Tcp => "tcp",
-        };
-        cmd.env("LOCKGATE_TRANSPORT", transport);
+        cmd.env("LOCKGATE_TRANSPORT", super::transport_flag());
         cmd.stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
