@@ -150,7 +150,8 @@ impl StoreCore {
 
     /// The most general append: [`StoreCore::append_pending_as`] with a durability other than
     /// the topic's, and timer marks (one per message, or none) that the timer index applies
-    /// under the write lock, so they are exactly as durable as the records that carry them.
+    /// as the records are published, so they are exactly as durable as the records that carry
+    /// them.
     pub fn append_with<M: RecordSource>(
         &self,
         topic: &str,

@@ -103,14 +103,15 @@ impl StoreCore {
 
     pub(super) fn checkpoint_now(&self, clean: bool) -> Result<()> {
         let _one = self.checkpointing.lock();
-        // Every record before `position` has its index entries (they are added under the write
-        // lock), so once those are durable the checkpoint may say so.
+        // Every record before `position` has its index entries (appends are indexed as they
+        // pass the log's publishing turnstile, and none passes while we look), so once those
+        // are durable the checkpoint may say so.
         // The producer table is taken at the same log position as the checkpoint.
         // So are the queues' next offsets, which the next open checks the queues against.
         let (position, producers, ends, timer_counts) = {
-            let w = self.log.lock_writer();
+            let published = self.log.published();
             (
-                self.log.end_locked(&w),
+                published.end,
                 self.producers.lock().clone(),
                 self.queue_ends(),
                 self.timers.snapshot(),

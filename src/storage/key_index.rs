@@ -356,7 +356,7 @@ impl KeyIndex {
     }
 
     /// Indexes the `size`-byte record at `position`: its id's run (an [`id_run_hash`]) and its
-    /// keys' hashes. Called in log order, under the log's write lock, so it only touches
+    /// keys' hashes. Called in log order, as appends are published, so it only touches
     /// memory. A table fills up only between records, so a table's `end` is always a record
     /// boundary (recovery may start scanning there).
     pub fn insert(&self, position: u64, size: u32, run: u64, keys: impl IntoIterator<Item = u64>) {

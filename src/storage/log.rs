@@ -1,10 +1,20 @@
 //! The commit log: every record of every topic, appended to one sequence of segment files.
 //!
-//! Does: sequential appends under one write lock, segment rolls, durability (group commit for
-//! `sync` appends, a periodic flush for `async` ones), the recovery scan that validates records
-//! and cuts a torn tail (`scan`), reads by position, and deleting whole old segments.
+//! Does: appends in three steps (below), segment rolls, durability (group commit for `sync`
+//! appends, a periodic flush for `async` ones), the recovery scan that validates records and
+//! cuts a torn tail (`scan`), reads by position, and deleting whole old segments.
 //! Does not: know which records belong to which queue (the store's indexes do), or decide
 //! retention (the store does).
+//!
+//! An append is **reserved** under the write lock ([`CommitLog::reserve`]: its position and a
+//! ticket, the segment rolled first if it would not fit), **written** when its ticket passes
+//! the first turnstile ([`CommitLog::write_reserved`]: one `pwrite`), and **published** when it
+//! passes the second ([`CommitLog::enter_published`], where the store indexes it). The write
+//! lock is held only for the reservation, so one append's checksums and copy overlap the next
+//! one's; the turnstiles keep the file a prefix of whole appends in reservation order (a crash
+//! leaves at most a torn last one, never a hole) and the indexes in log order. A write that
+//! fails is cut from the file and fails every append reserved after it; the next reservation
+//! waits until those have passed and starts again from the file's end ([`CommitLog::settle`]).
 //!
 //! Group commit: appenders write under the lock, release it, then wait until the flusher's
 //! `flushed` position passes their record. The flusher runs one `fdatasync` at a time; every
@@ -26,10 +36,14 @@ use std::time::{Duration, Instant};
 
 use super::error::{Result, StorageError, io_err};
 use super::fsutil;
+use super::producers::BatchKey;
 use super::segment::{self, HEADER_LEN, Segment};
+use super::turnstile::{Passage, Peek, Turnstile};
 use crate::record::{self, Record};
 
 mod scan;
+#[cfg(test)]
+mod tests;
 pub use scan::{ReplayReport, Replayed};
 
 /// Longest the flusher holds a flush back for `sync` appenders it expects to join it.
@@ -41,6 +55,14 @@ pub struct CommitLog {
     capacity: u64,
     segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
     writer: Mutex<Writer>,
+    /// Appends reach the file in ticket order.
+    written: Turnstile<WrittenEnd>,
+    /// `WrittenEnd::end`, readable without the turnstile (the flusher syncs up to it).
+    written_end: AtomicU64,
+    /// Whether `WrittenEnd::broken` is set, readable without waiting for a write to pass.
+    broken: std::sync::atomic::AtomicBool,
+    /// Appends are indexed in ticket order.
+    published: Turnstile<Published>,
     durable: Mutex<Durable>,
     /// The flusher waits here for work.
     flush_wanted: Condvar,
@@ -54,12 +76,53 @@ pub struct CommitLog {
 /// State behind the write lock.
 pub struct Writer {
     active: Arc<Segment>,
-    /// Log position after the last record written.
+    /// Log position after the last append reserved.
     end: u64,
+    /// The next append's ticket.
+    next_ticket: u64,
     /// Store times never go backwards along the log.
     last_stored_at: i64,
     /// Set when a flush failed: the page cache can no longer be trusted, so no more writes.
     fenced: Option<String>,
+    /// The write seam's reservations, behind the same lock: per `(topic id, queue)`, the next
+    /// offset after the last append reserved for it and that append's ticket (an entry whose
+    /// ticket was published is stale: the queue's own next offset holds).
+    pub(super) queues: std::collections::HashMap<(u32, u32), (u64, u64)>,
+    /// Idempotent producers' batches reserved and not yet published, with their tickets, so a
+    /// resend arriving meanwhile waits for the original instead of being stored twice.
+    pub(super) batches: Vec<(BatchKey, u64)>,
+}
+
+/// An append's place: reserved under the write lock, then written
+/// ([`Reservation::write`]) and published ([`Reservation::publish`]) in ticket order. One
+/// dropped before both (a panic between the steps) still lets the appends behind it through:
+/// unwritten, it fails them, as a failed write does.
+pub struct Reservation<'a> {
+    log: &'a CommitLog,
+    pub ticket: u64,
+    /// The log position of its first byte.
+    pub start: u64,
+    pub len: u64,
+    segment: Arc<Segment>,
+    written: bool,
+    published: bool,
+}
+
+/// State of the first turnstile.
+struct WrittenEnd {
+    /// Log position after the last append written.
+    end: u64,
+    /// Set when a write failed: every append reserved after it fails too, until the next
+    /// reservation settles the log.
+    broken: Option<String>,
+    /// Set when a failed write could not even be cut from the file.
+    cut_failed: Option<String>,
+}
+
+/// State of the second turnstile, which the store holds while it indexes an append.
+pub struct Published {
+    /// Log position after the last append published (indexed).
+    pub end: u64,
 }
 
 struct Durable {
@@ -87,6 +150,70 @@ pub struct LogStats {
     pub data_syncs: AtomicU64,
     /// Nanoseconds spent inside `fdatasync` of the log.
     pub sync_nanos: AtomicU64,
+}
+
+impl Writer {
+    /// The ticket the next reservation gets.
+    pub fn next_ticket(&self) -> u64 {
+        self.next_ticket
+    }
+}
+
+impl<'a> Reservation<'a> {
+    /// Writes the append's bytes when its ticket's turn comes, in one `pwrite`. On failure
+    /// nothing of it stays in the file, and every append reserved after it fails too.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        debug_assert_eq!(bytes.len() as u64, self.len);
+        self.written = true;
+        let log = self.log;
+        let mut turn = log.written.enter(self.ticket);
+        if let Some(reason) = &turn.broken {
+            return Err(StorageError::WritesFenced(format!(
+                "an earlier write failed: {reason}"
+            )));
+        }
+        debug_assert_eq!(
+            turn.end, self.start,
+            "appends are written in reservation order"
+        );
+        if let Err(e) = self.segment.write_at(self.start, bytes) {
+            let err = io_err("appending to", &self.segment.path)(e);
+            // Cut whatever part of the append reached the file; if even that fails, the
+            // file's tail is unknown and the log stops taking writes.
+            if let Err(cut) = self.segment.truncate(self.start) {
+                turn.cut_failed = Some(format!("could not remove a failed write: {cut}"));
+            }
+            log.break_at(&mut turn, err.to_string());
+            return Err(err);
+        }
+        turn.end = self.start + self.len;
+        log.written_end.store(turn.end, Ordering::Release);
+        log.stats.writes.fetch_add(1, Ordering::Relaxed);
+        log.stats.bytes.fetch_add(self.len, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Waits for the append's turn to be published (indexed, by the caller, while it holds
+    /// the passage); the next append's turn comes when the passage is dropped.
+    pub fn publish(mut self) -> Passage<'a, Published> {
+        self.published = true;
+        self.log.published.enter(self.ticket)
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.written {
+            let mut turn = self.log.written.enter(self.ticket);
+            self.log.break_at(
+                &mut turn,
+                "a write was abandoned before it reached the file".into(),
+            );
+        }
+        if !self.published {
+            drop(self.log.published.enter(self.ticket));
+        }
+    }
 }
 
 impl CommitLog {
@@ -128,9 +255,23 @@ impl CommitLog {
             writer: Mutex::new(Writer {
                 active,
                 end,
+                next_ticket: 0,
                 last_stored_at: i64::MIN,
                 fenced: None,
+                queues: std::collections::HashMap::new(),
+                batches: Vec::new(),
             }),
+            written: Turnstile::new(
+                0,
+                WrittenEnd {
+                    end,
+                    broken: None,
+                    cut_failed: None,
+                },
+            ),
+            written_end: AtomicU64::new(end),
+            broken: std::sync::atomic::AtomicBool::new(false),
+            published: Turnstile::new(0, Published { end }),
             durable: Mutex::new(Durable {
                 flushed: 0,
                 requested: 0,
@@ -157,14 +298,9 @@ impl CommitLog {
             .expect("at least one segment")
     }
 
-    /// The position after the last record written.
+    /// The position after the last append reserved (written once the appends in flight are).
     pub fn end(&self) -> u64 {
         self.lock_writer().end
-    }
-
-    /// The position after the last record written, for a caller holding the write lock.
-    pub fn end_locked(&self, w: &Writer) -> u64 {
-        w.end
     }
 
     /// The base of the newest segment.
@@ -185,31 +321,89 @@ impl CommitLog {
         self.durable.lock()
     }
 
-    /// Appends already-encoded records (`ranges` marks each record in `bytes`) in one write.
-    /// The whole batch lands in one segment; when it does not fit in the active one the log
-    /// rolls first. On failure nothing of the batch stays in the file. Returns the position of
-    /// the first record.
-    pub fn append(&self, w: &mut Writer, bytes: &[u8]) -> Result<u64> {
+    /// Makes room for an append of `len` bytes, for a caller holding the write lock about to
+    /// [`CommitLog::reserve`] it: settles the log after a failed write, and rolls to a new
+    /// segment when the append would not fit in the active one (the whole append lands in one
+    /// segment). Call before choosing anything that depends on earlier appends succeeding
+    /// (queue offsets): both may wait for every reserved append to be published.
+    pub fn make_room(&self, w: &mut Writer, len: u64) -> Result<()> {
+        self.settle(w)?;
+        if w.end - w.active.base + len > self.capacity && w.end > w.active.base {
+            // The old segment is synced and sealed as it is left: every append reserved in it
+            // must be in it first.
+            self.drain(w);
+            self.settle(w)?;
+            self.roll(w)?;
+        }
+        Ok(())
+    }
+
+    /// Reserves the next `len` bytes of the log and a ticket, after [`CommitLog::make_room`].
+    pub fn reserve(&self, w: &mut Writer, len: u64) -> Reservation<'_> {
+        let r = Reservation {
+            log: self,
+            ticket: w.next_ticket,
+            start: w.end,
+            len,
+            segment: w.active.clone(),
+            written: false,
+            published: false,
+        };
+        w.next_ticket += 1;
+        w.end += len;
+        r
+    }
+
+    /// Waits (holding the write lock) until every reserved append has been published.
+    fn drain(&self, w: &Writer) {
+        self.published.wait_passed(w.next_ticket);
+    }
+
+    /// After a failed write: waits until every append reserved behind it has passed (they
+    /// failed too), then reserves again from where the file ends. Fails when the log is
+    /// fenced.
+    pub fn settle(&self, w: &mut Writer) -> Result<()> {
         if let Some(reason) = &w.fenced {
             return Err(StorageError::WritesFenced(reason.clone()));
         }
-        let len = bytes.len() as u64;
-        if w.end - w.active.base + len > self.capacity && w.end > w.active.base {
-            self.roll(w)?;
+        if !self.broken.load(Ordering::Acquire) {
+            return Ok(());
         }
-        let start = w.end;
-        if let Err(e) = w.active.write_at(start, bytes) {
-            // Cut whatever part of the batch reached the file; if even that fails, the file's
-            // tail is unknown and the log stops taking writes.
-            if let Err(cut) = w.active.truncate(start) {
-                w.fenced = Some(format!("could not remove a failed write: {cut}"));
-            }
-            return Err(io_err("appending to", &w.active.path)(e));
+        self.drain(w);
+        let mut written = self.written.peek();
+        written.broken = None;
+        self.broken.store(false, Ordering::Release);
+        w.end = written.end;
+        w.queues.clear();
+        w.batches.clear();
+        if let Some(reason) = written.cut_failed.take() {
+            w.fenced = Some(reason.clone());
+            return Err(StorageError::WritesFenced(reason));
         }
-        w.end = start + len;
-        self.stats.writes.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(len, Ordering::Relaxed);
-        Ok(start)
+        Ok(())
+    }
+
+    /// Marks the log broken by a failed or abandoned write: the appends reserved after it fail
+    /// too, until the next reservation settles the log.
+    fn break_at(&self, turn: &mut WrittenEnd, reason: String) {
+        turn.broken = Some(reason);
+        self.broken.store(true, Ordering::Release);
+    }
+
+    /// The published state between turns: everything before `end` is indexed, and nothing
+    /// more is while the guard is held (checkpoints take their snapshot here).
+    pub fn published(&self) -> Peek<'_, Published> {
+        self.published.peek()
+    }
+
+    /// Waits until the append with `ticket` (and every one before it) has been published.
+    pub fn wait_published(&self, ticket: u64) {
+        self.published.wait_passed(ticket + 1);
+    }
+
+    /// The first ticket not yet published.
+    pub fn next_unpublished(&self) -> u64 {
+        self.published.next()
     }
 
     /// The store time for the next record: now, but never earlier than the previous one.
@@ -278,9 +472,10 @@ impl CommitLog {
 
     /// Syncs everything written so far.
     pub fn flush(&self) -> Result<()> {
+        // Everything written is in the active segment or in one sealed (synced) when left.
         let (active, end) = {
             let w = self.lock_writer();
-            (w.active.clone(), w.end)
+            (w.active.clone(), self.written_end.load(Ordering::Acquire))
         };
         {
             let d = self.lock_durable();

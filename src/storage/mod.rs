@@ -34,6 +34,7 @@ mod skips;
 mod store;
 pub mod timers;
 mod topics;
+mod turnstile;
 pub mod verify;
 mod write;
 

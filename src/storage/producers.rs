@@ -2,7 +2,8 @@
 //! retried batch is recognized and answered with its original offsets instead of being stored
 //! twice.
 //!
-//! The table is updated under the log's write lock (check and append are one step), rebuilt
+//! The table is checked under the log's write lock (a resend whose original is still in flight
+//! waits for it there) and updated as each append is published, in log order; it is rebuilt
 //! from the producer stamps in log records during recovery, and snapshotted to
 //! `producers.json` at every checkpoint, so it survives restarts and crashes like the data does.
 //! Producers idle for [`EXPIRY`] are forgotten, and the longest idle ones sooner when the

@@ -65,7 +65,7 @@ pub struct StoreCore {
     pub(super) topics: RwLock<Topics>,
     pub(super) checkpointing: Mutex<()>,
     pub(super) closed: AtomicBool,
-    /// Batches of idempotent producers; changed only under the log's write lock.
+    /// Batches of idempotent producers; changed only as appends are published (in log order).
     pub(super) producers: Mutex<ProducerTable>,
     /// Damaged records an operator chose to skip: read as holes.
     pub(super) skips: RwLock<Skips>,

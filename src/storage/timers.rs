@@ -1,6 +1,6 @@
 //! The timer index: which delay records are still pending, in one file per minute of the time
 //! they must be acted on. Like the consume queues and the key index it is derived from the log,
-//! updated under the log's write lock, made durable by the checkpoint, and cut back to the
+//! updated as appends are published (in log order), made durable by the checkpoint, and cut back to the
 //! checkpoint and replayed at open.
 //!
 //! A delay message is a record of the internal topic [`DELAY_TOPIC`] that says where it goes

@@ -3,13 +3,16 @@
 //! broker's internal topics through either — is encoded by its caller and handed here as a
 //! [`Write`], which:
 //!
-//! 1. under the log's write lock, recognizes an idempotent producer's resend (nothing is
-//!    written; the original's offsets are answered);
-//! 2. gives every part its offsets and the write its store time, seals the records (the
-//!    last one after [`Write::fill_last`] may have named the others' offsets), and writes
-//!    them to the log in one `write`;
-//! 3. indexes them (consume queues, key index, timer index, producer table) before the lock
-//!    is released, so queue order is log order.
+//! 1. **reserves**, under the log's write lock (held for nothing else): recognizes an
+//!    idempotent producer's resend (nothing is written; the original's offsets are answered,
+//!    once it is published if it is still in flight), gives every part its offsets (after
+//!    the appends in flight to the same queue) and the write its store time, and takes its
+//!    stretch of the log and a ticket;
+//! 2. **writes**, outside the lock: seals the records (the last one after
+//!    [`Write::fill_last`] may have named the others' offsets) and writes them in one
+//!    `pwrite` when the ticket's turn comes (appends reach the file in ticket order);
+//! 3. **publishes**, in ticket order: indexes them (consume queues, key index, timer index,
+//!    producer table), so queue order is log order.
 //!
 //! **Appended** means steps 1–3 are done: the records have log positions and queue offsets
 //! and readers see them. **Durable** means the write's durability is met: for `sync`, the
@@ -114,48 +117,69 @@ impl StoreCore {
         }
         let last_part = parts.last().expect("a write has parts");
         let now = self.opts.clock.now_ms();
+        let batch = producer.map(|(id, sequence)| BatchKey {
+            producer: id,
+            topic: last_part.topic.meta.id,
+            queue: last_part.queue,
+            sequence,
+        });
         // Each part's offsets: the one part's in `single`, more in `many` (no allocation for a
         // plain append, the hot path).
         let mut single: Option<Appended> = None;
         let mut many: Vec<Appended> = Vec::new();
-        let end = {
+        // 1. Reserve, under the write lock: offsets, store time, log position, ticket.
+        let (mut r, stored_at) = loop {
             let mut lock = self.log.lock_writer();
+            self.log.make_room(&mut lock, buf.len() as u64)?;
+            let published = self.log.next_unpublished();
+            lock.batches.retain(|(_, t)| *t >= published);
+            if let Some(key) = batch {
+                // The original of this resend is in flight: answer from the table once it
+                // is published.
+                if let Some(&(_, t)) = lock.batches.iter().find(|(b, _)| *b == key) {
+                    drop(lock);
+                    self.log.wait_published(t);
+                    continue;
+                }
+            }
             if let Some(original) = self.recognize(
                 &last_part.topic,
                 last_part.queue,
                 last_part.records.len(),
                 producer,
             )? {
-                // Answer once the original is as durable as this write asks.
-                let end = self.log.end_locked(&lock);
                 drop(lock);
+                // Answer once the original (published, so before this end) is as durable as
+                // this write asks.
+                let end = self.log.published().end;
                 return Ok(Written {
                     pending: PendingAppend::resent(self.log.clone(), sync.then_some(end), original),
                     parts: Vec::new(),
                 });
             }
             let stored_at = self.log.next_stored_at(&mut lock, now);
-            // Offsets first (a queue named twice continues where its earlier part ended).
-            let mut last_offset = 0;
+            // Offsets first (a queue named twice continues where its earlier part ended; one
+            // with appends in flight, where the last of them ends).
+            let ticket = lock.next_ticket();
+            if lock.queues.len() > 1024 {
+                lock.queues.retain(|_, (_, t)| *t >= published);
+            }
             for (n, part) in parts.iter().enumerate() {
                 let same = |p: &Part<'_, M>| {
                     p.topic.meta.id == part.topic.meta.id && p.queue == part.queue
                 };
                 let first = match parts[..n].iter().rposition(same) {
                     Some(k) => many[k].first_offset + u64::from(many[k].count),
-                    None => self.queue(&part.topic, part.queue)?.next_offset(),
+                    None => match lock.queues.get(&(part.topic.meta.id, part.queue)) {
+                        Some(&(next, t)) if t >= published => next,
+                        _ => self.queue(&part.topic, part.queue)?.next_offset(),
+                    },
                 };
-                for (i, r) in part.ranges.iter().enumerate() {
-                    if *r == last {
-                        last_offset = first + i as u64;
-                    } else {
-                        record::seal(&mut buf[r.clone()], first + i as u64, stored_at);
-                    }
-                }
+                let count = part.ranges.len() as u32;
                 let a = Appended {
                     queue: part.queue,
                     first_offset: first,
-                    count: part.ranges.len() as u32,
+                    count,
                     stored_at,
                 };
                 if parts.len() == 1 {
@@ -164,18 +188,60 @@ impl StoreCore {
                     many.push(a);
                 }
             }
-            let appended: &[Appended] = match &single {
-                Some(a) => std::slice::from_ref(a),
-                None => &many,
-            };
-            // The last record last: it may name the others' offsets.
-            if let Some(fill) = fill_last {
-                fill(appended, &mut buf[last.clone()]);
+            // Only now, with every part's offsets chosen, may the next reservation count on them.
+            for (part, a) in parts.iter().zip(single.iter().chain(&many)) {
+                let next = a.first_offset + u64::from(a.count);
+                lock.queues
+                    .insert((part.topic.meta.id, part.queue), (next, ticket));
             }
-            record::seal(&mut buf[last.clone()], last_offset, stored_at);
-            let start = self.log.append(&mut lock, &buf)?;
-            // Index under the write lock, so queue order is log order and a checkpoint taken at
-            // any log position finds every record before it indexed.
+            if let Some(key) = batch {
+                lock.batches.push((key, ticket));
+            }
+            break (self.log.reserve(&mut lock, buf.len() as u64), stored_at);
+        };
+        // From here on the ticket must pass both turnstiles, failed or not.
+        let appended: &[Appended] = match &single {
+            Some(a) => std::slice::from_ref(a),
+            None => &many,
+        };
+        // 2. Seal and write, outside the write lock: the checksums and the copy of one append
+        // overlap the next one's reservation and sealing.
+        for (part, a) in parts.iter().zip(appended) {
+            for (i, range) in part.ranges.iter().enumerate() {
+                if *range != last {
+                    record::seal(
+                        &mut buf[range.clone()],
+                        a.first_offset + i as u64,
+                        stored_at,
+                    );
+                }
+            }
+        }
+        // The last record last: it may name the others' offsets.
+        if let Some(fill) = fill_last {
+            fill(appended, &mut buf[last.clone()]);
+        }
+        let last_offset = {
+            let (part, a) = parts
+                .iter()
+                .zip(appended)
+                .next_back()
+                .expect("a write has parts");
+            let i = part
+                .ranges
+                .iter()
+                .position(|r| *r == last)
+                .expect("the last record");
+            a.first_offset + i as u64
+        };
+        record::seal(&mut buf[last.clone()], last_offset, stored_at);
+        let written = r.write(&buf);
+        // 3. Publish: index in ticket order, so queue order is log order and a checkpoint taken
+        // between turns finds every record before its position indexed.
+        let end = {
+            let (start, len) = (r.start, r.len);
+            let mut turn = r.publish();
+            written?;
             let _visible = together.then(|| self.visible.write());
             // One lock of each index per part, not per record.
             for part in parts {
@@ -196,21 +262,14 @@ impl StoreCore {
                     self.timers.apply(mark, position, size, stored_at);
                 }
             }
-            if let Some((id, sequence)) = producer {
+            if let Some(key) = batch {
                 let a = appended.last().expect("a write has parts");
-                self.producers.lock().note_batch(
-                    BatchKey {
-                        producer: id,
-                        topic: last_part.topic.meta.id,
-                        queue: last_part.queue,
-                        sequence,
-                    },
-                    a.first_offset,
-                    a.count,
-                    stored_at,
-                );
+                self.producers
+                    .lock()
+                    .note_batch(key, a.first_offset, a.count, stored_at);
             }
-            start + buf.len() as u64
+            turn.end = start + len;
+            turn.end
         };
         let records: usize = parts.iter().map(|p| p.ranges.len()).sum();
         self.log

@@ -157,6 +157,12 @@ impl CommitLog {
         w.end = w.active.base + w.active.data_len()?;
         w.last_stored_at = w.last_stored_at.max(last_stored_at);
         report.end = w.end;
+        w.queues.clear();
+        w.batches.clear();
+        // Nothing is in flight while the log is replayed: both turnstiles start at the end.
+        self.written.peek().end = w.end;
+        self.written_end.store(w.end, Ordering::Release);
+        self.published.peek().end = w.end;
         drop(w);
         let mut d = self.lock_durable();
         d.flushed = report.end;
