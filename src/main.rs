@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use lockgate::cli::{
     self, CliError, ConnectArgs, ConsumeArgs, GroupCommand, MessageCommand, ProduceArgs,
     TopicCommand,
@@ -106,10 +106,33 @@ enum BenchCommand {
     Soak(lockgate::bench::soak::SoakBenchArgs),
 }
 
+/// Commands that never connect to a server: the connection flags (global, so that
+/// `lockgate --token T produce …` works) are left out of their help and completions.
+const OFFLINE: &[&str] = &["serve", "check-config", "storage", "auth", "completions"];
+
+/// The command line, with the connection flags hidden where they do nothing.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // A subcommand that has an argument of a global's name keeps its own: give the offline
+    // ones hidden copies (their subcommands inherit those).
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set() && a.get_id() != "config")
+        .map(|a| a.clone().hide(true))
+        .collect();
+    for name in OFFLINE {
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned()));
+    }
+    cmd
+}
+
 // Long on purpose: one arm per command of the CLI, each a call into `cli`; the length is the
 // command list.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match command().try_get_matches() {
+        Ok(m) => Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit()),
+        Err(e) => e.exit(),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -186,12 +209,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "lockgate",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(shell, &mut command(), "lockgate", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
         Command::Auth(cmd) => match cli::auth::run(cmd) {
@@ -356,5 +374,6 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 }
