@@ -434,3 +434,65 @@ fn a_reload_moves_filters_to_the_new_plugin_before_their_next_batch() {
         ]
     );
 }
+
+#[test]
+fn a_produce_through_an_ingress_plugin_still_compiling_is_answered_not_ready_at_once() {
+    use lockgate::pipeline::{NOT_READY_RETRY_MS, PipelineError, Pipelines};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let text = format!(
+        r#"
+[server]
+data_dir = "{data}"
+[plugins.route]
+path = "{wasm}"
+[plugins.route.config]
+bindings = "orders.# -> orders.all"
+[[pipeline]]
+topics = ["orders.in"]
+[pipeline.ingress]
+stages = ["route"]
+"#,
+        data = data.display(),
+        wasm = plugin_file("topic_exchange"),
+    );
+    let config = lockgate::config::Config::parse(&text).unwrap();
+    // A fresh cache: a serving broker leaves the router to its background compile.
+    let plugins = std::sync::Arc::new(
+        Plugins::load_for_serving(
+            lockgate::clock::Clock::system(),
+            &data.join("plugins/cache"),
+            &config.plugins,
+        )
+        .unwrap(),
+    );
+    let store =
+        lockgate::storage::Store::open(lockgate::storage::StoreOptions::new(&data)).unwrap();
+    let pipelines = Pipelines::open(
+        plugins.clone(),
+        store,
+        &data,
+        std::sync::Arc::new(parking_lot::RwLock::new(config.pipelines.clone())),
+    )
+    .unwrap();
+    assert!(plugins.compiling("route").is_some());
+    match pipelines.ingress("orders.in") {
+        Err(PipelineError::NotReady { message, retry_ms }) => {
+            assert_eq!(retry_ms, NOT_READY_RETRY_MS);
+            assert!(
+                message.contains("ingress plugin \"route\" is still compiling")
+                    && message.contains("nothing was stored"),
+                "{message}"
+            );
+        }
+        Err(e) => panic!("expected not ready, got {e}"),
+        Ok(_) => panic!("expected not ready, got the ingress"),
+    }
+    // Topics the pipeline does not cover are not held up.
+    assert!(pipelines.ingress("payments").unwrap().is_none());
+    plugins.compile_deferred();
+    // Waits for the background compile (or does it), then the topic's ingress runs.
+    plugins.roles_of("route").unwrap();
+    assert_eq!(plugins.compiling("route"), None);
+    assert!(pipelines.ingress("orders.in").unwrap().is_some());
+}

@@ -77,6 +77,10 @@ pub enum BrokerError {
     /// An ingress stage failed and its pipeline rejects the batch (nothing stored).
     #[error("{0}")]
     PipelineFailed(String),
+    /// Nothing done yet: a plugin the request needs is still compiling; send again after
+    /// `retry_ms`.
+    #[error("{message}")]
+    NotReady { message: String, retry_ms: u64 },
     /// Refused by the access rules (`crate::auth`).
     #[error(transparent)]
     Access(#[from] crate::auth::AuthError),
@@ -126,6 +130,9 @@ impl From<crate::pipeline::PipelineError> for BrokerError {
         match e {
             PipelineError::Storage(e) => BrokerError::Storage(e),
             PipelineError::Failed(m) => BrokerError::PipelineFailed(m),
+            PipelineError::NotReady { message, retry_ms } => {
+                BrokerError::NotReady { message, retry_ms }
+            }
             PipelineError::InvalidArgument(m) => BrokerError::InvalidArgument(m),
             PipelineError::Internal(m) => BrokerError::Internal(m),
         }

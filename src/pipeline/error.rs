@@ -12,6 +12,10 @@ pub enum PipelineError {
     /// could not be set up for its topic: the producer may resend.
     #[error("{0}")]
     Failed(String),
+    /// A stage's plugin is still compiling (a fresh start with no compiled copy of it):
+    /// nothing was done, and the producer may send again after `retry_ms`.
+    #[error("{message}")]
+    NotReady { message: String, retry_ms: u64 },
     /// The batch is not one the pipeline can take (the producer's mistake).
     #[error("{0}")]
     InvalidArgument(String),

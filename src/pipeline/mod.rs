@@ -27,6 +27,10 @@ pub use error::PipelineError;
 use spec::{PipelineConfig, pipeline_of};
 
 use ingress::Ingress;
+
+/// How long a producer is told to wait before sending again to a topic whose ingress plugin
+/// is still compiling.
+pub const NOT_READY_RETRY_MS: u64 = 250;
 use window::{DedupWindow, KeyHasher, Original};
 
 pub use crate::internal::{is_summary_topic, summary_topic};
@@ -208,6 +212,20 @@ impl Pipelines {
         };
         let p = &p;
         let stage = p.ingress.as_ref().expect("filtered above");
+        // A stage whose plugin is compiling in the background is answered at once: waiting
+        // for it (seconds for a big component) would outlast the producer's timeout, and its
+        // resend would arrive while this one still waited.
+        for name in &stage.stages {
+            if let Some(since) = self.plugins.compiling(name) {
+                return Err(PipelineError::NotReady {
+                    message: format!(
+                        "topic {topic:?}: its ingress plugin {name:?} is still compiling ({:.1} s so far, after a start without a compiled copy: `lockgate plugin compile` makes one at deploy time); nothing was stored, send again",
+                        since.as_secs_f64()
+                    ),
+                    retry_ms: NOT_READY_RETRY_MS,
+                });
+            }
+        }
         let window = (!stage.dedup_window.is_zero() && stage.dedup_max_keys > 0).then(|| {
             let ms = stage.dedup_window.as_millis().min(u128::from(u64::MAX)) as u64;
             let mut windows = self.windows.lock();

@@ -172,6 +172,8 @@ pub struct PluginSlot {
     /// Held while the plugin compiles on first use: others wanting it wait here, while
     /// listing and metrics (which read `current`) do not.
     compiling: parking_lot::Mutex<()>,
+    /// Since when a serving broker has left it to its background compile (until that ends).
+    deferred_since: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl PluginSlot {
@@ -180,6 +182,7 @@ impl PluginSlot {
             spec: RwLock::new(spec),
             current: RwLock::new(loaded),
             compiling: parking_lot::Mutex::new(()),
+            deferred_since: parking_lot::Mutex::new(None),
         })
     }
 }
@@ -260,7 +263,8 @@ impl Plugins {
     /// compiled artifact is not in the cache yet (a first start, a rebuilt `.wasm`) is only
     /// checked (readable, a component) and left to compile in the background, so serving
     /// starts at once: call [`Plugins::compile_deferred`]. A subscription to it waits for it;
-    /// if it then fails to load, the failure is logged with its name and its subscriptions are
+    /// a produce through an ingress pipeline that needs it is answered "not ready" at once
+    /// ([`Plugins::compiling`]); if it then fails to load, the failure is logged with its name and its subscriptions are
     /// refused with the reason (`check-config` finds that beforehand).
     pub fn load_for_serving(
         clock: Clock,
@@ -285,7 +289,11 @@ impl Plugins {
             .spawn(move || {
                 for name in names {
                     let started = std::time::Instant::now();
-                    match plugins.slot(&name) {
+                    let compiled = plugins.slot(&name);
+                    if let Some(slot) = plugins.slots.read().get(&name) {
+                        slot.deferred_since.lock().take();
+                    }
+                    match compiled {
                         Ok(_) => tracing::info!(plugin = %name, seconds = started.elapsed().as_secs_f64(),
                             "plugin compiled (in the background; its subscriptions may start)"),
                         Err(e) => tracing::error!(plugin = %name, error = %e,
@@ -335,8 +343,13 @@ impl Plugins {
             all.push((spec.clone(), Some(loaded)));
         }
         let mut slots = plugins.slots.write();
+        let now = std::time::Instant::now();
         for (spec, loaded) in builtins.chain(all) {
-            slots.insert(spec.name.clone(), PluginSlot::new(spec, loaded));
+            let slot = PluginSlot::new(spec, loaded);
+            if deferred.contains(&slot.spec().name) {
+                *slot.deferred_since.lock() = Some(now);
+            }
+            slots.insert(slot.spec().name.clone(), slot);
         }
         drop(slots);
         Ok((plugins, deferred))
@@ -437,6 +450,18 @@ impl Plugins {
             }
         }
         Ok(slot)
+    }
+
+    /// How long `plugin` has been waiting for (or in) its background compile, while it is: a
+    /// request that needs it is answered "not ready" instead of waiting (see
+    /// [`Plugins::load_for_serving`]). `None` once it is loaded, or when it was not deferred.
+    pub fn compiling(&self, plugin: &str) -> Option<std::time::Duration> {
+        let slot = self.slots.read().get(plugin).cloned()?;
+        if slot.current.read().is_some() {
+            return None;
+        }
+        let since = *slot.deferred_since.lock();
+        since.map(|t| t.elapsed())
     }
 
     /// A filter for one subscription: `plugin` (a name) compiled with `expression`.

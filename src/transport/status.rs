@@ -33,6 +33,7 @@ pub fn response_of(e: &BrokerError) -> Response {
         BrokerError::UnknownTransaction(_) => (Status::UnknownTransaction, 0),
         BrokerError::TxnClosed(_) => (Status::TxnClosed, 0),
         BrokerError::PipelineFailed(_) => (Status::PipelineFailed, 0),
+        BrokerError::NotReady { retry_ms, .. } => (Status::NotReady, *retry_ms),
         BrokerError::Access(crate::auth::AuthError::NotAuthenticated(_)) => {
             (Status::NotAuthenticated, 0)
         }

@@ -384,8 +384,10 @@ impl Driver {
                 answer = self.link.answers.recv() => {
                     let answer = answer.unwrap_or_else(|| Err(ClientError::Stream("the stream ended".into())));
                     match answer {
-                        Ok(Response::Error { status: Status::ShuttingDown, message, detail }) => {
-                            failures = self.recover(failures, ClientError::Server { status: Status::ShuttingDown, message, detail }).await;
+                        // Nothing was stored: resend what is unanswered after a pause (a server
+                        // going away, or a topic whose ingress plugin is still compiling).
+                        Ok(Response::Error { status: status @ (Status::ShuttingDown | Status::NotReady), message, detail }) => {
+                            failures = self.recover(failures, ClientError::Server { status, message, detail }).await;
                         }
                         Ok(answer) => {
                             failures = 0;

@@ -366,6 +366,10 @@ statuses! {
     /// The connection's principal may not do this; the message names the action and the
     /// resource.
     NotAuthorized = 33,
+    /// Not ready yet, nothing done: a plugin of the topic's ingress pipeline is still
+    /// compiling after a fresh start. `detail` = how many milliseconds to wait before sending
+    /// again.
+    NotReady = 34,
 }
 
 /// A frame header.

@@ -1244,8 +1244,8 @@ fn every_status_number_names_itself() {
             assert_eq!(s.name(), format!("{s:?}"));
         }
     }
-    // Ok through NotAuthorized, numbered densely.
-    assert_eq!(known, Status::NotAuthorized as u16 + 1);
+    // Ok through NotReady, numbered densely.
+    assert_eq!(known, Status::NotReady as u16 + 1);
 }
 
 #[test]
