@@ -11,7 +11,9 @@ use std::process::Command;
 use common::server::{connect, read_everything, start, test_config};
 use lockgate::config::plugins::{FilterStage, IngressOnError, IngressStage, PipelineConfig};
 use lockgate::plugin::PluginSpec;
-use lockgate::protocol::{ProduceMessage, ProduceRequest, Request, Response, Route, RouteOutcome};
+use lockgate::protocol::{
+    ProduceMessage, ProduceRequest, Request, Response, Route, RouteOutcome, Status,
+};
 use lockgate::storage::{Durability, Message};
 
 fn build(example: &str, out: &Path, install: &str) {
@@ -83,19 +85,38 @@ async fn routes_through(wasm: PathBuf) {
             .await
             .unwrap();
     }
-    let answer = client
-        .call(Request::Produce(ProduceRequest {
-            topic: "orders.in".into(),
-            producer_id: 0,
-            sequence: 0,
-            messages: vec![
-                message(Some("eu"), false),
-                message(Some("us"), true),
-                message(None, false),
-            ],
-        }))
-        .await
-        .unwrap();
+    let request = Request::Produce(ProduceRequest {
+        topic: "orders.in".into(),
+        producer_id: 0,
+        sequence: 0,
+        messages: vec![
+            message(Some("eu"), false),
+            message(Some("us"), true),
+            message(None, false),
+        ],
+    });
+    // A fresh start has no compiled copy of the router: until its background compile ends,
+    // the produce is answered NotReady at once (nothing stored) with the wait it asks for.
+    let mut not_ready = 0;
+    let answer = loop {
+        match client.call(request.clone()).await {
+            Err(lockgate::client::ClientError::Server {
+                status: Status::NotReady,
+                message,
+                detail,
+            }) => {
+                assert!(
+                    message.contains("\"router\" is still compiling"),
+                    "{message}"
+                );
+                assert!((1..=5_000).contains(&detail), "{detail}");
+                not_ready += 1;
+                assert!(not_ready < 1_000, "the router never finished compiling");
+                tokio::time::sleep(std::time::Duration::from_millis(detail)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
     let Response::Routed { acks, .. } = answer else {
         panic!("{answer:?}")
     };
@@ -144,7 +165,27 @@ async fn the_javascript_router_routes() {
         &wasm,
         "npm ci --prefix examples/plugins/js-router",
     );
-    routes_through(wasm).await;
+    routes_through(wasm.clone()).await;
+    // An `Error` thrown in `create` reaches the operator with its text (the example's
+    // `errorText` pattern), not as "expected a string, received [object]".
+    let plugins = lockgate::plugin::Plugins::load(
+        None,
+        &[PluginSpec {
+            name: "router".into(),
+            source: wasm.display().to_string(),
+            memory_limit: 256 << 20,
+            call_timeout: std::time::Duration::from_secs(2),
+            config: vec![("bogus".into(), "1".into())],
+        }],
+    )
+    .unwrap();
+    let refused = plugins
+        .make_stage(lockgate::plugin::Role::Router, "router")
+        .unwrap_err();
+    assert!(
+        refused.contains(r#"unknown option "bogus" (known: prefix, default)"#),
+        "{refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,14 @@ function* messages(batch) {
   }
 }
 
+// The text the broker reports for anything thrown. ComponentizeJS hands a thrown string to the
+// broker as the WIT `err`, but an `Error` object fails that conversion and its text is lost
+// ("expected a string, received [object]"): every export that returns a result catches and
+// rethrows through this.
+function errorText(e) {
+  return e instanceof Error ? e.message : String(e);
+}
+
 class Dispatcher {
   constructor(prefix, fallback) {
     this.prefix = prefix;
@@ -44,18 +52,29 @@ class Dispatcher {
   }
 
   static create(config) {
-    const options = Object.fromEntries(config);
-    for (const name of Object.keys(options)) {
-      if (name !== "prefix" && name !== "default") {
-        // A thrown string is the error the broker reports.
-        throw `unknown option ${JSON.stringify(name)} (known: prefix, default)`;
+    try {
+      const options = Object.fromEntries(config);
+      for (const name of Object.keys(options)) {
+        if (name !== "prefix" && name !== "default") {
+          throw new Error(`unknown option ${JSON.stringify(name)} (known: prefix, default)`);
+        }
       }
+      log("info", "javascript router ready");
+      return new Dispatcher(options.prefix ?? "orders.", options.default ?? "orders.other");
+    } catch (e) {
+      throw errorText(e);
     }
-    log("info", "javascript router ready");
-    return new Dispatcher(options.prefix ?? "orders.", options.default ?? "orders.other");
   }
 
   route(topic, batch) {
+    try {
+      return this.plan(batch);
+    } catch (e) {
+      throw errorText(e);
+    }
+  }
+
+  plan(batch) {
     const destinations = [];
     const index = new Map();
     const to = (name) => {
