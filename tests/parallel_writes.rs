@@ -7,11 +7,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::tmpfs::Tmpfs;
 use common::{fp, msg, open, small_opts, spec};
 use lockgate::storage::{Durability, Message, StorageError, Store, StoreOptions};
 
@@ -135,32 +134,6 @@ fn racing_appends_resends_and_checkpoints_keep_every_queue_dense_and_whole_acros
     drop(store);
     let report = lockgate::storage::verify::verify_offline(&opts).unwrap();
     assert!(report.damaged.is_empty(), "{:?}", report.damaged);
-}
-
-/// A tmpfs of `size` mounted for the life of the value (the tests run as root in CI).
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .output()
-            .expect("the mount command runs");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs needs root (CI runs as root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod process;
 pub mod server;
+pub mod tmpfs;
 
 use std::path::Path;
 use std::sync::Arc;
