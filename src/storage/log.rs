@@ -359,6 +359,12 @@ impl CommitLog {
         self.published.wait_passed(w.next_ticket);
     }
 
+    /// Waits until every append reserved so far has been published (or has failed).
+    pub fn drain_reserved(&self) {
+        let w = self.lock_writer();
+        self.drain(&w);
+    }
+
     /// After a failed write: waits until every append reserved behind it has passed (they
     /// failed too), then reserves again from where the file ends. Fails when the log is
     /// fenced.

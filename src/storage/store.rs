@@ -149,6 +149,8 @@ impl Store {
     /// that is logged and the next open recovers from the previous checkpoint.
     pub fn close(&self) -> Result<()> {
         self.core.closed.store(true, Ordering::Release);
+        // Appends already reserved finish (and are in the checkpoint); later ones see `closed`.
+        self.core.log.drain_reserved();
         self.stop_background();
         self.core.log.flush()?;
         match self.core.checkpoint_now(true) {

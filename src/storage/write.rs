@@ -130,6 +130,10 @@ impl StoreCore {
         // 1. Reserve, under the write lock: offsets, store time, log position, ticket.
         let (mut r, stored_at) = loop {
             let mut lock = self.log.lock_writer();
+            // Checked again under the lock: `close` drains what is reserved behind it.
+            if self.closed.load(Ordering::Acquire) {
+                return Err(StorageError::WritesFenced("the store is closed".into()));
+            }
             self.log.make_room(&mut lock, buf.len() as u64)?;
             let published = self.log.next_unpublished();
             lock.batches.retain(|(_, t)| *t >= published);
