@@ -106,9 +106,20 @@ enum BenchCommand {
     Soak(lockgate::bench::soak::SoakBenchArgs),
 }
 
-/// Commands that never connect to a server: the connection flags (global, so that
-/// `lockgate --token T produce …` works) are left out of their help and completions.
-const OFFLINE: &[&str] = &["serve", "check-config", "storage", "auth", "completions"];
+/// Commands that never connect to a server (a path of subcommand names): the connection
+/// flags (global, so that `lockgate --token T produce …` works) are left out of their help.
+const OFFLINE: &[&[&str]] = &[
+    &["serve"],
+    &["check-config"],
+    &["storage"],
+    &["auth"],
+    &["completions"],
+    &["filter"],
+    &["bench", "storage"],
+    &["bench", "plugins"],
+    // Runs its own servers in process.
+    &["bench", "pipeline"],
+];
 
 /// The command line, with the connection flags hidden where they do nothing.
 fn command() -> clap::Command {
@@ -120,10 +131,18 @@ fn command() -> clap::Command {
         .filter(|a| a.is_global_set() && a.get_id() != "config")
         .map(|a| a.clone().hide(true))
         .collect();
-    for name in OFFLINE {
-        cmd = cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned()));
+    for path in OFFLINE {
+        cmd = hide_at(cmd, path, &hidden);
     }
     cmd
+}
+
+/// Gives the subcommand at `path` under `cmd` the hidden copies.
+fn hide_at(cmd: clap::Command, path: &[&str], hidden: &[clap::Arg]) -> clap::Command {
+    match path {
+        [] => cmd.args(hidden.iter().cloned()),
+        [name, rest @ ..] => cmd.mut_subcommand(*name, |sub| hide_at(sub, rest, hidden)),
+    }
 }
 
 // Long on purpose: one arm per command of the CLI, each a call into `cli`; the length is the

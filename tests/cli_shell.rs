@@ -99,6 +99,10 @@ fn connection_flags_are_listed_only_on_commands_that_connect() {
         &["check-config"],
         &["storage", "verify"],
         &["auth", "token"],
+        &["filter", "test"],
+        &["bench", "storage"],
+        &["bench", "plugins"],
+        &["bench", "pipeline"],
     ] {
         let text = help(args);
         assert!(text.contains("--config"), "{args:?}: {text}");
@@ -106,7 +110,13 @@ fn connection_flags_are_listed_only_on_commands_that_connect() {
             assert!(!text.contains(flag), "{args:?} lists {flag}: {text}");
         }
     }
-    for args in [&["produce"][..], &["topic", "list"], &["group", "list"]] {
+    for args in [
+        &["produce"][..],
+        &["topic", "list"],
+        &["group", "list"],
+        &["bench"],
+        &["bench", "txn"],
+    ] {
         let text = help(args);
         for flag in FLAGS {
             assert!(text.contains(flag), "{args:?} does not list {flag}: {text}");
