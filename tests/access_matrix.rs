@@ -417,6 +417,11 @@ async fn every_request_kind_is_allowed_with_its_right_and_refused_without_changi
             Request::Plugin(PluginRequest::Stats),
         ),
         case(
+            Kind::PluginState,
+            Granted::Broker,
+            Request::Plugin(PluginRequest::State),
+        ),
+        case(
             Kind::PluginReload,
             Granted::Broker,
             Request::Plugin(PluginRequest::Reload { name: "tag".into() }),

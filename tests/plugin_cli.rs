@@ -132,6 +132,12 @@ fn plugins_on_a_running_server() {
         ["router", "dedup", "retry", "filter", "filter", "router"]
     );
     assert_eq!(listed[3]["source"], "builtin:sql92");
+    // Built-ins compile on first use: none used yet.
+    for p in &listed {
+        assert_eq!(p["state"], "unused", "{p}");
+        assert_eq!(p["load_seconds"], 0.0, "{p}");
+        assert!(p.get("last_error").is_none(), "{p}");
+    }
     let reloaded = server.ok_lines(&["plugin", "reload", "sql92"], None);
     assert!(reloaded[0]["generation"].as_u64().unwrap() > 0);
     let bad = server.cli(&["plugin", "reload", "nope"]);
@@ -191,6 +197,10 @@ fn plugins_on_a_running_server() {
     let filters = listed.iter().filter(|p| p["kind"] == "filter");
     assert_eq!(filters.clone().count(), 2);
     for p in filters {
+        assert_eq!(p["state"], "loaded", "{p}");
+        assert!(p["loaded_at"].as_i64().unwrap() > 1_700_000_000_000, "{p}");
+        assert!(p["load_seconds"].as_f64().unwrap() >= 0.0, "{p}");
+        assert!(p.get("last_error").is_none(), "{p}");
         assert!(p["calls"].as_u64().unwrap() > 0, "{p}");
         assert!(p["messages"].as_u64().unwrap() >= 20, "{p}");
         assert_eq!(p["failures"]["trap"], 0, "{p}");

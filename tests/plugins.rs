@@ -496,3 +496,55 @@ stages = ["route"]
     assert_eq!(plugins.compiling("route"), None);
     assert!(pipelines.ingress("orders.in").unwrap().is_some());
 }
+
+#[test]
+fn health_tells_each_plugins_load_state_how_it_loaded_and_its_last_error() {
+    use lockgate::protocol::LoadState;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let clock = lockgate::clock::Clock::system();
+    let probe = spec("probe", "misbehave", 8 << 20, 50);
+    let other = spec("other", "wrong_world", 8 << 20, 50);
+    let plugins =
+        Plugins::load_for_serving(clock.clone(), &cache, &[probe.clone(), other]).unwrap();
+    let health = |p: &Plugins, name: &str| {
+        p.health()
+            .into_iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+    };
+    // Nothing cached: both wait for their background compile; built-ins wait for first use.
+    assert_eq!(health(&plugins, "probe").state, LoadState::Compiling);
+    assert_eq!(health(&plugins, "other").state, LoadState::Compiling);
+    let tag = health(&plugins, "tag");
+    assert_eq!(
+        (tag.state, tag.loaded_at, tag.last_error.as_str()),
+        (LoadState::Unused, 0, "")
+    );
+
+    // Loaded (here by its first use): compiled, not from the cache, when and how long.
+    let before = lockgate::clock::system_now_ms();
+    let mut f = plugins.filter("probe", "trap").unwrap();
+    let p = health(&plugins, "probe");
+    assert_eq!(p.state, LoadState::Loaded);
+    assert!(!p.from_cache);
+    assert!(p.loaded_at >= before, "{p:?}");
+    assert_eq!(p.last_error, "");
+    // A failed call is its last error.
+    assert!(f.decide("t", one(&Message::default()).finish(), 1).is_err());
+    let p = health(&plugins, "probe");
+    assert!(p.last_error.starts_with("trap: "), "{p:?}");
+    assert!(p.last_error_at >= p.loaded_at, "{p:?}");
+
+    // A load that fails leaves the plugin failed, with the reason.
+    assert!(plugins.filter("other", "x").is_err());
+    let o = health(&plugins, "other");
+    assert_eq!(o.state, LoadState::Failed);
+    assert!(o.last_error.contains("other"), "{o:?}");
+    assert!(o.last_error_at >= before);
+
+    // The next start takes the compiled copy from the cache.
+    let again = Plugins::load_for_serving(clock, &cache, &[probe]).unwrap();
+    let p = health(&again, "probe");
+    assert_eq!((p.state, p.from_cache), (LoadState::Loaded, true));
+}

@@ -1,4 +1,5 @@
-//! The Plugin family: list the server's plugins, reload one from its source, their counters.
+//! The Plugin family: list the server's plugins, reload one from its source, their counters,
+//! and where each one's load stands.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -28,6 +29,7 @@ pub(super) async fn handle(broker: &Broker, r: PluginRequest) -> Result<Response
                 })
                 .collect(),
         )),
+        PluginRequest::State => Ok(Response::PluginStates(plugins.health())),
         PluginRequest::Reload { name } => {
             blocking(move || {
                 let p = plugins.reload(&name)?;

@@ -46,7 +46,10 @@ pub enum PluginCommand {
     /// Which Lockgate worlds a component implements (or why it is not a plugin).
     Check { path: PathBuf },
     /// The plugins the server has loaded, one JSON object per line:
-    /// `{"name","kind","source","generation","creates","calls","messages","failures":{"trap","timeout","memory","bad_answer"}}`.
+    /// `{"name","kind","source","generation","state","from_cache","load_seconds","loaded_at",
+    /// "creates","calls","messages","failures":{"trap","timeout","memory","bad_answer"}}`,
+    /// and `"last_error"`, `"last_error_at"` when a load or a call failed (times in ms since
+    /// the Unix epoch). `state`: unused (a built-in not used yet), compiling, loaded or failed.
     List,
     /// Reload a plugin from its source on the server (filters switch before their next batch).
     Reload { name: String },
@@ -135,19 +138,22 @@ pub async fn run(
             let client = connect.connect(config).await?;
             let result = match cmd {
                 PluginCommand::List => match client.list_plugins().await {
-                    Ok(list) => client.plugin_counters().await.map(|c| (list, c)),
+                    Ok(list) => match client.plugin_counters().await {
+                        Ok(c) => client.plugin_states().await.map(|s| (list, c, s)),
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 PluginCommand::Reload { name } => client
                     .reload_plugin(&name)
                     .await
-                    .map(|p| (vec![p], Vec::new())),
+                    .map(|p| (vec![p], Vec::new(), Vec::new())),
                 PluginCommand::Check { .. } | PluginCommand::Compile => {
                     unreachable!("handled above")
                 }
             };
             client.close().await;
-            let (plugins, counters) = result?;
+            let (plugins, counters, states) = result?;
             for p in plugins {
                 let mut line = json!({"name": p.name, "kind": p.kind, "source": p.source, "generation": p.generation});
                 if listing {
@@ -163,11 +169,28 @@ pub async fn run(
                         "memory": n(|c| c.memory),
                         "bad_answer": n(|c| c.bad_answers),
                     });
+                    if let Some(s) = states.iter().find(|s| s.name == p.name) {
+                        add_state(&mut line, s);
+                    }
                 }
                 emit(line);
             }
             Ok(())
         }
+    }
+}
+
+/// A plugin's load state and last error, added to its `plugin list` line.
+fn add_state(line: &mut serde_json::Value, s: &crate::protocol::PluginHealth) {
+    line["state"] = json!(s.state.name());
+    line["from_cache"] = json!(s.from_cache);
+    line["load_seconds"] = json!(s.load_ms as f64 / 1000.0);
+    if s.loaded_at > 0 {
+        line["loaded_at"] = json!(s.loaded_at);
+    }
+    if !s.last_error.is_empty() {
+        line["last_error"] = json!(s.last_error);
+        line["last_error_at"] = json!(s.last_error_at);
     }
 }
 

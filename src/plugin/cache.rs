@@ -64,13 +64,13 @@ impl CompileCache {
         engine: &Engine,
         plugin: &str,
         wasm: &[u8],
-    ) -> Result<Component, String> {
+    ) -> Result<(Component, bool), String> {
         let (prefix, file) = self.file_name(plugin, wasm);
         let path = self.dir.join(&file);
         if let Ok(bytes) = std::fs::read(&path)
             && let Some(component) = self.load(engine, &bytes)
         {
-            return Ok(component);
+            return Ok((component, true));
         }
         let component = Component::from_binary(engine, wasm).map_err(|e| super::one_line(&e))?;
         self.evict(&prefix, &file);
@@ -87,7 +87,7 @@ impl CompileCache {
             }
             Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled plugin"),
         }
-        Ok(component)
+        Ok((component, false))
     }
 
     /// The cached component for `wasm` of plugin `plugin`, if a valid artifact is there

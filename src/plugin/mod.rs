@@ -35,6 +35,8 @@ use cache::CompileCache;
 use engine::PluginEngine;
 use exports::Exports;
 
+use crate::protocol::{LoadState, PluginHealth};
+
 use crate::clock::Clock;
 
 /// A built-in plugin, embedded at build time (see `build.rs`).
@@ -135,6 +137,8 @@ pub struct PluginStats {
     pub timeouts: AtomicU64,
     pub memory: AtomicU64,
     pub bad_answers: AtomicU64,
+    /// The last failed call: when (ms since the Unix epoch) and what.
+    pub last_failure: parking_lot::Mutex<Option<(i64, String)>>,
 }
 
 /// A plugin compiled and linked, ready to instantiate.
@@ -151,6 +155,17 @@ pub struct LoadedPlugin {
     clock: Clock,
     /// Arms the epoch ticker for each call's deadline.
     ticker: Arc<engine::Ticker>,
+    /// How its load went.
+    pub load: LoadRecord,
+}
+
+/// How a plugin's load went: from the compile cache or compiled, how long it took, when.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadRecord {
+    pub from_cache: bool,
+    pub took: std::time::Duration,
+    /// ms since the Unix epoch.
+    pub at: i64,
 }
 
 /// What [`Plugins::compile_all`] did with one plugin.
@@ -174,6 +189,8 @@ pub struct PluginSlot {
     compiling: parking_lot::Mutex<()>,
     /// Since when a serving broker has left it to its background compile (until that ends).
     deferred_since: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// The last load that failed: when (ms since the Unix epoch) and why.
+    load_error: parking_lot::Mutex<Option<(i64, String)>>,
 }
 
 impl PluginSlot {
@@ -183,6 +200,7 @@ impl PluginSlot {
             current: RwLock::new(loaded),
             compiling: parking_lot::Mutex::new(()),
             deferred_since: parking_lot::Mutex::new(None),
+            load_error: parking_lot::Mutex::new(None),
         })
     }
 }
@@ -390,8 +408,9 @@ impl Plugins {
             source_: spec.source.clone(),
             reason,
         };
+        let began = std::time::Instant::now();
         let wasm = Self::wasm_of(spec).map_err(fail)?;
-        let (pre, exports) = self.link(&spec.name, &wasm).map_err(fail)?;
+        let (pre, exports, from_cache) = self.link(&spec.name, &wasm).map_err(fail)?;
         Ok(LoadedPlugin {
             spec: spec.clone(),
             pre,
@@ -400,6 +419,11 @@ impl Plugins {
             stats: Arc::new(PluginStats::default()),
             clock: self.clock.clone(),
             ticker: self.engine.ticker.clone(),
+            load: LoadRecord {
+                from_cache,
+                took: began.elapsed(),
+                at: self.clock.now_ms(),
+            },
         })
     }
 
@@ -408,13 +432,16 @@ impl Plugins {
         &self,
         name: &str,
         wasm: &[u8],
-    ) -> Result<(wasmtime::component::InstancePre<HostState>, Exports), String> {
+    ) -> Result<(wasmtime::component::InstancePre<HostState>, Exports, bool), String> {
         precheck(wasm)?;
         let engine = &self.engine.engine;
-        let component = match &self.cache {
+        let (component, from_cache) = match &self.cache {
             Some(c) => c.component(engine, name, wasm)?,
-            None => wasmtime::component::Component::from_binary(engine, wasm)
-                .map_err(|e| format!("not a valid component: {}", one_line(&e)))?,
+            None => (
+                wasmtime::component::Component::from_binary(engine, wasm)
+                    .map_err(|e| format!("not a valid component: {}", one_line(&e)))?,
+                false,
+            ),
         };
         let pre = self
             .engine
@@ -422,12 +449,12 @@ impl Plugins {
             .instantiate_pre(&component)
             .map_err(|e| format!("it needs imports Lockgate does not provide: {e:#}"))?;
         let exports = Exports::find(&pre)?;
-        Ok((pre, exports))
+        Ok((pre, exports, from_cache))
     }
 
     /// Which Lockgate worlds a component implements, or why it is not a plugin.
     pub fn check(&self, wasm: &[u8]) -> Result<Vec<&'static str>, String> {
-        self.link("check", wasm).map(|(_, e)| e.worlds())
+        self.link("check", wasm).map(|(_, e, _)| e.worlds())
     }
 
     /// A name's slot, its plugin loaded.
@@ -445,7 +472,7 @@ impl Plugins {
         {
             let _compiling = slot.compiling.lock();
             if slot.current.read().is_none() {
-                let loaded = Arc::new(self.compile(&slot.spec())?);
+                let loaded = Arc::new(self.remember_failure(&slot, self.compile(&slot.spec()))?);
                 *slot.current.write() = Some(loaded);
             }
         }
@@ -563,7 +590,7 @@ impl Plugins {
     }
 
     fn reload_slot(&self, slot: &PluginSlot, spec: PluginSpec) -> Result<PluginInfo, PluginError> {
-        let loaded = Arc::new(self.compile(&spec)?);
+        let loaded = Arc::new(self.remember_failure(slot, self.compile(&spec))?);
         let info = info_of(&spec, Some(&loaded));
         *slot.spec.write() = spec;
         *slot.current.write() = Some(loaded);
@@ -605,6 +632,63 @@ impl Plugins {
                 let current = s.current.read();
                 let p = current.as_deref()?;
                 Some((p.spec.name.clone(), kind_of(p), p.stats.clone()))
+            })
+            .collect()
+    }
+
+    /// Keeps a failed load's reason on its slot (for [`Plugins::health`]), and passes the
+    /// result on.
+    fn remember_failure<T>(
+        &self,
+        slot: &PluginSlot,
+        loaded: Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        if let Err(e) = &loaded {
+            *slot.load_error.lock() = Some((self.clock.now_ms(), e.to_string()));
+        }
+        loaded
+    }
+
+    /// Where each plugin's load stands, how its last load went, and its last error (a failed
+    /// load, or the loaded plugin's last failed call, whichever came later).
+    pub fn health(&self) -> Vec<PluginHealth> {
+        self.slots
+            .read()
+            .values()
+            .map(|slot| {
+                let spec = slot.spec();
+                let current = slot.current.read().clone();
+                let deferred = slot.deferred_since.lock().is_some();
+                let load_error = slot.load_error.lock().clone();
+                let call_error = current
+                    .as_ref()
+                    .and_then(|p| p.stats.last_failure.lock().clone());
+                let (last_error_at, last_error) = match (load_error, call_error) {
+                    (Some(l), Some(c)) => std::cmp::max_by_key(l, c, |e| e.0),
+                    (Some(e), None) | (None, Some(e)) => e,
+                    (None, None) => (0, String::new()),
+                };
+                let state = if current.is_some() {
+                    LoadState::Loaded
+                } else if last_error_at > 0 {
+                    // Only a load can fail while nothing is loaded.
+                    LoadState::Failed
+                } else if deferred {
+                    LoadState::Compiling
+                } else {
+                    LoadState::Unused
+                };
+                PluginHealth {
+                    name: spec.name,
+                    state,
+                    from_cache: current.as_ref().is_some_and(|p| p.load.from_cache),
+                    load_ms: current
+                        .as_ref()
+                        .map_or(0, |p| p.load.took.as_millis() as u64),
+                    loaded_at: current.as_ref().map_or(0, |p| p.load.at),
+                    last_error,
+                    last_error_at,
+                }
             })
             .collect()
     }

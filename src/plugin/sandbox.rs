@@ -116,6 +116,10 @@ impl Sandbox {
             FailureKind::BadAnswer => &stats.bad_answers,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        *stats.last_failure.lock() = Some((
+            self.plugin.clock.now_ms(),
+            format!("{}: {}", failure.kind.name(), failure.detail),
+        ));
         tracing::warn!(plugin = %self.plugin.spec.name, kind = self.role.name(), failure = failure.kind.name(),
             detail = %failure.detail, "plugin call failed; its instance is replaced");
     }

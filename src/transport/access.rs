@@ -19,7 +19,7 @@
 //! | TxnEnd | produce on the transaction's producer group |
 //! | TopicList, GroupList | an authenticated connection; the answer lists what it may describe (internal topics: what it may administer) |
 //! | TxnCheckAnswer | nothing: outside a check stream it changes nothing |
-//! | PluginList, PluginStats, DelayStats, TxnList | describe on the broker |
+//! | PluginList, PluginStats, PluginState, DelayStats, TxnList | describe on the broker |
 //! | PluginReload | admin on the broker |
 //!
 //! Internal topics map to what they belong to ([`Resource::of_topic`]). Any right on a resource
@@ -104,7 +104,9 @@ pub(super) fn of_request(broker: &Broker, req: &Request) -> Option<Vec<Need>> {
             GroupRequest::Delete { group: g } => vec![group(Admin, g)],
         },
         Request::Plugin(p) => match p {
-            PluginRequest::List | PluginRequest::Stats => broker_wide(Describe),
+            PluginRequest::List | PluginRequest::Stats | PluginRequest::State => {
+                broker_wide(Describe)
+            }
             PluginRequest::Reload { .. } => broker_wide(Admin),
         },
         Request::Delay(d) => match d {

@@ -696,6 +696,11 @@ impl Client {
         ask!(self, Request::Plugin(PluginRequest::Stats), Response::PluginCounters(c) => c)
     }
 
+    /// Where each plugin's load stands, how its last load went, and its last error.
+    pub async fn plugin_states(&self) -> Result<Vec<crate::protocol::PluginHealth>, ClientError> {
+        ask!(self, Request::Plugin(PluginRequest::State), Response::PluginStates(s) => s)
+    }
+
     /// Reloads a plugin from its source; filters move to it before their next batch.
     pub async fn reload_plugin(
         &self,

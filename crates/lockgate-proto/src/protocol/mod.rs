@@ -99,7 +99,7 @@ pub use group::{
 pub use group_request::{GroupRequest, ReceiveRequest, ResetRequest};
 pub use limits::OutOfRange;
 pub use lookup::LookupRequest;
-pub use plugin::{PluginCounters, PluginRequest};
+pub use plugin::{LoadState, PluginCounters, PluginHealth, PluginRequest};
 pub use produce::{
     MessageView, ProduceMessage, ProduceRequest, ProduceView, PropertySplice, Route, RouteView,
 };
@@ -248,6 +248,7 @@ kinds! {
         PluginList = 120,
         PluginReload = 121,
         PluginStats = 122,
+        PluginState = 123,
     }
     /// Delay messages (`delay.rs`).
     Delay(DelayKind) {

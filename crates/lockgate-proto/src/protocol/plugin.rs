@@ -1,4 +1,5 @@
-//! The Plugin family: PluginList (120), PluginReload (121) and PluginStats (122).
+//! The Plugin family: PluginList (120), PluginReload (121), PluginStats (122) and
+//! PluginState (123).
 
 use crate::codec::{ReadError, Reader, put_str16};
 
@@ -13,6 +14,63 @@ pub enum PluginRequest {
     },
     /// Every plugin's call and failure counters.
     Stats,
+    /// Every plugin's load state, compile time and last error.
+    State,
+}
+
+wire_u8_enum! {
+    /// Where a plugin's load stands.
+    pub enum LoadState, "a load state" {
+        /// A built-in not used yet (it compiles on first use).
+        Unused = 0 => "unused",
+        /// Compiling in the background after a start without a compiled copy of it.
+        Compiling = 1 => "compiling",
+        Loaded = 2 => "loaded",
+        /// Its last load failed and nothing of it is loaded.
+        Failed = 3 => "failed",
+    }
+}
+
+/// A plugin's load state, how its last load went, and its last error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHealth {
+    pub name: String,
+    pub state: LoadState,
+    /// The last load took the compiled copy from the cache.
+    pub from_cache: bool,
+    /// How long the last successful load took (0: none yet).
+    pub load_ms: u64,
+    /// When it was loaded, ms since the Unix epoch (0: not loaded).
+    pub loaded_at: i64,
+    /// The last failure: a load that failed, or a call (trap, timeout, memory, bad answer),
+    /// with its reason; empty: none since the broker started.
+    pub last_error: String,
+    /// When that happened, ms since the Unix epoch (0: none).
+    pub last_error_at: i64,
+}
+
+impl PluginHealth {
+    pub(super) fn encode(&self, buf: &mut Vec<u8>) {
+        put_str16(buf, &self.name);
+        buf.push(self.state as u8);
+        buf.push(u8::from(self.from_cache));
+        buf.extend_from_slice(&self.load_ms.to_le_bytes());
+        buf.extend_from_slice(&self.loaded_at.to_le_bytes());
+        put_str16(buf, &self.last_error);
+        buf.extend_from_slice(&self.last_error_at.to_le_bytes());
+    }
+
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<PluginHealth, ReadError> {
+        Ok(PluginHealth {
+            name: r.str16("plugin")?,
+            state: LoadState::read(r, "load state")?,
+            from_cache: r.u8("from cache")? != 0,
+            load_ms: r.u64("load ms")?,
+            loaded_at: r.i64("loaded at")?,
+            last_error: r.str16("last error")?,
+            last_error_at: r.i64("last error at")?,
+        })
+    }
 }
 
 /// A plugin's counters since it was loaded (a reload starts them again). A built-in not used
@@ -70,12 +128,13 @@ impl Family for PluginRequest {
             PluginRequest::List => Kind::PluginList,
             PluginRequest::Reload { .. } => Kind::PluginReload,
             PluginRequest::Stats => Kind::PluginStats,
+            PluginRequest::State => Kind::PluginState,
         }
     }
 
     fn encode(&self, buf: &mut Vec<u8>) {
         match self {
-            PluginRequest::List | PluginRequest::Stats => {}
+            PluginRequest::List | PluginRequest::Stats | PluginRequest::State => {}
             PluginRequest::Reload { name } => put_str16(buf, name),
         }
     }
@@ -84,6 +143,7 @@ impl Family for PluginRequest {
         Ok(match kind {
             PluginKind::PluginList => PluginRequest::List,
             PluginKind::PluginStats => PluginRequest::Stats,
+            PluginKind::PluginState => PluginRequest::State,
             PluginKind::PluginReload => PluginRequest::Reload {
                 name: r.str16("plugin")?,
             },

@@ -157,6 +157,8 @@ pub enum Response {
     Plugins(Vec<PluginEntry>),
     /// To `PluginStats`.
     PluginCounters(Vec<super::plugin::PluginCounters>),
+    /// To `PluginState`.
+    PluginStates(Vec<super::plugin::PluginHealth>),
     /// To `ProduceDelayed`; `duplicate` as for `Produced`.
     Scheduled {
         duplicate: bool,
@@ -377,6 +379,13 @@ impl Response {
                     c.encode(buf);
                 }
             }
+            Response::PluginStates(hs) => {
+                ok(buf);
+                buf.extend_from_slice(&(hs.len() as u32).to_le_bytes());
+                for h in hs {
+                    h.encode(buf);
+                }
+            }
             Response::Scheduled { duplicate, acks } => {
                 ok(buf);
                 delay::encode_scheduled(buf, *duplicate, acks);
@@ -566,6 +575,13 @@ fn decode_ok(kind: Kind, r: &mut Reader<'_>) -> Result<Response, ReadError> {
             58,
             "plugin count",
             super::plugin::PluginCounters::decode,
+        )?),
+        // Name and error (2 + 2), state and cache (2), three 8-byte numbers.
+        Kind::PluginState => Response::PluginStates(list(
+            r,
+            30,
+            "plugin count",
+            super::plugin::PluginHealth::decode,
         )?),
         Kind::ProduceDelayed => {
             let (duplicate, acks) = delay::decode_scheduled(r)?;

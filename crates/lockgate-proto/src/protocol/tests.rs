@@ -195,6 +195,7 @@ fn requests() -> Vec<Request> {
         }),
         Request::Txn(TxnRequest::List),
         Request::Plugin(PluginRequest::Stats),
+        Request::Plugin(PluginRequest::State),
         Request::Txn(TxnRequest::Listen {
             producer_group: "shop".into(),
         }),
@@ -556,6 +557,29 @@ fn responses() -> Vec<(Kind, Response)> {
                 memory: 5,
                 bad_answers: 6,
             }]),
+        ),
+        (
+            Kind::PluginState,
+            Response::PluginStates(vec![
+                PluginHealth {
+                    name: "router".into(),
+                    state: LoadState::Loaded,
+                    from_cache: true,
+                    load_ms: 12,
+                    loaded_at: 1_800_000_000_000,
+                    last_error: "trap: unreachable".into(),
+                    last_error_at: 1_800_000_000_500,
+                },
+                PluginHealth {
+                    name: "tag".into(),
+                    state: LoadState::Unused,
+                    from_cache: false,
+                    load_ms: 0,
+                    loaded_at: 0,
+                    last_error: String::new(),
+                    last_error_at: 0,
+                },
+            ]),
         ),
         (
             Kind::TxnSend,
@@ -1280,5 +1304,11 @@ fn one_byte_enums_read_every_variant_and_name_what_they_take() {
         |v| v as u8,
         Outcome::read,
         "f is invalid: 99 is not an outcome (1 commit, 2 rollback)",
+    );
+    check(
+        LoadState::ALL,
+        |v| v as u8,
+        LoadState::read,
+        "f is invalid: 99 is not a load state (0 unused, 1 compiling, 2 loaded, 3 failed)",
     );
 }
