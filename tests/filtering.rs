@@ -12,7 +12,8 @@ use lockgate::client::{Client, GroupConsumer, GroupConsumerOptions};
 use lockgate::config::plugins::{FilterStage, OnError, PipelineConfig};
 use lockgate::plugin::PluginSpec;
 use lockgate::protocol::{
-    FilterSpec, GroupDelivered, ProduceMessage, Route, StartPosition, Status,
+    FilterSpec, GroupDelivered, ProduceMessage, ProduceRequest, Request, Response, Route,
+    StartPosition, Status,
 };
 use lockgate::storage::{Durability, Message};
 use lockgate_filters::MessageFields;
@@ -307,7 +308,23 @@ async fn run_with_on_error(on_error: OnError) -> (BTreeSet<u64>, Option<Status>,
         c.ack(&m);
     }
     c.flush().await;
-    produce(&client, "fragile", 7..10).await;
+    // One batch, so one append: the filter sees 7, 8 and 9 together (a producer's batching
+    // could split them, and a batch without the poison would pass).
+    let answer = client
+        .call(Request::Produce(ProduceRequest {
+            topic: "fragile".into(),
+            producer_id: 0,
+            sequence: 0,
+            messages: (7..10)
+                .map(|n| ProduceMessage {
+                    route: Route::Any,
+                    message: sample(n),
+                })
+                .collect(),
+        }))
+        .await
+        .unwrap();
+    assert!(matches!(answer, Response::Produced { .. }), "{answer:?}");
     let mut status = None;
     loop {
         match tokio::time::timeout(Duration::from_millis(500), c.next()).await {
