@@ -35,9 +35,8 @@ use cache::CompileCache;
 use engine::PluginEngine;
 use exports::Exports;
 
-use crate::protocol::{LoadState, PluginHealth};
-
 use crate::clock::Clock;
+use crate::protocol::{LoadState, PluginHealth};
 
 /// A built-in plugin, embedded at build time (see `build.rs`).
 pub struct Builtin {
@@ -282,8 +281,9 @@ impl Plugins {
     /// checked (readable, a component) and left to compile in the background, so serving
     /// starts at once: call [`Plugins::compile_deferred`]. A subscription to it waits for it;
     /// a produce through an ingress pipeline that needs it is answered "not ready" at once
-    /// ([`Plugins::compiling`]); if it then fails to load, the failure is logged with its name and its subscriptions are
-    /// refused with the reason (`check-config` finds that beforehand).
+    /// ([`Plugins::compiling`]). If it then fails to load, the failure is logged with its name
+    /// and its subscriptions are refused with the reason (`check-config` finds that
+    /// beforehand).
     pub fn load_for_serving(
         clock: Clock,
         cache_dir: &Path,

@@ -1,7 +1,7 @@
 //! The timer index: which delay records are still pending, in one file per minute of the time
 //! they must be acted on. Like the consume queues and the key index it is derived from the log,
-//! updated as appends are published (in log order), made durable by the checkpoint, and cut back to the
-//! checkpoint and replayed at open.
+//! updated as appends are published (in log order), made durable by the checkpoint, and cut
+//! back to the checkpoint and replayed at open.
 //!
 //! A delay message is a record of the internal topic [`DELAY_TOPIC`] that says where it goes
 //! ([`PROP_TOPIC`], [`PROP_QUEUE`]) and when ([`PROP_DELIVER_AT`]). Its timer is *settled* by
