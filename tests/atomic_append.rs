@@ -7,18 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{fp, msg, open, small_opts, spec};
-use lockgate::storage::{AtomicPart, Durability, Message, StoreCore};
-
-fn read_all(store: &StoreCore, topic: &str, queue: u32) -> Vec<Message> {
-    let (earliest, _) = store.queue_bounds(topic, queue).unwrap();
-    store
-        .read(topic, queue, earliest, 10_000, usize::MAX)
-        .unwrap()
-        .messages
-        .into_iter()
-        .map(|m| m.message)
-        .collect()
-}
+use lockgate::storage::{AtomicPart, Durability, Message};
 
 fn parts<'a>(a: &'a [Message], b: &'a [Message]) -> Vec<AtomicPart<'a, Message>> {
     vec![
@@ -68,15 +57,15 @@ fn an_atomic_append_lands_in_every_destination_with_its_offsets() {
             .collect::<Vec<_>>(),
         vec![(0, 0, 3), (1, 1, 2)]
     );
-    assert_eq!(fp(&read_all(&store, "a", 0)), fp(&a));
-    assert_eq!(fp(&read_all(&store, "b", 1))[1..], fp(&b)[..]);
+    assert_eq!(fp(&common::read_messages(&store, "a", 0)), fp(&a));
+    assert_eq!(fp(&common::read_messages(&store, "b", 1))[1..], fp(&b)[..]);
     let found = store.find_by_id("b", &msg(5).id).unwrap().unwrap();
     assert_eq!((found.queue, found.offset), (1, 2));
     // And after a crash, the whole append is replayed.
     drop(store);
     let store = open(&small_opts(dir.path()));
-    assert_eq!(fp(&read_all(&store, "a", 0)), fp(&a));
-    assert_eq!(read_all(&store, "b", 1).len(), 3);
+    assert_eq!(fp(&common::read_messages(&store, "a", 0)), fp(&a));
+    assert_eq!(common::read_messages(&store, "b", 1).len(), 3);
 }
 
 #[test]
@@ -115,9 +104,13 @@ fn a_crash_inside_the_write_leaves_nothing_of_it_in_any_destination() {
         let store = open(&opts);
         let (_, _, reason) = store.recovery_report().truncated.clone().expect("a cut");
         assert!(reason.contains("atomic append"), "{reason}");
-        assert_eq!(fp(&read_all(&store, "a", 0)), fp(&[msg(0)]), "cut {cut}");
-        assert!(read_all(&store, "b", 1).is_empty());
-        assert_eq!(fp(&read_all(&store, "b", 0)), fp(&[msg(9)]));
+        assert_eq!(
+            fp(&common::read_messages(&store, "a", 0)),
+            fp(&[msg(0)]),
+            "cut {cut}"
+        );
+        assert!(common::read_messages(&store, "b", 1).is_empty());
+        assert_eq!(fp(&common::read_messages(&store, "b", 0)), fp(&[msg(9)]));
         // Offsets are given again, and a new append works.
         let again = store
             .append_atomic(&parts(&a, &b), None)
@@ -193,8 +186,8 @@ fn a_plain_batch_cut_short_is_gone_whole() {
         .set_len(len - 7)
         .unwrap();
     let store = open(&opts);
-    assert_eq!(fp(&read_all(&store, "a", 0)), fp(&[msg(0)]));
+    assert_eq!(fp(&common::read_messages(&store, "a", 0)), fp(&[msg(0)]));
     let again = store.append("a", 0, &batch).unwrap();
     assert_eq!(again.first_offset, 1);
-    assert_eq!(read_all(&store, "a", 0).len(), 4);
+    assert_eq!(common::read_messages(&store, "a", 0).len(), 4);
 }

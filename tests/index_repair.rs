@@ -36,16 +36,7 @@ fn store_with_two_queues(opts: &StoreOptions, clean: bool) -> Vec<Message> {
 }
 
 fn read_queue(store: &StoreCore, q: u32) -> Vec<Message> {
-    let mut out = Vec::new();
-    let mut at = store.queue_bounds("t", q).unwrap().0;
-    loop {
-        let batch = store.read("t", q, at, 1000, 16 << 20).unwrap();
-        if batch.messages.is_empty() {
-            return out;
-        }
-        out.extend(batch.messages.into_iter().map(|m| m.message));
-        at = batch.next_offset;
-    }
+    common::read_messages(store, "t", q)
 }
 
 thread_local! {

@@ -11,29 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::tmpfs::Tmpfs;
-use common::{fp, msg, open, small_opts, spec};
+use common::{fp, msg, open, read_stored, small_opts, spec};
 use lockgate::storage::{Durability, Message, StorageError, Store, StoreOptions};
 
 /// What one thread had acknowledged: per queue, `(first offset, messages)` of each batch.
 type Acked = Vec<(u32, u64, Vec<Message>)>;
-
-fn read_queue(store: &Store, queue: u32) -> Vec<(u64, i64, Message)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    loop {
-        let batch = store.read("t", queue, at, 100, 1 << 20).unwrap();
-        if batch.messages.is_empty() {
-            return out;
-        }
-        at = batch.next_offset;
-        out.extend(
-            batch
-                .messages
-                .into_iter()
-                .map(|m| (m.offset, m.stored_at, m.message)),
-        );
-    }
-}
 
 /// Checks that the acknowledged batches tile each queue from offset 0 with no gap or overlap,
 /// that the queue holds exactly them, and that store times never go back along a queue (queue
@@ -58,15 +40,15 @@ fn check_queues(store: &Store, acked: &Acked, queues: u32) {
             );
             want.extend(msgs.iter().cloned());
         }
-        let got = read_queue(store, q);
-        for (i, (offset, _, _)) in got.iter().enumerate() {
-            assert_eq!(*offset, i as u64, "queue {q}: offsets are dense");
+        let got = read_stored(store, "t", q);
+        for (i, m) in got.iter().enumerate() {
+            assert_eq!(m.offset, i as u64, "queue {q}: offsets are dense");
         }
         assert!(
-            got.windows(2).all(|w| w[0].1 <= w[1].1),
+            got.windows(2).all(|w| w[0].stored_at <= w[1].stored_at),
             "queue {q}: store times go back along the queue"
         );
-        let got: Vec<Message> = got.into_iter().map(|(_, _, m)| m).collect();
+        let got: Vec<Message> = got.into_iter().map(|m| m.message).collect();
         assert_eq!(fp(&got), fp(&want), "queue {q} holds what was acknowledged");
     }
 }

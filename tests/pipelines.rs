@@ -61,6 +61,19 @@ plugin = "retry-exp"
 
 const BINDINGS: &str = "orders.*.eu -> orders.eu\norders.# -> orders.all";
 
+/// `lockgate check-config --config PATH`: its exit code and what it printed.
+fn check_config(path: &Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
+        .args(["check-config", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn order(tag: &str, order: &str) -> ProduceMessage {
     ProduceMessage {
         route: Route::Any,
@@ -286,13 +299,8 @@ fn validation_names_the_pipeline_the_stage_and_the_problem() {
         .replace("plugin = \"retry-exp\"", "plugin = \"dedup\"");
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let (code, stdout) = check_config(&path);
+    assert_eq!(code, Some(2), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("pipeline[0].ingress.stages[1]: router \"route-orders\" routes to \"orders.in\", a topic this pipeline covers (a routing loop)"), "{stdout}");
@@ -305,14 +313,11 @@ fn validation_names_the_pipeline_the_stage_and_the_problem() {
     );
     // The TOML of the issue as written is valid.
     std::fs::write(&path, config_text(dir.path(), "reject", BINDINGS)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let (code, stdout) = check_config(&path);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).lines().next(),
-        Some("ok")
+        (code, stdout.lines().next()),
+        (Some(0), Some("ok")),
+        "{stdout}"
     );
 }
 
@@ -328,13 +333,8 @@ fn a_config_a_stage_plugin_refuses_stops_check_config_and_serve_naming_the_stage
         );
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lockgate"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let (code, stdout) = check_config(&path);
+    assert_eq!(code, Some(2), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(

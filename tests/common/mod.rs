@@ -12,6 +12,36 @@ use lockgate::storage::{
     Durability, Message, MessageId, Store, StoreOptions, TopicName, TopicSpec,
 };
 
+/// Every message a queue holds, from its earliest offset on, as stored (offset, store time).
+pub fn read_stored(
+    store: &lockgate::storage::StoreCore,
+    topic: &str,
+    queue: u32,
+) -> Vec<lockgate::storage::StoredMessage> {
+    let mut out = Vec::new();
+    let mut at = store.queue_bounds(topic, queue).unwrap().0;
+    loop {
+        let batch = store.read(topic, queue, at, 1000, 16 << 20).unwrap();
+        if batch.messages.is_empty() {
+            return out;
+        }
+        at = batch.next_offset;
+        out.extend(batch.messages);
+    }
+}
+
+/// The messages of [`read_stored`].
+pub fn read_messages(
+    store: &lockgate::storage::StoreCore,
+    topic: &str,
+    queue: u32,
+) -> Vec<Message> {
+    read_stored(store, topic, queue)
+        .into_iter()
+        .map(|m| m.message)
+        .collect()
+}
+
 /// The transport the Rust clients of these tests use: QUIC, or TLS over TCP when
 /// `LOCKGATE_TEST_TRANSPORT=tcp` (`scripts/test` runs the protocol tests both ways).
 pub fn transport() -> lockgate::client::Transport {
