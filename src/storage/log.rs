@@ -8,8 +8,8 @@
 //!
 //! An append is **reserved** under the write lock ([`CommitLog::reserve`]: its position and a
 //! ticket, the segment rolled first if it would not fit), **written** when its ticket passes
-//! the first turnstile ([`CommitLog::write_reserved`]: one `pwrite`), and **published** when it
-//! passes the second ([`CommitLog::enter_published`], where the store indexes it). The write
+//! the first turnstile ([`Reservation::write`]: one `pwrite`), and **published** when it
+//! passes the second ([`Reservation::publish`], where the store indexes it). The write
 //! lock is held only for the reservation, so one append's checksums and copy overlap the next
 //! one's; the turnstiles keep the file a prefix of whole appends in reservation order (a crash
 //! leaves at most a torn last one, never a hole) and the indexes in log order. A write that
@@ -99,7 +99,7 @@ pub struct Writer {
 /// unwritten, it fails them, as a failed write does.
 pub struct Reservation<'a> {
     log: &'a CommitLog,
-    pub ticket: u64,
+    ticket: u64,
     /// The log position of its first byte.
     pub start: u64,
     pub len: u64,
